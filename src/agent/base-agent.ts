@@ -1,0 +1,379 @@
+import { EventEmitter } from 'eventemitter3';
+import { nanoid } from 'nanoid';
+import type { AgentBridge } from '../bridge/agent-bridge.js';
+import {
+  AgentwireError,
+  DeliveryError,
+  StateError,
+  ToolError,
+  ToolTimeoutError,
+  ValidationError,
+  serializeError,
+} from '../errors.js';
+import { describeIssue } from '../events/parse.js';
+import type { AgentEvent, EventData, EventOfType, EventType, Usage } from '../events/schema.js';
+import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';
+import { assertThreadId, isValidRunIdShape } from '../ids/thread-id.js';
+import { abortErrorFrom, raceAbort } from './abort.js';
+import { BridgeAdapter } from './bridge-adapter.js';
+import { runStorage, type RunContext, type RunState } from './run-context.js';
+import type { AnyTool, ToolContext, ToolDefinition } from './tool.js';
+
+export interface RunOptions {
+  userId: string;
+  threadId: string;
+  /** Defaults to `generateRunId(threadId)`. A standard run id must name the same thread. */
+  runId?: string;
+  /** Aborting it cancels the run: open tools are closed, then `agent_completed` is `cancelled`. */
+  signal?: AbortSignal;
+  metadata?: Record<string, unknown>;
+}
+
+export type RunStatus = 'succeeded' | 'failed' | 'cancelled';
+
+export interface RunResult<Output> {
+  runId: string;
+  threadId: string;
+  userId: string;
+  status: RunStatus;
+  /** Present when `status` is `succeeded`. */
+  output?: Output;
+  /** Present when `status` is `failed` or `cancelled`. */
+  error?: Error;
+  durationMs: number;
+  /** Events the run emitted (the last seq). */
+  events: number;
+  usage?: Usage;
+  /** Events the bridge could neither deliver nor buffer. Empty when everything arrived. */
+  deliveryErrors: DeliveryError[];
+}
+
+export interface BaseAgentOptions {
+  /** Shown in every event's `agent` field. Default: the class name. */
+  name?: string;
+  tools?: AnyTool[];
+  bridge?: AgentBridge;
+  /** What `agent_started.data.input` carries. Default: the input itself. Return undefined to omit it. */
+  redactInput?: (input: unknown) => unknown;
+  /** Check every event against its schema before emitting. Default true. */
+  validateEvents?: boolean;
+}
+
+type LifecycleListeners = { [K in EventType]: (event: EventOfType<K>) => void };
+export interface AgentListeners extends LifecycleListeners {
+  /** Every event of every run, in emission order. */
+  event: (event: AgentEvent) => void;
+  /** An event of a run could not be delivered nor buffered. */
+  delivery_error: (error: DeliveryError, event: AgentEvent) => void;
+  /** A local listener threw; the run went on. */
+  listener_error: (error: unknown, event: AgentEvent) => void;
+}
+
+const DELIVERED = Promise.resolve();
+
+/**
+ * Subclass and implement `execute`. One instance serves any number of concurrent runs for any
+ * number of users: run state lives in AsyncLocalStorage, so `think()` and `callTool()` always
+ * land in the run whose code called them.
+ */
+export abstract class BaseAgent<Input = unknown, Output = unknown> {
+  readonly name: string;
+  private readonly tools = new Map<string, AnyTool>();
+  private readonly listeners = new EventEmitter<AgentListeners>();
+  private readonly adapter: BridgeAdapter;
+  private readonly redactInput: (input: unknown) => unknown;
+  /** Local listeners that threw (each also reported as `listener_error`). */
+  listenerErrors = 0;
+
+  constructor(options: BaseAgentOptions = {}) {
+    this.name = options.name ?? this.constructor.name;
+    this.redactInput = options.redactInput ?? ((input) => input);
+    this.adapter = new BridgeAdapter((event) => this.observe(event), options.validateEvents ?? true);
+    for (const tool of options.tools ?? []) this.addTool(tool);
+    if (options.bridge) this.setBridge(options.bridge);
+  }
+
+  /** The agent's work. Use `this.think()` and `this.callTool()` inside; honour `ctx.signal`. */
+  protected abstract execute(input: Input, ctx: RunContext): Promise<Output>;
+
+  setBridge(bridge: AgentBridge | undefined): this {
+    this.adapter.setBridge(bridge);
+    return this;
+  }
+
+  get bridge(): AgentBridge | undefined {
+    return this.adapter.bridge;
+  }
+
+  addTool(tool: AnyTool): this {
+    if (this.tools.has(tool.name)) {
+      throw new ValidationError(`Tool "${tool.name}" is already defined on ${this.name}`, { code: 'DUPLICATE_TOOL' });
+    }
+    this.tools.set(tool.name, tool);
+    return this;
+  }
+
+  /** Declares and registers a tool; returns the definition. */
+  protected defineTool<Schema extends import('zod').ZodType, Result>(
+    definition: ToolDefinition<Schema, Result>,
+  ): ToolDefinition<Schema, Result> {
+    this.addTool(definition);
+    return definition;
+  }
+
+  /** The registered tools (for adapters that describe them to a model). */
+  listTools(): AnyTool[] {
+    return [...this.tools.values()];
+  }
+
+  on<K extends keyof AgentListeners>(type: K, listener: AgentListeners[K]): this {
+    this.listeners.on(type, listener as never);
+    return this;
+  }
+
+  off<K extends keyof AgentListeners>(type: K, listener: AgentListeners[K]): this {
+    this.listeners.off(type, listener as never);
+    return this;
+  }
+
+  /** The active run of this agent in the current async context, if any. */
+  get currentRun(): RunContext | undefined {
+    const state = runStorage.getStore();
+    return state?.owner === this ? state.ctx : undefined;
+  }
+
+  async run(input: Input, options: RunOptions): Promise<RunResult<Output>> {
+    const { userId, threadId, runId, metadata } = this.checkRunOptions(options);
+    const signal = options.signal ?? new AbortController().signal;
+    const ctx: RunContext = { runId, threadId, userId, agent: this.name, signal, metadata };
+    const emitter = this.adapter.openRun({ runId, threadId, userId, agent: this.name });
+    const state: RunState = {
+      owner: this,
+      ctx,
+      emitter,
+      openTools: new Map(),
+      deliveryErrors: [],
+      lastDelivery: DELIVERED,
+      thinkingStep: 0,
+    };
+    const startedAt = performance.now();
+    return runStorage.run(state, async () => {
+      this.emitEvent(state, 'agent_started', { input: this.redactInput(input), metadata });
+      let status: RunStatus = 'succeeded';
+      let output: Output | undefined;
+      let error: Error | undefined;
+      try {
+        output = await raceAbort(Promise.resolve().then(() => this.execute(input, ctx)), signal);
+      } catch (caught) {
+        status = signal.aborted ? 'cancelled' : 'failed';
+        error = signal.aborted ? abortErrorFrom(signal) : toError(caught);
+      }
+      // No run ever leaves an orphaned tool_executing: close what is still open first.
+      const closeWith = error ?? new StateError('RUN_ENDED', 'The run finished before this tool call did');
+      for (const toolCallId of [...state.openTools.keys()]) this.closeTool(state, toolCallId, closeWith);
+      const durationMs = elapsed(startedAt);
+      const usage = state.usage;
+      const data: EventData<'agent_completed'> =
+        status === 'succeeded'
+          ? { status, result: output, durationMs, ...(usage && { usage }) }
+          : { status, error: serializeError(error), durationMs, ...(usage && { usage }) };
+      this.emitEvent(state, 'agent_completed', data);
+      await state.lastDelivery;
+      return {
+        runId,
+        threadId,
+        userId,
+        status,
+        ...(status === 'succeeded' ? { output } : { error }),
+        durationMs,
+        events: emitter.count,
+        ...(usage && { usage }),
+        deliveryErrors: state.deliveryErrors,
+      };
+    });
+  }
+
+  /** Reports reasoning or progress as `agent_thinking`. Resolves once the event is delivered or buffered. */
+  think(text: string, step?: number): Promise<void> {
+    const state = this.activeRun('think');
+    if (state.ctx.signal.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+    return this.emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step });
+  }
+
+  /** Adds token usage to the run's total, reported in `agent_completed.data.usage`. */
+  reportUsage(usage: Usage): void {
+    const state = this.activeRun('reportUsage');
+    const total = state.usage ?? { inputTokens: 0, outputTokens: 0 };
+    state.usage = { inputTokens: total.inputTokens + usage.inputTokens, outputTokens: total.outputTokens + usage.outputTokens };
+  }
+
+  /**
+   * Calls a registered tool: validates `args` with its schema and emits `tool_executing` /
+   * `tool_completed` around it with timing. Unknown tools, invalid args, timeouts and thrown
+   * errors produce a failed `tool_completed` and reject with a `ToolError` (or `AbortError`).
+   */
+  async callTool<Result = unknown>(name: string, args: unknown): Promise<Result> {
+    const state = this.activeRun('callTool');
+    const runSignal = state.ctx.signal;
+    if (runSignal.aborted) throw abortErrorFrom(runSignal);
+    const toolCallId = `call_${nanoid(16)}`;
+    const controller = new AbortController();
+    const startedAt = performance.now();
+    const opened = this.emitEvent(state, 'tool_executing', { toolCallId, tool: name, args });
+    state.openTools.set(toolCallId, { tool: name, startedAt, controller });
+    try {
+      await opened;
+      const tool = this.tools.get(name);
+      if (!tool) {
+        const known = [...this.tools.keys()].join(', ') || 'none';
+        throw new ToolError(name, `Unknown tool "${name}" (tools of ${this.name}: ${known})`, { code: 'TOOL_NOT_FOUND' });
+      }
+      const parsed = tool.parameters.safeParse(args);
+      if (!parsed.success) {
+        const issue = describeIssue(parsed.error, 'args');
+        throw new ToolError(name, `Invalid arguments for tool "${name}": ${issue.field}: ${issue.message}`, {
+          code: 'TOOL_INVALID_ARGS',
+          cause: parsed.error,
+          details: { field: issue.field },
+        });
+      }
+      const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller.signal };
+      const result = (await this.executeTool(tool, parsed.data, toolCtx, controller, runSignal)) as Result;
+      const call = state.openTools.get(toolCallId);
+      if (!call) throw abortErrorFrom(runSignal); // the run closed it while it finished
+      state.openTools.delete(toolCallId);
+      await this.emitEvent(state, 'tool_completed', {
+        toolCallId,
+        tool: name,
+        status: 'succeeded',
+        result,
+        durationMs: elapsed(startedAt),
+      });
+      return result;
+    } catch (error) {
+      this.closeTool(state, toolCallId, error);
+      throw error instanceof AgentwireError ? error : new ToolError(name, `Tool "${name}" failed: ${toError(error).message}`, { cause: error });
+    }
+  }
+
+  private async executeTool(
+    tool: AnyTool,
+    args: unknown,
+    ctx: ToolContext,
+    controller: AbortController,
+    runSignal: AbortSignal,
+  ): Promise<unknown> {
+    const onRunAbort = () => controller.abort(runSignal.reason);
+    runSignal.addEventListener('abort', onRunAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    if (tool.timeoutMs !== undefined) {
+      timer = setTimeout(() => controller.abort(new ToolTimeoutError(tool.name, tool.timeoutMs!)), tool.timeoutMs);
+    }
+    try {
+      const work = Promise.resolve().then(() => tool.execute(args, ctx));
+      return await raceAbort(work, controller.signal);
+    } catch (error) {
+      // A timeout surfaces as the ToolTimeoutError itself, not as a generic abort.
+      if (controller.signal.aborted && controller.signal.reason instanceof ToolTimeoutError && !runSignal.aborted) {
+        throw controller.signal.reason;
+      }
+      throw error;
+    } finally {
+      if (timer) clearTimeout(timer);
+      runSignal.removeEventListener('abort', onRunAbort);
+    }
+  }
+
+  /** Emits the failed `tool_completed` for a still-open call; returns whether it was open. */
+  private closeTool(state: RunState, toolCallId: string, error: unknown): boolean {
+    const call = state.openTools.get(toolCallId);
+    if (!call) return false;
+    state.openTools.delete(toolCallId);
+    if (!call.controller.signal.aborted) call.controller.abort(error);
+    this.emitEvent(state, 'tool_completed', {
+      toolCallId,
+      tool: call.tool,
+      status: 'failed',
+      error: serializeError(error instanceof ToolError && error.cause instanceof Error && error.code === 'TOOL_FAILED' ? error.cause : error),
+      durationMs: elapsed(call.startedAt),
+    });
+    return true;
+  }
+
+  private activeRun(operation: string): RunState {
+    const state = runStorage.getStore();
+    if (!state || state.owner !== this) {
+      throw new StateError('NO_ACTIVE_RUN', `${operation}() must be called inside a run of ${this.name} (from execute or a tool)`);
+    }
+    return state;
+  }
+
+  /** Emits an event of the run; the returned promise never rejects (delivery failures are recorded). */
+  private emitEvent<T extends EventType>(state: RunState, type: T, data: EventData<T>): Promise<void> {
+    const { event, delivery } = state.emitter.emit(type, data);
+    if (!this.bridge) return DELIVERED;
+    const settled = delivery.then(
+      () => undefined,
+      (error: unknown) => {
+        const deliveryError = error instanceof DeliveryError ? error : new DeliveryError(toError(error).message, { cause: error });
+        state.deliveryErrors.push(deliveryError);
+        this.notify('delivery_error', deliveryError, event);
+      },
+    );
+    state.lastDelivery = settled;
+    return settled;
+  }
+
+  /** Local observation. Each listener is isolated: one that throws is counted and reported, the rest still run. */
+  private observe(event: AgentEvent): void {
+    this.notify(event.type, event as never);
+    this.notify('event', event);
+  }
+
+  private notify<K extends keyof AgentListeners>(type: K, ...args: Parameters<AgentListeners[K]>): void {
+    if (this.listeners.listenerCount(type) === 0) return;
+    for (const listener of this.listeners.listeners(type)) {
+      try {
+        (listener as (...a: unknown[]) => void)(...args);
+      } catch (error) {
+        this.listenerErrors++;
+        if (type !== 'listener_error') this.notify('listener_error', error, args[args.length - 1] as AgentEvent);
+      }
+    }
+  }
+
+  private checkRunOptions(options: RunOptions): { userId: string; threadId: string; runId: string; metadata: Record<string, unknown> } {
+    if (options === null || typeof options !== 'object') {
+      throw new ValidationError('run() needs options { userId, threadId }', { field: 'options', code: 'INVALID_RUN_OPTIONS' });
+    }
+    const { userId, threadId, metadata = {} } = options;
+    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
+      throw new ValidationError(`Invalid userId ${JSON.stringify(userId)}: expected a non-empty string of at most 256 characters`, {
+        field: 'userId',
+        code: 'INVALID_USER_ID',
+      });
+    }
+    assertThreadId(threadId);
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+      throw new ValidationError('metadata must be a plain object', { field: 'metadata', code: 'INVALID_RUN_OPTIONS' });
+    }
+    const runId = options.runId ?? generateRunId(threadId);
+    if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive error
+    if (isRunId(runId) && parseRunId(runId).threadId !== threadId) {
+      throw new ValidationError(`Run id "${runId}" belongs to thread "${parseRunId(runId).threadId}", not "${threadId}"`, {
+        field: 'runId',
+        code: 'RUN_THREAD_MISMATCH',
+      });
+    }
+    return { userId, threadId, runId, metadata };
+  }
+}
+
+function elapsed(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1000;
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(typeof error === 'string' ? error : 'Non-error thrown', { cause: error });
+}
+

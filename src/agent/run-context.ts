@@ -1,0 +1,39 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { RunEmitter } from '../bridge/run-emitter.js';
+import type { DeliveryError } from '../errors.js';
+import type { Usage } from '../events/schema.js';
+
+/** What `execute` (and tools) know about the run they serve. */
+export interface RunContext {
+  readonly runId: string;
+  readonly threadId: string;
+  readonly userId: string;
+  /** Name of the agent running. */
+  readonly agent: string;
+  /** Aborted when the caller's signal aborts; pass it to fetch(), model calls, child processes. */
+  readonly signal: AbortSignal;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+export interface OpenToolCall {
+  tool: string;
+  startedAt: number;
+  /** Aborts the tool's own signal (timeout or run abort). */
+  controller: AbortController;
+}
+
+/** Run-scoped state. Lives in AsyncLocalStorage, never on the agent instance. */
+export interface RunState {
+  readonly owner: object;
+  readonly ctx: RunContext;
+  readonly emitter: RunEmitter;
+  readonly openTools: Map<string, OpenToolCall>;
+  readonly deliveryErrors: DeliveryError[];
+  /** Delivery of the latest event; awaited before the run reports its result. */
+  lastDelivery: Promise<unknown>;
+  thinkingStep: number;
+  /** Token usage reported with `reportUsage`, summed. */
+  usage?: Usage;
+}
+
+export const runStorage = new AsyncLocalStorage<RunState>();

@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+import type { RunContext } from './run-context.js';
+
+/** What a tool's `execute` receives besides its validated arguments. */
+export interface ToolContext extends RunContext {
+  /** Id of this call, as in `tool_executing` / `tool_completed`. */
+  toolCallId: string;
+  /** Aborted when the run is aborted or the tool's timeout elapses. */
+  signal: AbortSignal;
+}
+
+export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = unknown> {
+  name: string;
+  description: string;
+  /** zod schema of the arguments; `callTool` validates against it before `execute` runs. */
+  parameters: Schema;
+  execute(args: z.output<Schema>, ctx: ToolContext): Promise<Result> | Result;
+  /** Fail the call with `ToolTimeoutError` after this many ms (the tool's signal is aborted). */
+  timeoutMs?: number;
+}
+
+/** Declares a tool with its argument schema; the identity function that gives type inference. */
+export function defineTool<Schema extends z.ZodType, Result>(
+  definition: ToolDefinition<Schema, Result>,
+): ToolDefinition<Schema, Result> {
+  return definition;
+}
+
+// Tools are stored type-erased; `callTool` re-establishes types through the schema.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTool = ToolDefinition<any, any>;

@@ -1,0 +1,470 @@
+import { EventEmitter } from 'eventemitter3';
+import pRetry from 'p-retry';
+import { AgentwireError, DeliveryError, StateError, ThreadResolutionError, TransportError, ValidationError } from '../errors.js';
+import { parseEvent } from '../events/parse.js';
+import type { AgentEvent, EventIdentity } from '../events/schema.js';
+import { ThreadRegistry } from '../ids/thread-registry.js';
+import { MemoryTransport } from '../transport/memory/memory-transport.js';
+import type { Transport, TransportHealth } from '../transport/types.js';
+import { BridgeCounters, type BridgeMetrics } from './metrics.js';
+
+export type BridgeState = 'uninitialized' | 'initializing' | 'active' | 'degraded' | 'failed' | 'closed';
+
+/** How `send` settled: handed to the transport, or held in the bounded buffer while it is down. */
+export type DeliveryReceipt = 'delivered' | 'buffered';
+
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 3. */
+  retries?: number;
+  /** Delay before the first retry. Default 100 ms. */
+  minTimeoutMs?: number;
+  /** Growth of the delay per retry. Default 2. */
+  factor?: number;
+  /** Upper bound of one delay. Default 2,000 ms. */
+  maxTimeoutMs?: number;
+  /** Multiply each delay by a random factor in [1, 2). Default true. */
+  randomize?: boolean;
+}
+
+export interface AgentBridgeOptions {
+  /** Where events go. Default: a new `MemoryTransport`. */
+  transport?: Transport;
+  /** Run → thread → user map. Default: a new `ThreadRegistry`. */
+  registry?: ThreadRegistry;
+  retry?: RetryOptions;
+  /** Events held per run while the transport is down; the terminal event always fits. Default 1,000. */
+  maxBufferedPerRun?: number;
+  /** Events held across all runs while the transport is down. Default 100,000. */
+  maxBufferedTotal?: number;
+  /** First delay between recovery probes while degraded (doubles up to 10 s). Default 500 ms. */
+  recoveryIntervalMs?: number;
+  /** Degraded longer than this → `failed`, buffered events are reported undelivered. Default 5 min. */
+  failAfterMs?: number;
+  /** How long `close()` waits for queued events to be delivered. Default 5 s. */
+  drainTimeoutMs?: number;
+  /** Validate events given to `send` against the schema. Default true. */
+  validate?: boolean;
+}
+
+interface Pending {
+  event: AgentEvent;
+  enqueuedAt: number;
+  settled: boolean;
+  resolve(receipt: DeliveryReceipt): void;
+  reject(error: DeliveryError): void;
+}
+
+/** One run's ordered send queue: events leave strictly in seq order, one at a time. */
+interface RunQueue {
+  runId: string;
+  items: Pending[];
+  head: number;
+  pumping: boolean;
+}
+
+interface BridgeEvents {
+  state: (next: BridgeState, previous: BridgeState) => void;
+  delivery_error: (error: DeliveryError, event: AgentEvent) => void;
+}
+
+const MAX_RECOVERY_INTERVAL_MS = 10_000;
+
+/**
+ * Per-process delivery engine between agents and a transport. Keeps per-run order through
+ * retries, holds events (bounded) while the transport is down, flushes them in order on
+ * recovery, and never drops an event silently: it is delivered, buffered, or its `send`
+ * rejects with a `DeliveryError` that is counted and emitted as `delivery_error`.
+ */
+export class AgentBridge extends EventEmitter<BridgeEvents> {
+  readonly transport: Transport;
+  readonly registry: ThreadRegistry;
+  private currentState: BridgeState = 'uninitialized';
+  private initPromise: Promise<void> | undefined;
+  private readonly queues = new Map<string, RunQueue>();
+  private readonly counters = new BridgeCounters();
+  private readonly retry: Required<RetryOptions>;
+  private readonly maxBufferedPerRun: number;
+  private readonly maxBufferedTotal: number;
+  private readonly recoveryIntervalMs: number;
+  private readonly failAfterMs: number;
+  private readonly drainTimeoutMs: number;
+  private readonly validate: boolean;
+  /** Queues whose head failed while degraded, waiting for a probe to let them try again. */
+  private stalled: Array<() => void> = [];
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probeDelay: number;
+  private degradedSince = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(options: AgentBridgeOptions = {}) {
+    super();
+    this.transport = options.transport ?? new MemoryTransport();
+    this.registry = options.registry ?? new ThreadRegistry();
+    this.retry = {
+      retries: options.retry?.retries ?? 3,
+      minTimeoutMs: options.retry?.minTimeoutMs ?? 100,
+      factor: options.retry?.factor ?? 2,
+      maxTimeoutMs: options.retry?.maxTimeoutMs ?? 2_000,
+      randomize: options.retry?.randomize ?? true,
+    };
+    this.maxBufferedPerRun = options.maxBufferedPerRun ?? 1_000;
+    this.maxBufferedTotal = options.maxBufferedTotal ?? 100_000;
+    this.recoveryIntervalMs = options.recoveryIntervalMs ?? 500;
+    this.probeDelay = this.recoveryIntervalMs;
+    this.failAfterMs = options.failAfterMs ?? 300_000;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
+    this.validate = options.validate ?? true;
+  }
+
+  get state(): BridgeState {
+    return this.currentState;
+  }
+
+  /** Checks the transport and becomes `active`. Idempotent; callable again from `failed`. */
+  initialize(): Promise<void> {
+    if (this.currentState === 'closed') return Promise.reject(new StateError('BRIDGE_CLOSED', 'The bridge is closed'));
+    if (this.initPromise && this.currentState !== 'failed') return this.initPromise;
+    this.setState('initializing');
+    this.initPromise = (async () => {
+      try {
+        const health = await this.transport.health?.();
+        if (health && !health.ok) {
+          throw new TransportError(`Transport is not healthy: ${health.detail ?? 'no detail'}`, { code: 'TRANSPORT_UNHEALTHY' });
+        }
+        this.setState('active');
+      } catch (error) {
+        this.setState('failed');
+        throw error instanceof AgentwireError
+          ? error
+          : new TransportError('Transport health check failed', { cause: error });
+      }
+    })();
+    return this.initPromise;
+  }
+
+  async health(): Promise<{ state: BridgeState; transport: TransportHealth | undefined; buffered: number; activeRuns: number }> {
+    let transport: TransportHealth | undefined;
+    try {
+      transport = await this.transport.health?.();
+    } catch (error) {
+      transport = { ok: false, detail: error instanceof Error ? error.message : String(error) };
+    }
+    return { state: this.currentState, transport, buffered: this.counters.buffered, activeRuns: this.queues.size };
+  }
+
+  metrics(): BridgeMetrics {
+    return this.counters.snapshot(this.currentState, this.queues.size);
+  }
+
+  /**
+   * Registers a run before its first event (run → thread → user). Throws `AuthError` when the
+   * thread belongs to another user, so a run can never write into someone else's thread.
+   */
+  openRun(identity: EventIdentity): void {
+    this.registry.register(identity.runId, identity.threadId, identity.userId);
+  }
+
+  /** Validates, routes and queues an event. See the class comment for how it settles. */
+  send(event: AgentEvent): Promise<DeliveryReceipt> {
+    let checked: AgentEvent;
+    try {
+      checked = this.validate ? parseEvent(event) : event;
+    } catch (error) {
+      return this.refuse(event, error, 'INVALID_EVENT');
+    }
+    return this.deliver(checked);
+  }
+
+  /**
+   * Like `send` for events already validated by a `RunEmitter` (no second schema pass).
+   * Routing, ordering, retries and buffering are the same.
+   */
+  deliver(event: AgentEvent): Promise<DeliveryReceipt> {
+    const state = this.currentState;
+    if (state === 'closed' || state === 'failed') {
+      return this.refuse(event, new StateError('BRIDGE_' + state.toUpperCase(), `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE');
+    }
+    const routeError = this.checkRoute(event);
+    if (routeError) return this.refuse(event, routeError, routeError.code);
+    let queue = this.queues.get(event.runId);
+    if (!queue) {
+      queue = { runId: event.runId, items: [], head: 0, pumping: false };
+      this.queues.set(event.runId, queue);
+    }
+    if (state === 'degraded') {
+      const held = queue.items.length - queue.head;
+      const full = held >= this.maxBufferedPerRun || this.counters.buffered >= this.maxBufferedTotal;
+      // The terminal event always fits, so clients learn how the run ended.
+      if (full && event.type !== 'agent_completed') {
+        if (held === 0) this.queues.delete(event.runId);
+        return this.refuse(event, new TransportError('Transport down and the buffer is full', { code: 'BUFFER_FULL' }), 'BUFFER_FULL');
+      }
+    }
+    this.counters.emitted++;
+    const promise = new Promise<DeliveryReceipt>((resolve, reject) => {
+      const pending: Pending = { event, enqueuedAt: performance.now(), settled: false, resolve, reject };
+      queue.items.push(pending);
+      if (state === 'degraded') this.hold(pending);
+    });
+    if (!queue.pumping) void this.pump(queue);
+    return promise;
+  }
+
+  /** Stops accepting events, waits up to `drainTimeoutMs` for queued ones, then closes the transport. */
+  async close(): Promise<void> {
+    if (this.currentState === 'closed') return;
+    const wasDegraded = this.currentState === 'degraded';
+    this.setState('closed');
+    if (this.queues.size > 0 && !wasDegraded) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.drainTimeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.drained = undefined;
+    this.stopProbing();
+    for (const queue of this.queues.values()) this.failQueue(queue, 'Bridge closed before the event was delivered');
+    this.queues.clear();
+    const wake = this.stalled;
+    this.stalled = [];
+    for (const resume of wake) resume();
+    await this.transport.close();
+  }
+
+  private checkRoute(event: AgentEvent): AgentwireError | undefined {
+    let route;
+    try {
+      if (event.type === 'agent_started') this.registry.register(event.runId, event.threadId, event.userId);
+      route = this.registry.resolve(event.runId);
+    } catch (error) {
+      if (error instanceof ThreadResolutionError) this.counters.threadResolutionFailures++;
+      return error instanceof AgentwireError ? error : new ValidationError(String(error));
+    }
+    if (route.threadId !== event.threadId || (route.userId !== undefined && route.userId !== event.userId)) {
+      this.counters.threadResolutionFailures++;
+      return new ThreadResolutionError(
+        `Event ${event.id} names thread "${event.threadId}" of user "${event.userId}", but run ${event.runId} belongs to thread "${route.threadId}"${route.userId ? ` of another user` : ''}`,
+        { details: { runId: event.runId } },
+      );
+    }
+    return undefined;
+  }
+
+  private refuse(event: AgentEvent, cause: unknown, code: string): Promise<DeliveryReceipt> {
+    const error =
+      cause instanceof DeliveryError
+        ? cause
+        : new DeliveryError(`Event ${describe(event)} was not delivered: ${messageOf(cause)}`, { cause, code });
+    this.counters.failed++;
+    this.emitDeliveryError(error, event);
+    return Promise.reject(error);
+  }
+
+  private async pump(queue: RunQueue): Promise<void> {
+    queue.pumping = true;
+    if (this.currentState === 'uninitialized') void this.initialize().catch(() => undefined);
+    if (this.currentState === 'initializing') await this.initPromise?.catch(() => undefined);
+    while (queue.head < queue.items.length) {
+      const pending = queue.items[queue.head]!;
+      const outcome = await this.attempt(pending.event);
+      if (outcome === 'stalled') {
+        // The transport is down: wait for a recovery probe (or close), then try the same head again.
+        if (this.isStopped()) break;
+        await new Promise<void>((resume) => this.stalled.push(resume));
+        if (this.isStopped()) break;
+        continue;
+      }
+      queue.items[queue.head++] = undefined as unknown as Pending;
+      if (outcome === 'delivered') {
+        this.counters.delivered++;
+        this.counters.latency.record(performance.now() - pending.enqueuedAt);
+        if (pending.settled) this.counters.addBuffered(-1);
+        else {
+          pending.settled = true;
+          pending.resolve('delivered');
+        }
+      } else {
+        this.failPending(pending, outcome);
+      }
+      if (pending.event.type === 'agent_completed') this.registry.finish(pending.event.runId);
+    }
+    queue.pumping = false;
+    if (queue.head >= queue.items.length) {
+      this.queues.delete(queue.runId);
+      if (this.queues.size === 0) this.drained?.();
+    }
+  }
+
+  private isStopped(): boolean {
+    return this.currentState === 'closed' || this.currentState === 'failed';
+  }
+
+  /** One delivery: with p-retry while active, a single probe attempt while degraded. */
+  private async attempt(event: AgentEvent): Promise<'delivered' | 'stalled' | DeliveryError> {
+    try {
+      if (this.currentState === 'degraded') {
+        await this.transport.send(event);
+        this.recover();
+      } else {
+        await this.sendWithRetry(event);
+      }
+      return 'delivered';
+    } catch (error) {
+      if (error instanceof AgentwireError && !error.retryable) {
+        return new DeliveryError(`Event ${describe(event)} was refused by the transport: ${error.message}`, {
+          cause: error,
+          code: error.code,
+        });
+      }
+      this.degrade();
+      return 'stalled';
+    }
+  }
+
+  private async sendWithRetry(event: AgentEvent): Promise<void> {
+    try {
+      // Fast path: most sends succeed first time; p-retry only pays for itself on failure.
+      await this.transport.send(event);
+      return;
+    } catch (error) {
+      if (error instanceof AgentwireError && !error.retryable) throw error;
+      if (this.retry.retries <= 0) throw error;
+    }
+    let first = true;
+    await pRetry(
+      async () => {
+        if (first) {
+          first = false;
+          // The fast path was the first attempt; wait the first backoff before trying again.
+          await delay(backoff(0, this.retry));
+        }
+        this.counters.retried++;
+        await this.transport.send(event);
+      },
+      {
+        retries: this.retry.retries - 1,
+        minTimeout: this.retry.minTimeoutMs * this.retry.factor,
+        factor: this.retry.factor,
+        maxTimeout: this.retry.maxTimeoutMs,
+        randomize: this.retry.randomize,
+        shouldRetry: ({ error }) => !(error instanceof AgentwireError && !error.retryable),
+      },
+    );
+  }
+
+  private degrade(): void {
+    if (this.currentState !== 'active' && this.currentState !== 'initializing') return;
+    this.degradedSince = Date.now();
+    this.setState('degraded');
+    // Everything queued is now held: settle its promise as buffered so agents are not blocked.
+    for (const queue of this.queues.values()) {
+      for (let i = queue.head; i < queue.items.length; i++) this.hold(queue.items[i]!);
+    }
+    this.scheduleProbe();
+  }
+
+  private hold(pending: Pending): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    this.counters.addBuffered(1);
+    pending.resolve('buffered');
+  }
+
+  private recover(): void {
+    if (this.currentState !== 'degraded') return;
+    this.stopProbing();
+    this.probeDelay = this.recoveryIntervalMs;
+    this.setState('active');
+    const wake = this.stalled;
+    this.stalled = [];
+    for (const resume of wake) resume();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.currentState !== 'degraded') return;
+      if (Date.now() - this.degradedSince >= this.failAfterMs) {
+        this.fail();
+        return;
+      }
+      // Let one stalled queue try its head; its success recovers everyone.
+      this.stalled.shift()?.();
+      this.probeDelay = Math.min(this.probeDelay * 2, MAX_RECOVERY_INTERVAL_MS);
+      this.scheduleProbe();
+    }, this.probeDelay);
+  }
+
+  private stopProbing(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  private fail(): void {
+    this.stopProbing();
+    this.setState('failed');
+    for (const queue of this.queues.values()) this.failQueue(queue, `Transport down for more than ${this.failAfterMs} ms`);
+    this.queues.clear();
+    const wake = this.stalled;
+    this.stalled = [];
+    for (const resume of wake) resume();
+  }
+
+  private failQueue(queue: RunQueue, reason: string): void {
+    for (let i = queue.head; i < queue.items.length; i++) {
+      const pending = queue.items[i]!;
+      this.failPending(pending, new DeliveryError(`Event ${describe(pending.event)} was not delivered: ${reason}`, { code: 'UNDELIVERED' }));
+    }
+    queue.head = queue.items.length;
+  }
+
+  private failPending(pending: Pending, error: DeliveryError): void {
+    this.counters.failed++;
+    if (pending.settled) this.counters.addBuffered(-1);
+    this.emitDeliveryError(error, pending.event);
+    if (!pending.settled) {
+      pending.settled = true;
+      pending.reject(error);
+    }
+  }
+
+  private emitDeliveryError(error: DeliveryError, event: AgentEvent): void {
+    try {
+      this.emit('delivery_error', error, event);
+    } catch {
+      // A throwing observer must not break delivery.
+    }
+  }
+
+  private setState(next: BridgeState): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    try {
+      this.emit('state', next, previous);
+    } catch {
+      // A throwing observer must not break the state machine.
+    }
+  }
+}
+
+function backoff(retry: number, options: Required<RetryOptions>): number {
+  const random = options.randomize ? Math.random() + 1 : 1;
+  return Math.min(options.maxTimeoutMs, Math.round(random * options.minTimeoutMs * options.factor ** retry));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function describe(event: AgentEvent): string {
+  return `${event.type} #${event.seq} of run ${event.runId}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,9 @@
+export * from './schema.js';
+export { parseEvent, safeParseEvent, assertEventData, describeIssue } from './parse.js';
+export {
+  LifecycleChecker,
+  validateLifecycle,
+  type LifecycleResult,
+  type LifecycleRule,
+  type LifecycleViolation,
+} from './lifecycle.js';

@@ -1,0 +1,154 @@
+import type { AgentEvent } from './schema.js';
+
+/** Which rule of the run grammar an event broke. */
+export type LifecycleRule =
+  | 'started_first' // the first event of a run must be agent_started
+  | 'started_once' // agent_started appears once
+  | 'after_completed' // nothing may follow agent_completed
+  | 'seq_gap' // seq starts at 1 and increases by exactly 1
+  | 'run_identity' // threadId/userId/agent never change within a run
+  | 'tool_not_open' // tool_completed without a matching open tool_executing
+  | 'tool_reopened' // a toolCallId is opened twice
+  | 'tools_open_at_completion' // agent_completed while a tool call is still open
+  | 'incomplete'; // the stream ended without agent_completed
+
+export interface LifecycleViolation {
+  rule: LifecycleRule;
+  runId: string;
+  /** Id and seq of the offending event (absent for `incomplete`). */
+  eventId?: string;
+  seq?: number;
+  /** Position in the checked sequence (absent for `incomplete`). */
+  index?: number;
+  message: string;
+}
+
+interface RunState {
+  threadId: string;
+  userId: string;
+  agent: string;
+  lastSeq: number;
+  completed: boolean;
+  openTools: Set<string>;
+}
+
+/**
+ * Incremental checker of the per-run grammar: `agent_started` first, gapless `seq`,
+ * every `tool_executing` closed by one `tool_completed`, `agent_completed` last and once.
+ * Events of many runs may be interleaved; each run is checked on its own.
+ */
+export class LifecycleChecker {
+  private readonly runs = new Map<string, RunState>();
+  private index = 0;
+  /** The first violation seen, kept so callers can check once at the end. */
+  firstViolation: LifecycleViolation | undefined;
+
+  /** Checks one event; returns the violation it causes, if any. */
+  push(event: AgentEvent): LifecycleViolation | undefined {
+    const violation = this.check(event, this.index++);
+    if (violation && !this.firstViolation) this.firstViolation = violation;
+    return violation;
+  }
+
+  /** Violations for runs that never completed. Call when the stream is over. */
+  finish(): LifecycleViolation[] {
+    const violations: LifecycleViolation[] = [];
+    for (const [runId, run] of this.runs) {
+      if (!run.completed) {
+        violations.push({ rule: 'incomplete', runId, message: `run ${runId} ended without agent_completed` });
+      }
+    }
+    if (violations[0] && !this.firstViolation) this.firstViolation = violations[0];
+    return violations;
+  }
+
+  /** Runs seen so far, and how many of them completed. */
+  stats(): { runs: number; completed: number } {
+    let completed = 0;
+    for (const run of this.runs.values()) if (run.completed) completed++;
+    return { runs: this.runs.size, completed };
+  }
+
+  /** Forgets a completed run so long-lived checkers (clients) stay bounded. */
+  forget(runId: string): void {
+    this.runs.delete(runId);
+  }
+
+  private check(event: AgentEvent, index: number): LifecycleViolation | undefined {
+    const fail = (rule: LifecycleRule, message: string): LifecycleViolation => ({
+      rule,
+      runId: event.runId,
+      eventId: event.id,
+      seq: event.seq,
+      index,
+      message: `${event.type} #${event.seq} of run ${event.runId}: ${message}`,
+    });
+    let run = this.runs.get(event.runId);
+    if (!run) {
+      if (event.type !== 'agent_started') return fail('started_first', 'the first event of a run must be agent_started');
+      if (event.seq !== 1) return fail('seq_gap', `expected seq 1, got ${event.seq}`);
+      run = {
+        threadId: event.threadId,
+        userId: event.userId,
+        agent: event.agent,
+        lastSeq: 1,
+        completed: false,
+        openTools: new Set(),
+      };
+      this.runs.set(event.runId, run);
+      return undefined;
+    }
+    if (run.completed) return fail('after_completed', 'event after agent_completed');
+    if (event.seq !== run.lastSeq + 1) return fail('seq_gap', `expected seq ${run.lastSeq + 1}, got ${event.seq}`);
+    if (event.threadId !== run.threadId || event.userId !== run.userId || event.agent !== run.agent) {
+      return fail('run_identity', 'threadId, userId or agent changed within the run');
+    }
+    run.lastSeq = event.seq;
+    switch (event.type) {
+      case 'agent_started':
+        return fail('started_once', 'agent_started appeared twice');
+      case 'tool_executing':
+        if (run.openTools.has(event.data.toolCallId)) {
+          return fail('tool_reopened', `tool call ${event.data.toolCallId} opened twice`);
+        }
+        run.openTools.add(event.data.toolCallId);
+        return undefined;
+      case 'tool_completed':
+        if (!run.openTools.delete(event.data.toolCallId)) {
+          return fail('tool_not_open', `tool call ${event.data.toolCallId} was not open`);
+        }
+        return undefined;
+      case 'agent_completed':
+        run.completed = true;
+        if (run.openTools.size > 0) {
+          return fail('tools_open_at_completion', `tool calls still open: ${[...run.openTools].join(', ')}`);
+        }
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+}
+
+export type LifecycleResult =
+  | { ok: true; runs: number }
+  | { ok: false; violation: LifecycleViolation; violations: LifecycleViolation[] };
+
+/**
+ * Validates a whole event sequence (any number of interleaved runs). By default every run must
+ * also have completed; pass `{ requireComplete: false }` to check a stream still in progress.
+ */
+export function validateLifecycle(
+  events: Iterable<AgentEvent>,
+  options: { requireComplete?: boolean } = {},
+): LifecycleResult {
+  const checker = new LifecycleChecker();
+  const violations: LifecycleViolation[] = [];
+  for (const event of events) {
+    const violation = checker.push(event);
+    if (violation) violations.push(violation);
+  }
+  if (options.requireComplete ?? true) violations.push(...checker.finish());
+  if (violations[0]) return { ok: false, violation: violations[0], violations };
+  return { ok: true, runs: checker.stats().runs };
+}

@@ -1,0 +1,51 @@
+import { customAlphabet } from 'nanoid';
+import { ValidationError } from '../errors.js';
+import { assertThreadId, isValidThreadId } from './thread-id.js';
+
+/**
+ * Standard run ids: `thread_<threadId>_run_<epochMs>_<unique>`.
+ *
+ * The unique part uses an alphabet without `_`, and the timestamp is digits only, so the
+ * suffix `_run_<digits>_<unique>` can be matched from the right: whatever precedes it is the
+ * thread id, even when the thread id itself contains `_` or `_run_`.
+ */
+const UNIQUE_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const UNIQUE_LENGTH = 12;
+const makeUnique = customAlphabet(UNIQUE_ALPHABET, UNIQUE_LENGTH);
+const RUN_ID_PATTERN = new RegExp(`^thread_(.+)_run_(\\d{1,15})_([0-9A-Za-z]{${UNIQUE_LENGTH}})$`);
+
+export interface ParsedRunId {
+  threadId: string;
+  /** Epoch milliseconds at which the run id was generated. */
+  timestamp: number;
+  unique: string;
+}
+
+export function generateRunId(threadId: string, now: number = Date.now()): string {
+  assertThreadId(threadId);
+  return `thread_${threadId}_run_${Math.floor(now)}_${makeUnique()}`;
+}
+
+function match(runId: unknown): ParsedRunId | undefined {
+  if (typeof runId !== 'string' || runId.length > 512) return undefined;
+  const m = RUN_ID_PATTERN.exec(runId);
+  if (!m) return undefined;
+  const threadId = m[1]!;
+  if (!isValidThreadId(threadId)) return undefined;
+  return { threadId, timestamp: Number(m[2]), unique: m[3]! };
+}
+
+export function isRunId(value: unknown): value is string {
+  return match(value) !== undefined;
+}
+
+/** Parses a standard run id exactly; throws a `ValidationError` naming the value otherwise. */
+export function parseRunId(runId: unknown): ParsedRunId {
+  const parsed = match(runId);
+  if (parsed) return parsed;
+  const shown = typeof runId === 'string' ? JSON.stringify(runId.slice(0, 120)) : String(runId);
+  throw new ValidationError(
+    `Invalid run id ${shown}: expected thread_<threadId>_run_<epochMs>_<unique>`,
+    { field: 'runId', code: 'INVALID_RUN_ID', details: { value: runId } },
+  );
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+
+/** Longest accepted thread id. Long enough for UUIDs, Slack `ts` pairs and prefixed keys. */
+export const MAX_THREAD_ID_LENGTH = 128;
+/** Longest accepted run id (a standard run id adds at most 40 characters to its thread id). */
+export const MAX_RUN_ID_LENGTH = 256;
+
+/** Thread ids are URL-, header- and Redis-key-safe: letters, digits and `_ - . :`. */
+const THREAD_ID_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+
+export const threadIdSchema = z
+  .string()
+  .min(1, 'thread id must not be empty')
+  .max(MAX_THREAD_ID_LENGTH, `thread id must be at most ${MAX_THREAD_ID_LENGTH} characters`)
+  .regex(THREAD_ID_PATTERN, 'thread id may only contain letters, digits and _ - . :');
+
+export const runIdSchema = z
+  .string()
+  .min(1, 'run id must not be empty')
+  .max(MAX_RUN_ID_LENGTH, `run id must be at most ${MAX_RUN_ID_LENGTH} characters`)
+  .regex(THREAD_ID_PATTERN, 'run id may only contain letters, digits and _ - . :');
+
+export function isValidThreadId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_THREAD_ID_LENGTH &&
+    THREAD_ID_PATTERN.test(value)
+  );
+}
+
+/** Throws a `ValidationError` naming the value when it is not a valid thread id. */
+export function assertThreadId(value: unknown): asserts value is string {
+  if (isValidThreadId(value)) return;
+  const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : String(value);
+  throw new ValidationError(
+    `Invalid thread id ${shown}: expected 1-${MAX_THREAD_ID_LENGTH} characters of letters, digits and _ - . :`,
+    { field: 'threadId', code: 'INVALID_THREAD_ID', details: { value } },
+  );
+}
+
+export function isValidRunIdShape(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_RUN_ID_LENGTH &&
+    THREAD_ID_PATTERN.test(value)
+  );
+}

@@ -1,0 +1,179 @@
+import { AuthError, ThreadResolutionError, ValidationError } from '../errors.js';
+import { parseRunId } from './run-id.js';
+import { assertThreadId, isValidRunIdShape } from './thread-id.js';
+
+export interface ThreadRoute {
+  runId: string;
+  threadId: string;
+  /** Owner of the thread, when known to this registry. */
+  userId: string | undefined;
+  /** Where the thread came from: the registry, or parsing a standard run id. */
+  source: 'registry' | 'run_id';
+}
+
+export interface ThreadRegistryOptions {
+  /** Most runs remembered at once; past it the oldest (finished first) are forgotten. Default 100,000. */
+  maxRuns?: number;
+  /** How long a finished run stays resolvable from the registry. Default 60 s. */
+  finishedRunTtlMs?: number;
+  /** Most threads remembered at once. Default 100,000. */
+  maxThreads?: number;
+  /** How long a thread with no active run keeps its owner. Default 1 h. */
+  threadTtlMs?: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+interface RunEntry {
+  threadId: string;
+  userId: string;
+  finishedAt: number | undefined;
+}
+
+interface ThreadEntry {
+  userId: string;
+  activeRuns: number;
+  lastSeen: number;
+}
+
+/**
+ * Maps run → thread → user. Resolution never guesses: registry first, then the standard
+ * run id format, and otherwise a `ThreadResolutionError`. Bounded in entries and time.
+ */
+export class ThreadRegistry {
+  private readonly runs = new Map<string, RunEntry>();
+  /** Finished run ids in finishing order, so expiry sweeps from the front. */
+  private readonly finished = new Map<string, number>();
+  /** Threads in least-recently-seen order (touching re-inserts). */
+  private readonly threads = new Map<string, ThreadEntry>();
+  private readonly maxRuns: number;
+  private readonly finishedRunTtlMs: number;
+  private readonly maxThreads: number;
+  private readonly threadTtlMs: number;
+  private readonly now: () => number;
+  /** Runs forgotten because of the size bound rather than their TTL. */
+  evictions = 0;
+  /** Resolutions that failed (counted so bridges can surface them). */
+  resolutionFailures = 0;
+
+  constructor(options: ThreadRegistryOptions = {}) {
+    this.maxRuns = options.maxRuns ?? 100_000;
+    this.finishedRunTtlMs = options.finishedRunTtlMs ?? 60_000;
+    this.maxThreads = options.maxThreads ?? 100_000;
+    this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): { runs: number; threads: number } {
+    return { runs: this.runs.size, threads: this.threads.size };
+  }
+
+  /**
+   * Records that `runId` belongs to `threadId` of `userId`. A thread has one owner: registering a
+   * run of another user's thread throws an `AuthError`, so nobody can inject events into it.
+   */
+  register(runId: string, threadId: string, userId: string): void {
+    if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive ValidationError
+    assertThreadId(threadId);
+    if (typeof userId !== 'string' || userId.length === 0) {
+      throw new ValidationError('userId must be a non-empty string', { field: 'userId', code: 'INVALID_USER_ID' });
+    }
+    const now = this.now();
+    this.sweep(now);
+    const existing = this.runs.get(runId);
+    if (existing) {
+      if (existing.threadId !== threadId || existing.userId !== userId) {
+        throw new ValidationError(`Run id "${runId}" is already registered to another thread or user`, {
+          field: 'runId',
+          code: 'RUN_ID_CONFLICT',
+        });
+      }
+      return;
+    }
+    const thread = this.threads.get(threadId);
+    if (thread && thread.userId !== userId) {
+      throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+    }
+    if (this.runs.size >= this.maxRuns) this.evictOldestRun();
+    this.runs.set(runId, { threadId, userId, finishedAt: undefined });
+    this.touchThread(threadId, userId, now, +1);
+  }
+
+  /** Marks a run finished; it stays resolvable for `finishedRunTtlMs`. */
+  finish(runId: string): void {
+    const entry = this.runs.get(runId);
+    if (!entry || entry.finishedAt !== undefined) return;
+    const now = this.now();
+    entry.finishedAt = now;
+    this.finished.set(runId, now);
+    this.touchThread(entry.threadId, entry.userId, now, -1);
+    this.sweep(now);
+  }
+
+  /** Resolution order: registry, then `parseRunId`; otherwise `ThreadResolutionError`. */
+  resolve(runId: string): ThreadRoute {
+    const entry = this.runs.get(runId);
+    if (entry) return { runId, threadId: entry.threadId, userId: entry.userId, source: 'registry' };
+    let threadId: string;
+    try {
+      threadId = parseRunId(runId).threadId;
+    } catch (cause) {
+      this.resolutionFailures++;
+      throw new ThreadResolutionError(
+        `Cannot resolve the thread of run ${JSON.stringify(String(runId).slice(0, 120))}: not registered and not a standard run id`,
+        { cause, details: { runId } },
+      );
+    }
+    return { runId, threadId, userId: this.threads.get(threadId)?.userId, source: 'run_id' };
+  }
+
+  /** Owner of a thread, if this registry knows it. */
+  ownerOf(threadId: string): string | undefined {
+    const thread = this.threads.get(threadId);
+    if (!thread) return undefined;
+    if (thread.activeRuns === 0 && thread.lastSeen + this.threadTtlMs <= this.now()) return undefined;
+    return thread.userId;
+  }
+
+  /** Forgets expired finished runs and idle threads. Called on every register/finish. */
+  sweep(now: number = this.now()): void {
+    for (const [runId, finishedAt] of this.finished) {
+      if (finishedAt + this.finishedRunTtlMs > now) break;
+      this.finished.delete(runId);
+      this.runs.delete(runId);
+    }
+    for (const [threadId, thread] of this.threads) {
+      if (thread.lastSeen + this.threadTtlMs > now) break;
+      if (thread.activeRuns === 0) this.threads.delete(threadId);
+    }
+  }
+
+  private touchThread(threadId: string, userId: string, now: number, activeDelta: number): void {
+    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now };
+    this.threads.delete(threadId);
+    thread.activeRuns = Math.max(0, thread.activeRuns + activeDelta);
+    thread.lastSeen = now;
+    if (this.threads.size >= this.maxThreads) this.evictOldestIdleThread();
+    this.threads.set(threadId, thread);
+  }
+
+  private evictOldestRun(): void {
+    const victim = this.finished.keys().next();
+    const runId = victim.done ? this.runs.keys().next().value : victim.value;
+    if (runId === undefined) return;
+    const entry = this.runs.get(runId);
+    this.finished.delete(runId);
+    this.runs.delete(runId);
+    if (entry && entry.finishedAt === undefined) this.touchThread(entry.threadId, entry.userId, this.now(), -1);
+    this.evictions++;
+  }
+
+  private evictOldestIdleThread(): void {
+    for (const [threadId, thread] of this.threads) {
+      if (thread.activeRuns === 0) {
+        this.threads.delete(threadId);
+        return;
+      }
+    }
+  }
+}

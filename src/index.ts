@@ -1,0 +1,7 @@
+/** agentwire: run agents, stream their five lifecycle events to the people watching. */
+export * from './errors.js';
+export * from './events/index.js';
+export * from './ids/index.js';
+export * from './agent/index.js';
+export * from './bridge/index.js';
+export * from './transport/index.js';

@@ -1,0 +1,13 @@
+export type {
+  Transport,
+  TransportHealth,
+  EventLog,
+  LogEntry,
+  LogListener,
+  HistoryGap,
+  HistoryGapReason,
+  SubscribeRequest,
+  SubscribeResult,
+  Subscription,
+} from './types.js';
+export { MemoryTransport, type MemoryTransportOptions } from './memory/memory-transport.js';

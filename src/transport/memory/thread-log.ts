@@ -1,0 +1,65 @@
+import type { AgentEvent } from '../../events/schema.js';
+import type { LogEntry, LogListener } from '../types.js';
+
+export interface Subscriber {
+  readonly userId: string;
+  readonly listener: LogListener;
+}
+
+/**
+ * One thread's ordered, bounded log. Offsets start at 1 and never repeat within an epoch; the
+ * oldest entries are dropped past `maxEntries`. Storage is an array with a moving head that is
+ * compacted occasionally, so appends and trims are O(1) amortized.
+ */
+export class ThreadLog {
+  private entries: LogEntry[] = [];
+  private head = 0;
+  /** Offset the next appended entry gets. */
+  nextOffset = 1;
+  readonly subscribers = new Set<Subscriber>();
+  lastActivity: number;
+
+  constructor(
+    readonly threadId: string,
+    readonly epoch: string,
+    /** Set by the first event; a thread never changes owner. */
+    public owner: string | undefined,
+    private readonly maxEntries: number,
+    now: number,
+  ) {
+    this.lastActivity = now;
+  }
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Offset of the oldest retained entry (equals `nextOffset` when empty). */
+  get firstOffset(): number {
+    return this.nextOffset - this.size;
+  }
+
+  cursorAt(offset: number): string {
+    return `${this.epoch}:${offset}`;
+  }
+
+  append(event: AgentEvent, now: number): LogEntry {
+    const entry: LogEntry = { cursor: this.cursorAt(this.nextOffset++), event };
+    this.entries.push(entry);
+    if (this.size > this.maxEntries) {
+      this.entries[this.head++] = undefined as unknown as LogEntry; // let it be collected
+      if (this.head > 1024 && this.head * 2 > this.entries.length) {
+        this.entries = this.entries.slice(this.head);
+        this.head = 0;
+      }
+    }
+    this.lastActivity = now;
+    return entry;
+  }
+
+  /** Entries with offset > `offset`, oldest first. */
+  after(offset: number): LogEntry[] {
+    const start = this.head + Math.max(0, offset - this.firstOffset + 1);
+    return this.entries.slice(start);
+  }
+}
