@@ -5,3 +5,4 @@ export * from './ids/index.js';
 export * from './agent/index.js';
 export * from './bridge/index.js';
 export * from './transport/index.js';
+export * from './protocol/index.js';

@@ -57,6 +57,25 @@ export interface BaseAgentOptions {
   redactInput?: (input: unknown) => unknown;
   /** Check every event against its schema before emitting. Default true. */
   validateEvents?: boolean;
+  /** Wrappers around runs and tool calls (tracing, logging); see `AgentInstrumentation`. */
+  instrumentation?: AgentInstrumentation;
+}
+
+/** What an instrumentation sees about a tool call. */
+export interface ToolCallInfo extends RunContext {
+  toolCallId: string;
+  tool: string;
+  args: unknown;
+}
+
+/**
+ * Wraps runs and tool calls, e.g. to make a span active around them so that code inside
+ * (the agent's `execute`, a tool's `execute`) nests its own instrumentation underneath.
+ * `next()` must be called exactly once; its outcome is the run's result or the tool's.
+ */
+export interface AgentInstrumentation {
+  run?(ctx: RunContext, next: () => Promise<RunResult<unknown>>): Promise<RunResult<unknown>>;
+  tool?(call: ToolCallInfo, next: () => Promise<unknown>): Promise<unknown>;
 }
 
 type LifecycleListeners = { [K in EventType]: (event: EventOfType<K>) => void };
@@ -82,6 +101,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   private readonly listeners = new EventEmitter<AgentListeners>();
   private readonly adapter: BridgeAdapter;
   private readonly redactInput: (input: unknown) => unknown;
+  private instrumentation: AgentInstrumentation | undefined;
   /** Local listeners that threw (each also reported as `listener_error`). */
   listenerErrors = 0;
 
@@ -89,6 +109,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     this.name = options.name ?? this.constructor.name;
     this.redactInput = options.redactInput ?? ((input) => input);
     this.adapter = new BridgeAdapter((event) => this.observe(event), options.validateEvents ?? true);
+    this.instrumentation = options.instrumentation;
     for (const tool of options.tools ?? []) this.addTool(tool);
     if (options.bridge) this.setBridge(options.bridge);
   }
@@ -103,6 +124,12 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   get bridge(): AgentBridge | undefined {
     return this.adapter.bridge;
+  }
+
+  /** Sets the run/tool wrappers (replacing previous ones). */
+  instrument(instrumentation: AgentInstrumentation | undefined): this {
+    this.instrumentation = instrumentation;
+    return this;
   }
 
   addTool(tool: AnyTool): this {
@@ -156,8 +183,16 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       lastDelivery: DELIVERED,
       thinkingStep: 0,
     };
+    const body = () => runStorage.run(state, () => this.runBody(input, state));
+    const wrap = this.instrumentation?.run;
+    return wrap ? (wrap.call(this.instrumentation, ctx, body) as Promise<RunResult<Output>>) : body();
+  }
+
+  private async runBody(input: Input, state: RunState): Promise<RunResult<Output>> {
+    const { ctx, emitter } = state;
+    const { runId, threadId, userId, signal, metadata } = ctx;
     const startedAt = performance.now();
-    return runStorage.run(state, async () => {
+    {
       this.emitEvent(state, 'agent_started', { input: this.redactInput(input), metadata });
       let status: RunStatus = 'succeeded';
       let output: Output | undefined;
@@ -190,7 +225,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
         ...(usage && { usage }),
         deliveryErrors: state.deliveryErrors,
       };
-    });
+    }
   }
 
   /** Reports reasoning or progress as `agent_thinking`. Resolves once the event is delivered or buffered. */
@@ -217,6 +252,13 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const runSignal = state.ctx.signal;
     if (runSignal.aborted) throw abortErrorFrom(runSignal);
     const toolCallId = `call_${nanoid(16)}`;
+    const wrap = this.instrumentation?.tool;
+    const body = () => this.invokeTool<Result>(state, toolCallId, name, args);
+    return wrap ? (wrap.call(this.instrumentation, { ...state.ctx, toolCallId, tool: name, args }, body) as Promise<Result>) : body();
+  }
+
+  private async invokeTool<Result>(state: RunState, toolCallId: string, name: string, args: unknown): Promise<Result> {
+    const runSignal = state.ctx.signal;
     const controller = new AbortController();
     const startedAt = performance.now();
     const opened = this.emitEvent(state, 'tool_executing', { toolCallId, tool: name, args });

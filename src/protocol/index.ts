@@ -1,0 +1,2 @@
+export * from './frames.js';
+export { tokenFrom, type Authenticate, type Principal } from './auth.js';
