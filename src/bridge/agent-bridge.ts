@@ -32,7 +32,7 @@ export interface AgentBridgeOptions {
   /** Run → thread → user map. Default: a new `ThreadRegistry`. */
   registry?: ThreadRegistry;
   retry?: RetryOptions;
-  /** Events held per run while the transport is down; the terminal event always fits. Default 1,000. */
+  /** Events queued or held per run (in flight, being retried, or buffered while the transport is down); the terminal event always fits. Default 1,000. */
   maxBufferedPerRun?: number;
   /** Events held across all runs while the transport is down. Default 100,000. */
   maxBufferedTotal?: number;
@@ -131,9 +131,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
         if (health && !health.ok) {
           throw new TransportError(`Transport is not healthy: ${health.detail ?? 'no detail'}`, { code: 'TRANSPORT_UNHEALTHY' });
         }
-        this.setState('active');
+        // close() may have happened while the health check was in flight: closed stays closed.
+        if (this.currentState === 'initializing') this.setState('active');
       } catch (error) {
-        this.setState('failed');
+        if (this.currentState === 'initializing') this.setState('failed');
         throw error instanceof AgentwireError
           ? error
           : new TransportError('Transport health check failed', { cause: error });
@@ -191,14 +192,14 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       queue = { runId: event.runId, items: [], head: 0, pumping: false };
       this.queues.set(event.runId, queue);
     }
-    if (state === 'degraded') {
-      const held = queue.items.length - queue.head;
-      const full = held >= this.maxBufferedPerRun || this.counters.buffered >= this.maxBufferedTotal;
-      // The terminal event always fits, so clients learn how the run ended.
-      if (full && event.type !== 'agent_completed') {
-        if (held === 0) this.queues.delete(event.runId);
-        return this.refuse(event, new TransportError('Transport down and the buffer is full', { code: 'BUFFER_FULL' }), 'BUFFER_FULL');
-      }
+    // Bounded in every state: a run that emits faster than the transport accepts (or while it is
+    // being retried) cannot grow memory. The terminal event always fits, so clients learn how the run ended.
+    const queued = queue.items.length - queue.head;
+    const full = queued >= this.maxBufferedPerRun || (state === 'degraded' && this.counters.buffered >= this.maxBufferedTotal);
+    if (full && event.type !== 'agent_completed') {
+      if (queued === 0) this.queues.delete(event.runId);
+      const reason = state === 'degraded' ? 'the transport is down and the buffer is full' : 'the run has too many events queued';
+      return this.refuse(event, new TransportError(reason, { code: 'BUFFER_FULL' }), 'BUFFER_FULL');
     }
     this.counters.emitted++;
     const promise = new Promise<DeliveryReceipt>((resolve, reject) => {

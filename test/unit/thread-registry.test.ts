@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { AuthError, ThreadRegistry, ThreadResolutionError, generateRunId } from '../../src/index.js';
+
+describe('ThreadRegistry', () => {
+  it('resolves from the registry first, for custom run ids too', () => {
+    const registry = new ThreadRegistry();
+    registry.register('custom-run-1', 'thread-a', 'alice');
+    expect(registry.resolve('custom-run-1')).toEqual({ runId: 'custom-run-1', threadId: 'thread-a', userId: 'alice', source: 'registry' });
+  });
+
+  it('falls back to parsing a standard run id, with the owner when the thread is known', () => {
+    const registry = new ThreadRegistry();
+    registry.register(generateRunId('thread_b'), 'thread_b', 'bob');
+    const unregistered = generateRunId('thread_b');
+    expect(registry.resolve(unregistered)).toMatchObject({ threadId: 'thread_b', userId: 'bob', source: 'run_id' });
+    expect(registry.resolve(generateRunId('x_run_y'))).toMatchObject({ threadId: 'x_run_y', userId: undefined });
+  });
+
+  it('throws ThreadResolutionError instead of falling back to the run id itself', () => {
+    const registry = new ThreadRegistry();
+    for (const bad of ['run-123', 'thread_a_run_b', 'thread_a']) {
+      expect(() => registry.resolve(bad)).toThrow(ThreadResolutionError);
+    }
+    expect(registry.resolutionFailures).toBe(3);
+  });
+
+  it('keeps many runs per thread and refuses a run of another user on an owned thread', () => {
+    const registry = new ThreadRegistry();
+    const runs = Array.from({ length: 5 }, () => generateRunId('shared'));
+    for (const runId of runs) registry.register(runId, 'shared', 'alice');
+    expect(registry.size).toEqual({ runs: 5, threads: 1 });
+    expect(() => registry.register(generateRunId('shared'), 'shared', 'mallory')).toThrow(AuthError);
+    expect(registry.ownerOf('shared')).toBe('alice');
+  });
+
+  it('evicts finished runs after their TTL and idle threads after theirs', () => {
+    let now = 1_000;
+    const registry = new ThreadRegistry({ finishedRunTtlMs: 100, threadTtlMs: 1_000, now: () => now });
+    const runId = generateRunId('t1');
+    registry.register(runId, 't1', 'alice');
+    registry.finish(runId);
+    now += 99;
+    registry.sweep();
+    expect(registry.resolve(runId).source).toBe('registry');
+    now += 1;
+    registry.sweep();
+    expect(registry.resolve(runId).source).toBe('run_id');
+    expect(registry.size.runs).toBe(0);
+    now += 1_000;
+    registry.sweep();
+    expect(registry.size.threads).toBe(0);
+    expect(registry.ownerOf('t1')).toBeUndefined();
+  });
+
+  it('stays within maxRuns, forgetting finished runs first', () => {
+    const registry = new ThreadRegistry({ maxRuns: 10 });
+    const active = generateRunId('active');
+    registry.register(active, 'active', 'u');
+    for (let i = 0; i < 100; i++) {
+      const runId = generateRunId(`t${i}`);
+      registry.register(runId, `t${i}`, 'u');
+      registry.finish(runId);
+    }
+    expect(registry.size.runs).toBeLessThanOrEqual(10);
+    expect(registry.resolve(active).source).toBe('registry');
+    expect(registry.evictions).toBeGreaterThan(0);
+  });
+});
