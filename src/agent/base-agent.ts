@@ -89,6 +89,7 @@ export interface AgentListeners extends LifecycleListeners {
 }
 
 const DELIVERED = Promise.resolve();
+const ignoreOutcome = (): void => undefined;
 
 /**
  * Subclass and implement `execute`. One instance serves any number of concurrent runs for any
@@ -182,8 +183,14 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       deliveryErrors: [],
       lastDelivery: DELIVERED,
       thinkingStep: 0,
+      aborted: signal.aborted,
     };
-    const body = () => runStorage.run(state, () => this.runBody(input, state));
+    // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).
+    const onAbort = () => (state.aborted = true);
+    if (!state.aborted) signal.addEventListener('abort', onAbort, { once: true });
+    // The caller's signal may outlive the run (one signal for many runs): never leave a listener on it.
+    const body = () =>
+      runStorage.run(state, () => this.runBody(input, state)).finally(() => signal.removeEventListener('abort', onAbort));
     const wrap = this.instrumentation?.run;
     return wrap ? (wrap.call(this.instrumentation, ctx, body) as Promise<RunResult<Output>>) : body();
   }
@@ -231,7 +238,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   /** Reports reasoning or progress as `agent_thinking`. Resolves once the event is delivered or buffered. */
   think(text: string, step?: number): Promise<void> {
     const state = this.activeRun('think');
-    if (state.ctx.signal.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+    if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
     return this.emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step });
   }
 
@@ -350,18 +357,30 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     return state;
   }
 
-  /** Emits an event of the run; the returned promise never rejects (delivery failures are recorded). */
+  /**
+   * Emits an event of the run. The returned promise never rejects (delivery failures are recorded
+   * on the run) and resolves once the bridge accepted the event into the run's ordered queue; when
+   * the run has more than `highWaterMark` events queued, or for the terminal event, it resolves
+   * only once this event was delivered or buffered (backpressure).
+   */
   private emitEvent<T extends EventType>(state: RunState, type: T, data: EventData<T>): Promise<void> {
-    const { event, delivery } = state.emitter.emit(type, data);
-    if (!this.bridge) return DELIVERED;
-    const settled = delivery.then(
-      () => undefined,
-      (error: unknown) => {
-        const deliveryError = error instanceof DeliveryError ? error : new DeliveryError(toError(error).message, { cause: error });
-        state.deliveryErrors.push(deliveryError);
-        this.notify('delivery_error', deliveryError, event);
-      },
-    );
+    const bridge = this.bridge;
+    if (!bridge) {
+      state.emitter.push(type, data, ignoreOutcome);
+      return DELIVERED;
+    }
+    let done: (() => void) | undefined;
+    let settledAlready = false; // refused and buffered events settle synchronously
+    const queued = state.emitter.push(type, data, (error, _receipt, event) => {
+      if (error) {
+        state.deliveryErrors.push(error);
+        this.notify('delivery_error', error, event);
+      }
+      if (done) done();
+      else settledAlready = true;
+    });
+    if (settledAlready || (queued <= bridge.highWaterMark && type !== 'agent_completed')) return DELIVERED;
+    const settled = new Promise<void>((resolve) => (done = resolve));
     state.lastDelivery = settled;
     return settled;
   }

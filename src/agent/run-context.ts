@@ -32,6 +32,8 @@ export interface RunState {
   /** Delivery of the latest event; awaited before the run reports its result. */
   lastDelivery: Promise<unknown>;
   thinkingStep: number;
+  /** Mirrors `ctx.signal.aborted`. */
+  aborted: boolean;
   /** Token usage reported with `reportUsage`, summed. */
   usage?: Usage;
 }

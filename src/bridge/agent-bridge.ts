@@ -13,6 +13,9 @@ export type BridgeState = 'uninitialized' | 'initializing' | 'active' | 'degrade
 /** How `send` settled: handed to the transport, or held in the bounded buffer while it is down. */
 export type DeliveryReceipt = 'delivered' | 'buffered';
 
+/** Callback form of a delivery outcome: an error, or the receipt. Called exactly once. */
+export type DeliveryCallback = (error: DeliveryError | undefined, receipt: DeliveryReceipt | undefined, event: AgentEvent) => void;
+
 export interface RetryOptions {
   /** Retries after the first attempt. Default 3. */
   retries?: number;
@@ -44,23 +47,35 @@ export interface AgentBridgeOptions {
   drainTimeoutMs?: number;
   /** Validate events given to `send` against the schema. Default true. */
   validate?: boolean;
+  /**
+   * Backpressure: once a run has more than this many events queued, agents' `think()` /
+   * `callTool()` wait for delivery instead of only for acceptance. Default 64.
+   */
+  highWaterMark?: number;
 }
 
 interface Pending {
   event: AgentEvent;
   enqueuedAt: number;
   settled: boolean;
-  resolve(receipt: DeliveryReceipt): void;
-  reject(error: DeliveryError): void;
+  settle: DeliveryCallback;
 }
 
 /** One run's ordered send queue: events leave strictly in seq order, one at a time. */
 interface RunQueue {
   runId: string;
+  /** Thread and user the run was routed to when its queue was created; later events must match. */
+  threadId: string;
+  userId: string;
   items: Pending[];
   head: number;
   pumping: boolean;
+  /** agent_completed has left the queue: nothing else may follow, the queue can go. */
+  completed: boolean;
 }
+
+/** Past this many queues, idle queues of runs that never completed are swept (integrator-sent events). */
+const MAX_IDLE_QUEUES = 10_000;
 
 interface BridgeEvents {
   state: (next: BridgeState, previous: BridgeState) => void;
@@ -89,6 +104,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   private readonly failAfterMs: number;
   private readonly drainTimeoutMs: number;
   private readonly validate: boolean;
+  readonly highWaterMark: number;
   /** Queues whose head failed while degraded, waiting for a probe to let them try again. */
   private stalled: Array<() => void> = [];
   private probeTimer: NodeJS.Timeout | undefined;
@@ -114,6 +130,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.failAfterMs = options.failAfterMs ?? 300_000;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
     this.validate = options.validate ?? true;
+    this.highWaterMark = options.highWaterMark ?? 64;
   }
 
   get state(): BridgeState {
@@ -150,11 +167,13 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     } catch (error) {
       transport = { ok: false, detail: error instanceof Error ? error.message : String(error) };
     }
-    return { state: this.currentState, transport, buffered: this.counters.buffered, activeRuns: this.queues.size };
+    return { state: this.currentState, transport, buffered: this.counters.buffered, activeRuns: this.metrics().activeRuns };
   }
 
   metrics(): BridgeMetrics {
-    return this.counters.snapshot(this.currentState, this.queues.size);
+    let activeRuns = 0;
+    for (const queue of this.queues.values()) if (!queue.completed) activeRuns++;
+    return this.counters.snapshot(this.currentState, activeRuns);
   }
 
   /**
@@ -171,7 +190,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     try {
       checked = this.validate ? parseEvent(event) : event;
     } catch (error) {
-      return this.refuse(event, error, 'INVALID_EVENT');
+      return new Promise((_resolve, reject) => this.refuse(event, error, 'INVALID_EVENT', reject));
     }
     return this.deliver(checked);
   }
@@ -181,15 +200,37 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
    * Routing, ordering, retries and buffering are the same.
    */
   deliver(event: AgentEvent): Promise<DeliveryReceipt> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(event, (error, receipt) => (error ? reject(error) : resolve(receipt!)));
+    });
+  }
+
+  /**
+   * The callback form of `deliver`, without a promise per event (the agents' hot path).
+   * `settle` is called exactly once: with the receipt, or with a `DeliveryError`. Returns the
+   * number of events now queued for the run (compare with `highWaterMark` for backpressure).
+   */
+  enqueue(event: AgentEvent, settle: DeliveryCallback): number {
     const state = this.currentState;
     if (state === 'closed' || state === 'failed') {
-      return this.refuse(event, new StateError('BRIDGE_' + state.toUpperCase(), `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE');
+      this.refuse(event, new StateError('BRIDGE_' + state.toUpperCase(), `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE', settle);
+      return 0;
     }
-    const routeError = this.checkRoute(event);
-    if (routeError) return this.refuse(event, routeError, routeError.code);
     let queue = this.queues.get(event.runId);
+    // Routing is checked once per run (and re-checked cheaply per event against the queue's route).
+    const routeError =
+      queue && !queue.completed
+        ? queue.threadId === event.threadId && queue.userId === event.userId
+          ? undefined
+          : this.routeMismatch(event, queue.threadId)
+        : this.checkRoute(event);
+    if (routeError) {
+      this.refuse(event, routeError, routeError.code, settle);
+      return 0;
+    }
     if (!queue) {
-      queue = { runId: event.runId, items: [], head: 0, pumping: false };
+      if (this.queues.size >= MAX_IDLE_QUEUES) this.sweepIdleQueues();
+      queue = { runId: event.runId, threadId: event.threadId, userId: event.userId, items: [], head: 0, pumping: false, completed: false };
       this.queues.set(event.runId, queue);
     }
     // Bounded in every state: a run that emits faster than the transport accepts (or while it is
@@ -199,16 +240,15 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     if (full && event.type !== 'agent_completed') {
       if (queued === 0) this.queues.delete(event.runId);
       const reason = state === 'degraded' ? 'the transport is down and the buffer is full' : 'the run has too many events queued';
-      return this.refuse(event, new TransportError(reason, { code: 'BUFFER_FULL' }), 'BUFFER_FULL');
+      this.refuse(event, new TransportError(reason, { code: 'BUFFER_FULL' }), 'BUFFER_FULL', settle);
+      return queued;
     }
     this.counters.emitted++;
-    const promise = new Promise<DeliveryReceipt>((resolve, reject) => {
-      const pending: Pending = { event, enqueuedAt: performance.now(), settled: false, resolve, reject };
-      queue.items.push(pending);
-      if (state === 'degraded') this.hold(pending);
-    });
+    const pending: Pending = { event, enqueuedAt: performance.now(), settled: false, settle };
+    queue.items.push(pending);
+    if (state === 'degraded') this.hold(pending);
     if (!queue.pumping) void this.pump(queue);
-    return promise;
+    return queue.items.length - queue.head;
   }
 
   /** Stops accepting events, waits up to `drainTimeoutMs` for queued ones, then closes the transport. */
@@ -216,7 +256,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     if (this.currentState === 'closed') return;
     const wasDegraded = this.currentState === 'degraded';
     this.setState('closed');
-    if (this.queues.size > 0 && !wasDegraded) {
+    if (this.pendingCount() > 0 && !wasDegraded) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.drainTimeoutMs);
         this.drained = () => {
@@ -245,23 +285,27 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       return error instanceof AgentwireError ? error : new ValidationError(String(error));
     }
     if (route.threadId !== event.threadId || (route.userId !== undefined && route.userId !== event.userId)) {
-      this.counters.threadResolutionFailures++;
-      return new ThreadResolutionError(
-        `Event ${event.id} names thread "${event.threadId}" of user "${event.userId}", but run ${event.runId} belongs to thread "${route.threadId}"${route.userId ? ` of another user` : ''}`,
-        { details: { runId: event.runId } },
-      );
+      return this.routeMismatch(event, route.threadId);
     }
     return undefined;
   }
 
-  private refuse(event: AgentEvent, cause: unknown, code: string): Promise<DeliveryReceipt> {
+  private routeMismatch(event: AgentEvent, threadId: string): ThreadResolutionError {
+    this.counters.threadResolutionFailures++;
+    return new ThreadResolutionError(
+      `Event ${event.id} names thread "${event.threadId}" of user "${event.userId}", but run ${event.runId} belongs to thread "${threadId}" or to another user`,
+      { details: { runId: event.runId } },
+    );
+  }
+
+  private refuse(event: AgentEvent, cause: unknown, code: string, settle: DeliveryCallback): void {
     const error =
       cause instanceof DeliveryError
         ? cause
         : new DeliveryError(`Event ${describe(event)} was not delivered: ${messageOf(cause)}`, { cause, code });
     this.counters.failed++;
     this.emitDeliveryError(error, event);
-    return Promise.reject(error);
+    settle(error, undefined, event);
   }
 
   private async pump(queue: RunQueue): Promise<void> {
@@ -270,7 +314,18 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     if (this.currentState === 'initializing') await this.initPromise?.catch(() => undefined);
     while (queue.head < queue.items.length) {
       const pending = queue.items[queue.head]!;
-      const outcome = await this.attempt(pending.event);
+      let outcome: 'delivered' | 'stalled' | DeliveryError;
+      if (this.currentState === 'active') {
+        // Hot path: one await per event; retries only once a send has failed.
+        try {
+          await this.transport.send(pending.event);
+          outcome = 'delivered';
+        } catch (error) {
+          outcome = await this.attempt(pending.event, error);
+        }
+      } else {
+        outcome = await this.attempt(pending.event);
+      }
       if (outcome === 'stalled') {
         // The transport is down: wait for a recovery probe (or close), then try the same head again.
         if (this.isStopped()) break;
@@ -285,17 +340,35 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
         if (pending.settled) this.counters.addBuffered(-1);
         else {
           pending.settled = true;
-          pending.resolve('delivered');
+          pending.settle(undefined, 'delivered', pending.event);
         }
       } else {
         this.failPending(pending, outcome);
       }
-      if (pending.event.type === 'agent_completed') this.registry.finish(pending.event.runId);
+      if (pending.event.type === 'agent_completed') {
+        queue.completed = true;
+        this.registry.finish(pending.event.runId);
+      }
     }
     queue.pumping = false;
     if (queue.head >= queue.items.length) {
-      this.queues.delete(queue.runId);
-      if (this.queues.size === 0) this.drained?.();
+      // Reuse the queue for the run's next event (agents await each event); drop it once the run is over.
+      queue.items = [];
+      queue.head = 0;
+      if (queue.completed || this.isStopped()) this.queues.delete(queue.runId);
+      if (this.drained && this.pendingCount() === 0) this.drained();
+    }
+  }
+
+  private pendingCount(): number {
+    let count = 0;
+    for (const queue of this.queues.values()) count += queue.items.length - queue.head;
+    return count;
+  }
+
+  private sweepIdleQueues(): void {
+    for (const [runId, queue] of this.queues) {
+      if (!queue.pumping && queue.head >= queue.items.length) this.queues.delete(runId);
     }
   }
 
@@ -303,14 +376,17 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     return this.currentState === 'closed' || this.currentState === 'failed';
   }
 
-  /** One delivery: with p-retry while active, a single probe attempt while degraded. */
-  private async attempt(event: AgentEvent): Promise<'delivered' | 'stalled' | DeliveryError> {
+  /**
+   * One delivery: with p-retry while active (after `firstError` when the first attempt was already
+   * made), a single probe attempt while degraded.
+   */
+  private async attempt(event: AgentEvent, firstError?: unknown): Promise<'delivered' | 'stalled' | DeliveryError> {
     try {
       if (this.currentState === 'degraded') {
         await this.transport.send(event);
         this.recover();
       } else {
-        await this.sendWithRetry(event);
+        await this.sendWithRetry(event, firstError);
       }
       return 'delivered';
     } catch (error) {
@@ -325,15 +401,18 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     }
   }
 
-  private async sendWithRetry(event: AgentEvent): Promise<void> {
-    try {
-      // Fast path: most sends succeed first time; p-retry only pays for itself on failure.
-      await this.transport.send(event);
-      return;
-    } catch (error) {
-      if (error instanceof AgentwireError && !error.retryable) throw error;
-      if (this.retry.retries <= 0) throw error;
+  private async sendWithRetry(event: AgentEvent, firstError?: unknown): Promise<void> {
+    if (firstError === undefined) {
+      try {
+        // Most sends succeed first time; p-retry only pays for itself on failure.
+        await this.transport.send(event);
+        return;
+      } catch (error) {
+        firstError = error;
+      }
     }
+    if (firstError instanceof AgentwireError && !firstError.retryable) throw firstError;
+    if (this.retry.retries <= 0) throw firstError;
     let first = true;
     await pRetry(
       async () => {
@@ -371,7 +450,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     if (pending.settled) return;
     pending.settled = true;
     this.counters.addBuffered(1);
-    pending.resolve('buffered');
+    pending.settle(undefined, 'buffered', pending.event);
   }
 
   private recover(): void {
@@ -429,7 +508,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.emitDeliveryError(error, pending.event);
     if (!pending.settled) {
       pending.settled = true;
-      pending.reject(error);
+      pending.settle(error, undefined, pending.event);
     }
   }
 

@@ -2,7 +2,7 @@ import { nanoid } from 'nanoid';
 import { StateError } from '../errors.js';
 import { assertEventData } from '../events/parse.js';
 import { WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
-import type { AgentBridge, DeliveryReceipt } from './agent-bridge.js';
+import type { AgentBridge, DeliveryCallback, DeliveryReceipt } from './agent-bridge.js';
 
 export interface RunEmitterOptions {
   /** Where events are delivered; without one they are only observed locally. */
@@ -47,7 +47,27 @@ export class RunEmitter {
     return this.seq;
   }
 
+  /** Emits an event; `delivery` settles when the bridge delivered or buffered it. */
   emit<T extends EventType>(type: T, data: EventData<T>): Emitted<T> {
+    const event = this.build(type, data);
+    const bridge = this.options.bridge;
+    return { event, delivery: bridge ? bridge.deliver(event) : LOCAL_ONLY };
+  }
+
+  /**
+   * Callback form of `emit` (no promise per event): `settle` gets the delivery outcome, at once
+   * when there is no bridge. Throws synchronously, before a seq is used, for invalid data.
+   */
+  /** Returns the number of events queued for the run afterwards (0 without a bridge). */
+  push<T extends EventType>(type: T, data: EventData<T>, settle: DeliveryCallback): number {
+    const event = this.build(type, data);
+    const bridge = this.options.bridge;
+    if (bridge) return bridge.enqueue(event, settle);
+    settle(undefined, 'delivered', event);
+    return 0;
+  }
+
+  private build<T extends EventType>(type: T, data: EventData<T>): EventOfType<T> {
     if (this.closed) {
       throw new StateError('RUN_CLOSED', `Run ${this.identity.runId} has completed; ${type} cannot follow agent_completed`);
     }
@@ -56,7 +76,6 @@ export class RunEmitter {
     const event = { v: WIRE_VERSION, id: nanoid(), type, runId, threadId, userId, agent, seq: ++this.seq, ts: Date.now(), data } as EventOfType<T>;
     if (type === 'agent_completed') this.closed = true;
     this.options.onEvent?.(event);
-    const bridge = this.options.bridge;
-    return { event, delivery: bridge ? bridge.deliver(event) : LOCAL_ONLY };
+    return event;
   }
 }

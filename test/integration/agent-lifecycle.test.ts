@@ -236,3 +236,21 @@ describe('one agent instance, 100 concurrent runs for 100 users', () => {
     await bridge.close();
   });
 });
+
+describe('run signals', () => {
+  it('leaves no listener on a caller signal shared by many runs', async () => {
+    const agent = new ScriptedAgent();
+    const controller = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const add = controller.signal.addEventListener.bind(controller.signal);
+    const remove = controller.signal.removeEventListener.bind(controller.signal);
+    controller.signal.addEventListener = ((...args: Parameters<typeof add>) => (added++, add(...args))) as typeof add;
+    controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => (removed++, remove(...args))) as typeof remove;
+    for (let i = 0; i < 20; i++) {
+      await agent.run([{ think: 'x' }, { tool: 'echo', args: { text: 'y' } }], { userId: 'u', threadId: 't', signal: controller.signal });
+    }
+    expect(added).toBeGreaterThan(0);
+    expect(removed).toBe(added);
+  });
+});

@@ -149,13 +149,13 @@ describe('AgentBridge delivery', () => {
     const emitter = new RunEmitter({ runId, threadId: 't1', userId: 'alice', agent: 'a' }, { bridge });
     await emitter.emit('agent_started', { metadata: {} }).delivery;
     const forged = new RunEmitter({ runId, threadId: 't2', userId: 'alice', agent: 'a' }, { bridge });
-    await expect(forged.emit('agent_started', { metadata: {} }).delivery).rejects.toMatchObject({ code: 'RUN_ID_CONFLICT' });
+    await expect(forged.emit('agent_started', { metadata: {} }).delivery).rejects.toMatchObject({ code: 'THREAD_UNRESOLVED' });
     await expect(forged.emit('agent_thinking', { text: 'x' }).delivery).rejects.toMatchObject({ code: 'THREAD_UNRESOLVED' });
     const unknown = new RunEmitter({ runId: 'unknown-run', threadId: 't9', userId: 'alice', agent: 'a' }, { bridge });
     const failure = await unknown.emit('agent_thinking', { text: 'x' }).delivery.catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(DeliveryError);
     expect((failure as DeliveryError).cause).toBeInstanceOf(ThreadResolutionError);
-    expect(bridge.metrics().threadResolutionFailures).toBe(2); // forged thread + unknown run id
+    expect(bridge.metrics().threadResolutionFailures).toBe(3); // forged start, forged thought, unknown run id
     await bridge.close();
   });
 

@@ -13,6 +13,7 @@ import type {
 } from '../types.js';
 import { ThreadLog, type Subscriber } from './thread-log.js';
 
+const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
 
 export interface MemoryTransportOptions {
@@ -54,8 +55,14 @@ export class MemoryTransport implements Transport, EventLog {
     return this.threads.size;
   }
 
-  async send(event: AgentEvent): Promise<void> {
-    this.append(event);
+  send(event: AgentEvent): Promise<void> {
+    try {
+      this.append(event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // A shared settled promise: no allocation per event on the in-process hot path.
+    return ACCEPTED;
   }
 
   /** Synchronous append; returns the stored entry (with its cursor). */
@@ -75,6 +82,7 @@ export class MemoryTransport implements Transport, EventLog {
       });
     }
     const entry = log.append(event, now);
+    if (log.subscribers.size === 0) return entry;
     const batch = [entry];
     for (const subscriber of log.subscribers) {
       if (subscriber.userId !== event.userId) {

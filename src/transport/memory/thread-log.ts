@@ -1,6 +1,20 @@
 import type { AgentEvent } from '../../events/schema.js';
 import type { LogEntry, LogListener } from '../types.js';
 
+/** A log entry whose cursor string is only built when read (most entries are never resumed from). */
+class MemoryLogEntry implements LogEntry {
+  json?: string;
+  constructor(
+    private readonly epoch: string,
+    readonly offset: number,
+    readonly event: AgentEvent,
+  ) {}
+
+  get cursor(): string {
+    return `${this.epoch}:${this.offset}`;
+  }
+}
+
 export interface Subscriber {
   readonly userId: string;
   readonly listener: LogListener;
@@ -44,7 +58,7 @@ export class ThreadLog {
   }
 
   append(event: AgentEvent, now: number): LogEntry {
-    const entry: LogEntry = { cursor: this.cursorAt(this.nextOffset++), event };
+    const entry = new MemoryLogEntry(this.epoch, this.nextOffset++, event);
     this.entries.push(entry);
     if (this.size > this.maxEntries) {
       this.entries[this.head++] = undefined as unknown as LogEntry; // let it be collected
