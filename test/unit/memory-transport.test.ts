@@ -87,3 +87,19 @@ describe('MemoryTransport', () => {
     await expect(transport.send(thoughts(1)[0]!)).rejects.toBeInstanceOf(TransportError);
   });
 });
+
+describe('MemoryTransport total bound', () => {
+  it('keeps at most maxTotalEvents across threads by dropping the least recently active history', () => {
+    let now = 0;
+    const transport = new MemoryTransport({ maxTotalEvents: 100, maxEventsPerThread: 50, now: () => ++now });
+    const firstEntries = thoughts(40, 'alice', 'old').map((event) => transport.append(event));
+    for (let i = 0; i < 20; i++) thoughts(30, 'bob', `t${i}`).forEach((event) => transport.append(event));
+    expect(transport.eventCount).toBeLessThanOrEqual(100);
+    // The oldest thread lost its history: resuming into it is a gap, never a partial replay.
+    const result = transport.subscribeSync({ userId: 'alice', threadId: 'old', after: firstEntries[10]!.cursor }, { onEntries: () => undefined });
+    expect(result).toMatchObject({ status: 'history_gap', gap: { reason: 'trimmed' } });
+    // Its offsets continue: a new event gets the next cursor, not a reused one.
+    const next = transport.append(emitterFor('alice', 'old').emit('agent_started', { metadata: {} }).event);
+    expect(next.cursor).toBe(`${transport.epoch}:41`);
+  });
+});

@@ -21,6 +21,11 @@ export interface MemoryTransportOptions {
   maxEventsPerThread?: number;
   /** Threads retained; past it the least recently active thread without subscribers is dropped. Default 10,000. */
   maxThreads?: number;
+  /**
+   * Events retained across all threads. Past it, the history of the least recently active thread
+   * is dropped (its offsets and subscribers stay, so resuming into it yields `history_gap`). Default 200,000.
+   */
+  maxTotalEvents?: number;
   /** A thread with no subscribers and no new event for this long is dropped. Default 1 h. */
   threadTtlMs?: number;
   /** Clock, injectable for tests. */
@@ -36,8 +41,10 @@ export class MemoryTransport implements Transport, EventLog {
   /** Identifies this incarnation of the logs; part of every cursor. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
-  private readonly maxEventsPerThread: number;
+  private maxEventsPerThread: number;
   private readonly maxThreads: number;
+  private readonly maxTotalEvents: number;
+  private totalEvents = 0;
   private readonly threadTtlMs: number;
   private readonly now: () => number;
   private closed = false;
@@ -47,12 +54,19 @@ export class MemoryTransport implements Transport, EventLog {
   constructor(options: MemoryTransportOptions = {}) {
     this.maxEventsPerThread = options.maxEventsPerThread ?? 10_000;
     this.maxThreads = options.maxThreads ?? 10_000;
+    this.maxTotalEvents = options.maxTotalEvents ?? 200_000;
+    this.maxEventsPerThread = Math.min(this.maxEventsPerThread, this.maxTotalEvents);
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
   }
 
   get threadCount(): number {
     return this.threads.size;
+  }
+
+  /** Events currently retained across all threads. */
+  get eventCount(): number {
+    return this.totalEvents;
   }
 
   send(event: AgentEvent): Promise<void> {
@@ -82,6 +96,7 @@ export class MemoryTransport implements Transport, EventLog {
       });
     }
     const entry = log.append(event, now);
+    if (!log.trimmed && ++this.totalEvents > this.maxTotalEvents) this.dropOldestHistory(log);
     if (log.subscribers.size === 0) return entry;
     const batch = [entry];
     for (const subscriber of log.subscribers) {
@@ -149,6 +164,7 @@ export class MemoryTransport implements Transport, EventLog {
       log.subscribers.clear();
     }
     this.threads.clear();
+    this.totalEvents = 0;
   }
 
   /** Returns the offset to replay after, or the gap that makes the cursor unusable. */
@@ -178,6 +194,16 @@ export class MemoryTransport implements Transport, EventLog {
     return log;
   }
 
+  /** Keeps the total bound: clears the history of the least recently active thread other than `current`. */
+  private dropOldestHistory(current: ThreadLog): void {
+    let oldest: ThreadLog | undefined;
+    for (const log of this.threads.values()) {
+      if (log !== current && log.size > 0 && (!oldest || log.lastActivity < oldest.lastActivity)) oldest = log;
+    }
+    // maxEventsPerThread ≤ maxTotalEvents, so another thread with history always exists here.
+    if (oldest) this.totalEvents -= oldest.clear();
+  }
+
   /** Drops threads idle past their TTL, then (if still full) the least recently active idle one. */
   private evictIdle(now: number): void {
     if (this.threads.size < this.maxThreads && this.threads.size % 64 !== 0) return;
@@ -185,11 +211,16 @@ export class MemoryTransport implements Transport, EventLog {
     for (const log of this.threads.values()) {
       if (log.subscribers.size > 0) continue;
       if (log.lastActivity + this.threadTtlMs <= now) {
-        this.threads.delete(log.threadId);
+        this.dropThread(log);
         continue;
       }
       if (!oldest || log.lastActivity < oldest.lastActivity) oldest = log;
     }
-    if (this.threads.size >= this.maxThreads && oldest) this.threads.delete(oldest.threadId);
+    if (this.threads.size >= this.maxThreads && oldest) this.dropThread(oldest);
+  }
+
+  private dropThread(log: ThreadLog): void {
+    this.threads.delete(log.threadId);
+    this.totalEvents -= log.size;
   }
 }

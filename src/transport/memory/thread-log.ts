@@ -31,6 +31,8 @@ export class ThreadLog {
   /** Offset the next appended entry gets. */
   nextOffset = 1;
   readonly subscribers = new Set<Subscriber>();
+  /** Whether the last append trimmed the oldest entry. */
+  trimmed = false;
   lastActivity: number;
 
   constructor(
@@ -57,10 +59,13 @@ export class ThreadLog {
     return `${this.epoch}:${offset}`;
   }
 
+  /** Appends; `trimmed` tells whether the oldest entry was dropped to stay within `maxEntries`. */
   append(event: AgentEvent, now: number): LogEntry {
     const entry = new MemoryLogEntry(this.epoch, this.nextOffset++, event);
     this.entries.push(entry);
+    this.trimmed = false;
     if (this.size > this.maxEntries) {
+      this.trimmed = true;
       this.entries[this.head++] = undefined as unknown as LogEntry; // let it be collected
       if (this.head > 1024 && this.head * 2 > this.entries.length) {
         this.entries = this.entries.slice(this.head);
@@ -69,6 +74,14 @@ export class ThreadLog {
     }
     this.lastActivity = now;
     return entry;
+  }
+
+  /** Drops every retained entry but keeps offsets and subscribers; returns how many were dropped. */
+  clear(): number {
+    const dropped = this.size;
+    this.entries = [];
+    this.head = 0;
+    return dropped;
   }
 
   /** Entries with offset > `offset`, oldest first. */

@@ -1,0 +1,94 @@
+import { EventEmitter } from 'eventemitter3';
+import { Bench } from 'tinybench';
+import { z } from 'zod';
+import { AgentBridge, BaseAgent, MemoryTransport, RunEmitter, defineTool, generateRunId } from '../../src/index.js';
+import type { BenchRow } from '../lib/report.js';
+
+export interface InProcessOptions {
+  /** Events per measured iteration (split across the concurrent runs). */
+  eventsPerIteration: number;
+  concurrency: number[];
+  /** tinybench time budget per task, ms. */
+  timeMs: number;
+}
+
+/** think() nine times, then one tool call (two events): the shape of a chatty agent. */
+class PipelineAgent extends BaseAgent<number, void> {
+  constructor(bridge: AgentBridge) {
+    super({
+      name: 'bench',
+      bridge,
+      tools: [defineTool({ name: 'noop', description: 'returns its input', parameters: z.object({ i: z.number() }), execute: ({ i }) => i })],
+    });
+  }
+
+  protected async execute(steps: number): Promise<void> {
+    for (let i = 0; i < steps; i++) {
+      if (i % 10 === 9) await this.callTool('noop', { i });
+      else await this.think('step');
+    }
+  }
+}
+
+/** Events a run of `steps` steps emits: started + completed + one per think + two per tool call. */
+function eventsPerRun(steps: number): number {
+  const tools = Math.floor(steps / 10);
+  return 2 + (steps - tools) + 2 * tools;
+}
+
+export async function inProcessSuite(options: InProcessOptions): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const bench = new Bench({ time: options.timeMs, warmupIterations: 5, warmup: true, retainSamples: false });
+
+  // Baseline: a bare eventemitter3 emit of the same event object, the floor of any in-process pipeline.
+  const ee = new EventEmitter();
+  let received = 0;
+  ee.on('event', () => received++);
+  const sample = new RunEmitter({ runId: generateRunId('bench'), threadId: 'bench', userId: 'u', agent: 'bench' }).emit('agent_thinking', {
+    text: 'step',
+  }).event;
+  bench.add('baseline', () => {
+    for (let i = 0; i < options.eventsPerIteration; i++) ee.emit('event', sample);
+  });
+
+  const fixtures: Array<{ runs: number; steps: number; events: number; close(): Promise<void> }> = [];
+  for (const runs of options.concurrency) {
+    const steps = Math.max(10, Math.round(options.eventsPerIteration / runs / 1.1));
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    await bridge.initialize();
+    const agent = new PipelineAgent(bridge);
+    const events = runs * eventsPerRun(steps);
+    fixtures.push({ runs, steps, events, close: () => bridge.close() });
+    bench.add(`runs=${runs}`, async () => {
+      const all = [];
+      for (let r = 0; r < runs; r++) all.push(agent.run(steps, { userId: `user-${r}`, threadId: `t-${r}` }));
+      await Promise.all(all);
+    });
+  }
+
+  await bench.run();
+  const baselineTask = bench.tasks.find((t) => t.name === 'baseline')!;
+  const baselineMs = (baselineTask.result as { latency: { p50: number } }).latency.p50;
+  const baselineRate = options.eventsPerIteration / (baselineMs / 1000);
+  for (const fixture of fixtures) {
+    const task = bench.tasks.find((t) => t.name === `runs=${fixture.runs}`)!;
+    const ms = (task.result as { latency: { p50: number } }).latency.p50;
+    const rate = fixture.events / (ms / 1000);
+    rows.push({
+      suite: 'in-process',
+      case: `BaseAgent → bridge → MemoryTransport, ${fixture.runs} concurrent run${fixture.runs > 1 ? 's' : ''}`,
+      value: rate,
+      unit: 'events/s',
+      baseline: baselineRate,
+      baselineName: 'eventemitter3 emit',
+      ratio: rate / baselineRate,
+      target: '≥ 1M events/s',
+      met: rate >= 1_000_000,
+      notes: `${fixture.events} events per iteration, median of ${task.result && 'latency' in task.result ? task.result.latency.samplesCount : '?'} iterations`,
+    });
+    await fixture.close();
+  }
+  if (received === 0) throw new Error('baseline listener never ran');
+  return rows;
+}
