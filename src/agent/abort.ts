@@ -1,5 +1,11 @@
 import { AbortError } from '../errors.js';
 
+/**
+ * The signal of runs started without one. It never aborts, which lets the hot path skip abort
+ * listeners and per-tool controllers when nothing can cancel the run.
+ */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 /** The AbortError for a signal, keeping the caller's reason as the cause. */
 export function abortErrorFrom(signal: AbortSignal): AbortError {
   const reason: unknown = signal.reason;

@@ -14,7 +14,7 @@ import { describeIssue } from '../events/parse.js';
 import type { AgentEvent, EventData, EventOfType, EventType, Usage } from '../events/schema.js';
 import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';
 import { assertThreadId, isValidRunIdShape } from '../ids/thread-id.js';
-import { abortErrorFrom, raceAbort } from './abort.js';
+import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
 import { runStorage, type RunContext, type RunState } from './run-context.js';
 import type { AnyTool, ToolContext, ToolDefinition } from './tool.js';
@@ -172,7 +172,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   async run(input: Input, options: RunOptions): Promise<RunResult<Output>> {
     const { userId, threadId, runId, metadata } = this.checkRunOptions(options);
-    const signal = options.signal ?? new AbortController().signal;
+    const signal = options.signal ?? NEVER_ABORTED;
     const ctx: RunContext = { runId, threadId, userId, agent: this.name, signal, metadata };
     const emitter = this.adapter.openRun({ runId, threadId, userId, agent: this.name });
     const state: RunState = {
@@ -187,10 +187,11 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     };
     // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).
     const onAbort = () => (state.aborted = true);
-    if (!state.aborted) signal.addEventListener('abort', onAbort, { once: true });
+    const abortable = signal !== NEVER_ABORTED && !state.aborted;
+    if (abortable) signal.addEventListener('abort', onAbort, { once: true });
     // The caller's signal may outlive the run (one signal for many runs): never leave a listener on it.
     const body = () =>
-      runStorage.run(state, () => this.runBody(input, state)).finally(() => signal.removeEventListener('abort', onAbort));
+      runStorage.run(state, () => this.runBody(input, state)).finally(() => abortable && signal.removeEventListener('abort', onAbort));
     const wrap = this.instrumentation?.run;
     return wrap ? (wrap.call(this.instrumentation, ctx, body) as Promise<RunResult<Output>>) : body();
   }
@@ -205,7 +206,8 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       let output: Output | undefined;
       let error: Error | undefined;
       try {
-        output = await raceAbort(Promise.resolve().then(() => this.execute(input, ctx)), signal);
+        const work = Promise.resolve().then(() => this.execute(input, ctx));
+        output = await (signal === NEVER_ABORTED ? work : raceAbort(work, signal));
       } catch (caught) {
         status = signal.aborted ? 'cancelled' : 'failed';
         error = signal.aborted ? abortErrorFrom(signal) : toError(caught);
@@ -266,7 +268,9 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   private async invokeTool<Result>(state: RunState, toolCallId: string, name: string, args: unknown): Promise<Result> {
     const runSignal = state.ctx.signal;
-    const controller = new AbortController();
+    // A controller (and its listeners) only when something can abort this call: the run's signal or a timeout.
+    const controller =
+      runSignal !== NEVER_ABORTED || this.tools.get(name)?.timeoutMs !== undefined ? new AbortController() : undefined;
     const startedAt = performance.now();
     const opened = this.emitEvent(state, 'tool_executing', { toolCallId, tool: name, args });
     state.openTools.set(toolCallId, { tool: name, startedAt, controller });
@@ -286,7 +290,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
           details: { field: issue.field },
         });
       }
-      const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller.signal };
+      const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller?.signal ?? runSignal };
       const result = (await this.executeTool(tool, parsed.data, toolCtx, controller, runSignal)) as Result;
       const call = state.openTools.get(toolCallId);
       if (!call) throw abortErrorFrom(runSignal); // the run closed it while it finished
@@ -309,9 +313,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     tool: AnyTool,
     args: unknown,
     ctx: ToolContext,
-    controller: AbortController,
+    controller: AbortController | undefined,
     runSignal: AbortSignal,
   ): Promise<unknown> {
+    if (!controller) return tool.execute(args, ctx);
     const onRunAbort = () => controller.abort(runSignal.reason);
     runSignal.addEventListener('abort', onRunAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
@@ -338,7 +343,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const call = state.openTools.get(toolCallId);
     if (!call) return false;
     state.openTools.delete(toolCallId);
-    if (!call.controller.signal.aborted) call.controller.abort(error);
+    if (call.controller && !call.controller.signal.aborted) call.controller.abort(error);
     this.emitEvent(state, 'tool_completed', {
       toolCallId,
       tool: call.tool,

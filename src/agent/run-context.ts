@@ -18,8 +18,8 @@ export interface RunContext {
 export interface OpenToolCall {
   tool: string;
   startedAt: number;
-  /** Aborts the tool's own signal (timeout or run abort). */
-  controller: AbortController;
+  /** Aborts the tool's own signal (timeout or run abort); absent when nothing can abort the call. */
+  controller: AbortController | undefined;
 }
 
 /** Run-scoped state. Lives in AsyncLocalStorage, never on the agent instance. */
