@@ -48,13 +48,28 @@ export interface RunResult<Output> {
   deliveryErrors: DeliveryError[];
 }
 
+/** Redaction hooks; each returns what the event should carry (undefined omits the value). */
+export interface Redactor {
+  /** `agent_started.data.input`. */
+  input?(input: unknown): unknown;
+  /** `tool_executing.data.args`. */
+  toolArgs?(tool: string, args: unknown): unknown;
+  /** `tool_completed.data.result` of a successful call. */
+  toolResult?(tool: string, result: unknown): unknown;
+  /** `agent_completed.data.result` of a successful run. */
+  output?(output: unknown): unknown;
+}
+
 export interface BaseAgentOptions {
   /** Shown in every event's `agent` field. Default: the class name. */
   name?: string;
   tools?: AnyTool[];
   bridge?: AgentBridge;
-  /** What `agent_started.data.input` carries. Default: the input itself. Return undefined to omit it. */
-  redactInput?: (input: unknown) => unknown;
+  /**
+   * What events carry instead of the real values, for secrets in inputs, tool arguments and
+   * results. Only the emitted events are redacted; the agent and its tools see the real values.
+   */
+  redact?: Redactor;
   /** Check every event against its schema before emitting. Default true. */
   validateEvents?: boolean;
   /** Wrappers around runs and tool calls (tracing, logging); see `AgentInstrumentation`. */
@@ -101,14 +116,14 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   private readonly tools = new Map<string, AnyTool>();
   private readonly listeners = new EventEmitter<AgentListeners>();
   private readonly adapter: BridgeAdapter;
-  private readonly redactInput: (input: unknown) => unknown;
+  private readonly redact: Redactor;
   private instrumentation: AgentInstrumentation | undefined;
   /** Local listeners that threw (each also reported as `listener_error`). */
   listenerErrors = 0;
 
   constructor(options: BaseAgentOptions = {}) {
     this.name = options.name ?? this.constructor.name;
-    this.redactInput = options.redactInput ?? ((input) => input);
+    this.redact = options.redact ?? {};
     this.adapter = new BridgeAdapter((event) => this.observe(event), options.validateEvents ?? true);
     this.instrumentation = options.instrumentation;
     for (const tool of options.tools ?? []) this.addTool(tool);
@@ -201,7 +216,8 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const { runId, threadId, userId, signal, metadata } = ctx;
     const startedAt = performance.now();
     {
-      this.emitEvent(state, 'agent_started', { input: this.redactInput(input), metadata });
+      const redactInput = this.redact.input;
+      this.emitEvent(state, 'agent_started', { input: redactInput ? redactInput(input) : input, metadata });
       let status: RunStatus = 'succeeded';
       let output: Output | undefined;
       let error: Error | undefined;
@@ -219,7 +235,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       const usage = state.usage;
       const data: EventData<'agent_completed'> =
         status === 'succeeded'
-          ? { status, result: output, durationMs, ...(usage && { usage }) }
+          ? { status, result: this.redact.output ? this.redact.output(output) : output, durationMs, ...(usage && { usage }) }
           : { status, error: serializeError(error), durationMs, ...(usage && { usage }) };
       this.emitEvent(state, 'agent_completed', data);
       await state.lastDelivery;
@@ -272,7 +288,8 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const controller =
       runSignal !== NEVER_ABORTED || this.tools.get(name)?.timeoutMs !== undefined ? new AbortController() : undefined;
     const startedAt = performance.now();
-    const opened = this.emitEvent(state, 'tool_executing', { toolCallId, tool: name, args });
+    const shownArgs = this.redact.toolArgs ? this.redact.toolArgs(name, args) : args;
+    const opened = this.emitEvent(state, 'tool_executing', { toolCallId, tool: name, args: shownArgs });
     state.openTools.set(toolCallId, { tool: name, startedAt, controller });
     try {
       await opened;
@@ -299,7 +316,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
         toolCallId,
         tool: name,
         status: 'succeeded',
-        result,
+        result: this.redact.toolResult ? this.redact.toolResult(name, result) : result,
         durationMs: elapsed(startedAt),
       });
       return result;

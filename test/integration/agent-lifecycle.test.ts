@@ -254,3 +254,28 @@ describe('run signals', () => {
     expect(removed).toBe(added);
   });
 });
+
+describe('redaction', () => {
+  it('redacts input, tool args, tool results and output in events while the agent sees real values', async () => {
+    const agent = new ScriptedAgent({
+      redact: {
+        input: () => '[input]',
+        toolArgs: (tool, args) => (tool === 'echo' ? { text: '[secret]' } : args),
+        toolResult: () => '[result]',
+        output: () => '[output]',
+      },
+    });
+    const events: AgentEvent[] = [];
+    agent.on('event', (e) => events.push(e));
+    const result = await agent.run([{ tool: 'echo', args: { text: 'sk-live-123' } }], { userId: 'u', threadId: 't' });
+    expect(result.output).toBe('sk-live-123');
+    const json = JSON.stringify(events);
+    expect(json).not.toContain('sk-live-123');
+    expect(events.map((e) => e.data)).toMatchObject([
+      { input: '[input]' },
+      { args: { text: '[secret]' } },
+      { result: '[result]' },
+      { result: '[output]' },
+    ]);
+  });
+});
