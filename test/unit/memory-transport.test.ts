@@ -103,3 +103,15 @@ describe('MemoryTransport total bound', () => {
     expect(next.cursor).toBe(`${transport.epoch}:41`);
   });
 });
+
+describe('MemoryTransport thread bound against subscriptions', () => {
+  it('refuses to follow a new thread when every retained thread has subscribers, and still accepts events', () => {
+    const transport = new MemoryTransport({ maxThreads: 10 });
+    const listener = { onEntries: () => undefined };
+    for (let i = 0; i < 10; i++) transport.subscribeSync({ userId: 'u', threadId: `t${i}` }, listener);
+    expect(() => transport.subscribeSync({ userId: 'u', threadId: 'one-too-many' }, listener)).toThrow(/Too many threads/);
+    expect(transport.threadCount).toBe(10);
+    transport.append(thoughts(1, 'u', 'new-thread')[0]!);
+    expect(transport.read('new-thread', 'u')).toHaveLength(1);
+  });
+});

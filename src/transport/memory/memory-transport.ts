@@ -127,7 +127,14 @@ export class MemoryTransport implements Transport, EventLog {
       if (typeof gap !== 'number') return { status: 'history_gap', gap };
       replayFrom = gap;
     }
-    log ??= this.createLog(threadId, undefined, this.now());
+    if (!log) {
+      log = this.createLog(threadId, undefined, this.now());
+      // Subscriptions must not grow the thread map past its bound (events always may: they were accepted).
+      if (this.threads.size > this.maxThreads) {
+        this.threads.delete(threadId);
+        throw new TransportError(`Too many threads (${this.maxThreads}) to follow a new one`, { code: 'TOO_MANY_THREADS' });
+      }
+    }
     const subscriber: Subscriber = { userId, listener };
     log.subscribers.add(subscriber);
     const owned = log;
@@ -188,7 +195,7 @@ export class MemoryTransport implements Transport, EventLog {
   }
 
   private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
-    this.evictIdle(now);
+    this.evictIdle(now, this.threads.size >= this.maxThreads);
     const log = new ThreadLog(threadId, this.epoch, owner, this.maxEventsPerThread, now);
     this.threads.set(threadId, log);
     return log;
@@ -205,8 +212,8 @@ export class MemoryTransport implements Transport, EventLog {
   }
 
   /** Drops threads idle past their TTL, then (if still full) the least recently active idle one. */
-  private evictIdle(now: number): void {
-    if (this.threads.size < this.maxThreads && this.threads.size % 64 !== 0) return;
+  private evictIdle(now: number, full: boolean): void {
+    if (!full && this.threads.size % 64 !== 0) return;
     let oldest: ThreadLog | undefined;
     for (const log of this.threads.values()) {
       if (log.subscribers.size > 0) continue;
