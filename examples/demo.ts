@@ -1,12 +1,19 @@
 /**
- * `npm run demo`: a research agent runs two concurrent runs for two users on the embedded
- * in-memory transport. Each user's stream is printed as that user's subscriber receives it.
+ * `npm run demo`: starts the demo server (chat page, WebSocket gateway at /ws, SSE gateway at
+ * /events, POST /api/runs) on 127.0.0.1:4173, runs the research agent for two users at once and
+ * prints each user's stream as that user's WebSocket client receives it, then keeps serving
+ * the page until Ctrl-C.
+ *
+ * Environment: PORT (default 4173; 0 picks a free port), HOST (default 127.0.0.1),
+ * TOOL_DELAY_MS (extra latency per tool call, default 0). Flag `--no-serve`: exit after the
+ * terminal demo instead of serving the page.
  */
-import { AgentBridge, MemoryTransport, validateLifecycle, type AgentEvent } from '../src/index.js';
-import { ResearchAgent } from './research-agent.js';
+import { connect, validateLifecycle, type AgentEvent, type AgentwireClient } from '../src/client/node.js';
+import { demoTokenFor, startDemoServer, type DemoServer } from './demo-server/index.js';
 
 const colors = { alice: '\x1b[36m', bob: '\x1b[35m' } as const;
 const reset = '\x1b[0m';
+const bold = (text: string) => `\x1b[1m${text}${reset}`;
 
 function describe(event: AgentEvent): string {
   switch (event.type) {
@@ -26,52 +33,102 @@ function describe(event: AgentEvent): string {
   }
 }
 
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+/** Follows a user's thread over the WebSocket gateway, printing each event as it arrives. */
+function follow(server: DemoServer, userId: 'alice' | 'bob', threadId: string) {
+  const events: AgentEvent[] = [];
+  const wsUrl = `${server.url.replace(/^http/, 'ws')}ws`;
+  const client: AgentwireClient = connect(wsUrl, { threadId, token: demoTokenFor(userId) });
+  const tag = `${colors[userId]}${userId.padEnd(5)}${reset}`;
+  const subscribed = new Promise<void>((resolve) => client.on('status', (status) => status === 'open' && resolve()));
+  const completed = new Promise<void>((resolve) => {
+    client.on('event', (event) => {
+      events.push(event);
+      console.log(`${tag} #${String(event.seq).padStart(2)} ${event.type.padEnd(15)} ${describe(event)}`);
+      if (event.type === 'agent_completed') resolve();
+    });
+  });
+  client.on('error', (error) => console.error(`${tag} client error ${error.code}: ${error.message}`));
+  return { userId, client, events, subscribed, completed };
+}
+
+async function askOverHttp(server: DemoServer, userId: string, threadId: string, question: string): Promise<string> {
+  const response = await fetch(new URL('/api/runs', server.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${demoTokenFor(userId)}` },
+    body: JSON.stringify({ question, threadId }),
+  });
+  const body = (await response.json()) as { runId?: string; error?: { message: string } };
+  if (response.status !== 202 || !body.runId) throw new Error(`POST /api/runs: ${response.status} ${body.error?.message ?? ''}`);
+  return body.runId;
+}
+
 async function main(): Promise<void> {
-  const transport = new MemoryTransport();
-  const bridge = new AgentBridge({ transport });
-  await bridge.initialize();
-  const agent = new ResearchAgent({ bridge });
+  const serve = !process.argv.includes('--no-serve');
+  const server = await startDemoServer({
+    port: envNumber('PORT', 4173),
+    host: process.env.HOST || '127.0.0.1',
+    toolDelayMs: envNumber('TOOL_DELAY_MS', 0),
+  });
+  const wsUrl = `${server.url.replace(/^http/, 'ws')}ws`;
+  console.log(`agentwire demo: ${server.agent.name}, two users, two concurrent runs (WebSocket gateway ${wsUrl})\n`);
 
   const users = [
     { userId: 'alice', threadId: 'thread-alice-1', question: 'What is Redis Streams?' },
     { userId: 'bob', threadId: 'thread-bob-1', question: 'How do WebSockets reconnect?' },
   ] as const;
-
-  const received = new Map<string, AgentEvent[]>();
-  for (const { userId, threadId } of users) {
-    const events: AgentEvent[] = [];
-    received.set(userId, events);
-    // What a client of this user receives: its own thread, nothing else.
-    transport.subscribeSync({ userId, threadId }, {
-      onEntries(entries) {
-        for (const { event } of entries) {
-          events.push(event);
-          const tag = `${colors[userId]}${userId.padEnd(5)}${reset}`;
-          console.log(`${tag} #${String(event.seq).padStart(2)} ${event.type.padEnd(15)} ${describe(event)}`);
-        }
-      },
-    });
-  }
-
-  console.log(`agentwire demo: ${agent.name}, two users, two concurrent runs (in-memory transport)\n`);
-  const results = await Promise.all(users.map(({ userId, threadId, question }) => agent.run({ question }, { userId, threadId })));
+  const followers = users.map(({ userId, threadId }) => follow(server, userId, threadId));
+  await Promise.all(followers.map((f) => f.subscribed));
+  const runIds = await Promise.all(users.map(({ userId, threadId, question }) => askOverHttp(server, userId, threadId, question)));
+  await Promise.all(followers.map((f) => f.completed));
 
   console.log('');
-  for (const result of results) {
-    const events = received.get(result.userId) ?? [];
-    const check = validateLifecycle(events);
-    const foreign = events.filter((e) => e.userId !== result.userId).length;
+  followers.forEach((follower, i) => {
+    const check = validateLifecycle(follower.events);
+    const foreign = follower.events.filter((e) => e.userId !== follower.userId).length;
     console.log(
-      `${result.userId}: run ${result.runId} ${result.status}, ${events.length} events received, ` +
-        `lifecycle ${check.ok ? 'valid' : `INVALID (${check.violation.message})`}, foreign events ${foreign}`,
+      `${follower.userId}: run ${runIds[i]} ${follower.events.at(-1)?.type === 'agent_completed' ? 'completed' : 'incomplete'}, ` +
+        `${follower.events.length} events received over WebSocket, lifecycle ${check.ok ? 'valid' : `INVALID (${check.violation.message})`}, ` +
+        `foreign events ${foreign}, duplicates dropped ${follower.client.stats.duplicates}`,
     );
-  }
-  const m = bridge.metrics();
+    follower.client.close();
+  });
+  const m = server.bridge.metrics();
   console.log(`bridge: emitted ${m.emitted}, delivered ${m.delivered}, failed ${m.failed}, p99 delivery ${m.deliveryLatencyMs.p99.toFixed(3)} ms`);
-  await bridge.close();
+
+  if (!serve) {
+    await server.close();
+    return;
+  }
+  console.log(`\n${bold('Open the chat page:')} ${server.url}?user=alice   (as bob: ${server.url}?user=bob, over SSE: add &transport=sse)`);
+  console.log('Ask a question and watch the five events arrive; reload mid-run and nothing is lost or repeated. Ctrl-C to stop.');
+
+  const stop = (): void => {
+    console.log('\nstopping…');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    console.error(`agentwire demo: port ${process.env.PORT ?? 4173} is in use; run with PORT=<free port> npm run demo`);
+  } else {
+    console.error(error);
+  }
   process.exitCode = 1;
 });

@@ -11,14 +11,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /** A search tool backed by a tiny corpus. The first call per thread fails, like a flaky API. */
-function searchTool(failedOnce: Set<string>) {
+function searchTool(failedOnce: Set<string>, extraDelayMs: number) {
   return defineTool({
     name: 'web_search',
     description: 'Search the web and return the top snippets',
     parameters: z.object({ query: z.string().min(1), limit: z.number().int().min(1).max(5).default(3) }),
     timeoutMs: 5_000,
     async execute({ query, limit }, ctx) {
-      await sleep(120 + Math.random() * 80, ctx.signal);
+      await sleep(120 + Math.random() * 80 + extraDelayMs, ctx.signal);
       if (!failedOnce.has(ctx.threadId)) {
         failedOnce.add(ctx.threadId);
         throw new Error('search backend returned 503 (rate limited)');
@@ -28,12 +28,12 @@ function searchTool(failedOnce: Set<string>) {
   });
 }
 
-const summarizeTool = defineTool({
+const summarizeTool = (extraDelayMs: number) => defineTool({
   name: 'summarize',
   description: 'Summarize a list of snippets into one paragraph',
   parameters: z.object({ snippets: z.array(z.string()).min(1) }),
   async execute({ snippets }, ctx) {
-    await sleep(80 + Math.random() * 60, ctx.signal);
+    await sleep(80 + Math.random() * 60 + extraDelayMs, ctx.signal);
     return `Summary of ${snippets.length} sources: ${snippets.map((s) => s.split(' for ')[0]).join(', ')}.`;
   },
 });
@@ -42,12 +42,17 @@ export interface ResearchInput {
   question: string;
 }
 
+export interface ResearchAgentOptions extends BaseAgentOptions {
+  /** Extra latency added to every tool call (demos and browser tests use it to act mid-run). Default 0. */
+  toolDelayMs?: number;
+}
+
 /** A small research agent: plans, searches (retrying a failed search once), summarizes, answers. */
 export class ResearchAgent extends BaseAgent<ResearchInput, string> {
-  constructor(options: BaseAgentOptions = {}) {
+  constructor({ toolDelayMs = 0, ...options }: ResearchAgentOptions = {}) {
     super({ name: 'research-agent', ...options });
-    this.addTool(searchTool(new Set()));
-    this.addTool(summarizeTool);
+    this.addTool(searchTool(new Set(), toolDelayMs));
+    this.addTool(summarizeTool(toolDelayMs));
   }
 
   protected async execute({ question }: ResearchInput, ctx: RunContext): Promise<string> {

@@ -61,8 +61,27 @@ export interface HistoryGapFrame {
   reason: HistoryGapReason;
   message: string;
 }
+/** Codes of the `error` frames the gateways send (clients may switch on them). */
+export type GatewayErrorCode =
+  /** The frame is not JSON text (or is a binary frame). */
+  | 'INVALID_JSON'
+  | 'BINARY_NOT_SUPPORTED'
+  /** The frame is JSON but not a valid client frame (wrong or missing fields). */
+  | 'INVALID_FRAME'
+  | 'UNKNOWN_FRAME_TYPE'
+  /** The thread belongs to another user. */
+  | 'THREAD_FORBIDDEN'
+  | 'ALREADY_SUBSCRIBED'
+  | 'NOT_SUBSCRIBED'
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  /** The event log failed or refused the subscription for another reason. */
+  | 'SUBSCRIBE_FAILED'
+  /** The log ended the subscription (closed, evicted): reconnect and resume from the cursor. */
+  | 'SUBSCRIPTION_ENDED';
+
 export interface ErrorFrame {
   type: 'error';
+  /** A `GatewayErrorCode` (kept a string so newer servers can add codes). */
   code: string;
   message: string;
   threadId?: string;
@@ -87,4 +106,6 @@ export const CloseCode = {
   RATE_LIMITED: 4008,
   /** The peer stopped answering heartbeats. */
   HEARTBEAT_TIMEOUT: 4000,
+  /** The connection subscribed to nothing within the gateway's `subscribeTimeoutMs`. */
+  NO_SUBSCRIPTION: 4001,
 } as const;

@@ -21,7 +21,7 @@ export interface Transport {
 export interface LogEntry {
   readonly cursor: string;
   readonly event: AgentEvent;
-  /** Serialized form, filled once by the first reader that needs it and shared by all. */
+  /** `JSON.stringify(event)`, filled once by the first gateway that needs it and shared by every gateway and connection. */
   json?: string;
 }
 

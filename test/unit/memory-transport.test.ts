@@ -59,13 +59,21 @@ describe('MemoryTransport', () => {
     expect(transport.read('t1', 'mallory')).toEqual([]);
   });
 
-  it('delivers to a subscriber only events of its own user, even on a thread opened before its owner wrote', () => {
+  it('a subscriber that opened a thread before its owner wrote gets none of its events and is told it is refused', () => {
     const transport = new MemoryTransport();
     const got: AgentEvent[] = [];
-    transport.subscribeSync({ userId: 'mallory', threadId: 'early' }, { onEntries: (e) => got.push(...e.map((x) => x.event)) });
+    const closed: unknown[] = [];
+    transport.subscribeSync(
+      { userId: 'mallory', threadId: 'early' },
+      { onEntries: (e) => got.push(...e.map((x) => x.event)), onClose: (reason) => closed.push(reason) },
+    );
+    const mine: AgentEvent[] = [];
+    transport.subscribeSync({ userId: 'alice', threadId: 'early' }, { onEntries: (e) => mine.push(...e.map((x) => x.event)) });
     for (const event of thoughts(3, 'alice', 'early')) transport.append(event);
     expect(got).toEqual([]);
-    expect(transport.isolationDrops).toBe(3);
+    expect(mine).toHaveLength(3);
+    expect(closed).toHaveLength(1);
+    expect(closed[0]).toMatchObject({ code: 'THREAD_FORBIDDEN' });
   });
 
   it('bounds threads: idle threads past their TTL are dropped', () => {

@@ -87,8 +87,14 @@ export class MemoryTransport implements Transport, EventLog {
     if (!log) {
       log = this.createLog(event.threadId, event.userId, now);
     } else if (log.owner === undefined) {
-      // A subscriber opened the thread before any event: the first event fixes the owner.
+      // A subscriber opened the thread before any event: the first event fixes the owner, and
+      // subscribers of other users are told they are refused instead of silently receiving nothing.
       log.owner = event.userId;
+      for (const subscriber of log.subscribers) {
+        if (subscriber.userId === event.userId) continue;
+        log.subscribers.delete(subscriber);
+        subscriber.listener.onClose?.(new AuthError(`Thread "${event.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
+      }
     } else if (log.owner !== event.userId) {
       throw new TransportError(`Thread "${event.threadId}" belongs to another user`, {
         code: 'THREAD_OWNER_MISMATCH',

@@ -1,0 +1,19 @@
+/**
+ * `agentwire/client`: follow an agent thread from a browser or from Node. Browser-safe: no Node
+ * built-ins and no server code. In Node 20 pass `WebSocket` from `ws` (or use `./node.js`).
+ */
+export {
+  AgentwireClient,
+  connect,
+  type ClientEvents,
+  type ClientStats,
+  type ClientStatus,
+  type ConnectOptions,
+  type HistoryGapInfo,
+  type HistoryGapPolicy,
+} from './client.js';
+export { reconnectDelay, type ReconnectOptions } from './backoff.js';
+export type { WebSocketConstructor, WebSocketLike } from './socket.js';
+export { validateLifecycle, LifecycleChecker, type LifecycleViolation } from '../events/lifecycle.js';
+export { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors.js';
+export type { AgentEvent, EventType, EventOfType } from '../events/schema.js';

@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isValidThreadId, MAX_THREAD_ID_LENGTH } from '../../ids/thread-id.js';
+
+/** The JSON body of every refused request: `{ "error": { "code", "message" } }`. */
+export interface HttpErrorBody {
+  error: { code: string; message: string };
+}
+
+/** Ends `res` with a JSON error body (when the headers are still unsent; otherwise just ends it). */
+export function respondError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body: HttpErrorBody = { error: { code, message } };
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Longest accepted resume cursor (matches the WebSocket protocol's limit). */
+export const MAX_CURSOR_LENGTH = 128;
+/** Printable ASCII without spaces: what every built-in log issues as a cursor. */
+const CURSOR_PATTERN = /^[\x21-\x7e]+$/;
+
+export interface StreamRequest {
+  threadId: string;
+  /** Resume after this cursor (`Last-Event-ID` header, else `?after=`). */
+  after: string | undefined;
+}
+
+export interface RequestProblem {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** Parses the request URL relative to a dummy origin (only path and query matter). */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads `threadId` and the resume cursor of a stream request. `Last-Event-ID` (what
+ * EventSource sends when it reconnects) wins over `?after=` (the first connection's cursor).
+ */
+export function parseStreamRequest(req: IncomingMessage, url: URL): StreamRequest | RequestProblem {
+  const threadId = url.searchParams.get('threadId');
+  if (threadId === null || threadId === '') {
+    return { status: 400, code: 'MISSING_THREAD_ID', message: 'query parameter "threadId" is required' };
+  }
+  if (!isValidThreadId(threadId)) {
+    return {
+      status: 400,
+      code: 'INVALID_THREAD_ID',
+      message: `invalid threadId: expected 1-${MAX_THREAD_ID_LENGTH} characters of letters, digits and _ - . :`,
+    };
+  }
+  const header = req.headers['last-event-id'];
+  const fromHeader = typeof header === 'string' && header !== '' ? header : undefined;
+  const after = fromHeader ?? (url.searchParams.get('after') || undefined);
+  if (after !== undefined && (after.length > MAX_CURSOR_LENGTH || !CURSOR_PATTERN.test(after))) {
+    const source = fromHeader !== undefined ? 'Last-Event-ID header' : 'query parameter "after"';
+    return {
+      status: 400,
+      code: 'INVALID_CURSOR',
+      message: `invalid cursor in ${source}: expected 1-${MAX_CURSOR_LENGTH} printable ASCII characters`,
+    };
+  }
+  return { threadId, after };
+}
+
+export function isProblem(value: StreamRequest | RequestProblem): value is RequestProblem {
+  return 'status' in value;
+}

@@ -1,0 +1,88 @@
+import { TransportError } from '../../errors.js';
+import type { HistoryGapFrame, SubscribedFrame } from '../../protocol/frames.js';
+import type { HistoryGap, LogEntry } from '../types.js';
+
+/**
+ * The SSE wire format of the gateway (`text/event-stream`):
+ *
+ * ```
+ * retry: 2000                          once, when the stream opens
+ *
+ * event: subscribed                    once, before the replay (no id: keeps Last-Event-ID)
+ * data: {"type":"subscribed","threadId":"t1","cursor":"k3x…:12","replayed":3}
+ *
+ * id: k3x…:13                          every event: id = the entry's cursor
+ * event: tool_completed                the event type
+ * data: {"v":1,"id":"…","type":"tool_completed",…}   the event JSON, one line
+ *
+ * : heartbeat                          comment, every heartbeatMs
+ *
+ * event: history_gap                   when the cursor cannot be honoured; the response then ends
+ * data: {"type":"history_gap","threadId":"t1","requested":"…","reason":"trimmed","message":"…"}
+ * ```
+ */
+
+/**
+ * Per-entry cache of the serialized SSE block: built once, written to every connection. The
+ * event JSON inside it is `entry.json`, shared with the other gateways serving the same log.
+ */
+const eventBlocks = new WeakMap<LogEntry, string>();
+
+/** Characters an SSE field value must not contain (they would end the line or the stream). */
+const LINE_BREAK = /[\r\n\0]/;
+
+/** `id:` + `event:` + `data:` block of one log entry, serialized once per entry. */
+export function eventBlock(entry: LogEntry): string {
+  let block = eventBlocks.get(entry);
+  if (block === undefined) {
+    if (LINE_BREAK.test(entry.cursor)) {
+      throw new TransportError(`Cursor ${JSON.stringify(entry.cursor)} cannot be an SSE id`, {
+        code: 'INVALID_CURSOR',
+        retryable: false,
+      });
+    }
+    // JSON.stringify escapes CR and LF inside strings, so the data always fits on one line.
+    entry.json ??= JSON.stringify(entry.event);
+    const data = LINE_BREAK.test(entry.json) ? JSON.stringify(entry.event) : entry.json;
+    block = `id: ${entry.cursor}\nevent: ${entry.event.type}\ndata: ${data}\n\n`;
+    eventBlocks.set(entry, block);
+  }
+  return block;
+}
+
+/** The reconnection delay hint for EventSource. */
+export function retryBlock(retryMs: number): string {
+  return `retry: ${Math.max(0, Math.round(retryMs))}\n\n`;
+}
+
+/** A named event without `id:` (so it never moves the client's Last-Event-ID). */
+function namedBlock(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export function subscribedBlock(threadId: string, cursor: string | null, replayed: number): string {
+  const frame: SubscribedFrame = { type: 'subscribed', threadId, cursor, replayed };
+  return namedBlock('subscribed', frame);
+}
+
+export function historyGapBlock(gap: HistoryGap): string {
+  const frame: HistoryGapFrame = {
+    type: 'history_gap',
+    threadId: gap.threadId,
+    requested: gap.requested,
+    reason: gap.reason,
+    message: gap.message,
+  };
+  return namedBlock('history_gap', frame);
+}
+
+export const HEARTBEAT_BLOCK = ': heartbeat\n\n';
+
+/** Response headers of an event stream. */
+export const STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  // Tells nginx-style proxies not to buffer the stream.
+  'X-Accel-Buffering': 'no',
+} as const;

@@ -1,0 +1,44 @@
+import { describeIssue } from '../../events/parse.js';
+import { clientFrameSchema, type ClientFrame, type GatewayErrorCode } from '../../protocol/frames.js';
+
+export type ParsedClientFrame =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: GatewayErrorCode; message: string };
+
+const FRAME_TYPES = new Set(['subscribe', 'unsubscribe', 'ack']);
+
+function invalid(code: GatewayErrorCode, message: string): ParsedClientFrame {
+  return { ok: false, code, message };
+}
+
+/** Quotes untrusted text for an error message without echoing more than a few characters of it. */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+}
+
+/**
+ * Parses the text of one client message. Never throws: anything that is not a valid client
+ * frame yields a code and a message for the `error` frame the gateway answers with.
+ */
+export function parseClientFrame(text: string): ParsedClientFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalid('INVALID_JSON', 'frame is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return invalid('INVALID_FRAME', 'frame must be a JSON object with a "type"');
+  }
+  const type: unknown = (value as { type?: unknown }).type;
+  if (typeof type !== 'string') return invalid('INVALID_FRAME', 'frame is missing a string "type"');
+  if (!FRAME_TYPES.has(type)) {
+    return invalid('UNKNOWN_FRAME_TYPE', `unknown frame type ${quote(type)}; expected subscribe, unsubscribe or ack`);
+  }
+  const result = clientFrameSchema.safeParse(value);
+  if (!result.success) {
+    const { field, message } = describeIssue(result.error);
+    return invalid('INVALID_FRAME', `invalid ${type} frame: ${field}: ${message}`);
+  }
+  return { ok: true, frame: result.data };
+}

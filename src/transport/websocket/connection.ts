@@ -1,0 +1,397 @@
+import type { RawData, WebSocket } from 'ws';
+import { AgentwireError, AuthError } from '../../errors.js';
+import { CloseCode, PROTOCOL_VERSION, type ClientFrame, type GatewayErrorCode, type ServerFrame } from '../../protocol/frames.js';
+import type { EventLog, LogEntry, LogListener, Subscription } from '../types.js';
+import { parseClientFrame } from './client-frames.js';
+import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import type { ResolvedGatewayOptions } from './options.js';
+import { frameJson, outgoingJson, type Outgoing } from './server-frames.js';
+import type { GatewayCounters } from './stats.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** What every connection shares with its gateway (one reference per connection). */
+export interface ConnectionContext {
+  readonly options: ResolvedGatewayOptions;
+  readonly log: EventLog;
+  readonly scheduler: FlushScheduler;
+  readonly counters: GatewayCounters;
+  /** The connection no longer counts toward limits (it is closing or closed). Called once. */
+  released(connection: Connection): void;
+  /** The socket is gone. Called once. */
+  socketClosed(connection: Connection): void;
+}
+
+/** One followed thread. `early` buffers live entries that arrive before the log's answer. */
+interface ThreadSubscription {
+  readonly threadId: string;
+  early: LogEntry[] | undefined;
+  handle: Subscription | undefined;
+}
+
+/** Largest WebSocket message a batch grows to (in UTF-16 code units); more frames go in the next one. */
+const MAX_BATCH_CHARS = 256 * 1024;
+
+/**
+ * One authenticated socket: parses and answers client frames, follows threads in the event log,
+ * and queues frames that the gateway's per-tick flush writes, batched and paced by the socket's
+ * buffer. Everything it sends is checked against its own `userId`.
+ */
+export class Connection implements Flushable {
+  dirty = false;
+  /** Whether the peer answered the last ping. */
+  private alive = true;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private readonly subscriptions = new Map<string, ThreadSubscription>();
+  private queue: Outgoing[] = [];
+  private queueHead = 0;
+  /** A message was sent with a drain callback; nothing more is written until it fires. */
+  private awaitingDrain = false;
+  private invalidFrames = 0;
+  /** Set while a frame's handling awaits the log: later frames wait their turn, so answers keep the order of requests. */
+  private busy: Promise<void> | undefined;
+  private readonly bucket: TokenBucket;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly userId: string,
+    readonly socket: WebSocket,
+    private readonly context: ConnectionContext,
+  ) {
+    const { rateLimit } = context.options;
+    this.bucket = new TokenBucket(rateLimit.framesPerSecond, rateLimit.burst, Date.now());
+    socket.on('message', this.onMessage);
+    socket.on('pong', this.onPong);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+
+  get queuedFrames(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Greets the client (protocol version, who it is) and starts the no-subscription timer. */
+  start(): void {
+    this.send({ type: 'hello', v: PROTOCOL_VERSION, userId: this.userId, connectionId: this.id });
+    this.armIdleTimer();
+  }
+
+  /** Heartbeat tick: closes a peer that did not answer the previous ping, pings the others. */
+  heartbeat(): void {
+    if (this.state !== 'open') return;
+    if (!this.alive) {
+      this.context.counters.closedHeartbeat++;
+      this.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout: no pong');
+      // The peer is not answering: do not wait for its close frame.
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    this.socket.ping();
+  }
+
+  /** Closes the connection: it stops counting, following threads and queueing at once. */
+  close(code: number, reason: string): void {
+    if (this.state !== 'open') return;
+    this.release();
+    this.socket.close(code, reason);
+  }
+
+  /** Gateway shutdown: writes what is queued, then closes with 1001. */
+  shutdown(): void {
+    if (this.state !== 'open') return;
+    this.flush();
+    this.close(CloseCode.GOING_AWAY, 'server shutting down');
+  }
+
+  /** Writes queued frames: batched into one message per `MAX_BATCH_CHARS`, while the socket has room. */
+  flush(): void {
+    if (this.state !== 'open') return;
+    const { batching, maxBufferedBytes } = this.context.options;
+    while (this.queueHead < this.queue.length && !this.awaitingDrain) {
+      const message = batching ? this.takeBatch() : this.takeOne();
+      this.context.counters.messagesSent++;
+      if (this.socket.bufferedAmount + message.length >= maxBufferedBytes) {
+        // The socket is full: this message's callback tells us when it has drained.
+        this.awaitingDrain = true;
+        this.socket.send(message, this.onDrained);
+      } else {
+        this.socket.send(message);
+      }
+    }
+    this.compactQueue();
+  }
+
+  private readonly onDrained = (): void => {
+    this.awaitingDrain = false;
+    if (this.state === 'open' && this.queuedFrames > 0) this.context.scheduler.markDirty(this);
+  };
+
+  private takeOne(): string {
+    this.context.counters.framesSent++;
+    return outgoingJson(this.queue[this.queueHead++]!);
+  }
+
+  private takeBatch(): string {
+    const first = this.takeOne();
+    if (this.queueHead >= this.queue.length) return first;
+    const parts = [first];
+    let size = first.length;
+    while (this.queueHead < this.queue.length && size < MAX_BATCH_CHARS) {
+      const json = outgoingJson(this.queue[this.queueHead]!);
+      if (size + json.length > MAX_BATCH_CHARS) break;
+      this.queueHead++;
+      this.context.counters.framesSent++;
+      parts.push(json);
+      size += json.length + 1;
+    }
+    return parts.length === 1 ? first : `[${parts.join(',')}]`;
+  }
+
+  private compactQueue(): void {
+    if (this.queueHead >= this.queue.length) {
+      // Drop a large backing array after a burst so an idle connection stays small.
+      if (this.queue.length > 1024) this.queue = [];
+      else this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private enqueue(item: Outgoing): void {
+    if (this.state !== 'open') return;
+    this.queue.push(item);
+    if (this.queuedFrames > this.context.options.maxQueuedFrames) {
+      this.context.counters.closedSlowConsumer++;
+      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: send queue full; reconnect and resume from your cursor');
+      return;
+    }
+    this.context.scheduler.markDirty(this);
+  }
+
+  private send(frame: ServerFrame): void {
+    this.enqueue(frameJson(frame));
+  }
+
+  private sendError(code: GatewayErrorCode, message: string, threadId?: string): void {
+    this.send(threadId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, threadId });
+  }
+
+  private readonly onMessage = (data: RawData, isBinary: boolean): void => {
+    if (this.state !== 'open') return;
+    if (!this.bucket.take(Date.now())) {
+      this.context.counters.closedRateLimited++;
+      this.close(CloseCode.RATE_LIMITED, 'rate limited: too many frames');
+      return;
+    }
+    if (isBinary) {
+      this.rejectFrame('BINARY_NOT_SUPPORTED', 'binary frames are not supported: send JSON text frames');
+      return;
+    }
+    const parsed = parseClientFrame(rawText(data));
+    if (parsed.ok) this.handle(parsed.frame);
+    else this.rejectFrame(parsed.code, parsed.message);
+  };
+
+  /** Answers an invalid frame with an `error` frame; past `maxInvalidFrames` closes with 1008. */
+  private rejectFrame(code: GatewayErrorCode, message: string): void {
+    this.context.counters.invalidFrames++;
+    if (++this.invalidFrames > this.context.options.maxInvalidFrames) {
+      this.context.counters.closedInvalidFrames++;
+      this.close(CloseCode.POLICY_VIOLATION, 'too many invalid frames');
+      return;
+    }
+    this.sendError(code, message);
+  }
+
+  private handle(frame: ClientFrame): void {
+    const process = (): Promise<void> | undefined => (this.state === 'open' ? this.process(frame) : undefined);
+    const pending = this.busy ? this.busy.then(process) : process();
+    if (!pending) return;
+    const settle = (): void => {
+      if (this.busy === tracked) this.busy = undefined;
+    };
+    const tracked: Promise<void> = pending.then(settle, (error: unknown) => {
+      // Only a log breaking its contract gets here (subscribe catches the log's own errors).
+      this.sendError('SUBSCRIBE_FAILED', `the event log misbehaved: ${error instanceof Error ? error.message : String(error)}`);
+      settle();
+    });
+    this.busy = tracked;
+  }
+
+  private process(frame: ClientFrame): Promise<void> | undefined {
+    switch (frame.type) {
+      case 'subscribe':
+        return this.subscribe(frame.threadId, frame.after);
+      case 'unsubscribe':
+        this.unsubscribe(frame.threadId);
+        return undefined;
+      case 'ack':
+        this.context.counters.acks++;
+        return undefined;
+    }
+  }
+
+  /**
+   * Follows a thread: `subscribed`, then the replay, then live entries, in that order. The log
+   * registers the listener and computes the replay atomically; live entries that reach the
+   * listener before its answer is handled wait in `early` and go out after the replay.
+   */
+  private async subscribe(threadId: string, after: string | undefined): Promise<void> {
+    if (this.subscriptions.has(threadId)) {
+      this.sendError('ALREADY_SUBSCRIBED', `already subscribed to thread "${threadId}"`, threadId);
+      return;
+    }
+    if (this.subscriptions.size >= this.context.options.maxSubscriptionsPerConnection) {
+      this.sendError(
+        'TOO_MANY_SUBSCRIPTIONS',
+        `at most ${this.context.options.maxSubscriptionsPerConnection} subscriptions per connection`,
+        threadId,
+      );
+      return;
+    }
+    const subscription: ThreadSubscription = { threadId, early: [], handle: undefined };
+    this.subscriptions.set(threadId, subscription);
+    this.clearIdleTimer();
+    const listener: LogListener = {
+      onEntries: (entries) => {
+        if (subscription.early) subscription.early.push(...entries);
+        else this.deliver(subscription, entries);
+      },
+      onClose: () => this.endSubscription(subscription),
+    };
+
+    let result;
+    try {
+      result = await this.context.log.subscribe({ userId: this.userId, threadId, after }, listener);
+    } catch (error) {
+      this.context.counters.subscribeFailures++;
+      this.forget(subscription);
+      if (error instanceof AuthError) {
+        this.sendError('THREAD_FORBIDDEN', `thread "${threadId}" belongs to another user`, threadId);
+      } else {
+        const reason = error instanceof AgentwireError ? error.message : 'the event log failed';
+        this.sendError('SUBSCRIBE_FAILED', `could not subscribe to thread "${threadId}": ${reason}`, threadId);
+      }
+      return;
+    }
+
+    if (this.subscriptions.get(threadId) !== subscription) {
+      // Unsubscribed or closed while the log was answering.
+      if (result.status === 'subscribed') result.subscription.close();
+      return;
+    }
+    if (result.status === 'history_gap') {
+      this.forget(subscription);
+      const { gap } = result;
+      this.send({ type: 'history_gap', threadId, requested: gap.requested, reason: gap.reason, message: gap.message });
+      return;
+    }
+    subscription.handle = result.subscription;
+    const replay = result.replay.filter((entry) => this.owns(entry, threadId));
+    this.send({ type: 'subscribed', threadId, cursor: result.cursor, replayed: replay.length });
+    for (const entry of replay) this.enqueue(entry);
+    const early = subscription.early ?? [];
+    subscription.early = undefined;
+    if (early.length > 0) this.deliver(subscription, withoutReplayed(early, replay));
+  }
+
+  private unsubscribe(threadId: string): void {
+    const subscription = this.subscriptions.get(threadId);
+    if (!subscription) {
+      this.sendError('NOT_SUBSCRIBED', `not subscribed to thread "${threadId}"`, threadId);
+      return;
+    }
+    subscription.handle?.close();
+    this.forget(subscription);
+    this.send({ type: 'unsubscribed', threadId });
+  }
+
+  /** The log ended a subscription (closed, evicted): tell the client, which resumes from its cursor. */
+  private endSubscription(subscription: ThreadSubscription): void {
+    if (this.subscriptions.get(subscription.threadId) !== subscription) return;
+    this.forget(subscription);
+    this.sendError('SUBSCRIPTION_ENDED', `the event log ended the subscription to thread "${subscription.threadId}"`, subscription.threadId);
+  }
+
+  private forget(subscription: ThreadSubscription): void {
+    if (this.subscriptions.get(subscription.threadId) === subscription) this.subscriptions.delete(subscription.threadId);
+    if (this.subscriptions.size === 0) this.armIdleTimer();
+  }
+
+  /** Queues live entries, each checked against this connection's user and thread. */
+  private deliver(subscription: ThreadSubscription, entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      if (this.owns(entry, subscription.threadId)) this.enqueue(entry);
+    }
+  }
+
+  private owns(entry: LogEntry, threadId: string): boolean {
+    if (entry.event.userId === this.userId && entry.event.threadId === threadId) return true;
+    this.context.counters.isolationDrops++;
+    return false;
+  }
+
+  private armIdleTimer(): void {
+    const timeoutMs = this.context.options.subscribeTimeoutMs;
+    if (timeoutMs <= 0 || this.state !== 'open' || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.subscriptions.size > 0) return;
+      this.context.counters.closedNoSubscription++;
+      this.close(CloseCode.NO_SUBSCRIPTION, 'no subscription: subscribe to a thread after connecting');
+    }, timeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** Stops everything this connection holds; it no longer counts toward limits. */
+  private release(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.clearIdleTimer();
+    for (const subscription of this.subscriptions.values()) subscription.handle?.close();
+    this.subscriptions.clear();
+    this.queue = [];
+    this.queueHead = 0;
+    this.context.released(this);
+  }
+
+  private readonly onPong = (): void => {
+    this.alive = true;
+  };
+
+  private readonly onError = (error: Error & { code?: string }): void => {
+    // ws closes the socket itself after an error (1009 for frames over maxPayload, 1002/1007 for protocol errors).
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.context.counters.oversizedFrames++;
+  };
+
+  private readonly onClose = (): void => {
+    this.release();
+    this.state = 'closed';
+    this.context.socketClosed(this);
+  };
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/** Live entries that the replay already contained (only possible with a log that is not atomic). */
+function withoutReplayed(early: LogEntry[], replay: LogEntry[]): LogEntry[] {
+  if (replay.length === 0) return early;
+  const replayed = new Set(replay.map((entry) => entry.event.id));
+  return early.filter((entry) => !replayed.has(entry.event.id));
+}

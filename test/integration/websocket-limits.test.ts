@@ -1,0 +1,175 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RunEmitter, generateRunId, validateLifecycle, type AgentEvent } from '../../src/index.js';
+import { RawClient, follow, refusedStatus, startGateway, until } from '../helpers/ws-harness.js';
+
+type Harness = Awaited<ReturnType<typeof startGateway>>;
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<Harness> {
+  const harness = await startGateway(options);
+  cleanup.push(() => harness.stop());
+  return harness;
+}
+async function raw(url: string, userId: string, options: Parameters<typeof RawClient.open>[2] = {}): Promise<RawClient> {
+  const client = await RawClient.open(url, userId, options);
+  cleanup.push(() => client.ws.terminate());
+  return client;
+}
+const ids = (events: AgentEvent[]): string[] => events.map((event) => event.id);
+
+describe('slow consumers', () => {
+  it('closes a consumer that stops reading with 1013, keeps its memory bounded and keeps serving others', async () => {
+    const maxBufferedBytes = 64 * 1024;
+    const maxQueuedFrames = 100;
+    const { url, burst, gateway: gw, transport } = await gateway({ maxBufferedBytes, maxQueuedFrames });
+    const slow = await raw(url, 'slow');
+    slow.subscribe('slow-thread');
+    await slow.waitFor(() => slow.ofType('subscribed').length === 1, 'subscribed');
+    const bob = follow(url, 'bob', 'bob-thread');
+    cleanup.push(() => bob.client.close());
+    await until(() => bob.client.status === 'open', 'bob open');
+
+    slow.tcp.pause(); // stop reading: the kernel buffers fill, then the gateway's
+    let peakBuffered = 0;
+    let peakQueued = 0;
+    for (let round = 0; round < 100 && gw.stats().closedSlowConsumer === 0; round++) {
+      await burst.run({ thoughts: 50, yieldEvery: 5, text: 'x'.repeat(8 * 1024) }, { userId: 'slow', threadId: 'slow-thread' });
+      const stats = gw.stats();
+      peakBuffered = Math.max(peakBuffered, stats.maxBufferedBytes);
+      peakQueued = Math.max(peakQueued, stats.queuedFrames);
+    }
+    const stats = gw.stats();
+    expect(stats.closedSlowConsumer).toBe(1);
+    // Bounded: at most one batch past the buffer bound, at most the queue bound.
+    expect(peakBuffered).toBeLessThanOrEqual(maxBufferedBytes + 256 * 1024 + 16 * 1024);
+    expect(peakQueued).toBeLessThanOrEqual(maxQueuedFrames + 1);
+    expect(stats).toMatchObject({ connections: 1, subscriptions: 1, queuedFrames: 0 });
+
+    // Bob was served throughout.
+    await burst.run({ thoughts: 20 }, { userId: 'bob', threadId: 'bob-thread' });
+    await until(() => bob.events.length === 22, 'bob run');
+    expect(ids(bob.events)).toEqual(ids(transport.read('bob-thread', 'bob')));
+
+    // What the slow client finally reads: an unbroken prefix of its thread, then the close code.
+    slow.tcp.resume();
+    const closed = await slow.waitForClose();
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toMatch(/slow consumer/);
+    const got = ids(slow.events());
+    expect(got.length).toBeGreaterThan(0);
+    expect(got).toEqual(ids(transport.read('slow-thread', 'slow')).slice(0, got.length));
+  });
+});
+
+describe('heartbeat, idle sockets, rate limit', () => {
+  it('closes a peer that stops answering pings with 4000 and keeps the ones that answer', async () => {
+    const { url } = await gateway({ heartbeatIntervalMs: 25 });
+    const answering = await raw(url, 'alive');
+    answering.subscribe('t');
+    let pings = 0;
+    answering.ws.on('ping', () => pings++);
+    const deaf = await raw(url, 'deaf', { autoPong: false });
+    deaf.subscribe('t2');
+    expect(await deaf.waitForClose()).toMatchObject({ code: 4000 });
+    await until(() => pings >= 6, 'several heartbeats');
+    expect(answering.closed).toBeUndefined();
+  });
+
+  it('closes a connection that subscribes to nothing with 4001', async () => {
+    const { url, gateway: gw } = await gateway({ subscribeTimeoutMs: 30 });
+    const busy = await raw(url, 'busy');
+    busy.subscribe('t');
+    const idle = await raw(url, 'idle');
+    expect(await idle.waitForClose()).toMatchObject({ code: 4001 });
+    expect(busy.closed).toBeUndefined();
+    expect(gw.stats()).toMatchObject({ closedNoSubscription: 1, connections: 1 });
+  });
+
+  it('closes a client that sends frames faster than its rate limit with 4008', async () => {
+    const { url, gateway: gw } = await gateway({ rateLimit: { framesPerSecond: 1, burst: 5 } });
+    const chatty = await raw(url, 'chatty');
+    for (let i = 0; i < 20; i++) chatty.send({ type: 'ack', threadId: 't', cursor: `c:${i}` });
+    expect(await chatty.waitForClose()).toMatchObject({ code: 4008 });
+    expect(gw.stats()).toMatchObject({ closedRateLimited: 1, acks: 5 });
+  });
+});
+
+describe('connection limits', () => {
+  it('close-oldest (default): a fourth connection of a user closes the oldest with 4029', async () => {
+    const { url, gateway: gw } = await gateway();
+    const [c1, c2, c3] = [await raw(url, 'alice'), await raw(url, 'alice'), await raw(url, 'alice')];
+    const c4 = await raw(url, 'alice');
+    expect(await c1!.waitForClose()).toEqual({ code: 4029, reason: 'replaced by a newer connection of the same user' });
+    await c4.waitFor(() => c4.ofType('hello').length === 1, 'hello');
+    expect([c2!.closed, c3!.closed, c4.closed]).toEqual([undefined, undefined, undefined]);
+    expect(gw.stats()).toMatchObject({ connections: 3, closedReplaced: 1 });
+  });
+
+  it('a real client replaced by newer connections stops with TOO_MANY_CONNECTIONS instead of fighting back', async () => {
+    const { url } = await gateway();
+    const alice = follow(url, 'alice', 't');
+    cleanup.push(() => alice.client.close());
+    await until(() => alice.client.status === 'open', 'open');
+    for (let i = 0; i < 3; i++) await raw(url, 'alice');
+    await until(() => alice.client.status === 'closed', 'closed');
+    expect(alice.errors.map((e) => e.code)).toEqual(['TOO_MANY_CONNECTIONS']);
+    expect(alice.client.stats.reconnects).toBe(0);
+  });
+
+  it('refuse-newest: the connection over the limit is closed with 4029', async () => {
+    const { url } = await gateway({ userLimitPolicy: 'refuse-newest', maxConnectionsPerUser: 2 });
+    const [c1, c2] = [await raw(url, 'alice'), await raw(url, 'alice')];
+    const c3 = await RawClient.connect(url, 'alice');
+    cleanup.push(() => c3.ws.terminate());
+    expect(await c3.waitForClose()).toEqual({ code: 4029, reason: 'too many connections for this user' });
+    expect(c3.frames).toEqual([]); // refused before anything was sent
+    expect([c1!.closed, c2!.closed]).toEqual([undefined, undefined]);
+    await raw(url, 'bob'); // other users are unaffected
+  });
+
+  it('refuses upgrades past maxConnections with HTTP 503', async () => {
+    const { url, gateway: gw } = await gateway({ maxConnections: 2 });
+    await raw(url, 'a');
+    await raw(url, 'b');
+    expect(await refusedStatus(`${url}?token=token-c`)).toBe(503);
+    expect(gw.stats()).toMatchObject({ connections: 2, rejectedUnavailable: 1 });
+  });
+});
+
+describe('graceful close', () => {
+  it('close() delivers what is queued, then closes every socket with 1001', async () => {
+    const { url, transport, gateway: gw } = await gateway();
+    const client = await raw(url, 'alice');
+    client.subscribe('t');
+    await client.waitFor(() => client.ofType('subscribed').length === 1, 'subscribed');
+    const emitter = new RunEmitter({ runId: generateRunId('t'), threadId: 't', userId: 'alice', agent: 'a' });
+    const events: AgentEvent[] = [emitter.emit('agent_started', { metadata: {} }).event];
+    for (let i = 0; i < 30; i++) events.push(emitter.emit('agent_thinking', { text: `${i}` }).event);
+    events.push(emitter.emit('agent_completed', { status: 'succeeded', result: null, durationMs: 1 }).event);
+    // Queued in this tick, closed in this tick: the drain must still deliver them.
+    for (const event of events) transport.append(event);
+    const closing = gw.close();
+    expect(await client.waitForClose()).toMatchObject({ code: 1001 });
+    await closing;
+    expect(ids(client.events())).toEqual(ids(events));
+    expect(validateLifecycle(client.events()).ok).toBe(true);
+    expect(await gw.health()).toMatchObject({ ok: false });
+  });
+
+  it('leaves nothing that keeps the process alive after close()', async () => {
+    const fixture = fileURLToPath(new URL('../helpers/ws-exit-fixture.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // A guard, not a measurement: a process held open by a leaked handle never exits by itself.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(guard);
+    expect({ code, output: output.trim() }).toEqual({ code: 0, output: 'received=5 idleClose=1001' });
+  });
+});

@@ -1,0 +1,303 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { connect, reconnectDelay, type AgentEvent, type AgentwireError, type ClientStatus, type ConnectOptions } from '../../src/client/index.js';
+import { FakeWebSocket, eventFrames, runEvents } from '../helpers/ws-fake-socket.js';
+
+function start(options: Partial<ConnectOptions> = {}) {
+  const client = connect('ws://gateway.test/ws', {
+    threadId: 't',
+    token: 'secret',
+    WebSocket: FakeWebSocket,
+    reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false },
+    ...options,
+  });
+  const events: AgentEvent[] = [];
+  const errors: AgentwireError[] = [];
+  const statuses: ClientStatus[] = [];
+  client.on('event', (event) => events.push(event));
+  client.on('error', (error) => errors.push(error));
+  client.on('status', (status) => statuses.push(status));
+  return { client, events, errors, statuses };
+}
+
+/** Opens the current fake socket and confirms the subscription. */
+function subscribe(socket = FakeWebSocket.last()): FakeWebSocket {
+  socket.open();
+  socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+  return socket;
+}
+
+beforeEach(() => {
+  FakeWebSocket.reset();
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('reconnectDelay', () => {
+  const options = { initialDelayMs: 250, maxDelayMs: 10_000, factor: 2, jitter: false, maxAttempts: Infinity };
+  it('grows exponentially up to the cap', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map((attempt) => reconnectDelay(attempt, options))).toEqual([250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+  });
+  it('with jitter picks a delay in [delay/2, delay]', () => {
+    const jittered = { ...options, jitter: true };
+    expect(reconnectDelay(3, jittered, () => 0)).toBe(500);
+    expect(reconnectDelay(3, jittered, () => 0.999999)).toBeCloseTo(1000, 2);
+  });
+});
+
+describe('client connection and resume', () => {
+  it('sends the token in the URL, subscribes on open, and becomes open once subscribed', () => {
+    const { client, statuses } = start({ after: 'e:7' });
+    const socket = FakeWebSocket.last();
+    expect(new URL(socket.url).searchParams.get('token')).toBe('secret');
+    expect(client.status).toBe('connecting');
+    socket.open();
+    expect(socket.sent).toEqual([{ type: 'subscribe', threadId: 't', after: 'e:7' }]);
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: 'e:9', replayed: 2 });
+    expect(statuses).toEqual(['open']);
+    expect(client.userId).toBe('alice');
+    client.close();
+    expect(statuses).toEqual(['open', 'closed']);
+  });
+
+  it('reconnects with backoff after a drop and resumes after the last cursor it received', () => {
+    const { client, events, statuses } = start();
+    const first = subscribe();
+    const run = runEvents(4);
+    first.receive(eventFrames(run.slice(0, 3)));
+    expect(client.cursor).toBe('e:3');
+    first.drop();
+    expect(statuses).toEqual(['open', 'reconnecting']);
+
+    vi.advanceTimersByTime(99);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    const second = FakeWebSocket.last();
+    expect(second).not.toBe(first);
+    second.drop(); // the next attempt fails too: the delay doubles
+    vi.advanceTimersByTime(199);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    const third = FakeWebSocket.last();
+    third.open();
+    expect(third.sent).toEqual([{ type: 'subscribe', threadId: 't', after: 'e:3' }]);
+    third.receive({ type: 'subscribed', threadId: 't', cursor: 'e:6', replayed: 3 });
+    third.receive(eventFrames(run.slice(3), 3));
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(statuses).toEqual(['open', 'reconnecting', 'open']);
+    expect(client.stats.reconnects).toBe(2);
+
+    // A success resets the backoff.
+    third.drop();
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(4);
+    client.close();
+  });
+
+  it('drops repeats by id and remembers only a bounded window of ids', () => {
+    const { client, events } = start({ dedupeWindow: 3, checkLifecycle: false });
+    const socket = subscribe();
+    const run = runEvents(6);
+    const frames = eventFrames(run);
+    socket.receive([frames[0]!, frames[1]!, frames[0]!, frames[1]!, frames[2]!]);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(client.stats.duplicates).toBe(2);
+    // Beyond the window the oldest id is forgotten (memory stays bounded).
+    socket.receive(eventFrames(run.slice(3, 5), 3));
+    socket.receive(frames[0]!);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 1]);
+    client.close();
+  });
+
+  it('gives up after maxAttempts with RECONNECT_FAILED, and stays closed after terminal close codes', () => {
+    const limited = start({ reconnect: { initialDelayMs: 10, jitter: false, maxAttempts: 2 } });
+    FakeWebSocket.last().drop();
+    vi.advanceTimersByTime(10);
+    FakeWebSocket.last().drop();
+    vi.advanceTimersByTime(20);
+    FakeWebSocket.last().drop();
+    expect(limited.client.status).toBe('closed');
+    expect(limited.errors.map((e) => e.code)).toEqual(['RECONNECT_FAILED']);
+
+    for (const [code, name] of [[4029, 'TOO_MANY_CONNECTIONS'], [1008, 'POLICY_VIOLATION'], [1009, 'MESSAGE_TOO_BIG']] as const) {
+      FakeWebSocket.reset();
+      const { client, errors } = start();
+      subscribe().drop(code, 'because');
+      vi.advanceTimersByTime(10_000);
+      expect(FakeWebSocket.instances).toHaveLength(1);
+      expect(client.status).toBe('closed');
+      expect(errors.map((e) => e.code)).toEqual([name]);
+    }
+  });
+
+  it('reconnects after server-side closes that a new connection can fix (1001, 1013, 4000, 4008)', () => {
+    for (const code of [1001, 1013, 4000, 4008]) {
+      FakeWebSocket.reset();
+      const { client, errors } = start();
+      subscribe().drop(code, 'x');
+      vi.advanceTimersByTime(100);
+      expect(FakeWebSocket.instances).toHaveLength(2);
+      expect(errors).toEqual([]);
+      client.close();
+    }
+  });
+
+  it('stops with AUTH_FAILED when the upgrade is refused with 401 (ws reports the status in its error)', () => {
+    const { client, errors } = start();
+    FakeWebSocket.last().drop(1006, '', 'Unexpected server response: 401');
+    expect(client.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual(['AUTH_FAILED']);
+  });
+
+  it('throws a clear error where there is no WebSocket class', () => {
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      expect(() => connect('ws://x/ws', { threadId: 't' })).toThrow(/pass one: connect\(url, \{ WebSocket \}\)/);
+    } finally {
+      if (saved !== undefined) global.WebSocket = saved;
+    }
+    expect(() => connect('not a url', { threadId: 't', WebSocket: FakeWebSocket })).toThrow(/invalid URL/);
+  });
+});
+
+describe('client checks and surfaces problems', () => {
+  it('reports a lifecycle violation as LIFECYCLE_VIOLATION once per run, and still delivers the events', () => {
+    const { client, events, errors } = start();
+    const socket = subscribe();
+    const run = runEvents(3);
+    socket.receive(eventFrames([run[0]!, run[1]!, run[3]!, run[4]!])); // seq 3 went missing
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 4, 5]);
+    expect(errors.map((e) => e.code)).toEqual(['LIFECYCLE_VIOLATION']);
+    expect(errors[0]!.details).toMatchObject({ violation: { rule: 'seq_gap', runId: run[0]!.runId } });
+    // Another run that starts mid-way (no agent_started) is reported too.
+    socket.receive(eventFrames(runEvents(2).slice(1), 10));
+    expect(errors.map((e) => e.details?.violation)).toMatchObject([{ rule: 'seq_gap' }, { rule: 'started_first' }]);
+    client.close();
+  });
+
+  it('resuming from a saved cursor may join runs mid-way without a violation', () => {
+    const { errors, client } = start({ after: 'e:2' });
+    const socket = subscribe();
+    socket.receive(eventFrames(runEvents(3).slice(2), 2));
+    socket.receive(eventFrames(runEvents(1), 10));
+    expect(errors).toEqual([]);
+    client.close();
+  });
+
+  it('refuses events of another user or thread (defence in depth) without showing them', () => {
+    const { client, events, errors } = start();
+    const socket = subscribe();
+    socket.receive(eventFrames(runEvents(1, 'mallory').slice(0, 1)));
+    socket.receive(eventFrames(runEvents(1, 'alice', 'other').slice(0, 1), 0, 'other'));
+    expect(events).toEqual([]);
+    expect(errors.map((e) => e.code)).toEqual(['FOREIGN_EVENT', 'FOREIGN_EVENT']);
+    expect(client.stats.foreign).toBe(2);
+    client.close();
+  });
+
+  it('history_gap with the default policy: emits it and an error, then re-subscribes without a cursor', () => {
+    const { client, errors } = start({ after: 'old:5' });
+    const gaps: unknown[] = [];
+    client.on('history_gap', (gap) => gaps.push(gap));
+    const socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive({ type: 'history_gap', threadId: 't', requested: 'old:5', reason: 'epoch_changed', message: 'log recreated' });
+    expect(gaps).toEqual([{ threadId: 't', requested: 'old:5', reason: 'epoch_changed', message: 'log recreated' }]);
+    expect(errors.map((e) => e.code)).toEqual(['HISTORY_GAP']);
+    expect(socket.sent).toEqual([
+      { type: 'subscribe', threadId: 't', after: 'old:5' },
+      { type: 'subscribe', threadId: 't' },
+    ]);
+    expect(client.cursor).toBeUndefined();
+    expect(client.status).toBe('connecting');
+    client.close();
+  });
+
+  it('history_gap with onHistoryGap "stop": emits it, then closes', () => {
+    const { client, errors, statuses } = start({ after: 'old:5', onHistoryGap: 'stop' });
+    const socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive({ type: 'history_gap', threadId: 't', requested: 'old:5', reason: 'trimmed', message: 'gone' });
+    expect(errors.map((e) => e.code)).toEqual(['HISTORY_GAP']);
+    expect(statuses).toEqual(['closed']);
+    expect(socket.sent).toHaveLength(1);
+    expect(client.status).toBe('closed');
+  });
+
+  it('reports malformed server messages and server error frames; a forbidden thread is terminal', () => {
+    const { client, errors } = start();
+    const socket = subscribe();
+    socket.receive('not json');
+    socket.receive({ type: 'event', threadId: 't', cursor: 'e:1', event: { nope: true } } as never);
+    socket.receive({ type: 'error', code: 'INVALID_FRAME', message: 'bad' });
+    socket.receive({ type: 'error', code: 'THREAD_FORBIDDEN', message: 'not yours', threadId: 't' });
+    expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'PROTOCOL_ERROR', 'INVALID_FRAME', 'THREAD_FORBIDDEN']);
+    expect(client.status).toBe('closed');
+  });
+
+  it('a throwing listener is reported as LISTENER_FAILED and does not stop delivery', () => {
+    const { client, events, errors } = start();
+    let calls = 0;
+    client.on('agent_thinking', () => {
+      calls++;
+      throw new Error('listener bug');
+    });
+    const socket = subscribe();
+    socket.receive(eventFrames(runEvents(2)));
+    expect(events).toHaveLength(4);
+    expect(calls).toBe(2);
+    expect(errors.map((e) => e.code)).toEqual(['LISTENER_FAILED', 'LISTENER_FAILED']);
+    expect(client.stats.listenerErrors).toBe(2);
+    client.close();
+  });
+
+  it('emits each event type on its own channel with its typed payload', () => {
+    const { client } = start();
+    const thoughts: string[] = [];
+    const completed: string[] = [];
+    client.on('agent_thinking', (event) => thoughts.push(event.data.text));
+    client.on('agent_completed', (event) => completed.push(event.data.status));
+    subscribe().receive(eventFrames(runEvents(2)));
+    expect(thoughts).toEqual(['t0', 't1']);
+    expect(completed).toEqual(['succeeded']);
+    client.close();
+  });
+});
+
+describe('client async iteration', () => {
+  it('yields events in order and ends when the client closes', async () => {
+    vi.useRealTimers();
+    const { client } = start();
+    const socket = subscribe();
+    const received: number[] = [];
+    const loop = (async () => {
+      for await (const event of client) received.push(event.seq);
+    })();
+    const run = runEvents(3);
+    socket.receive(eventFrames(run.slice(0, 2)));
+    socket.receive(eventFrames(run.slice(2), 2));
+    client.close();
+    await loop;
+    expect(received).toEqual([1, 2, 3, 4, 5]);
+    // Iterating a closed client ends at once.
+    for await (const event of client) received.push(event.seq);
+    expect(received).toHaveLength(5);
+  });
+
+  it('breaking out of the loop stops buffering for it', async () => {
+    vi.useRealTimers();
+    const { client } = start();
+    const socket = subscribe();
+    const run = runEvents(3);
+    socket.receive(eventFrames(run));
+    const iterator = client[Symbol.asyncIterator]();
+    socket.receive(eventFrames(runEvents(1), 10));
+    expect(await iterator.next()).toMatchObject({ done: false, value: { seq: 1 } });
+    await iterator.return?.();
+    expect(await iterator.next()).toEqual({ value: undefined, done: true });
+    client.close();
+  });
+});
