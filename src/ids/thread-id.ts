@@ -21,13 +21,12 @@ export const runIdSchema = z
   .max(MAX_RUN_ID_LENGTH, `run id must be at most ${MAX_RUN_ID_LENGTH} characters`)
   .regex(THREAD_ID_PATTERN, 'run id may only contain letters, digits and _ - . :');
 
+function isSafeId(value: unknown, maxLength: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && THREAD_ID_PATTERN.test(value);
+}
+
 export function isValidThreadId(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length > 0 &&
-    value.length <= MAX_THREAD_ID_LENGTH &&
-    THREAD_ID_PATTERN.test(value)
-  );
+  return isSafeId(value, MAX_THREAD_ID_LENGTH);
 }
 
 /** Throws a `ValidationError` naming the value when it is not a valid thread id. */
@@ -40,11 +39,7 @@ export function assertThreadId(value: unknown): asserts value is string {
   );
 }
 
+/** Any run id the registry can hold (standard or custom): the thread id alphabet, up to 256 characters. */
 export function isValidRunIdShape(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length > 0 &&
-    value.length <= MAX_RUN_ID_LENGTH &&
-    THREAD_ID_PATTERN.test(value)
-  );
+  return isSafeId(value, MAX_RUN_ID_LENGTH);
 }
