@@ -1,0 +1,49 @@
+/**
+ * Cursors of the Redis log: `<epoch>:<entry id>`, e.g. `k3x9q2mz.1f.3:1718000000000-4`.
+ *
+ * The epoch names one incarnation of a thread's stream (created with the stream, stored beside it
+ * and in every entry), so a cursor from a deleted and recreated stream is never mistaken for one
+ * of the current stream. The entry id is the Redis stream id of the event the cursor points after.
+ * Clients treat the whole string as opaque.
+ */
+export interface RedisCursor {
+  readonly epoch: string;
+  /** Stream entry id, `<ms>-<seq>`. */
+  readonly id: string;
+}
+
+/** The smallest stream id; "before every entry". */
+export const ID_ZERO = '0-0';
+
+const CURSOR_PATTERN = /^([0-9a-z.]{1,48}):((?:0|[1-9]\d{0,19})-(?:0|[1-9]\d{0,19}))$/;
+const EPOCH_PATTERN = /^[0-9a-z.]{1,48}$/;
+
+export function formatCursor(epoch: string, id: string): string {
+  return `${epoch}:${id}`;
+}
+
+/** Parses a cursor; undefined when it is not one this log issues. */
+export function parseCursor(cursor: string): RedisCursor | undefined {
+  const match = CURSOR_PATTERN.exec(cursor);
+  if (!match) return undefined;
+  return { epoch: match[1]!, id: match[2]! };
+}
+
+export function isEpoch(value: string): boolean {
+  return EPOCH_PATTERN.test(value);
+}
+
+/** Orders two stream ids (`<ms>-<seq>`, decimal without leading zeros): negative, 0 or positive. */
+export function compareIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const dashA = a.indexOf('-');
+  const dashB = b.indexOf('-');
+  const byMs = compareDecimal(a.slice(0, dashA), b.slice(0, dashB));
+  if (byMs !== 0) return byMs;
+  return compareDecimal(a.slice(dashA + 1), b.slice(dashB + 1));
+}
+
+function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

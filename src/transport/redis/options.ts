@@ -1,0 +1,155 @@
+import type { RedisClientOptions } from 'redis';
+import { ValidationError } from '../../errors.js';
+
+/** How to reach Redis. Shared by the write side (`RedisStreamsTransport`) and the read side (`RedisEventLog`). */
+export interface RedisConnectionOptions {
+  /** Redis server URL (`redis[s]://[[user][:password]@]host[:port][/db]`). Default `'redis://127.0.0.1:6379'`. */
+  url?: string;
+  /**
+   * Prefix of every key written or read. Processes that must see each other's threads use the
+   * same prefix; tests use one of their own. Default `'agentwire:'`.
+   */
+  keyPrefix?: string;
+  /** First delay before reconnecting after the connection is lost; doubles per attempt (with jitter). Default 50 ms. */
+  reconnectMinDelayMs?: number;
+  /** Upper bound of the reconnect delay. Reconnecting never gives up until `close()`. Default 2,000 ms. */
+  reconnectMaxDelayMs?: number;
+  /** Timeout of one connection attempt, and how long `health()` waits for the first connection. Default 5,000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Further node-redis client options (TLS, credentials, database, …). `url`, `RESP`, the
+   * reconnect strategy and `disableOfflineQueue` are set by agentwire and win. Default none.
+   */
+  clientOptions?: RedisClientOptions;
+  /**
+   * Called with connection and read errors that agentwire handles itself (reconnects, skipped
+   * unreadable entries). For logging only. Default: none (they are counted and shown by `health()`).
+   */
+  onError?: (error: Error) => void;
+}
+
+/** What a live subscription does when its thread's stream is recreated under it. */
+export type StreamRecreatedPolicy =
+  /**
+   * Follow the new incarnation from its first entry, with cursors of the new epoch. Events that
+   * reached Redis while no reader was connected and were lost with the old stream cannot be
+   * noticed: use this with a persistent Redis, or when a restart is acceptable to lose them.
+   */
+  | 'continue'
+  /**
+   * End the subscription (`onClose` with a `HistoryGapError`); a client resuming from its old
+   * cursor then gets `history_gap` with reason `epoch_changed` and decides itself.
+   */
+  | 'close';
+
+/** The read side: replay from cursors and the live tail, for WebSocket and SSE gateways. */
+export interface RedisEventLogOptions extends RedisConnectionOptions {
+  /** How long one blocking `XREAD` waits before it is issued again (a wake-up stream cuts it short when the set of threads changes). Default 5,000 ms. */
+  blockMs?: number;
+  /** Entries read per stream by one `XREAD`, and per page of a replay (`XRANGE … COUNT`). Default 500. */
+  readCount?: number;
+  /** Check every entry read from Redis against the event schema; unreadable entries are skipped and counted. Default true. */
+  validate?: boolean;
+  /** See `StreamRecreatedPolicy`. Default `'continue'`. */
+  onStreamRecreated?: StreamRecreatedPolicy;
+  /**
+   * Live entries held for one subscriber while its replay is being completed; past it the
+   * subscription is closed (the client resumes from its cursor). Default 50,000.
+   */
+  maxPendingPerSubscriber?: number;
+}
+
+/** The write side: what agents' bridges send through. */
+export interface RedisStreamsTransportOptions extends RedisConnectionOptions {
+  /**
+   * Entries retained per thread stream: `XADD … MAXLEN ~ n`. Redis trims whole radix-tree nodes,
+   * so slightly more may be kept; a cursor older than what is kept gets `history_gap` (`trimmed`).
+   * Default 10,000.
+   */
+  maxLenPerThread?: number;
+  /** A thread's stream and its owner/epoch record expire this long after its last event. Default 86,400 s (24 h). */
+  threadTtlSeconds?: number;
+  /** Events appended by one script call; concurrent sends of one tick are coalesced up to this. Default 256. */
+  maxBatchSize?: number;
+  /** Serialized bytes appended by one script call (a larger single event goes alone). Default 1 MiB. */
+  maxBatchBytes?: number;
+  /** How long `close()` waits for appends in flight before dropping the connection. Default 5,000 ms. */
+  closeTimeoutMs?: number;
+  /** Options of the read side this transport opens on the first `subscribe()`, beyond the connection options above. */
+  log?: Omit<RedisEventLogOptions, keyof RedisConnectionOptions>;
+}
+
+export type ResolvedConnectionOptions = Required<Omit<RedisConnectionOptions, 'clientOptions' | 'onError'>> &
+  Pick<RedisConnectionOptions, 'clientOptions' | 'onError'>;
+export type ResolvedEventLogOptions = ResolvedConnectionOptions &
+  Required<Omit<RedisEventLogOptions, keyof RedisConnectionOptions>>;
+export type ResolvedTransportOptions = ResolvedConnectionOptions &
+  Required<Omit<RedisStreamsTransportOptions, keyof RedisConnectionOptions | 'log'>> & { log: RedisStreamsTransportOptions['log'] };
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export function resolveConnectionOptions(options: RedisConnectionOptions, owner: string): ResolvedConnectionOptions {
+  const resolved: ResolvedConnectionOptions = {
+    url: options.url ?? DEFAULT_REDIS_URL,
+    keyPrefix: options.keyPrefix ?? 'agentwire:',
+    reconnectMinDelayMs: options.reconnectMinDelayMs ?? 50,
+    reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+    clientOptions: options.clientOptions,
+    onError: options.onError,
+  };
+  if (typeof resolved.url !== 'string' || !/^rediss?:\/\//.test(resolved.url)) {
+    throw invalid(owner, 'url', `must be a redis:// or rediss:// URL, got ${JSON.stringify(resolved.url)}`);
+  }
+  if (typeof resolved.keyPrefix !== 'string') throw invalid(owner, 'keyPrefix', 'must be a string');
+  checkNumber(owner, 'reconnectMinDelayMs', resolved.reconnectMinDelayMs, 1);
+  checkNumber(owner, 'reconnectMaxDelayMs', resolved.reconnectMaxDelayMs, resolved.reconnectMinDelayMs);
+  checkNumber(owner, 'connectTimeoutMs', resolved.connectTimeoutMs, 1);
+  return resolved;
+}
+
+export function resolveEventLogOptions(options: RedisEventLogOptions): ResolvedEventLogOptions {
+  const resolved: ResolvedEventLogOptions = {
+    ...resolveConnectionOptions(options, 'RedisEventLog'),
+    blockMs: options.blockMs ?? 5_000,
+    readCount: options.readCount ?? 500,
+    validate: options.validate ?? true,
+    onStreamRecreated: options.onStreamRecreated ?? 'continue',
+    maxPendingPerSubscriber: options.maxPendingPerSubscriber ?? 50_000,
+  };
+  checkNumber('RedisEventLog', 'blockMs', resolved.blockMs, 1);
+  checkNumber('RedisEventLog', 'readCount', resolved.readCount, 1);
+  checkNumber('RedisEventLog', 'maxPendingPerSubscriber', resolved.maxPendingPerSubscriber, 1);
+  if (resolved.onStreamRecreated !== 'continue' && resolved.onStreamRecreated !== 'close') {
+    throw invalid('RedisEventLog', 'onStreamRecreated', `must be "continue" or "close", got ${JSON.stringify(resolved.onStreamRecreated)}`);
+  }
+  return resolved;
+}
+
+export function resolveTransportOptions(options: RedisStreamsTransportOptions): ResolvedTransportOptions {
+  const resolved: ResolvedTransportOptions = {
+    ...resolveConnectionOptions(options, 'RedisStreamsTransport'),
+    maxLenPerThread: options.maxLenPerThread ?? 10_000,
+    threadTtlSeconds: options.threadTtlSeconds ?? 86_400,
+    maxBatchSize: options.maxBatchSize ?? 256,
+    maxBatchBytes: options.maxBatchBytes ?? 1024 * 1024,
+    closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
+    log: options.log,
+  };
+  for (const name of ['maxLenPerThread', 'threadTtlSeconds', 'maxBatchSize', 'maxBatchBytes'] as const) {
+    checkNumber('RedisStreamsTransport', name, resolved[name], 1);
+    if (!Number.isInteger(resolved[name])) throw invalid('RedisStreamsTransport', name, `must be an integer, got ${resolved[name]}`);
+  }
+  checkNumber('RedisStreamsTransport', 'closeTimeoutMs', resolved.closeTimeoutMs, 0);
+  return resolved;
+}
+
+function checkNumber(owner: string, name: string, value: number, min: number): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
+    throw invalid(owner, name, `must be a number >= ${min}, got ${String(value)}`);
+  }
+}
+
+function invalid(owner: string, name: string, problem: string): ValidationError {
+  return new ValidationError(`${owner} option ${name} ${problem}`, { field: name, code: 'INVALID_OPTION' });
+}
