@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { AgentBridge, MemoryTransport, threadIdSchema } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, ValidationError, threadIdSchema } from '../../src/index.js';
+import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
+import { createMetricsRegistry, metricsHandler, sseGatewayMetrics, websocketGatewayMetrics } from '../../src/metrics/index.js';
 import { SseGateway } from '../../src/transport/sse/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
 import { ResearchAgent } from '../research-agent.js';
@@ -74,6 +76,17 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     maxRuns: options.maxRuns ?? 50,
   });
   const sse = new SseGateway({ log: transport, authenticate: demoAuthenticate, path: '/events', retryMs: 1_000 });
+  // AG-UI clients (CopilotKit, @ag-ui/client's HttpAgent) POST RunAgentInput here; the run goes through
+  // the same bridge, so the user's WebSocket/SSE pages see it live too.
+  const agui = createAguiHandler({
+    agent,
+    authenticate: demoAuthenticate,
+    toInput: (input) => {
+      const question = lastUserText(input)?.trim();
+      if (!question) throw new ValidationError('Send a user message with the question', { field: 'messages' });
+      return { question };
+    },
+  });
 
   const pageHeaders = {
     'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'",
@@ -105,6 +118,8 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST');
       return postRun(req, res);
     }
+    if (path === '/agui') return agui(req, res);
+    if (path === '/metrics') return serveMetrics(req, res);
     if (path === '/api/health') {
       return sendJson(res, 200, { bridge: await bridge.health(), websocket: ws.stats(), sse: sse.stats(), runs: runs.activeCount });
     }
@@ -125,6 +140,12 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     });
   });
   const ws = new WebSocketGateway({ transport, authenticate: demoAuthenticate, server, path: '/ws' });
+  const serveMetrics = metricsHandler(
+    createMetricsRegistry({
+      bridges: { default: bridge },
+      gateways: { ws: websocketGatewayMetrics(ws), sse: sseGatewayMetrics(sse), agui },
+    }),
+  );
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -157,6 +178,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     close() {
       closing ??= (async () => {
         await runs.abortAll();
+        await agui.close();
         await bridge.close();
         await Promise.all([ws.close(), sse.close()]);
         await new Promise<void>((resolve) => {

@@ -127,6 +127,11 @@ export class ThreadRegistry {
     return { runId, threadId, userId: this.threads.get(threadId)?.userId, source: 'run_id' };
   }
 
+  /** Whether the registry currently remembers this run (active, or finished within its TTL). */
+  has(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
   /** Owner of a thread, if this registry knows it. */
   ownerOf(threadId: string): string | undefined {
     const thread = this.threads.get(threadId);

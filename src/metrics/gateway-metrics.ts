@@ -1,0 +1,98 @@
+import type { SseGatewayStats } from '../transport/sse/sse-gateway.js';
+import type { GatewayStats } from '../transport/websocket/stats.js';
+import { perScrape, SnapshotMetric, type MetricKind, type Sample } from './collector.js';
+import type { GatewayMetricsSnapshot, GatewayMetricsSource } from './types.js';
+
+type Snapshots = Array<[gateway: string, metrics: GatewayMetricsSnapshot]>;
+
+interface Family {
+  name: string;
+  type: MetricKind;
+  help: string;
+  samples: (snapshots: Snapshots) => Sample[];
+}
+
+const scalar =
+  (field: 'users' | 'subscriptions' | 'framesSent' | 'queuedFrames' | 'bufferedBytes' | 'isolationDrops') =>
+  (snapshots: Snapshots): Sample[] =>
+    snapshots.flatMap(([gateway, metrics]) => {
+      const value = metrics[field];
+      return value === undefined ? [] : [{ labels: { gateway }, value }];
+    });
+
+const byLabel =
+  (field: 'connections' | 'refused' | 'disconnects', label: string) =>
+  (snapshots: Snapshots): Sample[] =>
+    snapshots.flatMap(([gateway, metrics]) =>
+      Object.entries(metrics[field] ?? {}).map(([key, value]) => ({ labels: { gateway, [label]: key }, value })),
+    );
+
+/** The gateway families, names without the prefix. Documented one by one in docs/interop.md. */
+export const GATEWAY_FAMILIES: readonly Family[] = [
+  { name: 'gateway_connections', type: 'gauge', help: 'Client connections by state (open, authenticating).', samples: byLabel('connections', 'state') },
+  { name: 'gateway_users', type: 'gauge', help: 'Users with at least one open connection.', samples: scalar('users') },
+  { name: 'gateway_subscriptions', type: 'gauge', help: 'Live thread subscriptions across connections.', samples: scalar('subscriptions') },
+  { name: 'gateway_frames_sent_total', type: 'counter', help: 'Frames (events and control messages) written to clients.', samples: scalar('framesSent') },
+  { name: 'gateway_queued_frames', type: 'gauge', help: 'Frames waiting for sockets that push back.', samples: scalar('queuedFrames') },
+  { name: 'gateway_buffered_bytes', type: 'gauge', help: 'Bytes written to sockets but not yet flushed to the kernel.', samples: scalar('bufferedBytes') },
+  {
+    name: 'gateway_isolation_drops_total',
+    type: 'counter',
+    help: "Events withheld from a connection because they were another user's (must stay 0).",
+    samples: scalar('isolationDrops'),
+  },
+  { name: 'gateway_refused_total', type: 'counter', help: 'Requests or upgrades refused before a stream opened, by reason.', samples: byLabel('refused', 'reason') },
+  { name: 'gateway_disconnects_total', type: 'counter', help: 'Connections closed by the server, by reason.', samples: byLabel('disconnects', 'reason') },
+];
+
+/** Collectors for the given gateways (label `gateway` = the key), one snapshot per gateway per scrape. */
+export function gatewayCollectors(gateways: Readonly<Record<string, GatewayMetricsSource>>, prefix: string): SnapshotMetric[] {
+  const snapshot = perScrape((): Snapshots => Object.entries(gateways).map(([name, gateway]) => [name, gateway.metrics()]));
+  return GATEWAY_FAMILIES.map((family) => new SnapshotMetric(prefix + family.name, family.help, family.type, () => family.samples(snapshot())));
+}
+
+/** The `WebSocketGateway` (`stats()`) as a metrics source. */
+export function websocketGatewayMetrics(gateway: { stats(): GatewayStats }): GatewayMetricsSource {
+  return {
+    metrics: () => {
+      const s = gateway.stats();
+      return {
+        connections: { open: s.connections, authenticating: s.pendingHandshakes },
+        users: s.users,
+        subscriptions: s.subscriptions,
+        framesSent: s.framesSent,
+        queuedFrames: s.queuedFrames,
+        bufferedBytes: s.bufferedBytes,
+        isolationDrops: s.isolationDrops,
+        refused: { unauthorized: s.rejectedUnauthorized, unavailable: s.rejectedUnavailable },
+        disconnects: {
+          slow_consumer: s.closedSlowConsumer,
+          heartbeat: s.closedHeartbeat,
+          rate_limited: s.closedRateLimited,
+          invalid_frames: s.closedInvalidFrames,
+          oversized_frame: s.oversizedFrames,
+          no_subscription: s.closedNoSubscription,
+          replaced: s.closedReplaced,
+          user_limit: s.closedRefused,
+        },
+      };
+    },
+  };
+}
+
+/** The `SseGateway` (`stats()`) as a metrics source. Its refusals are not broken down by reason yet: `reason="http_error"`. */
+export function sseGatewayMetrics(gateway: { stats(): SseGatewayStats }): GatewayMetricsSource {
+  return {
+    metrics: () => {
+      const s = gateway.stats();
+      return {
+        connections: { open: s.connections },
+        users: s.users,
+        framesSent: s.eventsWritten,
+        isolationDrops: s.isolationDrops,
+        refused: { http_error: s.refused },
+        disconnects: { slow_consumer: s.slowConsumerCuts },
+      };
+    },
+  };
+}
