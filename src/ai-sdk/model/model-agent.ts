@@ -1,0 +1,58 @@
+import type { LanguageModel, ModelMessage } from 'ai';
+import { BaseAgent, type BaseAgentOptions } from '../../agent/base-agent.js';
+import type { RunContext } from '../../agent/run-context.js';
+import { ValidationError } from '../../errors.js';
+import type { ModelSettings } from './options.js';
+import { runModel } from './run-model.js';
+
+/** What a `ModelAgent` run takes: a user prompt, or the conversation so far. */
+export type ModelAgentInput = string | { messages: ModelMessage[] };
+
+export interface ModelAgentOptions extends BaseAgentOptions, ModelSettings {
+  /** Any AI SDK `LanguageModel`, e.g. `openai('gpt-4.1-mini')`, or a gateway model id string. */
+  model: LanguageModel;
+  /** The system prompt, fixed or per run. Default none. */
+  system?: string | ((ctx: RunContext) => string | undefined);
+}
+
+/**
+ * An agent driven by an AI SDK model: name a model, a system prompt and the agent's zod-declared
+ * tools; each run streams the model (`streamText`) and emits the same five events a hand-written
+ * agent does. The run's output is the model's final answer text.
+ *
+ * For a custom loop (several models, post-processing, structured input) subclass `BaseAgent` and
+ * call `runModel(this, { model, signal: ctx.signal, ... })` from `execute` instead.
+ */
+export class ModelAgent extends BaseAgent<ModelAgentInput, string> {
+  private readonly model: LanguageModel;
+  private readonly system: ModelAgentOptions['system'];
+  private readonly settings: ModelSettings;
+
+  constructor(options: ModelAgentOptions) {
+    const { model, system, maxSteps, stopWhen, thinking, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools, ...base } =
+      options;
+    super(base);
+    if (!model) throw new ValidationError('ModelAgent needs a model', { field: 'model' });
+    this.model = model;
+    this.system = system;
+    this.settings = { maxSteps, stopWhen, thinking, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools };
+  }
+
+  protected async execute(input: ModelAgentInput, ctx: RunContext): Promise<string> {
+    const system = typeof this.system === 'function' ? this.system(ctx) : this.system;
+    const result = await runModel(this, {
+      ...this.settings,
+      model: this.model,
+      ...(system !== undefined && { system }),
+      ...promptOf(input),
+      signal: ctx.signal,
+    });
+    return result.text;
+  }
+}
+
+function promptOf(input: ModelAgentInput): { prompt: string } | { messages: ModelMessage[] } {
+  if (typeof input === 'string') return { prompt: input };
+  if (input !== null && typeof input === 'object' && Array.isArray(input.messages)) return { messages: input.messages };
+  throw new ValidationError('ModelAgent input must be a prompt string or { messages }', { field: 'input' });
+}

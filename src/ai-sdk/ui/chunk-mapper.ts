@@ -1,0 +1,155 @@
+import type { UIMessageChunk } from 'ai';
+import type { AgentEvent, ErrorInfo } from '../../events/schema.js';
+import type { AgentwireCursorMetadata } from '../client.js';
+
+/** What every event's `message-metadata` carries: where the client is in the log. */
+export interface AgentwireMessageMetadata {
+  agentwire: AgentwireCursorMetadata;
+}
+
+export interface UiMappingOptions {
+  /** The answer text of a succeeded run (`agent_completed.result`). Default: strings as is, `null`/`undefined` none, anything else as JSON. */
+  resultText?: (result: unknown) => string | undefined;
+  /** The text of an `error` / `tool-output-error` chunk. Default: the error's message. */
+  errorText?: (error: ErrorInfo) => string;
+  /** Send a `message-metadata` chunk with `{ agentwire: { runId, cursor, seq } }` after each event. Default `true`. */
+  cursorMetadata?: boolean;
+}
+
+/** Chunks that add a part to the message (what `processUIMessageStream` pushes a new part for). */
+const PART_OPENING = new Set<UIMessageChunk['type']>(['start-step', 'reasoning-start', 'text-start', 'tool-input-available']);
+
+export function defaultResultText(result: unknown): string | undefined {
+  if (result === undefined || result === null) return undefined;
+  if (typeof result === 'string') return result;
+  try {
+    return JSON.stringify(result);
+  } catch {
+    return String(result);
+  }
+}
+
+/**
+ * Maps one run's events, in order, to AI SDK UI message chunks. The mapping is a pure function of
+ * the run's event sequence: the chunks of the events after cursor X are exactly the chunks a
+ * stream that started at the run's beginning emits after X, which is what makes resume exact.
+ *
+ * | event | chunks |
+ * | --- | --- |
+ * | `agent_started` | `start` (`messageId` = run id) |
+ * | `agent_thinking` | [`start-step`] `reasoning-start`, `reasoning-delta` (the text), `reasoning-end` |
+ * | `tool_executing` | [`start-step`] `tool-input-available` |
+ * | `tool_completed` | `tool-output-available` or `tool-output-error` |
+ * | `agent_completed` succeeded | [`start-step`] `text-start`, `text-delta` (the answer), `text-end`, `finish-step`, `finish` (`stop`) |
+ * | `agent_completed` failed | [`finish-step`] `error`, `finish` (`error`) |
+ * | `agent_completed` cancelled | [`finish-step`] `abort` |
+ *
+ * Every event's chunks end with a `message-metadata` chunk (or carry it on `start` / `finish`):
+ * `{ agentwire: { runId, cursor, seq, parts } }`, where the client is in the log.
+ *
+ * Each event's parts are complete (start, delta, end): a stream resumed between two events never
+ * continues a half-open part. Steps: the first content opens one; thinking or the answer after a
+ * settled batch of tool calls (none open) closes it and opens the next, as a model's next call would.
+ */
+export class UiChunkMapper {
+  private stepOpen = false;
+  /** The step's tool calls all completed: the next content belongs to a new step. */
+  private settled = false;
+  private readonly openTools = new Set<string>();
+  /** Parts the message has so far (step-start, reasoning, text and tool parts each count one). */
+  private parts = 0;
+  private readonly resultText: (result: unknown) => string | undefined;
+  private readonly errorText: (error: ErrorInfo) => string;
+  private readonly cursorMetadata: boolean;
+
+  constructor(options: UiMappingOptions = {}) {
+    this.resultText = options.resultText ?? defaultResultText;
+    this.errorText = options.errorText ?? ((error) => error.message);
+    this.cursorMetadata = options.cursorMetadata ?? true;
+  }
+
+  /** The chunks of `event`, whose log cursor is `cursor`. */
+  map(event: AgentEvent, cursor: string): UIMessageChunk[] {
+    const chunks = this.content(event);
+    for (const chunk of chunks) if (PART_OPENING.has(chunk.type)) this.parts++;
+    if (!this.cursorMetadata) return chunks;
+    const metadata: AgentwireMessageMetadata = { agentwire: { runId: event.runId, cursor, seq: event.seq, parts: this.parts } };
+    // The metadata goes last (on `start` / `finish` themselves): a message carrying it reflects the whole event.
+    const last = chunks.at(-1);
+    if (last && (last.type === 'start' || last.type === 'finish')) {
+      chunks[chunks.length - 1] = { ...last, messageMetadata: metadata };
+      return chunks;
+    }
+    const metadataChunk: UIMessageChunk = { type: 'message-metadata', messageMetadata: metadata };
+    if (last?.type === 'abort') chunks.splice(chunks.length - 1, 0, metadataChunk);
+    else chunks.push(metadataChunk);
+    return chunks;
+  }
+
+  private content(event: AgentEvent): UIMessageChunk[] {
+    switch (event.type) {
+      case 'agent_started':
+        return [{ type: 'start', messageId: event.runId }];
+      case 'agent_thinking': {
+        const id = event.id;
+        return [...this.openStep(), { type: 'reasoning-start', id }, { type: 'reasoning-delta', id, delta: event.data.text }, { type: 'reasoning-end', id }];
+      }
+      case 'tool_executing':
+        this.openTools.add(event.data.toolCallId);
+        return [
+          ...this.openStep(false),
+          { type: 'tool-input-available', toolCallId: event.data.toolCallId, toolName: event.data.tool, input: event.data.args ?? null },
+        ];
+      case 'tool_completed': {
+        const { data } = event;
+        this.openTools.delete(data.toolCallId);
+        if (this.openTools.size === 0) this.settled = true;
+        return data.status === 'succeeded'
+          ? [{ type: 'tool-output-available', toolCallId: data.toolCallId, output: data.result ?? null }]
+          : [{ type: 'tool-output-error', toolCallId: data.toolCallId, errorText: this.errorText(data.error) }];
+      }
+      case 'agent_completed': {
+        const { data } = event;
+        if (data.status === 'succeeded') {
+          const answer = this.resultText(data.result);
+          const id = event.id;
+          const text: UIMessageChunk[] =
+            answer === undefined || answer === ''
+              ? []
+              : [...this.openStep(), { type: 'text-start', id }, { type: 'text-delta', id, delta: answer }, { type: 'text-end', id }];
+          return [...text, ...this.closeStep(), { type: 'finish', finishReason: 'stop' }];
+        }
+        if (data.status === 'failed') {
+          return [...this.closeStep(), { type: 'error', errorText: this.errorText(data.error) }, { type: 'finish', finishReason: 'error' }];
+        }
+        return [...this.closeStep(), { type: 'abort', reason: this.errorText(data.error) }];
+      }
+    }
+  }
+
+  /**
+   * Opens a step if none is. Thinking or an answer after a settled batch of tool calls starts the
+   * next step (the model's next call); a further tool call stays in the current step (`afterTools`
+   * false): parallel calls whose first finished before the next started remain one step.
+   */
+  private openStep(afterTools = true): UIMessageChunk[] {
+    if (!this.stepOpen) {
+      this.stepOpen = true;
+      this.settled = false;
+      return [{ type: 'start-step' }];
+    }
+    if (this.settled) {
+      this.settled = false;
+      if (!afterTools) return [];
+      return [{ type: 'finish-step' }, { type: 'start-step' }];
+    }
+    return [];
+  }
+
+  private closeStep(): UIMessageChunk[] {
+    if (!this.stepOpen) return [];
+    this.stepOpen = false;
+    this.settled = false;
+    return [{ type: 'finish-step' }];
+  }
+}
