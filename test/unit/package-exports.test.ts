@@ -1,0 +1,35 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  exports: Record<string, string | { types: string; default: string }>;
+  peerDependencies: Record<string, string>;
+};
+
+describe('package exports', () => {
+  it('every subpath points at a built file whose source exists', () => {
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (typeof target === 'string') continue;
+      const source = target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
+      expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${subpath} → ${source}`).toBe(true);
+      expect(target.types).toBe(target.default.replace(/\.js$/, '.d.ts'));
+    }
+  });
+
+  it('the core entry pulls in no optional peer (ai, redis, @ag-ui/core, prom-client)', async () => {
+    const result = await build({
+      entryPoints: [new URL('../../src/index.ts', import.meta.url).pathname],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'esm',
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    for (const peer of Object.keys(pkg.peerDependencies)) {
+      expect(inputs.filter((path) => path.includes(`node_modules/${peer}/`)), peer).toEqual([]);
+    }
+  });
+});
