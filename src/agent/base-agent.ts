@@ -335,7 +335,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   ): Promise<unknown> {
     if (!controller) return tool.execute(args, ctx);
     const onRunAbort = () => controller.abort(runSignal.reason);
-    runSignal.addEventListener('abort', onRunAbort, { once: true });
+    // Runs started without a signal share NEVER_ABORTED: listening on it would pile up one listener per
+    // concurrent timed tool call on that one signal (a MaxListenersExceededWarning past 10) for nothing.
+    const abortable = runSignal !== NEVER_ABORTED;
+    if (abortable) runSignal.addEventListener('abort', onRunAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     if (tool.timeoutMs !== undefined) {
       timer = setTimeout(() => controller.abort(new ToolTimeoutError(tool.name, tool.timeoutMs!)), tool.timeoutMs);
@@ -351,7 +354,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       throw error;
     } finally {
       if (timer) clearTimeout(timer);
-      runSignal.removeEventListener('abort', onRunAbort);
+      if (abortable) runSignal.removeEventListener('abort', onRunAbort);
     }
   }
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import pRetry from 'p-retry';
+import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import { AgentwireError, DeliveryError, StateError, ThreadResolutionError, TransportError, ValidationError } from '../errors.js';
 import { parseEvent } from '../events/parse.js';
 import type { AgentEvent, EventIdentity } from '../events/schema.js';
@@ -59,6 +59,15 @@ interface Pending {
   enqueuedAt: number;
   settled: boolean;
   settle: DeliveryCallback;
+  /**
+   * `close()` (after its drain timeout) or `fail()` reported this event undelivered while the run's
+   * pump was still sending or retrying it. The pump must then stop: no further attempt (nothing is
+   * sent after being reported undelivered) and no second report (it would count the event twice in
+   * `failed`, emit `delivery_error` twice and drive the `buffered` gauge below zero).
+   */
+  abandoned?: boolean;
+  /** Set while this event waits between retries: aborting it cancels the wait (and its timer) at once. */
+  retrying?: AbortController;
 }
 
 /** One run's ordered send queue: events leave strictly in seq order, one at a time. */
@@ -321,11 +330,13 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
           await this.transport.send(pending.event);
           outcome = 'delivered';
         } catch (error) {
-          outcome = await this.attempt(pending.event, error);
+          outcome = await this.attempt(pending, error);
         }
       } else {
-        outcome = await this.attempt(pending.event);
+        outcome = await this.attempt(pending);
       }
+      // close()/fail() already reported this event and the rest of the run undelivered: stop here.
+      if (pending.abandoned) break;
       if (outcome === 'stalled') {
         // The transport is down: wait for a recovery probe (or close), then try the same head again.
         if (this.isStopped()) break;
@@ -380,13 +391,14 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
    * One delivery: with p-retry while active (after `firstError` when the first attempt was already
    * made), a single probe attempt while degraded.
    */
-  private async attempt(event: AgentEvent, firstError?: unknown): Promise<'delivered' | 'stalled' | DeliveryError> {
+  private async attempt(pending: Pending, firstError?: unknown): Promise<'delivered' | 'stalled' | DeliveryError> {
+    const { event } = pending;
     try {
       if (this.currentState === 'degraded') {
         await this.transport.send(event);
         this.recover();
       } else {
-        await this.sendWithRetry(event, firstError);
+        await this.sendWithRetry(pending, firstError);
       }
       return 'delivered';
     } catch (error) {
@@ -401,7 +413,8 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     }
   }
 
-  private async sendWithRetry(event: AgentEvent, firstError?: unknown): Promise<void> {
+  private async sendWithRetry(pending: Pending, firstError?: unknown): Promise<void> {
+    const { event } = pending;
     if (firstError === undefined) {
       try {
         // Most sends succeed first time; p-retry only pays for itself on failure.
@@ -414,25 +427,35 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     if (firstError instanceof AgentwireError && !firstError.retryable) throw firstError;
     if (this.retry.retries <= 0) throw firstError;
     let first = true;
-    await pRetry(
-      async () => {
-        if (first) {
-          first = false;
-          // The fast path was the first attempt; wait the first backoff before trying again.
-          await delay(backoff(0, this.retry));
-        }
-        this.counters.retried++;
-        await this.transport.send(event);
-      },
-      {
-        retries: this.retry.retries - 1,
-        minTimeout: this.retry.minTimeoutMs * this.retry.factor,
-        factor: this.retry.factor,
-        maxTimeout: this.retry.maxTimeoutMs,
-        randomize: this.retry.randomize,
-        shouldRetry: ({ error }) => !(error instanceof AgentwireError && !error.retryable),
-      },
-    );
+    // Only failing sends get here: a controller per retried event lets close()/fail() cancel its
+    // backoff timer, so no retry timer keeps the process alive after close().
+    const retrying = (pending.retrying = new AbortController());
+    try {
+      await pRetry(
+        async () => {
+          if (first) {
+            first = false;
+            // The fast path was the first attempt; wait the first backoff before trying again.
+            await delay(backoff(0, this.retry), retrying.signal);
+          }
+          // Reported undelivered by close()/fail() while waiting for this retry: do not send it anymore.
+          if (pending.abandoned) throw new StopRetrying('the bridge gave up on this event');
+          this.counters.retried++;
+          await this.transport.send(event);
+        },
+        {
+          retries: this.retry.retries - 1,
+          minTimeout: this.retry.minTimeoutMs * this.retry.factor,
+          factor: this.retry.factor,
+          maxTimeout: this.retry.maxTimeoutMs,
+          randomize: this.retry.randomize,
+          signal: retrying.signal,
+          shouldRetry: ({ error }) => !pending.abandoned && !(error instanceof AgentwireError && !error.retryable),
+        },
+      );
+    } finally {
+      pending.retrying = undefined;
+    }
   }
 
   private degrade(): void {
@@ -440,8 +463,25 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.degradedSince = Date.now();
     this.setState('degraded');
     // Everything queued is now held: settle its promise as buffered so agents are not blocked.
+    // Events queued while the first sends were still being retried count toward `maxBufferedTotal`
+    // like the ones that come later (without this, many concurrent runs each queueing up to
+    // `highWaterMark` before the bridge knew the transport was down were all held, far past the
+    // bound). Past it, the newer ones are refused with BUFFER_FULL, exactly as at enqueue time;
+    // never a run's in-flight head and never its terminal event.
     for (const queue of this.queues.values()) {
-      for (let i = queue.head; i < queue.items.length; i++) this.hold(queue.items[i]!);
+      let kept = queue.head;
+      for (let i = queue.head; i < queue.items.length; i++) {
+        const pending = queue.items[i]!;
+        const overflow = i > queue.head && !pending.settled && pending.event.type !== 'agent_completed' && this.counters.buffered >= this.maxBufferedTotal;
+        if (overflow) {
+          const cause = new TransportError('the transport is down and the buffer is full', { code: 'BUFFER_FULL' });
+          this.failPending(pending, new DeliveryError(`Event ${describe(pending.event)} was not delivered: ${cause.message}`, { cause, code: 'BUFFER_FULL' }));
+          continue;
+        }
+        this.hold(pending);
+        queue.items[kept++] = pending;
+      }
+      queue.items.length = kept;
     }
     this.scheduleProbe();
   }
@@ -497,6 +537,8 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   private failQueue(queue: RunQueue, reason: string): void {
     for (let i = queue.head; i < queue.items.length; i++) {
       const pending = queue.items[i]!;
+      pending.abandoned = true;
+      pending.retrying?.abort(new StateError('BRIDGE_GAVE_UP', 'The bridge gave up on this event'));
       this.failPending(pending, new DeliveryError(`Event ${describe(pending.event)} was not delivered: ${reason}`, { code: 'UNDELIVERED' }));
     }
     queue.head = queue.items.length;
@@ -537,8 +579,19 @@ function backoff(retry: number, options: Required<RetryOptions>): number {
   return Math.min(options.maxTimeoutMs, Math.round(random * options.minTimeoutMs * options.factor ** retry));
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`; rejects with the signal's reason (and clears the timer) as soon as it aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function describe(event: AgentEvent): string {

@@ -45,6 +45,14 @@ export class MemoryTransport implements Transport, EventLog {
   private readonly maxThreads: number;
   private readonly maxTotalEvents: number;
   private totalEvents = 0;
+  /**
+   * Where the offsets of a thread log created now start: past every offset that a dropped log of
+   * this epoch handed out. A thread evicted (TTL, `maxThreads`) and later recreated would otherwise
+   * count from 1 again, and a client resuming with a cursor from the dropped incarnation would be
+   * replayed the new log from the middle: a silent partial replay. With the floor, such a cursor
+   * lies before the new log's first offset and yields `history_gap` (`trimmed`).
+   */
+  private offsetFloor = 1;
   private readonly threadTtlMs: number;
   private readonly now: () => number;
   private closed = false;
@@ -150,7 +158,17 @@ export class MemoryTransport implements Transport, EventLog {
       status: 'subscribed',
       replay,
       cursor,
-      subscription: { close: () => void owned.subscribers.delete(subscriber) },
+      subscription: {
+        close: () => {
+          owned.subscribers.delete(subscriber);
+          // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
+          // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
+          // thread ids cannot fill the thread map and push real threads' history out.
+          if (owned.subscribers.size === 0 && owned.owner === undefined && this.threads.get(threadId) === owned) {
+            this.threads.delete(threadId);
+          }
+        },
+      },
     };
   }
 
@@ -193,16 +211,17 @@ export class MemoryTransport implements Transport, EventLog {
     const [, epoch, offsetText] = match;
     if (epoch !== this.epoch) return gap('epoch_changed', 'the event log was recreated since this cursor was issued');
     const offset = Number(offsetText);
-    const nextOffset = log?.nextOffset ?? 1;
+    // A thread not retained (never seen, or dropped) would start at the floor: cursors below it are of a dropped incarnation.
+    const nextOffset = log?.nextOffset ?? this.offsetFloor;
     if (offset >= nextOffset) return gap('unknown_cursor', 'cursor points past the end of the thread');
-    const firstOffset = log?.firstOffset ?? 1;
+    const firstOffset = log?.firstOffset ?? this.offsetFloor;
     if (offset < firstOffset - 1) return gap('trimmed', 'events after this cursor are no longer retained');
     return offset;
   }
 
   private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
     this.evictIdle(now, this.threads.size >= this.maxThreads);
-    const log = new ThreadLog(threadId, this.epoch, owner, this.maxEventsPerThread, now);
+    const log = new ThreadLog(threadId, this.epoch, owner, this.maxEventsPerThread, now, this.offsetFloor);
     this.threads.set(threadId, log);
     return log;
   }
@@ -234,6 +253,7 @@ export class MemoryTransport implements Transport, EventLog {
 
   private dropThread(log: ThreadLog): void {
     this.threads.delete(log.threadId);
+    this.offsetFloor = Math.max(this.offsetFloor, log.nextOffset);
     this.totalEvents -= log.size;
   }
 }

@@ -28,8 +28,8 @@ export interface Subscriber {
 export class ThreadLog {
   private entries: LogEntry[] = [];
   private head = 0;
-  /** Offset the next appended entry gets. */
-  nextOffset = 1;
+  /** Offset the next appended entry gets (starts at `firstOffset`, 1 for the first log of a thread in an epoch). */
+  nextOffset: number;
   readonly subscribers = new Set<Subscriber>();
   /** Whether the last append trimmed the oldest entry. */
   trimmed = false;
@@ -42,8 +42,10 @@ export class ThreadLog {
     public owner: string | undefined,
     private readonly maxEntries: number,
     now: number,
+    firstOffset = 1,
   ) {
     this.lastActivity = now;
+    this.nextOffset = firstOffset;
   }
 
   get size(): number {

@@ -97,6 +97,10 @@ export class Connection implements Flushable {
   /** Closes the connection: it stops counting, following threads and queueing at once. */
   close(code: number, reason: string): void {
     if (this.state !== 'open') return;
+    // Answers already queued (e.g. the `error` frames for the invalid frames that led to a 1008,
+    // or the burst answered before a 4008) go out before the close frame, so the client learns
+    // why. Not for a slow consumer: its queue is what is too long.
+    if (code !== CloseCode.TRY_AGAIN_LATER) this.flush();
     this.release();
     this.socket.close(code, reason);
   }
@@ -112,16 +116,26 @@ export class Connection implements Flushable {
   flush(): void {
     if (this.state !== 'open') return;
     const { batching, maxBufferedBytes } = this.context.options;
-    while (this.queueHead < this.queue.length && !this.awaitingDrain) {
-      const message = batching ? this.takeBatch() : this.takeOne();
-      this.context.counters.messagesSent++;
-      if (this.socket.bufferedAmount + message.length >= maxBufferedBytes) {
-        // The socket is full: this message's callback tells us when it has drained.
-        this.awaitingDrain = true;
-        this.socket.send(message, this.onDrained);
-      } else {
-        this.socket.send(message);
+    // Every message of this flush goes to the kernel in one write (`cork` … `uncork`) instead of
+    // one `writev` per message: the messages and their frames on the wire are unchanged. With
+    // batching off that turns the ten messages a busy connection gets per tick into one system
+    // call, which is what a profile of the fan-out shows the time going to.
+    const stream = transportStream(this.socket);
+    stream?.cork();
+    try {
+      while (this.queueHead < this.queue.length && !this.awaitingDrain) {
+        const message = batching ? this.takeBatch() : this.takeOne();
+        this.context.counters.messagesSent++;
+        if (this.socket.bufferedAmount + message.length >= maxBufferedBytes) {
+          // The socket is full: this message's callback tells us when it has drained.
+          this.awaitingDrain = true;
+          this.socket.send(message, this.onDrained);
+        } else {
+          this.socket.send(message);
+        }
       }
+    } finally {
+      stream?.uncork();
     }
     this.compactQueue();
   }
@@ -133,7 +147,7 @@ export class Connection implements Flushable {
 
   private takeOne(): string {
     this.context.counters.framesSent++;
-    return outgoingJson(this.queue[this.queueHead++]!);
+    return outgoingJson(this.queue[this.queueHead++]!, this.context.scheduler);
   }
 
   private takeBatch(): string {
@@ -142,7 +156,7 @@ export class Connection implements Flushable {
     const parts = [first];
     let size = first.length;
     while (this.queueHead < this.queue.length && size < MAX_BATCH_CHARS) {
-      const json = outgoingJson(this.queue[this.queueHead]!);
+      const json = outgoingJson(this.queue[this.queueHead]!, this.context.scheduler);
       if (size + json.length > MAX_BATCH_CHARS) break;
       this.queueHead++;
       this.context.counters.framesSent++;
@@ -381,6 +395,17 @@ export class Connection implements Flushable {
     this.state = 'closed';
     this.context.socketClosed(this);
   };
+}
+
+/**
+ * The TCP socket under a `ws` WebSocket (`ws` keeps it in `_socket` and has no public cork), or
+ * undefined if this `ws` version does not expose it; then writes are simply not coalesced.
+ */
+function transportStream(socket: WebSocket): { cork(): void; uncork(): void } | undefined {
+  const stream = (socket as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
+  return stream && typeof stream.cork === 'function' && typeof stream.uncork === 'function'
+    ? (stream as { cork(): void; uncork(): void })
+    : undefined;
 }
 
 function rawText(data: RawData): string {

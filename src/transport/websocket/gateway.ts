@@ -44,7 +44,15 @@ export class WebSocketGateway implements Transport {
   private ownServer: Server | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private pendingHandshakes = 0;
+  /** Sockets opened and not yet closed: served ones plus those still closing (see `lingering`). */
   private openSockets = 0;
+  /**
+   * Sockets the gateway is closing whose peer has not answered the close frame yet, per user,
+   * oldest first. A peer that never answers would keep its socket for ws's close timeout (30 s)
+   * while no longer counting as a connection: one token could then hold any number of sockets by
+   * reconnecting in a loop (each new connection closes the oldest under `close-oldest`).
+   */
+  private readonly lingering = new Map<string, Set<WebSocket>>();
   private closing: Promise<void> | undefined;
   private onLastSocketClosed: (() => void) | undefined;
 
@@ -63,8 +71,12 @@ export class WebSocketGateway implements Transport {
       log: this.transport,
       scheduler: this.scheduler,
       counters: this.counters,
-      released: (connection) => this.registry.remove(connection),
-      socketClosed: () => {
+      released: (connection) => {
+        this.registry.remove(connection);
+        this.linger(connection);
+      },
+      socketClosed: (connection) => {
+        this.unlinger(connection);
         this.openSockets--;
         if (this.openSockets === 0) this.onLastSocketClosed?.();
       },
@@ -195,7 +207,8 @@ export class WebSocketGateway implements Transport {
     const ignoreError = (): void => undefined;
     socket.on('error', ignoreError);
     if (this.closing) return this.refuse(socket, 503, 'server shutting down');
-    if (this.registry.size + this.pendingHandshakes >= this.options.maxConnections) {
+    // Closing sockets count too: the bound is on sockets (file descriptors), not only on served connections.
+    if (this.openSockets + this.pendingHandshakes >= this.options.maxConnections) {
       return this.refuse(socket, 503, 'too many connections; try again later');
     }
     this.pendingHandshakes++;
@@ -244,6 +257,24 @@ export class WebSocketGateway implements Transport {
     }
     this.registry.add(connection);
     connection.start();
+  }
+
+  /** Tracks a socket being closed until it is gone; past `maxConnectionsPerUser` of them per user, the oldest are cut. */
+  private linger(connection: Connection): void {
+    let sockets = this.lingering.get(connection.userId);
+    if (!sockets) this.lingering.set(connection.userId, (sockets = new Set()));
+    sockets.add(connection.socket);
+    for (const socket of sockets) {
+      if (sockets.size <= this.options.maxConnectionsPerUser) break;
+      sockets.delete(socket);
+      socket.terminate(); // its 'close' follows and calls socketClosed
+    }
+  }
+
+  private unlinger(connection: Connection): void {
+    const sockets = this.lingering.get(connection.userId);
+    if (!sockets?.delete(connection.socket)) return;
+    if (sockets.size === 0) this.lingering.delete(connection.userId);
   }
 
   private heartbeat(): void {

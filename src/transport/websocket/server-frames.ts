@@ -4,17 +4,22 @@ import type { LogEntry } from '../types.js';
 /** Cursors of the built-in logs need no escaping; anything else goes through JSON.stringify. */
 const PLAIN_CURSOR = /^[\w.:-]*$/;
 
+/** Serializes an entry's event (once per flush: see `FlushScheduler.eventJson`). */
+export interface EventSerializer {
+  eventJson(entry: LogEntry): string;
+}
+
 /**
- * The `event` frame of a log entry as JSON. The event itself is serialized once, into
- * `entry.json`, and shared by every connection and every gateway serving the log; only the small
- * envelope around it is built per send (a concatenation, no re-serialization). Caching the whole
- * frame on the entry would keep a second copy of every retained event in memory.
+ * The `event` frame of a log entry as JSON. The event itself is serialized once (`eventJson`)
+ * and shared by every connection that writes it; only the small envelope around it is built per
+ * send (a concatenation, no re-serialization).
  */
-export function eventFrameJson(entry: LogEntry): string {
-  entry.json ??= JSON.stringify(entry.event);
+export function eventFrameJson(entry: LogEntry, eventJson: string): string {
+  // Read once: a log may build the cursor string on access.
+  const cursor = entry.cursor;
+  const quoted = PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(cursor);
   // Thread ids are restricted to [A-Za-z0-9_.:-] by the event schema: safe inside quotes.
-  const cursor = PLAIN_CURSOR.test(entry.cursor) ? `"${entry.cursor}"` : JSON.stringify(entry.cursor);
-  return `{"type":"event","threadId":"${entry.event.threadId}","cursor":${cursor},"event":${entry.json}}`;
+  return `{"type":"event","threadId":"${entry.event.threadId}","cursor":${quoted},"event":${eventJson}}`;
 }
 
 export function frameJson(frame: ServerFrame): string {
@@ -24,6 +29,6 @@ export function frameJson(frame: ServerFrame): string {
 /** Something waiting in a connection's send queue: a log entry, or an already serialized control frame. */
 export type Outgoing = LogEntry | string;
 
-export function outgoingJson(item: Outgoing): string {
-  return typeof item === 'string' ? item : eventFrameJson(item);
+export function outgoingJson(item: Outgoing, serializer: EventSerializer): string {
+  return typeof item === 'string' ? item : eventFrameJson(item, serializer.eventJson(item));
 }
