@@ -3,17 +3,15 @@
  * listeners that throw), through the whole stack: agent → AgentBridge → WebSocketGateway → real
  * clients over loopback. Judged by what each client received.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BaseAgent, defineTool, type AgentEvent, type EventOfType, type RunContext } from '../../src/index.js';
 import type { Step } from '../helpers/agents.js';
 import { EmissionLog, checkStream, figures, pause, perfect, startStack, type Stack } from '../helpers/reliability-harness.js';
 import { follow, until } from '../helpers/ws-harness.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const cleanup = useCleanup();
 
 async function stack(): Promise<Stack> {
   const started = await startStack();

@@ -6,18 +6,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LifecycleChecker, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import type { HistoryGapInfo } from '../../src/client/node.js';
 import type { ChildMessage, RunRequest } from '../fixtures/gateway-process.js';
 import { checkStream, figures, loadEvents, pause, perfect, startStack, type LoadInput, type Stack } from '../helpers/reliability-harness.js';
 import { follow, until } from '../helpers/ws-harness.js';
 import { TcpProxy } from '../helpers/ws-proxy.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const cleanup = useCleanup();
 
 async function stack(): Promise<Stack> {
   const started = await startStack();

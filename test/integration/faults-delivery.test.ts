@@ -3,7 +3,7 @@
  * (`agentwire/client/node`) received over loopback: every event exactly once, in order, to its
  * own user, or a loud DeliveryError for exactly the events that could not be kept.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentBridge, DeliveryError, RunEmitter, generateRunId, type AgentEvent } from '../../src/index.js';
 import {
   IntermittentTransport,
@@ -18,11 +18,9 @@ import {
   type StackOptions,
 } from '../helpers/reliability-harness.js';
 import { follow, until } from '../helpers/ws-harness.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const cleanup = useCleanup();
 
 async function stack(options: StackOptions = {}): Promise<Stack> {
   const started = await startStack(options);

@@ -7,14 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkStream, figures, loadEvents, pause, perfect, startStack, type LoadInput, type Stack, type StackOptions } from '../helpers/reliability-harness.js';
 import { RawClient, follow, refusedStatus, tokenOf, until } from '../helpers/ws-harness.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const cleanup = useCleanup();
 
 async function stack(options: StackOptions = {}): Promise<Stack> {
   const started = await startStack(options);

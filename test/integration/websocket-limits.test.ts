@@ -1,14 +1,12 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RunEmitter, generateRunId, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { RawClient, follow, refusedStatus, startGateway, until } from '../helpers/ws-harness.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 type Harness = Awaited<ReturnType<typeof startGateway>>;
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const cleanup = useCleanup();
 async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<Harness> {
   const harness = await startGateway(options);
   cleanup.push(() => harness.stop());

@@ -1,13 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HistoryGapError, MemoryTransport, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { RawClient, follow, startGateway, until } from '../helpers/ws-harness.js';
 import { TcpProxy } from '../helpers/ws-proxy.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 type Harness = Awaited<ReturnType<typeof startGateway>>;
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step();
-});
+const cleanup = useCleanup();
 async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<Harness> {
   const harness = await startGateway(options);
   cleanup.push(() => harness.stop());
