@@ -17,6 +17,8 @@ export interface BenchRow {
   /** Whether the target was met (undefined when there is no target). */
   met?: boolean;
   notes?: string;
+  /** Set when the row could not be measured here (e.g. "no Redis"): printed instead of a figure; `value` is NaN. */
+  skipped?: string;
 }
 
 export interface Machine {
@@ -41,6 +43,7 @@ export function machine(): Machine {
 }
 
 export function formatNumber(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return '–';
   if (unit === 'ms' || unit === 'KiB') return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(3);
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
@@ -53,10 +56,10 @@ export function renderTable(rows: BenchRow[]): string {
   const lines = rows.map((row) => [
     row.suite,
     row.case,
-    `${formatNumber(row.value, row.unit)} ${row.unit}`,
+    row.skipped !== undefined ? `skipped (${row.skipped})` : `${formatNumber(row.value, row.unit)} ${row.unit}`,
     row.baseline === undefined ? '' : `${formatNumber(row.baseline, row.unit)} ${row.unit} (${row.baselineName ?? 'baseline'})`,
     row.ratio === undefined ? "" : `${row.ratio >= 0.1 ? row.ratio.toFixed(2) : row.ratio.toPrecision(2)}×`,
-    row.target === undefined ? '' : `${row.target} ${row.met === undefined ? '' : row.met ? '✓' : '✗'}`.trim(),
+    row.target === undefined ? '' : `${row.target} ${row.met === undefined || row.skipped !== undefined ? '' : row.met ? '✓' : '✗'}`.trim(),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;

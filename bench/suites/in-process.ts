@@ -10,6 +10,8 @@ export interface InProcessOptions {
   concurrency: number[];
   /** tinybench time budget per task, ms. */
   timeMs: number;
+  /** Minimum measured iterations per task (tinybench's default 64; fewer for the smoke run). */
+  iterations?: number;
 }
 
 /** think() nine times, then one tool call (two events): the shape of a chatty agent. */
@@ -38,7 +40,7 @@ function eventsPerRun(steps: number): number {
 
 export async function inProcessSuite(options: InProcessOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const bench = new Bench({ time: options.timeMs, warmupIterations: 5, warmup: true, retainSamples: false });
+  const bench = new Bench({ time: options.timeMs, iterations: options.iterations ?? 64, warmupIterations: 5, warmup: true, retainSamples: false });
 
   // Baseline: a bare eventemitter3 emit of the same event object, the floor of any in-process pipeline.
   const ee = new EventEmitter();

@@ -21,7 +21,11 @@ export interface Transport {
 export interface LogEntry {
   readonly cursor: string;
   readonly event: AgentEvent;
-  /** `JSON.stringify(event)`, filled once by the first gateway that needs it and shared by every gateway and connection. */
+  /**
+   * `JSON.stringify(event)` when the log already has it (Redis stores events serialized). Gateways
+   * may also fill it while they write one tick's frames and clear it after, so every connection shares
+   * one serialization without the log keeping a second copy of each retained event.
+   */
   json?: string;
 }
 

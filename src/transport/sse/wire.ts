@@ -23,29 +23,42 @@ import type { HistoryGap, LogEntry } from '../types.js';
  */
 
 /**
- * Per-entry cache of the serialized SSE block: built once, written to every connection. The
- * event JSON inside it is `entry.json`, shared with the other gateways serving the same log.
+ * Serialized SSE blocks of the current tick: every connection writing the same entry in this tick
+ * shares one serialization, then the cache is dropped. Keeping blocks for as long as their entries
+ * live would hold a second copy of every retained event in memory.
  */
-const eventBlocks = new WeakMap<LogEntry, string>();
+let recentBlocks = new Map<LogEntry, string>();
+let clearScheduled = false;
+
+function rememberForThisTick(entry: LogEntry, block: string): void {
+  recentBlocks.set(entry, block);
+  if (clearScheduled) return;
+  clearScheduled = true;
+  setImmediate(() => {
+    recentBlocks = new Map();
+    clearScheduled = false;
+  }).unref();
+}
 
 /** Characters an SSE field value must not contain (they would end the line or the stream). */
 const LINE_BREAK = /[\r\n\0]/;
 
-/** `id:` + `event:` + `data:` block of one log entry, serialized once per entry. */
+/** `id:` + `event:` + `data:` block of one log entry, serialized once per tick for all connections. */
 export function eventBlock(entry: LogEntry): string {
-  let block = eventBlocks.get(entry);
+  let block = recentBlocks.get(entry);
   if (block === undefined) {
-    if (LINE_BREAK.test(entry.cursor)) {
-      throw new TransportError(`Cursor ${JSON.stringify(entry.cursor)} cannot be an SSE id`, {
+    const cursor = entry.cursor;
+    if (LINE_BREAK.test(cursor)) {
+      throw new TransportError(`Cursor ${JSON.stringify(cursor)} cannot be an SSE id`, {
         code: 'INVALID_CURSOR',
         retryable: false,
       });
     }
-    // JSON.stringify escapes CR and LF inside strings, so the data always fits on one line.
-    entry.json ??= JSON.stringify(entry.event);
-    const data = LINE_BREAK.test(entry.json) ? JSON.stringify(entry.event) : entry.json;
-    block = `id: ${entry.cursor}\nevent: ${entry.event.type}\ndata: ${data}\n\n`;
-    eventBlocks.set(entry, block);
+    // A log may supply the JSON it stored (Redis); JSON.stringify escapes CR and LF inside strings.
+    const supplied = entry.json;
+    const data = supplied !== undefined && !LINE_BREAK.test(supplied) ? supplied : JSON.stringify(entry.event);
+    block = `id: ${cursor}\nevent: ${entry.event.type}\ndata: ${data}\n\n`;
+    rememberForThisTick(entry, block);
   }
   return block;
 }

@@ -1,0 +1,102 @@
+/**
+ * The bench runner (started compiled by bench/run.ts, i.e. `npm run bench`): every figure measured
+ * against a raw baseline of the same machine in the same run, printed as a table and written to
+ * bench/results/. `--quick` runs a smoke-sized version of every suite (used by the test suite to
+ * check that every row prints; its figures are not meant to be quoted). `--only=suite1,suite2`
+ * runs some suites.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './lib/root.js';
+import { machine, renderTable, type BenchRow } from './lib/report.js';
+import { inProcessSuite } from './suites/in-process.js';
+import { latencySuite } from './suites/latency.js';
+import { memorySuite } from './suites/memory.js';
+import { redisSuite } from './suites/redis.js';
+import { resumeSuite } from './suites/resume.js';
+import { wsFanoutSuite } from './suites/ws-fanout.js';
+
+const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+
+/** Suites in the order they run; each has a quick (smoke) and a full configuration. */
+const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
+  {
+    name: 'in-process',
+    run: () =>
+      inProcessSuite(
+        quick ? { eventsPerIteration: 2_000, concurrency: [1, 100, 1000], timeMs: 50, iterations: 5 } : { eventsPerIteration: 100_000, concurrency: [1, 100, 1000], timeMs: 3_000, iterations: 10 },
+      ),
+  },
+  {
+    name: 'ws-fanout',
+    run: () =>
+      wsFanoutSuite(
+        quick
+          ? { connections: [1, 100, 1000], eventsPerRun: 20_000, iterations: 1, warmupIterations: 1, perTick: 10, sdkConnections: 100 }
+          : { connections: [1, 100, 1000], eventsPerRun: 200_000, iterations: 5, warmupIterations: 2, perTick: 10, sdkConnections: 1000 },
+      ),
+  },
+  {
+    name: 'latency',
+    run: () =>
+      latencySuite(
+        quick
+          ? { connections: 1000, eventsPerSecond: 10_000, warmupMs: 300, measureMs: 1_000, repetitions: 1 }
+          : { connections: 1000, eventsPerSecond: 10_000, warmupMs: 1_000, measureMs: 2_000, repetitions: 5 },
+      ),
+  },
+  {
+    name: 'memory',
+    run: () => memorySuite(quick ? { connections: [500, 1000] } : { connections: [1000, 10_000] }),
+  },
+  {
+    name: 'resume',
+    run: () => resumeSuite(quick ? { events: 10_000, iterations: 2, warmupIterations: 1 } : { events: 10_000, iterations: 9, warmupIterations: 3 }),
+  },
+  {
+    name: 'redis',
+    run: () => redisSuite(quick ? { events: 5_000, iterations: 1, warmupIterations: 1, connections: 100 } : { events: 100_000, iterations: 5, warmupIterations: 1, connections: 100 }),
+  },
+];
+
+async function main(): Promise<void> {
+  const unknown = only?.filter((name) => !suites.some((suite) => suite.name === name)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown suite(s) ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`);
+  const info = machine();
+  const compiled = process.env.AGENTWIRE_BENCH_BUILD !== undefined;
+  const load = loadavg().map((l) => l.toFixed(2));
+  console.log(
+    `agentwire bench${quick ? ' (quick)' : ''}${compiled ? '' : ' (under tsx)'}: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, Node ${info.node}, ${info.platform}; load average ${load.join(' ')}`,
+  );
+  const rows: BenchRow[] = [];
+  const timings: Record<string, number> = {};
+  for (const suite of suites) {
+    if (only && !only.includes(suite.name)) continue;
+    const started = performance.now();
+    process.stdout.write(`… ${suite.name}`);
+    rows.push(...(await suite.run()));
+    timings[suite.name] = Math.round(performance.now() - started);
+    process.stdout.write(` (${(timings[suite.name]! / 1000).toFixed(1)} s)\n`);
+  }
+  const loadAfter = loadavg().map((l) => l.toFixed(2));
+  console.log('');
+  console.log(renderTable(rows));
+  console.log(`\nload average at the end: ${loadAfter.join(' ')}`);
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, quick ? 'quick.json' : 'latest.json');
+  const output = { machine: info, quick, compiled, loadAverage: { start: load.map(Number), end: loadAfter.map(Number) }, suiteMs: timings, rows };
+  writeFileSync(file, JSON.stringify(output, null, 2) + '\n');
+  console.log(`results: ${file}`);
+}
+
+main().then(
+  // Suites close what they open; exit anyway so that nothing left behind can hold the bench open.
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

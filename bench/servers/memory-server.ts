@@ -1,0 +1,49 @@
+/**
+ * Server process of the memory suite, started with `--expose-gc`: one WebSocketGateway (or a bare
+ * `ws` server) whose memory is read after full garbage collections, before and after the bench
+ * client process opens its idle connections. A fresh process per case keeps the figures clean.
+ */
+import { serve, notify } from '../lib/ipc.js';
+import { sleep } from '../lib/clock.js';
+import { startGateway, startRawServer } from '../lib/servers.js';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('memory-server needs node --expose-gc');
+
+let close: (() => Promise<void>) | undefined;
+let connections: () => number = () => 0;
+
+serve({
+  async start(args) {
+    const { kind, maxConnections } = args as { kind: 'gateway' | 'raw'; maxConnections: number };
+    if (kind === 'gateway') {
+      // Defaults, except the limits the case needs: one user per connection, `maxConnections`
+      // above the default 10,000, and a thread map that holds one thread per connection.
+      const fixture = await startGateway({ maxConnections }, { maxThreads: maxConnections });
+      close = fixture.close;
+      connections = () => fixture.gateway.stats().connections;
+      return { url: fixture.url };
+    }
+    const fixture = await startRawServer();
+    close = fixture.close;
+    connections = () => fixture.sockets.size;
+    return { url: fixture.url };
+  },
+
+  /** Memory after full collections (settled: three collections with pauses between). */
+  async measure() {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(50);
+    }
+    const usage = process.memoryUsage();
+    return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, connections: connections() };
+  },
+
+  async stop() {
+    await close?.();
+    return {};
+  },
+});
+
+notify('ready');
