@@ -229,8 +229,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
         error = signal.aborted ? abortErrorFrom(signal) : toError(caught);
       }
       // No run ever leaves an orphaned tool_executing: close what is still open first.
-      const closeWith = error ?? new StateError('RUN_ENDED', 'The run finished before this tool call did');
-      for (const toolCallId of [...state.openTools.keys()]) this.closeTool(state, toolCallId, closeWith);
+      if (state.openTools.size > 0) {
+        const closeWith = error ?? new StateError('RUN_ENDED', 'The run finished before this tool call did');
+        for (const toolCallId of [...state.openTools.keys()]) this.closeTool(state, toolCallId, closeWith);
+      }
       const durationMs = elapsed(startedAt);
       const usage = state.usage;
       const data: EventData<'agent_completed'> =
