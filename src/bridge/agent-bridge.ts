@@ -253,11 +253,35 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       return queued;
     }
     this.counters.emitted++;
+    if (state === 'active' && queued === 0 && !queue.pumping && this.transport.sendSync && this.deliverInline(queue, event, settle)) return 0;
     const pending: Pending = { event, enqueuedAt: performance.now(), settled: false, settle };
     queue.items.push(pending);
     if (state === 'degraded') this.hold(pending);
     if (!queue.pumping) void this.pump(queue);
     return queue.items.length - queue.head;
+  }
+
+  /**
+   * In-process fast path: nothing of this run is queued, so handing the event to a synchronous
+   * transport right now keeps the run's order and skips the queue, the pump and a promise. Returns
+   * false when the transport threw: the caller then queues the event and the pump retries it as usual.
+   */
+  private deliverInline(queue: RunQueue, event: AgentEvent, settle: DeliveryCallback): boolean {
+    const started = performance.now();
+    try {
+      this.transport.sendSync!(event);
+    } catch {
+      return false;
+    }
+    this.counters.delivered++;
+    this.counters.latency.record(performance.now() - started);
+    if (event.type === 'agent_completed') {
+      queue.completed = true;
+      this.queues.delete(queue.runId);
+      this.registry.finish(event.runId);
+    }
+    settle(undefined, 'delivered', event);
+    return true;
   }
 
   /** Stops accepting events, waits up to `drainTimeoutMs` for queued ones, then closes the transport. */

@@ -13,6 +13,11 @@ export interface TransportHealth {
  */
 export interface Transport {
   send(event: AgentEvent): Promise<void>;
+  /**
+   * Optional: accept the event synchronously, or throw. In-process transports implement it so the
+   * bridge can deliver a run's event inline when nothing of that run is queued (no promise per event).
+   */
+  sendSync?(event: AgentEvent): void;
   close(): Promise<void>;
   health?(): TransportHealth | Promise<TransportHealth>;
 }

@@ -5,6 +5,7 @@ import {
   MemoryTransport,
   RunEmitter,
   ThreadResolutionError,
+  TransportError,
   generateRunId,
   validateLifecycle,
   type AgentEvent,
@@ -177,5 +178,56 @@ describe('AgentBridge delivery', () => {
     expect(got).toHaveLength(52);
     expect(validateLifecycle(got).ok).toBe(true);
     expect(bridge.state).toBe('closed');
+  });
+});
+
+describe('inline delivery to synchronous transports', () => {
+  /** A real MemoryTransport whose synchronous path fails on chosen calls. */
+  class FlakySyncMemory extends MemoryTransport {
+    syncCalls = 0;
+    constructor(private readonly failOn: Set<number>, private readonly error: () => Error) {
+      super();
+    }
+    override sendSync(event: AgentEvent): void {
+      if (this.failOn.has(++this.syncCalls)) throw this.error();
+      super.sendSync(event);
+    }
+  }
+
+  it('delivers inline when nothing of the run is queued, and falls back to the retried queue on a retryable failure', async () => {
+    const transport = new FlakySyncMemory(new Set([3, 4]), () => new TransportError('blip'));
+    const bridge = new AgentBridge({ transport, retry: fastRetry });
+    await bridge.initialize();
+    const got: AgentEvent[] = [];
+    transport.subscribeSync({ userId: 'alice', threadId: 't1' }, { onEntries: (entries) => got.push(...entries.map((e) => e.event)) });
+    const receipts = await Promise.all(run(bridge, 20));
+    expect(receipts.every((r) => r === 'delivered')).toBe(true);
+    expect(transport.syncCalls).toBeGreaterThan(0);
+    expect(got.map((e) => e.seq)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
+    expect(validateLifecycle(got).ok).toBe(true);
+    expect(bridge.metrics()).toMatchObject({ delivered: 22, failed: 0, activeRuns: 0 });
+    await bridge.close();
+  });
+
+  it('a non-retryable synchronous refusal becomes a DeliveryError, counted, and the run goes on', async () => {
+    const transport = new FlakySyncMemory(new Set([2]), () => new TransportError('refused', { retryable: false, code: 'NOPE' }));
+    // The queued path's first attempt uses send(): make it refuse the same event.
+    const send = transport.send.bind(transport);
+    let refusedOnce = false;
+    transport.send = (event) => {
+      if (!refusedOnce && event.seq === 2) {
+        refusedOnce = true;
+        return Promise.reject(new TransportError('refused', { retryable: false, code: 'NOPE' }));
+      }
+      return send(event);
+    };
+    const bridge = new AgentBridge({ transport, retry: fastRetry });
+    await bridge.initialize();
+    const outcomes = await Promise.all(run(bridge, 3));
+    expect(outcomes[1]).toBeInstanceOf(DeliveryError);
+    expect((outcomes[1] as DeliveryError).code).toBe('NOPE');
+    expect(outcomes.filter((o) => o === 'delivered')).toHaveLength(4);
+    expect(bridge.metrics()).toMatchObject({ delivered: 4, failed: 1 });
+    await bridge.close();
   });
 });

@@ -87,6 +87,10 @@ export class MemoryTransport implements Transport, EventLog {
     return ACCEPTED;
   }
 
+  sendSync(event: AgentEvent): void {
+    this.append(event);
+  }
+
   /** Synchronous append; returns the stored entry (with its cursor). */
   append(event: AgentEvent): LogEntry {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });

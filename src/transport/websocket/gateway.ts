@@ -32,6 +32,7 @@ export interface GatewayAddress {
  */
 export class WebSocketGateway implements Transport {
   readonly transport: Transport & EventLog;
+  readonly sendSync?: (event: AgentEvent) => void;
   private readonly options: ResolvedGatewayOptions;
   private readonly ownsTransport: boolean;
   private readonly wss: WebSocketServer;
@@ -60,6 +61,9 @@ export class WebSocketGateway implements Transport {
     this.options = resolveGatewayOptions(options);
     this.ownsTransport = options.transport === undefined;
     this.transport = options.transport ?? new MemoryTransport();
+    // Inline delivery from the bridge, only when the log accepts events synchronously (the in-memory one does).
+    const log = this.transport;
+    if (log.sendSync) this.sendSync = (event) => log.sendSync!(event);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -124,6 +128,7 @@ export class WebSocketGateway implements Transport {
   send(event: AgentEvent): Promise<void> {
     return this.transport.send(event);
   }
+
 
   async health(): Promise<TransportHealth> {
     if (this.closing) return { ok: false, detail: 'closed' };
