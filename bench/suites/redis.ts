@@ -1,5 +1,5 @@
+import { deleteKeysWithPrefix, probeRedis } from '../../src/transport/redis/index.js';
 import { nanoid } from 'nanoid';
-import { createClient } from 'redis';
 import { RedisStreamsTransport } from '../../src/transport/redis/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
 import { BenchChild } from '../lib/child.js';
@@ -24,35 +24,6 @@ const CASE = 'worker → Redis Streams → gateway → client';
 /** Commands per pipeline of the raw baseline (redis-benchmark style). */
 const PIPELINE = 1_000;
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = createClient({ url, socket: { connectTimeout: 1_000, reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
-}
-
-async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const client = createClient({ url, socket: { reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = (await client.sendCommand(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await client.sendCommand(['UNLINK', ...keys]);
-    } while (cursor !== '0');
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
-}
 
 /**
  * Events/s through Redis Streams, end to end: a worker process sends through
@@ -69,7 +40,7 @@ export async function redisSuite(options: RedisOptions): Promise<BenchRow[]> {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const connections = options.connections;
   const label = `${connections.toLocaleString('en-US')} connections`;
-  if (!(await redisAnswers(url))) {
+  if (!(await probeRedis(url, 1_000)).ok) {
     return [
       { suite: 'redis', case: `${CASE}, ${label}`, value: NaN, unit: 'events/s', skipped: 'no Redis', target: '≥ 0.7× raw XADD' },
       { suite: 'redis', case: 'write path: RedisStreamsTransport.send', value: NaN, unit: 'events/s', skipped: 'no Redis' },
@@ -149,6 +120,6 @@ export async function redisSuite(options: RedisOptions): Promise<BenchRow[]> {
     await worker.stop();
     await gateway.close();
     await transport.close();
-    await deletePrefix(url, keyPrefix).catch(() => undefined);
+    await deleteKeysWithPrefix(url, keyPrefix).catch(() => undefined);
   }
 }

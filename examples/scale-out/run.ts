@@ -14,20 +14,11 @@ import net from 'node:net';
 import { nanoid } from 'nanoid';
 import { createClient } from 'redis';
 import { validateLifecycle } from '../../src/index.js';
+import { probeRedis } from '../../src/transport/redis/index.js';
 import { runScaleOutScenario } from './scenario.js';
 
 async function ping(url: string): Promise<boolean> {
-  const client = createClient({ url, socket: { connectTimeout: 1_000, reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
+  return (await probeRedis(url, 1_000)).ok;
 }
 
 async function freePort(): Promise<number> {

@@ -1,3 +1,4 @@
+import { deleteKeysWithPrefix, probeRedis as probeRedisAt } from '../../src/transport/redis/index.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -15,18 +16,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const REDIS_REQUIRED = process.env.AGENTWIRE_REQUIRE_REDIS === '1';
 
 /** PINGs a Redis with one short connection attempt; the reason when it does not answer. */
-export async function probeRedis(url = REDIS_URL, timeoutMs = 1_500): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const client = createClient({ url, socket: { connectTimeout: timeoutMs, reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
+export function probeRedis(url = REDIS_URL, timeoutMs = 1_500): Promise<{ ok: true } | { ok: false; reason: string }> {
+  return probeRedisAt(url, timeoutMs);
 }
 
 /** Whether `redis-server` can be started by the tests (for restart scenarios). */
@@ -71,24 +62,10 @@ export function testPrefix(file: string): string {
 
 /** Deletes every key under `prefix`. */
 export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
-  const client = createClient({ url, socket: { reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = (await client.sendCommand(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await client.sendCommand(['UNLINK', ...keys]);
-    } while (cursor !== '0');
-  } catch {
-    // A server that is gone has nothing left to clean.
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
+  // A server that is gone has nothing left to clean.
+  await deleteKeysWithPrefix(url, prefix).catch(() => undefined);
 }
 
-/** A raw client for test set-up and inspection (direct XADD, CLIENT LIST, …). */
 export async function rawClient(url = REDIS_URL) {
   const client = createClient({ url, RESP: 2, socket: { reconnectStrategy: false } });
   client.on('error', () => undefined);

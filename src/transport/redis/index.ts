@@ -16,3 +16,4 @@ export {
   type StreamRecreatedPolicy,
 } from './options.js';
 export { measureAppendThroughput, type AppendThroughput } from './benchmark.js';
+export { probeRedis, deleteKeysWithPrefix } from './admin.js';
