@@ -4,6 +4,7 @@
  * offline, the server's sockets dying, a page reload), then compares what the page shows with
  * what the server's log holds: every event exactly once, in order.
  */
+import { until } from '../helpers/wait.js';
 import { mkdirSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -99,13 +100,7 @@ describeWithBrowser('demo page in Chromium', () => {
     return shown;
   }
 
-  async function waitForServer(predicate: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + WAIT.timeout;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  const waitForServer = (predicate: () => boolean, what: string): Promise<void> => until(predicate, what, WAIT.timeout, 20);
 
   let alice: Page;
 

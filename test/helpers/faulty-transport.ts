@@ -42,12 +42,3 @@ export class FaultyTransport implements Transport {
     return this.inner.close();
   }
 }
-
-/** Resolves once `predicate` holds, polling on the event loop (bounded). */
-export async function until(predicate: () => boolean, what = 'condition', maxIterations = 2_000): Promise<void> {
-  for (let i = 0; i < maxIterations; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}

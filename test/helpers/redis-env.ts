@@ -158,15 +158,6 @@ export class OwnedRedisServer {
   }
 }
 
-/** Resolves once `predicate` holds, polling (bounded); throws naming what it waited for. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /**
  * A LogListener that records what a subscriber received, replay and live alike, in order, the
  * way a client would see it (entries with their cursors).

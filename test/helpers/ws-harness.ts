@@ -6,15 +6,15 @@ import {
   MemoryTransport,
   tokenFrom,
   type AgentEvent,
-  type AgentwireError,
   type Authenticate,
   type MemoryTransportOptions,
   type ServerFrame,
 } from '../../src/index.js';
-import { connect, type AgentwireClient, type ClientStatus, type ConnectOptions } from '../../src/client/node.js';
+import { connect, type AgentwireClient, type ConnectOptions } from '../../src/client/node.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/transport/websocket/index.js';
 import { ScriptedAgent } from './agents.js';
-import { until } from './faulty-transport.js';
+import { recordClient } from './client-recorder.js';
+import { until } from './wait.js';
 
 export { until };
 
@@ -72,13 +72,7 @@ export function follow(url: string, userId: string, threadId: string, options: P
     reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
     ...options,
   });
-  const events: AgentEvent[] = [];
-  const errors: AgentwireError[] = [];
-  const statuses: ClientStatus[] = [];
-  client.on('event', (event) => events.push(event));
-  client.on('error', (error) => errors.push(error));
-  client.on('status', (status) => statuses.push(status));
-  return { client, events, errors, statuses, userId, threadId };
+  return { ...recordClient(client), userId, threadId };
 }
 
 /**

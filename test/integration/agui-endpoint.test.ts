@@ -14,7 +14,7 @@ import { EventSchema } from '@ag-ui/core/schemas';
 import { firstValueFrom, from, lastValueFrom, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { until } from '../helpers/faulty-transport.js';
+import { until } from '../helpers/wait.js';
 import { createAguiHandler, lastUserText, type AguiHandler, type AguiHandlerBaseOptions, type ToInput } from '../../src/agui/index.js';
 import {
   AgentBridge,
@@ -136,13 +136,6 @@ async function runThroughClient(client: HttpAgent, steps: Step[], subscriber: Ag
   return { ...outcome, seen, failures, types: seen.map((event) => event.type) };
 }
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function expectValidLifecycle(events: AgentEvent[]): void {
   const check = validateLifecycle(events);
@@ -310,13 +303,13 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
     expect(run.seen.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: 'abort' });
 
     // What the server did: the disconnect aborted the run, the slow tool was closed, then the run ended cancelled.
-    await waitUntil(() => endpoint.events.some((event) => event.type === 'agent_completed'), 'the cancelled run to end');
+    await until(() => endpoint.events.some((event) => event.type === 'agent_completed'), 'the cancelled run to end', 5_000);
     const serverEvents = endpoint.events;
     expectValidLifecycle(serverEvents);
     const toolCompleted = serverEvents.find((event) => event.type === 'tool_completed');
     expect(toolCompleted?.data).toMatchObject({ tool: 'slow', status: 'failed', error: { name: 'AbortError' } });
     expect(serverEvents.at(-1)?.data).toMatchObject({ status: 'cancelled', error: { name: 'AbortError', message: 'The AG-UI client disconnected' } });
-    await waitUntil(() => endpoint.handler.stats().streaming === 0, 'the stream to be released');
+    await until(() => endpoint.handler.stats().streaming === 0, 'the stream to be released', 5_000);
     expect(endpoint.handler.stats().disconnects).toEqual({ client_closed: 1 });
   });
 
@@ -453,7 +446,7 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
     socket.write(
       `POST /agui HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer user-alice\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
-    await waitUntil(() => endpoint.eventsOf('run-slow-reader').some((event) => event.type === 'agent_completed'), 'the run to end', 15_000);
+    await until(() => endpoint.eventsOf('run-slow-reader').some((event) => event.type === 'agent_completed'), 'the run to end', 15_000);
     const serverEvents = endpoint.eventsOf('run-slow-reader');
     expectValidLifecycle(serverEvents);
     expect(serverEvents.at(-1)?.data).toMatchObject({ status: 'cancelled', error: { message: 'The AG-UI client does not read its stream' } });

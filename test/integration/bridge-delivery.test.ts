@@ -12,7 +12,8 @@ import {
   type BridgeState,
 } from '../../src/index.js';
 import { ScriptedAgent } from '../helpers/agents.js';
-import { FaultyTransport, until } from '../helpers/faulty-transport.js';
+import { FaultyTransport } from '../helpers/faulty-transport.js';
+import { until } from '../helpers/wait.js';
 
 const fastRetry = { minTimeoutMs: 2, maxTimeoutMs: 10, randomize: false };
 

@@ -23,7 +23,8 @@ import {
 import { SseGateway } from '../../src/transport/sse/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
 import { ScriptedAgent, type Step } from '../helpers/agents.js';
-import { FaultyTransport, until } from '../helpers/faulty-transport.js';
+import { FaultyTransport } from '../helpers/faulty-transport.js';
+import { until } from '../helpers/wait.js';
 
 const authenticate: Authenticate = (req) => {
   const token = tokenFrom(req);

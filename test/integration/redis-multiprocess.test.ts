@@ -1,3 +1,4 @@
+import { until } from '../helpers/wait.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { connect, type AgentEvent, type AgentwireClient } from '../../src/client/index.js';
@@ -6,7 +7,7 @@ import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { demoToken } from '../../examples/scale-out/auth.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { runScaleOutScenario } from '../../examples/scale-out/scenario.js';
-import { Collector, REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix, waitFor } from '../helpers/redis-env.js';
+import { Collector, REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 
 const availability = await probeRedis();
 
@@ -67,21 +68,21 @@ describeWithRedis('scale-out: worker and gateways in separate processes (example
 
     const firstWorker = spawnChild('worker-1', 'worker.ts', { THREAD_ID: threadId, USER_ID: 'alice', STEPS: '400', STEP_DELAY_MS: '10' });
     await firstWorker.message('run_started');
-    await waitFor(() => shown.length >= 10, 'events before the gateway restart', 20_000);
+    await until(() => shown.length >= 10, 'events before the gateway restart', 20_000);
 
     // The gateway process dies and a new one takes its port.
     await gateway.stop('SIGKILL');
     const restarted = spawnChild('gateway-restarted', 'gateway.ts', { PORT: port });
     await restarted.message('listening');
     const before = shown.length;
-    await waitFor(() => shown.length >= before + 15 && client.stats.reconnects >= 1, 'events after the gateway restart', 20_000);
+    await until(() => shown.length >= before + 15 && client.stats.reconnects >= 1, 'events after the gateway restart', 20_000);
 
     // The worker process is killed mid-run (its run never completes); a new worker runs the next one.
     await firstWorker.stop('SIGKILL');
     const secondWorker = spawnChild('worker-2', 'worker.ts', { THREAD_ID: threadId, USER_ID: 'alice', STEPS: '8', STEP_DELAY_MS: '1' });
     expect(await secondWorker.message('run_finished')).toMatchObject({ status: 'succeeded', failed: 0 });
     const secondRunId = String(secondWorker.messages.find((message) => message.type === 'run_finished')!.runId);
-    await waitFor(() => shown.some((event) => event.runId === secondRunId && event.type === 'agent_completed'), 'the second run', 20_000);
+    await until(() => shown.some((event) => event.runId === secondRunId && event.type === 'agent_completed'), 'the second run', 20_000);
 
     // What Redis accepted, read independently: the client showed exactly that, once, in order.
     const log = new RedisEventLog({ url: REDIS_URL, keyPrefix: prefix });
@@ -96,7 +97,7 @@ describeWithRedis('scale-out: worker and gateways in separate processes (example
       clients.push(mallory);
       const refusals: string[] = [];
       mallory.on('error', (error) => refusals.push(error.code));
-      await waitFor(() => refusals.length > 0 || mallory.status === 'closed', 'mallory to be refused');
+      await until(() => refusals.length > 0 || mallory.status === 'closed', 'mallory to be refused');
       expect(refusals).toContain('THREAD_FORBIDDEN');
       expect(mallory.stats.received).toBe(0);
       await expect(log.subscribe({ userId: 'mallory', threadId }, new Collector())).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });

@@ -1,7 +1,8 @@
+import { until } from '../helpers/wait.js';
 import { afterEach, expect, it } from 'vitest';
 import { AgentBridge, HistoryGapError, validateLifecycle, type AgentEvent, type BridgeState } from '../../src/index.js';
 import { RedisEventLog, RedisStreamsTransport } from '../../src/transport/redis/index.js';
-import { Collector, OwnedRedisServer, StepAgent, dedupeById, describeWithRedis, redisServerBinary, waitFor } from '../helpers/redis-env.js';
+import { Collector, OwnedRedisServer, StepAgent, dedupeById, describeWithRedis, redisServerBinary } from '../helpers/redis-env.js';
 
 const availability = redisServerBinary();
 const fastRetry = { minTimeoutMs: 5, maxTimeoutMs: 50, randomize: false };
@@ -57,7 +58,7 @@ describeWithRedis('Redis restarts during a run (redis-server owned by the test)'
     const steps = 30;
     const run = agent.run({ steps, pause: { at: 10, until: paused } }, { userId: 'alice', threadId: 't1' });
     const beforePause = 1 + 10 + 2 * 2;
-    await waitFor(() => live.events.length === beforePause && closing.events.length === beforePause, 'the events before the pause');
+    await until(() => live.events.length === beforePause && closing.events.length === beforePause, 'the events before the pause');
     const oldCursor = live.lastCursor!;
 
     // Redis goes away (its data with it) while the run continues.
@@ -72,7 +73,7 @@ describeWithRedis('Redis restarts during a run (redis-server owned by the test)'
 
     await server.start();
     const total = StepAgent.eventCount(steps);
-    await waitFor(() => live.events.length >= total, 'the rest after the restart', 20_000);
+    await until(() => live.events.length >= total, 'the rest after the restart', 20_000);
     expectExactlyOnceInOrder(live.events, total);
     expect(states).toEqual(['initializing', 'active', 'degraded', 'active']);
     expect(bridge.metrics().failed).toBe(0);
@@ -89,7 +90,7 @@ describeWithRedis('Redis restarts during a run (redis-server owned by the test)'
     expect(again.events.map((event) => event.id)).toEqual(live.events.slice(beforePause + 3).map((event) => event.id));
 
     // With onStreamRecreated: 'close', the subscriber is told instead (its client then gets history_gap).
-    await waitFor(() => closing.closed !== undefined, 'the strict subscription to end');
+    await until(() => closing.closed !== undefined, 'the strict subscription to end');
     expect(closing.closed!.reason).toBeInstanceOf(HistoryGapError);
     expect(closing.events.map((event) => event.id)).toEqual(live.events.slice(0, closing.events.length).map((event) => event.id));
   });
@@ -102,16 +103,16 @@ describeWithRedis('Redis restarts during a run (redis-server owned by the test)'
     const total = StepAgent.eventCount(steps);
     const run = agent.run({ steps }, { userId: 'alice', threadId: 't2' });
 
-    await waitFor(() => live.events.length >= 40, 'events before the crash');
+    await until(() => live.events.length >= 40, 'events before the crash');
     const cursorBeforeCrash = live.entries[20]!.cursor;
     await server.stop('SIGKILL');
     const receivedBeforeRestart = live.events.length;
-    await waitFor(() => bridge.state === 'degraded', 'the bridge to notice the outage');
+    await until(() => bridge.state === 'degraded', 'the bridge to notice the outage');
     await server.start();
     expect((await run).status).toBe('succeeded');
 
     // At least once through the crash (a reply lost after the write means a retry): the client's dedupe by id makes it exactly once.
-    await waitFor(() => dedupeById(live.events).length >= total, 'every event after the crash', 20_000);
+    await until(() => dedupeById(live.events).length >= total, 'every event after the crash', 20_000);
     const shown = dedupeById(live.events);
     expectExactlyOnceInOrder(shown, total);
     expect(receivedBeforeRestart).toBeLessThan(total);

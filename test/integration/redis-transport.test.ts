@@ -1,3 +1,4 @@
+import { until } from '../helpers/wait.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { AgentBridge, AuthError, DeliveryError, validateLifecycle, type AgentEvent, type SubscribeResult } from '../../src/index.js';
 import { RedisEventLog, RedisStreamsTransport, type RedisEventLogOptions, type RedisStreamsTransportOptions } from '../../src/transport/redis/index.js';
@@ -11,8 +12,7 @@ import {
   probeRedis,
   rawClient,
   testPrefix,
-  waitFor,
-} from '../helpers/redis-env.js';
+  } from '../helpers/redis-env.js';
 
 const availability = await probeRedis();
 const fastRetry = { minTimeoutMs: 5, maxTimeoutMs: 50, randomize: false };
@@ -67,7 +67,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     expect(result.cursor).toBeNull();
 
     await agent.run({ steps: 10 }, { userId: 'alice', threadId: 'live-1' });
-    await waitFor(() => collector.events.length >= StepAgent.eventCount(10), 'all events at the subscriber');
+    await until(() => collector.events.length >= StepAgent.eventCount(10), 'all events at the subscriber');
 
     const events = collector.events;
     expect(events).toHaveLength(StepAgent.eventCount(10));
@@ -90,7 +90,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const paused = new Promise<void>((resolve) => (release = resolve));
     const run = agent.run({ steps: 20, pause: { at: 10, until: paused } }, { userId: 'alice', threadId: 'resume-1' });
     // Gateway A dies after having delivered the first events.
-    await waitFor(() => a.collector.events.length >= 8, 'first events on gateway A');
+    await until(() => a.collector.events.length >= 8, 'first events on gateway A');
     const seenOnA = a.collector.entries.slice(0, 8);
     await logA.close();
 
@@ -100,7 +100,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     release();
     await run;
     const total = StepAgent.eventCount(20);
-    await waitFor(() => b.collector.events.length >= total - 8, 'the rest on gateway B');
+    await until(() => b.collector.events.length >= total - 8, 'the rest on gateway B');
 
     const combined = [...seenOnA.map((entry) => entry.event), ...b.collector.events];
     expect(combined).toHaveLength(total);
@@ -142,7 +142,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const log = gateway();
     const { collector } = await follow(log, 'alice', 'isolated-1');
     await agent.run({ steps: 1 }, { userId: 'alice', threadId: 'isolated-1' });
-    await waitFor(() => collector.events.length === StepAgent.eventCount(1), 'alice’s run');
+    await until(() => collector.events.length === StepAgent.eventCount(1), 'alice’s run');
 
     // Forge an entry of mallory's in alice's stream (bypassing the owner check), then a real one of alice's.
     const redis = await rawClient();
@@ -151,7 +151,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     await redis.sendCommand(['XADD', log.keys.stream('isolated-1'), '*', 'e', JSON.stringify(forged), 'p', epoch]);
     redis.destroy();
     await agent.run({ steps: 1 }, { userId: 'alice', threadId: 'isolated-1' });
-    await waitFor(() => collector.events.length >= 2 * StepAgent.eventCount(1), 'alice’s second run');
+    await until(() => collector.events.length >= 2 * StepAgent.eventCount(1), 'alice’s second run');
 
     expect(collector.events.some((event) => event.userId !== 'alice')).toBe(false);
     expect(log.stats().isolationDrops).toBe(1);
@@ -211,13 +211,13 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const collectors = new Map<string, Collector>();
     for (const threadId of threads.slice(0, 6)) collectors.set(threadId, (await follow(log, 'alice', threadId)).collector);
     await agent.run({ steps: 1 }, { userId: 'alice', threadId: 'multi-0' });
-    await waitFor(() => collectors.get('multi-0')!.events.length === StepAgent.eventCount(1), 'first thread');
+    await until(() => collectors.get('multi-0')!.events.length === StepAgent.eventCount(1), 'first thread');
 
     // Now the tail is blocked; threads subscribed from here on must be read without waiting for the block to end.
     for (const threadId of threads.slice(6)) collectors.set(threadId, (await follow(log, 'alice', threadId)).collector);
     await Promise.all(threads.map((threadId) => agent.run({ steps: 3 }, { userId: 'alice', threadId })));
     const perThread = (threadId: string) => StepAgent.eventCount(3) + (threadId === 'multi-0' ? StepAgent.eventCount(1) : 0);
-    await waitFor(() => threads.every((threadId) => collectors.get(threadId)!.events.length === perThread(threadId)), 'every thread', 15_000);
+    await until(() => threads.every((threadId) => collectors.get(threadId)!.events.length === perThread(threadId)), 'every thread', 15_000);
     for (const threadId of threads) {
       const events = collectors.get(threadId)!.events;
       expectComplete(events, threadId === 'multi-0' ? 2 : 1);
@@ -243,14 +243,14 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const other = gateway({ readCount: 5 });
     const late: Array<{ collector: Collector; from: number }> = [];
     for (let i = 0; i < 10; i++) {
-      await waitFor(() => watcher.collector.entries.length >= i * 12, 'progress');
+      await until(() => watcher.collector.entries.length >= i * 12, 'progress');
       const from = Math.floor(watcher.collector.entries.length / 2);
       const cursor = from === 0 ? undefined : watcher.collector.entries[from - 1]!.cursor;
       late.push({ collector: (await follow(i % 2 ? other : log, 'alice', threadId, cursor)).collector, from });
     }
     await Promise.all(runs);
     const total = runs.length * 2 + Array.from({ length: 12 }, (_, i) => StepAgent.eventCount(15 + i) - 2).reduce((a, b) => a + b, 0);
-    await waitFor(() => watcher.collector.events.length === total && late.every(({ collector, from }) => collector.events.length === total - from), 'all subscribers complete');
+    await until(() => watcher.collector.events.length === total && late.every(({ collector, from }) => collector.events.length === total - from), 'all subscribers complete');
 
     expectComplete(watcher.collector.events, 12);
     const order = watcher.collector.events.map((event) => event.id);
@@ -277,7 +277,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
       if (!intercepted) {
         intercepted = true;
         await agent.run({ steps: 5 }, { userId: 'alice', threadId });
-        await waitFor(() => watcher.collector.entries.length === 2 * first, 'the tail to read the second run');
+        await until(() => watcher.collector.entries.length === 2 * first, 'the tail to read the second run');
       }
       return reply as T;
     };
@@ -288,9 +288,9 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
       READ_PAGE_SCRIPT.run = original;
     }
     await agent.run({ steps: 5 }, { userId: 'alice', threadId });
-    await waitFor(() => watcher.collector.entries.length === 3 * first, 'the third run');
-    await waitFor(() => late.entries.length >= 3 * first - 3 - 2 * first, 'the late subscriber to get the third run');
-    await waitFor(() => late.entries.at(-1)?.event.type === 'agent_completed' && late.entries.at(-1)?.event.runId === watcher.collector.entries.at(-1)!.event.runId, 'the last event');
+    await until(() => watcher.collector.entries.length === 3 * first, 'the third run');
+    await until(() => late.entries.length >= 3 * first - 3 - 2 * first, 'the late subscriber to get the third run');
+    await until(() => late.entries.at(-1)?.event.type === 'agent_completed' && late.entries.at(-1)?.event.runId === watcher.collector.entries.at(-1)!.event.runId, 'the last event');
     expect(late.events.map((event) => event.id)).toEqual(watcher.collector.events.slice(3).map((event) => event.id));
     expectComplete(watcher.collector.events, 3);
     expect(log.stats().catchUps).toBe(1);

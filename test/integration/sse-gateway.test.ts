@@ -1,3 +1,4 @@
+import { until } from '../helpers/wait.js';
 import { createServer, request } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -174,7 +175,7 @@ describe('SseGateway refusals', () => {
     expect(a3.headers['retry-after']).toBe('5');
 
     a1.close();
-    await waitUntil(() => gateway.connectionCount === 2, 'the server to notice the closed stream');
+    await until(() => gateway.connectionCount === 2, 'the server to notice the closed stream', 5_000);
     const a4 = await open(url('t1', 'alice'));
     expect(a4.status).toBe(200);
   });
@@ -203,7 +204,7 @@ describe('SseGateway authentication edge cases', () => {
     const leaving = request(url('t1', 'alice'), { agent: false });
     leaving.on('error', () => undefined);
     leaving.end();
-    await waitUntil(() => gates.length === 1, 'the auth hook to be called');
+    await until(() => gates.length === 1, 'the auth hook to be called', 5_000);
     leaving.destroy();
     await new Promise((resolve) => setTimeout(resolve, 20)); // let the server see the close
     gates[0]?.();
@@ -403,10 +404,3 @@ describe('SseGateway liveness and bounds', () => {
   });
 });
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

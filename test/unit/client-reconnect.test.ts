@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connect, reconnectDelay, type AgentEvent, type AgentwireError, type ClientStatus, type ConnectOptions } from '../../src/client/index.js';
+import { connect, reconnectDelay, type ConnectOptions } from '../../src/client/index.js';
+import { recordClient } from '../helpers/client-recorder.js';
 import { FakeWebSocket, eventFrames, runEvents } from '../helpers/ws-fake-socket.js';
 
 function start(options: Partial<ConnectOptions> = {}) {
@@ -10,13 +11,7 @@ function start(options: Partial<ConnectOptions> = {}) {
     reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false },
     ...options,
   });
-  const events: AgentEvent[] = [];
-  const errors: AgentwireError[] = [];
-  const statuses: ClientStatus[] = [];
-  client.on('event', (event) => events.push(event));
-  client.on('error', (error) => errors.push(error));
-  client.on('status', (status) => statuses.push(status));
-  return { client, events, errors, statuses };
+  return recordClient(client);
 }
 
 /** Opens the current fake socket and confirms the subscription. */
