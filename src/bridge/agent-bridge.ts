@@ -176,13 +176,17 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     } catch (error) {
       transport = { ok: false, detail: error instanceof Error ? error.message : String(error) };
     }
-    return { state: this.currentState, transport, buffered: this.counters.buffered, activeRuns: this.metrics().activeRuns };
+    return { state: this.currentState, transport, buffered: this.counters.buffered, activeRuns: this.activeRunCount() };
   }
 
   metrics(): BridgeMetrics {
+    return this.counters.snapshot(this.currentState, this.activeRunCount());
+  }
+
+  private activeRunCount(): number {
     let activeRuns = 0;
     for (const queue of this.queues.values()) if (!queue.completed) activeRuns++;
-    return this.counters.snapshot(this.currentState, activeRuns);
+    return activeRuns;
   }
 
   /**
@@ -248,8 +252,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     const full = queued >= this.maxBufferedPerRun || (state === 'degraded' && this.counters.buffered >= this.maxBufferedTotal);
     if (full && event.type !== 'agent_completed') {
       if (queued === 0) this.queues.delete(event.runId);
-      const reason = state === 'degraded' ? 'the transport is down and the buffer is full' : 'the run has too many events queued';
-      this.refuse(event, new TransportError(reason, { code: 'BUFFER_FULL' }), 'BUFFER_FULL', settle);
+      this.refuse(event, bufferFull(state === 'degraded'), 'BUFFER_FULL', settle);
       return queued;
     }
     this.counters.emitted++;
@@ -299,12 +302,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       });
     }
     this.drained = undefined;
-    this.stopProbing();
-    for (const queue of this.queues.values()) this.failQueue(queue, 'Bridge closed before the event was delivered');
-    this.queues.clear();
-    const wake = this.stalled;
-    this.stalled = [];
-    for (const resume of wake) resume();
+    this.giveUpOnQueued('Bridge closed before the event was delivered');
     await this.transport.close();
   }
 
@@ -335,7 +333,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     const error =
       cause instanceof DeliveryError
         ? cause
-        : new DeliveryError(`Event ${describe(event)} was not delivered: ${messageOf(cause)}`, { cause, code });
+        : undelivered(event, messageOf(cause), code, cause);
     this.counters.failed++;
     this.emitDeliveryError(error, event);
     settle(error, undefined, event);
@@ -498,8 +496,8 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
         const pending = queue.items[i]!;
         const overflow = i > queue.head && !pending.settled && pending.event.type !== 'agent_completed' && this.counters.buffered >= this.maxBufferedTotal;
         if (overflow) {
-          const cause = new TransportError('the transport is down and the buffer is full', { code: 'BUFFER_FULL' });
-          this.failPending(pending, new DeliveryError(`Event ${describe(pending.event)} was not delivered: ${cause.message}`, { cause, code: 'BUFFER_FULL' }));
+          const cause = bufferFull(true);
+          this.failPending(pending, undelivered(pending.event, cause.message, 'BUFFER_FULL', cause));
           continue;
         }
         this.hold(pending);
@@ -522,9 +520,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.stopProbing();
     this.probeDelay = this.recoveryIntervalMs;
     this.setState('active');
-    const wake = this.stalled;
-    this.stalled = [];
-    for (const resume of wake) resume();
+    this.wakeStalled();
   }
 
   private scheduleProbe(): void {
@@ -549,10 +545,19 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   private fail(): void {
-    this.stopProbing();
     this.setState('failed');
-    for (const queue of this.queues.values()) this.failQueue(queue, `Transport down for more than ${this.failAfterMs} ms`);
+    this.giveUpOnQueued(`Transport down for more than ${this.failAfterMs} ms`);
+  }
+
+  /** Reports every queued event undelivered, drops the queues and lets stalled pumps see the end. */
+  private giveUpOnQueued(reason: string): void {
+    this.stopProbing();
+    for (const queue of this.queues.values()) this.failQueue(queue, reason);
     this.queues.clear();
+    this.wakeStalled();
+  }
+
+  private wakeStalled(): void {
     const wake = this.stalled;
     this.stalled = [];
     for (const resume of wake) resume();
@@ -563,7 +568,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       const pending = queue.items[i]!;
       pending.abandoned = true;
       pending.retrying?.abort(new StateError('BRIDGE_GAVE_UP', 'The bridge gave up on this event'));
-      this.failPending(pending, new DeliveryError(`Event ${describe(pending.event)} was not delivered: ${reason}`, { code: 'UNDELIVERED' }));
+      this.failPending(pending, undelivered(pending.event, reason, 'UNDELIVERED'));
     }
     queue.head = queue.items.length;
   }
@@ -620,6 +625,18 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 
 function describe(event: AgentEvent): string {
   return `${event.type} #${event.seq} of run ${event.runId}`;
+}
+
+/** The error of an event the bridge gives up on (never delivered), with why. */
+function undelivered(event: AgentEvent, reason: string, code: string, cause?: unknown): DeliveryError {
+  return new DeliveryError(`Event ${describe(event)} was not delivered: ${reason}`, cause === undefined ? { code } : { cause, code });
+}
+
+/** Why an event did not fit: the held buffer while degraded, or the run's own queue otherwise. */
+function bufferFull(degraded: boolean): TransportError {
+  return new TransportError(degraded ? 'the transport is down and the buffer is full' : 'the run has too many events queued', {
+    code: 'BUFFER_FULL',
+  });
 }
 
 function messageOf(error: unknown): string {
