@@ -196,8 +196,6 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       emitter,
       openTools: new Map(),
       deliveryErrors: [],
-      lastDelivery: DELIVERED,
-      thinkingStep: 0,
       aborted: signal.aborted,
     };
     // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).
@@ -239,8 +237,8 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
         status === 'succeeded'
           ? { status, result: this.redact.output ? this.redact.output(output) : output, durationMs, ...(usage && { usage }) }
           : { status, error: serializeError(error), durationMs, ...(usage && { usage }) };
-      this.emitEvent(state, 'agent_completed', data);
-      await state.lastDelivery;
+      // The run's queue is ordered: once the terminal event settled, every earlier one has too.
+      await this.emitEvent(state, 'agent_completed', data);
       return {
         runId,
         threadId,
@@ -407,9 +405,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       else settledAlready = true;
     });
     if (settledAlready || (queued <= bridge.highWaterMark && type !== 'agent_completed')) return DELIVERED;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    state.lastDelivery = settled;
-    return settled;
+    return new Promise<void>((resolve) => (done = resolve));
   }
 
   /** Local observation. Each listener is isolated: one that throws is counted and reported, the rest still run. */
@@ -445,10 +441,13 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
       throw new ValidationError('metadata must be a plain object', { field: 'metadata', code: 'INVALID_RUN_OPTIONS' });
     }
-    const runId = options.runId ?? generateRunId(threadId);
+    const runId = options.runId;
+    if (runId === undefined) return { userId, threadId, runId: generateRunId(threadId), metadata };
     if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive error
-    if (isRunId(runId) && parseRunId(runId).threadId !== threadId) {
-      throw new ValidationError(`Run id "${runId}" belongs to thread "${parseRunId(runId).threadId}", not "${threadId}"`, {
+    // A custom run id is fine; a standard one must name this thread.
+    const named = isRunId(runId) ? parseRunId(runId).threadId : threadId;
+    if (named !== threadId) {
+      throw new ValidationError(`Run id "${runId}" belongs to thread "${named}", not "${threadId}"`, {
         field: 'runId',
         code: 'RUN_THREAD_MISMATCH',
       });

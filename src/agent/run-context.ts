@@ -29,9 +29,6 @@ export interface RunState {
   readonly emitter: RunEmitter;
   readonly openTools: Map<string, OpenToolCall>;
   readonly deliveryErrors: DeliveryError[];
-  /** Delivery of the latest event; awaited before the run reports its result. */
-  lastDelivery: Promise<unknown>;
-  thinkingStep: number;
   /** Mirrors `ctx.signal.aborted`. */
   aborted: boolean;
   /** Token usage reported with `reportUsage`, summed. */
