@@ -41,7 +41,7 @@ export class MemoryTransport implements Transport, EventLog {
   /** Identifies this incarnation of the logs; part of every cursor. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
-  private maxEventsPerThread: number;
+  private readonly maxEventsPerThread: number;
   private readonly maxThreads: number;
   private readonly maxTotalEvents: number;
   private totalEvents = 0;
@@ -60,10 +60,10 @@ export class MemoryTransport implements Transport, EventLog {
   isolationDrops = 0;
 
   constructor(options: MemoryTransportOptions = {}) {
-    this.maxEventsPerThread = options.maxEventsPerThread ?? 10_000;
     this.maxThreads = options.maxThreads ?? 10_000;
     this.maxTotalEvents = options.maxTotalEvents ?? 200_000;
-    this.maxEventsPerThread = Math.min(this.maxEventsPerThread, this.maxTotalEvents);
+    // A thread never holds more than the whole transport may: the total bound always finds another thread to trim.
+    this.maxEventsPerThread = Math.min(options.maxEventsPerThread ?? 10_000, this.maxTotalEvents);
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
   }
