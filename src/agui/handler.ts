@@ -5,12 +5,14 @@ import { AbortError, AuthError, ValidationError } from '../errors.js';
 import { ThreadRegistry } from '../ids/thread-registry.js';
 import type { GatewayMetricsSnapshot, GatewayMetricsSource } from '../metrics/types.js';
 import type { Authenticate, Principal } from '../protocol/auth.js';
-import { HttpProblem, readJsonBody, sendProblem } from './http.js';
+import { HttpProblem, readJsonBody, sendProblem } from '../protocol/http.js';
 import { AguiEventMapper, type CancelledMode, type ThinkingMode } from './mapper.js';
 import { parseRunAgentInput } from './request.js';
 import { RunRouter } from './run-router.js';
 import { RunSlots } from './run-slots.js';
 import { SseStream } from './sse-stream.js';
+
+const EMPTY_BODY = new HttpProblem(400, 'VALIDATION_FAILED', 'The request body is empty: expected a JSON RunAgentInput', 'body');
 
 /** Turns the validated AG-UI input into the agent's input. Throw a `ValidationError` to answer 400. */
 export type ToInput<Input> = (input: RunAgentInput, principal: Principal) => Input | Promise<Input>;
@@ -162,7 +164,7 @@ export function createAguiHandler<Input>(options: AguiHandlerOptions<Input>): Ag
   async function bodyOf(req: IncomingMessage): Promise<unknown> {
     // Behind express.json() the body was already read: take what it parsed.
     const parsed = (req as IncomingMessage & { body?: unknown }).body;
-    return req.readableEnded && parsed !== undefined ? parsed : readJsonBody(req, maxBodyBytes);
+    return req.readableEnded && parsed !== undefined ? parsed : readJsonBody(req, maxBodyBytes, EMPTY_BODY);
   }
 
   async function agentInputOf(input: RunAgentInput, principal: Principal): Promise<Input> {

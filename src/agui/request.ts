@@ -2,7 +2,7 @@ import { contentToText, type RunAgentInput } from '@ag-ui/core';
 import { RunAgentInputSchema } from '@ag-ui/core/schemas';
 import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';
 import { MAX_RUN_ID_LENGTH, MAX_THREAD_ID_LENGTH, isValidRunIdShape, isValidThreadId } from '../ids/thread-id.js';
-import { HttpProblem } from './http.js';
+import { HttpProblem } from '../protocol/http.js';
 
 /**
  * Validates a request body as AG-UI's `RunAgentInput` (with `@ag-ui/core`'s own schema) and

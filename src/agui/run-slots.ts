@@ -1,4 +1,4 @@
-import { HttpProblem } from './http.js';
+import { HttpProblem } from '../protocol/http.js';
 
 /** Counts runs per user and in total; `acquire` refuses with 429 past either limit. */
 export class RunSlots {

@@ -11,7 +11,8 @@ import type { ModelAgentInput } from '../model/model-agent.js';
 import { UiChunkMapper, type UiMappingOptions } from './chunk-mapper.js';
 import { modelInputFromChat, parseChatRequest, type ChatRequest } from './chat-request.js';
 import { EntryRelay } from './entry-relay.js';
-import { cursorFrom, HttpProblem, readJsonBody, requestUrl, respondError, respondNoContent, toProblem } from './http.js';
+import { HttpProblem, readJsonBody, requestUrl, respondError } from '../../protocol/http.js';
+import { cursorFrom, respondNoContent, toProblem } from './http.js';
 import { planResume } from './resume.js';
 import { RunChunkStream } from './run-chunk-stream.js';
 

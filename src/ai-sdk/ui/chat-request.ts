@@ -1,7 +1,7 @@
 import { convertToModelMessages, safeValidateUIMessages, type UIMessage } from 'ai';
 import { isValidThreadId } from '../../ids/thread-id.js';
 import type { ModelAgentInput } from '../model/model-agent.js';
-import { HttpProblem } from './http.js';
+import { HttpProblem } from '../../protocol/http.js';
 
 /** What `useChat` (the AI SDK's `DefaultChatTransport`) POSTs. */
 export interface ChatRequest {

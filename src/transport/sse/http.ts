@@ -1,33 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { isValidThreadId, MAX_THREAD_ID_LENGTH } from '../../ids/thread-id.js';
-
-/** The JSON body of every refused request: `{ "error": { "code", "message" } }`. */
-export interface HttpErrorBody {
-  error: { code: string; message: string };
-}
-
-/** Ends `res` with a JSON error body (when the headers are still unsent; otherwise just ends it). */
-export function respondError(
-  res: ServerResponse,
-  status: number,
-  code: string,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const body: HttpErrorBody = { error: { code, message } };
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
-}
 
 /** Longest accepted resume cursor (matches the WebSocket protocol's limit). */
 export const MAX_CURSOR_LENGTH = 128;
@@ -44,15 +16,6 @@ export interface RequestProblem {
   status: number;
   code: string;
   message: string;
-}
-
-/** Parses the request URL relative to a dummy origin (only path and query matter). */
-export function requestUrl(req: IncomingMessage): URL | undefined {
-  try {
-    return new URL(req.url ?? '/', 'http://localhost');
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -1,3 +1,3 @@
 export { SseGateway, type SseGatewayOptions, type SseGatewayStats } from './sse-gateway.js';
 export type { SseCloseReason } from './sse-connection.js';
-export type { HttpErrorBody } from './http.js';
+export type { HttpErrorBody } from '../../protocol/http.js';

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { LogEntry, LogListener, SubscribeResult, Subscription } from '../types.js';
-import { respondError } from './http.js';
+import { respondError } from '../../protocol/http.js';
 import { eventBlock, HEARTBEAT_BLOCK, historyGapBlock, retryBlock, STREAM_HEADERS, subscribedBlock } from './wire.js';
 
 /** Why a stream ended. */

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { AuthError, StateError } from '../../errors.js';
 import type { Authenticate, Principal } from '../../protocol/auth.js';
 import type { EventLog } from '../types.js';
-import { isProblem, parseStreamRequest, requestUrl, respondError } from './http.js';
+import { requestUrl, respondError } from '../../protocol/http.js';
+import { isProblem, parseStreamRequest } from './http.js';
 import { SseConnection, type SseCloseReason } from './sse-connection.js';
 
 export interface SseGatewayOptions {
