@@ -1,5 +1,5 @@
 /** agentwire: run agents, stream their five lifecycle events to the people watching. */
-export * from './errors.js';
+export * from './errors/index.js';
 export * from './events/index.js';
 export * from './ids/index.js';
 export * from './agent/index.js';

@@ -1,4 +1,4 @@
-import { AbortError } from '../errors.js';
+import { AbortError } from '../errors/index.js';
 
 /**
  * The signal of runs started without one. It never aborts, which lets the hot path skip abort

@@ -9,7 +9,7 @@ import {
   ToolTimeoutError,
   ValidationError,
   serializeError,
-} from '../errors.js';
+} from '../errors/index.js';
 import { describeIssue } from '../events/parse.js';
 import type { AgentEvent, EventData, EventOfType, EventType, Usage } from '../events/schema.js';
 import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';

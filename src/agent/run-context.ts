@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RunEmitter } from '../bridge/run-emitter.js';
-import type { DeliveryError } from '../errors.js';
+import type { DeliveryError } from '../errors/index.js';
 import type { Usage } from '../events/schema.js';
 
 /** What `execute` (and tools) know about the run they serve. */

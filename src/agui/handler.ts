@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RunAgentInput } from '@ag-ui/core';
 import type { BaseAgent } from '../agent/base-agent.js';
-import { AbortError, AuthError, ValidationError } from '../errors.js';
+import { AbortError, AuthError, ValidationError } from '../errors/index.js';
 import { ThreadRegistry } from '../ids/thread-registry.js';
 import type { GatewayMetricsSnapshot, GatewayMetricsSource } from '../metrics/types.js';
 import type { Authenticate, Principal } from '../protocol/auth.js';

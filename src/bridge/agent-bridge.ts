@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
-import { AgentwireError, DeliveryError, StateError, ThreadResolutionError, TransportError, ValidationError } from '../errors.js';
+import { AgentwireError, DeliveryError, StateError, ThreadResolutionError, TransportError, ValidationError, type CodeOf } from '../errors/index.js';
 import { parseEvent } from '../events/parse.js';
 import type { AgentEvent, EventIdentity } from '../events/schema.js';
 import { ThreadRegistry } from '../ids/thread-registry.js';
@@ -203,7 +203,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     try {
       checked = this.validate ? parseEvent(event) : event;
     } catch (error) {
-      return new Promise((_resolve, reject) => this.refuse(event, error, 'INVALID_EVENT', reject));
+      return new Promise((_resolve, reject) => this.refuse(event, error, 'DELIVERY_FAILED', reject));
     }
     return this.deliver(checked);
   }
@@ -226,7 +226,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   enqueue(event: AgentEvent, settle: DeliveryCallback): number {
     const state = this.currentState;
     if (state === 'closed' || state === 'failed') {
-      this.refuse(event, new StateError('BRIDGE_' + state.toUpperCase(), `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE', settle);
+      this.refuse(event, new StateError(state === 'closed' ? 'BRIDGE_CLOSED' : 'BRIDGE_FAILED', `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE', settle);
       return 0;
     }
     let queue = this.queues.get(event.runId);
@@ -238,7 +238,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
           : this.routeMismatch(event, queue.threadId)
         : this.checkRoute(event);
     if (routeError) {
-      this.refuse(event, routeError, routeError.code, settle);
+      this.refuse(event, routeError, 'DELIVERY_FAILED', settle);
       return 0;
     }
     if (!queue) {
@@ -329,7 +329,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     );
   }
 
-  private refuse(event: AgentEvent, cause: unknown, code: string, settle: DeliveryCallback): void {
+  private refuse(event: AgentEvent, cause: unknown, code: CodeOf<'DeliveryError'>, settle: DeliveryCallback): void {
     const error =
       cause instanceof DeliveryError
         ? cause
@@ -427,7 +427,6 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       if (error instanceof AgentwireError && !error.retryable) {
         return new DeliveryError(`Event ${describe(event)} was refused by the transport: ${error.message}`, {
           cause: error,
-          code: error.code,
         });
       }
       this.degrade();
@@ -628,15 +627,13 @@ function describe(event: AgentEvent): string {
 }
 
 /** The error of an event the bridge gives up on (never delivered), with why. */
-function undelivered(event: AgentEvent, reason: string, code: string, cause?: unknown): DeliveryError {
+function undelivered(event: AgentEvent, reason: string, code: CodeOf<'DeliveryError'>, cause?: unknown): DeliveryError {
   return new DeliveryError(`Event ${describe(event)} was not delivered: ${reason}`, cause === undefined ? { code } : { cause, code });
 }
 
 /** Why an event did not fit: the held buffer while degraded, or the run's own queue otherwise. */
-function bufferFull(degraded: boolean): TransportError {
-  return new TransportError(degraded ? 'the transport is down and the buffer is full' : 'the run has too many events queued', {
-    code: 'BUFFER_FULL',
-  });
+function bufferFull(degraded: boolean): Error {
+  return new Error(degraded ? 'the transport is down and the buffer is full' : 'the run has too many events queued');
 }
 
 function messageOf(error: unknown): string {

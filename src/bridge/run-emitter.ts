@@ -1,5 +1,5 @@
 import { nanoid } from 'nanoid';
-import { StateError } from '../errors.js';
+import { StateError } from '../errors/index.js';
 import { assertEventData } from '../events/parse.js';
 import { WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
 import type { AgentBridge, DeliveryCallback, DeliveryReceipt } from './agent-bridge.js';

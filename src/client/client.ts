@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors.js';
+import { AgentwireError, AuthError, GatewayError, HistoryGapError, TransportError, ValidationError, isErrorCode, type CodeOf } from '../errors/index.js';
 import type { AgentEvent, EventOfType, EventType } from '../events/schema.js';
 import type { ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
 import type { HistoryGapReason } from '../transport/types.js';
@@ -80,7 +80,7 @@ export interface ClientStats {
 }
 
 /** Close codes after which reconnecting would only repeat the problem. */
-const TERMINAL_CLOSE_CODES: ReadonlyMap<number, string> = new Map([
+const TERMINAL_CLOSE_CODES: ReadonlyMap<number, CodeOf<'GatewayError'>> = new Map<number, CodeOf<'GatewayError'>>([
   [1003, 'UNSUPPORTED_DATA'],
   [1008, 'POLICY_VIOLATION'],
   [1009, 'MESSAGE_TOO_BIG'],
@@ -271,12 +271,13 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private onServerError(frame: ErrorFrame): void {
     const message = typeof frame.message === 'string' ? frame.message : 'the server reported an error';
-    const code = typeof frame.code === 'string' ? frame.code : 'SERVER_ERROR';
+    // A newer server may send codes this client does not know: they are reported as SERVER_ERROR.
+    const code = isErrorCode(frame.code) ? frame.code : 'SERVER_ERROR';
     if (code === 'THREAD_FORBIDDEN') {
       this.fail(new AuthError(message, { code }));
       return;
     }
-    this.report(new AgentwireError(code, message, { details: frame.threadId === undefined ? undefined : { threadId: frame.threadId } }));
+    this.report(new AgentwireError(code, message, { details: { ...(frame.threadId !== undefined && { threadId: frame.threadId }), ...(code !== frame.code && { serverCode: frame.code }) } }));
     if ((code === 'SUBSCRIPTION_ENDED' || code === 'SUBSCRIBE_FAILED') && frame.threadId === this.threadId) {
       // Start over on a new connection (with backoff), resuming from the cursor.
       this.dropSocket();
@@ -288,7 +289,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.socket = undefined;
     const terminal = TERMINAL_CLOSE_CODES.get(code);
     if (terminal) {
-      this.fail(new TransportError(`the server closed the connection (${code}${reason ? `: ${reason}` : ''})`, { code: terminal, retryable: false }));
+      this.fail(new GatewayError(terminal, `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`));
       return;
     }
     const httpStatus = /\b(401|403)\b/.exec(this.lastSocketError ?? '');

@@ -15,5 +15,5 @@ export {
 export { reconnectDelay, type ReconnectOptions } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export { validateLifecycle, LifecycleChecker, type LifecycleViolation } from '../events/lifecycle.js';
-export { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors.js';
+export { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors/index.js';
 export type { AgentEvent, EventType, EventOfType } from '../events/schema.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../errors/index.js';
 import { agentEventSchema, eventDataSchemas, type AgentEvent, type EventData, type EventType } from './schema.js';
 
 /** Dotted path (`data.toolCallId`) of the first issue, and a readable message. */

@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../errors/index.js';
 import { assertThreadId, isValidThreadId } from './thread-id.js';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../errors/index.js';
 
 /** Longest accepted thread id. Long enough for UUIDs, Slack `ts` pairs and prefixed keys. */
 export const MAX_THREAD_ID_LENGTH = 128;

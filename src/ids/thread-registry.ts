@@ -1,4 +1,4 @@
-import { AuthError, ThreadResolutionError, ValidationError } from '../errors.js';
+import { AuthError, ThreadResolutionError, ValidationError } from '../errors/index.js';
 import { parseRunId } from './run-id.js';
 import { assertThreadId, isValidRunIdShape } from './thread-id.js';
 

@@ -1,4 +1,4 @@
-import { AgentwireError, ToolError } from '../errors.js';
+import { AgentwireError, ToolError } from '../errors/index.js';
 
 /**
  * Attribute keys of the OpenTelemetry GenAI semantic conventions (development status, as in

@@ -29,7 +29,7 @@ export class FaultyTransport implements Transport {
     if (this.isDown || this.failuresLeft > 0) {
       if (this.failuresLeft > 0) this.failuresLeft--;
       this.failures++;
-      throw new TransportError('injected transport failure', { code: 'INJECTED' });
+      throw new TransportError('injected transport failure', { code: 'TRANSPORT_FAILED', details: { injected: true } });
     }
     await this.inner.send(event);
   }

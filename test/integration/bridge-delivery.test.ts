@@ -151,8 +151,8 @@ describe('AgentBridge delivery', () => {
     const emitter = new RunEmitter({ runId, threadId: 't1', userId: 'alice', agent: 'a' }, { bridge });
     await emitter.emit('agent_started', { metadata: {} }).delivery;
     const forged = new RunEmitter({ runId, threadId: 't2', userId: 'alice', agent: 'a' }, { bridge });
-    await expect(forged.emit('agent_started', { metadata: {} }).delivery).rejects.toMatchObject({ code: 'THREAD_UNRESOLVED' });
-    await expect(forged.emit('agent_thinking', { text: 'x' }).delivery).rejects.toMatchObject({ code: 'THREAD_UNRESOLVED' });
+    await expect(forged.emit('agent_started', { metadata: {} }).delivery).rejects.toMatchObject({ code: 'DELIVERY_FAILED', causeCode: 'THREAD_UNRESOLVED' });
+    await expect(forged.emit('agent_thinking', { text: 'x' }).delivery).rejects.toMatchObject({ code: 'DELIVERY_FAILED', causeCode: 'THREAD_UNRESOLVED' });
     const unknown = new RunEmitter({ runId: 'unknown-run', threadId: 't9', userId: 'alice', agent: 'a' }, { bridge });
     const failure = await unknown.emit('agent_thinking', { text: 'x' }).delivery.catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(DeliveryError);
@@ -211,14 +211,14 @@ describe('inline delivery to synchronous transports', () => {
   });
 
   it('a non-retryable synchronous refusal becomes a DeliveryError, counted, and the run goes on', async () => {
-    const transport = new FlakySyncMemory(new Set([2]), () => new TransportError('refused', { retryable: false, code: 'NOPE' }));
+    const transport = new FlakySyncMemory(new Set([2]), () => new TransportError('refused', { retryable: false, code: 'TRANSPORT_REFUSED' }));
     // The queued path's first attempt uses send(): make it refuse the same event.
     const send = transport.send.bind(transport);
     let refusedOnce = false;
     transport.send = (event) => {
       if (!refusedOnce && event.seq === 2) {
         refusedOnce = true;
-        return Promise.reject(new TransportError('refused', { retryable: false, code: 'NOPE' }));
+        return Promise.reject(new TransportError('refused', { retryable: false, code: 'TRANSPORT_REFUSED' }));
       }
       return send(event);
     };
@@ -226,7 +226,7 @@ describe('inline delivery to synchronous transports', () => {
     await bridge.initialize();
     const outcomes = await Promise.all(run(bridge, 3));
     expect(outcomes[1]).toBeInstanceOf(DeliveryError);
-    expect((outcomes[1] as DeliveryError).code).toBe('NOPE');
+    expect(outcomes[1]).toMatchObject({ code: 'DELIVERY_FAILED', causeCode: 'TRANSPORT_REFUSED' });
     expect(outcomes.filter((o) => o === 'delivered')).toHaveLength(4);
     expect(bridge.metrics()).toMatchObject({ delivered: 4, failed: 1 });
     await bridge.close();

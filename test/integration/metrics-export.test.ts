@@ -226,7 +226,7 @@ describe('Prometheus export of bridge and gateway metrics', () => {
 
     // An event whose run id cannot be resolved to a thread is refused and counted.
     const foreign = stack.events.find((event) => event.type === 'agent_thinking')!;
-    await expect(stack.bridge.send({ ...foreign, id: 'x1', runId: 'not-registered-run', seq: 1 } as AgentEvent)).rejects.toMatchObject({ code: 'THREAD_UNRESOLVED' });
+    await expect(stack.bridge.send({ ...foreign, id: 'x1', runId: 'not-registered-run', seq: 1 } as AgentEvent)).rejects.toMatchObject({ code: 'DELIVERY_FAILED', causeCode: 'THREAD_UNRESOLVED' });
 
     let metrics = await stack.scrape();
     expect(metrics.value('agentwire_bridge_delivery_retries_total', { bridge: 'default' })).toBe(2);

@@ -127,7 +127,7 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const outcome = await other.agent.run({ steps: 1 }, { userId: 'mallory', threadId: 'owned-1' });
     expect(outcome.status).toBe('succeeded');
     expect(errors.length).toBeGreaterThan(0);
-    expect(errors.every((error) => error.code === 'THREAD_OWNER_MISMATCH')).toBe(true);
+    expect(errors.every((error) => error.causeCode === 'THREAD_OWNER_MISMATCH')).toBe(true);
     expect(other.bridge.metrics().retried).toBe(0);
 
     // What alice's subscriber gets from the thread: her run only.

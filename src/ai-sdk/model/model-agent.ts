@@ -1,7 +1,7 @@
 import type { LanguageModel, ModelMessage } from 'ai';
 import { BaseAgent, type BaseAgentOptions } from '../../agent/base-agent.js';
 import type { RunContext } from '../../agent/run-context.js';
-import { ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors/index.js';
 import type { ModelSettings } from './options.js';
 import { runModel } from './run-model.js';
 

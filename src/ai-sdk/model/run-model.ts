@@ -1,5 +1,5 @@
 import { stepCountIs, streamText, type FinishReason, type LanguageModelUsage, type TextStreamPart, type ToolSet } from 'ai';
-import { AbortError, ValidationError } from '../../errors.js';
+import { AbortError, ValidationError } from '../../errors/index.js';
 import type { Usage } from '../../events/schema.js';
 import { resolveThinking, type ModelRunOptions } from './options.js';
 import { ThinkingCoalescer } from './thinking.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeUIMessageStreamToResponse } from 'ai';
 import type { BaseAgent } from '../../agent/base-agent.js';
-import { AbortError } from '../../errors.js';
+import { AbortError } from '../../errors/index.js';
 import { generateRunId } from '../../ids/run-id.js';
 import { isValidThreadId } from '../../ids/thread-id.js';
 import type { Authenticate, Principal } from '../../protocol/auth.js';

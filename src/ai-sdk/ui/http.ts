@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthError, ValidationError } from '../../errors.js';
+import { AuthError, ValidationError } from '../../errors/index.js';
 import { HttpProblem, requestUrl } from '../../protocol/http.js';
 import { AGENTWIRE_CURSOR_HEADER } from '../client.js';
 

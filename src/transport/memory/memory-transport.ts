@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { AuthError, StateError, TransportError } from '../../errors.js';
+import { AuthError, TransportError } from '../../errors/index.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type {
   EventLog,
@@ -133,7 +133,7 @@ export class MemoryTransport implements Transport, EventLog {
 
   /** Synchronous subscribe: the replay and the live registration happen in one turn, so nothing falls between. */
   subscribeSync(request: SubscribeRequest, listener: LogListener): SubscribeResult {
-    if (this.closed) throw new StateError('TRANSPORT_CLOSED', 'MemoryTransport is closed');
+    if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
     const { userId, threadId, after } = request;
     let log = this.threads.get(threadId);
     if (log?.owner !== undefined && log.owner !== userId) {

@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { TransportError } from '../../errors.js';
+import { TransportError } from '../../errors/index.js';
 import type { RedisConnection } from './connection.js';
 import { toTransportError } from './connection.js';
 import type { RedisKeys } from './keys.js';

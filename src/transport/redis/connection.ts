@@ -1,5 +1,5 @@
 import { createClient, ErrorReply } from 'redis';
-import { AgentwireError, TransportError } from '../../errors.js';
+import { AgentwireError, TransportError } from '../../errors/index.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
 function makeClient(options: ResolvedConnectionOptions, name: string) {

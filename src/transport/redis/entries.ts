@@ -1,6 +1,6 @@
 import { safeParseEvent } from '../../events/parse.js';
 import type { AgentEvent } from '../../events/schema.js';
-import { ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors/index.js';
 import type { LogEntry } from '../types.js';
 import { formatCursor } from './cursor.js';
 import { EPOCH_FIELD, EVENT_FIELD } from './keys.js';

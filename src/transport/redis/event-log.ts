@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { AuthError, HistoryGapError, StateError, TransportError } from '../../errors.js';
+import { AuthError, HistoryGapError, TransportError } from '../../errors/index.js';
 import { assertThreadId } from '../../ids/thread-id.js';
 import type {
   EventLog,
@@ -413,7 +413,7 @@ export class RedisEventLog implements EventLog {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new StateError('TRANSPORT_CLOSED', 'RedisEventLog is closed');
+    if (this.closed) throw new TransportError('RedisEventLog is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { RedisClientOptions } from 'redis';
-import { ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors/index.js';
 
 /** How to reach Redis. Shared by the write side (`RedisStreamsTransport`) and the read side (`RedisEventLog`). */
 export interface RedisConnectionOptions {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AuthError, StateError } from '../../errors.js';
+import { AuthError, StateError } from '../../errors/index.js';
 import type { Authenticate, Principal } from '../../protocol/auth.js';
 import type { EventLog } from '../types.js';
 import { requestUrl, respondError } from '../../protocol/http.js';

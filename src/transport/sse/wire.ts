@@ -1,4 +1,4 @@
-import { TransportError } from '../../errors.js';
+import { TransportError, ValidationError } from '../../errors/index.js';
 import type { HistoryGapFrame, SubscribedFrame } from '../../protocol/frames.js';
 import type { HistoryGap, LogEntry } from '../types.js';
 
@@ -49,10 +49,7 @@ export function eventBlock(entry: LogEntry): string {
   if (block === undefined) {
     const cursor = entry.cursor;
     if (LINE_BREAK.test(cursor)) {
-      throw new TransportError(`Cursor ${JSON.stringify(cursor)} cannot be an SSE id`, {
-        code: 'INVALID_CURSOR',
-        retryable: false,
-      });
+      throw new ValidationError(`Cursor ${JSON.stringify(cursor)} cannot be an SSE id`, { code: 'INVALID_CURSOR' });
     }
     // A log may supply the JSON it stored (Redis); JSON.stringify escapes CR and LF inside strings.
     const supplied = entry.json;

@@ -1,5 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
-import { AgentwireError, AuthError } from '../../errors.js';
+import { AgentwireError, AuthError } from '../../errors/index.js';
 import { CloseCode, PROTOCOL_VERSION, type ClientFrame, type GatewayErrorCode, type ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry, LogListener, Subscription } from '../types.js';
 import { parseClientFrame } from './client-frames.js';

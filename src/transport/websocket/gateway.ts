@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { StateError } from '../../errors.js';
+import { StateError } from '../../errors/index.js';
 import type { AgentEvent } from '../../events/schema.js';
 import { CloseCode } from '../../protocol/frames.js';
 import { MemoryTransport } from '../memory/memory-transport.js';

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AuthError } from '../../errors.js';
+import { AuthError } from '../../errors/index.js';
 import type { Authenticate, Principal } from '../../protocol/auth.js';
 
 /** Answers an upgrade request with a plain HTTP error; no WebSocket is opened. */

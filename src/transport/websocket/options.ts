@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors/index.js';
 import type { Authenticate } from '../../protocol/auth.js';
 import type { EventLog, Transport } from '../types.js';
 

@@ -1,6 +1,8 @@
+import { ERROR_CATALOG, type CodeOf, type ErrorCode } from './catalog.js';
+
 /**
- * One error hierarchy for the whole SDK. Every error carries a stable `code`
- * that callers (and clients on the wire) can switch on; messages are for humans.
+ * One error hierarchy for the whole SDK. Every error carries a stable `code` from the catalog
+ * (`ERROR_CATALOG`) that callers, and clients on the wire, can switch on; messages are for humans.
  */
 export interface AgentwireErrorOptions {
   cause?: unknown;
@@ -9,12 +11,12 @@ export interface AgentwireErrorOptions {
 }
 
 export class AgentwireError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
   /** Whether repeating the same operation may succeed (drives the bridge's retries). */
   readonly retryable: boolean;
 
-  constructor(code: string, message: string, options: AgentwireErrorOptions & { retryable?: boolean } = {}) {
+  constructor(code: ErrorCode, message: string, options: AgentwireErrorOptions & { retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -22,16 +24,21 @@ export class AgentwireError extends Error {
     this.retryable = options.retryable ?? false;
   }
 
+  /** The HTTP status an HTTP surface answers with for this error (from the catalog). */
+  get status(): number {
+    return ERROR_CATALOG[this.code].status;
+  }
+
   toJSON(): { name: string; code: string; message: string } {
     return { name: this.name, code: this.code, message: this.message };
   }
 }
 
-/** Input that does not match a schema or format: events, run ids, thread ids, frames. */
+/** Input that does not match a schema or format: events, run ids, thread ids, frames, options. */
 export class ValidationError extends AgentwireError {
   /** Dotted path of the first failing field, when the input was structured. */
   readonly field: string | undefined;
-  constructor(message: string, options: AgentwireErrorOptions & { field?: string; code?: string } = {}) {
+  constructor(message: string, options: AgentwireErrorOptions & { field?: string; code?: CodeOf<'ValidationError'> } = {}) {
     super(options.code ?? 'VALIDATION_FAILED', message, options);
     this.field = options.field;
   }
@@ -44,39 +51,44 @@ export class ThreadResolutionError extends AgentwireError {
   }
 }
 
-/** An event could not be delivered nor buffered; it is counted in the bridge metrics. */
+/** An event could not be delivered nor buffered; it is counted in the bridge metrics. The cause says why. */
 export class DeliveryError extends AgentwireError {
-  constructor(message: string, options: AgentwireErrorOptions & { code?: string } = {}) {
+  /** The code of the underlying error (the transport's refusal, the routing failure, …), when it has one. */
+  readonly causeCode: ErrorCode | undefined;
+  constructor(message: string, options: AgentwireErrorOptions & { code?: CodeOf<'DeliveryError'> } = {}) {
     super(options.code ?? 'DELIVERY_FAILED', message, options);
+    this.causeCode = options.cause instanceof AgentwireError ? options.cause.code : undefined;
   }
 }
 
 /** A transport failed to perform an operation. Retryable unless stated otherwise. */
 export class TransportError extends AgentwireError {
-  constructor(message: string, options: AgentwireErrorOptions & { code?: string; retryable?: boolean } = {}) {
+  constructor(message: string, options: AgentwireErrorOptions & { code?: CodeOf<'TransportError'>; retryable?: boolean } = {}) {
     super(options.code ?? 'TRANSPORT_FAILED', message, { retryable: true, ...options });
   }
 }
 
-/** A tool call failed: unknown tool, invalid arguments, timeout, or the tool threw. */
+/** A tool call failed: unknown tool, invalid arguments, an unserializable result, or the tool threw. */
 export class ToolError extends AgentwireError {
   readonly tool: string;
-  constructor(tool: string, message: string, options: AgentwireErrorOptions & { code?: string } = {}) {
+  constructor(tool: string, message: string, options: AgentwireErrorOptions & { code?: CodeOf<'ToolError'> } = {}) {
     super(options.code ?? 'TOOL_FAILED', message, options);
     this.tool = tool;
   }
 }
 
 /** A tool call exceeded its `timeoutMs`. */
-export class ToolTimeoutError extends ToolError {
+export class ToolTimeoutError extends AgentwireError {
+  readonly tool: string;
   constructor(tool: string, timeoutMs: number) {
-    super(tool, `Tool "${tool}" timed out after ${timeoutMs} ms`, { code: 'TOOL_TIMEOUT', details: { timeoutMs } });
+    super('TOOL_TIMEOUT', `Tool "${tool}" timed out after ${timeoutMs} ms`, { details: { timeoutMs } });
+    this.tool = tool;
   }
 }
 
 /** Authentication failed or a principal tried to reach something it does not own. */
 export class AuthError extends AgentwireError {
-  constructor(message: string, options: AgentwireErrorOptions & { code?: string } = {}) {
+  constructor(message: string, options: AgentwireErrorOptions & { code?: CodeOf<'AuthError'> } = {}) {
     super(options.code ?? 'AUTH_FAILED', message, options);
   }
 }
@@ -98,22 +110,28 @@ export class HistoryGapError extends AgentwireError {
 
 /** An operation was used in the wrong state (e.g. `think()` outside a run, sending on a closed bridge). */
 export class StateError extends AgentwireError {
-  constructor(code: string, message: string, options: AgentwireErrorOptions = {}) {
+  constructor(code: CodeOf<'StateError'>, message: string, options: AgentwireErrorOptions = {}) {
     super(code, message, options);
   }
 }
 
-/** The `{name, message, code?}` shape errors take inside events. */
-export function serializeError(error: unknown): { name: string; message: string; code?: string } {
-  if (error instanceof AgentwireError) return { name: error.name, message: error.message, code: error.code };
-  if (error instanceof Error) return { name: error.name || 'Error', message: error.message };
-  return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
-}
-
-function safeString(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
+/**
+ * A refusal or report of a front end (WebSocket, SSE, AG-UI, useChat, run endpoints): `error`
+ * frames, close codes and HTTP refusals about the request itself (method, size, depth, limits).
+ * Any `AgentwireError` that reaches an HTTP surface is answered with its catalog status and code.
+ */
+export class GatewayError extends AgentwireError {
+  /** The request field at fault (`body`, `threadId`, …), when there is one. */
+  readonly field: string | undefined;
+  /** Extra HTTP response headers (`Allow`, `Retry-After`, …). */
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(
+    code: CodeOf<'GatewayError'>,
+    message: string,
+    options: AgentwireErrorOptions & { field?: string; headers?: Record<string, string> } = {},
+  ) {
+    super(code, message, options);
+    this.field = options.field;
+    this.headers = options.headers ?? {};
   }
 }

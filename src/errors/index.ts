@@ -1,0 +1,17 @@
+export {
+  AgentwireError,
+  ValidationError,
+  ThreadResolutionError,
+  DeliveryError,
+  TransportError,
+  ToolError,
+  ToolTimeoutError,
+  AuthError,
+  AbortError,
+  HistoryGapError,
+  StateError,
+  GatewayError,
+  type AgentwireErrorOptions,
+} from './errors.js';
+export { ERROR_CATALOG, httpStatusOf, isErrorCode, type ErrorCode, type CodeOf, type ErrorClassName } from './catalog.js';
+export { serializeError } from './serialize.js';
