@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../errors/index.js';
+import { AuthError, type ErrorCode } from '../../errors/index.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import type { TrackedConnection } from '../connections.js';
 import { Follower, type FollowResult } from '../follower.js';
@@ -56,6 +56,8 @@ export class SseSession implements TrackedConnection {
   private readonly follower: Follower;
   /** Why the stream ended (or is ending), once it is. */
   reason: DisconnectReason | undefined;
+  /** Overrides the final `close` event of the reason. */
+  private finalEvent: [ErrorCode, string] | undefined;
   /** Cursor of the last event written. */
   cursor: string | undefined;
 
@@ -71,8 +73,13 @@ export class SseSession implements TrackedConnection {
       {
         maxQueuedChars: limits.maxQueuedChars,
         maxQueuedEntries: limits.maxQueuedEntries,
-        readable: () => this.resume(),
-        ended: (why) => (why === 'overflow' ? this.cut('slow_consumer') : this.close('log_closed')),
+        readable: () => this.pump(),
+        ended: (why, error) => {
+          if (why === 'overflow') return this.cut('slow_consumer');
+          // The log refused the user after the fact (e.g. the thread's first event is another user's).
+          if (error instanceof AuthError) this.finalEvent = ['THREAD_FORBIDDEN', 'The thread belongs to another user'];
+          this.close('log_closed');
+        },
         isolationDrop: () => hooks.isolationDrop(this),
       },
     );
@@ -135,7 +142,7 @@ export class SseSession implements TrackedConnection {
       this.sink.destroy();
       return;
     }
-    const final = CLOSE_EVENTS[reason];
+    const final = this.finalEvent ?? CLOSE_EVENTS[reason];
     if (final) {
       this.sink.write(closeBlock(final[0], final[1]));
       this.hooks.framesSent(1);
