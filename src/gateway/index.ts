@@ -36,6 +36,7 @@ export {
 export { fromNodeRequest, fromWebRequest, type AuthRequest, type HeaderReader } from './request.js';
 export { parseJsonBody, readNodeBody, readNodeText, readWebBody, readWebText, valueExceedsDepth, type ReadBodyOptions } from './body.js';
 export { RunSlots } from './run-slots.js';
+export { RunAdmission, readBody, type AdmittedRun, type RunAdmissionOptions } from './admission.js';
 export { ConnectionTracker, type ConnectionLimits, type TrackedConnection } from './connections.js';
 export { OriginPolicy, type AllowedOrigins, type OriginCheck } from './origin.js';
 export { Follower, entryChars, type FollowResult, type FollowTarget, type FollowerOptions } from './follower.js';
