@@ -115,19 +115,21 @@ export class Follower implements LogListener {
     }
     this.subscription = result.subscription;
     const replay = result.replay.filter((entry) => this.owns(entry));
+    const replayed = replay.length;
+    // `filter` made a copy: the queue may grow it with live entries.
     this.queue = replay;
-    this.liveFrom = replay.length;
+    this.liveFrom = replayed;
     const early = this.early;
     this.early = [];
     this.state = 'following';
     if (early.length > 0) {
-      const replayed = new Set(replay.map((entry) => entry.event.id));
-      for (const entry of early) if (!replayed.has(entry.event.id)) this.queue.push(entry);
+      const replayedIds = new Set(replay.map((entry) => entry.event.id));
+      for (const entry of early) if (!replayedIds.has(entry.event.id)) this.queue.push(entry);
       // liveChars already counts the early entries (dropped duplicates were counted too: recount).
       this.liveChars = 0;
       for (let i = this.liveFrom; i < this.queue.length; i++) this.liveChars += entryChars(this.queue[i]!);
     }
-    return { status: 'following', cursor: result.cursor, replayed: replay.length };
+    return { status: 'following', cursor: result.cursor, replayed };
   }
 
   /** The next entry in order (replay first), or undefined when none is waiting. */
