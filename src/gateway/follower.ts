@@ -7,6 +7,12 @@ export interface FollowTarget {
   userId: string;
   threadId: string;
   after?: string | undefined;
+  /**
+   * Only entries of this run (surfaces that stream one run: AG-UI, useChat). Entries of the
+   * thread's other runs are skipped silently (they are the user's own, not an isolation drop) and
+   * do not count toward the bound.
+   */
+  runId?: string | undefined;
 }
 
 export interface FollowerOptions {
@@ -114,7 +120,7 @@ export class Follower implements LogListener {
       return { status: 'ended', reason: this.endReason ?? 'closed' };
     }
     this.subscription = result.subscription;
-    const replay = result.replay.filter((entry) => this.owns(entry));
+    const replay = result.replay.filter((entry) => this.owns(entry) && this.wanted(entry));
     const replayed = replay.length;
     // `filter` made a copy: the queue may grow it with live entries.
     this.queue = replay;
@@ -164,7 +170,7 @@ export class Follower implements LogListener {
     if (this.state !== 'subscribing' && this.state !== 'following') return;
     let added = false;
     for (const entry of entries) {
-      if (!this.owns(entry)) continue;
+      if (!this.owns(entry) || !this.wanted(entry)) continue;
       if (this.state === 'subscribing') this.early.push(entry);
       else this.queue.push(entry);
       this.liveChars += entryChars(entry);
@@ -201,6 +207,10 @@ export class Follower implements LogListener {
     this.head = 0;
     this.liveFrom = 0;
     this.liveChars = 0;
+  }
+
+  private wanted(entry: LogEntry): boolean {
+    return this.target.runId === undefined || entry.event.runId === this.target.runId;
   }
 
   private owns(entry: LogEntry): boolean {

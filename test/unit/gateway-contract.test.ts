@@ -280,6 +280,22 @@ describe('Follower', () => {
     expect(drops).toEqual(['e99', 'e98']);
   });
 
+  it('with a runId, follows that run only (other runs of the thread are skipped, not counted as drops)', async () => {
+    const { log, live, answer } = slowLog();
+    const drops: string[] = [];
+    const ofRun = (n: number, runId: string) => ({ ...entry(n), event: { ...entry(n).event, runId } }) as LogEntry;
+    const follower = new Follower(
+      { userId: 'alice', threadId: 't1', runId: 'r2' },
+      { maxQueuedEntries: 1, maxQueuedChars: 1e6, readable: () => undefined, ended: () => undefined, isolationDrop: (e) => drops.push(e.event.id) },
+    );
+    const started = follower.start(log);
+    answer({ status: 'subscribed', replay: [ofRun(1, 'r1'), ofRun(2, 'r2'), ofRun(3, 'r1')], cursor: 'c:3', subscription: { close: () => undefined } });
+    expect(await started).toMatchObject({ status: 'following', replayed: 1 });
+    live(ofRun(4, 'r1'), ofRun(5, 'r1'), ofRun(6, 'r2'));
+    expect(drain(follower)).toEqual(['e2', 'e6']);
+    expect(drops).toEqual([]);
+  });
+
   it('bounds what it holds: too many live entries during subscribe, or not taken after, end it with overflow', async () => {
     const { log, live, answer } = slowLog();
     let closed = 0;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AgentwireError, AuthError, GatewayError, StateError, ValidationError, type ErrorCode } from '../../errors/index.js';
+import { AgentwireError, AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
@@ -360,4 +360,3 @@ export class SseGateway {
   }
 }
 
-export type { ErrorCode };
