@@ -1,6 +1,14 @@
 import type { ServerResponse } from 'node:http';
-import type { SseSession, SseSink } from './session.js';
+import type { SseSink } from './session.js';
 import { STREAM_HEADERS } from './wire.js';
+
+/** What a sink tells the stream it writes for (an SSE session, or a run stream of AG-UI / useChat). */
+export interface SinkOwner {
+  /** The sink can take more. */
+  resume(): void;
+  /** The sink is gone (ended, cut, or the client left). */
+  finished(): void;
+}
 
 /** A node `ServerResponse` as a session's sink: `write()`'s return value and `drain` pace it. */
 export class NodeSseSink implements SseSink {
@@ -8,7 +16,7 @@ export class NodeSseSink implements SseSink {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly session: SseSession,
+    private readonly session: SinkOwner,
     headers: Record<string, string>,
   ) {
     res.on('close', () => session.finished());
@@ -48,7 +56,7 @@ export class WebSseSink implements SseSink {
   private done = false;
 
   constructor(
-    private readonly session: SseSession,
+    private readonly session: SinkOwner,
     signal: AbortSignal | undefined,
   ) {
     this.stream = new ReadableStream<Uint8Array>(
