@@ -125,6 +125,11 @@ export class RunStreamSession implements TrackedConnection {
     return this.state === 'subscribing' || this.state === 'ready' || this.state === 'open';
   }
 
+  /** Whether the response opened (`open()` was called while the stream was ready). */
+  get opened(): boolean {
+    return this.sink !== undefined;
+  }
+
   /** Whether an entry of the run is waiting or was written. */
   get started(): boolean {
     return this.hasEntry;
@@ -180,10 +185,23 @@ export class RunStreamSession implements TrackedConnection {
     if (this.follower.queued > 0) this.noteEntry();
   }
 
-  /** Resolves once an entry of the run is waiting (or the stream ended). */
-  firstEntry(): Promise<void> {
-    if (this.hasEntry || !this.isOpen) return Promise.resolve();
-    return new Promise((resolve) => this.firstWaiters.push(resolve));
+  /**
+   * Calls `open` once, synchronously, when the first entry of the run is waiting (or at once when
+   * one is): the response opens with the run's first event, before more can pile up unread.
+   * Resolves once it was called or the stream ended.
+   */
+  openOnFirstEntry(open: () => void): Promise<void> {
+    if (!this.isOpen) return Promise.resolve();
+    if (this.hasEntry) {
+      open();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) =>
+      this.firstWaiters.push(() => {
+        if (this.state === 'ready') open();
+        resolve();
+      }),
+    );
   }
 
   /** Starts writing to `sink`. */
@@ -232,6 +250,8 @@ export class RunStreamSession implements TrackedConnection {
   /** Cuts the stream at once (slow consumer, shutdown grace passed). */
   cut(reason: DisconnectReason): void {
     if (this.state === 'closed') return;
+    // Cancel now, not once the socket reports it closed: the run would go on meanwhile.
+    if (reason === 'slow_consumer' && this.startedRun && this.reason === undefined) this.abortRun?.('slow_consumer');
     this.reason ??= reason;
     const wasOpen = this.state === 'open';
     this.state = 'ending';

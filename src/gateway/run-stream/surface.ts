@@ -298,8 +298,19 @@ export class RunSurface {
           this.checkIdle();
         });
         if (spec.abortOnDisconnect) session.abortRun = (reason) => controller.abort(new AbortError(spec.abortMessage(reason)));
+        const headers = { ...cors, ...this.config.streamHeaders(runId) };
+        const open = () => {
+          if (!session.isOpen) return;
+          if (responder.gone()) {
+            // The client left while the run was starting.
+            this.abortFor(session, 'client');
+            this.discard(session);
+            return;
+          }
+          responder.stream(session, headers);
+        };
         const first = await Promise.race([
-          session.firstEntry().then(() => 'entry' as const),
+          session.openOnFirstEntry(open).then(() => 'entry' as const),
           run.then(
             () => 'settled' as const,
             (error: unknown) => ({ error }),
@@ -313,14 +324,17 @@ export class RunSurface {
         void settled.then(() =>
           session.runSettled(this.terminalTimeoutMs, "The run's events did not reach the event log this handler reads (is `log` the transport of the agent's bridge?)"),
         );
-        if (!session.isOpen || responder.gone()) {
+        if (session.opened) return;
+        if (!session.isOpen) {
+          // Ended before it opened (revoked, replaced, shutdown, or too much arrived unread).
           const reason = session.reason ?? 'client';
           if (reason === 'client' || reason === 'slow_consumer') this.abortFor(session, reason);
           this.discard(session);
           if (!responder.gone()) throw refusalOf(reason);
           return;
         }
-        responder.stream(session, { ...cors, ...this.config.streamHeaders(runId) });
+        // The run settled without an entry reaching the log yet: open, the terminal watch ends it.
+        open();
       } finally {
         if (claimHeld) this.claimed.delete(runId);
       }
