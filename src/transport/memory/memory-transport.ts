@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { AgentwireError, AuthError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import { AuthError, StateError, TransportError, ValidationError } from '../../errors/index.js';
 import { eventJson } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type {
@@ -13,7 +13,7 @@ import type {
   TransportHealth,
 } from '../types.js';
 import { ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
-import { threadTag } from './thread-tag.js';
+import { refusal, threadTag } from './log-common.js';
 
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
@@ -346,18 +346,6 @@ function serialized(event: AgentEvent): string {
   } catch (error) {
     throw refusal(event, error);
   }
-}
-
-export function refusal(event: AgentEvent, cause: unknown): TransportError {
-  const reason = cause instanceof AgentwireError ? cause.code : undefined;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  const what = typeof event === 'object' && event !== null ? `The ${String(event.type)} event ${String(event.id)} of run ${String(event.runId)}` : 'An event';
-  return new TransportError(`${what} was refused: ${message}`, {
-    code: 'TRANSPORT_REFUSED',
-    retryable: false,
-    cause,
-    details: reason === undefined ? {} : { reason },
-  });
 }
 
 /**
