@@ -28,8 +28,10 @@ export class LuaScript {
  * Lua shared by the scripts that judge run states.
  *
  * A thread's meta hash holds, beside `owner` and `epoch`, one field per run it knows,
- * `r:<runId>` = `<r|c> <start entry id|-> <end entry id|-> <length of start event id> <start event id><end event id>`
- * (`r` open, `c` closed by its `agent_completed`), and `n`, the number of such fields. A run is
+ * `r:<runId>` = `<r|c> <first entry id> <end entry id|-> <length of start event id> <start event id><end event id>`
+ * (`r` open, `c` closed by its `agent_completed`; the first entry is the run's `agent_started`, or
+ * its first event in this stream when its start is not there; the start event id is empty then),
+ * and `n`, the number of such fields. A run is
  * known while its events are retained: a closed run while its terminal entry is (nothing of a run
  * follows its terminal entry), an open run while its start entry is or for the thread TTL after it
  * started (its later entries are not tracked, so a run whose start was trimmed is not forgotten
@@ -71,7 +73,6 @@ end
 local function known(state, first, now, ttlMs)
   local flag, s, e = decode(state)
   if flag == 'c' then return first ~= nil and not before(e, first) end
-  if s == '-' then return false end
   if first ~= nil and not before(s, first) then return true end
   return now - tonumber((idParts(s))) < ttlMs
 end
@@ -137,7 +138,7 @@ local function appendOne(i)
   if state then
     local flag, s, e, startEvent, endEvent = decode(state)
     if kind == 's' then
-      if s ~= '-' and startEvent == eventId then return '=' .. s end
+      if startEvent ~= '' and startEvent == eventId then return '=' .. s end
       if known(state, firstId(stream), nowMs(), ttlMs) then return 1 end
       forget(meta, field)
       state = false
@@ -151,11 +152,13 @@ local function appendOne(i)
   local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', json, 'p', epoch)
   redis.call('EXPIRE', stream, ttl)
   redis.call('EXPIRE', meta, ttl)
-  if kind == 's' or (kind == 'c' and not state) then
-    if kind == 's' then
-      redis.call('HSET', meta, field, encode('r', id, '-', eventId, ''))
+  if not state then
+    -- A run this stream did not know: from its agent_started, or from whichever of its events came first
+    -- (its start went with an older stream): known from this entry on.
+    if kind == 'c' then
+      redis.call('HSET', meta, field, encode('c', id, id, '', eventId))
     else
-      redis.call('HSET', meta, field, encode('c', '-', id, '', eventId))
+      redis.call('HSET', meta, field, encode('r', id, '-', kind == 's' and eventId or '', ''))
     end
     if redis.call('HINCRBY', meta, 'n', 1) > runLimit then prune(stream, meta) end
   elseif kind == 'c' then
