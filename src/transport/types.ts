@@ -39,12 +39,12 @@ export interface LogEntry {
 }
 
 export type HistoryGapReason =
-  /**
-   * The log was recreated (new process, a thread's log dropped and started anew, a recreated or
-   * expired stream): the cursor's epoch is gone.
-   */
+  /** The log was recreated (new process, a recreated or expired stream): the cursor's epoch is gone. */
   | 'epoch_changed'
-  /** Retention trimmed entries after the cursor. */
+  /**
+   * Retention dropped entries after the cursor: trimmed (by events or bytes), or the thread's
+   * whole log dropped (idle past its TTL, over `maxThreads`) and perhaps started anew.
+   */
   | 'trimmed'
   /**
    * The cursor is not one this log issued for this thread: malformed, forged, of another thread,

@@ -257,7 +257,7 @@ describe('MemoryTransport cursors name their log and thread', () => {
     expect(result).toMatchObject({ status: 'history_gap', gap: { reason: 'unknown_cursor', threadId: 'C', requested: a[4]!.cursor } });
   });
 
-  it('answers epoch_changed for a cursor of a thread log that was dropped and recreated', () => {
+  it('answers trimmed for a cursor of a thread log that was dropped, also once the thread is recreated', () => {
     let now = 0;
     const transport = new MemoryTransport({ threadTtlMs: 10, now: () => now });
     const first = thoughts(5, 'alice', 'T').map((event) => transport.append(event));
@@ -266,11 +266,11 @@ describe('MemoryTransport cursors name their log and thread', () => {
     for (let i = 0; i < 64; i++) transport.append(thoughts(1, 'bob', `filler-${i}`)[0]!);
     expect(transport.read('T', 'alice')).toEqual([]);
     const dropped = transport.subscribeSync({ userId: 'alice', threadId: 'T', after: first[2]!.cursor }, listener);
-    expect(dropped).toMatchObject({ status: 'history_gap', gap: { reason: 'epoch_changed' } });
+    expect(dropped).toMatchObject({ status: 'history_gap', gap: { reason: 'trimmed' } });
     // Recreated with more events than the old one had: the old cursor still names the dropped log.
     thoughts(10, 'alice', 'T').forEach((event) => transport.append(event));
     const recreated = transport.subscribeSync({ userId: 'alice', threadId: 'T', after: first[2]!.cursor }, listener);
-    expect(recreated).toMatchObject({ status: 'history_gap', gap: { reason: 'epoch_changed' } });
+    expect(recreated).toMatchObject({ status: 'history_gap', gap: { reason: 'trimmed' } });
   });
 
   it('answers unknown_cursor for forged variants of a real cursor', () => {

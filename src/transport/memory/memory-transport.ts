@@ -57,8 +57,9 @@ export interface MemoryTransportOptions {
  *
  * - Cursors name their log and thread: `<epoch>.<log id>.<thread tag>:<offset>`. The epoch is new
  *   for every instance (a cursor from a previous process is `epoch_changed`), the log id for every
- *   incarnation of a thread's log (a thread dropped and recreated is `epoch_changed` too), the tag
- *   names the thread (a cursor of another thread is `unknown_cursor`). Anything that is not
+ *   incarnation of a thread's log (a cursor of a thread log that was dropped, idle or over
+ *   `maxThreads`, is `trimmed`, also once the thread has a new log), the tag names the thread (a
+ *   cursor of another thread is `unknown_cursor`). Anything that is not
  *   exactly "this thread, this log, still retained" gets `history_gap`, never a partial replay.
  * - Bounded in events and in JSON size, per thread and in total, and in threads.
  * - Run ids are used once: an `agent_started` for a run with retained events is refused
@@ -288,7 +289,7 @@ export class MemoryTransport implements Transport, EventLog {
     const logId = parseInt(logIdText, 36);
     if (logId > this.lastLogId) return gap('unknown_cursor', 'cursor is not one this server issued');
     if (!log || log.logId !== logId) {
-      return gap('epoch_changed', "the thread's log was dropped (idle, or over maxThreads) since this cursor was issued");
+      return gap('trimmed', "the thread's log was dropped (idle, or over maxThreads) since this cursor was issued");
     }
     const offset = Number(offsetText);
     if (offset >= log.nextOffset) return gap('unknown_cursor', 'cursor points past the end of the thread');
@@ -332,7 +333,7 @@ export class MemoryTransport implements Transport, EventLog {
     if (this.threads.size >= this.maxThreads && oldest) this.dropThread(oldest);
   }
 
-  /** Forgets a thread's log, its events and their runs; a cursor of it then gets `epoch_changed`. */
+  /** Forgets a thread's log, its events and their runs; a cursor of it then gets `trimmed`. */
   private dropThread(log: ThreadLog): void {
     this.threads.delete(log.threadId);
     log.clear();
