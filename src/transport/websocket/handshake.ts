@@ -1,7 +1,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AuthError } from '../../errors/index.js';
-import type { Authenticate, Principal } from '../../protocol/auth.js';
+import type { Authenticate, Principal } from '../../gateway/auth.js';
+import { fromNodeRequest } from '../../gateway/request.js';
 
 /** Answers an upgrade request with a plain HTTP error; no WebSocket is opened. */
 export function rejectUpgrade(socket: Duplex, status: number, message: string): void {
@@ -48,7 +49,9 @@ export async function authenticateUpgrade(
     timer.unref();
   });
   try {
-    const principal = await Promise.race([Promise.resolve().then(() => authenticate(request)), timeout]);
+    const view = fromNodeRequest(request);
+    if (!view) return { ok: false, status: 401, message: 'authentication failed' };
+    const principal = await Promise.race([Promise.resolve().then(() => authenticate(view)), timeout]);
     if (principal === 'timeout') return { ok: false, status: 503, message: 'authentication timed out' };
     if (!isPrincipal(principal)) return { ok: false, status: 401, message: 'authentication failed' };
     return { ok: true, principal };

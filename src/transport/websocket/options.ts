@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { ValidationError } from '../../errors/index.js';
-import type { Authenticate } from '../../protocol/auth.js';
+import type { Authenticate } from '../../gateway/auth.js';
 import type { EventLog, Transport } from '../types.js';
 
 /** What happens when a user opens one connection more than `maxConnectionsPerUser`. */
