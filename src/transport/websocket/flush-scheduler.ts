@@ -16,8 +16,6 @@ export interface Flushable {
 export class FlushScheduler {
   private dirty: Flushable[] = [];
   private scheduled: NodeJS.Immediate | undefined;
-  /** Entries whose `json` was filled in by `eventJson` during the current flush. */
-  private serialized: LogEntry[] = [];
 
   markDirty(item: Flushable): void {
     if (item.dirty) return;
@@ -26,23 +24,9 @@ export class FlushScheduler {
     this.scheduled ??= setImmediate(this.flushAll);
   }
 
-  /**
-   * The event's JSON, serialized at most once per flush however many connections write it (a
-   * user's several connections, several subscriptions). It stays on the entry only until the
-   * flush ends: the log already retains the event object for replay, and keeping a serialized
-   * second copy of every retained event doubled the memory of a full log and, with it, the
-   * garbage collector's work on the hot path (profile of the ws-fanout bench, see
-   * docs/performance.md). JSON that the log itself provides (the Redis log reads it from the
-   * stream) is used as it is and left in place.
-   */
+  /** The event's JSON: every log entry carries it (`LogEntry.json`, made once at append), shared by every connection. */
   eventJson(entry: LogEntry): string {
-    let json = entry.json;
-    if (json === undefined) {
-      json = JSON.stringify(entry.event);
-      entry.json = json;
-      this.serialized.push(entry);
-    }
-    return json;
+    return entry.json;
   }
 
   /** Writes everything now (used by `close()` to drain before closing sockets). */
@@ -51,13 +35,9 @@ export class FlushScheduler {
     this.scheduled = undefined;
     const items = this.dirty;
     this.dirty = [];
-    try {
-      for (const item of items) {
-        item.dirty = false;
-        item.flush();
-      }
-    } finally {
-      this.forgetSerialized();
+    for (const item of items) {
+      item.dirty = false;
+      item.flush();
     }
   };
 
@@ -66,12 +46,5 @@ export class FlushScheduler {
     this.scheduled = undefined;
     for (const item of this.dirty) item.dirty = false;
     this.dirty = [];
-    this.forgetSerialized();
-  }
-
-  private forgetSerialized(): void {
-    const entries = this.serialized;
-    for (let i = 0; i < entries.length; i++) entries[i]!.json = undefined;
-    entries.length = 0;
   }
 }
