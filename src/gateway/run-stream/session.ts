@@ -85,6 +85,8 @@ export class RunStreamSession implements TrackedConnection {
   /** Text to write first when the stream opens (the rest of a partly received entry). */
   private opening = '';
   private openingFrames = 0;
+  /** The rest of the run's terminal entry is the opening: the stream ends after it. */
+  private openingTerminal = false;
   private lastSeq = 0;
   private firstWaiters: Array<() => void> = [];
   private hasEntry = false;
@@ -177,6 +179,7 @@ export class RunStreamSession implements TrackedConnection {
       } catch (error) {
         this.hooks.poisoned(this, entry, error);
       }
+      this.openingTerminal = entry.event.type === 'agent_completed';
       this.noteEntry();
     }
     this.pending = plan.rest.filter((entry) => entry.event.runId === plan.runId);
@@ -218,6 +221,7 @@ export class RunStreamSession implements TrackedConnection {
       this.hooks.framesSent(this.openingFrames);
       this.opening = '';
     }
+    if (this.openingTerminal) return this.finish();
     this.pump();
   }
 
