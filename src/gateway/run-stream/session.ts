@@ -273,6 +273,10 @@ export class RunStreamSession implements TrackedConnection {
     this.follower.close();
     this.wakeFirstWaiters();
     this.hooks.finished(this, this.reason);
+    // Nothing of the request outlives the stream (a runtime may hold the sink a while longer).
+    this.abortRun = undefined;
+    this.pending = [];
+    this.replay = [];
   }
 
   private closeWith(reason: RunStreamEnd, closing: [ErrorCode, string] | undefined): void {

@@ -136,6 +136,11 @@ function refusalOf(reason: RunStreamEnd): AgentwireError {
   }
 }
 
+/** Cancels through `controller` (a closure of its own: it must not keep the request's scope, its body, alive). */
+function abortWith(controller: AbortController, message: (reason: 'client' | 'slow_consumer') => string): (reason: 'client' | 'slow_consumer') => void {
+  return (reason) => controller.abort(new AbortError(message(reason)));
+}
+
 /** A run id already in use or retained. */
 function runIdConflict(runId: string, why: string): ValidationError {
   return new ValidationError(`Run id "${runId}" ${why}: a run id is used once`, { code: 'RUN_ID_CONFLICT', field: 'runId' });
@@ -297,7 +302,7 @@ export class RunSurface {
           this.runs.delete(runId);
           this.checkIdle();
         });
-        if (spec.abortOnDisconnect) session.abortRun = (reason) => controller.abort(new AbortError(spec.abortMessage(reason)));
+        if (spec.abortOnDisconnect) session.abortRun = abortWith(controller, spec.abortMessage);
         const headers = { ...cors, ...this.config.streamHeaders(runId) };
         const open = () => {
           if (!session.isOpen) return;

@@ -54,10 +54,11 @@ export class WebSseSink implements SseSink {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly encoder = new TextEncoder();
   private done = false;
+  private readonly onAbort = (): void => this.abort();
 
   constructor(
     private readonly session: SinkOwner,
-    signal: AbortSignal | undefined,
+    private readonly signal: AbortSignal | undefined,
   ) {
     this.stream = new ReadableStream<Uint8Array>(
       {
@@ -73,7 +74,7 @@ export class WebSseSink implements SseSink {
     );
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.abort());
-      else signal.addEventListener('abort', () => this.abort(), { once: true });
+      else signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
@@ -116,6 +117,8 @@ export class WebSseSink implements SseSink {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    // The runtime may keep a request's signal (and its listeners) until the request is collected.
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.session.finished();
   }
 }
