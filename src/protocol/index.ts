@@ -1,2 +1,3 @@
+export * from './constants.js';
 export * from './frames.js';
 export { tokenFrom, type Authenticate, type Principal } from './auth.js';

@@ -1,6 +1,7 @@
 import type { RawData, WebSocket } from 'ws';
 import { AgentwireError, AuthError } from '../../errors/index.js';
-import { CloseCode, PROTOCOL_VERSION, type ClientFrame, type GatewayErrorCode, type ServerFrame } from '../../protocol/frames.js';
+import { CloseCode, PROTOCOL_VERSION, type GatewayErrorCode } from '../../protocol/constants.js';
+import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry, LogListener, Subscription } from '../types.js';
 import { parseClientFrame } from './client-frames.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';

@@ -5,7 +5,7 @@ import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { StateError } from '../../errors/index.js';
 import type { AgentEvent } from '../../events/schema.js';
-import { CloseCode } from '../../protocol/frames.js';
+import { CloseCode } from '../../protocol/constants.js';
 import { MemoryTransport } from '../memory/memory-transport.js';
 import type { EventLog, Transport, TransportHealth } from '../types.js';
 import { Connection, type ConnectionContext } from './connection.js';
