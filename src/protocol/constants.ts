@@ -27,7 +27,7 @@ export const GATEWAY_ERROR_CODES = [
   /** The thread belongs to another user (answer to `subscribe`). */
   'THREAD_FORBIDDEN',
   'ALREADY_SUBSCRIBED',
-  /** `unsubscribe` or `ack` of a thread this connection does not follow (whoever owns it). */
+  /** `unsubscribe` of a thread this connection does not follow (whoever owns it; acks are never answered). */
   'NOT_SUBSCRIBED',
   'TOO_MANY_SUBSCRIPTIONS',
   /** The event log failed or refused the subscription for another reason. */

@@ -90,9 +90,12 @@ describe('heartbeat, idle sockets, rate limit', () => {
   it('closes a client that sends frames faster than its rate limit with 4008', async () => {
     const { url, gateway: gw } = await gateway({ rateLimit: { framesPerSecond: 1, burst: 5 } });
     const chatty = await raw(url, 'chatty');
-    for (let i = 0; i < 20; i++) chatty.send({ type: 'ack', threadId: 't', cursor: `c:${i}` });
+    chatty.subscribe('t');
+    for (let i = 0; i < 19; i++) chatty.send({ type: 'ack', threadId: 't', cursor: `c:${i}` });
     expect(await chatty.waitForClose()).toMatchObject({ code: 4008 });
-    expect(gw.stats()).toMatchObject({ closedRateLimited: 1, acks: 5 });
+    // The burst: the subscribe (answered before the close) and four acks; the rest was not read.
+    expect(chatty.ofType('subscribed')).toHaveLength(1);
+    expect(gw.stats()).toMatchObject({ closedRateLimited: 1, acks: 4, acksIgnored: 0 });
   });
 });
 

@@ -1,10 +1,19 @@
+import { eventJson } from '../../events/json.js';
 import type { LogEntry } from '../types.js';
 
 /** Something with frames to write once the current tick is over. */
 export interface Flushable {
   /** Set by the scheduler while the item waits for the next flush. */
   dirty: boolean;
+  /** Writes what is queued. Must not throw; if it does anyway, `onFlushError` is told and the rest of the tick is written. */
   flush(): void;
+}
+
+export interface FlushSchedulerHooks {
+  /** An entry's event is not JSON: it is skipped for every connection. Called once per event. */
+  onUnserializable(entry: LogEntry, error: unknown): void;
+  /** A `flush()` threw (a bug, or a socket that broke its contract). */
+  onFlushError(item: Flushable, error: unknown): void;
 }
 
 /**
@@ -12,12 +21,18 @@ export interface Flushable {
  * are written in a single `setImmediate`, after every event produced in the current tick
  * (including its microtasks) has been queued. That is what lets a connection receive a burst as
  * one batched message, and it costs one timer for the whole gateway instead of one per connection.
+ *
+ * Nothing thrown while writing may escape the `setImmediate` (it would be an uncaught exception:
+ * every user disconnected): each item's flush is contained, and an event that cannot be
+ * serialized is skipped, once for everyone.
  */
 export class FlushScheduler {
   private dirty: Flushable[] = [];
   private scheduled: NodeJS.Immediate | undefined;
-  /** Entries whose `json` was filled in by `eventJson` during the current flush. */
-  private serialized: LogEntry[] = [];
+  /** Events known not to be JSON (by identity, so they go with the log's entries). */
+  private readonly notJson = new WeakSet<object>();
+
+  constructor(private readonly hooks: FlushSchedulerHooks) {}
 
   markDirty(item: Flushable): void {
     if (item.dirty) return;
@@ -27,22 +42,23 @@ export class FlushScheduler {
   }
 
   /**
-   * The event's JSON, serialized at most once per flush however many connections write it (a
-   * user's several connections, several subscriptions). It stays on the entry only until the
-   * flush ends: the log already retains the event object for replay, and keeping a serialized
-   * second copy of every retained event doubled the memory of a full log and, with it, the
-   * garbage collector's work on the hot path (profile of the ws-fanout bench, see
-   * docs/performance.md). JSON that the log itself provides (the Redis log reads it from the
-   * stream) is used as it is and left in place.
+   * The event's JSON, or undefined when it is not JSON (then every connection skips it). The log's
+   * own JSON (`entry.json`: the Redis log reads it from the stream) is used as it is; otherwise
+   * `eventJson` gives the string made when the event was built, or serializes it once (it is
+   * remembered with the event, so however many connections write it, it is serialized once).
    */
-  eventJson(entry: LogEntry): string {
-    let json = entry.json;
-    if (json === undefined) {
-      json = JSON.stringify(entry.event);
-      entry.json = json;
-      this.serialized.push(entry);
+  eventJson(entry: LogEntry): string | undefined {
+    const json = entry.json;
+    if (json !== undefined) return json;
+    const event = entry.event;
+    if (this.notJson.has(event)) return undefined;
+    try {
+      return eventJson(event);
+    } catch (error) {
+      if (typeof event === 'object' && event !== null) this.notJson.add(event);
+      this.hooks.onUnserializable(entry, error);
+      return undefined;
     }
-    return json;
   }
 
   /** Writes everything now (used by `close()` to drain before closing sockets). */
@@ -51,13 +67,17 @@ export class FlushScheduler {
     this.scheduled = undefined;
     const items = this.dirty;
     this.dirty = [];
-    try {
-      for (const item of items) {
-        item.dirty = false;
+    for (const item of items) {
+      item.dirty = false;
+      try {
         item.flush();
+      } catch (error) {
+        try {
+          this.hooks.onFlushError(item, error);
+        } catch {
+          // The rest of the tick is written whatever happens.
+        }
       }
-    } finally {
-      this.forgetSerialized();
     }
   };
 
@@ -66,12 +86,5 @@ export class FlushScheduler {
     this.scheduled = undefined;
     for (const item of this.dirty) item.dirty = false;
     this.dirty = [];
-    this.forgetSerialized();
-  }
-
-  private forgetSerialized(): void {
-    const entries = this.serialized;
-    for (let i = 0; i < entries.length; i++) entries[i]!.json = undefined;
-    entries.length = 0;
   }
 }
