@@ -336,8 +336,10 @@ export class WebSocketGateway implements Transport {
     this.pendingHandshakes++;
     const revocationsBefore = this.revocationSeq;
     let outcome;
+    let revoked = false;
     try {
       outcome = await authenticateUpgrade(this.options.authenticate, request, this.options.authTimeoutMs);
+      revoked = outcome.ok && (this.revocations.get(outcome.principal.userId)?.seq ?? 0) > revocationsBefore;
     } finally {
       if (--this.pendingHandshakes === 0) this.revocations.clear();
     }
@@ -350,7 +352,7 @@ export class WebSocketGateway implements Transport {
       return;
     }
     const { principal } = outcome;
-    if ((this.revocations.get(principal.userId)?.seq ?? 0) > revocationsBefore) {
+    if (revoked) {
       // Revoked while its hook was answering.
       this.counters.rejectedUnauthorized++;
       rejectUpgrade(socket, 401, 'access revoked');
