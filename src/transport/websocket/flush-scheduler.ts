@@ -31,6 +31,8 @@ export class FlushScheduler {
   private scheduled: NodeJS.Immediate | undefined;
   /** Events known not to be JSON (by identity, so they go with the log's entries). */
   private readonly notJson = new WeakSet<object>();
+  /** Entries whose `json` this scheduler filled in; cleared after the flush. */
+  private filled: LogEntry[] = [];
 
   constructor(private readonly hooks: FlushSchedulerHooks) {}
 
@@ -45,20 +47,29 @@ export class FlushScheduler {
    * The event's JSON, or undefined when it is not JSON (then every connection skips it). The log's
    * own JSON (`entry.json`: the Redis log reads it from the stream) is used as it is; otherwise
    * `eventJson` gives the string made when the event was built, or serializes it once (it is
-   * remembered with the event, so however many connections write it, it is serialized once).
+   * remembered with the event). Until the flush ends the string also sits on the entry, so the
+   * other connections writing it read a property instead of looking the event up again.
    */
   eventJson(entry: LogEntry): string | undefined {
-    const json = entry.json;
-    if (json !== undefined) return json;
+    const known = entry.json;
+    if (known !== undefined) return known;
     const event = entry.event;
     if (this.notJson.has(event)) return undefined;
+    let json: string;
     try {
-      return eventJson(event);
+      json = eventJson(event);
     } catch (error) {
       if (typeof event === 'object' && event !== null) this.notJson.add(event);
       this.hooks.onUnserializable(entry, error);
       return undefined;
     }
+    try {
+      entry.json = json;
+      this.filled.push(entry);
+    } catch {
+      // A frozen entry: nothing cached, still written.
+    }
+    return json;
   }
 
   /** Writes everything now (used by `close()` to drain before closing sockets). */
@@ -79,6 +90,7 @@ export class FlushScheduler {
         }
       }
     }
+    this.forgetFilled();
   };
 
   cancel(): void {
@@ -86,5 +98,20 @@ export class FlushScheduler {
     this.scheduled = undefined;
     for (const item of this.dirty) item.dirty = false;
     this.dirty = [];
+    this.forgetFilled();
+  }
+
+  /** The log keeps the events, and the strings stay with them (`eventJson`): the entries need not hold them too. */
+  private forgetFilled(): void {
+    const entries = this.filled;
+    if (entries.length === 0) return;
+    this.filled = [];
+    for (let i = 0; i < entries.length; i++) {
+      try {
+        entries[i]!.json = undefined;
+      } catch {
+        // Frozen meanwhile: nothing to forget.
+      }
+    }
   }
 }
