@@ -1,6 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { ValidationError } from '../../errors/index.js';
-import type { Principal } from '../../protocol/auth.js';
 import type { EventLog, Transport } from '../types.js';
 
 /** What happens when a user opens one connection more than `maxConnectionsPerUser`. */
@@ -22,8 +21,12 @@ export interface RateLimitOptions {
   burst?: number;
 }
 
-/** Who a connection belongs to, and until when its credential is good. */
-export interface WebSocketPrincipal extends Principal {
+/**
+ * Who a connection belongs to, and until when its credential is good. Everything it receives is
+ * filtered by `userId` (1-256 characters). A `Principal` of the other gateways is one too.
+ */
+export interface WebSocketPrincipal {
+  userId: string;
   /**
    * When the credential expires (epoch milliseconds). The connection is closed with
    * `CloseCode.TOKEN_EXPIRED` (4401) when it passes; an upgrade whose principal has already
