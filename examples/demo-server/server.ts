@@ -7,6 +7,7 @@ import { AgentBridge, MemoryTransport, ValidationError, threadIdSchema } from '.
 import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
 import { createMetricsRegistry, metricsHandler, sseGatewayMetrics, websocketGatewayMetrics } from '../../src/metrics/index.js';
 import { SseGateway } from '../../src/transport/sse/index.js';
+import { fromNodeRequest } from '../../src/gateway/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
 import { ResearchAgent } from '../research-agent.js';
 import { demoAuthenticate } from './auth.js';
@@ -100,7 +101,8 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   };
 
   async function postRun(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const principal = await demoAuthenticate(req);
+    const view = fromNodeRequest(req);
+    const principal = view ? await demoAuthenticate(view) : null;
     if (!principal) throw new HttpError(401, 'AUTH_FAILED', 'missing or invalid token (demo tokens look like "demo-alice")');
     const parsed = runRequestSchema.safeParse(await readJson(req, MAX_BODY_BYTES));
     if (!parsed.success) {

@@ -1,11 +1,10 @@
-import type { IncomingMessage } from 'node:http';
-import { tokenFrom, type Principal } from '../../src/index.js';
+import { tokenFrom, type AuthRequest, type Principal } from '../../src/index.js';
 
 /**
  * DEMO ONLY — a token `demo:<userId>` authenticates as that user, with no secret at all.
  * Replace with real verification (a signed session, a JWT) in anything but this example.
  */
-export function demoAuthenticate(request: IncomingMessage): Principal | null {
+export function demoAuthenticate(request: AuthRequest): Principal | null {
   const token = tokenFrom(request);
   if (!token?.startsWith('demo:') || token.length <= 5) return null;
   return { userId: token.slice(5) };

@@ -4,7 +4,8 @@ import type { BaseAgent } from '../agent/base-agent.js';
 import { AbortError, AuthError, ValidationError } from '../errors/index.js';
 import { ThreadRegistry } from '../ids/thread-registry.js';
 import type { GatewayMetricsSnapshot, GatewayMetricsSource } from '../metrics/types.js';
-import type { Authenticate, Principal } from '../protocol/auth.js';
+import type { Authenticate, Principal } from '../gateway/auth.js';
+import { fromNodeRequest } from '../gateway/request.js';
 import { HttpProblem, readJsonBody, sendProblem } from '../protocol/http.js';
 import { AguiEventMapper, type CancelledMode, type ThinkingMode } from './mapper.js';
 import { parseRunAgentInput } from './request.js';
@@ -148,7 +149,9 @@ export function createAguiHandler<Input>(options: AguiHandlerOptions<Input>): Ag
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), authTimeoutMs)));
     try {
-      const principal = await Promise.race([Promise.resolve().then(() => authenticate(req)), timedOut]);
+      const view = fromNodeRequest(req);
+      if (!view) throw new HttpProblem(400, 'INVALID_REQUEST', 'The request URL is malformed');
+      const principal = await Promise.race([Promise.resolve().then(() => authenticate(view)), timedOut]);
       if (principal === TIMED_OUT) throw new HttpProblem(503, 'AUTH_TIMEOUT', 'Authentication took too long; retry later');
       if (isPrincipal(principal)) return principal;
     } catch (error) {

@@ -1,4 +1,4 @@
-import type { SseGatewayStats } from '../transport/sse/sse-gateway.js';
+import type { GatewayStats as FrontEndStats } from '../gateway/stats.js';
 import type { GatewayStats } from '../transport/websocket/stats.js';
 import { perScrape, SnapshotMetric, type MetricKind, type Sample } from './collector.js';
 import type { GatewayMetricsSnapshot, GatewayMetricsSource } from './types.js';
@@ -80,19 +80,11 @@ export function websocketGatewayMetrics(gateway: { stats(): GatewayStats }): Gat
   };
 }
 
-/** The `SseGateway` (`stats()`) as a metrics source. Its refusals are not broken down by reason yet: `reason="http_error"`. */
-export function sseGatewayMetrics(gateway: { stats(): SseGatewayStats }): GatewayMetricsSource {
-  return {
-    metrics: () => {
-      const s = gateway.stats();
-      return {
-        connections: { open: s.connections },
-        users: s.users,
-        framesSent: s.eventsWritten,
-        isolationDrops: s.isolationDrops,
-        refused: { http_error: s.refused },
-        disconnects: { slow_consumer: s.slowConsumerCuts },
-      };
-    },
-  };
+/**
+ * Any surface of the front-end contract (`SseGateway` today; the others as they are ported) as a
+ * metrics source: its `stats()` already is a `GatewayMetricsSnapshot` (refusals by lowercase code,
+ * disconnects by reason).
+ */
+export function sseGatewayMetrics(gateway: { stats(): FrontEndStats }): GatewayMetricsSource {
+  return { metrics: () => gateway.stats() };
 }

@@ -1,11 +1,18 @@
+/**
+ * @deprecated Compatibility layer for the AG-UI and useChat handlers until they are ported to the
+ * front-end contract (`src/gateway`): new code throws `GatewayError` (or any `AgentwireError`)
+ * and answers with `respondNode` / `respondWeb` from `src/gateway/respond.ts`. Remove this file
+ * when `src/agui` and `src/ai-sdk` no longer import it.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError } from '../errors/index.js';
+import { readNodeBody } from '../gateway/body.js';
+import { DEFAULTS } from '../gateway/options.js';
+import { problemOf, type HttpErrorBody } from '../gateway/respond.js';
 
-/** The JSON body of every refused HTTP request (SSE, AG-UI, useChat): `{ "error": { "code", "message", "field"? } }`. */
-export interface HttpErrorBody {
-  error: { code: string; message: string; field?: string };
-}
+export type { HttpErrorBody };
 
-/** A request refused before its stream opened: becomes an HTTP status with a JSON error body. */
+/** @deprecated Use `GatewayError` (status from the catalog). */
 export class HttpProblem extends Error {
   constructor(
     readonly status: number,
@@ -19,7 +26,7 @@ export class HttpProblem extends Error {
   }
 }
 
-/** Ends `res` with a JSON error body (when the headers are still unsent; otherwise just ends it). */
+/** @deprecated Use `respondNode(res, error)`. */
 export function respondError(
   res: ServerResponse,
   status: number,
@@ -43,11 +50,12 @@ export function respondError(
   res.end(text);
 }
 
+/** @deprecated Use `respondNode(res, error)`. */
 export function sendProblem(res: ServerResponse, problem: HttpProblem): void {
   respondError(res, problem.status, problem.code, problem.message, problem.headers, problem.field);
 }
 
-/** The request's URL relative to a dummy origin (only path and query matter), or undefined if malformed. */
+/** @deprecated Use `fromNodeRequest(req).url`. */
 export function requestUrl(req: IncomingMessage): URL | undefined {
   try {
     return new URL(req.url ?? '/', 'http://localhost');
@@ -57,36 +65,20 @@ export function requestUrl(req: IncomingMessage): URL | undefined {
 }
 
 /**
- * Reads and parses a JSON request body of at most `maxBytes`. Throws `HttpProblem` 413 when it is
- * larger (the rest of the body is discarded and the connection closed after the answer) and 400
- * when it is not JSON, or `emptyBody` when given and the body is empty.
+ * @deprecated Use `readNodeBody(req, options)`. Now backed by it: byte limit, the default depth
+ * limit (64, checked without recursion) and the default body timeout (10 s), as `HttpProblem`s.
  */
 export async function readJsonBody(req: IncomingMessage, maxBytes: number, emptyBody?: HttpProblem): Promise<unknown> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    req.resume();
-    throw tooLarge(maxBytes);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // destroyOnReturn: false keeps the socket alive for the 413 answer when reading stops early.
-  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (emptyBody && text.trim().length === 0) throw emptyBody;
   try {
-    return JSON.parse(text) as unknown;
+    return await readNodeBody(req, {
+      maxBodyBytes: maxBytes,
+      maxBodyDepth: DEFAULTS.maxBodyDepth,
+      bodyTimeoutMs: DEFAULTS.bodyTimeoutMs,
+      ...(emptyBody && { emptyBody: new GatewayError('INVALID_JSON', emptyBody.message, { field: emptyBody.field }) }),
+    });
   } catch (error) {
-    throw new HttpProblem(400, 'INVALID_JSON', `The request body is not JSON: ${(error as Error).message}`, 'body');
+    if (error instanceof GatewayError && emptyBody && error.message === emptyBody.message) throw emptyBody;
+    const problem = problemOf(error);
+    throw new HttpProblem(problem.status, problem.body.error.code, problem.body.error.message, problem.body.error.field, problem.headers);
   }
-}
-
-function tooLarge(maxBytes: number): HttpProblem {
-  return new HttpProblem(413, 'BODY_TOO_LARGE', `The request body exceeds ${maxBytes} bytes`, 'body', { Connection: 'close' });
 }

@@ -1,3 +1,5 @@
 export * from './constants.js';
 export * from './frames.js';
-export { tokenFrom, type Authenticate, type Principal } from './auth.js';
+// The auth hook moved to the front-end contract (src/gateway/auth.ts); re-exported here so the
+// root entry keeps `tokenFrom`, `Authenticate` and `Principal` until the public surface is redrawn.
+export { tokenFrom, type Authenticate, type AuthRequest, type Principal } from '../gateway/auth.js';

@@ -20,6 +20,11 @@ export interface Transport {
   sendSync?(event: AgentEvent): void;
   close(): Promise<void>;
   health?(): TransportHealth | Promise<TransportHealth>;
+  /**
+   * Optional: whether events of run `runId` are retained (the id is in use). `run()` refuses such
+   * a run id (`RUN_ID_CONFLICT`). The built-in logs forget a run with its last retained event.
+   */
+  hasRun?(runId: string): boolean | Promise<boolean>;
 }
 
 /** One event in a thread's ordered log, with the opaque cursor that points just after it. */
@@ -27,19 +32,24 @@ export interface LogEntry {
   readonly cursor: string;
   readonly event: AgentEvent;
   /**
-   * `JSON.stringify(event)` when the log already has it (Redis stores events serialized). Gateways
-   * may also fill it while they write one tick's frames and clear it after, so every connection shares
-   * one serialization without the log keeping a second copy of each retained event.
+   * The event's JSON (`eventJson(event)`), made once when the event was appended; the exact text a
+   * gateway writes for every connection (the Redis log reads it from the stream).
    */
-  json?: string;
+  readonly json: string;
 }
 
 export type HistoryGapReason =
-  /** The log was recreated (new process, recreated stream): the cursor's epoch is gone. */
+  /** The log was recreated (new process, a recreated or expired stream): the cursor's epoch is gone. */
   | 'epoch_changed'
-  /** Retention trimmed entries after the cursor. */
+  /**
+   * Retention dropped entries after the cursor: trimmed (by events or bytes), or the thread's
+   * whole log dropped (idle past its TTL, over `maxThreads`) and perhaps started anew.
+   */
   | 'trimmed'
-  /** The cursor is malformed or points past the end of the log. */
+  /**
+   * The cursor is not one this log issued for this thread: malformed, forged, of another thread,
+   * or past the end of the log.
+   */
   | 'unknown_cursor';
 
 export interface HistoryGap {

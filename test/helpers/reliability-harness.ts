@@ -5,7 +5,6 @@
  * expiry, and the check of what each receiving client got against what the agents emitted.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import {
   AgentBridge,
@@ -73,7 +72,7 @@ export class TokenIssuer {
   }
 
   /** The gateways' hook: `{ userId }` for a valid, unexpired token; null (→ HTTP 401) otherwise. */
-  readonly authenticate: Authenticate = (request: IncomingMessage) => {
+  readonly authenticate: Authenticate = (request) => {
     const outcome = this.verify(tokenFrom(request));
     if (typeof outcome === 'string') {
       this.refusals[outcome]++;

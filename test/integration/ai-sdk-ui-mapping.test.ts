@@ -170,7 +170,7 @@ describe('UI mapping: our events → AI SDK UI message chunks', () => {
     // An event of another user injected into the run's entries is dropped by the stream.
     const foreign: AgentEvent = { ...entries[1]!.event, id: 'foreign', userId: 'mallory', seq: 99 } as AgentEvent;
     const session = new RunChunkStream({ runId: result.runId, userId: 'alice', mapper: new UiChunkMapper(), maxQueuedChunks: 1_000, onCancel: () => undefined });
-    session.push([...entries.slice(0, 2), { cursor: 'x:1', event: foreign }, ...entries.slice(2)]);
+    session.push([...entries.slice(0, 2), { cursor: 'x:1', event: foreign, json: JSON.stringify(foreign) }, ...entries.slice(2)]);
     const chunks: UIMessageChunk[] = [];
     for await (const chunk of session.stream as unknown as AsyncIterable<UIMessageChunk>) chunks.push(chunk);
     expect(session.isolationDrops).toBe(1);

@@ -23,7 +23,7 @@ let sseBase: string;
 
 beforeAll(async () => {
   s = await startStack({ authenticate: issuer.authenticate });
-  sse = new SseGateway({ log: s.transport, authenticate: issuer.authenticate, heartbeatMs: 0 });
+  sse = new SseGateway({ log: s.transport, authenticate: issuer.authenticate, heartbeatIntervalMs: 0 });
   sseServer = createServer((req, res) => {
     if (!sse.handle(req, res)) res.writeHead(404).end();
   });

@@ -99,7 +99,7 @@ async function startStack(options: { transport?: FaultyTransport } = {}) {
   const events: AgentEvent[] = [];
   agent.on('event', (event) => events.push(event));
   const ws = new WebSocketGateway({ authenticate, transport: log, heartbeatIntervalMs: 0, subscribeTimeoutMs: 0 });
-  const sse = new SseGateway({ log, authenticate, heartbeatMs: 0 });
+  const sse = new SseGateway({ log, authenticate, heartbeatIntervalMs: 0 });
   const agui = createAguiHandler({ agent, authenticate, heartbeatMs: 0, toInput: (input) => (input.forwardedProps as { steps: Step[] }).steps });
   const registry = createMetricsRegistry({
     bridges: { default: bridge },
@@ -168,7 +168,8 @@ describe('Prometheus export of bridge and gateway metrics', () => {
     expect([first.status, second.status]).toEqual([200, 200]);
     const unauthorized = await fetch(`http://${stack.host}/agui`, { method: 'POST', headers: { Authorization: 'Bearer forged' }, body: '{}' });
     expect(unauthorized.status).toBe(401);
-    await until(() => stack.sse.stats().eventsWritten === stack.events.length, 'the SSE stream to receive both runs');
+    // framesSent counts the `subscribed` frame too (one shape for every surface: events and control frames).
+    await until(() => stack.sse.stats().framesSent === stack.events.length + 1, 'the SSE stream to receive both runs');
 
     const metrics = await stack.scrape();
     const emitted = stack.events.length; // 5 + 4 events, all delivered
@@ -209,7 +210,7 @@ describe('Prometheus export of bridge and gateway metrics', () => {
     expect(metrics.value('agentwire_gateway_users', { gateway: 'ws' })).toBe(1);
     expect(metrics.value('agentwire_gateway_refused_total', { gateway: 'ws', reason: 'unauthorized' })).toBe(1);
     expect(metrics.value('agentwire_gateway_refused_total', { gateway: 'agui', reason: 'unauthorized' })).toBe(1);
-    expect(metrics.value('agentwire_gateway_frames_sent_total', { gateway: 'sse' })).toBe(emitted);
+    expect(metrics.value('agentwire_gateway_frames_sent_total', { gateway: 'sse' })).toBe(emitted + 1);
     const aguiFrames = (first.text + second.text).split('\n\n').filter((block) => block.startsWith('data: ')).length;
     expect(metrics.value('agentwire_gateway_frames_sent_total', { gateway: 'agui' })).toBe(aguiFrames);
     expect(metrics.value('agentwire_gateway_isolation_drops_total', { gateway: 'ws' })).toBe(0);

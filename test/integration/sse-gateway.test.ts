@@ -1,5 +1,5 @@
 import { until } from '../helpers/wait.js';
-import { createServer, request } from 'node:http';
+import { createServer, request, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AgentBridge,
@@ -156,15 +156,16 @@ describe('SseGateway refusals', () => {
     expect(viaHeader.status).toBe(200);
 
     const post = await fetch(url('t1', 'alice'), { method: 'POST' });
-    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET']);
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, OPTIONS']);
     const other = await fetch(`${base}/elsewhere`);
     expect(other.status).toBe(404); // handle() returned false: the host server answered
     expect(await other.text()).toBe('not the gateway');
-    expect(gateway.stats().refused).toBe(cases.length + 1);
+    const refused = Object.values(gateway.stats().refused).reduce((sum, n) => sum + n, 0);
+    expect(refused).toBe(cases.length + 1);
   });
 
-  it('limits open streams per user (429) without affecting other users, and frees the slot on disconnect', async () => {
-    const { url, open, gateway } = await fixture({ maxConnectionsPerUser: 2 });
+  it("refuse-newest: a user's stream past the limit gets 429 without affecting other users; a disconnect frees the slot", async () => {
+    const { url, open, gateway } = await fixture({ maxConnectionsPerUser: 2, userLimitPolicy: 'refuse-newest' });
     const a1 = await open(url('t1', 'alice'));
     const a2 = await open(url('t2', 'alice'));
     const a3 = await open(url('t3', 'alice'));
@@ -180,21 +181,41 @@ describe('SseGateway refusals', () => {
     expect(a4.status).toBe(200);
   });
 
-  it('limits open streams in total', async () => {
+  it('close-oldest (the default): the newest stream is served and the oldest ends with a close event TOO_MANY_CONNECTIONS', async () => {
+    const { url, open, gateway } = await fixture({ maxConnectionsPerUser: 2 });
+    const a1 = await open(url('t1', 'alice'));
+    const a2 = await open(url('t2', 'alice'));
+    const b1 = await open(url('t4', 'bob'));
+    await Promise.all([a1, a2, b1].map((c) => c.waitFor((x) => x.messages.length >= 1, 'subscribed')));
+    const a3 = await open(url('t3', 'alice'));
+    expect(a3.status).toBe(200);
+    await a3.waitFor((c) => c.messages.length >= 1, 'subscribed');
+    expect(await a1.ended).toBe('end');
+    expect(a1.messages.at(-1)?.event).toBe('close');
+    expect(JSON.parse(a1.messages.at(-1)?.data ?? '{}')).toMatchObject({ type: 'close', code: 'TOO_MANY_CONNECTIONS' });
+    expect([a2.outcome, b1.outcome, a3.outcome]).toEqual([undefined, undefined, undefined]);
+    expect(gateway.stats()).toMatchObject({ connections: { open: 3 }, users: 2, disconnects: { user_limit: 1 } });
+  });
+
+  it('limits open streams in total (503 SERVER_AT_CAPACITY)', async () => {
     const { url, open } = await fixture({ maxConnections: 2 });
-    const statuses = [];
-    for (const user of ['a', 'b', 'c']) statuses.push((await open(url('t1', user))).status);
-    expect(statuses).toEqual([200, 200, 429]);
+    const clients = [];
+    for (const user of ['a', 'b', 'c']) clients.push(await open(url('t1', user)));
+    expect(clients.map((c) => c.status)).toEqual([200, 200, 503]);
+    await clients[2]!.ended;
+    expect(clients[2]!.error.code).toBe('SERVER_AT_CAPACITY');
   });
 });
 
 describe('SseGateway authentication edge cases', () => {
   it('a client that leaves during authentication leaves nothing behind; a hanging hook gets 503 AUTH_TIMEOUT', async () => {
     const gates: Array<() => void> = [];
+    const seen: IncomingMessage[] = [];
     let gated = true;
     const { url, open, gateway } = await fixture({
       authTimeoutMs: 150,
       authenticate: async (req) => {
+        if (gated) seen.push(req.raw as IncomingMessage);
         const principal = await testAuthenticate(req);
         if (principal?.userId === 'hang') return new Promise<null>(() => undefined);
         if (gated) await new Promise<void>((resolve) => gates.push(resolve));
@@ -204,12 +225,14 @@ describe('SseGateway authentication edge cases', () => {
     const leaving = request(url('t1', 'alice'), { agent: false });
     leaving.on('error', () => undefined);
     leaving.end();
-    await until(() => gates.length === 1, 'the auth hook to be called', 5_000);
+    await until(() => gates.length === 1 && seen.length === 1, 'the auth hook to be called', 5_000);
     leaving.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 20)); // let the server see the close
+    // Barrier: the server has seen the client go (its request closed) before the hook answers.
+    await until(() => seen[0]!.destroyed, 'the server to see the client leave', 5_000);
     gates[0]?.();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(gateway.stats()).toMatchObject({ connections: 0, users: 0, refused: 0 });
+    // Barrier: authentication finished (the handler then returns in the same turn).
+    await until(() => gateway.stats().connections.authenticating === 0, 'authentication to finish', 5_000);
+    expect(gateway.stats()).toMatchObject({ connections: { open: 0, authenticating: 0 }, users: 0, refused: {} });
     gated = false;
 
     const hanging = await open(url('t1', 'hang'));
@@ -328,7 +351,7 @@ describe('SseGateway resume', () => {
 
 describe('SseGateway liveness and bounds', () => {
   it('sends heartbeat comments at the configured interval on an idle stream', async () => {
-    const { url, open } = await fixture({ heartbeatMs: 40 });
+    const { url, open } = await fixture({ heartbeatIntervalMs: 40 });
     const client = await open(url('t1', 'alice'));
     await client.waitFor((c) => c.comments.filter((x) => x === 'heartbeat').length >= 3, '3 heartbeats');
     expect(client.raw).toContain('\n: heartbeat\n\n');
@@ -338,7 +361,7 @@ describe('SseGateway liveness and bounds', () => {
   it('cuts a reader that stops reading once live events pass the bound; a reading client is not cut; both lose nothing', async () => {
     const { transport, url, open, gateway } = await fixture({
       transport: new MemoryTransport({ maxEventsPerThread: 100_000 }),
-      maxBufferedBytes: 64 * 1024,
+      maxQueuedBytes: 64 * 1024,
     });
     const run = scriptedRun(transport, 'alice', 't1');
     const slow = await open(url('t1', 'alice'));
@@ -348,11 +371,11 @@ describe('SseGateway liveness and bounds', () => {
     run.start();
     // Bursts smaller than the bound, so only a reader that stops reading can pile up past it;
     // in total far more than the kernel's socket buffers absorb.
-    for (let burst = 0; burst < 1_000 && gateway.stats().slowConsumerCuts === 0; burst++) {
+    for (let burst = 0; burst < 1_000 && (gateway.stats().disconnects.slow_consumer ?? 0) === 0; burst++) {
       run.think(8, 4_096);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(gateway.stats().slowConsumerCuts).toBe(1);
+    expect(gateway.stats().disconnects.slow_consumer).toBe(1);
     slow.resume();
     expect(await slow.ended).toBe('aborted');
 
@@ -366,7 +389,7 @@ describe('SseGateway liveness and bounds', () => {
     expectExactlyOnce([...slow.events, ...resumed.events], stored, 'alice');
     expectExactlyOnce(steady.events, stored, 'alice');
     expect(steady.outcome).toBeUndefined();
-    expect(gateway.stats().slowConsumerCuts).toBe(1); // neither the steady reader nor the paced replay tripped it
+    expect(gateway.stats().disconnects.slow_consumer).toBe(1); // neither the steady reader nor the paced replay tripped it
   });
 
   it('close() ends every stream, refuses new ones with 503 and leaves no timer behind', async () => {
@@ -375,7 +398,7 @@ describe('SseGateway liveness and bounds', () => {
     const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
     const clearIntervalSpy = vi.spyOn(globalThis, 'clearInterval');
     cleanups.push(() => void vi.restoreAllMocks());
-    const gateway = new SseGateway({ log: transport, authenticate: testAuthenticate, heartbeatMs: 1_000 });
+    const gateway = new SseGateway({ log: transport, authenticate: testAuthenticate, heartbeatIntervalMs: 1_000 });
     const address = await gateway.listen(0);
     cleanups.push(() => gateway.close());
     const url = (user: string) => `http://127.0.0.1:${address.port}/events?threadId=t-${user}&token=tok-${user}`;

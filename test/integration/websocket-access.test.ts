@@ -4,11 +4,11 @@
  * resuming through an expiry, the Node client's `Authorization` header, and connection failures
  * reported after construction without the token.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AuthError, tokenFrom, validateLifecycle, type AgentwireError } from '../../src/index.js';
+import { AuthError, tokenFrom, validateLifecycle, type AgentwireError, type AuthRequest } from '../../src/index.js';
 import { connect as connectBrowser } from '../../src/client/index.js';
 import { connect as connectNode } from '../../src/client/node.js';
 import { WebSocketGateway, type WebSocketGatewayOptions, type WebSocketPrincipal } from '../../src/transport/websocket/index.js';
@@ -35,7 +35,7 @@ async function raw(url: string, userId: string | undefined): Promise<RawClient> 
 
 /** Tokens `exp.<user>.<expiresAt>` carry their expiry; `token-<user>` (the harness's) none. */
 const expiring = (userId: string, expiresAt: number): string => `exp.${userId}.${expiresAt}`;
-const withExpiry: WebSocketGatewayOptions['authenticate'] = (request: IncomingMessage): WebSocketPrincipal | null => {
+const withExpiry: WebSocketGatewayOptions['authenticate'] = (request: AuthRequest): WebSocketPrincipal | null => {
   const token = tokenFrom(request);
   const match = /^exp\.([\w-]+)\.(\d+)$/.exec(token ?? '');
   if (match) return { userId: match[1]!, expiresAt: Number(match[2]) };
@@ -82,7 +82,7 @@ describe('revoke(userId)', () => {
     const { url, gateway: gw } = await gateway({
       authenticate: async (request) => {
         const principal = await authenticate(request);
-        if (principal?.userId === 'alice' && request.headers['x-wait'] === 'yes') await gate;
+        if (principal?.userId === 'alice' && request.headers.get('x-wait') === 'yes') await gate;
         return principal;
       },
     });
@@ -168,7 +168,7 @@ describe('tokens on the wire', () => {
     const seen: Array<{ url: string | undefined; authorization: string | undefined }> = [];
     const { url } = await gateway({
       authenticate: (request) => {
-        seen.push({ url: request.url, authorization: request.headers.authorization });
+        seen.push({ url: request.url.pathname + request.url.search, authorization: request.headers.get('authorization') ?? undefined });
         return authenticate(request);
       },
     });

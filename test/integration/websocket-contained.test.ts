@@ -149,7 +149,7 @@ class BrokenLog extends MemoryTransport {
       case 'throwing-cursor': {
         const emitter = new RunEmitter({ runId: generateRunId('throwing-cursor'), threadId: 'throwing-cursor', userId: request.userId, agent: 'a' });
         const event = emitter.emit('agent_started', { metadata: {} }).event;
-        const entry = { event, get cursor(): string { throw new Error('cursor refuses'); } };
+        const entry = { event, json: JSON.stringify(event), get cursor(): string { throw new Error('cursor refuses'); } };
         setImmediate(() => listener.onEntries([entry]));
         return result;
       }
@@ -167,7 +167,7 @@ describe('an event log that breaks its contract, hooks that throw', () => {
     const { url, agent, gateway: gw } = await gateway({
       transport: log,
       authenticate: (request) => {
-        if (request.url?.includes('token=token-db-down')) throw new Error('connect ECONNREFUSED postgres://admin:hunter2@db');
+        if (request.url.searchParams.get('token') === 'token-db-down') throw new Error('connect ECONNREFUSED postgres://admin:hunter2@db');
         return authenticate(request);
       },
       onError: (error, context) => {

@@ -8,7 +8,23 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { BaseAgent, RunEmitter, ValidationError, defineTool, generateRunId, validateLifecycle, type AgentEvent, type BaseAgentOptions } from '../../src/index.js';
+import {
+  BaseAgent,
+  RunEmitter,
+  ValidationError,
+  defineTool,
+  generateRunId,
+  validateLifecycle,
+  type AgentEvent,
+  type BaseAgentOptions,
+  type EventLog,
+  type LogEntry,
+  type LogListener,
+  type SubscribeRequest,
+  type SubscribeResult,
+  type Transport,
+  type MemoryTransport,
+} from '../../src/index.js';
 import { DEFAULT_JSON_LIMITS, toJson } from '../../src/events/json.js';
 import type { GatewayErrorContext } from '../../src/transport/websocket/index.js';
 import { RawClient, follow, startGateway, until } from '../helpers/ws-harness.js';
@@ -53,21 +69,95 @@ const poison: fc.Arbitrary<unknown> = fc.oneof(
 const isJson = (event: AgentEvent): boolean => toJson(event, DEFAULT_JSON_LIMITS, 1).ok;
 const ids = (events: readonly AgentEvent[]): string[] => events.map((event) => event.id);
 
-let harness: Harness;
-const reported: Array<{ error: unknown; context: GatewayErrorContext }> = [];
-beforeAll(async () => {
-  harness = await startGateway({
+/**
+ * A log of one's own that keeps whatever it is given, as it is: no JSON check and no
+ * `LogEntry.json` (it breaks the built-in logs' contract). What the gateway's flush must survive.
+ */
+class PassThroughLog implements Transport, EventLog {
+  private readonly threads = new Map<string, { entries: LogEntry[]; listeners: Set<{ userId: string; listener: LogListener }> }>();
+
+  send(event: AgentEvent): Promise<void> {
+    this.append(event);
+    return Promise.resolve();
+  }
+
+  append(event: AgentEvent): void {
+    const thread = this.thread(event.threadId);
+    const entry = { cursor: `pt:${thread.entries.length + 1}`, event } as unknown as LogEntry;
+    thread.entries.push(entry);
+    for (const { userId, listener } of thread.listeners) if (userId === event.userId) listener.onEntries([entry]);
+  }
+
+  read(threadId: string, userId: string): AgentEvent[] {
+    return this.thread(threadId).entries.map((entry) => entry.event).filter((event) => event.userId === userId);
+  }
+
+  subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
+    const thread = this.thread(request.threadId);
+    const subscriber = { userId: request.userId, listener };
+    thread.listeners.add(subscriber);
+    const from = request.after === undefined ? 0 : Number(request.after.slice(3));
+    return Promise.resolve({
+      status: 'subscribed',
+      replay: thread.entries.slice(from).filter((entry) => entry.event.userId === request.userId),
+      cursor: thread.entries.at(-1)?.cursor ?? null,
+      subscription: { close: () => thread.listeners.delete(subscriber) },
+    });
+  }
+
+  ownerOf(): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private thread(threadId: string) {
+    let thread = this.threads.get(threadId);
+    if (!thread) this.threads.set(threadId, (thread = { entries: [], listeners: new Set() }));
+    return thread;
+  }
+}
+
+interface Setup {
+  harness: Harness;
+  /** Where events go straight in (bypassing the emitter and the gateway). */
+  log: { append(event: AgentEvent): unknown; read(threadId: string, userId: string): AgentEvent[] };
+  reported: Array<{ error: unknown; context: GatewayErrorContext }>;
+}
+
+async function setup(log?: PassThroughLog): Promise<Setup> {
+  const reported: Setup['reported'] = [];
+  const harness = await startGateway({
+    ...(log && { transport: log as unknown as MemoryTransport }),
     onError: (error, context) => {
       reported.push({ error, context });
       if (reported.length % 7 === 0) throw new Error('a throwing onError hook must not matter either');
     },
   });
-});
-afterAll(() => harness.stop());
+  return { harness, log: log ?? harness.transport, reported };
+}
 
-describe('events that are not JSON, straight into the gateway log (property)', () => {
-  it('never crash the flush: skipped for every connection and counted; the bystander and the poisoner get everything else, in order', async () => {
-    const { url, transport, gateway } = harness;
+let memory: Setup;
+let own: Setup;
+beforeAll(async () => {
+  memory = await setup();
+  own = await setup(new PassThroughLog());
+});
+afterAll(async () => {
+  await memory.harness.stop();
+  await own.harness.stop();
+});
+
+describe('events that are not JSON, pushed straight in (property)', () => {
+  const cases = [
+    ['the built-in memory log (refuses them at append: nothing to skip)', () => memory, true],
+    ['a log of your own that stores them as they are (the flush skips them)', () => own, false],
+  ] as const;
+  it.each(cases)('%s: never crash the flush; the bystander and the poisoner get everything else, in order; counted once', async (_name, which, logRefuses) => {
+    const { harness, log, reported } = which();
+    const { url, gateway } = harness;
     const bystander = follow(url, 'bystander', 'b-thread');
     const poisoner = await RawClient.open(url, 'poisoner');
     const second = await RawClient.open(url, 'poisoner'); // the poisoner's second connection: the event is skipped there too
@@ -76,25 +166,26 @@ describe('events that are not JSON, straight into the gateway log (property)', (
     await until(() => bystander.client.status === 'open' && poisoner.ofType('subscribed').length === 1 && second.ofType('subscribed').length === 1, 'subscribed');
 
     let skippedExpected = 0;
-    let refusedExpected = 0;
+    let refusedByGateway = 0;
+    let refusedByLog = 0;
     const before = gateway.stats().unserializableEvents;
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(poison, fc.boolean()), { minLength: 1, maxLength: 6 }), async (values) => {
         const p = new RunEmitter({ runId: generateRunId('p-thread'), threadId: 'p-thread', userId: 'poisoner', agent: 'a' });
         const b = new RunEmitter({ runId: generateRunId('b-thread'), threadId: 'b-thread', userId: 'bystander', agent: 'a' });
         // All in one tick: the poisoned events share a flush (and batches) with everything else.
-        transport.append(p.emit('agent_started', { metadata: {} }).event);
-        transport.append(b.emit('agent_started', { metadata: {} }).event);
+        log.append(p.emit('agent_started', { metadata: {} }).event);
+        log.append(b.emit('agent_started', { metadata: {} }).event);
         const refusals: Array<Promise<unknown>> = [];
         for (const [value, viaSend] of values) {
           const clean = p.emit('agent_thinking', { text: 'clean' }).event;
           const poisoned = { ...p.emit('agent_thinking', { text: 'poisoned' }).event, data: { text: 'poisoned', value } } as AgentEvent;
-          transport.append(clean);
-          transport.append(b.emit('agent_thinking', { text: 'bystander' }).event);
+          const json = isJson(poisoned);
+          log.append(clean);
+          log.append(b.emit('agent_thinking', { text: 'bystander' }).event);
           if (viaSend) {
             // Through the gateway as a Transport: refused up front (typed, not retryable), never stored.
-            const json = isJson(poisoned);
-            if (!json) refusedExpected++;
+            if (!json) refusedByGateway++;
             refusals.push(
               gateway.send(poisoned).then(
                 () => expect(json).toBe(true),
@@ -106,42 +197,56 @@ describe('events that are not JSON, straight into the gateway log (property)', (
                 },
               ),
             );
+          } else if (logRefuses) {
+            // The built-in log refuses it alone, synchronously, with a typed error.
+            let refused: unknown;
+            try {
+              log.append(poisoned);
+            } catch (error) {
+              refused = error;
+            }
+            if (json) expect(refused).toBeUndefined();
+            else {
+              refusedByLog++;
+              expect(refused).toMatchObject({ code: 'TRANSPORT_REFUSED', retryable: false });
+            }
           } else {
-            // Straight into the log, as an integrator's own code or a buggy log could.
-            if (!isJson(poisoned)) skippedExpected++;
-            transport.append(poisoned);
+            // Stored as it is: the gateway meets it in its flush.
+            if (!json) skippedExpected++;
+            log.append(poisoned);
           }
         }
-        transport.append(p.emit('agent_completed', { status: 'succeeded', result: null, durationMs: 1 }).event);
-        transport.append(b.emit('agent_completed', { status: 'succeeded', result: null, durationMs: 1 }).event);
+        log.append(p.emit('agent_completed', { status: 'succeeded', result: null, durationMs: 1 }).event);
+        log.append(b.emit('agent_completed', { status: 'succeeded', result: null, durationMs: 1 }).event);
         await Promise.all(refusals);
         // The receiving clients are the barrier: each got its run's terminal event.
         const runId = p.identity.runId;
         const done = (client: RawClient): boolean => client.events().some((e) => e.runId === runId && e.type === 'agent_completed');
         await until(() => done(poisoner) && done(second) && bystander.events.some((e) => e.runId === b.identity.runId && e.type === 'agent_completed'), 'both runs received');
       }),
-      { numRuns: 120 },
+      { numRuns: 100 },
     );
 
     // What each client received is exactly what it must: every JSON event of its thread, in log order.
-    const poisonerExpected = transport.read('p-thread', 'poisoner').filter(isJson);
+    const poisonerExpected = log.read('p-thread', 'poisoner').filter(isJson);
     expect(ids(poisoner.events())).toEqual(ids(poisonerExpected));
     expect(ids(second.events())).toEqual(ids(poisonerExpected));
-    expect(ids(bystander.events)).toEqual(ids(transport.read('b-thread', 'bystander')));
+    expect(ids(bystander.events)).toEqual(ids(log.read('b-thread', 'bystander')));
     expect(validateLifecycle(bystander.events)).toMatchObject({ ok: true });
     expect(bystander.errors).toEqual([]);
     expect(bystander.client.stats.reconnects).toBe(0);
-    // Nobody was disconnected, the poisoned events were counted once each (not once per connection) and reported.
+    // Nobody was disconnected; the events the gateway met were counted once each (not once per connection) and reported.
     expect(poisoner.closed).toBeUndefined();
     expect(second.closed).toBeUndefined();
-    expect(skippedExpected).toBeGreaterThan(10);
-    expect(refusedExpected).toBeGreaterThan(10);
+    expect(refusedByGateway).toBeGreaterThan(10);
+    if (logRefuses) expect(refusedByLog).toBeGreaterThan(10);
+    else expect(skippedExpected).toBeGreaterThan(10);
     const stats = gateway.stats();
-    expect(stats.unserializableEvents - before).toBe(skippedExpected + refusedExpected);
+    expect(stats.unserializableEvents - before).toBe(skippedExpected + refusedByGateway);
     expect(stats).toMatchObject({ internalErrors: 0, closedInternalError: 0, connections: 3 });
     const serializeReports = reported.filter((r) => r.context.stage === 'serialize');
     expect(serializeReports).toHaveLength(skippedExpected);
-    expect(serializeReports.every((r) => r.error instanceof ValidationError && r.context.userId === 'poisoner' && r.context.threadId === 'p-thread')).toBe(true);
+    expect(serializeReports.every((r) => r.error instanceof ValidationError && r.context.surface === 'websocket' && r.context.userId === 'poisoner' && r.context.threadId === 'p-thread')).toBe(true);
 
     // A replay of the poisoned thread skips them too, and `replayed` counts what follows.
     const late = await RawClient.open(url, 'poisoner');
@@ -175,7 +280,7 @@ class PoisonAgent extends BaseAgent<unknown, unknown> {
 
 describe('events that are not JSON, through agent runs (property)', () => {
   it('cost only those events: the process serves on, a bystander running at the same time gets all of its events in order', async () => {
-    const { url, transport, gateway, bridge, agent } = harness;
+    const { url, transport, gateway, bridge, agent } = memory.harness;
     const poisonAgent = new PoisonAgent({ bridge });
     const bystander = follow(url, 'bystander2', 'b2-thread');
     const poisoner = follow(url, 'poisoner2', 'p2-thread', { checkLifecycle: false });

@@ -4,7 +4,8 @@ import type { BaseAgent } from '../../agent/base-agent.js';
 import { AbortError } from '../../errors/index.js';
 import { generateRunId } from '../../ids/run-id.js';
 import { isValidThreadId } from '../../ids/thread-id.js';
-import type { Authenticate, Principal } from '../../protocol/auth.js';
+import type { Authenticate, Principal } from '../../gateway/auth.js';
+import { fromNodeRequest } from '../../gateway/request.js';
 import type { EventLog, Subscription } from '../../transport/types.js';
 import { AGENTWIRE_RUN_ID_HEADER } from '../client.js';
 import type { ModelAgentInput } from '../model/model-agent.js';
@@ -133,7 +134,9 @@ class AiSdkChatHandler<Input> implements ChatHandler {
   private async authenticate(req: IncomingMessage): Promise<Principal> {
     let principal: Principal | null;
     try {
-      principal = await this.options.authenticate(req);
+      const view = fromNodeRequest(req);
+      if (!view) throw new Error('malformed request URL');
+      principal = await this.options.authenticate(view);
     } catch (error) {
       throw new HttpProblem(401, 'AUTH_FAILED', error instanceof Error && error.message ? error.message : 'Authentication failed');
     }

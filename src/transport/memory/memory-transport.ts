@@ -1,5 +1,6 @@
 import { customAlphabet } from 'nanoid';
-import { AuthError, TransportError } from '../../errors/index.js';
+import { AuthError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import { eventJson } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type {
   EventLog,
@@ -11,14 +12,30 @@ import type {
   Transport,
   TransportHealth,
 } from '../types.js';
-import { ThreadLog, type Subscriber } from './thread-log.js';
+import { ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
+import { refusal, threadTag } from './log-common.js';
 
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
+const MiB = 1024 * 1024;
+
+/**
+ * `<epoch>.<log id>.<thread tag>:<offset>` (what this log issues), or `<epoch>:<offset>` (the
+ * format of earlier versions: from this epoch it is refused as unknown, from another one it is a
+ * cursor of another incarnation). Offsets and log ids are canonical (no leading zeros).
+ */
+const CURSOR_PATTERN = /^([0-9a-z]{1,32})(?:\.([1-9a-z][0-9a-z]{0,10})\.([0-9a-z]{1,7}))?:([1-9]\d{0,14})$/;
 
 export interface MemoryTransportOptions {
   /** Events retained per thread for replay; older ones are trimmed. Default 10,000. */
   maxEventsPerThread?: number;
+  /**
+   * JSON size of the events retained per thread (the length of each event's JSON text: its UTF-8
+   * bytes for ASCII; a non-ASCII character counts one, or two outside the BMP); older ones are
+   * trimmed, and an event larger than this alone is delivered live but not retained.
+   * Default 8 MiB (8,388,608).
+   */
+  maxBytesPerThread?: number;
   /** Threads retained; past it the least recently active thread without subscribers is dropped. Default 10,000. */
   maxThreads?: number;
   /**
@@ -26,6 +43,8 @@ export interface MemoryTransportOptions {
    * is dropped (its offsets and subscribers stay, so resuming into it yields `history_gap`). Default 200,000.
    */
   maxTotalEvents?: number;
+  /** JSON size of the events retained across all threads, counted like `maxBytesPerThread`; past it, like `maxTotalEvents`. Default 64 MiB (67,108,864). */
+  maxTotalBytes?: number;
   /** A thread with no subscribers and no new event for this long is dropped. Default 1 h. */
   threadTtlMs?: number;
   /** Clock, injectable for tests. */
@@ -34,25 +53,34 @@ export interface MemoryTransportOptions {
 
 /**
  * The embedded default transport: per-thread ordered logs in this process, with cursors for
- * resume and live subscriptions filtered by user. The log's epoch is new for every instance,
- * so a cursor from a previous process yields `history_gap`, never a wrong replay.
+ * resume and live subscriptions filtered by user.
+ *
+ * - Cursors name their log and thread: `<epoch>.<log id>.<thread tag>:<offset>`. The epoch is new
+ *   for every instance (a cursor from a previous process is `epoch_changed`), the log id for every
+ *   incarnation of a thread's log (a cursor of a thread log that was dropped, idle or over
+ *   `maxThreads`, is `trimmed`, also once the thread has a new log), the tag names the thread (a
+ *   cursor of another thread is `unknown_cursor`). Anything that is not
+ *   exactly "this thread, this log, still retained" gets `history_gap`, never a partial replay.
+ * - Bounded in events and in JSON size, per thread and in total, and in threads.
+ * - Run ids are used once: an `agent_started` for a run with retained events is refused
+ *   (`ValidationError` RUN_ID_CONFLICT), as is any event of a run after its retained
+ *   `agent_completed` (`StateError` RUN_CLOSED); `hasRun()` tells whether a run is retained. A
+ *   repeat of the same `agent_started` or `agent_completed` (same event id) is accepted and not
+ *   stored twice. A run is forgotten with its last retained event.
+ * - An event that is not JSON (`eventJson` throws) is refused alone (`TransportError`
+ *   TRANSPORT_REFUSED, not retryable, the `ValidationError` as its cause).
  */
 export class MemoryTransport implements Transport, EventLog {
-  /** Identifies this incarnation of the logs; part of every cursor. */
+  /** Identifies this incarnation of the logs; every cursor starts with it. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
-  private readonly maxEventsPerThread: number;
+  private readonly limits: ThreadLogLimits;
   private readonly maxThreads: number;
   private readonly maxTotalEvents: number;
-  private totalEvents = 0;
-  /**
-   * Where the offsets of a thread log created now start: past every offset that a dropped log of
-   * this epoch handed out. A thread evicted (TTL, `maxThreads`) and later recreated would otherwise
-   * count from 1 again, and a client resuming with a cursor from the dropped incarnation would be
-   * replayed the new log from the middle: a silent partial replay. With the floor, such a cursor
-   * lies before the new log's first offset and yields `history_gap` (`trimmed`).
-   */
-  private offsetFloor = 1;
+  private readonly maxTotalBytes: number;
+  private readonly retention: Retention = { events: 0, bytes: 0, runs: new Map<string, RunRecord>() };
+  /** Id of the last thread log created in this epoch (every incarnation of a thread's log gets a new one). */
+  private lastLogId = 0;
   private readonly threadTtlMs: number;
   private readonly now: () => number;
   private closed = false;
@@ -60,10 +88,14 @@ export class MemoryTransport implements Transport, EventLog {
   isolationDrops = 0;
 
   constructor(options: MemoryTransportOptions = {}) {
-    this.maxThreads = options.maxThreads ?? 10_000;
-    this.maxTotalEvents = options.maxTotalEvents ?? 200_000;
+    this.maxThreads = positive('maxThreads', options.maxThreads ?? 10_000);
+    this.maxTotalEvents = positive('maxTotalEvents', options.maxTotalEvents ?? 200_000);
+    this.maxTotalBytes = positive('maxTotalBytes', options.maxTotalBytes ?? 64 * MiB);
     // A thread never holds more than the whole transport may: the total bound always finds another thread to trim.
-    this.maxEventsPerThread = Math.min(options.maxEventsPerThread ?? 10_000, this.maxTotalEvents);
+    this.limits = {
+      maxEntries: Math.min(positive('maxEventsPerThread', options.maxEventsPerThread ?? 10_000), this.maxTotalEvents),
+      maxBytes: Math.min(positive('maxBytesPerThread', options.maxBytesPerThread ?? 8 * MiB), this.maxTotalBytes),
+    };
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
   }
@@ -74,7 +106,17 @@ export class MemoryTransport implements Transport, EventLog {
 
   /** Events currently retained across all threads. */
   get eventCount(): number {
-    return this.totalEvents;
+    return this.retention.events;
+  }
+
+  /** JSON size of the events currently retained across all threads (what `maxTotalBytes` bounds). */
+  get byteCount(): number {
+    return this.retention.bytes;
+  }
+
+  /** Runs with at least one retained event. */
+  get runCount(): number {
+    return this.retention.runs.size;
   }
 
   send(event: AgentEvent): Promise<void> {
@@ -91,9 +133,24 @@ export class MemoryTransport implements Transport, EventLog {
     this.append(event);
   }
 
-  /** Synchronous append; returns the stored entry (with its cursor). */
+  /** Whether events of this run are retained (its id is in use). */
+  hasRun(runId: string): boolean {
+    return this.retention.runs.has(runId);
+  }
+
+  /**
+   * Synchronous append; returns the stored entry (with its cursor), or the entry already stored
+   * for a repeat of a run's `agent_started` / `agent_completed`. Throws (nothing stored) for an
+   * event that is not JSON, a run id in use, an event after its run's end, or another user's thread.
+   */
   append(event: AgentEvent): LogEntry {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
+    const json = serialized(event);
+    const known = this.retention.runs.get(event.runId);
+    if (known) {
+      const repeat = checkRun(known, event);
+      if (repeat) return repeat;
+    }
     const now = this.now();
     let log = this.threads.get(event.threadId);
     if (!log) {
@@ -113,8 +170,18 @@ export class MemoryTransport implements Transport, EventLog {
         retryable: false,
       });
     }
-    const entry = log.append(event, now);
-    if (!log.trimmed && ++this.totalEvents > this.maxTotalEvents) this.dropOldestHistory(log);
+    let run = known;
+    if (!run) {
+      run = { runId: event.runId, retained: 0, start: undefined, end: undefined };
+      this.retention.runs.set(event.runId, run);
+    }
+    const entry = log.append(event, json, run, now);
+    if (event.type === 'agent_started') run.start = entry;
+    else if (event.type === 'agent_completed') run.end = entry;
+    const retention = this.retention;
+    while ((retention.events > this.maxTotalEvents || retention.bytes > this.maxTotalBytes) && this.dropOldestHistory(log)) {
+      // Each pass clears one other thread's history.
+    }
     if (log.subscribers.size === 0) return entry;
     const batch = [entry];
     for (const subscriber of log.subscribers) {
@@ -141,9 +208,9 @@ export class MemoryTransport implements Transport, EventLog {
     }
     let replayFrom = 0;
     if (after !== undefined) {
-      const gap = this.checkCursor(threadId, log, after);
-      if (typeof gap !== 'number') return { status: 'history_gap', gap };
-      replayFrom = gap;
+      const checked = this.checkCursor(threadId, log, after);
+      if (typeof checked !== 'number') return { status: 'history_gap', gap: checked };
+      replayFrom = checked;
     }
     if (!log) {
       log = this.createLog(threadId, undefined, this.now());
@@ -156,7 +223,7 @@ export class MemoryTransport implements Transport, EventLog {
     const subscriber: Subscriber = { userId, listener };
     log.subscribers.add(subscriber);
     const owned = log;
-    const replay = owned.after(replayFrom).filter((entry) => entry.event.userId === userId);
+    const replay: LogEntry[] = owned.after(replayFrom).filter((entry) => entry.event.userId === userId);
     const cursor = owned.size > 0 ? owned.cursorAt(owned.nextOffset - 1) : null;
     return {
       status: 'subscribed',
@@ -197,12 +264,15 @@ export class MemoryTransport implements Transport, EventLog {
     for (const log of this.threads.values()) {
       for (const subscriber of log.subscribers) subscriber.listener.onClose?.();
       log.subscribers.clear();
+      log.clear();
     }
     this.threads.clear();
-    this.totalEvents = 0;
   }
 
-  /** Returns the offset to replay after, or the gap that makes the cursor unusable. */
+  /**
+   * Returns the offset to replay after, or the gap that makes the cursor unusable. Only a cursor
+   * this log issued for this thread's current log, whose successors are all retained, passes.
+   */
   private checkCursor(threadId: string, log: ThreadLog | undefined, cursor: string): number | HistoryGap {
     const gap = (reason: HistoryGap['reason'], message: string): HistoryGap => ({
       threadId,
@@ -210,34 +280,42 @@ export class MemoryTransport implements Transport, EventLog {
       reason,
       message,
     });
-    const match = /^([0-9a-z]{1,32}):(\d{1,15})$/.exec(cursor);
+    const match = CURSOR_PATTERN.exec(cursor);
     if (!match) return gap('unknown_cursor', 'cursor is not one this server issued');
-    const [, epoch, offsetText] = match;
+    const [, epoch, logIdText, tag, offsetText] = match;
     if (epoch !== this.epoch) return gap('epoch_changed', 'the event log was recreated since this cursor was issued');
+    if (logIdText === undefined || tag === undefined) return gap('unknown_cursor', 'cursor is not one this server issued');
+    if (tag !== threadTag(threadId)) return gap('unknown_cursor', 'cursor belongs to another thread');
+    const logId = parseInt(logIdText, 36);
+    if (logId > this.lastLogId) return gap('unknown_cursor', 'cursor is not one this server issued');
+    if (!log || log.logId !== logId) {
+      return gap('trimmed', "the thread's log was dropped (idle, or over maxThreads) since this cursor was issued");
+    }
     const offset = Number(offsetText);
-    // A thread not retained (never seen, or dropped) would start at the floor: cursors below it are of a dropped incarnation.
-    const nextOffset = log?.nextOffset ?? this.offsetFloor;
-    if (offset >= nextOffset) return gap('unknown_cursor', 'cursor points past the end of the thread');
-    const firstOffset = log?.firstOffset ?? this.offsetFloor;
-    if (offset < firstOffset - 1) return gap('trimmed', 'events after this cursor are no longer retained');
+    if (offset >= log.nextOffset) return gap('unknown_cursor', 'cursor points past the end of the thread');
+    if (offset < log.firstOffset - 1) return gap('trimmed', 'events after this cursor are no longer retained');
     return offset;
   }
 
   private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
     this.evictIdle(now, this.threads.size >= this.maxThreads);
-    const log = new ThreadLog(threadId, this.epoch, owner, this.maxEventsPerThread, now, this.offsetFloor);
+    const log = new ThreadLog(threadId, ++this.lastLogId, this.epoch, threadTag(threadId), owner, this.limits, this.retention, now);
     this.threads.set(threadId, log);
     return log;
   }
 
-  /** Keeps the total bound: clears the history of the least recently active thread other than `current`. */
-  private dropOldestHistory(current: ThreadLog): void {
+  /**
+   * Keeps the total bounds: clears the history of the least recently active thread other than
+   * `current`. False when there is none (cannot happen: a thread alone stays within the totals).
+   */
+  private dropOldestHistory(current: ThreadLog): boolean {
     let oldest: ThreadLog | undefined;
     for (const log of this.threads.values()) {
       if (log !== current && log.size > 0 && (!oldest || log.lastActivity < oldest.lastActivity)) oldest = log;
     }
-    // maxEventsPerThread ≤ maxTotalEvents, so another thread with history always exists here.
-    if (oldest) this.totalEvents -= oldest.clear();
+    if (!oldest) return false;
+    oldest.clear();
+    return true;
   }
 
   /** Drops threads idle past their TTL, then (if still full) the least recently active idle one. */
@@ -255,9 +333,45 @@ export class MemoryTransport implements Transport, EventLog {
     if (this.threads.size >= this.maxThreads && oldest) this.dropThread(oldest);
   }
 
+  /** Forgets a thread's log, its events and their runs; a cursor of it then gets `trimmed`. */
   private dropThread(log: ThreadLog): void {
     this.threads.delete(log.threadId);
-    this.offsetFloor = Math.max(this.offsetFloor, log.nextOffset);
-    this.totalEvents -= log.size;
+    log.clear();
   }
+}
+
+/** The event's JSON, or the refusal of this one event (not retryable: it will never serialize). */
+function serialized(event: AgentEvent): string {
+  try {
+    return eventJson(event);
+  } catch (error) {
+    throw refusal(event, error);
+  }
+}
+
+/**
+ * Fencing of a run the log knows: the stored entry when `event` repeats its `agent_started` or
+ * `agent_completed` (same event id), undefined when it may be appended; throws when it may not.
+ */
+function checkRun(run: RunRecord, event: AgentEvent): LogEntry | undefined {
+  if (event.type === 'agent_started') {
+    if (run.start !== undefined && run.start.event.id === event.id) return run.start;
+    throw new ValidationError(`Run id ${event.runId} is in use: its events are still retained`, {
+      code: 'RUN_ID_CONFLICT',
+      field: 'runId',
+      details: { runId: event.runId },
+    });
+  }
+  if (run.end === undefined) return undefined;
+  if (run.end.event.id === event.id) return run.end;
+  throw new StateError('RUN_CLOSED', `Run ${event.runId} has completed: its ${String(event.type)} event ${event.id} cannot follow agent_completed`, {
+    details: { runId: event.runId, eventId: event.id },
+  });
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 1)) {
+    throw new ValidationError(`MemoryTransport option ${name} must be a number >= 1, got ${String(value)}`, { code: 'INVALID_OPTION', field: name });
+  }
+  return value;
 }

@@ -1,16 +1,28 @@
 import { customAlphabet } from 'nanoid';
-import { TransportError } from '../../errors/index.js';
+import { StateError, TransportError, ValidationError, type AgentwireError } from '../../errors/index.js';
 import type { RedisConnection } from './connection.js';
-import { toTransportError } from './connection.js';
+import { isTransientReply, toTransportError } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import { APPEND_SCRIPT } from './scripts.js';
 
 const makeSeed = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 8);
 
-interface PendingAppend {
+/** What the append script needs to know of an event's type: it fences runs by their first and last event. */
+export type AppendKind = 's' | 'c' | 'o';
+
+export interface AppendRequest {
   threadId: string;
   userId: string;
   json: string;
+  kind: AppendKind;
+  runId: string;
+  /** The event id (the script compares it for `agent_started` / `agent_completed` only). */
+  eventId: string;
+  /** Whether the run id does not name this thread (then `hasRun` needs the run → thread key). */
+  customRunId: boolean;
+}
+
+interface PendingAppend extends AppendRequest {
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -20,6 +32,11 @@ export interface AppenderLimits {
   threadTtlSeconds: number;
   maxBatchSize: number;
   maxBatchBytes: number;
+}
+
+/** Run states a thread's meta hash holds before those of runs no longer retained are pruned. */
+export function runLimit(maxLenPerThread: number): number {
+  return 2 * maxLenPerThread + 256;
 }
 
 /**
@@ -38,9 +55,11 @@ export class Appender {
   /** Unique per process; with a counter per batch and the index in the batch, names a new stream's epoch. */
   private readonly epochSeed = makeSeed();
   private batchCounter = 0;
-  /** Script calls issued and events appended (for measurements). */
+  /** Script calls issued, events appended, repeats accepted without a second entry, events refused. */
   batches = 0;
   appended = 0;
+  repeats = 0;
+  refused = 0;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -48,9 +67,12 @@ export class Appender {
     private readonly limits: AppenderLimits,
   ) {}
 
-  append(threadId: string, userId: string, json: string): Promise<void> {
+  append(request: AppendRequest): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ threadId, userId, json, resolve, reject });
+      const pending = request as PendingAppend;
+      pending.resolve = resolve;
+      pending.reject = reject;
+      this.queue.push(pending);
       if (!this.scheduled) {
         this.scheduled = true;
         // nextTick runs after the microtasks of this tick have drained: every send made in it joins the batch.
@@ -107,36 +129,41 @@ export class Appender {
   private issue(queue: PendingAppend[], start: number, end: number): void {
     const count = end - start;
     const { maxLenPerThread, threadTtlSeconds } = this.limits;
-    const keys: string[] = new Array<string>(count * 2);
-    const args: string[] = new Array<string>(4 + count * 2);
-    args[0] = String(count);
-    args[1] = String(maxLenPerThread);
-    args[2] = String(threadTtlSeconds);
-    args[3] = `${this.epochSeed}.${(this.batchCounter++).toString(36)}`;
+    // Keys first, then the arguments: one array, no concat.
+    const command: string[] = new Array<string>(count * 2 + 5 + count * 5);
+    const a = count * 2;
+    command[a] = String(count);
+    command[a + 1] = String(maxLenPerThread);
+    command[a + 2] = String(threadTtlSeconds);
+    command[a + 3] = `${this.epochSeed}.${(this.batchCounter++).toString(36)}`;
+    command[a + 4] = String(runLimit(maxLenPerThread));
     for (let i = 0; i < count; i++) {
       const item = queue[start + i]!;
-      keys[2 * i] = this.keys.stream(item.threadId);
-      keys[2 * i + 1] = this.keys.meta(item.threadId);
-      args[4 + 2 * i] = item.userId;
-      args[5 + 2 * i] = item.json;
+      command[2 * i] = this.keys.stream(item.threadId);
+      command[2 * i + 1] = this.keys.meta(item.threadId);
+      const at = a + 5 + 5 * i;
+      command[at] = item.userId;
+      command[at + 1] = item.json;
+      command[at + 2] = item.kind;
+      command[at + 3] = item.runId;
+      command[at + 4] = item.kind === 'o' ? '' : item.eventId;
     }
     this.batches++;
-    const call = APPEND_SCRIPT.run<Array<string | number>>(this.connection, keys.length, keys.concat(args)).then(
+    const call = APPEND_SCRIPT.run<Array<string | number>>(this.connection, count * 2, command).then(
       (replies) => {
         for (let i = 0; i < count; i++) {
           const item = queue[start + i]!;
           const reply = replies[i];
-          if (typeof reply === 'string') {
-            this.appended++;
+          if (typeof reply === 'string' && reply.charCodeAt(0) !== 33 /* ! */) {
+            if (reply.charCodeAt(0) === 61 /* = */) this.repeats++;
+            else {
+              this.appended++;
+              if (item.kind === 's' && item.customRunId) this.indexRun(item);
+            }
             item.resolve();
           } else {
-            item.reject(
-              new TransportError(`Thread "${item.threadId}" belongs to another user; the event was not stored`, {
-                code: 'THREAD_OWNER_MISMATCH',
-                retryable: false,
-                details: { threadId: item.threadId },
-              }),
-            );
+            this.refused++;
+            item.reject(refusal(item, reply));
           }
         }
       },
@@ -147,5 +174,38 @@ export class Appender {
     );
     this.inFlight.add(call);
     void call.finally(() => this.inFlight.delete(call));
+  }
+
+  /** Remembers the thread of a run whose id does not name it, for `hasRun` (best effort: the script is what fences). */
+  private indexRun(item: PendingAppend): void {
+    void this.connection
+      .send(['SET', this.keys.runThread(item.runId), item.threadId, 'EX', String(this.limits.threadTtlSeconds)])
+      .catch(() => undefined);
+  }
+}
+
+/** The error for one event the append script did not store. */
+function refusal(item: AppendRequest, reply: string | number | undefined): AgentwireError {
+  const details = { threadId: item.threadId, runId: item.runId, eventId: item.eventId };
+  switch (reply) {
+    case 0:
+      return new TransportError(`Thread "${item.threadId}" belongs to another user; the event was not stored`, {
+        code: 'THREAD_OWNER_MISMATCH',
+        retryable: false,
+        details,
+      });
+    case 1:
+      return new ValidationError(`Run id ${item.runId} is in use: its events are still retained`, { code: 'RUN_ID_CONFLICT', field: 'runId', details });
+    case 2:
+      return new StateError('RUN_CLOSED', `Run ${item.runId} has completed: event ${item.eventId} cannot follow agent_completed`, { details });
+    default: {
+      const message = typeof reply === 'string' ? reply.slice(1) : `unexpected reply ${String(reply)}`;
+      const transient = isTransientReply(message);
+      return new TransportError(`Appending to thread "${item.threadId}" failed: Redis replied ${message}`, {
+        code: transient ? 'REDIS_UNAVAILABLE' : 'REDIS_ERROR',
+        retryable: transient,
+        details,
+      });
+    }
   }
 }

@@ -150,6 +150,11 @@ export class RedisConnection {
 /** Replies that mean "Redis is there but cannot do it right now". */
 const TRANSIENT_REPLIES = ['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'READONLY', 'OOM', 'CLUSTERDOWN', 'NOREPLICAS', 'MISCONF'];
 
+/** Whether an error reply's message means "Redis cannot do it right now" (retryable). */
+export function isTransientReply(message: string): boolean {
+  return TRANSIENT_REPLIES.some((prefix) => message.startsWith(prefix));
+}
+
 /**
  * Maps whatever a Redis command threw to one of our errors: connection failures and transient
  * server states are retryable (`REDIS_UNAVAILABLE`); other error replies are not (`REDIS_ERROR`).
@@ -158,7 +163,7 @@ export function toTransportError(error: unknown, what: string): AgentwireError {
   if (error instanceof AgentwireError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof ErrorReply) {
-    const transient = TRANSIENT_REPLIES.some((prefix) => message.startsWith(prefix));
+    const transient = isTransientReply(message);
     return new TransportError(`${what}: Redis replied ${message}`, {
       code: transient ? 'REDIS_UNAVAILABLE' : 'REDIS_ERROR',
       retryable: transient,

@@ -1,13 +1,18 @@
 /**
- * Cursors of the Redis log: `<epoch>:<entry id>`, e.g. `k3x9q2mz.1f.3:1718000000000-4`.
+ * Cursors of the Redis log: `<epoch>.<thread tag>:<entry id>`, e.g. `k3x9q2mz.1f.3.1ghkija:1718000000000-4`.
  *
- * The epoch names one incarnation of a thread's stream (created with the stream, stored beside it
- * and in every entry), so a cursor from a deleted and recreated stream is never mistaken for one
- * of the current stream. The entry id is the Redis stream id of the event the cursor points after.
- * Clients treat the whole string as opaque.
+ * The epoch names one incarnation of one thread's stream (made by the append script when it
+ * creates the stream, unique per stream: `<writer seed>.<batch>.<index in batch>`, stored beside
+ * it and in every entry), so a cursor from a deleted and recreated stream, or of another thread's
+ * stream, is never mistaken for one of this stream. The thread tag (`threadTag(threadId)`) tells a
+ * cursor of another thread (`unknown_cursor`) apart from a recreated stream (`epoch_changed`). The
+ * entry id is the Redis stream id of the event the cursor points after. Clients treat the whole
+ * string as opaque.
  */
 export interface RedisCursor {
   readonly epoch: string;
+  /** `threadTag` of the thread the cursor was issued for. */
+  readonly tag: string;
   /** Stream entry id, `<ms>-<seq>`. */
   readonly id: string;
 }
@@ -15,18 +20,18 @@ export interface RedisCursor {
 /** The smallest stream id; "before every entry". */
 export const ID_ZERO = '0-0';
 
-const CURSOR_PATTERN = /^([0-9a-z.]{1,48}):((?:0|[1-9]\d{0,19})-(?:0|[1-9]\d{0,19}))$/;
+const CURSOR_PATTERN = /^([0-9a-z.]{1,48})\.([0-9a-z]{1,7}):((?:0|[1-9]\d{0,19})-(?:0|[1-9]\d{0,19}))$/;
 const EPOCH_PATTERN = /^[0-9a-z.]{1,48}$/;
 
-export function formatCursor(epoch: string, id: string): string {
-  return `${epoch}:${id}`;
+export function formatCursor(epoch: string, tag: string, id: string): string {
+  return `${epoch}.${tag}:${id}`;
 }
 
 /** Parses a cursor; undefined when it is not one this log issues. */
 export function parseCursor(cursor: string): RedisCursor | undefined {
   const match = CURSOR_PATTERN.exec(cursor);
   if (!match) return undefined;
-  return { epoch: match[1]!, id: match[2]! };
+  return { epoch: match[1]!, tag: match[2]!, id: match[3]! };
 }
 
 export function isEpoch(value: string): boolean {

@@ -18,17 +18,19 @@ export class RedisLogEntry implements LogEntry {
     readonly id: string,
     /** Incarnation of the stream the entry belongs to. */
     readonly epoch: string,
+    /** `threadTag` of the stream's thread (shared by its entries). */
+    readonly tag: string,
     readonly event: AgentEvent,
-    public json: string,
+    readonly json: string,
   ) {}
 
   get cursor(): string {
-    return formatCursor(this.epoch, this.id);
+    return formatCursor(this.epoch, this.tag, this.id);
   }
 }
 
-/** Turns a raw entry into a `RedisLogEntry`, or an error naming what is wrong with it. */
-export function readEntry(raw: RawStreamEntry, validate: boolean): RedisLogEntry | ValidationError {
+/** Turns a raw entry of the stream of the thread tagged `tag` into a `RedisLogEntry`, or an error naming what is wrong with it. */
+export function readEntry(raw: RawStreamEntry, validate: boolean, tag: string): RedisLogEntry | ValidationError {
   const [id, fields] = raw;
   let json: string | undefined;
   let epoch: string | undefined;
@@ -45,8 +47,8 @@ export function readEntry(raw: RawStreamEntry, validate: boolean): RedisLogEntry
   } catch (error) {
     return new ValidationError(`Stream entry ${id} is not JSON`, { code: 'INVALID_ENTRY', cause: error });
   }
-  if (!validate) return new RedisLogEntry(id, epoch, value as AgentEvent, json);
+  if (!validate) return new RedisLogEntry(id, epoch, tag, value as AgentEvent, json);
   const parsed = safeParseEvent(value);
   if (!parsed.success) return parsed.error;
-  return new RedisLogEntry(id, epoch, parsed.event, json);
+  return new RedisLogEntry(id, epoch, tag, parsed.event, json);
 }

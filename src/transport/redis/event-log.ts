@@ -1,6 +1,7 @@
 import { customAlphabet } from 'nanoid';
 import { AuthError, HistoryGapError, TransportError } from '../../errors/index.js';
 import { assertThreadId } from '../../ids/thread-id.js';
+import { threadTag } from '../memory/log-common.js';
 import type {
   EventLog,
   HistoryGap,
@@ -23,6 +24,8 @@ const makeGatewayId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12)
 /** A local subscriber of one thread. */
 interface Subscriber {
   readonly userId: string;
+  /** `threadTag` of the thread, for the cursors handed out. */
+  readonly tag: string;
   readonly listener: LogListener;
   thread: TailedThread<Subscriber> | undefined;
   /** Epoch and id of the last entry handed over (replayed or live): later entries must be after it. */
@@ -40,13 +43,23 @@ interface ReadFrom {
   epoch: string | undefined;
   /** Exclusive start id; undefined: from the first retained entry. */
   id: string | undefined;
+  /** The position is a client's cursor: its entry must be one the stream holds (or held: then `trimmed`). */
+  verify?: boolean;
 }
 
 type ReadOutcome =
   | { ok: true; entries: RedisLogEntry[]; epoch: string | undefined; lastId: string }
   | { ok: false; reason: HistoryGapReason; message: string };
 
-type PageReply = [owner: string, epoch: string, firstId: string, lastGeneratedId: string, maxDeletedId: string, entries: RawStreamEntry[]];
+type PageReply = [
+  owner: string,
+  epoch: string,
+  firstId: string,
+  lastGeneratedId: string,
+  maxDeletedId: string,
+  entries: RawStreamEntry[],
+  present: number,
+];
 
 /** Attempts at a consistent replay when retention or a recreated stream moves under it (no-cursor subscriptions). */
 const MAX_REPLAY_ATTEMPTS = 3;
@@ -78,9 +91,11 @@ export interface RedisEventLogStats {
  * - Ownership lives in Redis: subscribing to a thread whose owner is another user throws
  *   `AuthError` (`THREAD_FORBIDDEN`), in every process, whether or not it ever saw the run.
  * - A subscriber only ever receives entries whose `event.userId` is its own.
- * - Resume is all or nothing: a cursor of another incarnation of the stream gives `history_gap`
- *   (`epoch_changed`); one whose successors were trimmed gives `trimmed` (the cursor's own entry
- *   must still be retained); a malformed one or one past the end gives `unknown_cursor`.
+ * - Resume is all or nothing: a cursor names its thread and the incarnation of its stream
+ *   (`<epoch>.<thread tag>:<entry id>`). One of another thread gives `history_gap`
+ *   (`unknown_cursor`); of another incarnation of the stream (recreated, expired) `epoch_changed`;
+ *   one whose successors were trimmed `trimmed` (the cursor's own entry must still be retained); a
+ *   malformed one, one past the end, or one naming an entry the stream never had `unknown_cursor`.
  * - Replay hands over to live with no gap and no duplicate: each subscriber remembers the last
  *   id it was given and drops anything at or before it.
  */
@@ -130,7 +145,8 @@ export class RedisEventLog implements EventLog {
     if (after !== undefined) {
       const cursor = parseCursor(after);
       if (!cursor) return this.gap(threadId, after, 'unknown_cursor', 'cursor is not one this server issued');
-      from = cursor;
+      if (cursor.tag !== threadTag(threadId)) return this.gap(threadId, after, 'unknown_cursor', 'cursor belongs to another thread');
+      from = { epoch: cursor.epoch, id: cursor.id, verify: true };
     }
     for (let attempt = 1; ; attempt++) {
       this.assertOpen();
@@ -207,6 +223,7 @@ export class RedisEventLog implements EventLog {
     this.assertOpen();
     const subscriber: Subscriber = {
       userId,
+      tag: threadTag(threadId),
       listener,
       thread: undefined,
       epoch: replay.epoch,
@@ -262,7 +279,7 @@ export class RedisEventLog implements EventLog {
     const newest = last
       ? last.cursor
       : subscriber.epoch !== undefined && subscriber.lastId !== ID_ZERO
-        ? formatCursor(subscriber.epoch, subscriber.lastId)
+        ? formatCursor(subscriber.epoch, subscriber.tag, subscriber.lastId)
         : null;
     return {
       status: 'subscribed',
@@ -364,18 +381,20 @@ export class RedisEventLog implements EventLog {
     const meta = this.keys.meta(threadId);
     const entries: RedisLogEntry[] = [];
     const count = this.options.readCount;
+    const tag = threadTag(threadId);
     let epoch = from.epoch;
     let position = from.id;
+    let verify = from.verify === true && position !== undefined;
     // Retention bounds a stream; the page bound only guards against a stream growing faster than it is read.
     for (let page = 0; page < 10_000; page++) {
       let reply: PageReply;
       try {
         const start = position === undefined ? '-' : `(${position}`;
-        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [stream, meta, start, end, String(count)]);
+        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [stream, meta, start, end, String(count), verify ? position! : '']);
       } catch (error) {
         throw toTransportError(error, `Reading thread "${threadId}" from Redis`);
       }
-      const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw] = reply;
+      const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present] = reply;
       if (owner !== '' && owner !== userId) {
         throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
       }
@@ -383,11 +402,12 @@ export class RedisEventLog implements EventLog {
         // From the start: adopt whatever incarnation exists (none yet: the tail waits for it).
         epoch = lastGenerated === '' ? undefined : metaEpoch || undefined;
       } else {
-        const problem = checkPosition(position, epoch, metaEpoch, firstId, lastGenerated, maxDeleted);
+        const problem = checkPosition(position, epoch, metaEpoch, firstId, lastGenerated, maxDeleted, verify ? present : -1);
         if (problem) return problem;
+        verify = false;
       }
       for (const item of raw) {
-        const entry = readEntry(item, this.options.validate);
+        const entry = readEntry(item, this.options.validate, tag);
         if (entry instanceof Error) {
           this.counters.invalidEntries++;
           this.options.onError?.(entry);
@@ -417,7 +437,10 @@ export class RedisEventLog implements EventLog {
   }
 }
 
-/** Why reading after `position` of `epoch` cannot be complete, or undefined when it can. */
+/**
+ * Why reading after `position` of `epoch` cannot be complete, or undefined when it can. `present`:
+ * whether the stream holds the entry at `position` (1, 0), or -1 when that does not matter.
+ */
 function checkPosition(
   position: string,
   epoch: string | undefined,
@@ -425,6 +448,7 @@ function checkPosition(
   firstId: string,
   lastGenerated: string,
   maxDeleted: string,
+  present: number,
 ): { ok: false; reason: HistoryGapReason; message: string } | undefined {
   if (lastGenerated === '' || metaEpoch === '' || metaEpoch !== epoch) {
     return { ok: false, reason: 'epoch_changed', message: "the thread's stream was recreated (or expired) since this cursor was issued" };
@@ -435,6 +459,12 @@ function checkPosition(
   const trimmedPast = firstId === '' ? compareIds(position, lastGenerated) < 0 : compareIds(position, firstId) < 0;
   if (trimmedPast || compareIds(maxDeleted, position) > 0) {
     return { ok: false, reason: 'trimmed', message: 'events after this cursor are no longer retained' };
+  }
+  if (present === 0) {
+    // Within the retained range but no such entry: deleted (XDEL) if it was the last one deleted, else never issued.
+    return maxDeleted === position
+      ? { ok: false, reason: 'trimmed', message: "the cursor's event is no longer retained" }
+      : { ok: false, reason: 'unknown_cursor', message: 'cursor names no event of this thread' };
   }
   return undefined;
 }

@@ -64,10 +64,14 @@ export interface RedisStreamsTransportOptions extends RedisConnectionOptions {
   /**
    * Entries retained per thread stream: `XADD … MAXLEN ~ n`. Redis trims whole radix-tree nodes,
    * so slightly more may be kept; a cursor older than what is kept gets `history_gap` (`trimmed`).
-   * Default 10,000.
+   * Also bounds the run states a thread keeps for fencing: past `2 × maxLenPerThread + 256`, those
+   * of runs no longer retained are pruned. Default 10,000.
    */
   maxLenPerThread?: number;
-  /** A thread's stream and its owner/epoch record expire this long after its last event. Default 86,400 s (24 h). */
+  /**
+   * A thread's stream and its meta hash (owner, epoch, run states) expire this long after its last
+   * event; an open run whose first entry was trimmed stays known this long after it. Default 86,400 s (24 h).
+   */
   threadTtlSeconds?: number;
   /** Events appended by one script call; concurrent sends of one tick are coalesced up to this. Default 256. */
   maxBatchSize?: number;

@@ -25,53 +25,190 @@ export class LuaScript {
 }
 
 /**
- * Appends a batch of events, possibly to many threads, in one atomic call. Per event: refuses it
- * when the thread's owner is another user; creates the epoch (and owner) with the stream; `XADD`
+ * Lua shared by the scripts that judge run states.
+ *
+ * A thread's meta hash holds, beside `owner` and `epoch`, one field per run it knows,
+ * `r:<runId>` = `<r|c> <first entry id> <end entry id|-> <length of start event id> <start event id><end event id>`
+ * (`r` open, `c` closed by its `agent_completed`; the first entry is the run's `agent_started`, or
+ * its first event in this stream when its start is not there; the start event id is empty then),
+ * and `n`, the number of such fields. A run is
+ * known while its events are retained: a closed run while its terminal entry is (nothing of a run
+ * follows its terminal entry), an open run while its start entry is or for the thread TTL after it
+ * started (its later entries are not tracked, so a run whose start was trimmed is not forgotten
+ * while it may still be writing). Fields of runs no longer known are pruned when `n` passes the
+ * limit, and all of them go with the meta hash (same TTL as the stream, refreshed by every event;
+ * deleted when the stream is recreated).
+ */
+const RUN_STATE_LUA = `
+local function idParts(id)
+  return string.match(id, '^(%d+)-(%d+)$')
+end
+-- Whether stream id a sorts before stream id b (decimal strings without leading zeros).
+local function before(a, b)
+  local am, as = idParts(a)
+  local bm, bs = idParts(b)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+local function firstId(stream)
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  if first then return first[1] end
+  return nil
+end
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function decode(state)
+  local flag, s, e, len, rest = string.match(state, '^(%a) (%S+) (%S+) (%d+) (.*)$')
+  len = tonumber(len)
+  return flag, s, e, string.sub(rest, 1, len), string.sub(rest, len + 1)
+end
+local function encode(flag, s, e, startEvent, endEvent)
+  return flag .. ' ' .. s .. ' ' .. e .. ' ' .. #startEvent .. ' ' .. startEvent .. endEvent
+end
+-- first: id of the stream's first entry (nil when empty); now: server time in ms.
+local function known(state, first, now, ttlMs)
+  local flag, s, e = decode(state)
+  if flag == 'c' then return first ~= nil and not before(e, first) end
+  if first ~= nil and not before(s, first) then return true end
+  return now - tonumber((idParts(s))) < ttlMs
+end
+`;
+
+/**
+ * Appends a batch of events, possibly to many threads, in one atomic call. Per event (each on its
+ * own: an error reply for one event, e.g. a key of the wrong type, costs that event only):
+ * refuses it when the thread's owner is another user; creates the epoch (and owner) with the
+ * stream, forgetting what the meta hash knew of an older stream; fences the run (see
+ * `RUN_STATE_LUA`): refuses an `agent_started` of a run that is known, and any event of a run
+ * after its known `agent_completed`; accepts a repeat of a run's `agent_started` or
+ * `agent_completed` (same event id: a retry after a lost reply) without storing it again; `XADD`
  * with approximate `MAXLEN`; refreshes the TTL of the stream and of its meta hash.
  *
- * KEYS: stream_1, meta_1, …, stream_n, meta_n
- * ARGV: n, maxlen, ttl seconds, epoch prefix, user_1, json_1, …, user_n, json_n
- * Returns, per event, the new entry id, or the integer 0 when the thread belongs to another user.
+ * KEYS: stream_1, meta_1, …, stream_n, meta_n (both keys of a thread share its hash tag)
+ * ARGV: n, maxlen, ttl seconds, epoch prefix, run limit, then per event: user, json, kind
+ *   (`s` agent_started, `c` agent_completed, `o` other), run id, event id (for `s` and `c`)
+ * Returns, per event: the new entry id; `=<entry id>` for a repeat; the integer 0 when the thread
+ * belongs to another user, 1 when the run id is in use, 2 when the run has completed; `!<error>`
+ * when Redis refused a command for this event.
  */
-export const APPEND_SCRIPT = new LuaScript(`
+export const APPEND_SCRIPT = new LuaScript(`${RUN_STATE_LUA}
 local n = tonumber(ARGV[1])
 local maxlen, ttl, prefix = ARGV[2], ARGV[3], ARGV[4]
+local runLimit = tonumber(ARGV[5])
+local ttlMs = tonumber(ttl) * 1000
+
+local function prune(stream, meta)
+  local all = redis.call('HGETALL', meta)
+  local first, now = firstId(stream), nowMs()
+  local kept = 0
+  for j = 1, #all, 2 do
+    local field = all[j]
+    if string.sub(field, 1, 2) == 'r:' then
+      if known(all[j + 1], first, now, ttlMs) then kept = kept + 1 else redis.call('HDEL', meta, field) end
+    end
+  end
+  redis.call('HSET', meta, 'n', kept)
+end
+
+local function forget(meta, field)
+  redis.call('HDEL', meta, field)
+  redis.call('HINCRBY', meta, 'n', -1)
+end
+
+local function appendOne(i)
+  local stream, meta = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = 5 * i
+  local user, json, kind, runId, eventId = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local field = 'r:' .. runId
+  local current = redis.call('HMGET', meta, 'owner', 'epoch', field)
+  local owner, epoch, state = current[1], current[2], current[3]
+  if owner and owner ~= user then return 0 end
+  if not epoch or redis.call('EXISTS', stream) == 0 then
+    epoch = prefix .. '.' .. i
+    redis.call('DEL', meta)
+    redis.call('HSET', meta, 'owner', user, 'epoch', epoch)
+    state = false
+  elseif not owner then
+    redis.call('HSET', meta, 'owner', user)
+  end
+  if state then
+    local flag, s, e, startEvent, endEvent = decode(state)
+    if kind == 's' then
+      if startEvent ~= '' and startEvent == eventId then return '=' .. s end
+      if known(state, firstId(stream), nowMs(), ttlMs) then return 1 end
+      forget(meta, field)
+      state = false
+    elseif flag == 'c' then
+      if kind == 'c' and endEvent == eventId then return '=' .. e end
+      if known(state, firstId(stream), nowMs(), ttlMs) then return 2 end
+      forget(meta, field)
+      state = false
+    end
+  end
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', json, 'p', epoch)
+  redis.call('EXPIRE', stream, ttl)
+  redis.call('EXPIRE', meta, ttl)
+  if not state then
+    -- A run this stream did not know: from its agent_started, or from whichever of its events came first
+    -- (its start went with an older stream): known from this entry on.
+    if kind == 'c' then
+      redis.call('HSET', meta, field, encode('c', id, id, '', eventId))
+    else
+      redis.call('HSET', meta, field, encode('r', id, '-', kind == 's' and eventId or '', ''))
+    end
+    if redis.call('HINCRBY', meta, 'n', 1) > runLimit then prune(stream, meta) end
+  elseif kind == 'c' then
+    local _, s, _, startEvent = decode(state)
+    redis.call('HSET', meta, field, encode('c', s, id, startEvent, eventId))
+  end
+  return id
+end
+
 local out = {}
 for i = 1, n do
-  local stream, meta = KEYS[2 * i - 1], KEYS[2 * i]
-  local user, json = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
-  local current = redis.call('HMGET', meta, 'owner', 'epoch')
-  local owner, epoch = current[1], current[2]
-  if owner and owner ~= user then
-    out[i] = 0
+  local ok, result = pcall(appendOne, i)
+  if ok then
+    out[i] = result
+  elseif type(result) == 'table' and result.err then
+    out[i] = '!' .. result.err
   else
-    if not epoch or redis.call('EXISTS', stream) == 0 then
-      epoch = prefix .. '.' .. i
-      redis.call('HSET', meta, 'owner', user, 'epoch', epoch)
-    elseif not owner then
-      redis.call('HSET', meta, 'owner', user)
-    end
-    out[i] = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', json, 'p', epoch)
-    redis.call('EXPIRE', stream, ttl)
-    redis.call('EXPIRE', meta, ttl)
+    out[i] = '!' .. tostring(result)
   end
 end
 return out
 `);
 
 /**
- * One page of a replay, read atomically with what is needed to judge it: the owner, the epoch,
- * the first retained entry id, the last generated id and the largest deleted id.
+ * Whether a thread knows a run (see `RUN_STATE_LUA`): 1 or 0.
  *
  * KEYS: stream, meta
- * ARGV: start (`-` or `(<id>`), end (`+` or an id), count
- * Returns {owner|'', epoch|'', firstId|'', lastGeneratedId|'', maxDeletedId, entries}.
+ * ARGV: run id, ttl seconds
+ */
+export const HAS_RUN_SCRIPT = new LuaScript(`${RUN_STATE_LUA}
+local state = redis.call('HGET', KEYS[2], 'r:' .. ARGV[1])
+if not state or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if known(state, firstId(KEYS[1]), nowMs(), tonumber(ARGV[2]) * 1000) then return 1 end
+return 0
+`);
+
+/**
+ * One page of a replay, read atomically with what is needed to judge it: the owner, the epoch,
+ * the first retained entry id, the last generated id, the largest deleted id, and (when asked)
+ * whether the entry a client's cursor names is still there.
+ *
+ * KEYS: stream, meta
+ * ARGV: start (`-` or `(<id>`), end (`+` or an id), count, id to look up (or '')
+ * Returns {owner|'', epoch|'', firstId|'', lastGeneratedId|'', maxDeletedId, entries, present (1, 0, or -1 when not asked)}.
  */
 export const READ_PAGE_SCRIPT = new LuaScript(`
 local current = redis.call('HMGET', KEYS[2], 'owner', 'epoch')
 local owner, epoch = current[1] or '', current[2] or ''
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {owner, '', '', '', '0-0', {}}
+  return {owner, '', '', '', '0-0', {}, -1}
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local first, last, deleted = '', '', '0-0'
@@ -81,6 +218,10 @@ for i = 1, #info, 2 do
   elseif name == 'last-generated-id' then last = value
   elseif name == 'max-deleted-entry-id' then deleted = value end
 end
+local present = -1
+if ARGV[4] ~= '' then
+  present = #redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4])
+end
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
-return {owner, epoch, first, last, deleted, entries}
+return {owner, epoch, first, last, deleted, entries, present}
 `);

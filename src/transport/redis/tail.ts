@@ -1,3 +1,4 @@
+import { threadTag } from '../memory/log-common.js';
 import type { RedisConnection } from './connection.js';
 import { compareIds, ID_ZERO } from './cursor.js';
 import { readEntry, type RawStreamEntry, type RedisLogEntry } from './entries.js';
@@ -9,6 +10,8 @@ export interface TailedThread<S> {
   /** Stream key, and the key of the meta hash beside it. */
   readonly key: string;
   readonly metaKey: string;
+  /** `threadTag(threadId)`, named by every cursor of the thread. */
+  readonly tag: string;
   /** Id of the last entry read; the next `XREAD` asks for entries after it. */
   lastId: string;
   /** Epoch of the last entry read (undefined before the first one). */
@@ -86,7 +89,7 @@ export class StreamTail<S> {
   /** Starts following a thread from `lastId` (exclusive). The caller adds its subscriber. */
   watch(threadId: string, lastId: string, epoch: string | undefined): TailedThread<S> {
     const key = this.keys.stream(threadId);
-    const thread: TailedThread<S> = { threadId, key, metaKey: this.keys.meta(threadId), lastId, epoch, subscribers: new Set() };
+    const thread: TailedThread<S> = { threadId, key, metaKey: this.keys.meta(threadId), tag: threadTag(threadId), lastId, epoch, subscribers: new Set() };
     this.threads.set(key, thread);
     this.loop ??= this.run();
     this.wake();
@@ -195,7 +198,7 @@ export class StreamTail<S> {
         if (compareIds(raw[0], thread.lastId) <= 0) continue;
         thread.lastId = raw[0];
         this.entriesRead++;
-        const entry = readEntry(raw, this.options.validate);
+        const entry = readEntry(raw, this.options.validate, thread.tag);
         if (entry instanceof Error) {
           this.hooks.onError(entry);
           continue;

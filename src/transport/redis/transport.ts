@@ -1,20 +1,29 @@
+import { eventJson } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
+import { isRunId, parseRunId } from '../../ids/run-id.js';
+import { refusal } from '../memory/log-common.js';
 import type { EventLog, LogListener, SubscribeRequest, SubscribeResult, Transport, TransportHealth } from '../types.js';
-import { Appender } from './appender.js';
-import { closedError, RedisConnection } from './connection.js';
+import { Appender, type AppendKind } from './appender.js';
+import { closedError, RedisConnection, toTransportError } from './connection.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisKeys } from './keys.js';
 import { resolveTransportOptions, type ResolvedTransportOptions, type RedisStreamsTransportOptions } from './options.js';
+import { HAS_RUN_SCRIPT } from './scripts.js';
 
 /**
  * Transport over Redis Streams, for agents running in worker processes and users connected to
  * any of several gateway processes. One stream per thread; the entry id is the cursor's offset.
  *
- * `send` resolves once Redis stored the entry (atomically with the owner check, retention trim and
- * TTL refresh). While Redis is unreachable it rejects at once with a retryable `TransportError`
- * (`REDIS_UNAVAILABLE`), so the bridge retries, buffers in order and flushes on recovery; an event
- * for a thread owned by another user is refused for good (`THREAD_OWNER_MISMATCH`). Concurrent
- * sends are coalesced into batched, pipelined script calls.
+ * `send` resolves once Redis stored the entry (atomically with the owner check, the run's fencing,
+ * retention trim and TTL refresh). While Redis is unreachable it rejects at once with a retryable
+ * `TransportError` (`REDIS_UNAVAILABLE`), so the bridge retries, buffers in order and flushes on
+ * recovery. Refused for good (not retryable), each costing that one event only: an event that is
+ * not JSON (`TRANSPORT_REFUSED`, the `ValidationError` as its cause), an event for a thread owned
+ * by another user (`THREAD_OWNER_MISMATCH`), an `agent_started` of a run id with retained events
+ * (`ValidationError` RUN_ID_CONFLICT), any event of a run after its retained `agent_completed`
+ * (`StateError` RUN_CLOSED). A repeat of a run's `agent_started` or `agent_completed` (same
+ * event id, e.g. a retry after a lost reply) is accepted and not stored twice. Concurrent sends
+ * are coalesced into batched, pipelined script calls.
  *
  * It is also an `EventLog` (replay and live tail), opened on the first `subscribe()` with a
  * blocking connection of its own; gateway processes usually use `RedisEventLog` directly.
@@ -41,8 +50,44 @@ export class RedisStreamsTransport implements Transport, EventLog {
 
   send(event: AgentEvent): Promise<void> {
     if (this.closed) return Promise.reject(closedError('RedisStreamsTransport'));
-    // Serialized once here; gateways hand this exact JSON to every connection.
-    return this.appender.append(event.threadId, event.userId, JSON.stringify(event));
+    let json: string;
+    try {
+      // Serialized once, where the event was built; gateways hand this exact JSON to every connection.
+      json = eventJson(event);
+    } catch (error) {
+      return Promise.reject(refusal(event, error));
+    }
+    const type = event.type;
+    const kind: AppendKind = type === 'agent_started' ? 's' : type === 'agent_completed' ? 'c' : 'o';
+    return this.appender.append({
+      threadId: event.threadId,
+      userId: event.userId,
+      json,
+      kind,
+      runId: event.runId,
+      eventId: event.id,
+      customRunId: kind === 's' && !namesThread(event.runId, event.threadId),
+    });
+  }
+
+  /**
+   * Whether events of this run are retained in Redis (see `APPEND_SCRIPT`: a closed run while its
+   * terminal entry is, an open one while its start entry is or for `threadTtlSeconds` after it
+   * started). Looks in the thread a standard run id names and in the thread recorded for a custom one.
+   */
+  async hasRun(runId: string): Promise<boolean> {
+    if (this.closed) throw closedError('RedisStreamsTransport');
+    try {
+      const named = isRunId(runId) ? parseRunId(runId).threadId : undefined;
+      const [recorded, inNamed] = await Promise.all([
+        this.connection.send<string | null>(['GET', this.keys.runThread(runId)]),
+        named === undefined ? Promise.resolve(false) : this.knows(named, runId),
+      ]);
+      if (inNamed) return true;
+      return recorded !== null && recorded !== named ? this.knows(recorded, runId) : false;
+    } catch (error) {
+      throw toTransportError(error, `Looking up run ${runId} in Redis`);
+    }
   }
 
   async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
@@ -60,11 +105,16 @@ export class RedisStreamsTransport implements Transport, EventLog {
     return this.log;
   }
 
-  /** Events appended so far and the script calls that carried them (their ratio is the batch size). */
-  stats(): { appended: number; batches: number; pending: number; reconnects: number } {
+  /**
+   * Events appended so far and the script calls that carried them (their ratio is the batch size),
+   * repeats accepted without a second entry, and events the script refused.
+   */
+  stats(): { appended: number; batches: number; repeats: number; refused: number; pending: number; reconnects: number } {
     return {
       appended: this.appender.appended,
       batches: this.appender.batches,
+      repeats: this.appender.repeats,
+      refused: this.appender.refused,
       pending: this.appender.pending,
       reconnects: this.connection.reconnects,
     };
@@ -81,6 +131,16 @@ export class RedisStreamsTransport implements Transport, EventLog {
     return { ok: ready, detail: this.log ? `${detail}; ${(await this.log.health()).detail ?? ''}` : detail };
   }
 
+  private async knows(threadId: string, runId: string): Promise<boolean> {
+    const reply = await HAS_RUN_SCRIPT.run<number>(this.connection, 2, [
+      this.keys.stream(threadId),
+      this.keys.meta(threadId),
+      runId,
+      String(this.options.threadTtlSeconds),
+    ]);
+    return reply === 1;
+  }
+
   /** Waits (up to `closeTimeoutMs`) for appends in flight, then closes the connections. No timer outlives it. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -90,4 +150,9 @@ export class RedisStreamsTransport implements Transport, EventLog {
     await this.log?.close();
     await this.connection.close();
   }
+}
+
+/** Whether a run id is a standard one naming this thread. */
+function namesThread(runId: string, threadId: string): boolean {
+  return isRunId(runId) && parseRunId(runId).threadId === threadId;
 }

@@ -1,3 +1,7 @@
-export { SseGateway, type SseGatewayOptions, type SseGatewayStats } from './sse-gateway.js';
-export type { SseCloseReason } from './sse-connection.js';
-export type { HttpErrorBody } from '../../protocol/http.js';
+/**
+ * `agentwire/transport/sse`: the SSE gateway, now part of the front-end contract in
+ * `src/gateway/sse` (this entry point stays for existing imports).
+ */
+export { SseGateway, type SseGatewayOptions } from '../../gateway/sse/index.js';
+export type { GatewayStats as SseGatewayStats, DisconnectReason as SseCloseReason } from '../../gateway/stats.js';
+export type { HttpErrorBody } from '../../gateway/respond.js';

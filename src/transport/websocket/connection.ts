@@ -6,7 +6,7 @@ import type { EventLog, LogEntry, LogListener, SubscribeResult, Subscription } f
 import { parseClientFrame } from './client-frames.js';
 import type { Expiring } from './expiry-queue.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';
-import type { GatewayErrorContext, ResolvedGatewayOptions } from './options.js';
+import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
 import { frameJson, outgoingJson, type Outgoing } from './server-frames.js';
 import type { GatewayCounters } from './stats.js';
 import { TokenBucket } from './token-bucket.js';
@@ -22,7 +22,7 @@ export interface ConnectionContext {
   /** The socket is gone. Called once. */
   socketClosed(connection: Connection): void;
   /** Reports a failure the connection contained (counted, given to `onError`). Never throws. */
-  report(error: unknown, context: GatewayErrorContext): void;
+  report(error: unknown, context: ReportedContext): void;
 }
 
 /** One followed thread. `early` buffers live entries that arrive before the log's answer. */
@@ -41,7 +41,7 @@ const MAX_BATCH_CHARS = 256 * 1024;
  */
 const CLOSE_WITHOUT_FLUSH: ReadonlySet<number> = new Set([CloseCode.TRY_AGAIN_LATER, CloseCode.REVOKED, CloseCode.TOKEN_EXPIRED, CloseCode.INTERNAL_ERROR]);
 
-type Stage = GatewayErrorContext['stage'];
+type Stage = ReportedContext['stage'];
 
 /**
  * One authenticated socket: parses and answers client frames, follows threads in the event log,

@@ -31,8 +31,6 @@ export class FlushScheduler {
   private scheduled: NodeJS.Immediate | undefined;
   /** Events known not to be JSON (by identity, so they go with the log's entries). */
   private readonly notJson = new WeakSet<object>();
-  /** Entries whose `json` this scheduler filled in; cleared after the flush. */
-  private filled: LogEntry[] = [];
 
   constructor(private readonly hooks: FlushSchedulerHooks) {}
 
@@ -44,32 +42,24 @@ export class FlushScheduler {
   }
 
   /**
-   * The event's JSON, or undefined when it is not JSON (then every connection skips it). The log's
-   * own JSON (`entry.json`: the Redis log reads it from the stream) is used as it is; otherwise
-   * `eventJson` gives the string made when the event was built, or serializes it once (it is
-   * remembered with the event). Until the flush ends the string also sits on the entry, so the
-   * other connections writing it read a property instead of looking the event up again.
+   * The event's JSON, or undefined when it is not JSON (then every connection skips it). Every
+   * built-in log hands entries with their JSON (`LogEntry.json`, made once at append) and refuses
+   * events that are not JSON; a log of your own that breaks that contract (no `json`, or an event
+   * that cannot be serialized) costs the events concerned, never the flush: `eventJson` serializes
+   * such an event once (remembered with it), or it is skipped for everyone.
    */
   eventJson(entry: LogEntry): string | undefined {
-    const known = entry.json;
-    if (known !== undefined) return known;
+    const known: unknown = entry.json;
+    if (typeof known === 'string') return known;
     const event = entry.event;
     if (this.notJson.has(event)) return undefined;
-    let json: string;
     try {
-      json = eventJson(event);
+      return eventJson(event);
     } catch (error) {
       if (typeof event === 'object' && event !== null) this.notJson.add(event);
       this.hooks.onUnserializable(entry, error);
       return undefined;
     }
-    try {
-      entry.json = json;
-      this.filled.push(entry);
-    } catch {
-      // A frozen entry: nothing cached, still written.
-    }
-    return json;
   }
 
   /** Writes everything now (used by `close()` to drain before closing sockets). */
@@ -90,7 +80,6 @@ export class FlushScheduler {
         }
       }
     }
-    this.forgetFilled();
   };
 
   cancel(): void {
@@ -98,20 +87,5 @@ export class FlushScheduler {
     this.scheduled = undefined;
     for (const item of this.dirty) item.dirty = false;
     this.dirty = [];
-    this.forgetFilled();
-  }
-
-  /** The log keeps the events, and the strings stay with them (`eventJson`): the entries need not hold them too. */
-  private forgetFilled(): void {
-    const entries = this.filled;
-    if (entries.length === 0) return;
-    this.filled = [];
-    for (let i = 0; i < entries.length; i++) {
-      try {
-        entries[i]!.json = undefined;
-      } catch {
-        // Frozen meanwhile: nothing to forget.
-      }
-    }
   }
 }

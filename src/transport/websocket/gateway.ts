@@ -16,7 +16,7 @@ import { FlushScheduler } from './flush-scheduler.js';
 import { authenticateUpgrade, rejectUpgrade, requestPath } from './handshake.js';
 import {
   resolveGatewayOptions,
-  type GatewayErrorContext,
+  type ReportedContext,
   type ResolvedGatewayOptions,
   type WebSocketGatewayOptions,
   type WebSocketPrincipal,
@@ -231,12 +231,12 @@ export class WebSocketGateway implements Transport {
   }
 
   /** Counts a contained failure and hands it to `onError` (whose own throw is ignored). Never throws. */
-  private report(error: unknown, context: GatewayErrorContext): void {
+  private report(error: unknown, context: ReportedContext): void {
     if (context.stage !== 'serialize' && context.stage !== 'authenticate') this.counters.internalErrors++;
     const hook = this.options.onError;
     if (!hook) return;
     try {
-      hook(error, context);
+      hook(error, { surface: 'websocket', ...context });
     } catch {
       // The hook's failure must not become the gateway's.
     }
@@ -427,8 +427,8 @@ export class WebSocketGateway implements Transport {
 }
 
 /** Ids of an event for an error report (an event in the log may be anything: nothing here throws). */
-function eventContext(event: unknown): Pick<GatewayErrorContext, 'userId' | 'threadId' | 'runId' | 'eventId'> {
-  const context: Pick<GatewayErrorContext, 'userId' | 'threadId' | 'runId' | 'eventId'> = {};
+function eventContext(event: unknown): Pick<ReportedContext, 'userId' | 'threadId' | 'runId' | 'eventId'> {
+  const context: Pick<ReportedContext, 'userId' | 'threadId' | 'runId' | 'eventId'> = {};
   try {
     const { id, runId, threadId, userId } = (event ?? {}) as Record<string, unknown>;
     if (typeof id === 'string') context.eventId = id;

@@ -1,7 +1,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AuthError } from '../../errors/index.js';
-import type { WebSocketAuthenticate, WebSocketPrincipal } from './options.js';
+import { principalProblem, type Authenticate, type Principal } from '../../gateway/auth.js';
+import { fromNodeRequest } from '../../gateway/request.js';
 
 /** Answers an upgrade request with a plain HTTP error; no WebSocket is opened. */
 export function rejectUpgrade(socket: Duplex, status: number, message: string): void {
@@ -30,7 +31,7 @@ export function requestPath(request: IncomingMessage): string | undefined {
 }
 
 export type AuthOutcome =
-  | { ok: true; principal: WebSocketPrincipal }
+  | { ok: true; principal: Principal }
   /** `error`: what the hook threw, when it was not an `AuthError` (for the gateway's `onError`). */
   | { ok: false; status: 401 | 503; message: string; error?: unknown };
 
@@ -40,7 +41,7 @@ export type AuthOutcome =
  * passed or no answer in time all refuse the upgrade.
  */
 export async function authenticateUpgrade(
-  authenticate: WebSocketAuthenticate,
+  authenticate: Authenticate,
   request: IncomingMessage,
   timeoutMs: number,
   now: () => number = Date.now,
@@ -51,7 +52,9 @@ export async function authenticateUpgrade(
     timer.unref();
   });
   try {
-    const principal = await Promise.race([Promise.resolve().then(() => authenticate(request)), timeout]);
+    const view = fromNodeRequest(request);
+    if (!view) return { ok: false, status: 401, message: 'authentication failed' };
+    const principal = await Promise.race([Promise.resolve().then(() => authenticate(view)), timeout]);
     if (principal === 'timeout') return { ok: false, status: 503, message: 'authentication timed out' };
     if (!isPrincipal(principal)) return { ok: false, status: 401, message: 'authentication failed' };
     if (principal.expiresAt !== undefined && principal.expiresAt <= now()) return { ok: false, status: 401, message: 'token expired' };
@@ -65,8 +68,7 @@ export async function authenticateUpgrade(
   }
 }
 
-function isPrincipal(value: unknown): value is WebSocketPrincipal {
-  const { userId, expiresAt } = (value ?? {}) as { userId?: unknown; expiresAt?: unknown };
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) return false;
-  return expiresAt === undefined || (typeof expiresAt === 'number' && Number.isFinite(expiresAt));
+function isPrincipal(value: unknown): value is Principal {
+  // One definition for every surface (src/gateway/auth.ts): user id 1-256 characters, expiresAt finite when given.
+  return principalProblem(value) === undefined;
 }

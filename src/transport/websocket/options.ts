@@ -1,5 +1,7 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import { ValidationError } from '../../errors/index.js';
+import type { Authenticate, Principal } from '../../gateway/auth.js';
+import type { ErrorContext } from '../../gateway/options.js';
 import type { EventLog, Transport } from '../types.js';
 
 /** What happens when a user opens one connection more than `maxConnectionsPerUser`. */
@@ -22,24 +24,21 @@ export interface RateLimitOptions {
 }
 
 /**
- * Who a connection belongs to, and until when its credential is good. Everything it receives is
- * filtered by `userId` (1-256 characters). A `Principal` of the other gateways is one too.
+ * Who a connection belongs to (the front-end contract's `Principal`): `userId`, and optionally
+ * `expiresAt` (epoch ms), when the connection is closed with `CloseCode.TOKEN_EXPIRED` (4401); an
+ * upgrade whose principal has already expired is refused with HTTP 401.
  */
-export interface WebSocketPrincipal {
-  userId: string;
-  /**
-   * When the credential expires (epoch milliseconds). The connection is closed with
-   * `CloseCode.TOKEN_EXPIRED` (4401) when it passes; an upgrade whose principal has already
-   * expired is refused with HTTP 401. Absent: the connection lives until something else closes it.
-   */
-  expiresAt?: number;
-}
+export type WebSocketPrincipal = Principal;
 
-/** The gateway's `authenticate` hook: a principal, or null / a throw to refuse with HTTP 401. */
-export type WebSocketAuthenticate = (request: IncomingMessage) => WebSocketPrincipal | null | Promise<WebSocketPrincipal | null>;
+/** The gateway's `authenticate` hook (the front-end contract's): a principal, or null / a throw to refuse with HTTP 401. */
+export type WebSocketAuthenticate = Authenticate;
 
-/** Where a failure reported to `onError` happened, and whose it was (when it was one connection's). */
-export interface GatewayErrorContext {
+/**
+ * Where a failure reported to `onError` happened, and whose it was (when it was one connection's):
+ * the front-end contract's `ErrorContext` with `surface: 'websocket'`.
+ */
+export interface GatewayErrorContext extends ErrorContext {
+  surface: 'websocket';
   stage:
     /** An event in the log could not be serialized: it was skipped for every connection (counted in `unserializableEvents`). */
     | 'serialize'
@@ -56,12 +55,12 @@ export interface GatewayErrorContext {
     /** A timer or socket callback (heartbeat, expiry, idle timeout, drain, close) failed. */
     | 'timer'
     | 'close';
-  userId?: string;
   connectionId?: string;
-  threadId?: string;
-  runId?: string;
   eventId?: string;
 }
+
+/** What the gateway's parts report; the gateway adds `surface`. */
+export type ReportedContext = Omit<GatewayErrorContext, 'surface'>;
 
 export interface WebSocketGatewayOptions {
   /**

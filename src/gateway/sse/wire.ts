@@ -1,6 +1,7 @@
-import { TransportError, ValidationError } from '../../errors/index.js';
+import { ValidationError, type ErrorCode } from '../../errors/index.js';
+import { eventJson } from '../../events/json.js';
 import type { HistoryGapFrame, SubscribedFrame } from '../../protocol/frames.js';
-import type { HistoryGap, LogEntry } from '../types.js';
+import type { HistoryGap, LogEntry } from '../../transport/types.js';
 
 /**
  * The SSE wire format of the gateway (`text/event-stream`):
@@ -19,7 +20,16 @@ import type { HistoryGap, LogEntry } from '../types.js';
  *
  * event: history_gap                   when the cursor cannot be honoured; the response then ends
  * data: {"type":"history_gap","threadId":"t1","requested":"…","reason":"trimmed","message":"…"}
+ *
+ * event: close                         the server ends the stream: the last message (no id)
+ * data: {"type":"close","code":"REVOKED","message":"…"}
  * ```
+ *
+ * `close` codes: `REVOKED` (`revoke(userId)`), `TOKEN_EXPIRED` (the principal's `expiresAt`
+ * passed), `TOO_MANY_CONNECTIONS` (a newer stream of the same user took this one's place),
+ * `GATEWAY_CLOSED` (shutdown), `SUBSCRIPTION_ENDED` (the log ended the subscription). EventSource
+ * reconnects by itself after any end: a client that gets `REVOKED`, `TOKEN_EXPIRED` or
+ * `TOO_MANY_CONNECTIONS` should `close()` it (or reconnect with fresh credentials).
  */
 
 /**
@@ -43,18 +53,24 @@ function rememberForThisTick(entry: LogEntry, block: string): void {
 /** Characters an SSE field value must not contain (they would end the line or the stream). */
 const LINE_BREAK = /[\r\n\0]/;
 
-/** `id:` + `event:` + `data:` block of one log entry, serialized once per tick for all connections. */
+/**
+ * `id:` + `event:` + `data:` block of one log entry, built once per tick for all connections.
+ * Throws `ValidationError` for an entry that cannot be written (an event that is not JSON, a
+ * cursor with a line break): the caller skips that one entry and reports it.
+ */
 export function eventBlock(entry: LogEntry): string {
   let block = recentBlocks.get(entry);
   if (block === undefined) {
     const cursor = entry.cursor;
-    if (LINE_BREAK.test(cursor)) {
-      throw new ValidationError(`Cursor ${JSON.stringify(cursor)} cannot be an SSE id`, { code: 'INVALID_CURSOR' });
+    if (typeof cursor !== 'string' || LINE_BREAK.test(cursor)) {
+      throw new ValidationError(`Cursor ${JSON.stringify(String(cursor)).slice(0, 140)} cannot be an SSE id`, { code: 'INVALID_CURSOR' });
     }
-    // A log may supply the JSON it stored (Redis); JSON.stringify escapes CR and LF inside strings.
+    // A log may supply the JSON it stored (Redis); JSON escapes CR and LF inside strings.
     const supplied = entry.json;
-    const data = supplied !== undefined && !LINE_BREAK.test(supplied) ? supplied : JSON.stringify(entry.event);
-    block = `id: ${cursor}\nevent: ${entry.event.type}\ndata: ${data}\n\n`;
+    const data = supplied !== undefined && !LINE_BREAK.test(supplied) ? supplied : eventJson(entry.event);
+    const type = String(entry.event.type);
+    if (LINE_BREAK.test(type)) throw new ValidationError('An event type cannot contain a line break', { code: 'INVALID_EVENT', field: 'type' });
+    block = `id: ${cursor}\nevent: ${type}\ndata: ${data}\n\n`;
     rememberForThisTick(entry, block);
   }
   return block;
@@ -84,6 +100,11 @@ export function historyGapBlock(gap: HistoryGap): string {
     message: gap.message,
   };
   return namedBlock('history_gap', frame);
+}
+
+/** The last message of a stream the server ends (see the format above). */
+export function closeBlock(code: ErrorCode, message: string): string {
+  return namedBlock('close', { type: 'close', code, message });
 }
 
 export const HEARTBEAT_BLOCK = ': heartbeat\n\n';

@@ -1,0 +1,68 @@
+import type { IncomingMessage } from 'node:http';
+import { authenticateRequest, type Authenticate, type Principal } from './auth.js';
+import { readNodeBody, readWebBody, type ReadBodyOptions } from './body.js';
+import type { ResolvedBodyOptions, ResolvedRunLimitOptions } from './options.js';
+import type { AuthRequest } from './request.js';
+import { RunSlots } from './run-slots.js';
+
+export interface RunAdmissionOptions {
+  authenticate: Authenticate;
+  authTimeoutMs: number;
+  body: ResolvedBodyOptions & Pick<ReadBodyOptions, 'emptyBody'>;
+  runs: ResolvedRunLimitOptions;
+  /** Errors to report (the auth hook's); never shown to the client. */
+  report(error: unknown, stage: 'authenticate'): void;
+}
+
+/** A request that may start its run: who, what (validated), and the slot to release when the run ends. */
+export interface AdmittedRun<T> {
+  principal: Principal;
+  input: T;
+  /** Gives the run slot back (idempotent): call it when the run ends, whatever happened. */
+  release(): void;
+}
+
+/**
+ * Admission of every surface that starts runs (AG-UI, useChat, run endpoints), in one order:
+ * authenticate (with its timeout) → read the body (bytes, depth, timeout) → validate it
+ * (`parse`, the surface's schema) → take a run slot (per user and in total). A slow, oversized
+ * or invalid body never holds a slot, so it cannot lock its user out. Every refusal is an
+ * `AgentwireError` to answer with `respondNode` / `respondWeb`.
+ */
+export class RunAdmission {
+  readonly slots: RunSlots;
+  private pending = 0;
+
+  constructor(private readonly options: RunAdmissionOptions) {
+    this.slots = new RunSlots(options.runs.maxRunsPerUser, options.runs.maxRuns);
+  }
+
+  /** Requests being authenticated right now. */
+  get authenticating(): number {
+    return this.pending;
+  }
+
+  async admit<T>(request: AuthRequest, parse: (body: unknown, principal: Principal) => T | Promise<T>): Promise<AdmittedRun<T>> {
+    this.pending++;
+    let principal: Principal;
+    try {
+      principal = await authenticateRequest(this.options.authenticate, request, {
+        timeoutMs: this.options.authTimeoutMs,
+        report: (error) => this.options.report(error, 'authenticate'),
+      });
+    } finally {
+      this.pending--;
+    }
+    const body = await readBody(request, this.options.body);
+    const input = await parse(body, principal);
+    const release = this.slots.acquire(principal.userId);
+    return { principal, input, release };
+  }
+}
+
+/** Reads the JSON body of a node or a web request with the limits. */
+export function readBody(request: AuthRequest, options: ReadBodyOptions): Promise<unknown> {
+  const raw = request.raw;
+  if (typeof (raw as Request).headers?.get === 'function') return readWebBody(raw as Request, options);
+  return readNodeBody(raw as IncomingMessage, options);
+}

@@ -1,0 +1,113 @@
+import type { IncomingMessage } from 'node:http';
+import { AuthError, ValidationError } from '../errors/index.js';
+import type { AuthRequest } from './request.js';
+
+export type { AuthRequest, HeaderReader } from './request.js';
+
+/** Longest accepted user id. */
+export const MAX_USER_ID_LENGTH = 256;
+
+/** Who a connection or request belongs to. Everything it receives is filtered by this `userId`. */
+export interface Principal {
+  /** 1–256 characters. */
+  userId: string;
+  /**
+   * When the credentials expire (epoch milliseconds). An open connection or stream is closed
+   * when it passes (SSE: a final `close` event with code `TOKEN_EXPIRED`; WebSocket: close code
+   * 4401). A principal already expired is refused with 401 `TOKEN_EXPIRED`.
+   */
+  expiresAt?: number;
+}
+
+/**
+ * The auth hook of every front end (WebSocket upgrades, SSE, AG-UI, useChat, node and web
+ * handlers alike). Return the principal, or null / throw to refuse with 401. Only an
+ * `AuthError`'s own message reaches the client; anything else thrown is reported through
+ * `onError` and the client gets a generic text.
+ */
+export type Authenticate = (request: AuthRequest) => Principal | null | Promise<Principal | null>;
+
+/**
+ * The bearer token of a request: `Authorization: Bearer <token>` first, then the `token` query
+ * parameter (browsers cannot set headers on WebSocket or EventSource connections). Takes an
+ * `AuthRequest`, a node `IncomingMessage` or a web `Request`.
+ */
+export function tokenFrom(request: AuthRequest | IncomingMessage | Request): string | undefined {
+  const headers = request.headers as AuthRequest['headers'] | IncomingMessage['headers'];
+  const raw = typeof (headers as AuthRequest['headers']).get === 'function'
+    ? (headers as AuthRequest['headers']).get('authorization')
+    : (headers as IncomingMessage['headers']).authorization;
+  const header = typeof raw === 'string' ? raw : undefined;
+  if (header !== undefined && /^bearer /i.test(header)) return header.slice(7).trim() || undefined;
+  const url = request.url;
+  let parsed: URL;
+  try {
+    parsed = url instanceof URL ? url : new URL(url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
+  return parsed.searchParams.get('token') || undefined;
+}
+
+export interface AuthenticateOptions {
+  timeoutMs: number;
+  /** Errors to report (a throwing hook, a malformed principal); never shown to the client. */
+  report: (error: unknown) => void;
+  /** Clock for the expiry check. Default `Date.now`. */
+  now?: () => number;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** The generic refusal: what every client sees unless the hook threw an `AuthError` of its own. */
+export function authFailed(): AuthError {
+  return new AuthError('Authentication failed: missing or invalid credentials');
+}
+
+/**
+ * Runs the hook with a deadline and validates what it returns. Fails closed: null, a throw, a
+ * malformed principal → `AuthError` `AUTH_FAILED` (401, generic message; an `AuthError` thrown
+ * by the hook passes as is); no answer in time → `AuthError` `AUTH_TIMEOUT` (503); an expiry
+ * already passed → `AuthError` `TOKEN_EXPIRED` (401).
+ */
+export async function authenticateRequest(hook: Authenticate, request: AuthRequest, options: AuthenticateOptions): Promise<Principal> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), options.timeoutMs);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  let outcome: Principal | null | typeof TIMED_OUT;
+  try {
+    outcome = await Promise.race([Promise.resolve().then(() => hook(request)), timeout]);
+  } catch (error) {
+    if (error instanceof AuthError) throw error;
+    options.report(error);
+    throw authFailed();
+  } finally {
+    clearTimeout(timer);
+  }
+  if (outcome === TIMED_OUT) throw new AuthError('Authentication took too long; retry later', { code: 'AUTH_TIMEOUT' });
+  if (outcome === null || outcome === undefined) throw authFailed();
+  const problem = principalProblem(outcome);
+  if (problem) {
+    options.report(new ValidationError(`authenticate returned an invalid principal: ${problem}`, { code: 'INVALID_USER_ID', field: 'userId' }));
+    throw authFailed();
+  }
+  if (outcome.expiresAt !== undefined && outcome.expiresAt <= (options.now ?? Date.now)()) {
+    throw new AuthError('The credentials have expired', { code: 'TOKEN_EXPIRED' });
+  }
+  return outcome;
+}
+
+/** Why `value` is not a principal, or undefined when it is one. */
+export function principalProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'expected an object { userId }';
+  const { userId, expiresAt } = value as Partial<Principal>;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
+    return `userId must be a string of 1-${MAX_USER_ID_LENGTH} characters`;
+  }
+  if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
+    return 'expiresAt must be a finite number (epoch milliseconds) when given';
+  }
+  return undefined;
+}

@@ -1,0 +1,222 @@
+import { AgentwireError, AuthError, GatewayError } from '../errors/index.js';
+import { eventJson } from '../events/json.js';
+import type { EventLog, HistoryGap, LogEntry, LogListener, Subscription } from '../transport/types.js';
+
+/** What to follow: one thread, for one user, optionally after a cursor. */
+export interface FollowTarget {
+  userId: string;
+  threadId: string;
+  after?: string | undefined;
+  /**
+   * Only entries of this run (surfaces that stream one run: AG-UI, useChat). Entries of the
+   * thread's other runs are skipped silently (they are the user's own, not an isolation drop) and
+   * do not count toward the bound.
+   */
+  runId?: string | undefined;
+}
+
+export interface FollowerOptions {
+  /**
+   * Bound on live entries waiting to be taken (those that arrive before the replay is handed over,
+   * and those the consumer has not taken yet), in entries and in characters of event JSON. Past
+   * either the follower ends with `overflow` (a slow consumer: it resumes from its cursor). The
+   * replay itself is not counted: the log holds it anyway.
+   */
+  maxQueuedEntries: number;
+  maxQueuedChars: number;
+  /** New entries are waiting: call `next()` until it returns undefined. Not called during `start()`. */
+  readable(): void;
+  /** The follower ended for good after `start()` resolved `following`: the log closed the subscription, or the queue overflowed. Called once. */
+  ended(reason: 'log_closed' | 'overflow', error?: Error): void;
+  /** An entry of another user or thread reached the follower and was withheld (must not happen). */
+  isolationDrop?(entry: LogEntry): void;
+}
+
+export type FollowResult =
+  | {
+      status: 'following';
+      /** Cursor of the newest entry when the subscription was made (null for an empty thread). */
+      cursor: string | null;
+      /** Entries replayed (queued first, before any live entry). */
+      replayed: number;
+    }
+  | { status: 'history_gap'; gap: HistoryGap }
+  /** Ended before the handover: closed by its owner, the log closed it, or the held live entries overflowed. */
+  | { status: 'ended'; reason: 'closed' | 'log_closed' | 'overflow' };
+
+/** Characters an entry weighs in the queue bound (0 when it cannot be serialized: it is skipped when written). */
+export function entryChars(entry: LogEntry): number {
+  const json = entry.json;
+  if (json !== undefined) return json.length;
+  try {
+    return eventJson(entry.event).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The one replay → live handover of every surface. It subscribes to the thread, queues the
+ * replay, then live entries: live entries that arrive while the log is still answering (a
+ * networked log) are held, bounded, and those the replay already holds are dropped by event id.
+ * Every entry is checked against the user and the thread; `history_gap` is surfaced, never a
+ * partial replay. Consumers pull (`next()`), so each paces it by its own backpressure (a
+ * socket's drain, a `ReadableStream`'s `desiredSize`, a per-tick flush).
+ */
+export class Follower implements LogListener {
+  private state: 'idle' | 'subscribing' | 'following' | 'ended' = 'idle';
+  private early: LogEntry[] = [];
+  private queue: LogEntry[] = [];
+  private head = 0;
+  /** Index in `queue` where live entries start (entries before it are the replay). */
+  private liveFrom = 0;
+  private liveChars = 0;
+  private subscription: Subscription | undefined;
+  private endReason: 'log_closed' | 'overflow' | undefined;
+
+  constructor(
+    readonly target: FollowTarget,
+    private readonly options: FollowerOptions,
+  ) {}
+
+  /** Entries waiting to be taken. */
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  get following(): boolean {
+    return this.state === 'following';
+  }
+
+  /**
+   * Subscribes. Throws `AuthError` `THREAD_FORBIDDEN` (403) for another user's thread and
+   * `GatewayError` `SUBSCRIBE_FAILED` (503, the log's error as `cause`) when the log fails.
+   */
+  async start(log: EventLog): Promise<FollowResult> {
+    if (this.state !== 'idle') throw new Error('Follower.start() called twice');
+    this.state = 'subscribing';
+    const { userId, threadId, after } = this.target;
+    let result;
+    try {
+      result = await log.subscribe({ userId, threadId, after }, this);
+    } catch (error) {
+      this.state = 'ended';
+      this.early = [];
+      if (error instanceof AuthError) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
+      throw new GatewayError('SUBSCRIBE_FAILED', 'Could not subscribe to the thread; retry later', {
+        cause: error,
+        ...(error instanceof AgentwireError && error.retryable && { headers: { 'Retry-After': '1' } }),
+      });
+    }
+    if (result.status === 'history_gap') {
+      this.state = 'ended';
+      this.early = [];
+      return { status: 'history_gap', gap: result.gap };
+    }
+    // The state may have changed while the log was answering.
+    if ((this.state as string) === 'ended') {
+      // Closed, or ended by the log or an overflow, while the log was answering.
+      result.subscription.close();
+      return { status: 'ended', reason: this.endReason ?? 'closed' };
+    }
+    this.subscription = result.subscription;
+    const replay = result.replay.filter((entry) => this.owns(entry) && this.wanted(entry));
+    const replayed = replay.length;
+    // `filter` made a copy: the queue may grow it with live entries.
+    this.queue = replay;
+    this.liveFrom = replayed;
+    const early = this.early;
+    this.early = [];
+    this.state = 'following';
+    if (early.length > 0) {
+      const replayedIds = new Set(replay.map((entry) => entry.event.id));
+      for (const entry of early) if (!replayedIds.has(entry.event.id)) this.queue.push(entry);
+      // liveChars already counts the early entries (dropped duplicates were counted too: recount).
+      this.liveChars = 0;
+      for (let i = this.liveFrom; i < this.queue.length; i++) this.liveChars += entryChars(this.queue[i]!);
+    }
+    return { status: 'following', cursor: result.cursor, replayed };
+  }
+
+  /** The next entry in order (replay first), or undefined when none is waiting. */
+  next(): LogEntry | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const index = this.head++;
+    const entry = this.queue[index]!;
+    this.queue[index] = undefined as unknown as LogEntry;
+    if (index >= this.liveFrom) this.liveChars -= entryChars(entry);
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.liveFrom = 0;
+      this.liveChars = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.liveFrom = Math.max(0, this.liveFrom - this.head);
+      this.head = 0;
+    }
+    return entry;
+  }
+
+  /** Stops following (idempotent); queued entries are dropped. `ended` is not called. */
+  close(): void {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.release();
+  }
+
+  /** @internal LogListener: live entries from the log. */
+  onEntries(entries: readonly LogEntry[]): void {
+    if (this.state !== 'subscribing' && this.state !== 'following') return;
+    let added = false;
+    for (const entry of entries) {
+      if (!this.owns(entry) || !this.wanted(entry)) continue;
+      if (this.state === 'subscribing') this.early.push(entry);
+      else this.queue.push(entry);
+      this.liveChars += entryChars(entry);
+      added = true;
+    }
+    const live = this.state === 'subscribing' ? this.early.length : this.queue.length - Math.max(this.head, this.liveFrom);
+    if (live > this.options.maxQueuedEntries || this.liveChars > this.options.maxQueuedChars) {
+      this.end('overflow');
+      return;
+    }
+    if (added && this.state === 'following') this.options.readable();
+  }
+
+  /** @internal LogListener: the log ended the subscription. */
+  onClose(reason?: Error): void {
+    if (this.state === 'ended' || this.state === 'idle') return;
+    this.end('log_closed', reason);
+  }
+
+  private end(reason: 'log_closed' | 'overflow', error?: Error): void {
+    const wasFollowing = this.state === 'following';
+    this.state = 'ended';
+    this.endReason = reason;
+    this.release();
+    // While subscribing, start() tells its caller instead.
+    if (wasFollowing) this.options.ended(reason, error);
+  }
+
+  private release(): void {
+    this.subscription?.close();
+    this.subscription = undefined;
+    this.early = [];
+    this.queue = [];
+    this.head = 0;
+    this.liveFrom = 0;
+    this.liveChars = 0;
+  }
+
+  private wanted(entry: LogEntry): boolean {
+    return this.target.runId === undefined || entry.event.runId === this.target.runId;
+  }
+
+  private owns(entry: LogEntry): boolean {
+    const { event } = entry;
+    if (event.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+    this.options.isolationDrop?.(entry);
+    return false;
+  }
+}

@@ -1,0 +1,221 @@
+import { ValidationError, type ErrorCode } from '../errors/index.js';
+import type { EventLog } from '../transport/types.js';
+import type { Authenticate } from './auth.js';
+import type { AllowedOrigins } from './origin.js';
+
+/**
+ * The one options vocabulary of every front end (WebSocket, SSE, AG-UI, useChat, run endpoints).
+ * Same name, same meaning, same unit on every surface; a surface documents only its defaults
+ * where they differ (heartbeat and close timeout) and the options of its own (e.g. `path`).
+ *
+ * | option | meaning | default |
+ * | --- | --- | --- |
+ * | `authenticate` | the auth hook, `(request: AuthRequest) => Principal \| null` (sync or async) | required |
+ * | `authTimeoutMs` | longest wait for `authenticate`; then 503 `AUTH_TIMEOUT` | 10,000 |
+ * | `maxConnectionsPerUser` | open connections/streams of one user | 3 |
+ * | `maxConnections` | open connections/streams in total, incl. those authenticating; then 503 `SERVER_AT_CAPACITY` | 10,000 |
+ * | `userLimitPolicy` | past `maxConnectionsPerUser`: `'close-oldest'` (the oldest is closed, reason `user_limit`) or `'refuse-newest'` (429 `TOO_MANY_CONNECTIONS`) | `'close-oldest'` |
+ * | `heartbeatIntervalMs` | keep-alive interval (SSE comment, WS ping); 0 disables | surface's |
+ * | `closeTimeoutMs` | how long `close()` waits for streams to end before cutting them | surface's |
+ * | `onError` | errors the surface absorbed (auth hook, log, poisoned event) | none (counted in `stats().errors`) |
+ * | `log` | the `EventLog` the surface reads threads from | required where the surface reads a log |
+ * | `allowedOrigins` | browser origins allowed (CORS, WS upgrade check) | none: no CORS headers, Origin not checked |
+ * | `maxBodyBytes` | largest request body; then 413 `BODY_TOO_LARGE` | 1 MiB |
+ * | `maxBodyDepth` | deepest nesting of a JSON body; then 400 `BODY_TOO_DEEP` | 64 |
+ * | `bodyTimeoutMs` | longest wait for a whole body; then 408 `BODY_TIMEOUT` | 10,000 |
+ * | `maxRunsPerUser` | runs one user may have in progress (surfaces that start runs); then 429 `TOO_MANY_RUNS` | 3 |
+ * | `maxRuns` | runs in progress in total; then 429 `TOO_MANY_RUNS` | 1,000 |
+ */
+export type UserLimitPolicy =
+  /** The user's oldest connection is closed (reason `user_limit`) and the new one is served. Default for streams. */
+  | 'close-oldest'
+  /** The new connection is refused (HTTP 429 `TOO_MANY_CONNECTIONS`; WebSocket close 4029). */
+  | 'refuse-newest';
+
+/** Where an absorbed error happened. */
+export interface ErrorContext {
+  /** The surface that reports it: `'sse'`, `'websocket'`, `'agui'`, `'ai-sdk'`, … */
+  surface: string;
+  userId?: string;
+  threadId?: string;
+  runId?: string;
+  /** What was going on: `'authenticate'`, `'subscribe'`, `'serialize'`, `'request'`, … */
+  stage?: string;
+}
+
+export type OnError = (error: unknown, context: ErrorContext) => void;
+
+/** Options shared by every surface. */
+export interface FrontEndOptions {
+  authenticate: Authenticate;
+  authTimeoutMs?: number;
+  maxConnectionsPerUser?: number;
+  maxConnections?: number;
+  userLimitPolicy?: UserLimitPolicy;
+  heartbeatIntervalMs?: number;
+  closeTimeoutMs?: number;
+  onError?: OnError;
+  allowedOrigins?: AllowedOrigins;
+}
+
+/** Options of surfaces that read request bodies. */
+export interface BodyOptions {
+  maxBodyBytes?: number;
+  maxBodyDepth?: number;
+  bodyTimeoutMs?: number;
+}
+
+/** Options of surfaces that start runs. */
+export interface RunLimitOptions {
+  maxRunsPerUser?: number;
+  maxRuns?: number;
+}
+
+/** Options of surfaces that read a thread's log. */
+export interface LogOptions {
+  log: EventLog;
+}
+
+export interface ResolvedFrontEndOptions {
+  authenticate: Authenticate;
+  authTimeoutMs: number;
+  maxConnectionsPerUser: number;
+  maxConnections: number;
+  userLimitPolicy: UserLimitPolicy;
+  heartbeatIntervalMs: number;
+  closeTimeoutMs: number;
+  onError: OnError | undefined;
+  allowedOrigins: AllowedOrigins | undefined;
+}
+
+export interface ResolvedBodyOptions {
+  maxBodyBytes: number;
+  maxBodyDepth: number;
+  bodyTimeoutMs: number;
+}
+
+export interface ResolvedRunLimitOptions {
+  maxRunsPerUser: number;
+  maxRuns: number;
+}
+
+/** Defaults a surface may set for itself (only these differ between surfaces). */
+export interface SurfaceDefaults {
+  /** Name used in error messages (`SseGateway`, `WebSocketGateway`, …). */
+  name: string;
+  heartbeatIntervalMs: number;
+  closeTimeoutMs: number;
+}
+
+export const DEFAULTS = Object.freeze({
+  authTimeoutMs: 10_000,
+  maxConnectionsPerUser: 3,
+  maxConnections: 10_000,
+  userLimitPolicy: 'close-oldest' as UserLimitPolicy,
+  maxBodyBytes: 1024 * 1024,
+  maxBodyDepth: 64,
+  bodyTimeoutMs: 10_000,
+  maxRunsPerUser: 3,
+  maxRuns: 1_000,
+});
+
+/** Resolves and validates the shared options; throws `ValidationError` `INVALID_OPTION` naming the option. */
+export function resolveFrontEndOptions(options: FrontEndOptions, defaults: SurfaceDefaults): ResolvedFrontEndOptions {
+  const check = checker(defaults.name);
+  if (typeof options !== 'object' || options === null) throw check.fail('options', 'must be an object');
+  if (typeof options.authenticate !== 'function') {
+    throw check.fail('authenticate', 'is required: a function (request: AuthRequest) => { userId } | null');
+  }
+  const resolved: ResolvedFrontEndOptions = {
+    authenticate: options.authenticate,
+    authTimeoutMs: check.integer('authTimeoutMs', options.authTimeoutMs ?? DEFAULTS.authTimeoutMs, 1),
+    maxConnectionsPerUser: check.integer('maxConnectionsPerUser', options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser, 1),
+    maxConnections: check.integer('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections, 1),
+    userLimitPolicy: options.userLimitPolicy ?? DEFAULTS.userLimitPolicy,
+    heartbeatIntervalMs: check.integer('heartbeatIntervalMs', options.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs, 0),
+    closeTimeoutMs: check.integer('closeTimeoutMs', options.closeTimeoutMs ?? defaults.closeTimeoutMs, 0),
+    onError: options.onError,
+    allowedOrigins: options.allowedOrigins,
+  };
+  if (resolved.userLimitPolicy !== 'close-oldest' && resolved.userLimitPolicy !== 'refuse-newest') {
+    throw check.fail('userLimitPolicy', `must be "close-oldest" or "refuse-newest", got ${shown(resolved.userLimitPolicy)}`);
+  }
+  if (resolved.onError !== undefined && typeof resolved.onError !== 'function') throw check.fail('onError', 'must be a function');
+  const origins = resolved.allowedOrigins;
+  if (
+    origins !== undefined &&
+    origins !== '*' &&
+    typeof origins !== 'function' &&
+    !(Array.isArray(origins) && origins.every((origin) => typeof origin === 'string' && isOrigin(origin)))
+  ) {
+    throw check.fail('allowedOrigins', 'must be "*", an array of origins like "https://app.example.com", or a function (origin) => boolean');
+  }
+  return resolved;
+}
+
+export function resolveBodyOptions(options: BodyOptions, name: string): ResolvedBodyOptions {
+  const check = checker(name);
+  return {
+    maxBodyBytes: check.integer('maxBodyBytes', options.maxBodyBytes ?? DEFAULTS.maxBodyBytes, 1),
+    maxBodyDepth: check.integer('maxBodyDepth', options.maxBodyDepth ?? DEFAULTS.maxBodyDepth, 1),
+    bodyTimeoutMs: check.integer('bodyTimeoutMs', options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs, 1),
+  };
+}
+
+export function resolveRunLimitOptions(options: RunLimitOptions, name: string): ResolvedRunLimitOptions {
+  const check = checker(name);
+  return {
+    maxRunsPerUser: check.integer('maxRunsPerUser', options.maxRunsPerUser ?? DEFAULTS.maxRunsPerUser, 1),
+    maxRuns: check.integer('maxRuns', options.maxRuns ?? DEFAULTS.maxRuns, 1),
+  };
+}
+
+/** Checks that `log` is an `EventLog`. */
+export function resolveLog(log: unknown, name: string): EventLog {
+  const candidate = log as Partial<EventLog> | null | undefined;
+  if (typeof candidate?.subscribe !== 'function' || typeof candidate.ownerOf !== 'function') {
+    throw checker(name).fail('log', 'is required: an EventLog (subscribe, ownerOf), e.g. a MemoryTransport');
+  }
+  return candidate as EventLog;
+}
+
+/** Validation helpers of one surface (its name goes into every message). */
+export function checker(name: string) {
+  const fail = (option: string, problem: string): ValidationError =>
+    new ValidationError(`${name} option ${option} ${problem}`, { field: option, code: 'INVALID_OPTION' });
+  return {
+    fail,
+    /** A whole number >= `min` (`Infinity` is refused: every bound is finite). */
+    integer(option: string, value: unknown, min: number): number {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+        throw fail(option, `must be a whole number >= ${min}, got ${shown(value)}`);
+      }
+      return value;
+    },
+    /** A number > 0 (fractions allowed). */
+    positive(option: string, value: unknown): number {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw fail(option, `must be a number > 0, got ${shown(value)}`);
+      return value;
+    },
+  };
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 80));
+  return typeof value;
+}
+
+/** The code a refusal is counted under in `stats().refused` (lowercase: `auth_failed`, `too_many_runs`, …). */
+export function reasonOf(code: ErrorCode): string {
+  return code.toLowerCase();
+}

@@ -1,0 +1,61 @@
+import type { ServerResponse } from 'node:http';
+import { AgentwireError, ERROR_CATALOG, GatewayError, ValidationError, type ErrorClassName } from '../errors/index.js';
+
+/** The JSON body of every refused HTTP request on every surface: `{ "error": { "code", "message", "field"? } }`. */
+export interface HttpErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/** An HTTP refusal, ready to be written by a node or a web handler. */
+export interface Problem {
+  status: number;
+  headers: Record<string, string>;
+  body: HttpErrorBody;
+}
+
+/** Error classes whose messages are written for clients (ours); any other error's message stays in the process. */
+const CLIENT_SAFE: ReadonlySet<ErrorClassName> = new Set(['GatewayError', 'AuthError', 'ValidationError', 'HistoryGapError', 'StateError']);
+
+/**
+ * Any error as an `AgentwireError` for a client: an `AgentwireError` as is, anything else as
+ * `GatewayError` `INTERNAL_ERROR` with a generic message (the caller reports the original).
+ */
+export function toAgentwireError(error: unknown): AgentwireError {
+  if (error instanceof AgentwireError) return error;
+  return new GatewayError('INTERNAL_ERROR', 'The request failed inside the server', { cause: error });
+}
+
+/**
+ * The one HTTP answer of an error: status from `ERROR_CATALOG`, body `{ error: { code, message,
+ * field? } }`, headers from a `GatewayError` (`Allow`, `Retry-After`, …) plus `extra`. Messages
+ * of errors not written for clients (a transport's, a driver's) are replaced by the catalog's summary.
+ */
+export function problemOf(error: unknown, extra: Record<string, string> = {}): Problem {
+  const failure = toAgentwireError(error);
+  const entry = ERROR_CATALOG[failure.code];
+  const message = CLIENT_SAFE.has(entry.owner) ? failure.message : entry.summary;
+  const field = failure instanceof GatewayError || failure instanceof ValidationError ? failure.field : undefined;
+  const headers: Record<string, string> = { ...(failure instanceof GatewayError ? failure.headers : {}), ...extra };
+  if (failure.code === 'AUTH_FAILED' || failure.code === 'TOKEN_EXPIRED') headers['WWW-Authenticate'] ??= 'Bearer';
+  return { status: entry.status, headers, body: { error: { code: failure.code, message, ...(field !== undefined && { field }) } } };
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
+
+/** Writes the error's answer to a node response (when the headers are still unsent; otherwise it just ends it). */
+export function respondNode(res: ServerResponse, error: unknown, extra?: Record<string, string>): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const problem = problemOf(error, extra);
+  const text = JSON.stringify(problem.body);
+  res.writeHead(problem.status, { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(text), ...problem.headers });
+  res.end(text);
+}
+
+/** The error's answer as a web-standard `Response`. */
+export function respondWeb(error: unknown, extra?: Record<string, string>): Response {
+  const problem = problemOf(error, extra);
+  return new Response(JSON.stringify(problem.body), { status: problem.status, headers: { ...JSON_HEADERS, ...problem.headers } });
+}

@@ -1,0 +1,4 @@
+/** The SSE surface of the front-end contract: node `handle(req, res)` and web `fetch(request)`. */
+export { SseGateway, type SseGatewayOptions } from './gateway.js';
+export { parseStreamRequest, MAX_CURSOR_LENGTH, type StreamRequest } from './request.js';
+export type { SseSink } from './session.js';
