@@ -56,7 +56,10 @@ function sourceFiles(): string[] {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     // Deleted but not yet committed files are listed too; a clone of the work would not have them.
-    return out.split('\0').filter((file) => file && existsSync(join(projectRoot, file)));
+    // node_modules and dist are never the project's sources, even when a symlink makes git list one.
+    return out
+      .split('\0')
+      .filter((file) => file && !/^(node_modules|dist)(\/|$)/.test(file) && existsSync(join(projectRoot, file)));
   } catch {
     // No git (a source tarball): everything but what is never committed.
     const skip = new Set(['node_modules', 'dist', '.git', 'coverage', 'test-results', 'docs/api']);
