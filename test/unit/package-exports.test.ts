@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   exports: Record<string, string | { types: string; default: string }>;
+  files: string[];
   peerDependencies: Record<string, string>;
   peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };
@@ -17,6 +18,9 @@ describe('package exports', () => {
       const source = target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
       expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${subpath} → ${source}`).toBe(true);
       expect(target.types).toBe(target.default.replace(/\.js$/, '.d.ts'));
+      // Conditions match in order: `types` must come first or TypeScript never sees it.
+      expect(Object.keys(target), subpath).toEqual(['types', 'default']);
+      expect(pkg.files.some((folder) => target.default.startsWith(`./${folder}/`)), `${subpath} is in "files"`).toBe(true);
     }
   });
 
