@@ -14,7 +14,7 @@ interface Link {
 }
 
 /** Inline links and images, reference definitions, and HTML href/src, outside code. */
-export function links(text: string): Link[] {
+function links(text: string): Link[] {
   const found: Link[] = [];
   withoutCodeBlocks(text)
     .split('\n')
