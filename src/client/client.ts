@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, AuthError, GatewayError, HistoryGapError, TransportError, ValidationError, isErrorCode, type CodeOf } from '../errors/index.js';
 import type { AgentEvent, EventOfType, EventType } from '../events/schema.js';
+import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
 import type { ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
 import type { HistoryGapReason } from '../transport/types.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
@@ -30,11 +31,30 @@ export type HistoryGapPolicy =
   /** Close the client (status `closed`); the application decides what to do. */
   | 'stop';
 
+/** A token, or a function that returns a fresh one (called before every connection attempt). */
+export type TokenSource = string | (() => string | Promise<string>);
+
 export interface ConnectOptions {
   /** The thread to follow. */
   threadId: string;
-  /** Sent as the `token` query parameter (browsers cannot set headers on a WebSocket). Default: none. */
-  token?: string;
+  /**
+   * The credential the gateway's `authenticate` hook checks. Default: none.
+   * - A string is sent on every connection. When the server closes with `TOKEN_EXPIRED` (4401)
+   *   the client stops (`AuthError` `TOKEN_EXPIRED`): the token will not get better.
+   * - A function is called before every connection attempt; on 4401 the client calls it for a
+   *   fresh token and reconnects, resuming after its cursor. If it throws or rejects, the attempt
+   *   counts as failed (`AuthError` `AUTH_FAILED` is reported) and the client retries with backoff.
+   *
+   * The token never appears in an error message (nor in a URL quoted in one).
+   */
+  token?: TokenSource;
+  /**
+   * How the token travels. `'query'`: as the `token` query parameter (browsers cannot set headers on a
+   * WebSocket). `'header'`: as `Authorization: Bearer <token>`, with the WebSocket class constructed as
+   * `new WebSocket(url, { headers })` (the `ws` package's signature; not available in browsers).
+   * Default `'query'`; `agentwire/client/node` defaults to `'header'` when it opens sockets with `ws`.
+   */
+  tokenIn?: 'query' | 'header';
   /** Resume after this cursor (e.g. one saved from `client.cursor`). Default: replay everything retained. */
   after?: string;
   /** The WebSocket class. Default: the global one (browsers); in Node 20 pass `WebSocket` from `ws`. */
@@ -81,11 +101,14 @@ export interface ClientStats {
 
 /** Close codes after which reconnecting would only repeat the problem. */
 const TERMINAL_CLOSE_CODES: ReadonlyMap<number, CodeOf<'GatewayError'>> = new Map<number, CodeOf<'GatewayError'>>([
-  [1003, 'UNSUPPORTED_DATA'],
-  [1008, 'POLICY_VIOLATION'],
-  [1009, 'MESSAGE_TOO_BIG'],
-  [4029, 'TOO_MANY_CONNECTIONS'],
+  [CloseCode.UNSUPPORTED_DATA, 'UNSUPPORTED_DATA'],
+  [CloseCode.POLICY_VIOLATION, 'POLICY_VIOLATION'],
+  [CloseCode.MESSAGE_TOO_BIG, 'MESSAGE_TOO_BIG'],
+  [CloseCode.TOO_MANY_CONNECTIONS, 'TOO_MANY_CONNECTIONS'],
 ]);
+
+/** What replaces a token in messages. */
+const REDACTED = '[redacted]';
 
 /**
  * Follows one thread over a WebSocket: reconnects with backoff and jitter, resumes after the last
@@ -97,6 +120,10 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   readonly threadId: string;
   readonly stats: ClientStats = { received: 0, duplicates: 0, reconnects: 0, foreign: 0, listenerErrors: 0 };
   private readonly url: string;
+  private readonly token: TokenSource | undefined;
+  private readonly tokenIn: 'query' | 'header';
+  /** The token of the current (or last) connection attempt: what `redact` removes from messages. */
+  private currentToken: string | undefined;
   private readonly WebSocketClass: WebSocketConstructor;
   private readonly reconnect: Required<ReconnectOptions> | false;
   private readonly gapPolicy: HistoryGapPolicy;
@@ -118,7 +145,16 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       throw new ValidationError('connect(): threadId is required', { field: 'threadId', code: 'INVALID_OPTION' });
     }
     this.threadId = options.threadId;
-    this.url = withToken(url, options.token);
+    if (options.token !== undefined && typeof options.token !== 'string' && typeof options.token !== 'function') {
+      throw new ValidationError('connect(): token must be a string or a function returning one', { field: 'token', code: 'INVALID_OPTION' });
+    }
+    if (options.tokenIn !== undefined && options.tokenIn !== 'query' && options.tokenIn !== 'header') {
+      throw new ValidationError('connect(): tokenIn must be "query" or "header"', { field: 'tokenIn', code: 'INVALID_OPTION' });
+    }
+    this.token = options.token;
+    this.currentToken = typeof options.token === 'string' ? options.token : undefined;
+    this.tokenIn = options.tokenIn ?? 'query';
+    this.url = checkedUrl(url);
     this.WebSocketClass = resolveWebSocket(options.WebSocket);
     this.reconnect = options.reconnect === false ? false : resolveReconnect(options.reconnect);
     this.gapPolicy = options.onHistoryGap ?? 'resubscribe';
@@ -155,12 +191,61 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     return stream;
   }
 
+  /**
+   * Starts a connection attempt: gets the token (calling the token function, if that is what was
+   * given), then opens the socket. Nothing is reported synchronously: this runs from the
+   * constructor, before the application can have attached an `error` listener, so failures are
+   * reported on a later tick.
+   */
   private openSocket(): void {
+    const source = this.token;
+    if (typeof source !== 'function') {
+      this.openSocketWith(source);
+      return;
+    }
+    let token: string | Promise<string>;
+    try {
+      token = source();
+    } catch (error) {
+      this.later(() => this.tokenFailed(error));
+      return;
+    }
+    if (typeof token === 'string') {
+      this.openSocketWith(token);
+      return;
+    }
+    Promise.resolve(token).then(
+      (fresh) => {
+        if (this.currentStatus === 'closed') return;
+        if (typeof fresh !== 'string') this.tokenFailed(new TypeError(`the token function resolved to ${typeof fresh}, not a string`));
+        else this.openSocketWith(fresh);
+      },
+      (error: unknown) => {
+        if (this.currentStatus !== 'closed') this.tokenFailed(error);
+      },
+    );
+  }
+
+  /** The token function threw or rejected: that attempt failed; try again with backoff. */
+  private tokenFailed(error: unknown): void {
+    if (this.currentStatus === 'closed') return;
+    this.report(new AuthError(`the token function failed: ${messageOf(error)}`, { code: 'AUTH_FAILED' }));
+    this.scheduleReconnect();
+  }
+
+  private openSocketWith(token: string | undefined): void {
+    this.currentToken = token;
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketClass(this.url);
+      if (this.tokenIn === 'header' && token !== undefined) {
+        const withHeaders = this.WebSocketClass as unknown as new (url: string, options: { headers: Record<string, string> }) => WebSocketLike;
+        socket = new withHeaders(this.url, { headers: { Authorization: `Bearer ${token}` } });
+      } else {
+        socket = new this.WebSocketClass(withToken(this.url, token));
+      }
     } catch (error) {
-      this.fail(new TransportError(`cannot open a WebSocket to ${this.url}: ${messageOf(error)}`, { code: 'CONNECT_FAILED', retryable: false }));
+      const message = `cannot open a WebSocket to ${redactUrl(this.url)}: ${messageOf(error)}`;
+      this.later(() => this.fail(new TransportError(message, { code: 'CONNECT_FAILED', retryable: false })));
       return;
     }
     this.socket = socket;
@@ -199,8 +284,10 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case 'hello':
-        if (frame.v !== 1) {
-          this.fail(new TransportError(`the server speaks protocol version ${String(frame.v)}; this client speaks 1`, { code: 'PROTOCOL_VERSION' }));
+        if (frame.v !== PROTOCOL_VERSION) {
+          this.fail(
+            new TransportError(`the server speaks protocol version ${String(frame.v)}; this client speaks ${PROTOCOL_VERSION}`, { code: 'PROTOCOL_VERSION' }),
+          );
           return;
         }
         this.userIdFromServer = frame.userId;
@@ -287,9 +374,20 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
+    const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
+    if (code === CloseCode.REVOKED) {
+      this.fail(new AuthError(closedWith, { code: 'REVOKED' }));
+      return;
+    }
+    if (code === CloseCode.TOKEN_EXPIRED) {
+      // With a token function, a fresh token resumes the stream; a fixed token stays expired.
+      if (typeof this.token === 'function') this.scheduleReconnect();
+      else this.fail(new AuthError(closedWith, { code: 'TOKEN_EXPIRED' }));
+      return;
+    }
     const terminal = TERMINAL_CLOSE_CODES.get(code);
     if (terminal) {
-      this.fail(new GatewayError(terminal, `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`));
+      this.fail(new GatewayError(terminal, closedWith));
       return;
     }
     const httpStatus = /\b(401|403)\b/.exec(this.lastSocketError ?? '');
@@ -349,7 +447,30 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private report(error: AgentwireError): void {
+    // Whatever produced the message (a socket error, a server frame, a token function), the token does not leave in it.
+    error.message = this.redact(error.message);
+    if (error.stack) error.stack = this.redact(error.stack);
     this.safeEmit('error', error);
+  }
+
+  /** `text` without the current token, nor any `token=` query parameter. */
+  private redact(text: string): string {
+    let redacted = redactUrl(text);
+    const token = this.currentToken;
+    // Very short tokens are not replaced as text (that would mangle every message); they still never get in via URLs.
+    if (token !== undefined && token.length >= 4) {
+      redacted = redacted.split(token).join(REDACTED);
+      const encoded = encodeURIComponent(token);
+      if (encoded !== token) redacted = redacted.split(encoded).join(REDACTED);
+    }
+    return redacted;
+  }
+
+  /** Runs `report` on a later tick, unless the client is closed by then. */
+  private later(report: () => void): void {
+    setTimeout(() => {
+      if (this.currentStatus !== 'closed') report();
+    }, 0);
   }
 
   /**
@@ -372,15 +493,25 @@ export function connect(url: string, options: ConnectOptions): AgentwireClient {
   return new AgentwireClient(url, options);
 }
 
-function withToken(url: string, token: string | undefined): string {
-  let parsed: URL;
+/** The URL, normalized; throws `ValidationError` (with any token in it redacted) when it is not one. */
+function checkedUrl(url: string): string {
   try {
-    parsed = new URL(url);
+    return new URL(url).toString();
   } catch {
-    throw new ValidationError(`connect(): invalid URL ${JSON.stringify(url)}`, { field: 'url', code: 'INVALID_OPTION' });
+    throw new ValidationError(`connect(): invalid URL ${JSON.stringify(redactUrl(String(url)))}`, { field: 'url', code: 'INVALID_OPTION' });
   }
-  if (token !== undefined) parsed.searchParams.set('token', token);
+}
+
+function withToken(url: string, token: string | undefined): string {
+  if (token === undefined) return url;
+  const parsed = new URL(url);
+  parsed.searchParams.set('token', token);
   return parsed.toString();
+}
+
+/** Replaces the value of every `token=` parameter in `text` (URLs quoted in messages). */
+export function redactUrl(text: string): string {
+  return text.replace(/([?&#;]token=)[^&#\s"'<>]*/gi, `$1${REDACTED}`);
 }
 
 function messageOf(error: unknown): string {

@@ -11,7 +11,9 @@ export {
   type ConnectOptions,
   type HistoryGapInfo,
   type HistoryGapPolicy,
+  type TokenSource,
 } from './client.js';
+export { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
 export { reconnectDelay, type ReconnectOptions } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export { validateLifecycle, LifecycleChecker, type LifecycleViolation } from '../events/lifecycle.js';

@@ -8,7 +8,13 @@ import type { WebSocketConstructor } from './socket.js';
 
 export * from './index.js';
 
-/** Like the browser `connect()`, with `ws` as the default `WebSocket`. */
+/**
+ * Like the browser `connect()`, with `ws` as the default `WebSocket`. Unlike a browser, `ws` can
+ * set headers, so the token travels as `Authorization: Bearer <token>` (not in the URL, where
+ * proxies and access logs would record it). With a `WebSocket` class of your own, the token goes
+ * in `?token=` unless you set `tokenIn: 'header'` (your class must then accept `(url, { headers })`).
+ */
 export function connect(url: string, options: ConnectOptions): AgentwireClient {
-  return connectWith(url, { ...options, WebSocket: options.WebSocket ?? (WebSocket satisfies WebSocketConstructor) });
+  if (options.WebSocket) return connectWith(url, options);
+  return connectWith(url, { ...options, tokenIn: options.tokenIn ?? 'header', WebSocket: WebSocket satisfies WebSocketConstructor });
 }

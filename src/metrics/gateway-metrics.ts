@@ -74,6 +74,9 @@ export function websocketGatewayMetrics(gateway: { stats(): GatewayStats }): Gat
           no_subscription: s.closedNoSubscription,
           replaced: s.closedReplaced,
           user_limit: s.closedRefused,
+          revoked: s.closedRevoked,
+          token_expired: s.closedExpired,
+          internal_error: s.closedInternalError,
         },
       };
     },

@@ -2,9 +2,14 @@ import { z } from 'zod';
 import { threadIdSchema } from '../ids/thread-id.js';
 import type { AgentEvent } from '../events/schema.js';
 import type { HistoryGapReason } from '../transport/types.js';
+import type { ClientFrameType, PROTOCOL_VERSION, ServerFrameType } from './constants.js';
 
-/** Version of the gateway ↔ client protocol (independent of the event wire version). */
-export const PROTOCOL_VERSION = 1 as const;
+/**
+ * The frames of the gateway ↔ client protocol: zod schemas of what clients send (the gateways
+ * parse with them) and the types of what servers send. The zod-free constants (version, close
+ * codes, frame type and error code names) are in `constants.ts`: import those from there in
+ * code that must not pull in zod (the browser client).
+ */
 
 const cursorSchema = z.string().min(1).max(128);
 
@@ -61,24 +66,6 @@ export interface HistoryGapFrame {
   reason: HistoryGapReason;
   message: string;
 }
-/** Codes of the `error` frames the gateways send (clients may switch on them). */
-export type GatewayErrorCode =
-  /** The frame is not JSON text (or is a binary frame). */
-  | 'INVALID_JSON'
-  | 'BINARY_NOT_SUPPORTED'
-  /** The frame is JSON but not a valid client frame (wrong or missing fields). */
-  | 'INVALID_FRAME'
-  | 'UNKNOWN_FRAME_TYPE'
-  /** The thread belongs to another user. */
-  | 'THREAD_FORBIDDEN'
-  | 'ALREADY_SUBSCRIBED'
-  | 'NOT_SUBSCRIBED'
-  | 'TOO_MANY_SUBSCRIPTIONS'
-  /** The event log failed or refused the subscription for another reason. */
-  | 'SUBSCRIBE_FAILED'
-  /** The log ended the subscription (closed, evicted): reconnect and resume from the cursor. */
-  | 'SUBSCRIPTION_ENDED';
-
 export interface ErrorFrame {
   type: 'error';
   /** A `GatewayErrorCode` (kept a string so newer servers can add codes). */
@@ -88,24 +75,8 @@ export interface ErrorFrame {
 }
 export type ServerFrame = HelloFrame | EventFrame | SubscribedFrame | UnsubscribedFrame | HistoryGapFrame | ErrorFrame;
 
-/** Close codes used by the gateways (4xxx are agentwire's own). */
-export const CloseCode = {
-  /** Server shutting down (`close()`): reconnect elsewhere or later. */
-  GOING_AWAY: 1001,
-  /** Protocol violation the connection cannot recover from (e.g. binary frames). */
-  UNSUPPORTED_DATA: 1003,
-  /** A frame exceeded `maxPayload`. */
-  MESSAGE_TOO_BIG: 1009,
-  /** Slow consumer: the send buffer exceeded its bound. Reconnect and resume from the cursor. */
-  TRY_AGAIN_LATER: 1013,
-  /** Too many invalid frames. */
-  POLICY_VIOLATION: 1008,
-  /** The user already has the maximum number of connections. */
-  TOO_MANY_CONNECTIONS: 4029,
-  /** Client frames arrived faster than the per-connection rate limit. */
-  RATE_LIMITED: 4008,
-  /** The peer stopped answering heartbeats. */
-  HEARTBEAT_TIMEOUT: 4000,
-  /** The connection subscribed to nothing within the gateway's `subscribeTimeoutMs`. */
-  NO_SUBSCRIPTION: 4001,
-} as const;
+/** Compile-time check: the frame types above and the names in `constants.ts` are the same sets. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
+type FrameTypesAgree = [Assert<Same<ClientFrame['type'], ClientFrameType>>, Assert<Same<ServerFrame['type'], ServerFrameType>>];

@@ -1,3 +1,4 @@
+export * from './constants.js';
 export * from './frames.js';
 // The auth hook moved to the front-end contract (src/gateway/auth.ts); re-exported here so the
 // root entry keeps `tokenFrom`, `Authenticate` and `Principal` until the public surface is redrawn.

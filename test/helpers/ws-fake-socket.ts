@@ -16,7 +16,11 @@ export class FakeWebSocket {
   onclose: Handler = null;
   onerror: Handler = null;
 
-  constructor(readonly url: string) {
+  /** `options` is what a header-capable class (`ws`) receives as its second argument. */
+  constructor(
+    readonly url: string,
+    readonly options?: unknown,
+  ) {
     FakeWebSocket.instances.push(this);
   }
 

@@ -55,6 +55,8 @@ beforeAll(async () => {
   late = Array.from({ length: 4 }, (_, i) => follow(s.url, `late${i}`, `late-thread-${i}`));
   await until(() => [...good, ...late].every((f) => f.client.status === 'open'), 'well-behaved clients subscribed');
   await Promise.all(good.map((f) => s.load.run({ ...RUN, marker: `secret-${f.userId}` }, { userId: f.userId, threadId: f.threadId })));
+  // Their cursors are used below: wait until each client has received its run (not only until it was stored).
+  await until(() => good.every((f) => f.events.length === loadEvents(RUN)), 'the first runs received');
   await s.scripted.run([{ think: 'eve-own' }, { tool: 'echo', args: { text: 'eve-own' } }], { userId: 'eve', threadId: 'eve-thread' });
   load = (async () => {
     let runs = 0;

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { AuthError, RunEmitter, generateRunId, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
@@ -30,7 +30,10 @@ describe('WebSocketGateway: isolation', () => {
     const { url, agent, transport, gateway } = harness;
     const users = Array.from({ length: 200 }, (_, i) => `user${i}`);
     const clients = users.flatMap((userId) => [0, 1, 2].map(() => follow(url, userId, `thread-${userId}`)));
-    await until(() => clients.every((c) => c.client.status === 'open'), 'all 600 clients subscribed', 4_000);
+    // Closed even when an assertion fails (600 reconnecting clients would slow every later test).
+    onTestFinished(() => clients.forEach((c) => c.client.close()));
+    // Generous: this is about isolation, and the machine may be shared.
+    await until(() => clients.every((c) => c.client.status === 'open'), 'all 600 clients subscribed', 15_000);
     expect(gateway.stats()).toMatchObject({ connections: 600, users: 200, subscriptions: 600 });
 
     // Two concurrent runs per user, all users at once, on one shared agent instance.
@@ -38,7 +41,7 @@ describe('WebSocketGateway: isolation', () => {
       users.flatMap((userId) => [0, 1].map(() => agent.run(script, { userId, threadId: `thread-${userId}` }))),
     );
     expect(results.every((r) => r.status === 'succeeded' && r.deliveryErrors.length === 0)).toBe(true);
-    await until(() => clients.every((c) => c.events.length >= 2 * EVENTS_PER_RUN), 'every client received both runs', 4_000);
+    await until(() => clients.every((c) => c.events.length >= 2 * EVENTS_PER_RUN), 'every client received both runs', 15_000);
 
     for (const { events, userId, threadId, errors, client } of clients) {
       const expected = transport.read(threadId, userId);
@@ -70,9 +73,14 @@ describe('WebSocketGateway: isolation', () => {
     await until(() => client.client.status === 'closed', 'client closed');
     expect(client.errors.map((e) => [e.code, e instanceof AuthError])).toEqual([['THREAD_FORBIDDEN', true]]);
 
+    // Mallory follows her own thread on the same connection: it is the barrier below.
+    mallory.subscribe('mallory-thread');
+    await mallory.waitFor(() => mallory.ofType('subscribed').length === 1, 'own thread subscribed');
     await agent.run(script, { userId: 'alice', threadId: 'alice-thread' });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(mallory.events()).toEqual([]);
+    const barrier = await agent.run([{ think: 'barrier' }], { userId: 'mallory', threadId: 'mallory-thread' });
+    // A connection's frames arrive in the order they were queued: anything of alice's run would have come first.
+    await mallory.waitFor(() => mallory.events().length >= barrier.events, "mallory's own run");
+    expect(mallory.events().map((e) => [e.userId, e.threadId])).toEqual(Array.from({ length: barrier.events }, () => ['mallory', 'mallory-thread']));
     expect(client.events).toEqual([]);
     expect(mallory.closed).toBeUndefined(); // refused, not disconnected
     mallory.close();

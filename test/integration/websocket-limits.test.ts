@@ -65,7 +65,8 @@ describe('slow consumers', () => {
 
 describe('heartbeat, idle sockets, rate limit', () => {
   it('closes a peer that stops answering pings with 4000 and keeps the ones that answer', async () => {
-    const { url } = await gateway({ heartbeatIntervalMs: 25 });
+    // Not much shorter: on a loaded machine a pong can take longer than one interval to come back.
+    const { url } = await gateway({ heartbeatIntervalMs: 60 });
     const answering = await raw(url, 'alive');
     answering.subscribe('t');
     let pings = 0;
@@ -73,7 +74,7 @@ describe('heartbeat, idle sockets, rate limit', () => {
     const deaf = await raw(url, 'deaf', { autoPong: false });
     deaf.subscribe('t2');
     expect(await deaf.waitForClose()).toMatchObject({ code: 4000 });
-    await until(() => pings >= 6, 'several heartbeats');
+    await until(() => pings >= 4, 'several heartbeats');
     expect(answering.closed).toBeUndefined();
   });
 
@@ -90,9 +91,12 @@ describe('heartbeat, idle sockets, rate limit', () => {
   it('closes a client that sends frames faster than its rate limit with 4008', async () => {
     const { url, gateway: gw } = await gateway({ rateLimit: { framesPerSecond: 1, burst: 5 } });
     const chatty = await raw(url, 'chatty');
-    for (let i = 0; i < 20; i++) chatty.send({ type: 'ack', threadId: 't', cursor: `c:${i}` });
+    chatty.subscribe('t');
+    for (let i = 0; i < 19; i++) chatty.send({ type: 'ack', threadId: 't', cursor: `c:${i}` });
     expect(await chatty.waitForClose()).toMatchObject({ code: 4008 });
-    expect(gw.stats()).toMatchObject({ closedRateLimited: 1, acks: 5 });
+    // The burst: the subscribe (answered before the close) and four acks; the rest was not read.
+    expect(chatty.ofType('subscribed')).toHaveLength(1);
+    expect(gw.stats()).toMatchObject({ closedRateLimited: 1, acks: 4, acksIgnored: 0 });
   });
 });
 

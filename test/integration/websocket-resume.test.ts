@@ -62,12 +62,15 @@ describe('resume without loss', () => {
     const result = await burst.run({ thoughts: 3000, yieldEvery: 10 }, { userId: 'alice', threadId: 'burst-thread' });
     expect(result.status).toBe('succeeded');
     await until(() => alice.events.length >= 3002, 'every event', 4_000);
-    await new Promise((resolve) => setTimeout(resolve, 20)); // room for a stray duplicate to show up
+    // Barrier: one more run on the same thread. A stray duplicate of the burst would be queued,
+    // and so would arrive, before this run's events.
+    const marker = await burst.run({ thoughts: 0 }, { userId: 'alice', threadId: 'burst-thread' });
+    await until(() => alice.events.at(-1)?.runId === marker.runId && alice.events.at(-1)?.type === 'agent_completed', 'the barrier run');
 
     expect(proxy.cuts).toBe(3);
     expect(alice.client.stats.reconnects).toBeGreaterThanOrEqual(3);
     expect(ids(alice.events)).toEqual(ids(transport.read('burst-thread', 'alice')));
-    expect(validateLifecycle(alice.events)).toEqual({ ok: true, runs: 1 });
+    expect(validateLifecycle(alice.events)).toEqual({ ok: true, runs: 2 });
     // The gateway resumed exactly after the cursor: not even the client's dedupe had to drop anything.
     expect(alice.client.stats.duplicates).toBe(0);
     expect(alice.errors).toEqual([]);

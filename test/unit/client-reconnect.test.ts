@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connect, reconnectDelay, type ConnectOptions } from '../../src/client/index.js';
+import { AuthError, connect, reconnectDelay, type AgentwireError, type ConnectOptions } from '../../src/client/index.js';
 import { recordClient } from '../helpers/client-recorder.js';
 import { FakeWebSocket, eventFrames, runEvents } from '../helpers/ws-fake-socket.js';
 
@@ -155,6 +155,123 @@ describe('client connection and resume', () => {
       if (saved !== undefined) global.WebSocket = saved;
     }
     expect(() => connect('not a url', { threadId: 't', WebSocket: FakeWebSocket })).toThrow(/invalid URL/);
+  });
+});
+
+describe('client construction and tokens', () => {
+  it('never emits from its constructor: a socket that cannot even be constructed is reported on a later tick, token redacted', () => {
+    class Throwing {
+      constructor(url: string) {
+        throw new Error(`refusing ${url} (token secret-token-123 and again ${encodeURIComponent('secret-token-123')})`);
+      }
+    }
+    const errors: AgentwireError[] = [];
+    const client = connect('ws://gateway.test/ws?token=other-secret', {
+      threadId: 't',
+      token: 'secret-token-123',
+      WebSocket: Throwing as unknown as ConnectOptions['WebSocket'],
+    });
+    // Attached after connect() returned: it must still see the failure.
+    client.on('error', (error) => errors.push(error));
+    expect(errors).toEqual([]);
+    expect(client.status).toBe('connecting');
+    vi.advanceTimersByTime(0);
+    expect(errors.map((e) => e.code)).toEqual(['CONNECT_FAILED']);
+    expect(client.status).toBe('closed');
+    expect(errors[0]!.message).toMatch(/^cannot open a WebSocket to ws:\/\/gateway\.test\/ws\?token=\[redacted\]/);
+    for (const text of [errors[0]!.message, errors[0]!.stack ?? '', JSON.stringify(errors[0])]) {
+      expect(text).not.toContain('secret-token-123');
+      expect(text).not.toContain('other-secret');
+    }
+  });
+
+  it('an invalid URL throws (a programming error), with any token in it redacted', () => {
+    expect(() => connect('nope?token=hunter2-secret', { threadId: 't', WebSocket: FakeWebSocket })).toThrow(/invalid URL "nope\?token=\[redacted\]"/);
+  });
+
+  it('never puts the token in an error message, whatever produced the message', () => {
+    const { errors } = start({ token: 'tok-abcdef' });
+    const socket = subscribe();
+    socket.receive({ type: 'error', code: 'INVALID_FRAME', message: 'echo tok-abcdef and ws://x/ws?token=tok-abcdef' });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toBe('echo [redacted] and ws://x/ws?token=[redacted]');
+  });
+
+  it("tokenIn 'header' sends Authorization: Bearer and keeps the token out of the URL", () => {
+    const { client } = start({ token: 'tok-header', tokenIn: 'header' });
+    const socket = FakeWebSocket.last();
+    expect(socket.options).toEqual({ headers: { Authorization: 'Bearer tok-header' } });
+    expect(socket.url).toBe('ws://gateway.test/ws');
+    expect(socket.url).not.toContain('tok-header');
+    client.close();
+  });
+
+  it('4401 with a fixed token and 4403 in any case are terminal: TOKEN_EXPIRED / REVOKED AuthErrors, no reconnect', () => {
+    const cases = [
+      [4401, 'TOKEN_EXPIRED', 'tok-fixed'],
+      [4403, 'REVOKED', 'tok-fixed'],
+      [4403, 'REVOKED', () => 'tok-fresh'],
+    ] as const;
+    for (const [code, name, token] of cases) {
+      FakeWebSocket.reset();
+      const { client, errors } = start({ token });
+      subscribe().drop(code, 'bye');
+      vi.advanceTimersByTime(10_000);
+      expect(FakeWebSocket.instances).toHaveLength(1);
+      expect(client.status).toBe('closed');
+      expect(errors.map((e) => [e.code, e instanceof AuthError])).toEqual([[name, true]]);
+    }
+  });
+
+  it('4401 with a token function: fetches a fresh token and reconnects, resuming after its cursor', async () => {
+    const tokens = ['tok-1', 'tok-2'];
+    let calls = 0;
+    const { client, errors, events } = start({ token: async () => tokens[calls++]! });
+    await vi.advanceTimersByTimeAsync(0);
+    const first = subscribe();
+    expect(new URL(first.url).searchParams.get('token')).toBe('tok-1');
+    const run = runEvents(2);
+    first.receive(eventFrames(run.slice(0, 2)));
+    first.drop(4401, 'token expired');
+    expect(client.status).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(100);
+    const second = FakeWebSocket.last();
+    expect(second).not.toBe(first);
+    expect(calls).toBe(2);
+    expect(new URL(second.url).searchParams.get('token')).toBe('tok-2');
+    second.open();
+    expect(second.sent).toEqual([{ type: 'subscribe', threadId: 't', after: 'e:2' }]);
+    second.receive({ type: 'subscribed', threadId: 't', cursor: 'e:4', replayed: 2 });
+    second.receive(eventFrames(run.slice(2), 2));
+    expect(events.map((e) => e.id)).toEqual(run.map((e) => e.id));
+    expect(errors).toEqual([]);
+    expect(client.status).toBe('open');
+    client.close();
+  });
+
+  it('a token function that throws or rejects fails that attempt (AUTH_FAILED, token-free message) and is retried with backoff', async () => {
+    let calls = 0;
+    const { client, errors, statuses } = start({
+      token: () => {
+        calls++;
+        if (calls === 1) throw new Error('identity provider down');
+        if (calls === 2) return Promise.reject(new Error('still down'));
+        return 'tok-ok';
+      },
+    });
+    expect(errors).toEqual([]); // nothing from the constructor
+    await vi.advanceTimersByTimeAsync(0);
+    expect(errors.map((e) => [e.code, e.message])).toEqual([['AUTH_FAILED', 'the token function failed: identity provider down']]);
+    expect(statuses).toEqual(['reconnecting']);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(errors.map((e) => e.message)).toEqual(['the token function failed: identity provider down', 'the token function failed: still down']);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(calls).toBe(3);
+    subscribe();
+    expect(new URL(FakeWebSocket.last().url).searchParams.get('token')).toBe('tok-ok');
+    expect(client.status).toBe('open');
+    client.close();
   });
 });
 

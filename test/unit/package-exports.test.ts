@@ -4,8 +4,12 @@ import { describe, expect, it } from 'vitest';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   exports: Record<string, string | { types: string; default: string }>;
+  files: string[];
   peerDependencies: Record<string, string>;
+  peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };
+/** The peers an app installs only for the subpath that needs them (zod is a required peer). */
+const optionalPeers = Object.keys(pkg.peerDependencies).filter((name) => pkg.peerDependenciesMeta[name]?.optional);
 
 describe('package exports', () => {
   it('every subpath points at a built file whose source exists', () => {
@@ -14,6 +18,9 @@ describe('package exports', () => {
       const source = target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
       expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${subpath} → ${source}`).toBe(true);
       expect(target.types).toBe(target.default.replace(/\.js$/, '.d.ts'));
+      // Conditions match in order: `types` must come first or TypeScript never sees it.
+      expect(Object.keys(target), subpath).toEqual(['types', 'default']);
+      expect(pkg.files.some((folder) => target.default.startsWith(`./${folder}/`)), `${subpath} is in "files"`).toBe(true);
     }
   });
 
@@ -28,7 +35,8 @@ describe('package exports', () => {
       logLevel: 'silent',
     });
     const inputs = Object.keys(result.metafile.inputs);
-    for (const peer of Object.keys(pkg.peerDependencies)) {
+    expect(optionalPeers.length).toBeGreaterThan(0);
+    for (const peer of optionalPeers) {
       expect(inputs.filter((path) => path.includes(`node_modules/${peer}/`)), peer).toEqual([]);
     }
   });

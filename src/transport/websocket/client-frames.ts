@@ -1,11 +1,12 @@
 import { describeIssue } from '../../events/parse.js';
-import { clientFrameSchema, type ClientFrame, type GatewayErrorCode } from '../../protocol/frames.js';
+import { CLIENT_FRAME_TYPES, type GatewayErrorCode } from '../../protocol/constants.js';
+import { clientFrameSchema, type ClientFrame } from '../../protocol/frames.js';
 
 export type ParsedClientFrame =
   | { ok: true; frame: ClientFrame }
   | { ok: false; code: GatewayErrorCode; message: string };
 
-const FRAME_TYPES = new Set(['subscribe', 'unsubscribe', 'ack']);
+const FRAME_TYPES: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
 
 function invalid(code: GatewayErrorCode, message: string): ParsedClientFrame {
   return { ok: false, code, message };

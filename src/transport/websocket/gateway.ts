@@ -4,15 +4,23 @@ import type { Duplex } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { StateError } from '../../errors/index.js';
+import { eventJson } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
-import { CloseCode } from '../../protocol/frames.js';
+import { CloseCode } from '../../protocol/constants.js';
 import { MemoryTransport } from '../memory/memory-transport.js';
 import type { EventLog, Transport, TransportHealth } from '../types.js';
-import { Connection, type ConnectionContext } from './connection.js';
+import { Connection, closeReason, type ConnectionContext } from './connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
+import { ExpiryQueue } from './expiry-queue.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import { authenticateUpgrade, rejectUpgrade, requestPath } from './handshake.js';
-import { resolveGatewayOptions, type ResolvedGatewayOptions, type WebSocketGatewayOptions } from './options.js';
+import {
+  resolveGatewayOptions,
+  type ReportedContext,
+  type ResolvedGatewayOptions,
+  type WebSocketGatewayOptions,
+  type WebSocketPrincipal,
+} from './options.js';
 import { GatewayCounters, type GatewayStats } from './stats.js';
 
 /** Where a gateway started by `listen()` accepts connections. */
@@ -37,8 +45,37 @@ export class WebSocketGateway implements Transport {
   private readonly ownsTransport: boolean;
   private readonly wss: WebSocketServer;
   private readonly registry = new ConnectionRegistry();
-  private readonly scheduler = new FlushScheduler();
   private readonly counters = new GatewayCounters();
+  private readonly scheduler = new FlushScheduler({
+    onUnserializable: (entry, error) => {
+      this.counters.unserializableEvents++;
+      this.report(error, { stage: 'serialize', ...eventContext(entry.event) });
+    },
+    onFlushError: (item, error) => {
+      // Connection.flush contains its own failures; this is the last line of defence.
+      const connection = item as Connection;
+      this.report(error, { stage: 'flush', userId: connection.userId, connectionId: connection.id });
+      connection.socket.terminate();
+    },
+  });
+  /** Connections whose principal has an `expiresAt`, behind one timer. */
+  private readonly expiries = new ExpiryQueue<Connection>(
+    (connection) => {
+      this.counters.closedExpired++;
+      connection.close(CloseCode.TOKEN_EXPIRED, 'token expired');
+    },
+    (error, connection) => this.report(error, { stage: 'timer', userId: connection.userId, connectionId: connection.id }),
+  );
+  /**
+   * Users revoked while handshakes were waiting for `authenticate`: user → the revocation's
+   * sequence number and time. A handshake that started before the revocation is refused when its
+   * hook answers. Entries older than `authTimeoutMs` cannot matter (every handshake pending then
+   * has timed out) and are dropped; the map is emptied whenever no handshake is pending.
+   */
+  private readonly revocations = new Map<string, { seq: number; at: number }>();
+  private revocationSeq = 0;
+  /** Events `send()` refused as not JSON (by identity), so each is counted once. */
+  private readonly refused = new WeakSet<object>();
   private readonly context: ConnectionContext;
   /** Attached servers and the upgrade handler registered on each. */
   private readonly servers = new Map<Server, (request: IncomingMessage, socket: Duplex, head: Buffer) => void>();
@@ -63,7 +100,12 @@ export class WebSocketGateway implements Transport {
     this.transport = options.transport ?? new MemoryTransport();
     // Inline delivery from the bridge, only when the log accepts events synchronously (the in-memory one does).
     const log = this.transport;
-    if (log.sendSync) this.sendSync = (event) => log.sendSync!(event);
+    if (log.sendSync) {
+      this.sendSync = (event) => {
+        this.checkJson(event);
+        log.sendSync!(event);
+      };
+    }
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -77,6 +119,7 @@ export class WebSocketGateway implements Transport {
       counters: this.counters,
       released: (connection) => {
         this.registry.remove(connection);
+        this.expiries.remove(connection);
         this.linger(connection);
       },
       socketClosed: (connection) => {
@@ -84,9 +127,16 @@ export class WebSocketGateway implements Transport {
         this.openSockets--;
         if (this.openSockets === 0) this.onLastSocketClosed?.();
       },
+      report: (error, context) => this.report(error, context),
     };
     if (this.options.heartbeatIntervalMs > 0) {
-      this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
+      this.heartbeatTimer = setInterval(() => {
+        try {
+          this.heartbeat();
+        } catch (error) {
+          this.report(error, { stage: 'timer' });
+        }
+      }, this.options.heartbeatIntervalMs);
       this.heartbeatTimer.unref();
     }
     if (options.server) this.attach(options.server);
@@ -124,9 +174,72 @@ export class WebSocketGateway implements Transport {
     return { host: address.address, port: address.port, url: `ws://${shownHost}:${address.port}${this.options.path}` };
   }
 
-  /** Appends the event to the log; subscribed connections of its user receive it on the next flush. */
+  /**
+   * Appends the event to the log; subscribed connections of its user receive it on the next
+   * flush. An event that is not JSON is refused here (a `ValidationError`, not retryable: the
+   * bridge reports it as a `DeliveryError`) and counted in `unserializableEvents`; one that
+   * reaches the log some other way is skipped when written (see `onError`).
+   */
   send(event: AgentEvent): Promise<void> {
+    try {
+      this.checkJson(event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.transport.send(event);
+  }
+
+  /**
+   * Closes every open connection of `userId` with `CloseCode.REVOKED` (4403), without writing
+   * what is queued for them; the client stops (4403 is terminal). Handshakes of that user still
+   * waiting for `authenticate` are refused with 401 when it answers. New connections are up to
+   * your `authenticate` hook: refuse the revoked credential there. Returns the number of
+   * connections closed.
+   */
+  revoke(userId: string, reason = 'access revoked'): number {
+    if (this.pendingHandshakes > 0) this.noteRevocation(userId);
+    const connections = [...this.registry.of(userId)];
+    for (const connection of connections) {
+      this.counters.closedRevoked++;
+      connection.close(CloseCode.REVOKED, closeReason(String(reason)));
+    }
+    return connections.length;
+  }
+
+  private noteRevocation(userId: string): void {
+    const now = Date.now();
+    for (const [user, revocation] of this.revocations) {
+      if (revocation.at >= now - this.options.authTimeoutMs - 1_000) break;
+      this.revocations.delete(user);
+    }
+    // Re-inserted at the end: the map stays in order of time.
+    this.revocations.delete(userId);
+    this.revocations.set(userId, { seq: ++this.revocationSeq, at: now });
+  }
+
+  /** Throws the `ValidationError` of an event that is not JSON (and counts it, once per event: the bridge may offer it twice). */
+  private checkJson(event: AgentEvent): void {
+    try {
+      eventJson(event);
+    } catch (error) {
+      if (typeof event !== 'object' || event === null || !this.refused.has(event)) {
+        this.counters.unserializableEvents++;
+        if (typeof event === 'object' && event !== null) this.refused.add(event);
+      }
+      throw error;
+    }
+  }
+
+  /** Counts a contained failure and hands it to `onError` (whose own throw is ignored). Never throws. */
+  private report(error: unknown, context: ReportedContext): void {
+    if (context.stage !== 'serialize' && context.stage !== 'authenticate') this.counters.internalErrors++;
+    const hook = this.options.onError;
+    if (!hook) return;
+    try {
+      hook(error, { surface: 'websocket', ...context });
+    } catch {
+      // The hook's failure must not become the gateway's.
+    }
   }
 
 
@@ -175,6 +288,7 @@ export class WebSocketGateway implements Transport {
   private async shutdown(): Promise<void> {
     for (const [server, handler] of this.servers) server.off('upgrade', handler);
     clearInterval(this.heartbeatTimer);
+    this.expiries.clear();
     this.scheduler.flushAll();
     const sockets = [...this.registry.all()].map((connection) => connection.socket);
     const allClosed = new Promise<void>((resolve) => {
@@ -204,7 +318,10 @@ export class WebSocketGateway implements Transport {
       if (server.listenerCount('upgrade') === 1) rejectUpgrade(socket, 404, 'no WebSocket endpoint at this path');
       return;
     }
-    void this.accept(request, socket, head);
+    this.accept(request, socket, head).catch((error: unknown) => {
+      this.report(error, { stage: 'upgrade' });
+      socket.destroy();
+    });
   }
 
   private async accept(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -217,20 +334,39 @@ export class WebSocketGateway implements Transport {
       return this.refuse(socket, 503, 'too many connections; try again later');
     }
     this.pendingHandshakes++;
-    const outcome = await authenticateUpgrade(this.options.authenticate, request, this.options.authTimeoutMs);
-    this.pendingHandshakes--;
+    const revocationsBefore = this.revocationSeq;
+    let outcome;
+    let revoked = false;
+    try {
+      outcome = await authenticateUpgrade(this.options.authenticate, request, this.options.authTimeoutMs);
+      revoked = outcome.ok && (this.revocations.get(outcome.principal.userId)?.seq ?? 0) > revocationsBefore;
+    } finally {
+      if (--this.pendingHandshakes === 0) this.revocations.clear();
+    }
     if (socket.destroyed) return;
     if (!outcome.ok) {
+      if (outcome.error !== undefined) this.report(outcome.error, { stage: 'authenticate' });
       if (outcome.status === 401) this.counters.rejectedUnauthorized++;
       else this.counters.rejectedUnavailable++;
       rejectUpgrade(socket, outcome.status, outcome.message);
       return;
     }
+    const { principal } = outcome;
+    if (revoked) {
+      // Revoked while its hook was answering.
+      this.counters.rejectedUnauthorized++;
+      rejectUpgrade(socket, 401, 'access revoked');
+      return;
+    }
     if (this.closing) return this.refuse(socket, 503, 'server shutting down');
-    const { userId } = outcome.principal;
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       socket.off('error', ignoreError);
-      this.open(ws, userId);
+      try {
+        this.open(ws, principal);
+      } catch (error) {
+        this.report(error, { stage: 'upgrade', userId: principal.userId });
+        ws.terminate();
+      }
     });
   }
 
@@ -244,9 +380,10 @@ export class WebSocketGateway implements Transport {
    * closes the user's oldest connection with 4029 and serves the new one; `refuse-newest` closes
    * the new one with 4029.
    */
-  private open(ws: WebSocket, userId: string): void {
+  private open(ws: WebSocket, principal: WebSocketPrincipal): void {
+    const { userId } = principal;
     this.openSockets++;
-    const connection = new Connection(nanoid(12), userId, ws, this.context);
+    const connection = new Connection(nanoid(12), userId, ws, this.context, principal.expiresAt ?? Infinity);
     const existing = this.registry.of(userId);
     if (existing.length >= this.options.maxConnectionsPerUser) {
       if (this.options.userLimitPolicy === 'refuse-newest') {
@@ -261,6 +398,7 @@ export class WebSocketGateway implements Transport {
       }
     }
     this.registry.add(connection);
+    this.expiries.add(connection);
     connection.start();
   }
 
@@ -283,6 +421,22 @@ export class WebSocketGateway implements Transport {
   }
 
   private heartbeat(): void {
+    // Connection.heartbeat contains its own failures.
     for (const connection of [...this.registry.all()]) connection.heartbeat();
   }
+}
+
+/** Ids of an event for an error report (an event in the log may be anything: nothing here throws). */
+function eventContext(event: unknown): Pick<ReportedContext, 'userId' | 'threadId' | 'runId' | 'eventId'> {
+  const context: Pick<ReportedContext, 'userId' | 'threadId' | 'runId' | 'eventId'> = {};
+  try {
+    const { id, runId, threadId, userId } = (event ?? {}) as Record<string, unknown>;
+    if (typeof id === 'string') context.eventId = id;
+    if (typeof runId === 'string') context.runId = runId;
+    if (typeof threadId === 'string') context.threadId = threadId;
+    if (typeof userId === 'string') context.userId = userId;
+  } catch {
+    // A throwing getter: report without ids.
+  }
+  return context;
 }

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { ValidationError } from '../../errors/index.js';
-import type { Authenticate } from '../../gateway/auth.js';
+import type { Authenticate, Principal } from '../../gateway/auth.js';
+import type { ErrorContext } from '../../gateway/options.js';
 import type { EventLog, Transport } from '../types.js';
 
 /** What happens when a user opens one connection more than `maxConnectionsPerUser`. */
@@ -22,12 +23,52 @@ export interface RateLimitOptions {
   burst?: number;
 }
 
+/**
+ * Who a connection belongs to (the front-end contract's `Principal`): `userId`, and optionally
+ * `expiresAt` (epoch ms), when the connection is closed with `CloseCode.TOKEN_EXPIRED` (4401); an
+ * upgrade whose principal has already expired is refused with HTTP 401.
+ */
+export type WebSocketPrincipal = Principal;
+
+/** The gateway's `authenticate` hook (the front-end contract's): a principal, or null / a throw to refuse with HTTP 401. */
+export type WebSocketAuthenticate = Authenticate;
+
+/**
+ * Where a failure reported to `onError` happened, and whose it was (when it was one connection's):
+ * the front-end contract's `ErrorContext` with `surface: 'websocket'`.
+ */
+export interface GatewayErrorContext extends ErrorContext {
+  surface: 'websocket';
+  stage:
+    /** An event in the log could not be serialized: it was skipped for every connection (counted in `unserializableEvents`). */
+    | 'serialize'
+    /** Writing a connection's queued frames failed: that connection was closed with 1011. */
+    | 'flush'
+    /** Handling a client frame failed (or the event log misbehaved answering it): the connection was closed with 1011, or the frame answered with an error. */
+    | 'message'
+    /** A live entry from the log could not be queued for a connection. */
+    | 'deliver'
+    /** The `authenticate` hook threw something other than an `AuthError` (the upgrade was refused with 401). */
+    | 'authenticate'
+    /** Accepting an authenticated upgrade failed. */
+    | 'upgrade'
+    /** A timer or socket callback (heartbeat, expiry, idle timeout, drain, close) failed. */
+    | 'timer'
+    | 'close';
+  connectionId?: string;
+  eventId?: string;
+}
+
+/** What the gateway's parts report; the gateway adds `surface`. */
+export type ReportedContext = Omit<GatewayErrorContext, 'surface'>;
+
 export interface WebSocketGatewayOptions {
   /**
-   * Resolves who a connection belongs to, at the HTTP upgrade. Return `{ userId }`, or null /
-   * throw to refuse with HTTP 401 (no socket is opened). Required: there is no anonymous default.
+   * Resolves who a connection belongs to, at the HTTP upgrade. Return `{ userId }` (and
+   * optionally `expiresAt`), or null / throw to refuse with HTTP 401 (no socket is opened).
+   * Required: there is no anonymous default.
    */
-  authenticate: Authenticate;
+  authenticate: WebSocketAuthenticate;
   /**
    * Where events are stored and read from: `send()` appends to it, subscriptions replay and
    * follow it. Default: a new `MemoryTransport` (closed by `close()`; one you pass is not).
@@ -74,12 +115,25 @@ export interface WebSocketGatewayOptions {
   rateLimit?: RateLimitOptions;
   /** Invalid frames tolerated per connection (each answered with an `error` frame); one more closes it with 1008. Default 10. */
   maxInvalidFrames?: number;
-  /** How long `close()` waits for clients to acknowledge the 1001 close before cutting the sockets. Default 5,000 ms. */
+  /**
+   * How long `close()` waits for clients to acknowledge the 1001 close before cutting the sockets;
+   * also how long a connection cut for its frames (4008, 1008) waits for the answers to the frames
+   * it sent before the cut. Default 5,000 ms.
+   */
   closeTimeoutMs?: number;
+  /**
+   * Called with every failure the gateway contained instead of throwing: an event that cannot be
+   * serialized (skipped for every connection), a failure inside a flush, a timer or a socket
+   * callback (that connection is closed with 1011), an `authenticate` hook that threw something
+   * other than an `AuthError`. Each costs one event or one connection, never the process. A hook
+   * that throws is ignored. Default: none (the failures are still counted in `stats()`).
+   */
+  onError?: (error: unknown, context: GatewayErrorContext) => void;
 }
 
-export type ResolvedGatewayOptions = Required<Omit<WebSocketGatewayOptions, 'transport' | 'server' | 'rateLimit'>> & {
+export type ResolvedGatewayOptions = Required<Omit<WebSocketGatewayOptions, 'transport' | 'server' | 'rateLimit' | 'onError'>> & {
   rateLimit: Required<RateLimitOptions>;
+  onError: WebSocketGatewayOptions['onError'];
 };
 
 const KiB = 1024;
@@ -106,7 +160,9 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
     },
     maxInvalidFrames: options.maxInvalidFrames ?? 10,
     closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
+    onError: options.onError,
   };
+  if (resolved.onError !== undefined && typeof resolved.onError !== 'function') throw invalidOption('onError', 'must be a function');
   if (typeof resolved.authenticate !== 'function') {
     throw invalidOption('authenticate', 'is required: a function returning { userId } or null');
   }

@@ -4,9 +4,9 @@ import type { LogEntry } from '../types.js';
 /** Cursors of the built-in logs need no escaping; anything else goes through JSON.stringify. */
 const PLAIN_CURSOR = /^[\w.:-]*$/;
 
-/** Serializes an entry's event (once per flush: see `FlushScheduler.eventJson`). */
+/** Serializes an entry's event, once for every connection (see `FlushScheduler.eventJson`); undefined when it is not JSON. */
 export interface EventSerializer {
-  eventJson(entry: LogEntry): string;
+  eventJson(entry: LogEntry): string | undefined;
 }
 
 /**
@@ -17,7 +17,7 @@ export interface EventSerializer {
 export function eventFrameJson(entry: LogEntry, eventJson: string): string {
   // Read once: a log may build the cursor string on access.
   const cursor = entry.cursor;
-  const quoted = PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(cursor);
+  const quoted = typeof cursor === 'string' && PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(String(cursor));
   // Thread ids are restricted to [A-Za-z0-9_.:-] by the event schema: safe inside quotes.
   return `{"type":"event","threadId":"${entry.event.threadId}","cursor":${quoted},"event":${eventJson}}`;
 }
@@ -29,6 +29,9 @@ export function frameJson(frame: ServerFrame): string {
 /** Something waiting in a connection's send queue: a log entry, or an already serialized control frame. */
 export type Outgoing = LogEntry | string;
 
-export function outgoingJson(item: Outgoing, serializer: EventSerializer): string {
-  return typeof item === 'string' ? item : eventFrameJson(item, serializer.eventJson(item));
+/** The item's frame as JSON, or undefined when its event is not JSON (the item is skipped). */
+export function outgoingJson(item: Outgoing, serializer: EventSerializer): string | undefined {
+  if (typeof item === 'string') return item;
+  const json = serializer.eventJson(item);
+  return json === undefined ? undefined : eventFrameJson(item, json);
 }

@@ -4,8 +4,10 @@ export class GatewayCounters {
   framesSent = 0;
   /** WebSocket messages written (a batch of frames is one message). */
   messagesSent = 0;
-  /** Valid `ack` frames received. */
+  /** `ack` frames received for threads the connection follows. */
   acks = 0;
+  /** `ack` frames for threads the connection does not follow (unknown, or another user's): ignored, never answered. */
+  acksIgnored = 0;
   /** Client frames answered with an `error` frame (bad JSON, wrong fields, unknown type, binary). */
   invalidFrames = 0;
   /** Client frames over `maxPayload` (the connection was closed with 1009). */
@@ -14,6 +16,13 @@ export class GatewayCounters {
   isolationDrops = 0;
   /** Subscriptions refused by the log (foreign thread, log failure). */
   subscribeFailures = 0;
+  /**
+   * Events that are not JSON (BigInt, cycle, too deep or too large): refused by `send()`, or found
+   * in the log and skipped for every connection. Each event counts once.
+   */
+  unserializableEvents = 0;
+  /** Failures contained inside the gateway (reported through `onError`): each cost at most one connection (1011). */
+  internalErrors = 0;
   /** Upgrades refused with HTTP 401 by `authenticate`. */
   rejectedUnauthorized = 0;
   /** Upgrades refused with HTTP 503 (over `maxConnections`, shutting down, or `authenticate` too slow). */
@@ -28,6 +37,12 @@ export class GatewayCounters {
   closedReplaced = 0;
   /** New connections closed at once because their user was at the limit (`refuse-newest`). */
   closedRefused = 0;
+  /** Connections closed by `revoke(userId)` (4403). */
+  closedRevoked = 0;
+  /** Connections closed because their principal's `expiresAt` passed (4401). */
+  closedExpired = 0;
+  /** Connections closed because the gateway failed while serving them (1011; see `internalErrors`). */
+  closedInternalError = 0;
 }
 
 /** A snapshot of a gateway: current gauges plus its counters. */
