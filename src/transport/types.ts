@@ -20,6 +20,12 @@ export interface Transport {
   sendSync?(event: AgentEvent): void;
   close(): Promise<void>;
   health?(): TransportHealth | Promise<TransportHealth>;
+  /**
+   * Optional: whether events of this run are still retained (so its id may not be used again).
+   * `BaseAgent.run()` asks before it starts a run with a caller-given run id and refuses a retained
+   * one with `ValidationError` `RUN_ID_CONFLICT`; a rejection refuses the run too.
+   */
+  hasRun?(runId: string): boolean | Promise<boolean>;
 }
 
 /** One event in a thread's ordered log, with the opaque cursor that points just after it. */
