@@ -31,8 +31,9 @@ export interface BaseAgentOptions {
   /** Check every event against its schema before emitting. Default true. (JSON safety is always checked.) */
   validateEvents?: boolean;
   /**
-   * Size and depth limits of this agent's events. Default: the bridge's `limits`, else 1 MiB per
-   * event and 64 levels of nesting in its data. Fields left out keep those defaults.
+   * Size and depth limits of this agent's events (`maxEventBytes`, `maxDepth`). Each field left
+   * out takes the bridge's value, and without a bridge the default: 1 MiB per event, 64 levels of
+   * nesting in its data.
    */
   limits?: EventLimits;
   /** Wrappers around runs and tool calls (tracing, logging); see `AgentInstrumentation`. */

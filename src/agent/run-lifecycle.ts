@@ -32,7 +32,8 @@ export function prepareStarted(
   try {
     return emitter.prepare('agent_started', { input: shown, metadata });
   } catch (error) {
-    const field = toJson(metadata, limits, 1).ok ? 'input' : 'metadata';
+    // Which one: `{ metadata }` sits where the event's data does (level 1), so its check is exact.
+    const field = toJson({ metadata }, limits).ok ? 'input' : 'metadata';
     const reason = notJsonReasonOf(error) ?? 'unserializable';
     throw new ValidationError(`The run's ${field} cannot be carried by agent_started: ${messageOf(error)}`, {
       code: 'INPUT_NOT_SERIALIZABLE',
