@@ -595,6 +595,7 @@ describe('run ids are used once', () => {
 
   it.each([
     ['with a transport that answers asynchronously', () => new RetainingTransport()],
+    ['with a transport that answers "free" late (the claim alone decides)', () => Object.assign(new MemoryTransport(), { hasRun: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5)) })],
     ['with a transport without hasRun', () => new MemoryTransport()],
   ])('two concurrent run() with one id: exactly one proceeds (%s)', async (_label, make) => {
     const s = stack({ transport: make() });
