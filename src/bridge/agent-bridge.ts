@@ -111,7 +111,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
 
   /**
    * Claims a run id for a new run, before its first event: refuses (`ValidationError`
-   * `RUN_ID_CONFLICT`) an id that the registry knows (active or finished), that another run is
+   * `RUN_ID_CONFLICT`) an id under which the registry knows a run (active or finished), that another run is
    * claiming right now, or that the transport still retains events of (`Transport.hasRun`). Of
    * two concurrent claims of one id exactly one succeeds. The claim ends with `openRun` (the run
    * is registered) or `releaseRunId` (it never started).
@@ -132,6 +132,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   openRun(identity: EventIdentity): void {
     try {
       this.registry.register(identity.runId, identity.threadId, identity.userId);
+      this.registry.markStarted(identity.runId);
     } finally {
       this.runIds.release(identity.runId);
     }

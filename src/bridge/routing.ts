@@ -12,7 +12,10 @@ import { messageOf } from './run-queue.js';
 export function checkRoute(registry: ThreadRegistry, counters: BridgeCounters, event: AgentEvent): AgentwireError | undefined {
   let route;
   try {
-    if (event.type === 'agent_started') registry.register(event.runId, event.threadId, event.userId);
+    if (event.type === 'agent_started') {
+      registry.register(event.runId, event.threadId, event.userId);
+      registry.markStarted(event.runId);
+    }
     route = registry.resolve(event.runId);
   } catch (error) {
     if (error instanceof ThreadResolutionError) counters.threadResolutionFailures++;

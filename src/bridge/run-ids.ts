@@ -4,7 +4,7 @@ import type { Transport } from '../transport/types.js';
 
 /**
  * A run id is used once. A new run claims its id before its first event: refused when the
- * registry knows it (active, or finished within the registry's TTL), when another run of this
+ * registry knows a run started under it (active, or finished within the registry's TTL), when another run of this
  * bridge is claiming it right now, or when the transport still retains events of it
  * (`Transport.hasRun`). The claim is synchronous up to the transport's answer, so of two
  * concurrent claims of one id exactly one gets through.
@@ -18,7 +18,8 @@ export class RunIds {
   ) {}
 
   async claim(runId: string): Promise<void> {
-    if (this.registry.has(runId) || this.claiming.has(runId)) throw conflict(runId, 'is already in use');
+    // A run id only registered (a front end checked the thread's owner first) may start its run, once.
+    if (this.registry.isUsed(runId) || this.claiming.has(runId)) throw conflict(runId, 'is already in use');
     this.claiming.add(runId);
     if (!this.transport.hasRun) return;
     let retained: boolean;

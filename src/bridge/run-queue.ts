@@ -79,6 +79,11 @@ export class RunQueues {
     private readonly onDeliveryError: (error: DeliveryError, event: AgentEvent) => void,
   ) {}
 
+  /** Queues currently held (runs with a queue). */
+  get size(): number {
+    return this.queues.size;
+  }
+
   get(runId: string): RunQueue | undefined {
     return this.queues.get(runId);
   }

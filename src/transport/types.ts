@@ -21,9 +21,8 @@ export interface Transport {
   close(): Promise<void>;
   health?(): TransportHealth | Promise<TransportHealth>;
   /**
-   * Optional: whether events of this run are still retained (so its id may not be used again).
-   * `BaseAgent.run()` asks before it starts a run with a caller-given run id and refuses a retained
-   * one with `ValidationError` `RUN_ID_CONFLICT`; a rejection refuses the run too.
+   * Optional: whether events of run `runId` are retained (the id is in use). `run()` refuses such
+   * a run id (`RUN_ID_CONFLICT`). The built-in logs forget a run with its last retained event.
    */
   hasRun?(runId: string): boolean | Promise<boolean>;
 }

@@ -565,6 +565,19 @@ describe('run ids are used once', () => {
     expect(ofType(wire, 'agent_started')).toHaveLength(1);
   });
 
+  it('a run id a front end only registered (to check the thread\'s owner first) starts its run once', async () => {
+    const s = stack();
+    const received = s.follow('alice', 't1');
+    const agent = probe(s, async () => 'ok');
+    s.bridge.registry.register('pre-registered', 't1', 'alice');
+    await expect(agent.run(null, { userId: 'alice', threadId: 't1', runId: 'pre-registered' })).resolves.toMatchObject({ status: 'succeeded' });
+    await expect(agent.run(null, { userId: 'alice', threadId: 't1', runId: 'pre-registered' })).rejects.toMatchObject({ code: 'RUN_ID_CONFLICT' });
+    // Registered for another thread or user: refused as well (by the registry).
+    s.bridge.registry.register('elsewhere', 't2', 'alice');
+    await expect(agent.run(null, { userId: 'alice', threadId: 't1', runId: 'elsewhere' })).rejects.toMatchObject({ code: 'RUN_ID_CONFLICT' });
+    expect(ofType(wireValid(received), 'agent_started')).toHaveLength(1);
+  });
+
   it('refuses a run id the transport still retains, after the registry forgot it', async () => {
     let now = 0;
     const transport = new RetainingTransport();
