@@ -8,11 +8,12 @@ import { MemoryTransport } from '../transport/memory/memory-transport.js';
 import type { Transport, TransportHealth } from '../transport/types.js';
 import { BridgeCounters, type BridgeMetrics } from './metrics.js';
 import { Recovery } from './recovery.js';
-import { isRetryable, resolveRetry, sendWithRetry, type RetryOptions } from './retry.js';
+import { pump, type PumpHost } from './pump.js';
+import { resolveRetry, type RetryOptions } from './retry.js';
 import type { AgentBridgeOptions, BridgeState } from './options.js';
 import { checkRoute, routeMismatch } from './routing.js';
 import { RunIds } from './run-ids.js';
-import { RunQueues, bufferFull, describe, messageOf, undelivered, type DeliveryCallback, type DeliveryReceipt, type Pending, type RunQueue } from './run-queue.js';
+import { RunQueues, bufferFull, messageOf, undelivered, type DeliveryCallback, type DeliveryReceipt, type Pending, type RunQueue } from './run-queue.js';
 
 export type { DeliveryCallback, DeliveryReceipt } from './run-queue.js';
 export type { RetryOptions } from './retry.js';
@@ -48,6 +49,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   private readonly recovery: Recovery;
   private readonly runIds: RunIds;
   private drained: (() => void) | undefined;
+  private readonly pumpHost: PumpHost;
 
   constructor(options: AgentBridgeOptions = {}) {
     super();
@@ -66,6 +68,27 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       fail: () => this.fail(),
     });
     this.runIds = new RunIds(this.registry, this.transport);
+    const bridge = this;
+    this.pumpHost = {
+      transport: this.transport,
+      registry: this.registry,
+      queues: this.queues,
+      recovery: this.recovery,
+      retry: this.retry,
+      counters: this.counters,
+      get state() {
+        return bridge.currentState;
+      },
+      ready: () => {
+        if (this.currentState === 'uninitialized') void this.initialize().catch(() => undefined);
+        return this.currentState === 'initializing' ? this.initPromise?.catch(() => undefined) : undefined;
+      },
+      degrade: () => this.degrade(),
+      recover: () => this.recover(),
+      idle: () => {
+        if (this.drained && this.queues.pendingCount() === 0) this.drained();
+      },
+    };
   }
 
   get state(): BridgeState {
@@ -220,7 +243,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     const pending: Pending = { event, enqueuedAt: performance.now(), settled: false, settle };
     queue.items.push(pending);
     if (state === 'degraded') this.queues.hold(pending);
-    if (!queue.pumping) void this.pump(queue);
+    if (!queue.pumping) void pump(this.pumpHost, queue);
     return queue.items.length - queue.head;
   }
 
@@ -271,78 +294,6 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.counters.failed++;
     this.emitDeliveryError(error, event);
     settle(error, undefined, event);
-  }
-
-  private async pump(queue: RunQueue): Promise<void> {
-    queue.pumping = true;
-    if (this.currentState === 'uninitialized') void this.initialize().catch(() => undefined);
-    if (this.currentState === 'initializing') await this.initPromise?.catch(() => undefined);
-    while (queue.head < queue.items.length) {
-      const pending = queue.items[queue.head]!;
-      let outcome: 'delivered' | 'stalled' | DeliveryError;
-      if (this.currentState === 'active') {
-        // Hot path: one await per event; retries only once a send has failed.
-        try {
-          await this.transport.send(pending.event);
-          outcome = 'delivered';
-        } catch (error) {
-          outcome = await this.attempt(pending, error);
-        }
-      } else {
-        outcome = await this.attempt(pending);
-      }
-      // close()/fail() already reported this event and the rest of the run undelivered: stop here.
-      if (pending.abandoned) break;
-      if (outcome === 'stalled') {
-        // The transport is down: wait for a recovery probe (or close), then try the same head again.
-        if (this.isStopped()) break;
-        await this.recovery.waitForProbe();
-        if (this.isStopped()) break;
-        continue;
-      }
-      queue.items[queue.head++] = undefined as unknown as Pending;
-      if (outcome === 'delivered') this.queues.delivered(pending);
-      else this.queues.fail(pending, outcome);
-      if (pending.event.type === 'agent_completed') {
-        queue.completed = true;
-        this.registry.finish(pending.event.runId);
-      }
-    }
-    queue.pumping = false;
-    if (queue.head >= queue.items.length) {
-      // Reuse the queue for the run's next event (agents await each event); drop it once the run is over.
-      queue.items = [];
-      queue.head = 0;
-      if (queue.completed || this.isStopped()) this.queues.delete(queue.runId);
-      if (this.drained && this.queues.pendingCount() === 0) this.drained();
-    }
-  }
-
-  private isStopped(): boolean {
-    return this.currentState === 'closed' || this.currentState === 'failed';
-  }
-
-  /**
-   * One delivery: with p-retry while active (after `firstError` when the first attempt was already
-   * made), a single probe attempt while degraded.
-   */
-  private async attempt(pending: Pending, firstError?: unknown): Promise<'delivered' | 'stalled' | DeliveryError> {
-    const { event } = pending;
-    try {
-      if (this.currentState === 'degraded') {
-        await this.transport.send(event);
-        this.recover();
-      } else {
-        await sendWithRetry(this.transport, pending, this.retry, this.counters, firstError);
-      }
-      return 'delivered';
-    } catch (error) {
-      if (!isRetryable(error)) {
-        return new DeliveryError(`Event ${describe(event)} was refused by the transport: ${messageOf(error)}`, { cause: error });
-      }
-      this.degrade();
-      return 'stalled';
-    }
   }
 
   private degrade(): void {
