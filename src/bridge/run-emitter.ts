@@ -1,6 +1,6 @@
 import { nanoid } from 'nanoid';
 import { StateError } from '../errors/index.js';
-import { DEFAULT_JSON_LIMITS, serializeEvent, type JsonLimits } from '../events/json.js';
+import { DEFAULT_JSON_LIMITS, newRunEvent, runEnvelopeJson, serializeRunEvent, type JsonLimits } from '../events/json.js';
 import { assertEventData } from '../events/parse.js';
 import { WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
 import type { AgentBridge, DeliveryCallback, DeliveryReceipt } from './agent-bridge.js';
@@ -35,6 +35,8 @@ export class RunEmitter {
   private closed = false;
   private readonly validate: boolean;
   private readonly limits: Readonly<JsonLimits>;
+  /** The JSON every event of the run shares (run id, thread, user, agent), made once. */
+  private readonly runJson: string;
 
   constructor(
     readonly identity: EventIdentity,
@@ -42,6 +44,7 @@ export class RunEmitter {
   ) {
     this.validate = options.validate ?? true;
     this.limits = options.limits ?? DEFAULT_JSON_LIMITS;
+    this.runJson = runEnvelopeJson(identity);
   }
 
   get isClosed(): boolean {
@@ -82,9 +85,8 @@ export class RunEmitter {
       throw new StateError('RUN_CLOSED', `Run ${this.identity.runId} has completed; ${type} cannot follow agent_completed`);
     }
     if (this.validate) assertEventData(type, data);
-    const { runId, threadId, userId, agent } = this.identity;
-    const event = { v: WIRE_VERSION, id: nanoid(), type, runId, threadId, userId, agent, seq: this.seq + 1, ts: Date.now(), data } as EventOfType<T>;
-    serializeEvent(event, this.limits);
+    const event = newRunEvent<EventOfType<T>>(WIRE_VERSION, nanoid(), type, this.identity, this.seq + 1, Date.now(), data);
+    serializeRunEvent(event, this.runJson, this.limits);
     this.seq++;
     if (type === 'agent_completed') this.closed = true;
     return event;

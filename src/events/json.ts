@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors/index.js';
-import type { AgentEvent } from './schema.js';
+import type { AgentEvent, EventIdentity } from './schema.js';
 
 /**
  * JSON safety of events. An event is JSON or it is not emitted: it is serialized once where it
@@ -178,8 +178,66 @@ export function exceedsDepth(json: string, maxDepth: number): boolean {
   return false;
 }
 
-/** Serialized events, by identity (a copy of an event, e.g. `{ ...event }`, is serialized anew). */
-const serialized = new WeakMap<object, string>();
+/**
+ * An event built by a `RunEmitter`. To everything outside this module it is the event's plain
+ * data (the envelope's fields, in wire order; `JSON.stringify`, `{ ...event }`, `Object.keys` and
+ * deep-equality checks see nothing else); it also keeps its JSON in a private field. That costs a
+ * few nanoseconds per event, where a `WeakMap` entry per event costs about a microsecond on the
+ * hot path (the garbage collector processes every live entry of a WeakMap) and a non-enumerable
+ * property about half of one.
+ */
+class RunEvent {
+  #json: string | undefined = undefined;
+  v: number;
+  id: string;
+  type: string;
+  runId: string;
+  threadId: string;
+  userId: string;
+  agent: string;
+  seq: number;
+  ts: number;
+  data: unknown;
+
+  constructor(v: number, id: string, type: string, identity: EventIdentity, seq: number, ts: number, data: unknown) {
+    this.v = v;
+    this.id = id;
+    this.type = type;
+    this.runId = identity.runId;
+    this.threadId = identity.threadId;
+    this.userId = identity.userId;
+    this.agent = identity.agent;
+    this.seq = seq;
+    this.ts = ts;
+    this.data = data;
+  }
+
+  static jsonOf(event: object): string | undefined {
+    return #json in event ? (event as RunEvent).#json : undefined;
+  }
+
+  static remember(event: object, json: string): boolean {
+    if (!(#json in event)) return false;
+    (event as RunEvent).#json = json;
+    return true;
+  }
+}
+
+/** A new event of a run (for `RunEmitter`): plain event data that can carry its own JSON. */
+export function newRunEvent<E extends AgentEvent>(v: number, id: string, type: string, identity: EventIdentity, seq: number, ts: number, data: unknown): E {
+  return new RunEvent(v, id, type, identity, seq, ts, data) as unknown as E;
+}
+
+/** JSON of events built elsewhere (integrators' events, events read back from a log), by identity. */
+const otherJson = new WeakMap<object, string>();
+
+function remember(event: object, json: string): void {
+  if (!RunEvent.remember(event, json)) otherJson.set(event, json);
+}
+
+function remembered(event: object): string | undefined {
+  return RunEvent.jsonOf(event) ?? otherJson.get(event);
+}
 
 /**
  * Serializes a whole event with the limits (its data counts from depth 1) and remembers the
@@ -189,8 +247,44 @@ const serialized = new WeakMap<object, string>();
 export function serializeEvent(event: AgentEvent, limits: JsonLimits = DEFAULT_JSON_LIMITS): string {
   const outcome = toJson(event, limits, 1);
   if (!outcome.ok) throw notSerializable(event, outcome);
-  serialized.set(event, outcome.json);
+  remember(event, outcome.json);
   return outcome.json;
+}
+
+/**
+ * The part of a run's events' JSON that every event of the run shares (`"runId":…,"agent":…`),
+ * made once per run by the `RunEmitter` for `serializeRunEvent`.
+ */
+export function runEnvelopeJson(identity: EventIdentity): string {
+  const { runId, threadId, userId, agent } = identity;
+  return `"runId":${JSON.stringify(runId)},"threadId":${JSON.stringify(threadId)},"userId":${JSON.stringify(userId)},"agent":${JSON.stringify(agent)}`;
+}
+
+/**
+ * `serializeEvent` for an event a `RunEmitter` built: its id (a nanoid), type, seq and ts need no
+ * escaping and its run's part is made once (`runEnvelopeJson`), so only `data` goes through
+ * `JSON.stringify`, and only `data` is scanned for depth. The text is the same as
+ * `JSON.stringify(event)`'s. Throws like `serializeEvent`.
+ */
+export function serializeRunEvent(event: AgentEvent, runJson: string, limits: JsonLimits = DEFAULT_JSON_LIMITS): string {
+  let data: string | undefined;
+  try {
+    data = JSON.stringify(event.data);
+  } catch (error) {
+    throw notSerializable(event, notJson(error, limits));
+  }
+  if (data === undefined) data = 'null';
+  else if (exceedsDepth(data, limits.maxDepth)) {
+    throw notSerializable(event, { ok: false, reason: 'depth', message: `the value nests deeper than ${limits.maxDepth} levels` });
+  }
+  // One flat string (join), not a rope of concatenations: the log retains it, and a rope is a dozen
+  // objects for the garbage collector to trace per retained event instead of one.
+  const json = ['{"v":', event.v, ',"id":"', event.id, '","type":"', event.type, '",', runJson, ',"seq":', event.seq, ',"ts":', event.ts, ',"data":', data, '}'].join('');
+  if (json.length > limits.maxBytes / 3 && utf8Length(json) > limits.maxBytes) {
+    throw notSerializable(event, { ok: false, reason: 'size', message: `the value serializes to more than ${limits.maxBytes} bytes` });
+  }
+  remember(event, json);
+  return json;
 }
 
 /**
@@ -199,17 +293,17 @@ export function serializeEvent(event: AgentEvent, limits: JsonLimits = DEFAULT_J
  * `ValidationError` for an event that is not JSON: the caller refuses that one event.
  */
 export function eventJson(event: AgentEvent): string {
-  return serialized.get(event) ?? serializeEvent(event);
+  return remembered(event) ?? serializeEvent(event);
 }
 
 /** Whether the event was serialized where it was built (or its JSON recorded by a log). */
 export function hasEventJson(event: AgentEvent): boolean {
-  return serialized.has(event);
+  return remembered(event) !== undefined;
 }
 
 /** Records the JSON a log already holds for an event it read back (e.g. from a Redis stream). */
 export function rememberEventJson(event: AgentEvent, json: string): void {
-  serialized.set(event, json);
+  remember(event, json);
 }
 
 /** The reason a `ValidationError` of `serializeEvent` gives, if it is one. */

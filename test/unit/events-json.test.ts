@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_JSON_LIMITS,
@@ -103,6 +104,33 @@ describe('serializeEvent / eventJson', () => {
     const ok = emitter().emit('agent_started', { input: nest(63), metadata: {} }).event; // data → input (1) + 63
     expect(JSON.parse(eventJson(ok)).data.input).toEqual(nest(63));
     expect(() => emitter().emit('agent_started', { input: nest(64), metadata: {} })).toThrow(expect.objectContaining({ code: 'EVENT_NOT_SERIALIZABLE' }));
+  });
+});
+
+describe('RunEmitter events: plain data, serialized once, the same text as JSON.stringify', () => {
+  it('is the JSON.stringify text for any identity and data (property)', () => {
+    const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 40 });
+    fc.assert(
+      fc.property(text, text, fc.jsonValue(), fc.string({ unit: 'binary' }), (userId, agent, args, thought) => {
+        const run = new RunEmitter({ runId: generateRunId('t1'), threadId: 't1', userId, agent }, { validate: false });
+        for (const event of [
+          run.emit('tool_executing', { toolCallId: 'c', tool: 'x', args }).event,
+          run.emit('agent_thinking', { text: thought }).event,
+        ]) {
+          expect(eventJson(event)).toBe(JSON.stringify(event));
+        }
+      }),
+    );
+  });
+
+  it('looks like a plain event: its keys in wire order, nothing else copied or compared', () => {
+    const { event } = emitter().emit('agent_thinking', { text: 'hi' });
+    expect(Object.keys(event)).toEqual(['v', 'id', 'type', 'runId', 'threadId', 'userId', 'agent', 'seq', 'ts', 'data']);
+    expect(Object.getOwnPropertySymbols(event)).toEqual([]);
+    const copy = { ...event };
+    expect(copy).toEqual(event);
+    expect(hasEventJson(copy as AgentEvent)).toBe(false);
+    expect(parseEvent(JSON.parse(eventJson(event)))).toEqual(event);
   });
 });
 
