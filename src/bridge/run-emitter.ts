@@ -1,8 +1,8 @@
 import { nanoid } from 'nanoid';
-import { StateError } from '../errors/index.js';
+import { StateError, ValidationError } from '../errors/index.js';
 import { DEFAULT_JSON_LIMITS, newRunEvent, runEnvelopeJson, serializeRunEvent, type JsonLimits } from '../events/json.js';
 import { assertEventData } from '../events/parse.js';
-import { WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
+import { EVENT_TYPES, WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
 import type { AgentBridge, DeliveryCallback, DeliveryReceipt } from './agent-bridge.js';
 
 export interface RunEmitterOptions {
@@ -23,6 +23,7 @@ export interface Emitted<T extends EventType> {
 }
 
 const LOCAL_ONLY: Promise<DeliveryReceipt> = Promise.resolve('delivered');
+const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /**
  * Builds the events of one run: envelope, unique id, gapless `seq`, timestamp, schema check, and
@@ -84,6 +85,8 @@ export class RunEmitter {
     if (this.closed) {
       throw new StateError('RUN_CLOSED', `Run ${this.identity.runId} has completed; ${type} cannot follow agent_completed`);
     }
+    // The type goes into the JSON as it is: it must be one of the five (also when data is not validated).
+    if (!KNOWN_TYPES.has(type)) throw new ValidationError(`Unknown event type ${JSON.stringify(String(type))}`, { code: 'INVALID_EVENT', field: 'type' });
     if (this.validate) assertEventData(type, data);
     const event = newRunEvent<EventOfType<T>>(WIRE_VERSION, nanoid(), type, this.identity, this.seq + 1, Date.now(), data);
     serializeRunEvent(event, this.runJson, this.limits);

@@ -142,6 +142,8 @@ describe('RunEmitter: a refused event uses no seq', () => {
     expect(() => run.emit('tool_executing', { toolCallId: 'c', tool: 't', args: { n: 1n } })).toThrow(expect.objectContaining({ code: 'EVENT_NOT_SERIALIZABLE' }));
     expect(run.count).toBe(1);
     expect(run.emit('agent_thinking', { text: 'fits' }).event.seq).toBe(2);
+    expect(() => run.emit('agent_exploded"' as 'agent_thinking', { text: 'x' })).toThrow(expect.objectContaining({ code: 'INVALID_EVENT', field: 'type' }));
+    expect(run.count).toBe(2);
   });
 });
 
