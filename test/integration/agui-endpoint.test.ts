@@ -26,6 +26,7 @@ import {
   ValidationError,
   type AgentEvent,
   type Authenticate,
+  type BaseAgentOptions,
 } from '../../src/index.js';
 import { ScriptedAgent, type Step } from '../helpers/agents.js';
 
@@ -83,9 +84,11 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function startEndpoint(options: Partial<AguiHandlerBaseOptions<Step[]>> & { toInput?: ToInput<Step[]> } = {}): Promise<Endpoint> {
+async function startEndpoint(
+  { agentOptions, ...options }: Partial<AguiHandlerBaseOptions<Step[]>> & { toInput?: ToInput<Step[]>; agentOptions?: BaseAgentOptions } = {},
+): Promise<Endpoint> {
   const bridge = new AgentBridge();
-  const agent = new ScriptedAgent({ bridge });
+  const agent = new ScriptedAgent({ bridge, ...agentOptions });
   const events: AgentEvent[] = [];
   agent.on('event', (event) => events.push(event));
   const handler = createAguiHandler({ agent, authenticate, toInput: stepsOf, heartbeatMs: 0, ...options });
@@ -241,7 +244,7 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
     const [boomCall, invalidCall, echoCall] = toolCallIdsOf(serverEvents);
     const toolMessages = run.newMessages.filter((message) => message.role === 'tool');
     expect(toolMessages).toEqual([
-      expect.objectContaining({ toolCallId: boomCall, content: JSON.stringify({ error: { name: 'RangeError', message: 'boom failed' } }) }),
+      expect.objectContaining({ toolCallId: boomCall, content: JSON.stringify({ error: { name: 'RangeError', message: 'Tool "boom" failed' } }) }),
       expect.objectContaining({ toolCallId: invalidCall, content: expect.stringContaining('"code":"TOOL_INVALID_ARGS"') }),
       expect.objectContaining({ toolCallId: echoCall, content: 'after' }),
     ]);
@@ -260,7 +263,8 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
     );
     expect(thrown.failures).toEqual([]);
     expect(thrown.types.slice(-2)).toEqual([EventType.TOOL_CALL_RESULT, EventType.RUN_ERROR]);
-    expect(thrown.seen.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, message: 'kaput', code: 'Error' });
+    // The agent's own error leaves with its name and a generic message (redact.error's default).
+    expect(thrown.seen.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, message: 'Agent "scripted" failed', code: 'Error' });
     expect(errors).toHaveLength(1);
 
     // An uncaught tool failure fails the run: the tool's result first, then RUN_ERROR with the tool error's code.
@@ -273,7 +277,7 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
       EventType.TOOL_CALL_RESULT,
       EventType.RUN_ERROR,
     ]);
-    expect(failed.seen.at(-1)).toMatchObject({ code: 'TOOL_FAILED', message: expect.stringContaining('boom failed') });
+    expect(failed.seen.at(-1)).toMatchObject({ code: 'TOOL_FAILED', message: 'Tool "boom" failed' });
     expectNoClientComplaints();
     expectValidLifecycle(endpoint.events);
     expect(endpoint.events.filter((e) => e.type === 'agent_completed').map((e) => e.data.status)).toEqual(['failed', 'failed']);
@@ -435,7 +439,8 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
   it('a client that stops reading is cut at maxBufferedBytes and its run cancelled (memory stays bounded)', async () => {
     // 400 thoughts of 50 kB (20 MB of frames), far more than the kernel buffers on loopback hold.
     const bigThoughts = (): Step[] => Array.from({ length: 400 }, (_, i) => ({ think: `${i} ${'x'.repeat(50_000)}` }));
-    const endpoint = await startEndpoint({ maxBufferedBytes: 256 * 1024, toInput: bigThoughts });
+    // The 20 MB script is the run's input: agent_started carries a placeholder (an event holds at most 1 MiB).
+    const endpoint = await startEndpoint({ maxBufferedBytes: 256 * 1024, toInput: bigThoughts, agentOptions: { redact: { input: () => '[script]' } } });
     const { port } = new URL(endpoint.url);
     const body = JSON.stringify({ threadId: 'thread-slow-reader', runId: 'run-slow-reader', messages: [] });
     const socket = connect(Number(port), '127.0.0.1');
@@ -454,7 +459,7 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
     expect(endpoint.handler.stats().disconnects).toEqual({ slow_consumer: 1 });
   });
 
-  it('takes a body already parsed by express.json(); leaves out a result JSON cannot carry, keeping RUN_FINISHED', async () => {
+  it('takes a body already parsed by express.json(); a result JSON cannot carry fails the run (OUTPUT_NOT_SERIALIZABLE)', async () => {
     class BigIntAgent extends BaseAgent<RunAgentInput, unknown> {
       protected async execute(): Promise<unknown> {
         await this.think('counting');
@@ -476,11 +481,9 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
     const port = await listen(server);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const client = new HttpAgent({ url: `http://127.0.0.1:${port}/agui`, headers: { Authorization: 'Bearer user-alice' }, threadId: 'thread-express' });
-    const outcomes: string[] = [];
-    const run = await client.runAgent({}, { onRunFinishedEvent: (params) => void outcomes.push(params.outcome) });
-    expect(outcomes).toEqual(['success']);
-    expect(run.result).toBeUndefined();
-    expect(run.newMessages.map((message) => [message.role, message.content])).toEqual([['reasoning', 'counting']]);
+    const errors: Array<{ code?: string }> = [];
+    await client.runAgent({}, { onRunErrorEvent: ({ event }) => void errors.push(event) }).catch(() => undefined);
+    expect(errors).toMatchObject([{ code: 'OUTPUT_NOT_SERIALIZABLE' }]);
     expectNoClientComplaints();
   });
 
