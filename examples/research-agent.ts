@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BaseAgent, defineTool, type BaseAgentOptions, type RunContext } from '../src/index.js';
+import { BaseAgent, ToolError, defineTool, type BaseAgentOptions, type RunContext } from '../src/index.js';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -21,7 +21,8 @@ function searchTool(failedOnce: Set<string>, extraDelayMs: number) {
       await sleep(120 + Math.random() * 80 + extraDelayMs, ctx.signal);
       if (!failedOnce.has(ctx.threadId)) {
         failedOnce.add(ctx.threadId);
-        throw new Error('search backend returned 503 (rate limited)');
+        // A ToolError's message is meant for the user: it reaches clients (a plain Error's would not).
+        throw new ToolError('web_search', 'search backend returned 503 (rate limited)');
       }
       return Array.from({ length: limit }, (_, i) => `Result ${i + 1} for "${query}"`);
     },

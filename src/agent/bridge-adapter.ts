@@ -1,5 +1,6 @@
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { RunEmitter } from '../bridge/run-emitter.js';
+import type { JsonLimits } from '../events/json.js';
 import type { AgentEvent, EventIdentity } from '../events/schema.js';
 
 /**
@@ -25,8 +26,12 @@ export class BridgeAdapter {
 
   /** Registers the run with the bridge (throws `AuthError` for another user's thread) and returns its emitter. */
   openRun(identity: EventIdentity): RunEmitter {
-    const bridge = this.current;
-    bridge?.openRun(identity);
-    return new RunEmitter(identity, { bridge, onEvent: this.observe, validate: this.validateEvents });
+    this.current?.openRun(identity);
+    return this.createEmitter(identity);
+  }
+
+  /** The run's emitter, without registering the run (the caller does, once its first event is known to be valid). */
+  createEmitter(identity: EventIdentity, limits?: Readonly<JsonLimits>): RunEmitter {
+    return new RunEmitter(identity, { bridge: this.current, onEvent: this.observe, validate: this.validateEvents, ...(limits && { limits }) });
   }
 }

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RunEmitter } from '../bridge/run-emitter.js';
 import type { DeliveryError } from '../errors/index.js';
-import type { Usage } from '../events/schema.js';
+import type { AgentEvent, Usage } from '../events/schema.js';
 
 /** What `execute` (and tools) know about the run they serve. */
 export interface RunContext {
@@ -29,6 +29,10 @@ export interface RunState {
   readonly emitter: RunEmitter;
   readonly openTools: Map<string, OpenToolCall>;
   readonly deliveryErrors: DeliveryError[];
+  /** The bridge's backpressure threshold; undefined when the run has no bridge (local observation only). */
+  readonly highWaterMark: number | undefined;
+  /** Called for each event of the run the bridge could neither deliver nor buffer. */
+  readonly onDeliveryError: (error: DeliveryError, event: AgentEvent) => void;
   /** Mirrors `ctx.signal.aborted`. */
   aborted: boolean;
   /** Token usage reported with `reportUsage`, summed. */

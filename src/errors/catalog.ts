@@ -13,6 +13,7 @@ export const ERROR_CATALOG = {
   EVENT_NOT_SERIALIZABLE: { owner: 'ValidationError', status: 400, summary: 'Event data cannot be represented as JSON (BigInt, cycle, nesting deeper than the limit).' },
   EVENT_TOO_LARGE: { owner: 'ValidationError', status: 413, summary: 'A serialized event exceeds the size limit.' },
   INPUT_NOT_SERIALIZABLE: { owner: 'ValidationError', status: 400, summary: 'A run input or metadata cannot be represented as JSON, or is too large or too deep.' },
+  OUTPUT_NOT_SERIALIZABLE: { owner: 'ValidationError', status: 500, summary: "A run's output cannot be represented as JSON, or is too large or too deep; the run fails with this error." },
   INVALID_OPTION: { owner: 'ValidationError', status: 400, summary: 'An option passed to a constructor or function is invalid.' },
   INVALID_USER_ID: { owner: 'ValidationError', status: 400, summary: 'A user id is not a string of 1-256 characters.' },
   INVALID_THREAD_ID: { owner: 'ValidationError', status: 400, summary: 'A thread id is not 1-128 characters of letters, digits and _ - . :' },

@@ -7,3 +7,12 @@ export {
   type LifecycleRule,
   type LifecycleViolation,
 } from './lifecycle.js';
+export {
+  eventJson,
+  isNotSerializableMarker,
+  DEFAULT_JSON_LIMITS,
+  type EventLimits,
+  type JsonLimits,
+  type NotJsonReason,
+  type NotSerializableMarker,
+} from './json.js';

@@ -39,19 +39,23 @@ export const agentThinkingDataSchema = z.object({
   step: z.number().int().nonnegative().optional(),
 });
 
+/**
+ * Values from the agent's code (`args`, `result`) may be absent on the wire: JSON has no
+ * `undefined`, so a tool called with no arguments, or returning nothing, arrives without the field.
+ */
 export const toolExecutingDataSchema = z.object({
   toolCallId,
   tool: toolName,
-  args: z.unknown(),
+  args: z.unknown().optional(),
 });
 
 export const toolCompletedDataSchema = z.discriminatedUnion('status', [
-  z.object({ toolCallId, tool: toolName, status: z.literal('succeeded'), result: z.unknown(), durationMs }),
+  z.object({ toolCallId, tool: toolName, status: z.literal('succeeded'), result: z.unknown().optional(), durationMs }),
   z.object({ toolCallId, tool: toolName, status: z.literal('failed'), error: errorInfoSchema, durationMs }),
 ]);
 
 export const agentCompletedDataSchema = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('succeeded'), result: z.unknown(), durationMs, usage: usageSchema.optional() }),
+  z.object({ status: z.literal('succeeded'), result: z.unknown().optional(), durationMs, usage: usageSchema.optional() }),
   z.object({
     status: z.enum(['failed', 'cancelled']),
     error: errorInfoSchema,

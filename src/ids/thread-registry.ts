@@ -27,6 +27,8 @@ export interface ThreadRegistryOptions {
 interface RunEntry {
   threadId: string;
   userId: string;
+  /** A run started under this id (its `agent_started` was emitted or accepted). */
+  started: boolean;
   finishedAt: number | undefined;
 }
 
@@ -95,8 +97,23 @@ export class ThreadRegistry {
       throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
-    this.runs.set(runId, { threadId, userId, finishedAt: undefined });
+    this.runs.set(runId, { threadId, userId, started: false, finishedAt: undefined });
     this.touchThread(threadId, userId, now, +1);
+  }
+
+  /**
+   * Marks a registered run as started: from now on its id is in use (`isUsed`). A run id that was
+   * only registered (a front end that checks the thread's owner before it starts the run) is not.
+   */
+  markStarted(runId: string): void {
+    const entry = this.runs.get(runId);
+    if (entry) entry.started = true;
+  }
+
+  /** Whether a run already started (or finished) under this id, as far as this registry remembers. */
+  isUsed(runId: string): boolean {
+    const entry = this.runs.get(runId);
+    return entry !== undefined && (entry.started || entry.finishedAt !== undefined);
   }
 
   /** Marks a run finished; it stays resolvable for `finishedRunTtlMs`. */

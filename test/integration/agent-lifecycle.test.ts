@@ -44,12 +44,13 @@ describe('BaseAgent lifecycle (received by a subscriber)', () => {
     expect(new Set(received.map((e) => e.id)).size).toBe(5);
   });
 
-  it('tool failure is reported with the original error and the run can go on', async () => {
+  it('tool failure is reported with the error name and a generic message, and the run can go on', async () => {
     const { result, received } = await runScript([{ tool: 'boom', args: {}, catchError: true }, { think: 'recovered' }]);
     expect(result.status).toBe('succeeded');
     expect(result.output).toBe('error:ToolError');
     const failed = received.find((e) => e.type === 'tool_completed')!;
-    expect(failed.type === 'tool_completed' && failed.data).toMatchObject({ status: 'failed', error: { name: 'RangeError', message: 'boom failed' } });
+    // The tool's own message ('boom failed') stays in the process (redact.error decides otherwise).
+    expect(failed.type === 'tool_completed' && failed.data.status === 'failed' && failed.data.error).toEqual({ name: 'RangeError', message: 'Tool "boom" failed' });
     expect(validateLifecycle(received).ok).toBe(true);
   });
 
@@ -72,7 +73,9 @@ describe('BaseAgent lifecycle (received by a subscriber)', () => {
     expect(result.error?.message).toBe('kaput');
     expect(types.filter((t) => t === 'agent_completed')).toHaveLength(1);
     const last = received.at(-1)!;
-    expect(last.type === 'agent_completed' && last.data).toMatchObject({ status: 'failed', error: { message: 'kaput' } });
+    expect(last.type === 'agent_completed' && last.data).toMatchObject({ status: 'failed', error: { name: 'Error', message: 'Agent "scripted" failed' } });
+    expect(JSON.stringify(last)).not.toContain('kaput');
+    expect(result.error?.message).toBe('kaput'); // the caller still sees the real error
     expect(validateLifecycle(received).ok).toBe(true);
   });
 
@@ -161,8 +164,11 @@ describe('BaseAgent lifecycle (received by a subscriber)', () => {
     await bridge.close();
   });
 
-  it('think() outside a run is a StateError, not a silent no-op', () => {
-    expect(() => new ScriptedAgent().think('lost')).toThrow(StateError);
+  it('think() outside a run rejects with a StateError (never a synchronous throw, never a silent no-op)', async () => {
+    let promise: Promise<void> | undefined;
+    expect(() => (promise = new ScriptedAgent().think('lost'))).not.toThrow();
+    await expect(promise).rejects.toBeInstanceOf(StateError);
+    await expect(promise).rejects.toMatchObject({ code: 'NO_ACTIVE_RUN' });
   });
 
   it('reports usage in agent_completed', async () => {

@@ -18,6 +18,7 @@ import { until } from '../helpers/wait.js';
 import { createAguiHandler, lastUserText, type AguiHandler, type AguiHandlerBaseOptions, type ToInput } from '../../src/agui/index.js';
 import {
   AgentBridge,
+  BaseAgent,
   MemoryTransport,
   isRunId,
   parseRunId,
@@ -26,6 +27,7 @@ import {
   ValidationError,
   type AgentEvent,
   type Authenticate,
+  type BaseAgentOptions,
 } from '../../src/index.js';
 import { ScriptedAgent, type Step } from '../helpers/agents.js';
 
@@ -84,10 +86,12 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function startEndpoint(options: Partial<AguiHandlerBaseOptions<Step[]>> & { toInput?: ToInput<Step[]> } = {}): Promise<Endpoint> {
+async function startEndpoint(
+  { agentOptions, ...options }: Partial<AguiHandlerBaseOptions<Step[]>> & { toInput?: ToInput<Step[]>; agentOptions?: BaseAgentOptions } = {},
+): Promise<Endpoint> {
   const transport = new MemoryTransport();
   const bridge = new AgentBridge({ transport });
-  const agent = new ScriptedAgent({ bridge });
+  const agent = new ScriptedAgent({ bridge, ...agentOptions });
   const events: AgentEvent[] = [];
   agent.on('event', (event) => events.push(event));
   const handler = createAguiHandler({ agent, log: transport, authenticate, toInput: stepsOf, heartbeatIntervalMs: 0, ...options });
@@ -246,7 +250,7 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
     const [boomCall, invalidCall, echoCall] = toolCallIdsOf(serverEvents);
     const toolMessages = run.newMessages.filter((message) => message.role === 'tool');
     expect(toolMessages).toEqual([
-      expect.objectContaining({ toolCallId: boomCall, content: JSON.stringify({ error: { name: 'RangeError', message: 'boom failed' } }) }),
+      expect.objectContaining({ toolCallId: boomCall, content: JSON.stringify({ error: { name: 'RangeError', message: 'Tool "boom" failed' } }) }),
       expect.objectContaining({ toolCallId: invalidCall, content: expect.stringContaining('"code":"TOOL_INVALID_ARGS"') }),
       expect.objectContaining({ toolCallId: echoCall, content: 'after' }),
     ]);
@@ -265,7 +269,8 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
     );
     expect(thrown.failures).toEqual([]);
     expect(thrown.types.slice(-2)).toEqual([EventType.TOOL_CALL_RESULT, EventType.RUN_ERROR]);
-    expect(thrown.seen.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, message: 'kaput', code: 'Error' });
+    // The agent's own error leaves with its name and a generic message (redact.error's default).
+    expect(thrown.seen.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, message: 'Agent "scripted" failed', code: 'Error' });
     expect(errors).toHaveLength(1);
 
     // An uncaught tool failure fails the run: the tool's result first, then RUN_ERROR with the tool error's code.
@@ -278,7 +283,7 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
       EventType.TOOL_CALL_RESULT,
       EventType.RUN_ERROR,
     ]);
-    expect(failed.seen.at(-1)).toMatchObject({ code: 'TOOL_FAILED', message: expect.stringContaining('boom failed') });
+    expect(failed.seen.at(-1)).toMatchObject({ code: 'TOOL_FAILED', message: 'Tool "boom" failed' });
     expectNoClientComplaints();
     expectValidLifecycle(endpoint.events);
     expect(endpoint.events.filter((e) => e.type === 'agent_completed').map((e) => e.data.status)).toEqual(['failed', 'failed']);
@@ -441,7 +446,8 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
   it('a client that stops reading is cut at maxQueuedBytes and its run cancelled (memory stays bounded)', async () => {
     // 400 thoughts of 50 kB (20 MB of frames), far more than the kernel buffers on loopback hold.
     const bigThoughts = (): Step[] => Array.from({ length: 400 }, (_, i) => ({ think: `${i} ${'x'.repeat(50_000)}` }));
-    const endpoint = await startEndpoint({ maxQueuedBytes: 256 * 1024, toInput: bigThoughts });
+    // The 20 MB script is the run's input: agent_started carries a placeholder (an event holds at most 1 MiB).
+    const endpoint = await startEndpoint({ maxQueuedBytes: 256 * 1024, toInput: bigThoughts, agentOptions: { redact: { input: () => '[script]' } } });
     const { port } = new URL(endpoint.url);
     const body = JSON.stringify({ threadId: 'thread-slow-reader', runId: 'run-slow-reader', messages: [] });
     const socket = connect(Number(port), '127.0.0.1');
@@ -460,8 +466,19 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
     expect(endpoint.handler.stats().disconnects).toEqual({ slow_consumer: 1 });
   });
 
-  it('takes a body already parsed by express.json()', async () => {
-    const endpoint = await startEndpoint();
+  it('takes a body already parsed by express.json(); a result JSON cannot carry fails the run (OUTPUT_NOT_SERIALIZABLE)', async () => {
+    class BigIntAgent extends BaseAgent<RunAgentInput, unknown> {
+      protected async execute(): Promise<unknown> {
+        await this.think('counting');
+        return { big: 10n };
+      }
+    }
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    const agent = new BigIntAgent({ name: 'bigint', bridge });
+    const handler = createAguiHandler({ agent, log: transport, authenticate, heartbeatIntervalMs: 0 });
+    cleanups.push(() => handler.close());
     const server = createServer((req, res) => {
       // What express.json() does: read the body, put the parsed value on req.body.
       let text = '';
@@ -469,17 +486,15 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
       req.on('data', (chunk: string) => (text += chunk));
       req.on('end', () => {
         (req as typeof req & { body?: unknown }).body = JSON.parse(text);
-        if (!endpoint.handler.handle(req, res)) res.writeHead(404).end();
+        if (!handler.handle(req, res)) res.writeHead(404).end();
       });
     });
     const port = await listen(server);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const client = new HttpAgent({ url: `http://127.0.0.1:${port}/agui`, headers: { Authorization: 'Bearer user-alice' }, threadId: 'thread-express' });
-    const outcomes: string[] = [];
-    const run = await client.runAgent({ forwardedProps: { steps: [{ think: 'counting' }] } }, { onRunFinishedEvent: (params) => void outcomes.push(params.outcome) });
-    expect(outcomes).toEqual(['success']);
-    expect(run.result).toBe('');
-    expect(run.newMessages.map((message) => [message.role, message.content])).toEqual([['reasoning', 'counting']]);
+    const errors: Array<{ code?: string }> = [];
+    await client.runAgent({}, { onRunErrorEvent: ({ event }) => void errors.push(event) }).catch(() => undefined);
+    expect(errors).toMatchObject([{ code: 'OUTPUT_NOT_SERIALIZABLE' }]);
     expectNoClientComplaints();
   });
 

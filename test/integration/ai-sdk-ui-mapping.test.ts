@@ -172,11 +172,11 @@ describe('UI mapping: our events → AI SDK UI message chunks', () => {
     const failed = await recordRun([toolStep([], toolCall('m1', 'get_weather', { city: 'Paris' })), unauthorized()]);
     const failedChunks = chunksOfRun(failed.entries, failed.runId);
     expect(failedChunks.slice(-3).map((c) => c.type)).toEqual(['finish-step', 'error', 'finish']);
-    expect(failedChunks.at(-2)).toEqual({ type: 'error', errorText: 'Invalid API key' });
+    expect(failedChunks.at(-2)).toEqual({ type: 'error', errorText: 'Agent "ModelAgent" failed' }); // redact.error's default
     expect(failedChunks.at(-1)).toMatchObject({ type: 'finish', finishReason: 'error' });
     const errors: unknown[] = [];
     await readMessage(new ReadableStream({ start: (c) => (failedChunks.forEach((x) => c.enqueue(x)), c.close()) }), undefined, (e) => errors.push(e));
-    expect(errors.map((e) => (e as Error).message)).toEqual(['Invalid API key']);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['Agent "ModelAgent" failed']);
 
     const cancelled = await recordRun([answerStep(text('x'))], AbortSignal.abort(new Error('stop')));
     const cancelledChunks = chunksOfRun(cancelled.entries, cancelled.runId);

@@ -16,6 +16,23 @@ describe('ThreadRegistry', () => {
     expect(registry.resolve(generateRunId('x_run_y'))).toMatchObject({ threadId: 'x_run_y', userId: undefined });
   });
 
+  it('a registered run id is in use once its run started or finished, not before', () => {
+    let now = 0;
+    const registry = new ThreadRegistry({ finishedRunTtlMs: 10, now: () => now });
+    registry.register('r1', 't', 'alice');
+    expect([registry.has('r1'), registry.isUsed('r1')]).toEqual([true, false]);
+    registry.markStarted('r1');
+    expect(registry.isUsed('r1')).toBe(true);
+    registry.register('r2', 't', 'alice');
+    registry.finish('r2');
+    expect(registry.isUsed('r2')).toBe(true);
+    now = 100;
+    registry.sweep();
+    expect([registry.isUsed('r1'), registry.isUsed('r2'), registry.has('r2')]).toEqual([true, false, false]);
+    registry.markStarted('unknown'); // no entry: nothing to mark
+    expect(registry.isUsed('unknown')).toBe(false);
+  });
+
   it('throws ThreadResolutionError instead of falling back to the run id itself', () => {
     const registry = new ThreadRegistry();
     for (const bad of ['run-123', 'thread_a_run_b', 'thread_a']) {

@@ -1,0 +1,92 @@
+import type { DeliveryError } from '../errors/index.js';
+import { ValidationError } from '../errors/index.js';
+import type { Usage } from '../events/schema.js';
+import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';
+import { assertThreadId, isValidRunIdShape } from '../ids/thread-id.js';
+
+export interface RunOptions {
+  userId: string;
+  threadId: string;
+  /**
+   * Defaults to `generateRunId(threadId)`. A standard run id must name the same thread. A run id
+   * is used once: one the bridge's registry knows or its transport retains events of is refused
+   * (`ValidationError` `RUN_ID_CONFLICT`) before any event.
+   */
+  runId?: string;
+  /** Aborting it cancels the run: open tools are closed, then `agent_completed` is `cancelled`. */
+  signal?: AbortSignal;
+  /** Carried by `agent_started.data.metadata`; must be a plain object that is JSON (see `limits`). */
+  metadata?: Record<string, unknown>;
+}
+
+export type RunStatus = 'succeeded' | 'failed' | 'cancelled';
+
+export interface RunResult<Output> {
+  runId: string;
+  threadId: string;
+  userId: string;
+  status: RunStatus;
+  /** Present when `status` is `succeeded`. */
+  output?: Output;
+  /** Present when `status` is `failed` or `cancelled`: the real error (events carry its redacted form). */
+  error?: Error;
+  durationMs: number;
+  /** Events the run emitted (the last seq). */
+  events: number;
+  usage?: Usage;
+  /** Events the bridge could neither deliver nor buffer. Empty when everything arrived. */
+  deliveryErrors: DeliveryError[];
+}
+
+export interface CheckedRunOptions {
+  userId: string;
+  threadId: string;
+  runId: string;
+  /** Whether the caller chose the run id (only those are checked for reuse: generated ones are unique). */
+  runIdGiven: boolean;
+  metadata: Record<string, unknown>;
+}
+
+/** Checks `run()`'s options; throws `ValidationError` naming the field. */
+export function checkRunOptions(options: RunOptions): CheckedRunOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ValidationError('run() needs options { userId, threadId }', { field: 'options', code: 'INVALID_RUN_OPTIONS' });
+  }
+  const { userId, threadId, metadata = {} } = options;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
+    const shown = typeof userId === 'string' ? JSON.stringify(userId.slice(0, 80)) : typeof userId;
+    throw new ValidationError(`Invalid userId ${shown}: expected a non-empty string of at most 256 characters`, {
+      field: 'userId',
+      code: 'INVALID_USER_ID',
+    });
+  }
+  assertThreadId(threadId);
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw new ValidationError('metadata must be a plain object', { field: 'metadata', code: 'INVALID_RUN_OPTIONS' });
+  }
+  const runId = options.runId;
+  if (runId === undefined) return { userId, threadId, runId: generateRunId(threadId), runIdGiven: false, metadata };
+  if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive error
+  // A custom run id is fine; a standard one must name this thread.
+  const named = isRunId(runId) ? parseRunId(runId).threadId : threadId;
+  if (named !== threadId) {
+    throw new ValidationError(`Run id "${runId}" belongs to thread "${named}", not "${threadId}"`, {
+      field: 'runId',
+      code: 'RUN_THREAD_MISMATCH',
+    });
+  }
+  return { userId, threadId, runId, runIdGiven: true, metadata };
+}
+
+/** Checks a `reportUsage()` argument: non-negative integers. Throws `ValidationError` naming the field. */
+export function checkUsage(usage: Usage): void {
+  if (usage === null || typeof usage !== 'object') {
+    throw new ValidationError('reportUsage() needs { inputTokens, outputTokens }', { field: 'usage', code: 'VALIDATION_FAILED' });
+  }
+  for (const field of ['inputTokens', 'outputTokens'] as const) {
+    const value = usage[field];
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new ValidationError(`usage.${field} must be a non-negative integer`, { field: `usage.${field}`, code: 'VALIDATION_FAILED' });
+    }
+  }
+}

@@ -1,0 +1,169 @@
+import { nanoid } from 'nanoid';
+import { AgentwireError, StateError, ToolError, ToolTimeoutError } from '../errors/index.js';
+import { notJsonReasonOf, notSerializableMarker } from '../events/json.js';
+import { describeIssue } from '../events/parse.js';
+import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
+import { emitEvent } from './emit.js';
+import { bound, errorInfoFor, shownToolName, toolFailure, type Redactor } from './redaction.js';
+import type { RunContext, RunState } from './run-context.js';
+import type { AnyTool, ToolContext } from './tool.js';
+
+/** What an instrumentation sees about a tool call. */
+export interface ToolCallInfo extends RunContext {
+  toolCallId: string;
+  /** The tool's name as events show it (see `shownToolName`). */
+  tool: string;
+  args: unknown;
+}
+
+/** What tool calls need from their agent. */
+export interface ToolHost {
+  readonly name: string;
+  readonly tools: ReadonlyMap<string, AnyTool>;
+  readonly redact: Redactor;
+  readonly instrument: ((call: ToolCallInfo, next: () => Promise<unknown>) => Promise<unknown>) | undefined;
+}
+
+/**
+ * Calls a registered tool inside a run: validates `args` with its schema and emits
+ * `tool_executing` / `tool_completed` around it with timing. Unknown tools (any name that is not
+ * a registered one: empty, too long, not a string), invalid args, timeouts, thrown errors and
+ * results that are not JSON produce a failed `tool_completed` and reject with a `ToolError`
+ * (or `AbortError`).
+ */
+export function callTool<Result>(host: ToolHost, state: RunState, name: unknown, args: unknown): Promise<Result> {
+  const runSignal = state.ctx.signal;
+  if (runSignal.aborted) return Promise.reject(abortErrorFrom(runSignal));
+  const toolCallId = `call_${nanoid(16)}`;
+  const tool = shownToolName(name);
+  const body = () => invokeTool<Result>(host, state, toolCallId, name, tool, args);
+  const wrap = host.instrument;
+  return wrap ? (wrap({ ...state.ctx, toolCallId, tool, args }, body) as Promise<Result>) : body();
+}
+
+async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: string, name: unknown, tool: string, args: unknown): Promise<Result> {
+  const runSignal = state.ctx.signal;
+  const registered = typeof name === 'string' ? host.tools.get(name) : undefined;
+  // A controller (and its listeners) only when something can abort this call: the run's signal or a timeout.
+  const controller = runSignal !== NEVER_ABORTED || registered?.timeoutMs !== undefined ? new AbortController() : undefined;
+  const startedAt = performance.now();
+  let redactFailure: { error: unknown } | undefined;
+  let shownArgs = args;
+  if (host.redact.toolArgs) {
+    try {
+      shownArgs = host.redact.toolArgs(tool, args);
+    } catch (error) {
+      // The args cannot be shown safely: the event carries the marker, and the call fails.
+      shownArgs = notSerializableMarker('unserializable');
+      redactFailure = { error };
+    }
+  }
+  const opened = emitExecuting(state, toolCallId, tool, shownArgs);
+  state.openTools.set(toolCallId, { tool, startedAt, controller });
+  try {
+    await opened;
+    if (redactFailure) throw redactFailure.error;
+    if (!registered) {
+      const known = [...host.tools.keys()].join(', ') || 'none';
+      const shown = typeof name === 'string' ? JSON.stringify(bound(name, 128)) : `of type ${name === null ? 'null' : typeof name}`;
+      throw new ToolError(tool, `Unknown tool ${shown} (tools of ${host.name}: ${bound(known, 512)})`, { code: 'TOOL_NOT_FOUND' });
+    }
+    const parsed = registered.parameters.safeParse(args);
+    if (!parsed.success) {
+      const issue = describeIssue(parsed.error, 'args');
+      throw new ToolError(tool, `Invalid arguments for tool "${tool}": ${issue.field}: ${issue.message}`, {
+        code: 'TOOL_INVALID_ARGS',
+        cause: parsed.error,
+        details: { field: issue.field },
+      });
+    }
+    const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller?.signal ?? runSignal };
+    const result = (await executeTool(registered, parsed.data, toolCtx, controller, runSignal)) as Result;
+    if (!state.openTools.has(toolCallId)) {
+      // The run closed the call while it finished (aborted, or ended without waiting for it).
+      throw runSignal.aborted ? abortErrorFrom(runSignal) : new StateError('RUN_ENDED', 'The run finished before this tool call did');
+    }
+    const shownResult = host.redact.toolResult ? host.redact.toolResult(tool, result) : result;
+    const completed = emitSucceeded(state, toolCallId, tool, shownResult, startedAt);
+    state.openTools.delete(toolCallId);
+    await completed;
+    return result;
+  } catch (error) {
+    closeTool(host, state, toolCallId, error);
+    throw error instanceof AgentwireError ? error : toolFailure(tool, error);
+  }
+}
+
+/** `tool_executing`; arguments that are not JSON (or too large or deep) are shown as the not-serializable marker. */
+function emitExecuting(state: RunState, toolCallId: string, tool: string, args: unknown): Promise<void> {
+  try {
+    return emitEvent(state, 'tool_executing', { toolCallId, tool, args });
+  } catch (error) {
+    const reason = notJsonReasonOf(error);
+    if (reason === undefined) throw error;
+    return emitEvent(state, 'tool_executing', { toolCallId, tool, args: notSerializableMarker(reason) });
+  }
+}
+
+/** The succeeded `tool_completed`; a result that is not JSON (or too large or deep) fails the call instead. */
+function emitSucceeded(state: RunState, toolCallId: string, tool: string, result: unknown, startedAt: number): Promise<void> {
+  try {
+    return emitEvent(state, 'tool_completed', { toolCallId, tool, status: 'succeeded', result, durationMs: elapsed(startedAt) });
+  } catch (error) {
+    const reason = notJsonReasonOf(error);
+    if (reason === undefined) throw error;
+    const why = reason === 'size' ? 'is too large for an event' : `cannot be represented as JSON (${reason})`;
+    throw new ToolError(tool, `The result of tool "${tool}" ${why}`, { code: 'RESULT_NOT_SERIALIZABLE', cause: error, details: { reason } });
+  }
+}
+
+async function executeTool(
+  tool: AnyTool,
+  args: unknown,
+  ctx: ToolContext,
+  controller: AbortController | undefined,
+  runSignal: AbortSignal,
+): Promise<unknown> {
+  if (!controller) return tool.execute(args, ctx);
+  const onRunAbort = () => controller.abort(runSignal.reason);
+  // Runs started without a signal share NEVER_ABORTED: listening on it would pile up one listener per
+  // concurrent timed tool call on that one signal (a MaxListenersExceededWarning past 10) for nothing.
+  const abortable = runSignal !== NEVER_ABORTED;
+  if (abortable) runSignal.addEventListener('abort', onRunAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (tool.timeoutMs !== undefined) {
+    timer = setTimeout(() => controller.abort(new ToolTimeoutError(tool.name, tool.timeoutMs!)), tool.timeoutMs);
+  }
+  try {
+    const work = Promise.resolve().then(() => tool.execute(args, ctx));
+    return await raceAbort(work, controller.signal);
+  } catch (error) {
+    // A timeout surfaces as the ToolTimeoutError itself, not as a generic abort.
+    if (controller.signal.aborted && controller.signal.reason instanceof ToolTimeoutError && !runSignal.aborted) {
+      throw controller.signal.reason;
+    }
+    throw error;
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (abortable) runSignal.removeEventListener('abort', onRunAbort);
+  }
+}
+
+/**
+ * Emits the failed `tool_completed` of a still-open call, with the error as `Redactor.error` (or
+ * the default) shows it; returns whether it was open.
+ */
+export function closeTool(host: ToolHost, state: RunState, toolCallId: string, error: unknown): boolean {
+  const call = state.openTools.get(toolCallId);
+  if (!call) return false;
+  state.openTools.delete(toolCallId);
+  if (call.controller && !call.controller.signal.aborted) call.controller.abort(error);
+  const { runId, threadId, userId, agent } = state.ctx;
+  const info = errorInfoFor(host.redact.error, error, { event: 'tool_completed', runId, threadId, userId, agent, tool: call.tool, toolCallId });
+  void emitEvent(state, 'tool_completed', { toolCallId, tool: call.tool, status: 'failed', error: info, durationMs: elapsed(call.startedAt) });
+  return true;
+}
+
+export function elapsed(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1000;
+}
