@@ -346,6 +346,25 @@ describe('AG-UI client run ids are used once', () => {
     expect(handler.stats().refused).toEqual({ run_id_conflict: 2 });
   });
 
+  it("agent.run()'s own RUN_ID_CONFLICT (its transport knows the id, the log the handler reads does not) is answered 409", async () => {
+    const log = new MemoryTransport();
+    // The bridge writes through a transport that also remembers an id from elsewhere (another region, a restart).
+    const transport = Object.assign(Object.create(log) as MemoryTransport, { hasRun: (runId: string) => runId === 'taken-elsewhere' || log.hasRun(runId) });
+    const bridge = new AgentBridge({ transport });
+    const agent = new ScriptedAgent({ bridge });
+    const handler = createAguiHandler({ agent, log, authenticate: surfaceAuthenticate, heartbeatIntervalMs: 0, toInput: () => [{ think: 'x' }] });
+    const server = await handler.listen();
+    cleanups.push(async () => {
+      await handler.close();
+      await bridge.close();
+    });
+    const x = post({ url: `http://127.0.0.1:${server.port}/agui` }, 'tok-alice', { threadId: 't1', runId: 'taken-elsewhere', messages: [] });
+    cleanups.push(() => x.destroy());
+    await x.ended;
+    expect([x.status, x.error.code, x.error.field]).toEqual([409, 'RUN_ID_CONFLICT', 'runId']);
+    expect(log.read('t1', 'alice')).toEqual([]);
+  });
+
   it('two concurrent POSTs with one run id: exactly one runs', async () => {
     const transport = new MemoryTransport();
     const bridge = new AgentBridge({ transport });
