@@ -52,9 +52,7 @@ const chat = createChatHandler({
   authenticate: (req) => (tokenFrom(req) === 'demo-token' ? { userId: 'alice' } : null),
 });
 const server = createServer((req, res) => {
-  void chat.handle(req, res).then((handled) => {
-    if (!handled) res.writeHead(404).end();
-  });
+  if (!chat.handle(req, res)) res.writeHead(404).end();
 });
 await new Promise<void>((resolve) => server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', resolve));
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/chat`;

@@ -79,8 +79,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const sse = new SseGateway({ log: transport, authenticate: demoAuthenticate, path: '/events', retryMs: 1_000 });
   // AG-UI clients (CopilotKit, @ag-ui/client's HttpAgent) POST RunAgentInput here; the run goes through
   // the same bridge, so the user's WebSocket/SSE pages see it live too.
+  // The stream is read from the log (like /ws and /events), so an AG-UI run can be resumed:
+  // GET /agui?threadId=…&runId=… with Last-Event-ID.
   const agui = createAguiHandler({
     agent,
+    log: transport,
     authenticate: demoAuthenticate,
     toInput: (input) => {
       const question = lastUserText(input)?.trim();
@@ -114,13 +117,12 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (sse.handle(req, res)) return;
+    if (sse.handle(req, res) || agui.handle(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/api/runs') {
       if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST');
       return postRun(req, res);
     }
-    if (path === '/agui') return agui(req, res);
     if (path === '/metrics') return serveMetrics(req, res);
     if (path === '/api/health') {
       return sendJson(res, 200, { bridge: await bridge.health(), websocket: ws.stats(), sse: sse.stats(), runs: runs.activeCount });

@@ -1,15 +1,17 @@
 /**
- * `agentwire/agui`: serve agents to AG-UI clients (`@ag-ui/client`, CopilotKit, …).
- * Needs the optional peer dependency `@ag-ui/core`.
+ * `agentwire/agui`: serve agents to AG-UI clients (`@ag-ui/client`, CopilotKit, …), on the
+ * front-end contract (node `handle(req, res)` and web `fetch(request)`), read from the log with
+ * resume (`GET` + `Last-Event-ID`). Needs the optional peer dependency `@ag-ui/core`.
  */
 export {
   createAguiHandler,
   type AguiHandler,
   type AguiHandlerOptions,
   type AguiHandlerBaseOptions,
-  type AguiHandlerStats,
   type ToInput,
 } from './handler.js';
 export { AguiEventMapper, type AguiEvent, type AguiMapperOptions, type ThinkingMode, type CancelledMode } from './mapper.js';
-export { parseRunAgentInput, lastUserText } from './request.js';
-export type { AguiErrorBody } from './http.js';
+export { AguiCodec, positionOfFrameId } from './codec.js';
+export { parseRunAgentInput, parseResumeRequest, lastUserText, type AguiResumeRequest } from './request.js';
+export type { HttpErrorBody as AguiErrorBody } from '../gateway/respond.js';
+export type { GatewayStats as AguiHandlerStats } from '../gateway/stats.js';

@@ -1,4 +1,5 @@
 import { EventType, PROTOCOL_VERSION, type BaseEvent, type TokenUsage } from '@ag-ui/core';
+import { toJson as jsonOf } from '../events/json.js';
 import type { AgentEvent, ErrorInfo, EventOfType, Usage } from '../events/schema.js';
 
 /** How `agent_thinking` is shown to an AG-UI client. */
@@ -58,6 +59,15 @@ export class AguiEventMapper {
     this.thinking = options.thinking ?? 'reasoning';
     this.cancelled = options.cancelled ?? 'outcome';
     this.answerText = options.answerText ?? defaultAnswerText;
+  }
+
+  /** The mapping state (to restore when the frames of an event could not be written). */
+  save(): unknown {
+    return this.openReasoning;
+  }
+
+  restore(state: unknown): void {
+    this.openReasoning = state as string | undefined;
   }
 
   map(event: AgentEvent): AguiEvent[] {
@@ -136,7 +146,7 @@ export class AguiEventMapper {
       const answer = this.answerText(data.result);
       const message = answer === undefined ? [] : this.textMessage(`msg_${event.id}`, answer, timestamp);
       // A result JSON cannot carry (cycles, BigInt) is left out rather than losing RUN_FINISHED.
-      const result = data.result === undefined || !isJsonSafe(data.result) ? {} : { result: data.result };
+      const result = data.result === undefined || !jsonOf(data.result).ok ? {} : { result: data.result };
       return [...message, { type: EventType.RUN_FINISHED, ...ids, ...result, outcome: { type: 'success' }, ...usage, timestamp }];
     }
     if (data.status === 'cancelled' && this.cancelled === 'outcome') {
@@ -160,20 +170,11 @@ function resultText(result: unknown): string {
   return result === undefined ? '' : toJson(result);
 }
 
-function isJsonSafe(value: unknown): boolean {
-  try {
-    JSON.stringify(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** JSON that never throws (cycles, BigInt): falls back to `String(value)`. */
+/**
+ * A value's JSON with the event limits (events/json.ts). The event it comes from was JSON when it
+ * was written (the codec checks `eventJson` first), so this holds; `"null"` otherwise.
+ */
 function toJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  const outcome = jsonOf(value);
+  return outcome.ok ? outcome.json : 'null';
 }

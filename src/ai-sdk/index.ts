@@ -1,7 +1,8 @@
 /**
  * agentwire/ai-sdk: the Vercel AI SDK (`ai`, v6) on both ends.
  * - `ModelAgent` / `runModel`: agents driven by any AI SDK `LanguageModel`, emitting the five events.
- * - `createChatHandler`: serves runs to `useChat` as the AI SDK UI message stream, with resume from the thread log.
+ * - `createChatHandler`: serves runs to `useChat` as the AI SDK UI message stream, with resume from the thread log, on the
+ *   front-end contract (node `handle(req, res)`, web `fetch(request)`).
  * The core package never imports `ai`; only this entry point does.
  */
 export { ModelAgent, type ModelAgentInput, type ModelAgentOptions } from './model/model-agent.js';
@@ -11,5 +12,5 @@ export type { ModelCallSettings, ModelRunOptions, ModelSettings, ProviderOptions
 export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type ChatHandlerBaseOptions, type ChatInput } from './ui/chat-handler.js';
 export { modelInputFromChat, parseChatRequest, type ChatRequest } from './ui/chat-request.js';
 export { UiChunkMapper, defaultResultText, type UiMappingOptions, type AgentwireMessageMetadata } from './ui/chunk-mapper.js';
-export { planResume, type ResumePlan } from './ui/resume.js';
+export { UiCodec } from './ui/codec.js';
 export { agentwireCursorOf, messageAtCursor, resumeAfterCursor, AGENTWIRE_CURSOR_HEADER, AGENTWIRE_RUN_ID_HEADER, type AgentwireCursorMetadata } from './client.js';

@@ -84,9 +84,10 @@ export function websocketGatewayMetrics(gateway: { stats(): GatewayStats }): Gat
 }
 
 /**
- * Any surface of the front-end contract (`SseGateway` today; the others as they are ported) as a
+ * Any surface of the front-end contract (`SseGateway`, the AG-UI and useChat handlers) as a
  * metrics source: its `stats()` already is a `GatewayMetricsSnapshot` (refusals by lowercase code,
- * disconnects by reason).
+ * disconnects by reason). The AG-UI and useChat handlers can also be passed as they are (they have
+ * `metrics()`).
  */
 export function sseGatewayMetrics(gateway: { stats(): FrontEndStats }): GatewayMetricsSource {
   return { metrics: () => gateway.stats() };

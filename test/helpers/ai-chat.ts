@@ -1,10 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AbstractChat, readUIMessageStream, type ChatInit, type ChatState, type ChatStatus, type UIMessage, type UIMessageChunk } from 'ai';
+import {
+  AbstractChat,
+  DefaultChatTransport,
+  readUIMessageStream,
+  type ChatInit,
+  type ChatState,
+  type ChatStatus,
+  type UIMessage,
+  type UIMessageChunk,
+} from 'ai';
 import { convertArrayToReadableStream } from 'ai/test';
-import { createChatHandler, planResume, UiChunkMapper, type ChatHandler, type ChatHandlerOptions } from '../../src/ai-sdk/index.js';
-import { RunChunkStream } from '../../src/ai-sdk/ui/run-chunk-stream.js';
-import { tokenFrom, type LogEntry } from '../../src/index.js';
+import { AGENTWIRE_CURSOR_HEADER, createChatHandler, UiChunkMapper, type ChatHandler, type ChatHandlerOptions } from '../../src/ai-sdk/index.js';
+import { tokenFrom, type Authenticate, type LogEntry } from '../../src/index.js';
 
 /** Bearer token → user: the test's `Authenticate` hook. */
 export const TOKENS: Record<string, string> = { 'alice-token': 'alice', 'bob-token': 'bob' };
@@ -15,19 +23,17 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
+/** The test's `Authenticate` hook: `Bearer alice-token` is alice, `Bearer bob-token` bob. */
+export const chatAuthenticate: Authenticate = (req) => {
+  const userId = TOKENS[tokenFrom(req) ?? ''];
+  return userId ? { userId } : null;
+};
+
 /** A real `node:http` server on 127.0.0.1 (port 0) serving `createChatHandler` at /api/chat. */
-export async function startChatServer(options: Omit<ChatHandlerOptions, 'authenticate'>): Promise<ChatServer> {
-  const handler = createChatHandler({
-    ...options,
-    authenticate: (req) => {
-      const userId = TOKENS[tokenFrom(req) ?? ''];
-      return userId ? { userId } : null;
-    },
-  } as ChatHandlerOptions);
+export async function startChatServer(options: Omit<ChatHandlerOptions, 'authenticate'> & Partial<Pick<ChatHandlerOptions, 'authenticate'>>): Promise<ChatServer> {
+  const handler = createChatHandler({ authenticate: chatAuthenticate, ...options } as ChatHandlerOptions);
   const server: Server = createServer((req, res) => {
-    void handler.handle(req, res).then((handled) => {
-      if (!handled) res.writeHead(404).end();
-    });
+    if (!handler.handle(req, res)) res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -71,16 +77,44 @@ export function chunksOfRun(entries: readonly LogEntry[], runId: string): UIMess
   return entries.filter((entry) => entry.event.runId === runId).flatMap((entry) => mapper.map(entry.event, entry.cursor));
 }
 
-/** What a resume after `cursor` sends, computed like the handler does (plan + stream), without HTTP. */
-export async function resumedChunks(entries: readonly LogEntry[], userId: string, cursor: string | undefined): Promise<UIMessageChunk[] | 'none' | 'gap'> {
-  const plan = planResume(entries, cursor);
-  if (plan.kind !== 'stream') return plan.kind;
-  const session = new RunChunkStream({ runId: plan.runId, userId, mapper: new UiChunkMapper(), maxQueuedChunks: 100_000, onCancel: () => undefined });
-  session.push(plan.seen, false);
-  session.push(plan.rest, true);
-  session.end();
+/**
+ * What `GET {api}/:chatId/stream` sends (with the cursor, if any), read with the AI SDK's own
+ * `DefaultChatTransport.reconnectToStream`: the chunks, `'none'` for 204, or the refusal's status.
+ */
+export async function resumedChunks(
+  api: string,
+  token: string,
+  chatId: string,
+  cursor: string | undefined,
+  /** Stop (and cancel the stream) after this many chunks: a run that is still going never ends its stream. */
+  limit = Infinity,
+): Promise<UIMessageChunk[] | 'none' | number> {
+  let status = 0;
+  const transport = new DefaultChatTransport<UIMessage>({
+    api,
+    headers: { authorization: `Bearer ${token}`, ...(cursor !== undefined && { [AGENTWIRE_CURSOR_HEADER]: cursor }) },
+    fetch: async (input, init) => {
+      const response = await fetch(input, init);
+      status = response.status;
+      return response;
+    },
+  });
+  let stream: ReadableStream<UIMessageChunk> | null;
+  try {
+    stream = await transport.reconnectToStream({ chatId });
+  } catch {
+    return status;
+  }
+  if (!stream) return 'none';
   const chunks: UIMessageChunk[] = [];
-  for await (const chunk of session.stream as unknown as AsyncIterable<UIMessageChunk>) chunks.push(chunk);
+  if (limit <= 0) {
+    await stream.cancel();
+    return chunks;
+  }
+  for await (const chunk of stream as unknown as AsyncIterable<UIMessageChunk>) {
+    chunks.push(chunk);
+    if (chunks.length >= limit) break;
+  }
   return chunks;
 }
 

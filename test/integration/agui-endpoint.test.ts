@@ -19,6 +19,7 @@ import { createAguiHandler, lastUserText, type AguiHandler, type AguiHandlerBase
 import {
   AgentBridge,
   BaseAgent,
+  MemoryTransport,
   isRunId,
   parseRunId,
   tokenFrom,
@@ -52,6 +53,7 @@ function stepsOf(input: RunAgentInput): Step[] {
 
 interface Endpoint {
   url: string;
+  transport: MemoryTransport;
   agent: ScriptedAgent;
   bridge: AgentBridge;
   handler: AguiHandler;
@@ -87,12 +89,15 @@ async function listen(server: Server): Promise<number> {
 async function startEndpoint(
   { agentOptions, ...options }: Partial<AguiHandlerBaseOptions<Step[]>> & { toInput?: ToInput<Step[]>; agentOptions?: BaseAgentOptions } = {},
 ): Promise<Endpoint> {
-  const bridge = new AgentBridge();
+  const transport = new MemoryTransport();
+  const bridge = new AgentBridge({ transport });
   const agent = new ScriptedAgent({ bridge, ...agentOptions });
   const events: AgentEvent[] = [];
   agent.on('event', (event) => events.push(event));
-  const handler = createAguiHandler({ agent, authenticate, toInput: stepsOf, heartbeatMs: 0, ...options });
-  const server = createServer((req, res) => void handler(req, res));
+  const handler = createAguiHandler({ agent, log: transport, authenticate, toInput: stepsOf, heartbeatIntervalMs: 0, ...options });
+  const server = createServer((req, res) => {
+    if (!handler.handle(req, res)) res.writeHead(404).end();
+  });
   const port = await listen(server);
   cleanups.push(() => bridge.close());
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -103,6 +108,7 @@ async function startEndpoint(
   const url = `http://127.0.0.1:${port}/agui`;
   return {
     url,
+    transport,
     agent,
     bridge,
     handler,
@@ -150,8 +156,8 @@ async function sseEvents(response: Response): Promise<BaseEvent[]> {
   const text = await response.text();
   return text
     .split('\n\n')
-    .filter((block) => block.startsWith('data: '))
-    .map((block) => JSON.parse(block.slice(6)) as BaseEvent);
+    .flatMap((block) => block.split('\n').filter((line) => line.startsWith('data: ')))
+    .map((line) => JSON.parse(line.slice(6)) as BaseEvent);
 }
 
 const toolCallIdsOf = (events: AgentEvent[]) =>
@@ -313,8 +319,9 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
     const toolCompleted = serverEvents.find((event) => event.type === 'tool_completed');
     expect(toolCompleted?.data).toMatchObject({ tool: 'slow', status: 'failed', error: { name: 'AbortError' } });
     expect(serverEvents.at(-1)?.data).toMatchObject({ status: 'cancelled', error: { name: 'AbortError', message: 'The AG-UI client disconnected' } });
-    await until(() => endpoint.handler.stats().streaming === 0, 'the stream to be released', 5_000);
-    expect(endpoint.handler.stats().disconnects).toEqual({ client_closed: 1 });
+    await until(() => endpoint.handler.stats().connections.open === 0, 'the stream to be released', 5_000);
+    // A client that leaves is not a server-side disconnect (not counted).
+    expect(endpoint.handler.stats().disconnects).toEqual({});
   });
 
   it('a run cancelled by the server (close()) ends with RUN_FINISHED outcome cancelled, verified', async () => {
@@ -436,11 +443,11 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
     expectValidLifecycle(endpoint.events);
   });
 
-  it('a client that stops reading is cut at maxBufferedBytes and its run cancelled (memory stays bounded)', async () => {
+  it('a client that stops reading is cut at maxQueuedBytes and its run cancelled (memory stays bounded)', async () => {
     // 400 thoughts of 50 kB (20 MB of frames), far more than the kernel buffers on loopback hold.
     const bigThoughts = (): Step[] => Array.from({ length: 400 }, (_, i) => ({ think: `${i} ${'x'.repeat(50_000)}` }));
     // The 20 MB script is the run's input: agent_started carries a placeholder (an event holds at most 1 MiB).
-    const endpoint = await startEndpoint({ maxBufferedBytes: 256 * 1024, toInput: bigThoughts, agentOptions: { redact: { input: () => '[script]' } } });
+    const endpoint = await startEndpoint({ maxQueuedBytes: 256 * 1024, toInput: bigThoughts, agentOptions: { redact: { input: () => '[script]' } } });
     const { port } = new URL(endpoint.url);
     const body = JSON.stringify({ threadId: 'thread-slow-reader', runId: 'run-slow-reader', messages: [] });
     const socket = connect(Number(port), '127.0.0.1');
@@ -466,8 +473,12 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
         return { big: 10n };
       }
     }
-    const agent = new BigIntAgent({ name: 'bigint' });
-    const handler = createAguiHandler({ agent, authenticate, heartbeatMs: 0 });
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    const agent = new BigIntAgent({ name: 'bigint', bridge });
+    const handler = createAguiHandler({ agent, log: transport, authenticate, heartbeatIntervalMs: 0 });
+    cleanups.push(() => handler.close());
     const server = createServer((req, res) => {
       // What express.json() does: read the body, put the parsed value on req.body.
       let text = '';
@@ -475,7 +486,7 @@ describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
       req.on('data', (chunk: string) => (text += chunk));
       req.on('end', () => {
         (req as typeof req & { body?: unknown }).body = JSON.parse(text);
-        void handler(req, res);
+        if (!handler.handle(req, res)) res.writeHead(404).end();
       });
     });
     const port = await listen(server);
@@ -521,7 +532,7 @@ describe('AG-UI endpoint refusals (HTTP status + JSON error, nothing streamed)',
     await expect(client.runAgent({ forwardedProps: { steps: [] } })).rejects.toMatchObject({ status: 401 });
     expect(consoleSpies[1]?.mock.calls).toEqual([['Agent execution failed:', expect.objectContaining({ status: 401 })]]);
     expect(endpoint.events).toEqual([]);
-    expect(endpoint.handler.stats().refused).toEqual({ unauthorized: 3 });
+    expect(endpoint.handler.stats().refused).toEqual({ auth_failed: 3 });
   });
 
   it('503 when the auth hook takes longer than authTimeoutMs', async () => {
@@ -529,7 +540,7 @@ describe('AG-UI endpoint refusals (HTTP status + JSON error, nothing streamed)',
     const response = await endpoint.post(body('t1'), asAlice);
     expect(response.status).toBe(503);
     expect((await response.json()).error.code).toBe('AUTH_TIMEOUT');
-    expect(endpoint.handler.stats()).toMatchObject({ authenticating: 0, refused: { unavailable: 1 } });
+    expect(endpoint.handler.stats()).toMatchObject({ connections: { authenticating: 0 }, refused: { auth_timeout: 1 } });
   });
 
   it("403 for another user's thread, before any event; the owner keeps using it", async () => {
@@ -540,7 +551,7 @@ describe('AG-UI endpoint refusals (HTTP status + JSON error, nothing streamed)',
 
     const intruder = await endpoint.post(body('shared-thread'), { Authorization: 'Bearer user-bob' });
     expect(intruder.status).toBe(403);
-    expect(await intruder.json()).toEqual({ error: { code: 'THREAD_FORBIDDEN', message: expect.any(String), field: 'threadId' } });
+    expect(await intruder.json()).toEqual({ error: { code: 'THREAD_FORBIDDEN', message: 'Thread "shared-thread" belongs to another user' } });
     const bobClient = endpoint.client('bob', 'shared-thread');
     await expect(bobClient.runAgent({ forwardedProps: { steps: [{ think: 'theirs' }] } })).rejects.toMatchObject({
       status: 403,
@@ -577,9 +588,9 @@ describe('AG-UI endpoint refusals (HTTP status + JSON error, nothing streamed)',
 
   it('405 for other methods, 413 for an oversized body, 409 for a run id already streaming, 429 past the per-user limit', async () => {
     const endpoint = await startEndpoint({ maxBodyBytes: 2_000, maxRunsPerUser: 1 });
-    const get = await fetch(endpoint.url, { headers: asAlice });
-    expect(get.status).toBe(405);
-    expect(get.headers.get('allow')).toBe('POST');
+    const put = await fetch(endpoint.url, { method: 'PUT', headers: asAlice });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST, OPTIONS');
 
     const big = await endpoint.post(body('t-big', { padding: 'x'.repeat(5_000) }), asAlice);
     expect(big.status).toBe(413);
@@ -596,9 +607,9 @@ describe('AG-UI endpoint refusals (HTTP status + JSON error, nothing streamed)',
     expect(overLimit.status).toBe(429);
     client.abortRun();
     await slow;
-    expect(endpoint.handler.stats().refused).toEqual({ method_not_allowed: 1, invalid_request: 1, conflict: 1, over_limit: 1 });
+    expect(endpoint.handler.stats().refused).toEqual({ method_not_allowed: 1, body_too_large: 1, run_id_conflict: 1, too_many_runs: 1 });
     // Reusing a finished run's id would restart its seq under the same id: refused too.
-    await until(() => endpoint.handler.stats().streaming === 0);
+    await until(() => endpoint.handler.stats().connections.open === 0);
     const reused = await endpoint.post({ ...body('t-slow'), runId: 'run-slow' }, asAlice);
     expect(reused.status).toBe(409);
     expect((await reused.json()).error.message).toContain('already used');

@@ -51,7 +51,7 @@ async function setup(steps: StepScript[], options: { approved?: boolean; handler
     },
   });
   const agent = new ModelAgent({ name: 'weather', model: scriptedModel(steps), tools: [weather, waitForApproval], bridge, thinking: { flush: 'step' }, maxRetries: 0 });
-  const server: ChatServer = await startChatServer({ agent, log: transport, keepAliveMs: 0, ...options.handler });
+  const server: ChatServer = await startChatServer({ agent, log: transport, heartbeatIntervalMs: 0, ...options.handler });
   cleanups.push(async () => {
     await server.close();
     await bridge.close();
@@ -178,7 +178,7 @@ describe('createChatHandler: auth and isolation', () => {
     await readMessage(await send(chatTransport('alice-token'), 'chat-1', [userMessage('Hi')]));
     const forbidden = await post('bob-token', body);
     expect(forbidden.status).toBe(403);
-    expect(await forbidden.json()).toEqual({ error: { code: 'THREAD_FORBIDDEN', message: 'This chat belongs to another user' } });
+    expect(await forbidden.json()).toEqual({ error: { code: 'THREAD_FORBIDDEN', message: 'Thread "chat-1" belongs to another user' } });
     await expect(chatTransport('bob-token').reconnectToStream({ chatId: 'chat-1' })).rejects.toThrow('another user');
     expect(await chatTransport('alice-token').reconnectToStream({ chatId: 'no-such-chat' })).toBeNull();
     expect((await post('alice-token', { id: 'bad id!', messages: [] })).status).toBe(400);
@@ -291,7 +291,7 @@ describe('createChatHandler: misconfiguration is loud', () => {
     const elsewhere = new MemoryTransport();
     const bridge = new AgentBridge({ transport: elsewhere });
     const agent = new ModelAgent({ model: scriptedModel([answerStep(text('Hello!'))]), bridge });
-    const server = await startChatServer({ agent, log: new MemoryTransport(), keepAliveMs: 0, terminalTimeoutMs: 20 });
+    const server = await startChatServer({ agent, log: new MemoryTransport(), heartbeatIntervalMs: 0, terminalTimeoutMs: 20 });
     cleanups.push(async () => {
       await server.close();
       await bridge.close();
@@ -299,6 +299,6 @@ describe('createChatHandler: misconfiguration is loud', () => {
     const transport = new DefaultChatTransport<UIMessage>({ api: `${server.url}/api/chat`, headers: { authorization: 'Bearer alice-token' } });
     const errors: unknown[] = [];
     await readMessage(await send(transport, 'chat-1', [userMessage('Hi')]), undefined, (e) => errors.push(e));
-    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining("did not reach the chat handler's event log")]);
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('UNDELIVERED: The run\'s events did not reach the event log this handler reads')]);
   });
 });

@@ -1,11 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { UIMessage, UIMessageChunk } from 'ai';
 import { ModelAgent, UiChunkMapper, agentwireCursorOf, messageAtCursor } from '../../src/ai-sdk/index.js';
-import { RunChunkStream } from '../../src/ai-sdk/ui/run-chunk-stream.js';
-import { AgentBridge, MemoryTransport, defineTool, type AgentEvent, type LogEntry } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, defineTool, type LogEntry } from '../../src/index.js';
 import { ScriptedAgent } from '../helpers/agents.js';
-import { chunksOfRun, messageFrom, readMessage, resumedChunks } from '../helpers/ai-chat.js';
+import { chunksOfRun, messageFrom, readMessage, resumedChunks, startChatServer } from '../helpers/ai-chat.js';
 import { answerStep, reasoning, scriptedModel, text, toolCall, toolStep, unauthorized, type StepScript } from '../helpers/ai-models.js';
 
 const weather = defineTool({
@@ -15,16 +14,35 @@ const weather = defineTool({
   execute: ({ city }) => ({ city, tempC: 21 }),
 });
 
-/** Runs a ModelAgent on a scripted model and returns the thread's log entries (with cursors). */
-async function recordRun(steps: StepScript[], signal?: AbortSignal): Promise<{ entries: LogEntry[]; runId: string }> {
-  const transport = new MemoryTransport();
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** The thread's entries (with cursors) as alice sees them. */
+function entriesOf(transport: MemoryTransport, threadId = 'chat-1'): LogEntry[] {
+  const subscribed = transport.subscribeSync({ userId: 'alice', threadId }, { onEntries: () => undefined });
+  if (subscribed.status !== 'subscribed') throw new Error('no log');
+  subscribed.subscription.close();
+  return subscribed.replay;
+}
+
+/**
+ * Runs a ModelAgent on a scripted model; returns the thread's log entries (with cursors) and
+ * `resume(cursor)`: what the chat handler's `GET /api/chat/chat-1/stream` sends, read by the AI
+ * SDK's own `DefaultChatTransport` (a real server on the same log).
+ */
+async function recordRun(steps: StepScript[], signal?: AbortSignal, transport = new MemoryTransport()) {
   const bridge = new AgentBridge({ transport });
   const agent = new ModelAgent({ model: scriptedModel(steps), tools: [weather], bridge, thinking: { flush: 'step' }, maxRetries: 0 });
   const result = await agent.run('Weather?', { userId: 'alice', threadId: 'chat-1', ...(signal && { signal }) });
-  const subscribed = transport.subscribeSync({ userId: 'alice', threadId: 'chat-1' }, { onEntries: () => undefined });
-  await bridge.close();
-  if (subscribed.status !== 'subscribed') throw new Error('no log');
-  return { entries: subscribed.replay, runId: result.runId };
+  const server = await startChatServer({ agent, log: transport, heartbeatIntervalMs: 0 });
+  cleanups.push(async () => {
+    await server.close();
+    await bridge.close();
+  });
+  const resume = (cursor: string | undefined, limit?: number) => resumedChunks(`${server.url}/api/chat`, 'alice-token', 'chat-1', cursor, limit);
+  return { entries: entriesOf(transport), runId: result.runId, resume, transport };
 }
 
 const richRun: StepScript[] = [
@@ -96,27 +114,27 @@ describe('UI mapping: our events → AI SDK UI message chunks', () => {
     expect(message?.metadata).toEqual({ agentwire: { runId, cursor: last.cursor, seq: last.event.seq, parts: message!.parts.length } });
   });
 
-  it('resume after every cursor sends exactly the rest of the stream', async () => {
-    const { entries, runId } = await recordRun(richRun);
+  it('resume after every cursor sends exactly the rest of the stream (the log decides, the AI SDK reads it)', async () => {
+    const { entries, runId, resume } = await recordRun(richRun);
     const mapper = new UiChunkMapper();
     const full = chunksOfRun(entries, runId);
     let sent = 0;
     for (const [index, entry] of entries.entries()) {
       sent += mapper.map(entry.event, entry.cursor).length;
-      const resumed = await resumedChunks(entries, 'alice', entry.cursor);
+      const resumed = await resume(entry.cursor);
       if (index === entries.length - 1) expect(resumed).toBe('none'); // the client has everything: 204
       else expect(resumed).toEqual(full.slice(sent));
     }
   });
 
   it('a stream cut anywhere, even inside an event, resumes from messageAtCursor into the uninterrupted message', async () => {
-    const { entries, runId } = await recordRun(richRun);
+    const { entries, runId, resume } = await recordRun(richRun);
     const full = chunksOfRun(entries, runId);
     const reference = plain(await messageFrom(full));
     for (let cut = 1; cut < full.length; cut++) {
       const partial = await messageFrom(full.slice(0, cut));
       const position = agentwireCursorOf(partial)!;
-      const resumed = await resumedChunks(entries, 'alice', position.cursor);
+      const resumed = await resume(position.cursor);
       const base = messageAtCursor(partial);
       const final = resumed === 'none' ? base : await messageFrom(resumed as UIMessageChunk[], base);
       expect(plain(final), `cut after chunk ${cut} (${full[cut - 1]!.type})`).toEqual(reference);
@@ -124,16 +142,30 @@ describe('UI mapping: our events → AI SDK UI message chunks', () => {
   });
 
   it('without a cursor: the active run is replayed from its start; a finished thread has nothing to resume', async () => {
-    const { entries, runId } = await recordRun(richRun);
-    expect(await resumedChunks(entries, 'alice', undefined)).toBe('none');
-    const active = entries.slice(0, -1); // the run has not completed yet
-    expect(await resumedChunks(active, 'alice', undefined)).toEqual(chunksOfRun(active, runId));
+    const { entries, runId, resume } = await recordRun(richRun);
+    expect(await resume(undefined)).toBe('none');
+    // The same run, not completed yet, in a fresh log.
+    const active = new MemoryTransport();
+    for (const entry of entries.slice(0, -1)) active.append(entry.event);
+    const replayed = await recordRun([answerStep(text('other thread'))], undefined, active);
+    // recordRun ran one more (complete) run in chat-1 after the unfinished one: the unfinished one is still the latest active.
+    const expected = chunksOfRun(entriesOf(active), runId);
+    expect(await replayed.resume(undefined, expected.length)).toEqual(expected);
   });
 
-  it('resume is all or nothing: an unknown cursor, or a run whose start was trimmed, is a gap', async () => {
-    const { entries } = await recordRun(richRun);
-    expect(await resumedChunks(entries, 'alice', 'zzz:999')).toBe('gap');
-    expect(await resumedChunks(entries.slice(2), 'alice', entries[4]!.cursor)).toBe('gap');
+  it('resume is all or nothing: a forged cursor, a trimmed run start, another thread’s cursor → 409, never a partial replay', async () => {
+    const { entries, resume, transport } = await recordRun(richRun);
+    expect(await resume('zzz:999')).toBe(409);
+    expect(await resume(`${entries[3]!.cursor.split(':')[0]}:99999`)).toBe(409);
+    // Another thread of the same user, with as many entries: its cursors must not resume chat-1.
+    for (const entry of entries) transport.append({ ...entry.event, id: `${entry.event.id}-b`, threadId: 'chat-b', runId: `${entry.event.runId}-b` });
+    const other = entriesOf(transport, 'chat-b');
+    expect(await resume(other[4]!.cursor)).toBe(409);
+    // A log that trimmed the run's start: a cursor after the trim cannot be rebuilt.
+    const trimmed = new MemoryTransport({ maxEventsPerThread: entries.length - 2 });
+    for (const entry of entries) trimmed.append(entry.event);
+    const kept = await recordRun([answerStep(text('x'))], undefined, trimmed);
+    expect(await kept.resume(entriesOf(trimmed)[2]!.cursor)).toBe(409);
   });
 
   it('failed and cancelled runs end with error / abort chunks', async () => {
@@ -151,14 +183,12 @@ describe('UI mapping: our events → AI SDK UI message chunks', () => {
     expect(cancelledChunks.map((c) => c.type)).toEqual(['start', 'message-metadata', 'abort']);
   });
 
-  it('hand-written agents map the same way; a stream never carries another user’s event', async () => {
+  it('hand-written agents map the same way; another user cannot resume the chat (403)', async () => {
     const transport = new MemoryTransport();
     const bridge = new AgentBridge({ transport });
-    const result = await new ScriptedAgent({ bridge }).run([{ think: 'plan' }, { tool: 'echo', args: { text: 'hi' } }, { think: 'done' }], { userId: 'alice', threadId: 't1' });
-    const subscribed = transport.subscribeSync({ userId: 'alice', threadId: 't1' }, { onEntries: () => undefined });
-    await bridge.close();
-    if (subscribed.status !== 'subscribed') throw new Error('no log');
-    const entries = subscribed.replay;
+    const agent = new ScriptedAgent({ bridge });
+    const result = await agent.run([{ think: 'plan' }, { tool: 'echo', args: { text: 'hi' } }, { think: 'done' }], { userId: 'alice', threadId: 't1' });
+    const entries = entriesOf(transport, 't1');
     expect(summary(await messageFrom(chunksOfRun(entries, result.runId)))).toEqual([
       'step-start',
       'reasoning:plan',
@@ -167,13 +197,12 @@ describe('UI mapping: our events → AI SDK UI message chunks', () => {
       'reasoning:done',
       'text:hi',
     ]);
-    // An event of another user injected into the run's entries is dropped by the stream.
-    const foreign: AgentEvent = { ...entries[1]!.event, id: 'foreign', userId: 'mallory', seq: 99 } as AgentEvent;
-    const session = new RunChunkStream({ runId: result.runId, userId: 'alice', mapper: new UiChunkMapper(), maxQueuedChunks: 1_000, onCancel: () => undefined });
-    session.push([...entries.slice(0, 2), { cursor: 'x:1', event: foreign, json: JSON.stringify(foreign) }, ...entries.slice(2)]);
-    const chunks: UIMessageChunk[] = [];
-    for await (const chunk of session.stream as unknown as AsyncIterable<UIMessageChunk>) chunks.push(chunk);
-    expect(session.isolationDrops).toBe(1);
-    expect(chunks).toEqual(chunksOfRun(entries, result.runId));
+    const server = await startChatServer({ agent: agent as never, log: transport, heartbeatIntervalMs: 0, input: (() => []) as never });
+    cleanups.push(async () => {
+      await server.close();
+      await bridge.close();
+    });
+    expect(await resumedChunks(`${server.url}/api/chat`, 'alice-token', 't1', entries[1]!.cursor)).toEqual(chunksOfRun(entries, result.runId).slice(chunksOfRun(entries.slice(0, 2), result.runId).length));
+    expect(await resumedChunks(`${server.url}/api/chat`, 'bob-token', 't1', entries[1]!.cursor)).toBe(403);
   });
 });

@@ -91,8 +91,8 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
 }
 
 /** One server like the demo's: WebSocket gateway, SSE gateway, AG-UI endpoint and /metrics over one bridge. */
-async function startStack(options: { transport?: FaultyTransport } = {}) {
-  const log = new MemoryTransport();
+async function startStack(options: { transport?: FaultyTransport; log?: MemoryTransport } = {}) {
+  const log = options.log ?? new MemoryTransport();
   const bridge = new AgentBridge({ transport: options.transport ?? log, retry: { minTimeoutMs: 1, maxTimeoutMs: 2, randomize: false } });
   await bridge.initialize();
   const agent = new ScriptedAgent({ bridge });
@@ -100,16 +100,15 @@ async function startStack(options: { transport?: FaultyTransport } = {}) {
   agent.on('event', (event) => events.push(event));
   const ws = new WebSocketGateway({ authenticate, transport: log, heartbeatIntervalMs: 0, subscribeTimeoutMs: 0 });
   const sse = new SseGateway({ log, authenticate, heartbeatIntervalMs: 0 });
-  const agui = createAguiHandler({ agent, authenticate, heartbeatMs: 0, toInput: (input) => (input.forwardedProps as { steps: Step[] }).steps });
+  const agui = createAguiHandler({ agent, log, authenticate, heartbeatIntervalMs: 0, toInput: (input) => (input.forwardedProps as { steps: Step[] }).steps });
   const registry = createMetricsRegistry({
     bridges: { default: bridge },
     gateways: { ws: websocketGatewayMetrics(ws), sse: sseGatewayMetrics(sse), agui },
   });
   const serveMetrics = metricsHandler(registry);
   const server = createServer((req, res) => {
-    if (sse.handle(req, res)) return;
+    if (sse.handle(req, res) || agui.handle(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path === '/agui') return void agui(req, res);
     if (path === '/metrics') return void serveMetrics(req, res);
     res.writeHead(404).end();
   });
@@ -209,9 +208,9 @@ describe('Prometheus export of bridge and gateway metrics', () => {
     expect(metrics.value('agentwire_gateway_connections', { gateway: 'agui', state: 'open' })).toBe(0);
     expect(metrics.value('agentwire_gateway_users', { gateway: 'ws' })).toBe(1);
     expect(metrics.value('agentwire_gateway_refused_total', { gateway: 'ws', reason: 'unauthorized' })).toBe(1);
-    expect(metrics.value('agentwire_gateway_refused_total', { gateway: 'agui', reason: 'unauthorized' })).toBe(1);
+    expect(metrics.value('agentwire_gateway_refused_total', { gateway: 'agui', reason: 'auth_failed' })).toBe(1);
     expect(metrics.value('agentwire_gateway_frames_sent_total', { gateway: 'sse' })).toBe(emitted + 1);
-    const aguiFrames = (first.text + second.text).split('\n\n').filter((block) => block.startsWith('data: ')).length;
+    const aguiFrames = (first.text + second.text).split('\n').filter((line) => line.startsWith('data: ')).length;
     expect(metrics.value('agentwire_gateway_frames_sent_total', { gateway: 'agui' })).toBe(aguiFrames);
     expect(metrics.value('agentwire_gateway_isolation_drops_total', { gateway: 'ws' })).toBe(0);
     expect(metrics.value('agentwire_gateway_subscriptions', { gateway: 'ws' })).toBe(0);
@@ -219,8 +218,9 @@ describe('Prometheus export of bridge and gateway metrics', () => {
   });
 
   it('retries, failures, buffering, degraded state and thread-resolution failures are counted', async () => {
-    const faulty = new FaultyTransport(new MemoryTransport());
-    const stack = await startStack({ transport: faulty });
+    const log = new MemoryTransport();
+    const faulty = new FaultyTransport(log);
+    const stack = await startStack({ transport: faulty, log });
     faulty.failNext(2);
     const ok = await stack.runOverAgui('alice', 'thread-r', [{ think: 'retried' }]);
     expect(ok.status).toBe(200);

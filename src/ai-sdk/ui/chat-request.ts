@@ -1,7 +1,7 @@
 import { convertToModelMessages, safeValidateUIMessages, type UIMessage } from 'ai';
 import { isValidThreadId } from '../../ids/thread-id.js';
 import type { ModelAgentInput } from '../model/model-agent.js';
-import { HttpProblem } from '../../protocol/http.js';
+import { ValidationError } from '../../errors/index.js';
 
 /** What `useChat` (the AI SDK's `DefaultChatTransport`) POSTs. */
 export interface ChatRequest {
@@ -16,18 +16,25 @@ export interface ChatRequest {
   body: Record<string, unknown>;
 }
 
-/** Validates a `useChat` request body. Throws `HttpProblem` 400. */
+/** Validates a `useChat` request body. Throws `ValidationError` (400) naming the field. */
 export async function parseChatRequest(body: unknown): Promise<ChatRequest> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HttpProblem(400, 'INVALID_REQUEST', 'Expected a JSON object { id, messages }');
+    throw new ValidationError('Expected a JSON object { id, messages }', { code: 'INVALID_REQUEST', field: 'body' });
   }
   const record = body as Record<string, unknown>;
   const { id, messages, trigger, messageId } = record;
   if (typeof id !== 'string' || !isValidThreadId(id)) {
-    throw new HttpProblem(400, 'INVALID_THREAD_ID', 'id must be a chat id of 1-128 letters, digits and _ - . :');
+    throw new ValidationError('id must be a chat id of 1-128 letters, digits and _ - . :', { code: 'INVALID_THREAD_ID', field: 'id' });
   }
-  const validated = await safeValidateUIMessages({ messages });
-  if (!validated.success) throw new HttpProblem(400, 'INVALID_MESSAGES', `Invalid messages: ${validated.error.message}`);
+  let validated: Awaited<ReturnType<typeof safeValidateUIMessages>>;
+  try {
+    validated = await safeValidateUIMessages({ messages });
+  } catch (error) {
+    throw new ValidationError('Invalid messages: they cannot be validated', { code: 'INVALID_MESSAGES', field: 'messages', cause: error });
+  }
+  if (!validated.success) {
+    throw new ValidationError(`Invalid messages: ${validated.error.message.slice(0, 500)}`, { code: 'INVALID_MESSAGES', field: 'messages' });
+  }
   return {
     id,
     messages: validated.data,
@@ -44,5 +51,11 @@ export async function parseChatRequest(body: unknown): Promise<ChatRequest> {
  */
 export async function modelInputFromChat(request: ChatRequest): Promise<ModelAgentInput> {
   const messages = request.messages.map((message) => ({ ...message, parts: message.parts.filter((part) => part.type !== 'reasoning') }));
-  return { messages: await convertToModelMessages(messages, { ignoreIncompleteToolCalls: true }) };
+  try {
+    return { messages: await convertToModelMessages(messages, { ignoreIncompleteToolCalls: true }) };
+  } catch (error) {
+    // The client's own messages that the AI SDK cannot convert: a 400 naming why.
+    const detail = error instanceof Error ? error.message.slice(0, 300) : 'they cannot be converted';
+    throw new ValidationError(`The messages cannot be turned into model messages: ${detail}`, { code: 'INVALID_INPUT', field: 'messages', cause: error });
+  }
 }

@@ -1,4 +1,5 @@
 import type { UIMessageChunk } from 'ai';
+import { toJson } from '../../events/json.js';
 import type { AgentEvent, ErrorInfo } from '../../events/schema.js';
 import type { AgentwireCursorMetadata } from '../client.js';
 
@@ -22,11 +23,8 @@ const PART_OPENING = new Set<UIMessageChunk['type']>(['start-step', 'reasoning-s
 export function defaultResultText(result: unknown): string | undefined {
   if (result === undefined || result === null) return undefined;
   if (typeof result === 'string') return result;
-  try {
-    return JSON.stringify(result);
-  } catch {
-    return String(result);
-  }
+  const outcome = toJson(result);
+  return outcome.ok ? outcome.json : undefined;
 }
 
 /**
@@ -66,6 +64,20 @@ export class UiChunkMapper {
     this.resultText = options.resultText ?? defaultResultText;
     this.errorText = options.errorText ?? ((error) => error.message);
     this.cursorMetadata = options.cursorMetadata ?? true;
+  }
+
+  /** The mapping state (to restore when the chunks of an event could not be written). */
+  save(): unknown {
+    return { stepOpen: this.stepOpen, settled: this.settled, openTools: [...this.openTools], parts: this.parts };
+  }
+
+  restore(state: unknown): void {
+    const saved = state as { stepOpen: boolean; settled: boolean; openTools: string[]; parts: number };
+    this.stepOpen = saved.stepOpen;
+    this.settled = saved.settled;
+    this.openTools.clear();
+    for (const id of saved.openTools) this.openTools.add(id);
+    this.parts = saved.parts;
   }
 
   /** The chunks of `event`, whose log cursor is `cursor`. */

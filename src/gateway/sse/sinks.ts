@@ -1,6 +1,14 @@
 import type { ServerResponse } from 'node:http';
-import type { SseSession, SseSink } from './session.js';
+import type { SseSink } from './session.js';
 import { STREAM_HEADERS } from './wire.js';
+
+/** What a sink tells the stream it writes for (an SSE session, or a run stream of AG-UI / useChat). */
+export interface SinkOwner {
+  /** The sink can take more. */
+  resume(): void;
+  /** The sink is gone (ended, cut, or the client left). */
+  finished(): void;
+}
 
 /** A node `ServerResponse` as a session's sink: `write()`'s return value and `drain` pace it. */
 export class NodeSseSink implements SseSink {
@@ -8,7 +16,7 @@ export class NodeSseSink implements SseSink {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly session: SseSession,
+    private readonly session: SinkOwner,
     headers: Record<string, string>,
   ) {
     res.on('close', () => session.finished());
@@ -46,10 +54,11 @@ export class WebSseSink implements SseSink {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly encoder = new TextEncoder();
   private done = false;
+  private readonly onAbort = (): void => this.abort();
 
   constructor(
-    private readonly session: SseSession,
-    signal: AbortSignal | undefined,
+    private readonly session: SinkOwner,
+    private readonly signal: AbortSignal | undefined,
   ) {
     this.stream = new ReadableStream<Uint8Array>(
       {
@@ -65,7 +74,7 @@ export class WebSseSink implements SseSink {
     );
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.abort());
-      else signal.addEventListener('abort', () => this.abort(), { once: true });
+      else signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
@@ -108,6 +117,8 @@ export class WebSseSink implements SseSink {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    // The runtime may keep a request's signal (and its listeners) until the request is collected.
+    this.signal?.removeEventListener('abort', this.onAbort);
     this.session.finished();
   }
 }

@@ -1,0 +1,45 @@
+import type { UIMessageChunk } from 'ai';
+import type { ErrorCode } from '../../errors/index.js';
+import { eventJson } from '../../events/json.js';
+import type { RunStreamCodec } from '../../gateway/run-stream/index.js';
+import type { LogEntry } from '../../transport/types.js';
+import { UiChunkMapper, type UiMappingOptions } from './chunk-mapper.js';
+
+/**
+ * The AI SDK UI message stream of one run (what `useChat` / `DefaultChatTransport` parse):
+ * `data: <chunk JSON>\n\n` per chunk (see `UiChunkMapper`), `: keep-alive` comments, and
+ * `data: [DONE]` at the end, as the AI SDK's own `JsonToSseTransformStream` writes it. A stream
+ * the server ends early gets an `error` chunk with the reason (`REVOKED: …`) and `finish`.
+ */
+export class UiCodec implements RunStreamCodec {
+  readonly trailer = 'data: [DONE]\n\n';
+  readonly heartbeat = ': keep-alive\n\n';
+  private readonly mapper: UiChunkMapper;
+
+  constructor(options: UiMappingOptions) {
+    this.mapper = new UiChunkMapper(options);
+  }
+
+  write(entry: LogEntry): { text: string; frames: number } {
+    // An event that is not JSON is refused here, before the mapping moves (costs this event only).
+    if (entry.json === undefined) eventJson(entry.event);
+    const saved = this.mapper.save();
+    try {
+      const chunks = this.mapper.map(entry.event, String(entry.cursor));
+      let text = '';
+      for (const chunk of chunks) text += `data: ${JSON.stringify(chunk)}\n\n`;
+      return { text, frames: chunks.length };
+    } catch (error) {
+      this.mapper.restore(saved);
+      throw error;
+    }
+  }
+
+  closing(code: ErrorCode, message: string): { text: string; frames: number } {
+    const chunks: UIMessageChunk[] = [
+      { type: 'error', errorText: `${code}: ${message}` },
+      { type: 'finish', finishReason: 'error' },
+    ];
+    return { text: chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`).join(''), frames: chunks.length };
+  }
+}
