@@ -36,7 +36,6 @@ const config = {
     'src/transport/redis/options.ts:ResolvedTransportOptions',
     'src/transport/redis/benchmark.ts:AppendThroughputOptions',
     'src/transport/redis/connection.ts:RedisConnection',
-    'src/bridge/agent-bridge.ts:DeliveryCallback',
   ],
   treatValidationWarningsAsErrors: true,
   treatWarningsAsErrors: true,

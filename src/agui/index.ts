@@ -15,3 +15,6 @@ export { AguiCodec, positionOfFrameId } from './codec.js';
 export { parseRunAgentInput, parseResumeRequest, lastUserText, type AguiResumeRequest } from './request.js';
 export type { HttpErrorBody as AguiErrorBody } from '../gateway/respond.js';
 export type { GatewayStats as AguiHandlerStats } from '../gateway/stats.js';
+export type { RunStreamCodec } from '../gateway/run-stream/session.js';
+export type { ErrorContext, OnError, UserLimitPolicy } from '../gateway/options.js';
+export type { AllowedOrigins } from '../gateway/origin.js';

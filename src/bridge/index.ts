@@ -2,6 +2,7 @@ export {
   AgentBridge,
   type AgentBridgeOptions,
   type BridgeState,
+  type DeliveryCallback,
   type DeliveryReceipt,
   type RetryOptions,
 } from './agent-bridge.js';
