@@ -90,6 +90,7 @@ export function readNodeText(req: IncomingMessage, maxBytes: number, timeoutMs: 
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('aborted', onAborted);
+      req.off('close', onClose);
       if (error) {
         // Keep discarding what still comes so the refusal can be written; Connection: close ends it.
         req.on('error', () => undefined);
@@ -106,13 +107,19 @@ export function readNodeText(req: IncomingMessage, maxBytes: number, timeoutMs: 
     const onEnd = (): void => finish(undefined, Buffer.concat(chunks).toString('utf8'));
     const onError = (): void => finish(new GatewayError('INVALID_JSON', 'The request body could not be read', { field: 'body' }));
     const onAborted = (): void => finish(new GatewayError('INVALID_JSON', 'The client aborted the request body', { field: 'body' }));
+    // A client that left while the auth hook ran: its request is destroyed and will never end.
+    const onClose = (): void => {
+      if (!req.readableEnded) onAborted();
+    };
     const timer = setTimeout(() => finish(timedOut(timeoutMs)), timeoutMs);
     timer.unref();
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('aborted', onAborted);
+    req.on('close', onClose);
     if (req.readableEnded) onEnd();
+    else if (req.destroyed) onAborted();
   });
 }
 
