@@ -1,5 +1,5 @@
 import { EventType } from '@ag-ui/core';
-import { ValidationError, type ErrorCode } from '../errors/index.js';
+import { HistoryGapError, ValidationError, type ErrorCode } from '../errors/index.js';
 import { eventJson } from '../events/json.js';
 import type { RunStreamCodec } from '../gateway/run-stream/index.js';
 import type { LogEntry } from '../transport/types.js';
@@ -49,6 +49,12 @@ export class AguiCodec implements RunStreamCodec {
     const saved = this.mapper.save();
     try {
       const frames = this.mapper.map(entry.event);
+      // `<cursor> <index>` names a frame before the entry's last (whose id is the bare cursor).
+      if (skip > 0 && skip >= frames.length) {
+        throw new HistoryGapError('Cannot resume: the event id names no frame of this event', {
+          details: { threadId: entry.event.threadId, requested: `${cursor} ${skip - 1}`, reason: 'unknown_cursor' },
+        });
+      }
       let text = '';
       let written = 0;
       for (let index = skip; index < frames.length; index++) {
@@ -71,7 +77,8 @@ export class AguiCodec implements RunStreamCodec {
 
 /** A resume position from an AG-UI frame id (`<cursor>` or `<cursor> <index>`), or undefined when malformed. */
 export function positionOfFrameId(id: string): { cursor: string; skip?: number } | undefined {
-  const match = /^([\x21-\x7e]{1,256})(?: (\d{1,4}))?$/.exec(id);
+  // Frame indexes as the codec writes them: no sign, no leading zero.
+  const match = /^([\x21-\x7e]{1,256})(?: (0|[1-9]\d{0,3}))?$/.exec(id);
   if (!match) return undefined;
   const cursor = match[1]!;
   return match[2] === undefined ? { cursor } : { cursor, skip: Number(match[2]) + 1 };

@@ -153,6 +153,11 @@ describe.each(['node', 'hono'] as Mount[])('AG-UI resume with Last-Event-ID (%s 
     expect(await gap('run-a', 't-a', b[2]!.id!)).toEqual([409, 'HISTORY_GAP']);
     // A frame id of run a2, sent to resume run a.
     expect(await gap('run-a', 't-a', a2[1]!.id!)).toEqual([409, 'HISTORY_GAP']);
+    // The bare cursor of run a2's last event (not "you have everything of run a"), and a frame
+    // index that event never had.
+    expect(a2.at(-1)!.id!).not.toContain(' ');
+    expect(await gap('run-a', 't-a', a2.at(-1)!.id!)).toEqual([409, 'HISTORY_GAP']);
+    expect(await gap('run-a', 't-a', `${a.at(-1)!.id!} 999`)).toEqual([409, 'HISTORY_GAP']);
     // A run whose start was trimmed away cannot be rebuilt: 409 from any position, and from the start.
     const long = await run('t-long', 'run-long', Array.from({ length: 60 }, (_, i) => ({ think: `t${i}` })));
     expect(await gap('run-long', 't-long', long.at(-10)!.id!)).toEqual([409, 'HISTORY_GAP']);
@@ -162,11 +167,11 @@ describe.each(['node', 'hono'] as Mount[])('AG-UI resume with Last-Event-ID (%s 
     const bob = new Exchange(surface.resumeUrl('t-a', 'run-a'), { headers: { Authorization: 'Bearer tok-bob' } });
     await bob.ended;
     expect([bob.status, bob.error.code]).toEqual([403, 'THREAD_FORBIDDEN']);
-    for (const bad of ['a b c', 'x 99999']) expect(await gap('run-a', 't-a', bad)).toEqual([400, 'INVALID_CURSOR']);
+    for (const bad of ['a b c', 'x 99999', `${a.at(-1)!.id!} 01`]) expect(await gap('run-a', 't-a', bad)).toEqual([400, 'INVALID_CURSOR']);
     // What still resumes: run a from its start, and after its own ids.
     expect(await gap('run-a', 't-a', undefined)).toEqual([200, a.length]);
     expect(await gap('run-a', 't-a', a[1]!.id!)).toEqual([200, a.length - 2]);
-    expect(surface.handler.stats().disconnects).toEqual({ history_gap: 6 });
+    expect(surface.handler.stats().disconnects).toEqual({ history_gap: 8 });
   });
 
   it('POST with Last-Event-ID is refused (resume is GET); GET needs threadId and runId', async () => {

@@ -78,13 +78,12 @@ export async function planResume(
   if (first.event.type !== 'agent_started') {
     return gapOf(threadId, position?.cursor ?? '', 'trimmed', 'The start of this run is no longer retained');
   }
-  if (position?.skip !== undefined) {
-    // Inside an entry: it must be the cursor's own entry, the last one the client has.
-    if (runSeen.at(-1)?.cursor !== position.cursor) {
-      return gapOf(threadId, position.cursor, 'unknown_cursor', 'The event id does not name an event of this run');
-    }
-    return { kind: 'stream', runId, seen: runSeen, skip: position.skip, rest: runRest };
+  // The cursor must be an event of this run (the last one the client has) when the run is named
+  // or the client resumes inside an entry: a frame id of another run is not a position in this one.
+  if (position && (target.runId !== undefined || position.skip !== undefined) && runSeen.at(-1)?.cursor !== position.cursor) {
+    return gapOf(threadId, position.cursor, 'unknown_cursor', 'The event id does not name an event of this run');
   }
+  if (position?.skip !== undefined) return { kind: 'stream', runId, seen: runSeen, skip: position.skip, rest: runRest };
   const completed = runSeen.at(-1)?.event.type === 'agent_completed';
   if (runRest.length === 0 && completed) return { kind: 'complete', runId };
   return { kind: 'stream', runId, seen: runSeen, rest: runRest };

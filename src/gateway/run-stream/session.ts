@@ -1,4 +1,4 @@
-import { AuthError, type ErrorCode } from '../../errors/index.js';
+import { AuthError, HistoryGapError, type ErrorCode } from '../../errors/index.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import type { TrackedConnection } from '../connections.js';
 import { Follower, type FollowResult } from '../follower.js';
@@ -177,6 +177,7 @@ export class RunStreamSession implements TrackedConnection {
         this.opening = text;
         this.openingFrames = frames;
       } catch (error) {
+        if (error instanceof HistoryGapError) throw error; // a position inside the entry that it does not have
         this.hooks.poisoned(this, entry, error);
       }
       this.openingTerminal = entry.event.type === 'agent_completed';

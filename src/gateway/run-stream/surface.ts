@@ -404,7 +404,13 @@ export class RunSurface {
       }
       return responder.empty(204, cors);
     }
-    session.plan(plan);
+    try {
+      session.plan(plan);
+    } catch (error) {
+      this.discard(session);
+      if (error instanceof HistoryGapError) this.recorder.disconnected('history_gap');
+      throw error;
+    }
     responder.stream(session, { ...cors, ...this.config.streamHeaders(plan.runId) });
   }
 
