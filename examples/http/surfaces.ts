@@ -1,11 +1,11 @@
 /**
  * What every example in this folder mounts: one agent, one log, and the three HTTP surfaces that
  * read it (SSE, AG-UI, useChat), built once per process. In your app, import from `agentwire`,
- * `agentwire/transport/sse`, `agentwire/agui` and `agentwire/ai-sdk` instead of ../../src.
+ * `agentwire/gateway/sse`, `agentwire/agui` and `agentwire/ai-sdk` instead of ../../src.
  */
 import type { UIMessage } from 'ai';
 import { AgentBridge, MemoryTransport, ValidationError } from '../../src/index.js';
-import { SseGateway } from '../../src/transport/sse/index.js';
+import { SseGateway } from '../../src/gateway/sse/index.js';
 import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
 import { createChatHandler } from '../../src/ai-sdk/index.js';
 import { demoAuthenticate } from '../demo-server/auth.js';
