@@ -4,7 +4,9 @@
  * three surfaces, and the shared origin policy and auth hold. Asserted on what a reader of each
  * response received.
  */
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { app as expressApp } from '../../examples/http/express.js';
 import { app } from '../../examples/http/hono.js';
 import * as aguiRoute from '../../examples/http/nextjs/app/agui/route.js';
 import * as chatRoute from '../../examples/http/nextjs/app/api/chat/route.js';
@@ -107,5 +109,23 @@ describe('examples/http', () => {
       }),
     );
     expect(empty.status).toBe(400);
+  });
+
+  it('the Express app serves useChat and SSE through the node handlers', async () => {
+    const server = expressApp.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const run = await fetch(`${base}/api/chat`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, body: chatBody('chat-express', 'Why Express?') });
+      expect(run.status).toBe(200);
+      expect(dataOf(await run.text()).at(-1)).toMatchObject({ type: 'finish' });
+      const resume = await fetch(`${base}/api/chat/chat-express/stream`, { headers: alice });
+      expect(resume.status).toBe(204); // the run has finished: nothing to resume
+      const other = await fetch(`${base}/`);
+      expect(await other.text()).toContain('agentwire on Express');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
