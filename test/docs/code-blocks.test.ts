@@ -1,5 +1,5 @@
 /**
- * Every ```ts / ```typescript block of README.md and docs/**.md is typechecked (strict) against the
+ * Every ```ts / ```typescript block of README.md, SECURITY.md, CHANGELOG.md and docs/**.md is typechecked (strict) against the
  * package's own sources: `agentwire` and each `agentwire/*` subpath map to src/ through `paths`
  * mirroring package.json `exports`. Each block is its own module (top-level await allowed).
  *

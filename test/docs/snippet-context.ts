@@ -41,8 +41,8 @@ declare const agent: ResearchAgent;
 
 // What the serving examples built.
 declare const bridge: import('agentwire').AgentBridge;
-declare const ws: import('agentwire/transport/websocket').WebSocketGateway;
-declare const sse: import('agentwire/transport/sse').SseGateway;
+declare const ws: import('agentwire/gateway/websocket').WebSocketGateway;
+declare const sse: import('agentwire/gateway/sse').SseGateway;
 declare const agui: import('agentwire/agui').AguiHandler;
 
 // A provider package the examples name but this repo does not install.

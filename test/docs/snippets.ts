@@ -8,9 +8,9 @@ const LANGS = new Set(['ts', 'typescript']);
 /** ```ts nocheck: a block that is deliberately not compiled. */
 export const NOCHECK = 'nocheck';
 
-/** Every ```ts / ```typescript block of README.md and docs/**.md. */
+/** Every ```ts / ```typescript block of README.md, SECURITY.md, CHANGELOG.md and docs/**.md. */
 export function typescriptBlocks(): CodeBlock[] {
-  return markdownFiles()
+  return markdownFiles(['README.md', 'SECURITY.md', 'CHANGELOG.md'])
     .flatMap((file) => codeBlocks(file))
     .filter((block) => LANGS.has(block.lang));
 }
