@@ -107,6 +107,9 @@ class AguiEndpoint<Input> implements AguiHandler {
   private readonly abortOnDisconnect: boolean;
 
   constructor(private readonly options: AguiHandlerBaseOptions<Input> & { toInput?: ToInput<Input> }) {
+    // Bound, so that `export const GET = handler.fetch` (Next.js) and `app.use(handler.handle)` work.
+    this.handle = this.handle.bind(this);
+    this.fetch = this.fetch.bind(this);
     const check = checker(AGUI_DEFAULTS.name);
     if (typeof options?.agent?.run !== 'function') throw check.fail('agent', 'is required: a BaseAgent');
     this.path = options.path ?? '/agui';

@@ -95,6 +95,9 @@ class AiSdkChatHandler<Input> implements ChatHandler {
   private readonly toInput: ChatInput<Input>;
 
   constructor(private readonly options: ChatHandlerBaseOptions<Input> & { input?: ChatInput<Input> }) {
+    // Bound, so that `export const GET = handler.fetch` (Next.js) and `app.use(handler.handle)` work.
+    this.handle = this.handle.bind(this);
+    this.fetch = this.fetch.bind(this);
     const check = checker(CHAT_DEFAULTS.name);
     if (typeof options?.agent?.run !== 'function') throw check.fail('agent', 'is required: a BaseAgent');
     const path = options.path ?? '/api/chat';

@@ -90,6 +90,9 @@ export class SseGateway {
   private closed = false;
 
   constructor(options: SseGatewayOptions) {
+    // Bound, so that `export const GET = handler.fetch` (Next.js) and `app.use(handler.handle)` work.
+    this.handle = this.handle.bind(this);
+    this.fetch = this.fetch.bind(this);
     this.options = resolveFrontEndOptions(options, SSE_DEFAULTS);
     this.log = resolveLog(options.log, SSE_DEFAULTS.name);
     const check = checker(SSE_DEFAULTS.name);
