@@ -306,6 +306,16 @@ export function rememberEventJson(event: AgentEvent, json: string): void {
   remember(event, json);
 }
 
+/**
+ * The event a log stored as JSON (made by `eventJson` when it was appended), parsed back, with
+ * that JSON remembered for `eventJson`: a replayed event is never serialized again.
+ */
+export function parseStoredEvent(json: string): AgentEvent {
+  const event = JSON.parse(json) as AgentEvent;
+  otherJson.set(event, json);
+  return event;
+}
+
 /** The reason a `ValidationError` of `serializeEvent` gives, if it is one. */
 export function notJsonReasonOf(error: unknown): NotJsonReason | undefined {
   if (!(error instanceof ValidationError)) return undefined;
