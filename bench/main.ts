@@ -12,6 +12,7 @@ import { ROOT } from './lib/root.js';
 import { machine, renderTable, type BenchRow } from './lib/report.js';
 import { inProcessSuite } from './suites/in-process.js';
 import { latencySuite } from './suites/latency.js';
+import { logHeapSuite } from './suites/log-heap.js';
 import { memorySuite } from './suites/memory.js';
 import { redisSuite } from './suites/redis.js';
 import { resumeSuite } from './suites/resume.js';
@@ -30,12 +31,16 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
       ),
   },
   {
+    name: 'log-heap',
+    run: async () => logHeapSuite(quick ? { events: 10_000, threads: 10 } : { events: 100_000, threads: 10 }),
+  },
+  {
     name: 'ws-fanout',
     run: () =>
       wsFanoutSuite(
         quick
-          ? { connections: [1, 100, 1000], eventsPerRun: 20_000, iterations: 1, warmupIterations: 1, perTick: 10, sdkConnections: 100 }
-          : { connections: [1, 100, 1000], eventsPerRun: 200_000, iterations: 5, warmupIterations: 2, perTick: 10, sdkConnections: 1000 },
+          ? { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 5_000, iterations: 1, warmupIterations: 0, sdkConnections: 100 }
+          : { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 100_000, iterations: 3, warmupIterations: 1, sdkConnections: 1000 },
       ),
   },
   {
@@ -57,7 +62,12 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
   },
   {
     name: 'redis',
-    run: () => redisSuite(quick ? { events: 5_000, iterations: 1, warmupIterations: 1, connections: 100 } : { events: 100_000, iterations: 5, warmupIterations: 1, connections: 100 }),
+    run: () =>
+      redisSuite(
+        quick
+          ? { concurrency: [1, 16, 256], events: { 1: 500, 16: 2_000, 256: 5_000 }, iterations: 1, warmupIterations: 1, connections: 100 }
+          : { concurrency: [1, 16, 256], events: { 1: 10_000, 16: 50_000, 256: 100_000 }, iterations: 3, warmupIterations: 1, connections: 100 },
+      ),
   },
 ];
 

@@ -7,22 +7,25 @@
  * - `gateway`: a plain `ws` socket speaking the agentwire protocol (subscribe, then event frames;
  *   a message holds one frame or an array of frames). The minimal client: parse and count.
  * - `raw`: a plain `ws` socket to the raw baseline server; every message is one event.
+ * - `sio`: a Socket.IO 4 client (websocket transport only) in the room of its thread; counts `event` packets.
  * - `sdk`: the real `agentwire/client` (`connect()` from src/client/node.ts): dedupe by id,
  *   lifecycle order check, cursor tracking, listeners.
  * Every message is parsed (`JSON.parse`); an array counts its event elements.
  */
+import { io as socketIo, type Socket as SocketIoSocket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { connect, type AgentwireClient } from '../../src/client/node.js';
 import type { AgentEvent } from '../../src/index.js';
 import { nowMs } from '../lib/clock.js';
 import { notify, serve } from '../lib/ipc.js';
 
-type Kind = 'gateway' | 'raw' | 'sdk';
+type Kind = 'gateway' | 'raw' | 'sdk' | 'sio';
 
 interface Group {
   kind: Kind;
   sockets: WebSocket[];
   clients: AgentwireClient[];
+  sio: SocketIoSocket[];
   /** Events counted since the last `arm`. */
   received: number;
   messages: number;
@@ -108,6 +111,18 @@ function openOne(g: Group, url: string, userId: string, threadId: string, after?
       });
       return;
     }
+    if (g.kind === 'sio') {
+      const socket = socketIo(url, { transports: ['websocket'], query: { room: threadId }, forceNew: true, reconnection: false });
+      g.sio.push(socket);
+      // Socket.IO's client has parsed the packet already: count it.
+      socket.on('event', () => delivered(g, 1));
+      socket.once('joined', () => resolve());
+      socket.once('connect_error', (error) => {
+        fail(g, error.message);
+        reject(error);
+      });
+      return;
+    }
     const socket = new WebSocket(g.kind === 'gateway' ? withToken(url, userId) : url, { perMessageDeflate: false });
     g.sockets.push(socket);
     let ready = false;
@@ -142,11 +157,12 @@ function openOne(g: Group, url: string, userId: string, threadId: string, after?
 }
 
 function newGroup(kind: Kind): Group {
-  return { kind, sockets: [], clients: [], received: 0, messages: 0, target: Infinity, errors: 0, firstError: undefined, latency: undefined, recorded: 0, offsetMs: 0 };
+  return { kind, sockets: [], clients: [], sio: [], received: 0, messages: 0, target: Infinity, errors: 0, firstError: undefined, latency: undefined, recorded: 0, offsetMs: 0 };
 }
 
 async function closeGroup(g: Group): Promise<void> {
   for (const client of g.clients) client.close();
+  for (const socket of g.sio) socket.disconnect();
   const closing = g.sockets.map(
     (socket) =>
       new Promise<void>((resolve) => {

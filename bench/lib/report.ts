@@ -17,6 +17,11 @@ export interface BenchRow {
   /** Whether the target was met (undefined when there is no target). */
   met?: boolean;
   notes?: string;
+  /** Server CPU (user + system) per delivered event, µs, of this row's server and of its baseline (fan-out rows). */
+  cpuUs?: number;
+  baselineCpuUs?: number;
+  /** Fan-out rows: this row's rate over Socket.IO's in the same run. */
+  vsSocketIo?: number;
   /** Set when the row could not be measured here (e.g. "no Redis"): printed instead of a figure; `value` is NaN. */
   skipped?: string;
 }
@@ -52,13 +57,14 @@ export function formatNumber(value: number, unit: string): string {
 
 /** Renders rows as a Markdown table (readable in a terminal and pasteable into README). */
 export function renderTable(rows: BenchRow[]): string {
-  const header = ['suite', 'case', 'result', 'baseline (same run)', 'ratio', 'target'];
+  const header = ['suite', 'case', 'result', 'baseline (same run)', 'ratio', 'server CPU µs/event (baseline)', 'target'];
   const lines = rows.map((row) => [
     row.suite,
     row.case,
     row.skipped !== undefined ? `skipped (${row.skipped})` : `${formatNumber(row.value, row.unit)} ${row.unit}`,
     row.baseline === undefined ? '' : `${formatNumber(row.baseline, row.unit)} ${row.unit} (${row.baselineName ?? 'baseline'})`,
     row.ratio === undefined ? "" : `${row.ratio >= 0.1 ? row.ratio.toFixed(2) : row.ratio.toPrecision(2)}×`,
+    row.cpuUs === undefined ? '' : `${row.cpuUs.toFixed(2)}${row.baselineCpuUs === undefined ? '' : ` (${row.baselineCpuUs.toFixed(2)})`}`,
     row.target === undefined ? '' : `${row.target} ${row.met === undefined || row.skipped !== undefined ? '' : row.met ? '✓' : '✗'}`.trim(),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));

@@ -1,4 +1,6 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MemoryTransport, tokenFrom, type Authenticate, type MemoryTransportOptions } from '../../src/index.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/transport/websocket/index.js';
@@ -63,6 +65,49 @@ export async function startRawServer(onConnection?: (socket: WebSocket) => void)
     async close() {
       for (const socket of [...sockets]) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+export interface SocketIoFixture {
+  io: SocketIoServer;
+  url: string;
+  /** Bytes waiting in user space for every connection (engine.io write buffers and the sockets' `bufferedAmount`). */
+  buffered(frameBytes: number): number;
+  close(): Promise<void>;
+}
+
+/**
+ * The peer integrators use today: a Socket.IO 4 server (websocket transport only, no compression)
+ * on 127.0.0.1:0. A connection joins the room named by its `room` query parameter (its thread).
+ */
+export async function startSocketIoServer(): Promise<SocketIoFixture> {
+  const http = createServer();
+  const io = new SocketIoServer(http, { transports: ['websocket'], serveClient: false, perMessageDeflate: false, httpCompression: false });
+  io.on('connection', (socket) => {
+    const room = socket.handshake.query.room;
+    if (typeof room === 'string') void socket.join(room);
+    socket.emit('joined');
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = http.address() as AddressInfo;
+  return {
+    io,
+    url: `http://127.0.0.1:${port}`,
+    buffered(frameBytes) {
+      let sum = 0;
+      for (const socket of io.sockets.sockets.values()) {
+        const conn = socket.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number } } };
+        sum += (conn.writeBuffer?.length ?? 0) * frameBytes + (conn.transport?.socket?.bufferedAmount ?? 0);
+      }
+      return sum;
+    },
+    async close() {
+      await new Promise<void>((resolve) => void io.close(() => resolve()));
+      http.closeAllConnections();
     },
   };
 }

@@ -1,7 +1,7 @@
-import { EventEmitter } from 'eventemitter3';
+import { nanoid } from 'nanoid';
 import { Bench } from 'tinybench';
 import { z } from 'zod';
-import { AgentBridge, BaseAgent, MemoryTransport, RunEmitter, defineTool, generateRunId } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, defineTool, generateRunId } from '../../src/index.js';
 import type { BenchRow } from '../lib/report.js';
 
 export interface InProcessOptions {
@@ -42,15 +42,17 @@ export async function inProcessSuite(options: InProcessOptions): Promise<BenchRo
   const rows: BenchRow[] = [];
   const bench = new Bench({ time: options.timeMs, iterations: options.iterations ?? 64, warmupIterations: 5, warmup: true, retainSamples: false });
 
-  // Baseline: a bare eventemitter3 emit of the same event object, the floor of any in-process pipeline.
-  const ee = new EventEmitter();
-  let received = 0;
-  ee.on('event', () => received++);
-  const sample = new RunEmitter({ runId: generateRunId('bench'), threadId: 'bench', userId: 'u', agent: 'bench' }).emit('agent_thinking', {
-    text: 'step',
-  }).event;
-  bench.add('baseline', () => {
-    for (let i = 0; i < options.eventsPerIteration; i++) ee.emit('event', sample);
+  // Floor: the least work an event needs: envelope, id, one JSON.stringify, append to an array.
+  // The array is cleared between iterations (a log that retains nothing), so only the work is timed.
+  const runId = generateRunId('bench');
+  const floorLog: string[] = [];
+  let floorSeq = 0;
+  bench.add('floor', () => {
+    floorLog.length = 0;
+    for (let i = 0; i < options.eventsPerIteration; i++) {
+      const event = { v: 1, id: nanoid(), type: 'agent_thinking', runId, threadId: 'bench', userId: 'u', agent: 'bench', seq: ++floorSeq, ts: Date.now(), data: { text: 'step' } };
+      floorLog.push(JSON.stringify(event));
+    }
   });
 
   const fixtures: Array<{ runs: number; steps: number; events: number; close(): Promise<void> }> = [];
@@ -70,7 +72,7 @@ export async function inProcessSuite(options: InProcessOptions): Promise<BenchRo
   }
 
   await bench.run();
-  const baselineTask = bench.tasks.find((t) => t.name === 'baseline')!;
+  const baselineTask = bench.tasks.find((t) => t.name === 'floor')!;
   const baselineMs = (baselineTask.result as { latency: { p50: number } }).latency.p50;
   const baselineRate = options.eventsPerIteration / (baselineMs / 1000);
   for (const fixture of fixtures) {
@@ -83,14 +85,14 @@ export async function inProcessSuite(options: InProcessOptions): Promise<BenchRo
       value: rate,
       unit: 'events/s',
       baseline: baselineRate,
-      baselineName: 'eventemitter3 emit',
+      baselineName: 'floor: envelope + nanoid + JSON.stringify + push',
       ratio: rate / baselineRate,
-      target: '≥ 1M events/s',
-      met: rate >= 1_000_000,
-      notes: `${fixture.events} events per iteration, median of ${task.result && 'latency' in task.result ? task.result.latency.samplesCount : '?'} iterations`,
+      // Issue 15: ≥ 1M events/s and ≥ 0.5× the floor at 1 and 100 runs (1,000 runs: shown, no target).
+      ...(fixture.runs <= 100 ? { target: '≥ 1M events/s and ≥ 0.5× floor', met: rate >= 1_000_000 && rate / baselineRate >= 0.5 } : {}),
+      notes: `default options (schema validation on); ${fixture.events} events per iteration, median of ${task.result && 'latency' in task.result ? task.result.latency.samplesCount : '?'} iterations`,
     });
     await fixture.close();
   }
-  if (received === 0) throw new Error('baseline listener never ran');
+  if (floorSeq === 0) throw new Error('the floor task never ran');
   return rows;
 }

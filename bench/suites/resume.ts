@@ -63,6 +63,8 @@ export async function resumeSuite(options: ResumeOptions): Promise<BenchRow[]> {
         baseline: rawMs,
         baselineName: `raw ws, ${events} msgs`,
         ratio: ms / rawMs,
+        target: '≤ 0.5× raw ws',
+        met: ms / rawMs <= 0.5,
         notes:
           `socket open → last event received, in the client process; median of ${result.runs} (±${result.rme.toFixed(1)}%); ` +
           `${Math.round(options.events / (ms / 1000)).toLocaleString('en-US')} events/s`,

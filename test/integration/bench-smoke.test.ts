@@ -20,20 +20,47 @@ interface Row {
   unit: string;
   baseline?: number | null;
   skipped?: string;
+  cpuUs?: number;
+  target?: string;
 }
 
-/** Every row the quick run prints: [suite, case]. The Redis rows may be skipped when no Redis answers. */
+/**
+ * Every row the quick run prints: [suite, case]. The Redis rows may be skipped when no Redis answers.
+ * Fan-out rows carry the server's CPU per event (checked below), and the gateway rows a target.
+ */
 const EXPECTED: Array<[string, string]> = [
   ['in-process', 'BaseAgent → bridge → MemoryTransport, 1 concurrent run'],
   ['in-process', 'BaseAgent → bridge → MemoryTransport, 100 concurrent runs'],
   ['in-process', 'BaseAgent → bridge → MemoryTransport, 1000 concurrent runs'],
-  ['ws-fanout', 'batching on, 1 connection'],
-  ['ws-fanout', 'batching off, 1 connection'],
-  ['ws-fanout', 'batching on, 100 connections'],
-  ['ws-fanout', 'batching off, 100 connections'],
-  ['ws-fanout', 'batching on, 1,000 connections'],
-  ['ws-fanout', 'batching off, 1,000 connections'],
-  ['ws-fanout', 'batching on, agentwire/client, 100 connections'],
+  ['log-heap', 'retained MemoryTransport log, heap per event (10,000 events, 10 threads)'],
+  ['ws-fanout', 'raw ws, 1 msg/event (pre-serialized), 1 connection, 10 events/conn/tick'],
+  ['ws-fanout', 'raw ws batched per tick (serialized in the loop), 1 connection, 10 events/conn/tick'],
+  ['ws-fanout', 'Socket.IO 4 rooms, 1 connection, 10 events/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, 1 connection, 10 events/conn/tick'],
+  ['ws-fanout', 'gateway, batching off, 1 connection, 10 events/conn/tick'],
+  ['ws-fanout', 'raw ws, 1 msg/event (pre-serialized), 1 connection, 1 event/conn/tick'],
+  ['ws-fanout', 'raw ws batched per tick (serialized in the loop), 1 connection, 1 event/conn/tick'],
+  ['ws-fanout', 'Socket.IO 4 rooms, 1 connection, 1 event/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, 1 connection, 1 event/conn/tick'],
+  ['ws-fanout', 'raw ws, 1 msg/event (pre-serialized), 100 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'raw ws batched per tick (serialized in the loop), 100 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'Socket.IO 4 rooms, 100 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, 100 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'gateway, batching off, 100 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'raw ws, 1 msg/event (pre-serialized), 100 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'raw ws batched per tick (serialized in the loop), 100 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'Socket.IO 4 rooms, 100 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, 100 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'raw ws, 1 msg/event (pre-serialized), 1,000 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'raw ws batched per tick (serialized in the loop), 1,000 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'Socket.IO 4 rooms, 1,000 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, 1,000 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'gateway, batching off, 1,000 connections, 10 events/conn/tick'],
+  ['ws-fanout', 'raw ws, 1 msg/event (pre-serialized), 1,000 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'raw ws batched per tick (serialized in the loop), 1,000 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'Socket.IO 4 rooms, 1,000 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, 1,000 connections, 1 event/conn/tick'],
+  ['ws-fanout', 'gateway, batching on, agentwire/client, 100 connections, 10 events/conn/tick'],
   ['latency', 'emit → receive p50, 10,000 events/s over 1,000 connections'],
   ['latency', 'emit → receive p99, 10,000 events/s over 1,000 connections'],
   ['latency', 'emit → receive max, 10,000 events/s over 1,000 connections'],
@@ -43,8 +70,12 @@ const EXPECTED: Array<[string, string]> = [
   ['memory', 'JS heap per connection, 1,000 idle connections'],
   ['resume', 'replay 10,000 missed events, agentwire/client connect({ after })'],
   ['resume', 'replay 10,000 missed events, minimal ws client, subscribe after cursor'],
-  ['redis', 'worker → Redis Streams → gateway → client, 100 connections'],
-  ['redis', 'write path: RedisStreamsTransport.send'],
+  ['redis', 'worker → Redis Streams → gateway → client, 1 concurrent run'],
+  ['redis', 'write path: RedisStreamsTransport.send, 1 concurrent run'],
+  ['redis', 'worker → Redis Streams → gateway → client, 16 concurrent runs'],
+  ['redis', 'write path: RedisStreamsTransport.send, 16 concurrent runs'],
+  ['redis', 'worker → Redis Streams → gateway → client, 256 concurrent runs'],
+  ['redis', 'write path: RedisStreamsTransport.send, 256 concurrent runs'],
 ];
 
 function runQuickBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -101,7 +132,9 @@ describe('npm run bench -- --quick', () => {
       }
       expect(Number.isFinite(row.value) && row.value! > 0, `${suite} | ${name}: value ${row.value}`).toBe(true);
       if (row.baseline !== undefined) expect(Number.isFinite(row.baseline) && row.baseline! > 0, `${suite} | ${name}: baseline ${row.baseline}`).toBe(true);
-      expect(printed![2]).toMatch(/^\d[\d.]*[kM]? (events\/s|ms|KiB)$/);
+      if (suite === 'ws-fanout') expect(Number.isFinite(row.cpuUs) && row.cpuUs! > 0, `${suite} | ${name}: cpuUs ${row.cpuUs}`).toBe(true);
+      if (suite === 'ws-fanout' && name.startsWith('gateway') && !name.includes('agentwire/client')) expect(row.target, `${suite} | ${name}: no target`).toBeDefined();
+      expect(printed![2]).toMatch(/^\d[\d.]*[kM]? (events\/s|ms|KiB|B)$/);
     }
   });
 });

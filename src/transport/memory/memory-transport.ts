@@ -223,7 +223,9 @@ export class MemoryTransport implements Transport, EventLog {
     const subscriber: Subscriber = { userId, listener };
     log.subscribers.add(subscriber);
     const owned = log;
-    const replay: LogEntry[] = owned.after(replayFrom).filter((entry) => entry.event.userId === userId);
+    // Every entry of a log is its owner's (append refuses other users' events), and the owner was
+    // checked above: the replay is the log's tail as it is, no event parsed to filter it.
+    const replay: LogEntry[] = owned.owner === userId ? owned.after(replayFrom) : [];
     const cursor = owned.size > 0 ? owned.cursorAt(owned.nextOffset - 1) : null;
     return {
       status: 'subscribed',

@@ -1,3 +1,4 @@
+import { parseStoredEvent } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type { LogEntry, LogListener } from '../types.js';
 
@@ -9,6 +10,7 @@ import type { LogEntry, LogListener } from '../types.js';
 export interface RunRecord {
   readonly runId: string;
   retained: number;
+  /** The run's first and last entries (live entries: they keep their event, two per run). */
   start: MemoryLogEntry | undefined;
   end: MemoryLogEntry | undefined;
 }
@@ -22,19 +24,31 @@ export interface Retention {
 }
 
 /**
- * A log entry: the event, its JSON (made once at append; its length is what the byte bounds
- * count) and the run it belongs to. The cursor string is only built when read (most entries are
- * never resumed from).
+ * A log entry as the log hands it out: its JSON (made once at append; its length is what the byte
+ * bounds count), its offset and run. The log itself retains only the JSON string and the run of
+ * each entry (one string per event instead of the event object, its data and a copy of every
+ * string inside it: the event's JSON is what a replay writes anyway). A live entry carries the
+ * event it was appended with; a replayed one parses its JSON the first time `event` is read, and
+ * keeps the result only as long as the caller keeps the entry. The cursor string is only built
+ * when read (most entries are never resumed from).
  */
 export class MemoryLogEntry implements LogEntry {
+  private parsed: AgentEvent | undefined;
+
   constructor(
     /** `<epoch>.<log id>.<thread tag>`: shared by every entry of one thread log. */
     private readonly prefix: string,
     readonly offset: number,
-    readonly event: AgentEvent,
     readonly json: string,
     readonly run: RunRecord,
-  ) {}
+    event?: AgentEvent,
+  ) {
+    this.parsed = event;
+  }
+
+  get event(): AgentEvent {
+    return (this.parsed ??= parseStoredEvent(this.json));
+  }
 
   get cursor(): string {
     return `${this.prefix}:${this.offset}`;
@@ -54,11 +68,13 @@ export interface ThreadLogLimits {
 /**
  * One thread's ordered, bounded log (one incarnation of it: a thread dropped and recreated gets a
  * new log with a new `logId`). Offsets start at 1 and never repeat within the log; the oldest
- * entries are dropped past `maxEntries` or `maxBytes`. Storage is an array with a moving head
- * that is compacted occasionally, so appends and trims are O(1) amortized.
+ * entries are dropped past `maxEntries` or `maxBytes`. Storage is two parallel arrays (each entry's
+ * JSON and run) with a moving head that is compacted occasionally, so appends and trims are O(1)
+ * amortized; the offset of the entry at index `i` is `firstOffset + i - head`.
  */
 export class ThreadLog {
-  private entries: MemoryLogEntry[] = [];
+  private jsons: string[] = [];
+  private runs: RunRecord[] = [];
   private head = 0;
   /** Offset the next appended entry gets. */
   nextOffset = 1;
@@ -86,7 +102,7 @@ export class ThreadLog {
   }
 
   get size(): number {
-    return this.entries.length - this.head;
+    return this.jsons.length - this.head;
   }
 
   /** Offset of the oldest retained entry (equals `nextOffset` when empty). */
@@ -100,19 +116,24 @@ export class ThreadLog {
 
   /** Appends, then drops the oldest entries (possibly this one, if it alone exceeds `maxBytes`) to stay within the limits. */
   append(event: AgentEvent, json: string, run: RunRecord, now: number): MemoryLogEntry {
-    const entry = new MemoryLogEntry(this.cursorPrefix, this.nextOffset++, event, json, run);
-    this.entries.push(entry);
+    const entry = new MemoryLogEntry(this.cursorPrefix, this.nextOffset++, json, run, event);
+    this.jsons.push(json);
+    this.runs.push(run);
     run.retained++;
     this.bytes += json.length;
     this.retention.events++;
     this.retention.bytes += json.length;
     const { maxEntries, maxBytes } = this.limits;
-    while (this.head < this.entries.length && (this.entries.length - this.head > maxEntries || this.bytes > maxBytes)) {
-      this.release(this.entries[this.head]!);
-      this.entries[this.head++] = undefined as unknown as MemoryLogEntry; // let it be collected
+    const jsons = this.jsons;
+    while (this.head < jsons.length && (jsons.length - this.head > maxEntries || this.bytes > maxBytes)) {
+      this.release(jsons[this.head]!, this.runs[this.head]!);
+      // Let them be collected.
+      jsons[this.head] = undefined as unknown as string;
+      this.runs[this.head++] = undefined as unknown as RunRecord;
     }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
+    if (this.head > 1024 && this.head * 2 > jsons.length) {
+      this.jsons = jsons.slice(this.head);
+      this.runs = this.runs.slice(this.head);
       this.head = 0;
     }
     this.lastActivity = now;
@@ -122,24 +143,29 @@ export class ThreadLog {
   /** Drops every retained entry but keeps the offsets and subscribers; returns how many were dropped. */
   clear(): number {
     const dropped = this.size;
-    for (let i = this.head; i < this.entries.length; i++) this.release(this.entries[i]!);
-    this.entries = [];
+    for (let i = this.head; i < this.jsons.length; i++) this.release(this.jsons[i]!, this.runs[i]!);
+    this.jsons = [];
+    this.runs = [];
     this.head = 0;
     return dropped;
   }
 
-  /** Entries with offset > `offset`, oldest first. */
+  /** Entries with offset > `offset`, oldest first (each parses its event only when asked for it). */
   after(offset: number): MemoryLogEntry[] {
-    const start = this.head + Math.max(0, offset - this.firstOffset + 1);
-    return this.entries.slice(start);
+    const first = this.firstOffset;
+    const start = this.head + Math.max(0, offset - first + 1);
+    const out = new Array<MemoryLogEntry>(Math.max(0, this.jsons.length - start));
+    for (let i = start, k = 0; i < this.jsons.length; i++, k++) {
+      out[k] = new MemoryLogEntry(this.cursorPrefix, first + i - this.head, this.jsons[i]!, this.runs[i]!);
+    }
+    return out;
   }
 
-  private release(entry: MemoryLogEntry): void {
-    const length = entry.json.length;
+  private release(json: string, run: RunRecord): void {
+    const length = json.length;
     this.bytes -= length;
     this.retention.events--;
     this.retention.bytes -= length;
-    const run = entry.run;
     if (--run.retained === 0 && this.retention.runs.get(run.runId) === run) this.retention.runs.delete(run.runId);
   }
 }
