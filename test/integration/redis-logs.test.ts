@@ -224,6 +224,9 @@ describeWithRedis('Redis log: serialization, cursors and run fencing (real Redis
       [`${head}:${ms - 1}-0`, 'trimmed'],
       [`${head}:${ms}-${seq + 100_000}`, 'unknown_cursor'], // inside the retained range, but no such entry
       [`${head}:99999999999999-0`, 'unknown_cursor'], // past the end
+      [`${head}:18446744073709551615-18446744073709551615`, 'unknown_cursor'], // the largest id Redis has (no successor)
+      [`${head}:${ms}-18446744073709551615`, 'unknown_cursor'],
+      [`${head}:99999999999999999999-0`, 'unknown_cursor'], // not a 64-bit number
       [`${head}:0-0`, 'trimmed'],
       [`${head.slice(0, head.lastIndexOf('.'))}:${firstId}`, 'unknown_cursor'], // the format before thread tags
       ['garbage', 'unknown_cursor'],

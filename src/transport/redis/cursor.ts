@@ -22,6 +22,7 @@ export const ID_ZERO = '0-0';
 
 const CURSOR_PATTERN = /^([0-9a-z.]{1,48})\.([0-9a-z]{1,7}):((?:0|[1-9]\d{0,19})-(?:0|[1-9]\d{0,19}))$/;
 const EPOCH_PATTERN = /^[0-9a-z.]{1,48}$/;
+const U64_MAX = '18446744073709551615';
 
 export function formatCursor(epoch: string, tag: string, id: string): string {
   return `${epoch}.${tag}:${id}`;
@@ -31,7 +32,11 @@ export function formatCursor(epoch: string, tag: string, id: string): string {
 export function parseCursor(cursor: string): RedisCursor | undefined {
   const match = CURSOR_PATTERN.exec(cursor);
   if (!match) return undefined;
-  return { epoch: match[1]!, tag: match[2]!, id: match[3]! };
+  const id = match[3]!;
+  const dash = id.indexOf('-');
+  // Each part is a 64-bit number; the largest one has no successor (an exclusive range from it is an error in Redis).
+  if (compareDecimal(id.slice(0, dash), U64_MAX) >= 0 || compareDecimal(id.slice(dash + 1), U64_MAX) >= 0) return undefined;
+  return { epoch: match[1]!, tag: match[2]!, id };
 }
 
 export function isEpoch(value: string): boolean {
