@@ -182,6 +182,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       deliveryErrors: [],
       highWaterMark: bridge?.highWaterMark,
       onDeliveryError: (error, event) => this.notify('delivery_error', error, event),
+      abandon: bridge && (() => bridge.abandonRun(runId)),
       aborted: signal.aborted,
     };
     // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).

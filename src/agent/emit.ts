@@ -1,4 +1,5 @@
 import type { DeliveryCallback } from '../bridge/run-queue.js';
+import { AuthError, ValidationError, type AgentwireError, type DeliveryError } from '../errors/index.js';
 import type { AgentEvent, EventData, EventType } from '../events/schema.js';
 import type { RunState } from './run-context.js';
 
@@ -32,13 +33,35 @@ export function emitEvent<T extends EventType>(state: RunState, type: T, data: E
   return new Promise<void>((resolve) => (done = resolve));
 }
 
-/** Like `emitEvent` for an event already made with `RunEmitter.prepare` (a run's `agent_started`). */
-export function dispatchEvent(state: RunState, event: AgentEvent): Promise<void> {
-  const settle: DeliveryCallback = (error, _receipt, settled) => {
-    if (!error) return;
-    state.deliveryErrors.push(error);
-    state.onDeliveryError(error, settled);
-  };
-  state.emitter.dispatch(event, settle);
-  return DELIVERED;
+/**
+ * Dispatches a run's `agent_started` (made with `RunEmitter.prepare`) and resolves once it settled:
+ * with the typed refusal when the log refused the start itself (its run id is in use by a run it
+ * stores — another process won the race — or its thread belongs to another user), so the run
+ * stops before anything else of it can reach the log; otherwise with undefined (a delivery
+ * failure of another kind is recorded on the run like any other).
+ */
+export function dispatchStarted(state: RunState, event: AgentEvent): Promise<AgentwireError | undefined> {
+  return new Promise((resolve) => {
+    const settle: DeliveryCallback = (error, _receipt, settled) => {
+      const refusal = error && startRefusal(error, settled);
+      if (error && !refusal) {
+        state.deliveryErrors.push(error);
+        state.onDeliveryError(error, settled);
+      }
+      resolve(refusal);
+    };
+    state.emitter.dispatch(event, settle);
+  });
+}
+
+function startRefusal(error: DeliveryError, event: AgentEvent): AgentwireError | undefined {
+  switch (error.causeCode) {
+    case 'RUN_ID_CONFLICT':
+    case 'RUN_CLOSED':
+      return new ValidationError(`Run id "${event.runId}" is in use by a run the log stores: a run id is used once`, { code: 'RUN_ID_CONFLICT', field: 'runId', cause: error });
+    case 'THREAD_OWNER_MISMATCH':
+      return new AuthError(`Thread "${event.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
+    default:
+      return undefined;
+  }
 }

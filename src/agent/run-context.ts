@@ -33,6 +33,8 @@ export interface RunState {
   readonly highWaterMark: number | undefined;
   /** Called for each event of the run the bridge could neither deliver nor buffer. */
   readonly onDeliveryError: (error: DeliveryError, event: AgentEvent) => void;
+  /** Drops the run from its bridge when the log refused its `agent_started` (nothing of it is stored). */
+  readonly abandon?: (() => void) | undefined;
   /** Mirrors `ctx.signal.aborted`. */
   aborted: boolean;
   /** Token usage reported with `reportUsage`, summed. */

@@ -3,7 +3,7 @@ import { AgentwireError, StateError, ValidationError } from '../errors/index.js'
 import { notJsonReasonOf, toJson, type JsonLimits } from '../events/json.js';
 import type { AgentStartedEvent } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
-import { dispatchEvent, emitEvent } from './emit.js';
+import { dispatchStarted, emitEvent } from './emit.js';
 import { errorInfoFor, type Redactor } from './redaction.js';
 import type { RunContext, RunState } from './run-context.js';
 import type { RunResult, RunStatus } from './run-options.js';
@@ -58,7 +58,11 @@ export async function runLifecycle<Input, Output>(
   const { ctx, emitter } = state;
   const { runId, threadId, userId, signal } = ctx;
   const startedAt = performance.now();
-  void dispatchEvent(state, started);
+  const refusal = await dispatchStarted(state, started);
+  if (refusal) {
+    state.abandon?.();
+    throw refusal;
+  }
   let status: RunStatus = 'succeeded';
   let output: Output | undefined;
   let error: Error | undefined;

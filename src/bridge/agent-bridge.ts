@@ -162,6 +162,18 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   /**
+   * Forgets a run whose `agent_started` the transport refused (another process stores a run with
+   * its id, or its thread belongs to another user): nothing of it is stored, so its queue goes and
+   * its id stays used. A run that still has events queued is left alone.
+   */
+  abandonRun(runId: string): void {
+    const queue = this.queues.get(runId);
+    if (queue && queue.head < queue.items.length) return;
+    this.queues.delete(runId);
+    this.registry.finish(runId);
+  }
+
+  /**
    * Validates, serializes (with `limits`), routes and queues an event. An event that is not
    * valid, not JSON or too large is refused with a `DeliveryError` (its `causeCode` says why:
    * `INVALID_EVENT`, `EVENT_NOT_SERIALIZABLE`, `EVENT_TOO_LARGE`), counted in `failed`; other runs

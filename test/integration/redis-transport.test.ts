@@ -124,9 +124,9 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const other = worker();
     const errors: DeliveryError[] = [];
     other.bridge.on('delivery_error', (error) => errors.push(error));
-    const outcome = await other.agent.run({ steps: 1 }, { userId: 'mallory', threadId: 'owned-1' });
-    expect(outcome.status).toBe('succeeded');
-    expect(errors.length).toBeGreaterThan(0);
+    // Its run() rejects as an in-process one does: the start is refused, nothing else is sent.
+    await expect(other.agent.run({ steps: 1 }, { userId: 'mallory', threadId: 'owned-1' })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
+    expect(errors).toHaveLength(1);
     expect(errors.every((error) => error.causeCode === 'THREAD_OWNER_MISMATCH')).toBe(true);
     expect(other.bridge.metrics().retried).toBe(0);
 
@@ -318,5 +318,40 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     await transport.close();
     expect(collector.closed).toEqual({ reason: undefined });
     await expect(transport.subscribe({ userId: 'alice', threadId: 'close-1' }, new Collector())).rejects.toMatchObject({ code: 'TRANSPORT_CLOSED' });
+  });
+
+  // Found from outside: two processes' runs with one run id both went on, the loser's events
+  // interleaved into the winner's run (duplicate seqs) and its run() still said "succeeded".
+  it('two workers run one run id at once: exactly one run proceeds, the other rejects RUN_ID_CONFLICT and stores nothing', async () => {
+    for (let round = 0; round < 5; round++) {
+      const a = worker();
+      const b = worker();
+      const runId = `race-${round}`;
+      const options = { userId: 'alice', threadId: `race-t-${round}`, runId };
+      const outcomes = await Promise.allSettled([a.agent.run({ steps: 6 }, options), b.agent.run({ steps: 6 }, options)]);
+      const won = outcomes.filter((o) => o.status === 'fulfilled');
+      const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect((won[0] as PromiseFulfilledResult<{ status: string; deliveryErrors: unknown[] }>).value).toMatchObject({ status: 'succeeded', deliveryErrors: [] });
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.reason).toMatchObject({ name: 'ValidationError', code: 'RUN_ID_CONFLICT' });
+      // What a reader of the log gets: one valid run, each seq once.
+      const { collector } = await follow(gateway(), 'alice', options.threadId);
+      const events = collector.events.filter((e) => e.runId === runId);
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: StepAgent.eventCount(6) }, (_, i) => i + 1));
+      expect(validateLifecycle(events)).toMatchObject({ ok: true });
+      // The loser's bridge holds nothing of the run.
+      expect(a.bridge.metrics().activeRuns + b.bridge.metrics().activeRuns).toBe(0);
+    }
+  });
+
+  it("a worker that never saw the thread runs into another user's thread: run() rejects THREAD_FORBIDDEN, nothing stored", async () => {
+    const a = worker();
+    await a.agent.run({ steps: 1 }, { userId: 'alice', threadId: 'owned-t' });
+    const b = worker();
+    await expect(b.agent.run({ steps: 3 }, { userId: 'mallory', threadId: 'owned-t' })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
+    const { collector } = await follow(gateway(), 'alice', 'owned-t');
+    expect(collector.events.filter((e) => e.userId !== 'alice')).toEqual([]);
+    expect(b.bridge.metrics().activeRuns).toBe(0);
   });
 });
