@@ -1,7 +1,8 @@
 import { EventEmitter } from 'eventemitter3';
 import { Bench } from 'tinybench';
 import { z } from 'zod';
-import { AgentBridge, BaseAgent, MemoryTransport, RunEmitter, defineTool, generateRunId } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, defineTool, generateRunId } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import type { BenchRow } from '../lib/report.js';
 
 export interface InProcessOptions {

@@ -437,7 +437,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = undefined;
-    if (socket && socket.readyState <= OPEN) socket.close(1000, 'client closed');
+    if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
   }
 
   private setStatus(status: ClientStatus): void {

@@ -2,13 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   LifecycleChecker,
-  RunEmitter,
   ValidationError,
   generateRunId,
   parseEvent,
   validateLifecycle,
   type AgentEvent,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 
 function runEvents(): AgentEvent[] {
   const runId = generateRunId('t1');

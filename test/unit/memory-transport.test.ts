@@ -4,7 +4,6 @@ import {
   AuthError,
   DeliveryError,
   MemoryTransport,
-  RunEmitter,
   StateError,
   TransportError,
   ValidationError,
@@ -13,6 +12,7 @@ import {
   type AgentEvent,
   type LogEntry,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { eventJson } from '../../src/events/json.js';
 
 function emitterFor(userId: string, threadId: string) {
