@@ -93,6 +93,7 @@ export {
   httpStatusOf,
   isErrorCode,
   serializeError,
+  errorFromCode,
   type AgentwireErrorOptions,
   type ErrorCode,
   type CodeOf,

@@ -15,3 +15,4 @@ export {
 } from './errors.js';
 export { ERROR_CATALOG, httpStatusOf, isErrorCode, type ErrorCode, type CodeOf, type ErrorClassName, type ErrorCatalogEntry } from './catalog.js';
 export { serializeError } from './serialize.js';
+export { errorFromCode } from './from-code.js';

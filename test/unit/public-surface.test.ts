@@ -12,7 +12,7 @@ const ROOT = [
   'ERROR_CATALOG', 'EVENT_TYPES', 'GatewayError', 'HistoryGapError', 'LifecycleChecker', 'MAX_RUN_ID_LENGTH',
   'MAX_THREAD_ID_LENGTH', 'MemoryTransport', 'StateError', 'ThreadRegistry', 'ThreadResolutionError', 'ToolError',
   'ToolTimeoutError', 'TransportError', 'ValidationError', 'WIRE_VERSION', 'assertThreadId', 'defaultErrorInfo',
-  'defineTool', 'generateRunId', 'httpStatusOf', 'isErrorCode', 'isNotSerializableMarker', 'isRunId',
+  'defineTool', 'errorFromCode', 'generateRunId', 'httpStatusOf', 'isErrorCode', 'isNotSerializableMarker', 'isRunId',
   'isValidThreadId', 'parseEvent', 'parseRunId', 'safeParseEvent', 'serializeError', 'tokenFrom', 'validateLifecycle',
 ];
 const INTERNALS = ['RunEmitter', 'Histogram', 'LATENCY_BUCKETS_MS', 'BridgeAdapter', 'formatCursor', 'parseCursor', 'compareIds', 'measureAppendThroughput', 'deleteKeysWithPrefix', 'eventJson'];
