@@ -31,6 +31,7 @@ export {
   type AnyTool,
   type RunContext,
 } from './agent/index.js';
+export type { StandardSchemaV1 } from './agent/standard-schema.js';
 
 // The bridge: delivery with retries, degraded buffering and metrics.
 export {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { runIdSchema, threadIdSchema } from '../ids/thread-id.js';
 
 /** Wire format version carried by every event. */

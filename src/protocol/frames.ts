@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { threadIdSchema } from '../ids/thread-id.js';
 import type { AgentEvent, EventType, WIRE_VERSION as SCHEMA_WIRE_VERSION } from '../events/schema.js';
 import type { HistoryGapReason } from '../transport/types.js';
