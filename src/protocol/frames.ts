@@ -1,4 +1,5 @@
 import { z } from 'zod/v4';
+import { discriminatedUnion } from '../events/discriminated-union.js';
 import { threadIdSchema } from '../ids/thread-id.js';
 import type { AgentEvent, EventType, WIRE_VERSION as SCHEMA_WIRE_VERSION } from '../events/schema.js';
 import type { HistoryGapReason } from '../transport/types.js';
@@ -30,7 +31,7 @@ export const ackFrameSchema = z.object({
   threadId: threadIdSchema,
   cursor: cursorSchema,
 });
-export const clientFrameSchema = z.discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema]);
+export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
 /** Server → client frames. A WebSocket message holds one frame, or an array of frames (a batch). */
