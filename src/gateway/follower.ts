@@ -214,8 +214,9 @@ export class Follower implements LogListener {
   }
 
   private owns(entry: LogEntry): boolean {
-    const { event } = entry;
-    if (event.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+    // A log that breaks its contract may hand anything: withheld, never a throw.
+    const event = (entry as LogEntry | null | undefined)?.event;
+    if (event?.userId === this.target.userId && event.threadId === this.target.threadId) return true;
     this.options.isolationDrop?.(entry);
     return false;
   }

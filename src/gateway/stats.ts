@@ -23,7 +23,15 @@ export type DisconnectReason =
   /** The surface is closing. */
   | 'shutdown'
   /** An unexpected error (reported through `onError`). */
-  | 'error';
+  | 'error'
+  /** WebSocket: client frames came faster than the rate limit (4008). */
+  | 'rate_limited'
+  /** WebSocket: too many invalid frames (1008). */
+  | 'invalid_frames'
+  /** WebSocket: a client frame over `maxPayload` (1009). */
+  | 'oversized_frame'
+  /** WebSocket: no subscription within `subscribeTimeoutMs` (4001). */
+  | 'no_subscription';
 
 /**
  * The stats of every surface, one shape (and a `GatewayMetricsSnapshot`, so `agentwire/metrics`

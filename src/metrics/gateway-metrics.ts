@@ -51,11 +51,16 @@ export function gatewayCollectors(gateways: Readonly<Record<string, GatewayMetri
   return GATEWAY_FAMILIES.map((family) => new SnapshotMetric(prefix + family.name, family.help, family.type, () => family.samples(snapshot())));
 }
 
-/** The `WebSocketGateway` (`stats()`) as a metrics source. */
-export function websocketGatewayMetrics(gateway: { stats(): GatewayStats }): GatewayMetricsSource {
+/**
+ * The `WebSocketGateway` (`stats()`) as a metrics source: the one of `agentwire/gateway/websocket`
+ * (the contract's shape, passed as is) or the deprecated one of `agentwire/transport/websocket`.
+ */
+export function websocketGatewayMetrics(gateway: { stats(): GatewayStats | FrontEndStats }): GatewayMetricsSource {
   return {
     metrics: () => {
-      const s = gateway.stats();
+      const stats = gateway.stats();
+      if (typeof stats.connections !== 'number') return stats as FrontEndStats;
+      const s = stats as GatewayStats;
       return {
         connections: { open: s.connections, authenticating: s.pendingHandshakes },
         users: s.users,

@@ -304,7 +304,12 @@ describe.each(['agui', 'chat'] as Kind[])('hostile input through the %s surface'
           HOSTILE.delete(key);
         }
       }),
-      { numRuns: 40 },
+      {
+        numRuns: 40,
+        // Found by fast-check: two legal events of ~0.4 and ~0.6 MiB in one burst once cut a
+        // reader that kept up (the stream's queue bound was the size of one largest event).
+        examples: [[{ text: 'x'.repeat(13_613), args: {}, result: 'x'.repeat(433_387), output: 'x'.repeat(614_627) }]],
+      },
     );
     expectValidRuns(stack, 'mallory');
     expectValidRuns(stack, 'bob');
@@ -314,7 +319,7 @@ describe.each(['agui', 'chat'] as Kind[])('hostile input through the %s surface'
     expect(failures).toContain('OUTPUT_NOT_SERIALIZABLE');
     // Still serving after all of it.
     await stack.bystander('bob-final', ['done']);
-  });
+  }, 120_000); // 40 runs of values up to ~1 MiB each: seconds alone, more beside a full suite
 
   it('an event the log hands out that is not JSON costs that event only: skipped, counted, reported; the stream goes on', async () => {
     const before = stack.stats().poisonedEvents;

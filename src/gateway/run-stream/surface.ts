@@ -44,7 +44,8 @@ export interface RunSurfaceOptions extends FrontEndOptions, BodyOptions, RunLimi
   log: EventLog;
   /**
    * Live events (in characters of event JSON, ≈ bytes) that may wait for a reader that does not
-   * keep up. Past it the stream is cut (`slow_consumer`); the client resumes. Default 1 MiB.
+   * keep up. Past it the stream is cut (`slow_consumer`); the client resumes. Default 4 MiB (four
+   * of the largest events, so a burst of legal events never cuts a reader that keeps up).
    */
   maxQueuedBytes?: number;
   /** The same bound in events. Default 20,000. */
@@ -116,7 +117,7 @@ interface ActiveRun {
   settled: Promise<void>;
 }
 
-const STREAM_DEFAULTS = { maxQueuedBytes: 1024 * 1024, maxQueuedEvents: 20_000, terminalTimeoutMs: 10_000 };
+const STREAM_DEFAULTS = { maxQueuedBytes: 4 * 1024 * 1024, maxQueuedEvents: 20_000, terminalTimeoutMs: 10_000 };
 
 /** The refusal of a request whose stream was ended by the server before it opened. */
 function refusalOf(reason: RunStreamEnd): AgentwireError {

@@ -25,7 +25,8 @@ export interface SseGatewayOptions extends FrontEndOptions {
   /**
    * Live events (in characters of event JSON, ≈ bytes) that may wait for a reader that does not
    * keep up. Past it the stream is cut and the client resumes with `Last-Event-ID`. The replay
-   * is paced by the reader and does not count. Default 1 MiB.
+   * is paced by the reader and does not count. Default 4 MiB (four of the largest events, so a
+   * burst of legal events never cuts a reader that keeps up).
    */
   maxQueuedBytes?: number;
   /** The same bound in events. Default 20,000. */
@@ -95,7 +96,7 @@ export class SseGateway {
     this.path = options.path ?? '/events';
     if (typeof this.path !== 'string' || !this.path.startsWith('/')) throw check.fail('path', `must start with "/", got ${String(this.path)}`);
     this.retryMs = check.integer('retryMs', options.retryMs ?? 2_000, 0);
-    this.maxQueuedChars = check.integer('maxQueuedBytes', options.maxQueuedBytes ?? 1024 * 1024, 1);
+    this.maxQueuedChars = check.integer('maxQueuedBytes', options.maxQueuedBytes ?? 4 * 1024 * 1024, 1);
     this.maxQueuedEntries = check.integer('maxQueuedEvents', options.maxQueuedEvents ?? 20_000, 1);
     this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET']);
     this.tracker = new ConnectionTracker(this.options);

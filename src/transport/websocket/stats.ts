@@ -1,64 +1,76 @@
-/** Monotonic counters of one gateway (all start at 0). */
-export class GatewayCounters {
-  /** Event and control frames written to sockets. */
-  framesSent = 0;
-  /** WebSocket messages written (a batch of frames is one message). */
-  messagesSent = 0;
-  /** `ack` frames received for threads the connection follows. */
-  acks = 0;
-  /** `ack` frames for threads the connection does not follow (unknown, or another user's): ignored, never answered. */
-  acksIgnored = 0;
-  /** Client frames answered with an `error` frame (bad JSON, wrong fields, unknown type, binary). */
-  invalidFrames = 0;
-  /** Client frames over `maxPayload` (the connection was closed with 1009). */
-  oversizedFrames = 0;
-  /** Events withheld from a connection because their user or thread was not its own (should stay 0). */
-  isolationDrops = 0;
-  /** Subscriptions refused by the log (foreign thread, log failure). */
-  subscribeFailures = 0;
-  /**
-   * Events that are not JSON (BigInt, cycle, too deep or too large): refused by `send()`, or found
-   * in the log and skipped for every connection. Each event counts once.
-   */
-  unserializableEvents = 0;
-  /** Failures contained inside the gateway (reported through `onError`): each cost at most one connection (1011). */
-  internalErrors = 0;
-  /** Upgrades refused with HTTP 401 by `authenticate`. */
-  rejectedUnauthorized = 0;
-  /** Upgrades refused with HTTP 503 (over `maxConnections`, shutting down, or `authenticate` too slow). */
-  rejectedUnavailable = 0;
-  /** Connections closed for each reason. */
-  closedSlowConsumer = 0;
-  closedHeartbeat = 0;
-  closedRateLimited = 0;
-  closedInvalidFrames = 0;
-  closedNoSubscription = 0;
-  /** Connections closed because a newer one of the same user arrived (`close-oldest`). */
-  closedReplaced = 0;
-  /** New connections closed at once because their user was at the limit (`refuse-newest`). */
-  closedRefused = 0;
-  /** Connections closed by `revoke(userId)` (4403). */
-  closedRevoked = 0;
-  /** Connections closed because their principal's `expiresAt` passed (4401). */
-  closedExpired = 0;
-  /** Connections closed because the gateway failed while serving them (1011; see `internalErrors`). */
-  closedInternalError = 0;
+import type { WebSocketGatewayStats } from '../../gateway/websocket/stats.js';
+
+/**
+ * @deprecated The stats shape of `agentwire/transport/websocket` before the front-end contract.
+ * `WebSocketGateway` of `agentwire/gateway/websocket` reports `WebSocketGatewayStats` (the
+ * contract's `GatewayStats`: `connections: { open, authenticating }`, `refused` and
+ * `disconnects` by reason).
+ */
+export interface GatewayStats {
+  framesSent: number;
+  messagesSent: number;
+  acks: number;
+  acksIgnored: number;
+  invalidFrames: number;
+  oversizedFrames: number;
+  isolationDrops: number;
+  subscribeFailures: number;
+  unserializableEvents: number;
+  internalErrors: number;
+  rejectedUnauthorized: number;
+  rejectedUnavailable: number;
+  closedSlowConsumer: number;
+  closedHeartbeat: number;
+  closedRateLimited: number;
+  closedInvalidFrames: number;
+  closedNoSubscription: number;
+  closedReplaced: number;
+  closedRefused: number;
+  closedRevoked: number;
+  closedExpired: number;
+  closedInternalError: number;
+  connections: number;
+  users: number;
+  subscriptions: number;
+  pendingHandshakes: number;
+  queuedFrames: number;
+  bufferedBytes: number;
+  maxBufferedBytes: number;
 }
 
-/** A snapshot of a gateway: current gauges plus its counters. */
-export interface GatewayStats extends GatewayCounters {
-  /** Open connections. */
-  connections: number;
-  /** Users with at least one open connection. */
-  users: number;
-  /** Live and pending subscriptions across all connections. */
-  subscriptions: number;
-  /** Upgrades waiting for `authenticate`. */
-  pendingHandshakes: number;
-  /** Frames waiting in connection queues for a socket to drain. */
-  queuedFrames: number;
-  /** Bytes written to sockets but not yet flushed to the kernel (sum of `ws.bufferedAmount`). */
-  bufferedBytes: number;
-  /** Largest `bufferedAmount` of one connection right now. */
-  maxBufferedBytes: number;
+/** The old shape computed from the contract's. */
+export function legacyStats(s: WebSocketGatewayStats): GatewayStats {
+  const refused = (...codes: string[]): number => codes.reduce((sum, code) => sum + (s.refused[code] ?? 0), 0);
+  const closed = (reason: string): number => s.disconnects[reason] ?? 0;
+  return {
+    framesSent: s.framesSent,
+    messagesSent: s.messagesSent,
+    acks: s.acks,
+    acksIgnored: s.acksIgnored,
+    invalidFrames: s.invalidFrames,
+    oversizedFrames: closed('oversized_frame'),
+    isolationDrops: s.isolationDrops,
+    subscribeFailures: s.subscribeFailures,
+    unserializableEvents: s.poisonedEvents,
+    internalErrors: s.internalErrors,
+    rejectedUnauthorized: refused('auth_failed', 'token_expired', 'revoked'),
+    rejectedUnavailable: refused('server_at_capacity', 'auth_timeout', 'gateway_closed'),
+    closedSlowConsumer: closed('slow_consumer'),
+    closedHeartbeat: closed('heartbeat'),
+    closedRateLimited: closed('rate_limited'),
+    closedInvalidFrames: closed('invalid_frames'),
+    closedNoSubscription: closed('no_subscription'),
+    closedReplaced: closed('user_limit'),
+    closedRefused: refused('too_many_connections'),
+    closedRevoked: closed('revoked'),
+    closedExpired: closed('token_expired'),
+    closedInternalError: closed('error'),
+    connections: s.connections.open,
+    users: s.users,
+    subscriptions: s.subscriptions,
+    pendingHandshakes: s.connections.authenticating,
+    queuedFrames: s.queuedFrames,
+    bufferedBytes: s.bufferedBytes,
+    maxBufferedBytes: s.maxBufferedBytes,
+  };
 }

@@ -1,5 +1,5 @@
 import { eventJson } from '../../events/json.js';
-import type { LogEntry } from '../types.js';
+import type { LogEntry } from '../../transport/types.js';
 
 /** Something with frames to write once the current tick is over. */
 export interface Flushable {

@@ -1,5 +1,5 @@
 import type { ServerFrame } from '../../protocol/frames.js';
-import type { LogEntry } from '../types.js';
+import type { LogEntry } from '../../transport/types.js';
 
 /** Cursors of the built-in logs need no escaping; anything else goes through JSON.stringify. */
 const PLAIN_CURSOR = /^[\w.:-]*$/;

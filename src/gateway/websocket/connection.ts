@@ -1,0 +1,290 @@
+import type { WebSocket } from 'ws';
+import { CloseCode, PROTOCOL_VERSION, type GatewayErrorCode } from '../../protocol/constants.js';
+import type { ServerFrame } from '../../protocol/frames.js';
+import type { EventLog, LogEntry } from '../../transport/types.js';
+import type { TrackedConnection } from '../connections.js';
+import type { DisconnectReason } from '../stats.js';
+import type { Expiring } from './expiry-queue.js';
+import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import { Inbox, type InboxHost } from './inbox.js';
+import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
+import { Outbox } from './outbox.js';
+import { frameJson } from './server-frames.js';
+import type { WebSocketStatsRecorder } from './stats.js';
+import { Subscriptions, type SubscriptionHost } from './subscriptions.js';
+
+/** What every connection shares with its gateway (one reference per connection). */
+export interface ConnectionContext {
+  readonly options: ResolvedGatewayOptions;
+  readonly log: EventLog;
+  readonly scheduler: FlushScheduler;
+  readonly stats: WebSocketStatsRecorder;
+  /** The connection no longer counts toward limits (it is closing or closed). Called once. */
+  released(connection: Connection): void;
+  /** The socket is gone. Called once. */
+  socketClosed(connection: Connection): void;
+  /** Reports a failure the connection contained (counted, given to `onError`). Never throws. */
+  report(error: unknown, context: ReportedContext): void;
+}
+
+/** The close code and default reason of each way the server ends a connection. */
+const CLOSES: Partial<Record<DisconnectReason, readonly [number, string]>> = {
+  user_limit: [CloseCode.TOO_MANY_CONNECTIONS, 'replaced by a newer connection of the same user'],
+  revoked: [CloseCode.REVOKED, 'access revoked'],
+  token_expired: [CloseCode.TOKEN_EXPIRED, 'token expired'],
+  shutdown: [CloseCode.GOING_AWAY, 'server shutting down'],
+  slow_consumer: [CloseCode.TRY_AGAIN_LATER, 'slow consumer: send queue full; reconnect and resume from your cursor'],
+  heartbeat: [CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout: no pong'],
+  no_subscription: [CloseCode.NO_SUBSCRIPTION, 'no subscription: subscribe to a thread after connecting'],
+};
+
+/** Closes after which nothing queued is written first: the queue is the problem, access has ended, or the server failed. */
+const CLOSE_WITHOUT_FLUSH: ReadonlySet<number> = new Set([CloseCode.TRY_AGAIN_LATER, CloseCode.REVOKED, CloseCode.TOKEN_EXPIRED, CloseCode.INTERNAL_ERROR]);
+
+type Stage = ReportedContext['stage'];
+
+/**
+ * One authenticated socket: its lifecycle (hello, heartbeat, idle timeout, close codes), its
+ * client frames (`Inbox`), the threads it follows (`Subscriptions`) and its send queue
+ * (`Outbox`, written by the gateway's per-tick flush). Everything it sends is checked against
+ * its own `userId`. Nothing it runs from a socket, log or timer callback throws: a failure is
+ * reported (`onError`) and costs this connection (1011), never the process or another user.
+ */
+export class Connection implements Flushable, Expiring, TrackedConnection, InboxHost, SubscriptionHost {
+  dirty = false;
+  expiryIndex = -1;
+  /** Whether the peer answered the last ping. */
+  private alive = true;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private readonly outbox = new Outbox();
+  readonly subscriptions: Subscriptions;
+  private readonly inbox: Inbox;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly userId: string,
+    readonly socket: WebSocket,
+    private readonly context: ConnectionContext,
+    /** When the principal's credential expires (epoch ms; Infinity: never). */
+    readonly expiresAt: number = Infinity,
+  ) {
+    this.subscriptions = new Subscriptions(this);
+    this.inbox = new Inbox(this);
+    socket.on('message', this.inbox.onMessage);
+    socket.on('pong', this.onPong);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  get options(): ResolvedGatewayOptions {
+    return this.context.options;
+  }
+  get stats(): WebSocketStatsRecorder {
+    return this.context.stats;
+  }
+  get log(): EventLog {
+    return this.context.log;
+  }
+  get scheduler(): FlushScheduler {
+    return this.context.scheduler;
+  }
+  get maxSubscriptions(): number {
+    return this.context.options.maxSubscriptionsPerConnection;
+  }
+  get maxQueuedFrames(): number {
+    return this.context.options.maxQueuedFrames;
+  }
+  get open(): boolean {
+    return this.state === 'open';
+  }
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+  get queuedFrames(): number {
+    return this.outbox.size;
+  }
+
+  /** Greets the client (protocol version, who it is) and starts the no-subscription timer. */
+  start(): void {
+    this.sendFrame({ type: 'hello', v: PROTOCOL_VERSION, userId: this.userId, connectionId: this.id });
+    this.armIdleTimer();
+  }
+
+  /** Heartbeat tick: closes a peer that did not answer the previous ping, pings the others. */
+  heartbeat(): void {
+    this.contain('timer', () => {
+      if (this.state !== 'open') return;
+      if (!this.alive) {
+        this.close('heartbeat');
+        // The peer is not answering: do not wait for its close frame.
+        this.socket.terminate();
+        return;
+      }
+      this.alive = false;
+      this.socket.ping();
+    });
+  }
+
+  /** Ends the connection for `reason` (counted in `disconnects`) with its close code. Never throws. */
+  close(reason: DisconnectReason, text?: string): void {
+    if (this.state !== 'open') return;
+    const [code, defaultText] = CLOSES[reason] ?? [CloseCode.INTERNAL_ERROR, 'internal error'];
+    this.context.stats.disconnected(reason);
+    this.end(code, text ?? defaultText);
+  }
+
+  /**
+   * Closes with `code`: the connection stops counting, following and queueing at once. Answers
+   * already queued go out before the close frame (the client learns why), except for the closes
+   * of `CLOSE_WITHOUT_FLUSH`. Never throws.
+   */
+  end(code: number, reason: string): void {
+    if (this.state !== 'open') return;
+    if (!CLOSE_WITHOUT_FLUSH.has(code)) this.flush();
+    // A flush that failed has already closed the connection (1011).
+    if (this.state !== 'open') return;
+    this.release();
+    this.closeSocket(code, reason);
+  }
+
+  /** Writes queued frames while the socket has room. Never throws. */
+  flush(): void {
+    if (this.state !== 'open') return;
+    try {
+      const { batching, maxBufferedBytes } = this.context.options;
+      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this.onDrained);
+    } catch (error) {
+      this.failed(error, 'flush');
+    }
+  }
+
+  private readonly onDrained = (): void => {
+    this.contain('timer', () => {
+      this.outbox.awaitingDrain = false;
+      if (this.state === 'open' && this.outbox.size > 0) this.context.scheduler.markDirty(this);
+    });
+  };
+
+  /** Queues an event frame (or an already serialized control frame); past `maxQueuedFrames` the consumer is too slow. */
+  enqueue(item: LogEntry | string): void {
+    if (this.state !== 'open') return;
+    if (this.outbox.push(item) > this.context.options.maxQueuedFrames) {
+      this.closeSlowConsumer();
+      return;
+    }
+    this.context.scheduler.markDirty(this);
+  }
+
+  closeSlowConsumer(): void {
+    this.close('slow_consumer');
+  }
+
+  sendFrame(frame: ServerFrame): void {
+    this.enqueue(frameJson(frame));
+  }
+
+  sendError(code: GatewayErrorCode, message: string, threadId?: string): void {
+    this.sendFrame(threadId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, threadId });
+  }
+
+  subscriptionsChanged(count: number): void {
+    if (count === 0) this.armIdleTimer();
+    else this.clearIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    const timeoutMs = this.context.options.subscribeTimeoutMs;
+    if (timeoutMs <= 0 || this.state !== 'open' || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.contain('timer', () => {
+        if (this.subscriptions.size === 0) this.close('no_subscription');
+      });
+    }, timeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** Stops everything this connection holds; it no longer counts toward limits. Never throws. */
+  private release(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.clearIdleTimer();
+    this.subscriptions.closeAll();
+    this.outbox.clear();
+    try {
+      this.context.released(this);
+    } catch (error) {
+      this.report(error, { stage: 'close', userId: this.userId, connectionId: this.id });
+    }
+  }
+
+  /** Sends the close frame; a socket that refuses it is cut. */
+  private closeSocket(code: number, reason: string): void {
+    try {
+      this.socket.close(code, closeReason(reason));
+    } catch (error) {
+      this.report(error, { stage: 'close', userId: this.userId, connectionId: this.id });
+      this.socket.terminate();
+    }
+  }
+
+  report(error: unknown, context: ReportedContext): void {
+    this.context.report(error, context);
+  }
+
+  /** Runs `step`; a throw is reported and costs this connection (closed with 1011), nothing else. */
+  contain(stage: Stage, step: () => void, threadId?: string): void {
+    try {
+      step();
+    } catch (error) {
+      this.failed(error, stage, threadId);
+    }
+  }
+
+  /** Reports `error` and closes with 1011 without writing anything more. Never throws. */
+  failed(error: unknown, stage: Stage, threadId?: string): void {
+    this.report(error, { stage, userId: this.userId, connectionId: this.id, ...(threadId !== undefined && { threadId }) });
+    if (this.state === 'open') this.context.stats.disconnected('error');
+    try {
+      this.release();
+      this.closeSocket(CloseCode.INTERNAL_ERROR, 'internal error');
+    } catch {
+      this.socket.terminate();
+    }
+  }
+
+  private readonly onPong = (): void => {
+    this.alive = true;
+  };
+
+  private readonly onError = (error: Error & { code?: string }): void => {
+    // ws closes the socket itself after an error (1009 for frames over maxPayload, 1002/1007 for protocol errors).
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.context.stats.disconnected('oversized_frame');
+  };
+
+  private readonly onClose = (): void => {
+    this.release();
+    this.state = 'closed';
+    try {
+      this.context.socketClosed(this);
+    } catch (error) {
+      this.report(error, { stage: 'close', userId: this.userId, connectionId: this.id });
+    }
+  };
+}
+
+/** A close reason fits in 123 bytes of UTF-8 (ws throws on a longer one). */
+export function closeReason(reason: string): string {
+  if (reason.length <= 41 || Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
+  // Do not leave half a surrogate pair at the end.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}

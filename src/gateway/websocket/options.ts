@@ -1,0 +1,135 @@
+import type { Server } from 'node:http';
+import type { EventLog, Transport } from '../../transport/types.js';
+import type { Authenticate, Principal } from '../auth.js';
+import { checker, resolveFrontEndOptions, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
+
+export type { UserLimitPolicy };
+
+/** Token bucket applied to the frames a client sends. */
+export interface RateLimitOptions {
+  /** Frames per second refilled into the bucket. Default 20. */
+  framesPerSecond?: number;
+  /** Bucket size: frames a client may send at once. Default 40. */
+  burst?: number;
+}
+
+/** Who a connection belongs to: the front-end contract's `Principal` (`expiresAt` closes it with 4401). */
+export type WebSocketPrincipal = Principal;
+
+/** The gateway's `authenticate` hook: the front-end contract's `Authenticate`. */
+export type WebSocketAuthenticate = Authenticate;
+
+/** Where a failure reported to `onError` happened: the contract's `ErrorContext` with `surface: 'websocket'`. */
+export interface GatewayErrorContext extends ErrorContext {
+  surface: 'websocket';
+  stage:
+    /** An event in the log could not be serialized: it was skipped for every connection (counted in `poisonedEvents`). */
+    | 'serialize'
+    /** Writing a connection's queued frames failed: that connection was closed with 1011. */
+    | 'flush'
+    /** Handling a client frame failed (or the event log misbehaved answering it). */
+    | 'message'
+    /** A live entry from the log could not be queued for a connection. */
+    | 'deliver'
+    /** The `authenticate` hook threw something other than an `AuthError` (the upgrade was refused with 401). */
+    | 'authenticate'
+    /** Accepting an authenticated upgrade failed. */
+    | 'upgrade'
+    /** A timer or socket callback (heartbeat, expiry, idle timeout, drain, close) failed. */
+    | 'timer'
+    | 'close';
+  connectionId?: string;
+  eventId?: string;
+}
+
+/** What the gateway's parts report; the gateway adds `surface`. */
+export type ReportedContext = Omit<GatewayErrorContext, 'surface'>;
+
+/**
+ * Options of the WebSocket gateway: the front-end contract's vocabulary (`authenticate`,
+ * `authTimeoutMs`, `maxConnectionsPerUser`, `maxConnections`, `userLimitPolicy`,
+ * `heartbeatIntervalMs`, `closeTimeoutMs`, `onError`, `allowedOrigins`, `log`) plus the
+ * WebSocket's own (frames, subscriptions, batching, pacing).
+ */
+export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'> {
+  /**
+   * The event log connections read threads from; `send()` appends to it. Default: a new
+   * `MemoryTransport` (closed by `close()`; one you pass is not).
+   */
+  log?: Transport & EventLog;
+  /** @deprecated The old name of `log`. */
+  transport?: Transport & EventLog;
+  /** Attach to this server at construction (same as calling `attach(server)`). Default: none. */
+  server?: Server;
+  /** URL path whose upgrades this gateway handles; others are left to the server's other handlers. Default `/ws`. */
+  path?: string;
+  /** Largest client frame in bytes; a bigger one closes the connection with 1009. Default 64 KiB. */
+  maxPayload?: number;
+  /** Threads one connection may follow at once. Default 16. */
+  maxSubscriptionsPerConnection?: number;
+  /**
+   * Bytes written ahead to one socket (`ws.bufferedAmount`). Past it, frames wait in the
+   * connection's queue until the socket drains (a large replay is paced, not dropped). Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Frames waiting in one connection's queue while its socket is full. Past it the consumer is
+   * too slow: closed with 1013 and the client resumes from its cursor. Default 20,000.
+   */
+  maxQueuedFrames?: number;
+  /** Join the frames queued for one connection in one tick into one message (a JSON array). Default true. */
+  batching?: boolean;
+  /** A connection following no thread for this long is closed with 4001. 0 disables. Default 30,000 ms. */
+  subscribeTimeoutMs?: number;
+  /** Rate limit on client frames; exceeding it closes the connection with 4008. */
+  rateLimit?: RateLimitOptions;
+  /** Invalid frames tolerated per connection (each answered with an `error` frame); one more closes it with 1008. Default 10. */
+  maxInvalidFrames?: number;
+  /**
+   * Failures the gateway contained instead of throwing (an event that cannot be serialized, a
+   * failing flush, timer or socket callback, an `authenticate` hook that threw something other
+   * than an `AuthError`). Each costs one event or one connection, never the process. A hook that
+   * throws is ignored. Default: none (counted in `stats().errors`).
+   */
+  onError?: (error: unknown, context: GatewayErrorContext) => void;
+}
+
+export interface ResolvedGatewayOptions extends Omit<ResolvedFrontEndOptions, 'onError'> {
+  path: string;
+  maxPayload: number;
+  maxSubscriptionsPerConnection: number;
+  maxBufferedBytes: number;
+  maxQueuedFrames: number;
+  batching: boolean;
+  subscribeTimeoutMs: number;
+  rateLimit: Required<RateLimitOptions>;
+  maxInvalidFrames: number;
+  onError: WebSocketGatewayOptions['onError'];
+}
+
+const KiB = 1024;
+const WS_DEFAULTS = { name: 'WebSocketGateway', heartbeatIntervalMs: 30_000, closeTimeoutMs: 5_000 };
+
+export function resolveGatewayOptions(options: WebSocketGatewayOptions): ResolvedGatewayOptions {
+  const shared = resolveFrontEndOptions(options as FrontEndOptions, WS_DEFAULTS);
+  const check = checker(WS_DEFAULTS.name);
+  const path = options.path ?? '/ws';
+  if (typeof path !== 'string' || !path.startsWith('/')) throw check.fail('path', `must start with "/", got ${JSON.stringify(String(path))}`);
+  if (options.batching !== undefined && typeof options.batching !== 'boolean') throw check.fail('batching', 'must be a boolean');
+  return {
+    ...shared,
+    onError: options.onError,
+    path,
+    maxPayload: check.integer('maxPayload', options.maxPayload ?? 64 * KiB, 1),
+    maxSubscriptionsPerConnection: check.integer('maxSubscriptionsPerConnection', options.maxSubscriptionsPerConnection ?? 16, 1),
+    maxBufferedBytes: check.integer('maxBufferedBytes', options.maxBufferedBytes ?? 4 * KiB * KiB, 1),
+    maxQueuedFrames: check.integer('maxQueuedFrames', options.maxQueuedFrames ?? 20_000, 1),
+    batching: options.batching ?? true,
+    subscribeTimeoutMs: check.integer('subscribeTimeoutMs', options.subscribeTimeoutMs ?? 30_000, 0),
+    rateLimit: {
+      framesPerSecond: check.positive('rateLimit.framesPerSecond', options.rateLimit?.framesPerSecond ?? 20),
+      burst: check.integer('rateLimit.burst', options.rateLimit?.burst ?? 40, 1),
+    },
+    maxInvalidFrames: check.integer('maxInvalidFrames', options.maxInvalidFrames ?? 10, 0),
+  };
+}

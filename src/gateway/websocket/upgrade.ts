@@ -1,0 +1,114 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AgentwireError, AuthError, GatewayError, httpStatusOf } from '../../errors/index.js';
+import { authFailed, authenticateRequest, type Authenticate, type Principal } from '../auth.js';
+import type { AuthRequest } from '../request.js';
+
+/** Answers an upgrade request with a plain HTTP error; no WebSocket is opened. */
+export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.once('finish', () => socket.destroy());
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Connection: close\r\n' +
+      'Content-Type: text/plain; charset=utf-8\r\n' +
+      extra +
+      `Content-Length: ${Buffer.byteLength(message)}\r\n` +
+      '\r\n' +
+      message,
+  );
+}
+
+/** The path of a request URL, or undefined when it cannot be parsed. */
+export function requestPath(request: IncomingMessage): string | undefined {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+const GENERIC_AUTH_FAILURE = authFailed().message;
+
+/** Refuses an upgrade for `error` (an `AgentwireError`): status from the catalog, a short plain-text body. */
+export function refuseUpgrade(socket: Duplex, error: AgentwireError): void {
+  const status = httpStatusOf(error.code);
+  const headers = error instanceof GatewayError ? { ...error.headers } : {};
+  if (status === 401) headers['WWW-Authenticate'] ??= 'Bearer';
+  rejectUpgrade(socket, status, upgradeMessage(error), headers);
+}
+
+/** The body of a refused upgrade: an `AuthError` of the hook's own verbatim, the generic texts short. */
+function upgradeMessage(error: AgentwireError): string {
+  switch (error.code) {
+    case 'AUTH_FAILED':
+      return error.message === GENERIC_AUTH_FAILURE ? 'authentication failed' : error.message;
+    case 'AUTH_TIMEOUT':
+      return 'authentication timed out';
+    case 'TOKEN_EXPIRED':
+      return 'token expired';
+    case 'REVOKED':
+      return 'access revoked';
+    case 'SERVER_AT_CAPACITY':
+      return 'too many connections; try again later';
+    case 'GATEWAY_CLOSED':
+      return 'server shutting down';
+    default:
+      return error.message;
+  }
+}
+
+/**
+ * Authentication of upgrades through the contract's `authenticateRequest`, plus revocations that
+ * land while a hook is answering: user → the revocation's sequence number and time. A handshake
+ * that started before the revocation is refused (`REVOKED`) when its hook answers. Entries older
+ * than `authTimeoutMs` cannot matter (every handshake pending then has timed out) and are
+ * dropped; the map is emptied whenever no handshake is pending.
+ */
+export class Handshakes {
+  private readonly revocations = new Map<string, { seq: number; at: number }>();
+  private revocationSeq = 0;
+  /** Handshakes waiting for `authenticate`. */
+  pending = 0;
+
+  constructor(
+    private readonly hook: Authenticate,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** The principal of `request`; throws `AuthError` (`AUTH_FAILED`, `AUTH_TIMEOUT`, `TOKEN_EXPIRED`, `REVOKED`). */
+  async authenticate(request: AuthRequest, report: (error: unknown) => void): Promise<Principal> {
+    this.pending++;
+    const before = this.revocationSeq;
+    let principal: Principal;
+    try {
+      principal = await authenticateRequest(this.hook, request, { timeoutMs: this.timeoutMs, report });
+      if ((this.revocations.get(principal.userId)?.seq ?? 0) > before) {
+        throw new AuthError("The user's access was revoked", { code: 'REVOKED' });
+      }
+    } finally {
+      if (--this.pending === 0) this.revocations.clear();
+    }
+    // Only what the gateway uses: a hook may return a richer object.
+    return principal.expiresAt === undefined ? { userId: principal.userId } : { userId: principal.userId, expiresAt: principal.expiresAt };
+  }
+
+  /** Handshakes of `userId` pending now are refused when their hook answers. */
+  revoke(userId: string): void {
+    if (this.pending === 0) return;
+    const now = Date.now();
+    for (const [user, revocation] of this.revocations) {
+      if (revocation.at >= now - this.timeoutMs - 1_000) break;
+      this.revocations.delete(user);
+    }
+    // Re-inserted at the end: the map stays in order of time.
+    this.revocations.delete(userId);
+    this.revocations.set(userId, { seq: ++this.revocationSeq, at: now });
+  }
+}
