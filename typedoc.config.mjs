@@ -34,7 +34,6 @@ const config = {
     'src/metrics/collector.ts:Labels',
     'src/transport/redis/options.ts:ResolvedEventLogOptions',
     'src/transport/redis/options.ts:ResolvedTransportOptions',
-    'src/transport/redis/benchmark.ts:AppendThroughputOptions',
     'src/transport/redis/connection.ts:RedisConnection',
   ],
   treatValidationWarningsAsErrors: true,

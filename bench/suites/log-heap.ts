@@ -1,4 +1,6 @@
-import { RunEmitter, eventJson, generateRunId, MemoryTransport } from '../../src/index.js';
+import { generateRunId, MemoryTransport } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
+import { eventJson } from '../../src/events/json.js';
 import { EVENT_BYTES } from '../lib/events.js';
 import { collectGarbage } from '../lib/measure.js';
 import type { BenchRow } from '../lib/report.js';

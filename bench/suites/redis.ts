@@ -1,4 +1,4 @@
-import { deleteKeysWithPrefix, probeRedis } from '../../src/transport/redis/index.js';
+import { deleteKeysWithPrefix, probeRedis } from '../../src/transport/redis/admin.js';
 import { nanoid } from 'nanoid';
 import { RedisStreamsTransport } from '../../src/transport/redis/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { AgentBridge, MemoryTransport, ValidationError, threadIdSchema } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, ValidationError } from '../../src/index.js';
+import { threadIdSchema } from '../../src/protocol/index.js';
 import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
 import { createMetricsRegistry, metricsHandler, sseGatewayMetrics, websocketGatewayMetrics } from '../../src/metrics/index.js';
 import { SseGateway } from '../../src/transport/sse/index.js';

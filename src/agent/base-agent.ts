@@ -127,7 +127,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   }
 
   /** Declares and registers a tool; returns the definition. */
-  protected defineTool<Schema extends import('zod').ZodType, Result>(
+  protected defineTool<Schema extends import('./standard-schema.js').StandardSchemaV1, Result>(
     definition: ToolDefinition<Schema, Result>,
   ): ToolDefinition<Schema, Result> {
     this.addTool(definition);

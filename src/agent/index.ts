@@ -13,4 +13,3 @@ export {
 export { defaultErrorInfo } from './redaction.js';
 export { defineTool, type ToolDefinition, type ToolContext, type AnyTool } from './tool.js';
 export type { RunContext } from './run-context.js';
-export { BridgeAdapter } from './bridge-adapter.js';

@@ -1,7 +1,7 @@
 import { nanoid } from 'nanoid';
 import { AgentwireError, StateError, ToolError, ToolTimeoutError } from '../errors/index.js';
 import { notJsonReasonOf, notSerializableMarker } from '../events/json.js';
-import { describeIssue } from '../events/parse.js';
+import { validateStandard } from './standard-schema.js';
 import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
 import { emitEvent } from './emit.js';
 import { bound, errorInfoFor, shownToolName, toolFailure, type Redactor } from './redaction.js';
@@ -68,17 +68,15 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
       const shown = typeof name === 'string' ? JSON.stringify(bound(name, 128)) : `of type ${name === null ? 'null' : typeof name}`;
       throw new ToolError(tool, `Unknown tool ${shown} (tools of ${host.name}: ${bound(known, 512)})`, { code: 'TOOL_NOT_FOUND' });
     }
-    const parsed = registered.parameters.safeParse(args);
-    if (!parsed.success) {
-      const issue = describeIssue(parsed.error, 'args');
-      throw new ToolError(tool, `Invalid arguments for tool "${tool}": ${issue.field}: ${issue.message}`, {
+    const parsed = await validateStandard(registered.parameters, args, 'args');
+    if (!parsed.ok) {
+      throw new ToolError(tool, `Invalid arguments for tool "${tool}": ${parsed.field}: ${parsed.message}`, {
         code: 'TOOL_INVALID_ARGS',
-        cause: parsed.error,
-        details: { field: issue.field },
+        details: { field: parsed.field, issues: parsed.issues.slice(0, 5) },
       });
     }
     const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller?.signal ?? runSignal };
-    const result = (await executeTool(registered, parsed.data, toolCtx, controller, runSignal)) as Result;
+    const result = (await executeTool(registered, parsed.value, toolCtx, controller, runSignal)) as Result;
     if (!state.openTools.has(toolCallId)) {
       // The run closed the call while it finished (aborted, or ended without waiting for it).
       throw runSignal.aborted ? abortErrorFrom(runSignal) : new StateError('RUN_ENDED', 'The run finished before this tool call did');

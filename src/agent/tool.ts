@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type { StandardSchemaV1 } from './standard-schema.js';
 import type { RunContext } from './run-context.js';
 
 /** What a tool's `execute` receives besides its validated arguments. */
@@ -9,18 +9,21 @@ export interface ToolContext extends RunContext {
   signal: AbortSignal;
 }
 
-export interface ToolDefinition<Schema extends z.ZodType = z.ZodType, Result = unknown> {
+export interface ToolDefinition<Schema extends StandardSchemaV1 = StandardSchemaV1, Result = unknown> {
   name: string;
   description: string;
-  /** zod schema of the arguments; `callTool` validates against it before `execute` runs. */
+  /**
+   * Schema of the arguments, from any Standard Schema library (zod 3.24+ or 4, valibot, arktype);
+   * `callTool` validates against it before `execute` runs.
+   */
   parameters: Schema;
-  execute(args: z.output<Schema>, ctx: ToolContext): Promise<Result> | Result;
+  execute(args: StandardSchemaV1.InferOutput<Schema>, ctx: ToolContext): Promise<Result> | Result;
   /** Fail the call with `ToolTimeoutError` after this many ms (the tool's signal is aborted). */
   timeoutMs?: number;
 }
 
 /** Declares a tool with its argument schema; the identity function that gives type inference. */
-export function defineTool<Schema extends z.ZodType, Result>(
+export function defineTool<Schema extends StandardSchemaV1, Result>(
   definition: ToolDefinition<Schema, Result>,
 ): ToolDefinition<Schema, Result> {
   return definition;

@@ -2,6 +2,8 @@
  * `agentwire/agui`: serve agents to AG-UI clients (`@ag-ui/client`, CopilotKit, …), on the
  * front-end contract (node `handle(req, res)` and web `fetch(request)`), read from the log with
  * resume (`GET` + `Last-Event-ID`). Needs the optional peer dependency `@ag-ui/core`.
+ *
+ * @module agentwire/agui
  */
 export {
   createAguiHandler,

@@ -1,6 +1,8 @@
 /**
- * Browser-safe helpers for `useChat` clients of `createChatHandler` (no Node imports; only types
- * from `ai`). Planned entry point: `agentwire/ai-sdk/client`.
+ * `agentwire/ai-sdk/client`: browser-safe helpers for `useChat` clients of `createChatHandler` (no
+ * Node imports; only types from `ai`).
+ *
+ * @module agentwire/ai-sdk/client
  */
 import type { PrepareReconnectToStreamRequest, UIMessage } from 'ai';
 

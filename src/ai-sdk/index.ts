@@ -4,6 +4,8 @@
  * - `createChatHandler`: serves runs to `useChat` as the AI SDK UI message stream, with resume from the thread log, on the
  *   front-end contract (node `handle(req, res)`, web `fetch(request)`).
  * The core package never imports `ai`; only this entry point does.
+ *
+ * @module agentwire/ai-sdk
  */
 export { ModelAgent, type ModelAgentInput, type ModelAgentOptions } from './model/model-agent.js';
 export { runModel, DEFAULT_MAX_STEPS, type ModelRunResult } from './model/run-model.js';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { AgentwireError, AuthError, GatewayError, HistoryGapError, TransportError, ValidationError, isErrorCode, type CodeOf } from '../errors/index.js';
+import { AgentwireError, AuthError, GatewayError, HistoryGapError, StateError, TransportError, ValidationError, errorFromCode, isErrorCode, type CodeOf } from '../errors/index.js';
 import type { AgentEvent, EventOfType, EventType } from '../events/schema.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
 import type { ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
@@ -364,7 +364,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       this.fail(new AuthError(message, { code }));
       return;
     }
-    this.report(new AgentwireError(code, message, { details: { ...(frame.threadId !== undefined && { threadId: frame.threadId }), ...(code !== frame.code && { serverCode: frame.code }) } }));
+    this.report(errorFromCode(code, message, { details: { ...(frame.threadId !== undefined && { threadId: frame.threadId }), ...(code !== frame.code && { serverCode: frame.code }) } }));
     if ((code === 'SUBSCRIPTION_ENDED' || code === 'SUBSCRIBE_FAILED') && frame.threadId === this.threadId) {
       // Start over on a new connection (with backoff), resuming from the cursor.
       this.dropSocket();
@@ -437,7 +437,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = undefined;
-    if (socket && socket.readyState <= OPEN) socket.close(1000, 'client closed');
+    if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
   }
 
   private setStatus(status: ClientStatus): void {
@@ -483,7 +483,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     } catch (error) {
       this.stats.listenerErrors++;
       if (name === 'error') return;
-      this.report(new AgentwireError('LISTENER_FAILED', `a "${String(name)}" listener threw: ${messageOf(error)}`, { cause: error }));
+      this.report(new StateError('LISTENER_FAILED', `a "${String(name)}" listener threw: ${messageOf(error)}`, { cause: error }));
     }
   }
 }

@@ -1,6 +1,8 @@
 /**
  * `agentwire/client`: follow an agent thread from a browser or from Node. Browser-safe: no Node
  * built-ins and no server code. In Node 20 pass `WebSocket` from `ws` (or use `./node.js`).
+ *
+ * @module agentwire/client
  */
 export {
   AgentwireClient,

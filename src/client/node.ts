@@ -1,6 +1,8 @@
 /**
- * Node convenience for the client: `connect()` with `WebSocket` from `ws` filled in. Kept out of
+ * `agentwire/client/node`: Node convenience for the client: `connect()` with `WebSocket` from `ws` filled in. Kept out of
  * the browser entry (`./index.js`) because it imports `ws`.
+ *
+ * @module agentwire/client/node
  */
 import WebSocket from 'ws';
 import { connect as connectWith, type AgentwireClient, type ConnectOptions } from './client.js';

@@ -1,14 +1,9 @@
-import type { AgentEvent, EventType } from '../events/schema.js';
+import type { AgentEvent } from '../events/schema.js';
+import { EVENT_TYPES as EVENT_TYPE_LIST, WIRE_VERSION } from '../protocol/constants.js';
 import type { ServerFrame } from '../protocol/frames.js';
 
-/** Kept here rather than imported so the browser bundle does not pull in the zod schemas. */
-const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
-  'agent_started',
-  'agent_thinking',
-  'tool_executing',
-  'tool_completed',
-  'agent_completed',
-]);
+// From the zod-free constants so the browser bundle does not pull in the zod schemas.
+const EVENT_TYPES: ReadonlySet<string> = new Set<string>(EVENT_TYPE_LIST);
 
 export type ParsedMessage = { ok: true; frames: ServerFrame[] } | { ok: false; message: string };
 
@@ -20,7 +15,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function isAgentEvent(value: unknown): value is AgentEvent {
   return (
     isObject(value) &&
-    value.v === 1 &&
+    value.v === WIRE_VERSION &&
     typeof value.id === 'string' &&
     typeof value.type === 'string' &&
     EVENT_TYPES.has(value.type) &&

@@ -116,7 +116,14 @@ export const ERROR_CATALOG = {
   SERVER_AT_CAPACITY: { owner: 'GatewayError', status: 503, summary: 'The server holds as many connections or streams as it may.' },
   UNAVAILABLE: { owner: 'GatewayError', status: 503, summary: 'The endpoint cannot serve the request now.' },
   INTERNAL_ERROR: { owner: 'GatewayError', status: 500, summary: 'The request failed inside the server (details withheld, reported through onError).' },
-} as const satisfies Record<string, { owner: ErrorClassName; status: number; summary: string }>;
+} as const satisfies Record<string, ErrorCatalogEntry>;
+
+/** One row of {@link ERROR_CATALOG}: the class that owns the code, its HTTP status, what it means. */
+export interface ErrorCatalogEntry {
+  readonly owner: ErrorClassName;
+  readonly status: number;
+  readonly summary: string;
+}
 
 /** Names of the error classes that own codes. */
 export type ErrorClassName =

@@ -16,7 +16,11 @@ export class AgentwireError extends Error {
   /** Whether repeating the same operation may succeed (drives the bridge's retries). */
   readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, options: AgentwireErrorOptions & { retryable?: boolean } = {}) {
+  /**
+   * Protected: an error is always an instance of the class that owns its code in the catalog
+   * (`errorFromCode` builds one for a code known only at run time).
+   */
+  protected constructor(code: ErrorCode, message: string, options: AgentwireErrorOptions & { retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

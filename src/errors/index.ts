@@ -13,5 +13,6 @@ export {
   GatewayError,
   type AgentwireErrorOptions,
 } from './errors.js';
-export { ERROR_CATALOG, httpStatusOf, isErrorCode, type ErrorCode, type CodeOf, type ErrorClassName } from './catalog.js';
+export { ERROR_CATALOG, httpStatusOf, isErrorCode, type ErrorCode, type CodeOf, type ErrorClassName, type ErrorCatalogEntry } from './catalog.js';
 export { serializeError } from './serialize.js';
+export { errorFromCode } from './from-code.js';

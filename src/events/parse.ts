@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type { z } from 'zod/v4';
 import { ValidationError } from '../errors/index.js';
 import { agentEventSchema, eventDataSchemas, type AgentEvent, type EventData, type EventType } from './schema.js';
 

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
+import { discriminatedUnion } from './discriminated-union.js';
 import { runIdSchema, threadIdSchema } from '../ids/thread-id.js';
 
 /** Wire format version carried by every event. */
@@ -49,12 +50,12 @@ export const toolExecutingDataSchema = z.object({
   args: z.unknown().optional(),
 });
 
-export const toolCompletedDataSchema = z.discriminatedUnion('status', [
+export const toolCompletedDataSchema = discriminatedUnion('status', [
   z.object({ toolCallId, tool: toolName, status: z.literal('succeeded'), result: z.unknown().optional(), durationMs }),
   z.object({ toolCallId, tool: toolName, status: z.literal('failed'), error: errorInfoSchema, durationMs }),
 ]);
 
-export const agentCompletedDataSchema = z.discriminatedUnion('status', [
+export const agentCompletedDataSchema = discriminatedUnion('status', [
   z.object({ status: z.literal('succeeded'), result: z.unknown().optional(), durationMs, usage: usageSchema.optional() }),
   z.object({
     status: z.enum(['failed', 'cancelled']),
@@ -106,7 +107,7 @@ export const agentCompletedEventSchema = z.object({
   data: agentCompletedDataSchema,
 });
 
-export const agentEventSchema = z.discriminatedUnion('type', [
+export const agentEventSchema = discriminatedUnion('type', [
   agentStartedEventSchema,
   agentThinkingEventSchema,
   toolExecutingEventSchema,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { ValidationError } from '../errors/index.js';
 
 /** Longest accepted thread id. Long enough for UUIDs, Slack `ts` pairs and prefixed keys. */

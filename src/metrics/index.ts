@@ -1,6 +1,8 @@
 /**
  * `agentwire/metrics`: bridge and gateway metrics in the Prometheus text format, through
  * prom-client (optional peer dependency).
+ *
+ * @module agentwire/metrics
  */
 export { createMetricsRegistry, type MetricsRegistryOptions, type AnyRegistry } from './registry.js';
 export { metricsHandler, type MetricsHandlerOptions } from './handler.js';

@@ -2,7 +2,18 @@
  * Constants of the gateway ↔ client protocol, with no dependency at all (no zod, no Node
  * built-in): the browser client imports them from here, the gateways too, so both sides agree
  * on every number and name by construction. The zod schemas of client frames are in `frames.ts`.
+ *
+ * @module agentwire/protocol/constants
  */
+
+/**
+ * Wire format version every event carries (`v`). Same value as the event schema's, checked at
+ * compile time in `frames.ts`.
+ */
+export const WIRE_VERSION = 1 as const;
+
+/** The event types of wire format version 1 (the schema's list, checked at compile time in `frames.ts`). */
+export const EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;
 
 /** Version of the gateway ↔ client protocol (independent of the event wire version). */
 export const PROTOCOL_VERSION = 1 as const;
@@ -39,6 +50,8 @@ export type GatewayErrorCode = (typeof GATEWAY_ERROR_CODES)[number];
 
 /** Close codes used by the gateways (4xxx are agentwire's own). */
 export const CloseCode = {
+  /** Normal closure: the client called `close()`, or the server ended the connection cleanly. */
+  NORMAL_CLOSURE: 1000,
   /** Server shutting down (`close()`): reconnect elsewhere or later. */
   GOING_AWAY: 1001,
   /** Protocol violation the connection cannot recover from (e.g. binary frames). */

@@ -1,8 +1,9 @@
-import { z } from 'zod';
+import { z } from 'zod/v4';
+import { discriminatedUnion } from '../events/discriminated-union.js';
 import { threadIdSchema } from '../ids/thread-id.js';
-import type { AgentEvent } from '../events/schema.js';
+import type { AgentEvent, EventType, WIRE_VERSION as SCHEMA_WIRE_VERSION } from '../events/schema.js';
 import type { HistoryGapReason } from '../transport/types.js';
-import type { ClientFrameType, PROTOCOL_VERSION, ServerFrameType } from './constants.js';
+import type { ClientFrameType, EVENT_TYPES, PROTOCOL_VERSION, ServerFrameType, WIRE_VERSION } from './constants.js';
 
 /**
  * The frames of the gateway ↔ client protocol: zod schemas of what clients send (the gateways
@@ -30,7 +31,7 @@ export const ackFrameSchema = z.object({
   threadId: threadIdSchema,
   cursor: cursorSchema,
 });
-export const clientFrameSchema = z.discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema]);
+export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
 /** Server → client frames. A WebSocket message holds one frame, or an array of frames (a batch). */
@@ -75,8 +76,17 @@ export interface ErrorFrame {
 }
 export type ServerFrame = HelloFrame | EventFrame | SubscribedFrame | UnsubscribedFrame | HistoryGapFrame | ErrorFrame;
 
-/** Compile-time check: the frame types above and the names in `constants.ts` are the same sets. */
+/**
+ * Compile-time check: the frame types above and the names in `constants.ts` are the same sets,
+ * and the zod-free event types and wire version agree with the event schema's (a new event type
+ * in the schema fails here until `constants.ts` names it too, so the browser client accepts it).
+ */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
-type FrameTypesAgree = [Assert<Same<ClientFrame['type'], ClientFrameType>>, Assert<Same<ServerFrame['type'], ServerFrameType>>];
+type FrameTypesAgree = [
+  Assert<Same<ClientFrame['type'], ClientFrameType>>,
+  Assert<Same<ServerFrame['type'], ServerFrameType>>,
+  Assert<Same<(typeof EVENT_TYPES)[number], EventType>>,
+  Assert<Same<typeof WIRE_VERSION, typeof SCHEMA_WIRE_VERSION>>,
+];

@@ -1,4 +1,4 @@
-import { deleteKeysWithPrefix, probeRedis as probeRedisAt } from '../../src/transport/redis/index.js';
+import { deleteKeysWithPrefix, probeRedis as probeRedisAt } from '../../src/transport/redis/admin.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';

@@ -2,12 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   AuthError,
-  RunEmitter,
   generateRunId,
   tokenFrom,
   type Authenticate,
   type MemoryTransport,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { SseGateway, type SseGatewayOptions } from '../../src/transport/sse/index.js';
 
 /** Test auth hook: `tok-<user>` → user; `expired` → AuthError TOKEN_EXPIRED; anything else → null. */

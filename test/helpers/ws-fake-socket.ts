@@ -1,4 +1,6 @@
-import { RunEmitter, generateRunId, type AgentEvent, type ServerFrame } from '../../src/index.js';
+import { generateRunId, type AgentEvent } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
+import { type ServerFrame } from '../../src/protocol/index.js';
 
 type Handler = ((event: never) => void) | null;
 

@@ -8,8 +8,8 @@ import {
   type AgentEvent,
   type Authenticate,
   type MemoryTransportOptions,
-  type ServerFrame,
 } from '../../src/index.js';
+import { type ServerFrame } from '../../src/protocol/index.js';
 import { connect, type AgentwireClient, type ConnectOptions } from '../../src/client/node.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/transport/websocket/index.js';
 import { ScriptedAgent } from './agents.js';

@@ -16,14 +16,13 @@ import {
   MemoryTransport,
   ValidationError,
   defineTool,
-  eventJson,
   generateRunId,
-  isNotSerializableMarker,
   parseEvent,
   validateLifecycle,
   type AgentEvent,
   type RunContext,
 } from '../../src/index.js';
+import { eventJson, isNotSerializableMarker } from '../../src/events/json.js';
 import { toJson } from '../../src/events/json.js';
 
 interface Scenario {

@@ -17,7 +17,6 @@ import {
   ValidationError,
   defaultErrorInfo,
   defineTool,
-  eventJson,
   generateRunId,
   parseEvent,
   validateLifecycle,
@@ -27,6 +26,7 @@ import {
   type RunContext,
   type Transport,
 } from '../../src/index.js';
+import { eventJson } from '../../src/events/json.js';
 
 type Script = (agent: Probe, input: unknown, ctx: RunContext) => Promise<unknown>;
 

@@ -3,7 +3,6 @@ import {
   AgentBridge,
   DeliveryError,
   MemoryTransport,
-  RunEmitter,
   ThreadResolutionError,
   TransportError,
   generateRunId,
@@ -11,6 +10,7 @@ import {
   type AgentEvent,
   type BridgeState,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { ScriptedAgent } from '../helpers/agents.js';
 import { FaultyTransport } from '../helpers/faulty-transport.js';
 import { until } from '../helpers/wait.js';

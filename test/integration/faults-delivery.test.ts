@@ -4,7 +4,8 @@
  * own user, or a loud DeliveryError for exactly the events that could not be kept.
  */
 import { describe, expect, it } from 'vitest';
-import { AgentBridge, DeliveryError, RunEmitter, generateRunId, type AgentEvent } from '../../src/index.js';
+import { AgentBridge, DeliveryError, generateRunId, type AgentEvent } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import {
   IntermittentTransport,
   checkStream,

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerFrame } from '../../src/index.js';
+import type { ServerFrame } from '../../src/protocol/index.js';
 import { checkStream, figures, loadEvents, pause, perfect, startStack, type LoadInput, type Stack } from '../helpers/reliability-harness.js';
 import { RawClient, follow, until } from '../helpers/ws-harness.js';
 

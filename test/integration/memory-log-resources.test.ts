@@ -1,7 +1,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { MemoryTransport, RunEmitter, generateRunId, type AgentEvent } from '../../src/index.js';
+import { MemoryTransport, generateRunId, type AgentEvent } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 
 /**
  * The memory log is bounded in bytes, not only in events: a flood of 1 MB events (the largest an

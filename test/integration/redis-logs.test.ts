@@ -3,13 +3,13 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
   AgentBridge,
   DeliveryError,
-  RunEmitter,
   generateRunId,
   validateLifecycle,
   type AgentEvent,
   type BridgeState,
   type SubscribeResult,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { eventJson } from '../../src/events/json.js';
 import { threadTag } from '../../src/transport/memory/log-common.js';
 import { RedisEventLog, RedisStreamsTransport, type RedisStreamsTransportOptions } from '../../src/transport/redis/index.js';

@@ -4,13 +4,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AgentBridge,
   MemoryTransport,
-  RunEmitter,
   generateRunId,
   validateLifecycle,
   type AgentEvent,
   type EventLog,
   type LogEntry,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { SseGateway } from '../../src/transport/sse/index.js';
 import { ScriptedAgent, type Step } from '../helpers/agents.js';
 import { SseTestClient } from '../helpers/sse-client.js';

@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AuthError, MemoryTransport, RunEmitter, generateRunId, type AgentEvent, type LogEntry, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
+import { AuthError, MemoryTransport, generateRunId, type AgentEvent, type LogEntry, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import type { GatewayErrorContext } from '../../src/transport/websocket/index.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { RawClient, authenticate, follow, startGateway, until, type GatewaySetupOptions } from '../helpers/ws-harness.js';

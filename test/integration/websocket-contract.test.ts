@@ -4,7 +4,8 @@
  * upgrade, and the contract's stats shape that `agentwire/metrics` reads as is.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryTransport, RunEmitter, generateRunId } from '../../src/index.js';
+import { MemoryTransport, generateRunId } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
 import { websocketGatewayMetrics } from '../../src/metrics/gateway-metrics.js';
 import { useCleanup } from '../helpers/cleanup.js';

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RunEmitter, generateRunId, validateLifecycle, type AgentEvent } from '../../src/index.js';
+import { generateRunId, validateLifecycle, type AgentEvent } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { RawClient, follow, refusedStatus, startGateway, until } from '../helpers/ws-harness.js';
 import { useCleanup } from '../helpers/cleanup.js';
 

@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   BaseAgent,
-  RunEmitter,
   ValidationError,
   defineTool,
   generateRunId,
@@ -25,6 +24,7 @@ import {
   type Transport,
   type MemoryTransport,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { DEFAULT_JSON_LIMITS, toJson } from '../../src/events/json.js';
 import type { GatewayErrorContext } from '../../src/transport/websocket/index.js';
 import { RawClient, follow, startGateway, until } from '../helpers/ws-harness.js';

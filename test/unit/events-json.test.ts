@@ -2,14 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_JSON_LIMITS,
-  RunEmitter,
   ValidationError,
-  eventJson,
   generateRunId,
-  isNotSerializableMarker,
   parseEvent,
   type AgentEvent,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
+import { eventJson, isNotSerializableMarker } from '../../src/events/json.js';
 import { exceedsDepth, hasEventJson, notSerializableMarker, resolveLimits, serializeEvent, toJson } from '../../src/events/json.js';
 
 function nest(levels: number): unknown {

@@ -2,13 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   LifecycleChecker,
-  RunEmitter,
+  EVENT_TYPES,
   ValidationError,
   generateRunId,
   parseEvent,
+  safeParseEvent,
   validateLifecycle,
   type AgentEvent,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 
 function runEvents(): AgentEvent[] {
   const runId = generateRunId('t1');
@@ -48,17 +50,63 @@ describe('parseEvent', () => {
     expect((error as ValidationError).message).toContain(field);
   });
 
-  it('throws ValidationError (never anything else) for arbitrary input', () => {
+  /** What parseEvent threw for `value` (fails the test when it returned instead). */
+  function refusal(value: unknown): ValidationError {
+    let returned: unknown;
+    try {
+      returned = parseEvent(value);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).code).toBe('INVALID_EVENT');
+      expect(safeParseEvent(value)).toMatchObject({ success: false, error: { code: 'INVALID_EVENT', field: (error as ValidationError).field } });
+      return error as ValidationError;
+    }
+    throw new Error(`parseEvent accepted ${JSON.stringify(value)} as ${JSON.stringify(returned)}`);
+  }
+
+  it('refuses arbitrary input with a ValidationError (never anything else, never accepting it)', () => {
+    // Independent of the schema: no value without v: 1 and a known type is an event.
+    const looksLikeEvent = (value: unknown) =>
+      typeof value === 'object' && value !== null && (value as { v?: unknown }).v === 1 && (EVENT_TYPES as readonly unknown[]).includes((value as { type?: unknown }).type);
     fc.assert(
-      fc.property(fc.anything(), (value) => {
-        try {
-          parseEvent(value);
-        } catch (error) {
-          expect(error).toBeInstanceOf(ValidationError);
-        }
+      fc.property(fc.anything({ withNullPrototype: true, withBigInt: true, withDate: true, withMap: true, withSet: true }), (value) => {
+        fc.pre(!looksLikeEvent(value));
+        refusal(value);
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('refuses a valid event with any one envelope field replaced by a value of the wrong kind, naming the field', () => {
+    const wrong: Record<string, fc.Arbitrary<unknown>> = {
+      v: fc.oneof(fc.constant(0), fc.constant(2), fc.constant('1'), fc.constant(null)),
+      id: fc.oneof(fc.constant(''), fc.integer(), fc.constant(null), fc.string({ minLength: 65, maxLength: 80 })),
+      type: fc.oneof(fc.constant('agent_exploded'), fc.integer(), fc.constant(null)),
+      runId: fc.oneof(fc.constant(''), fc.integer(), fc.constant(null), fc.constant({})),
+      threadId: fc.oneof(fc.constant(''), fc.constant('has space'), fc.integer(), fc.constant(null)),
+      userId: fc.oneof(fc.constant(''), fc.integer(), fc.constant(null), fc.string({ minLength: 257, maxLength: 300 })),
+      agent: fc.oneof(fc.constant(''), fc.integer(), fc.constant(null)),
+      seq: fc.oneof(fc.constant(0), fc.constant(-1), fc.constant(1.5), fc.constant('1'), fc.constant(null)),
+      ts: fc.oneof(fc.constant(-1), fc.constant('now'), fc.constant(null)),
+      data: fc.oneof(fc.constant(null), fc.constant([]), fc.integer(), fc.string()),
+    };
+    const events = runEvents();
+    fc.assert(
+      fc.property(fc.constantFrom(...events), fc.constantFrom(...Object.keys(wrong)), fc.boolean(), (event, field, drop) =>
+        fc.assert(
+          fc.property(wrong[field]!, (value) => {
+            const mutated: Record<string, unknown> = JSON.parse(JSON.stringify(event));
+            if (drop) delete mutated[field];
+            else mutated[field] = value;
+            expect(refusal(mutated).field?.split('.')[0]).toBe(field);
+          }),
+          { numRuns: 10 },
+        ),
+      ),
+      { numRuns: 100 },
+    );
+    // And the untouched events still parse: the refusals above are about the field, not the event.
+    for (const event of events) expect(parseEvent(JSON.parse(JSON.stringify(event)))).toEqual(event);
   });
 
   it('emitter refuses invalid data before consuming a seq', () => {

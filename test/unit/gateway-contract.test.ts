@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AgentwireError, AuthError, GatewayError, ValidationError, type AgentEvent } from '../../src/index.js';
+import { AuthError, GatewayError, TransportError, ValidationError, type AgentEvent } from '../../src/index.js';
 import {
   Follower,
   OriginPolicy,
@@ -196,7 +196,7 @@ describe('problemOf: the one HTTP error answer', () => {
     });
     const internal = problemOf(new Error('ECONNREFUSED redis://:secret@10.0.0.1'));
     expect([internal.status, internal.body.error.code, JSON.stringify(internal)]).toEqual([500, 'INTERNAL_ERROR', expect.not.stringContaining('secret')]);
-    const transport = problemOf(new AgentwireError('REDIS_ERROR', 'WRONGTYPE at key agentwire:secret-tenant'));
+    const transport = problemOf(new TransportError('WRONGTYPE at key agentwire:secret-tenant', { code: 'REDIS_ERROR' }));
     expect(transport.body.error.message).not.toContain('secret');
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MemoryTransport, RunEmitter, generateRunId, type AgentEvent, type LogEntry, type SubscribeResult } from '../../src/index.js';
+import { MemoryTransport, generateRunId, type AgentEvent, type LogEntry, type SubscribeResult } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 
 /**
  * Property tests of resume on the memory log: whatever string a client sends as its cursor, for

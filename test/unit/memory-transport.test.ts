@@ -4,7 +4,6 @@ import {
   AuthError,
   DeliveryError,
   MemoryTransport,
-  RunEmitter,
   StateError,
   TransportError,
   ValidationError,
@@ -13,6 +12,7 @@ import {
   type AgentEvent,
   type LogEntry,
 } from '../../src/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { eventJson } from '../../src/events/json.js';
 
 function emitterFor(userId: string, threadId: string) {
@@ -90,14 +90,28 @@ describe('MemoryTransport', () => {
     expect(closed[0]).toMatchObject({ code: 'THREAD_FORBIDDEN' });
   });
 
-  it('bounds threads: idle threads past their TTL are dropped', () => {
+  it('TTL drops idle threads: a thread idle past threadTtlMs is forgotten, a younger or followed one is kept', () => {
     let now = 0;
-    const transport = new MemoryTransport({ maxThreads: 64, threadTtlMs: 10, now: () => now });
-    for (let i = 0; i < 500; i++) {
-      now += 1;
-      transport.append(thoughts(1, 'u', `t${i}`)[0]!);
-    }
-    expect(transport.threadCount).toBeLessThanOrEqual(64);
+    // maxThreads far above what is created: only the TTL can drop anything here.
+    const transport = new MemoryTransport({ maxThreads: 10_000, threadTtlMs: 1_000, now: () => now });
+    const old = transport.append(thoughts(1, 'u', 'old')[0]!);
+    const watchedLive: AgentEvent[] = [];
+    transport.subscribeSync({ userId: 'u', threadId: 'watched' }, { onEntries: (e) => watchedLive.push(...e.map((x) => x.event)) });
+    transport.append(thoughts(1, 'u', 'watched')[0]!);
+    now = 1_500;
+    const recent = transport.append(thoughts(1, 'u', 'recent')[0]!);
+    now = 2_000; // old and watched are idle for 2 s (past the TTL), recent for 0.5 s
+    // Creating threads runs the sweep (every 64 new threads, or when full).
+    for (let i = 0; i < 64; i++) transport.append(thoughts(1, 'u', `t${i}`)[0]!);
+    expect(transport.threadCount).toBe(64 + 2);
+
+    const listener = { onEntries: () => undefined };
+    // The idle thread is gone: resuming into it is a gap, never a silent replay of nothing.
+    expect(transport.subscribeSync({ userId: 'u', threadId: 'old', after: old.cursor }, listener)).toMatchObject({ status: 'history_gap', gap: { reason: 'trimmed' } });
+    // The younger one is kept whole, the followed one still delivers live.
+    expect(transport.subscribeSync({ userId: 'u', threadId: 'recent' }, listener)).toMatchObject({ status: 'subscribed', cursor: recent.cursor });
+    transport.append(thoughts(1, 'u', 'watched')[0]!);
+    expect(watchedLive).toHaveLength(2);
   });
 
   it('close() ends subscriptions and refuses further sends', async () => {

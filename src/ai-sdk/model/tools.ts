@@ -1,5 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import { jsonSchema, tool, zodSchema, type ToolSet } from 'ai';
+import { asSchema, jsonSchema, tool, type FlexibleSchema, type ToolSet } from 'ai';
 import type { AnyTool } from '../../agent/tool.js';
 import type { ToolSequencer } from './tool-sequencer.js';
 
@@ -34,8 +34,9 @@ export function toAiSdkTools(driver: ModelDriver, tools: readonly AnyTool[], seq
     };
     set[name] = tool<unknown, unknown>({
       description: definition.description,
-      // The model is shown the schema; validation is left to callTool (see above).
-      inputSchema: jsonSchema(() => zodSchema(definition.parameters).jsonSchema),
+      // The model is shown the schema (zod 3 or 4, or a Standard Schema with JSON Schema support);
+      // validation is left to callTool (see above).
+      inputSchema: jsonSchema(() => asSchema(definition.parameters as FlexibleSchema<unknown>).jsonSchema),
       execute: AsyncResource.bind(execute),
     });
   }

@@ -1,4 +1,8 @@
-/** `agentwire/gateway/websocket`: the WebSocket gateway on the front-end contract (server side, Node only). */
+/**
+ * `agentwire/gateway/websocket`: the WebSocket gateway on the front-end contract (server side, Node only).
+ *
+ * @module agentwire/gateway/websocket
+ */
 export { WebSocketGateway, type GatewayAddress } from './gateway.js';
 export type {
   GatewayErrorContext,

@@ -1,3 +1,9 @@
+/**
+ * `agentwire/transport/memory`: the in-memory transport and event log (the embedded default, also
+ * exported at the root): one process, bounded by events, bytes, threads and a TTL, resumable by cursor.
+ *
+ * @module agentwire/transport/memory
+ */
 import { customAlphabet } from 'nanoid';
 import { AuthError, StateError, TransportError, ValidationError } from '../../errors/index.js';
 import { eventJson } from '../../events/json.js';

@@ -2,6 +2,8 @@
  * `agentwire/transport/websocket`: deprecated, use `agentwire/gateway/websocket`. The gateway
  * moved to the front-end contract; this entry point stays for existing imports (same gateway,
  * the old `stats()` shape).
+ *
+ * @module agentwire/transport/websocket
  */
 export { WebSocketGateway } from './gateway.js';
 export type { GatewayAddress } from '../../gateway/websocket/gateway.js';

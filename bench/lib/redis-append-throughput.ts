@@ -1,9 +1,9 @@
 import { nanoid } from 'nanoid';
-import type { AgentEvent } from '../../events/schema.js';
-import { RedisConnection } from './connection.js';
-import { RedisKeys } from './keys.js';
-import { resolveConnectionOptions } from './options.js';
-import { RedisStreamsTransport } from './transport.js';
+import type { AgentEvent } from '../../src/events/schema.js';
+import { RedisConnection } from '../../src/transport/redis/connection.js';
+import { RedisKeys } from '../../src/transport/redis/keys.js';
+import { resolveConnectionOptions } from '../../src/transport/redis/options.js';
+import { RedisStreamsTransport } from '../../src/transport/redis/transport.js';
 
 export interface AppendThroughputOptions {
   /** Redis URL. Default `'redis://127.0.0.1:6379'`. */

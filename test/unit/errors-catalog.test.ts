@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERRORS_DOC, renderErrorsDoc } from '../../scripts/errors-doc.js';
+import * as root from '../../src/index.js';
+import { ERROR_CATALOG, errorFromCode, httpStatusOf, isErrorCode, type ErrorCode } from '../../src/index.js';
+import { GATEWAY_ERROR_CODES } from '../../src/protocol/constants.js';
+
+const codes = Object.keys(ERROR_CATALOG) as ErrorCode[];
+
+describe('the error catalog', () => {
+  it('docs/errors.md is generated from it and up to date (npm run docs:errors)', () => {
+    expect(readFileSync(ERRORS_DOC, 'utf8'), 'docs/errors.md is stale: run `npm run docs:errors`').toBe(renderErrorsDoc());
+    for (const code of codes) expect(readFileSync(ERRORS_DOC, 'utf8')).toContain(`| \`${code}\` | ${ERROR_CATALOG[code].status} |`);
+  });
+
+  it('every owner is an error class of the root entry, and a code read off the wire becomes an instance of its owner', () => {
+    const classes = root as unknown as Record<string, abstract new (...args: never[]) => Error>;
+    for (const code of codes) {
+      const owner = ERROR_CATALOG[code].owner;
+      expect(classes[owner], owner).toBeTypeOf('function');
+      const error = errorFromCode(code, `message of ${code}`, { details: { tool: 'lookup' } });
+      expect(error, code).toBeInstanceOf(classes[owner]);
+      expect(error, code).toBeInstanceOf(root.AgentwireError);
+      expect(error.constructor.name, code).toBe(owner);
+      expect([error.code, error.message, error.status], code).toEqual([code, `message of ${code}`, httpStatusOf(code)]);
+    }
+  });
+
+  it('error frame codes of the gateways are catalog codes', () => {
+    for (const code of GATEWAY_ERROR_CODES) expect(isErrorCode(code), code).toBe(true);
+    expect(isErrorCode('toString')).toBe(false);
+    expect(isErrorCode('NOT_A_CODE')).toBe(false);
+  });
+});
