@@ -146,7 +146,9 @@ export class Follower implements LogListener {
     this.queue[index] = undefined as unknown as LogEntry;
     if (index >= this.liveFrom) this.liveChars -= entryChars(entry);
     if (this.head === this.queue.length) {
-      this.queue = [];
+      // Truncated, not replaced: a follower taking one entry per tick allocates nothing.
+      if (this.queue.length > 1024) this.queue = [];
+      else this.queue.length = 0;
       this.head = 0;
       this.liveFrom = 0;
       this.liveChars = 0;

@@ -275,6 +275,8 @@ describe('SseGateway isolation', () => {
       expectExactlyOnce(events, transport.read(`thread-${user}`, user), user);
       expect(events.length).toBe(2 + 1 + 2 * 11);
     });
+    // Barrier: the squatter's stream has ended (the owner's first event refused it); nothing can follow.
+    await squatter.ended;
     expect(squatter.events).toEqual([]);
     expect(gateway.stats().isolationDrops).toBe(0); // the log filtered; the gateway check is the second line
   });

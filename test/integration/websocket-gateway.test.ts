@@ -93,10 +93,16 @@ describe('WebSocketGateway: isolation', () => {
     const mallory = await RawClient.open(url, 'mallory');
     mallory.subscribe('future-thread');
     await mallory.waitFor(() => mallory.ofType('subscribed').length === 1, 'subscribed');
+    // Mallory's own thread on the same connection is the barrier below.
+    mallory.subscribe('mallory-own');
+    await mallory.waitFor(() => mallory.ofType('subscribed').length === 2, 'own thread subscribed');
     const alice = follow(url, 'alice', 'future-thread');
     await agent.run(script, { userId: 'alice', threadId: 'future-thread' });
     await until(() => alice.events.length === EVENTS_PER_RUN, 'alice received her run');
-    expect(mallory.events()).toEqual([]);
+    const barrier = await agent.run([{ think: 'barrier' }], { userId: 'mallory', threadId: 'mallory-own' });
+    // A connection's frames arrive in the order they were queued: anything of alice's run would have come first.
+    await mallory.waitFor(() => mallory.events().length >= barrier.events, "mallory's own run");
+    expect(mallory.events().map((e) => [e.userId, e.threadId])).toEqual(Array.from({ length: barrier.events }, () => ['mallory', 'mallory-own']));
     alice.client.close();
     mallory.close();
   });

@@ -59,12 +59,14 @@ export class Subscriptions {
       host.sendError('TOO_MANY_SUBSCRIPTIONS', `at most ${host.maxSubscriptions} subscriptions per connection`, threadId);
       return;
     }
+    // Made once per subscription: nothing is allocated per live entry.
+    const drain = (): void => this.drain(follower);
     const follower: Follower = new Follower(
       { userId: host.userId, threadId, after },
       {
         maxQueuedEntries: host.maxQueuedFrames,
         maxQueuedChars: Number.MAX_SAFE_INTEGER,
-        readable: () => host.contain('deliver', () => this.drain(follower), threadId),
+        readable: () => host.contain('deliver', drain, threadId),
         ended: (reason) => host.contain('deliver', () => this.ended(follower, reason), threadId),
         isolationDrop: () => host.stats.isolationDrops++,
       },
