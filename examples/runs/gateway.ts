@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SseGateway } from '../../src/gateway/index.js';
 import { RunsHandler } from '../../src/gateway/runs/index.js';
-import { BullMQRunQueue } from '../../src/runs/index.js';
+import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { demoAuthenticate } from '../scale-out/auth.js';
 

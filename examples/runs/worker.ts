@@ -7,7 +7,7 @@
  * (1000), CLOSE_TIMEOUT_MS (10000). Prints one JSON object per line: ready, run_started, fenced, closed.
  */
 import { AgentBridge } from '../../src/index.js';
-import { BullMQRunQueue } from '../../src/runs/index.js';
+import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisStreamsTransport } from '../../src/transport/redis/index.js';
 import { StepAgent } from './agents.js';
 

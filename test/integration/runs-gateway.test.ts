@@ -4,7 +4,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, MemoryTransport } from '../../src/index.js';
 import { tokenFrom, type AuthRequest } from '../../src/gateway/index.js';
 import { RunsHandler } from '../../src/gateway/runs/index.js';
-import { BullMQRunQueue, MemoryRunQueue } from '../../src/runs/index.js';
+import { MemoryRunQueue } from '../../src/runs/index.js';
+import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { StepAgent } from '../helpers/runs-agents.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { validateLifecycle, type AgentEvent } from '../../src/index.js';
-import { BullMQRunQueue } from '../../src/runs/index.js';
+import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
-import { BullMQRunQueue, MemoryRunQueue, type RunQueue } from '../../src/runs/index.js';
+import { MemoryRunQueue, type RunQueue } from '../../src/runs/index.js';
+import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisStreamsTransport, RedisEventLog } from '../../src/transport/redis/index.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
