@@ -116,6 +116,14 @@ export const ERROR_CATALOG = {
   SERVER_AT_CAPACITY: { owner: 'GatewayError', status: 503, summary: 'The server holds as many connections or streams as it may.' },
   UNAVAILABLE: { owner: 'GatewayError', status: 503, summary: 'The endpoint cannot serve the request now.' },
   INTERNAL_ERROR: { owner: 'GatewayError', status: 500, summary: 'The request failed inside the server (details withheld, reported through onError).' },
+
+  // Run queue (src/runs): submit, cancel, status across processes.
+  WORKER_LOST: { owner: 'StateError', status: 500, summary: "The worker running the run stopped renewing its lease (died, or was too slow); the run was ended as failed by another process." },
+  RUN_FENCED: { owner: 'StateError', status: 409, summary: 'This worker lost the run (presumed dead, or the run was ended elsewhere): its later events are refused by the log.' },
+  RUN_NOT_FOUND: { owner: 'StateError', status: 404, summary: 'The run queue knows no run of that id (never submitted, or its status expired).' },
+  QUEUE_CLOSED: { owner: 'StateError', status: 503, summary: 'The run queue or worker is closed or shutting down.' },
+  UNKNOWN_AGENT: { owner: 'ValidationError', status: 400, summary: 'No agent of that name is served (submit names an agent, workers serve agents by name).' },
+  QUEUE_FULL: { owner: 'GatewayError', status: 429, summary: 'The run queue holds as many queued runs as it may (cluster-wide).' },
 } as const satisfies Record<string, ErrorCatalogEntry>;
 
 /** One row of {@link ERROR_CATALOG}: the class that owns the code, its HTTP status, what it means. */

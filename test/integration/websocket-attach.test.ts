@@ -9,8 +9,9 @@ import { serve } from '@hono/node-server';
 import express from 'express';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { MemoryTransport, RunEmitter, generateRunId } from '../../src/index.js';
+import { MemoryTransport, generateRunId } from '../../src/index.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
+import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { RawClient, authenticate, refusedStatus } from '../helpers/ws-harness.js';
 

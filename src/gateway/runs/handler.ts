@@ -1,0 +1,197 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
+import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
+import { authenticateRequest } from '../auth.js';
+import { readBody } from '../admission.js';
+import { resolveBodyOptions, resolveFrontEndOptions, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
+import { OriginPolicy } from '../origin.js';
+import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
+import { problemOf } from '../respond.js';
+import { StatsRecorder, type GatewayStats } from '../stats.js';
+
+export interface RunsHandlerOptions extends Omit<FrontEndOptions, 'maxConnectionsPerUser' | 'maxConnections' | 'userLimitPolicy' | 'heartbeatIntervalMs'>, BodyOptions {
+  /** Where runs go: a `MemoryRunQueue` (one process) or a `BullMQRunQueue` (its admission limits hold cluster-wide). */
+  queue: RunQueue;
+  /** Path the endpoints live under. Default `'/runs'`. */
+  path?: string;
+  /** Agent names a client may submit to. Default: any (a worker ends a run naming an agent it does not serve with `UNKNOWN_AGENT`). */
+  agents?: readonly string[];
+}
+
+/** `GatewayStats` of the run endpoints, with the queue's figures (queue length, wait times, outcomes). */
+export interface RunsHandlerStats extends GatewayStats {
+  queue: RunQueueStats;
+}
+
+const submitSchema = z.object({
+  agent: z.string().min(1).max(128),
+  input: z.unknown().optional(),
+  threadId: z.string().min(1).max(128),
+  runId: z.string().min(1).max(512).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
+
+/**
+ * The run endpoints, on the front-end contract (auth hook with its timeout, body limits, origin
+ * policy and CORS, one error shape, one stats shape), as a node handler (`handle(req, res)`) and
+ * a web-standard one (`fetch(request)`):
+ *
+ * - `POST <path>` `{ agent, input?, threadId, runId?, metadata? }` → 202 `{ runId, threadId, state: 'queued' }`
+ *   at once (the run id also in `X-Agentwire-Run-Id` and `Location`); 429 `TOO_MANY_RUNS` /
+ *   `QUEUE_FULL` with the reason in `error` and `Retry-After` when the queue's admission refuses.
+ * - `GET <path>/<runId>` → 200 `RunInfo` (state, outcome, wait time); 404 unknown, 403 another user's.
+ * - `POST <path>/<runId>/cancel` → 202 `{ runId, result }`; 404 unknown, 403 another user's.
+ *
+ * Events are followed over the other surfaces (WebSocket, SSE) on any gateway.
+ */
+export class RunsHandler {
+  private readonly options: ResolvedFrontEndOptions;
+  private readonly body: ResolvedBodyOptions;
+  private readonly queue: RunQueue;
+  private readonly path: string;
+  private readonly agents: ReadonlySet<string> | undefined;
+  private readonly origins: OriginPolicy;
+  private readonly recorder = new StatsRecorder();
+  private authenticating = 0;
+  private closed = false;
+
+  constructor(options: RunsHandlerOptions) {
+    this.options = resolveFrontEndOptions(options, { name: 'RunsHandler', heartbeatIntervalMs: 0, closeTimeoutMs: 0 });
+    this.body = resolveBodyOptions(options, 'RunsHandler');
+    if (typeof options.queue?.submit !== 'function' || typeof options.queue.cancel !== 'function') {
+      throw new ValidationError('RunsHandler option queue is required: a RunQueue', { field: 'queue', code: 'INVALID_OPTION' });
+    }
+    this.queue = options.queue;
+    this.path = (options.path ?? '/runs').replace(/\/+$/, '') || '/runs';
+    this.agents = options.agents ? new Set(options.agents) : undefined;
+    this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET', 'POST']);
+  }
+
+  /** Node handler: answers requests under `path`; returns false (untouched) for other paths. */
+  readonly handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const request = fromNodeRequest(req);
+    if (!request || !this.owns(request)) return false;
+    const answer = await this.answer(request);
+    const text = answer.body === undefined ? '' : JSON.stringify(answer.body);
+    res.writeHead(answer.status, { ...(text && JSON_HEADERS), ...answer.headers, 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+    return true;
+  };
+
+  /** Web-standard handler (Next.js, Hono, Bun, Deno). Paths outside `path` get 404 `NOT_FOUND`. */
+  readonly fetch = async (webRequest: Request): Promise<Response> => {
+    const request = fromWebRequest(webRequest);
+    const answer = request && this.owns(request) ? await this.answer(request) : this.refuse(new GatewayError('NOT_FOUND', 'No such endpoint'), {});
+    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
+      status: answer.status,
+      headers: { ...(answer.body !== undefined && JSON_HEADERS), ...answer.headers },
+    });
+  };
+
+  /** Counters of the endpoints (refusals by code, errors) and the queue's figures. */
+  async stats(): Promise<RunsHandlerStats> {
+    const base = this.recorder.snapshot({ open: 0, authenticating: this.authenticating, users: 0 });
+    return { ...base, queue: await this.queue.stats() };
+  }
+
+  /** Refuses new requests with 503 `GATEWAY_CLOSED` (the queue and its runs are the caller's to close). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private owns(request: AuthRequest): boolean {
+    const path = request.url.pathname;
+    return path === this.path || path.startsWith(`${this.path}/`);
+  }
+
+  private async answer(request: AuthRequest): Promise<Answer> {
+    const origin = this.origins.check(request);
+    if (!origin.ok) return this.refuse(origin.error, {});
+    const cors = origin.headers;
+    if (request.method === 'OPTIONS') {
+      const preflight = this.origins.preflight(request);
+      return preflight.status === 204 ? { status: 204, headers: preflight.headers } : this.refuse(preflight.error, {});
+    }
+    try {
+      if (this.closed) throw new StateError('GATEWAY_CLOSED', 'The run endpoints are closed');
+      const rest = request.url.pathname.slice(this.path.length).split('/').filter(Boolean).map(decodeURIComponent);
+      const route = rest.length === 0 ? 'submit' : rest.length === 1 ? 'status' : rest.length === 2 && rest[1] === 'cancel' ? 'cancel' : undefined;
+      if (!route) throw new GatewayError('NOT_FOUND', 'No such endpoint');
+      const method = route === 'status' ? 'GET' : 'POST';
+      if (request.method !== method) {
+        throw new GatewayError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, { headers: { Allow: `OPTIONS, ${method}` } });
+      }
+      const principal = await this.authenticate(request);
+      if (route === 'submit') return { status: 202, ...(await this.submit(request, principal.userId, cors)) };
+      const runId = rest[0]!;
+      if (route === 'status') return { status: 200, headers: cors, body: await this.ownedStatus(runId, principal.userId) };
+      const result = await this.queue.cancel(runId, { userId: principal.userId });
+      return { status: 202, headers: cors, body: { runId, result } };
+    } catch (error) {
+      return this.refuse(error, cors);
+    }
+  }
+
+  private async authenticate(request: AuthRequest) {
+    this.authenticating++;
+    try {
+      return await authenticateRequest(this.options.authenticate, request, {
+        timeoutMs: this.options.authTimeoutMs,
+        report: (error) => this.report(error, 'authenticate'),
+      });
+    } finally {
+      this.authenticating--;
+    }
+  }
+
+  private async submit(request: AuthRequest, userId: string, cors: Record<string, string>): Promise<Omit<Answer, 'status'>> {
+    const raw = await readBody(request, this.body);
+    const parsed = submitSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue?.path.join('.') || 'body';
+      throw new ValidationError(`Invalid run request: ${field} ${issue?.message ?? 'is invalid'}`, { field, code: 'INVALID_REQUEST' });
+    }
+    const { agent, input, threadId, runId, metadata } = parsed.data;
+    if (this.agents && !this.agents.has(agent)) throw new ValidationError(`Unknown agent "${agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' });
+    const id = await this.queue.submit(agent, input, { userId, threadId, ...(runId !== undefined && { runId }), ...(metadata && { metadata }) });
+    return {
+      headers: { ...cors, 'X-Agentwire-Run-Id': id, Location: `${this.path}/${encodeURIComponent(id)}` },
+      body: { runId: id, threadId, state: 'queued' },
+    };
+  }
+
+  private async ownedStatus(runId: string, userId: string): Promise<RunInfo> {
+    const info = await this.queue.status(runId);
+    if (!info) throw new StateError('RUN_NOT_FOUND', `No run ${runId}`);
+    if (info.userId !== userId) throw new AuthError('The run belongs to another user', { code: 'THREAD_FORBIDDEN' });
+    return info;
+  }
+
+  private refuse(error: unknown, cors: Record<string, string>): Answer {
+    const problem = problemOf(error, cors);
+    const code = problem.body.error.code as Parameters<StatsRecorder['refused']>[0];
+    if (problem.status >= 500 && problem.status !== 503) this.report(error, 'request');
+    this.recorder.refused(code);
+    if (problem.status === 429) problem.headers['Retry-After'] ??= '1';
+    return { status: problem.status, headers: problem.headers, body: problem.body };
+  }
+
+  private report(error: unknown, stage: string): void {
+    this.recorder.errors++;
+    try {
+      this.options.onError?.(error, { surface: 'runs', stage });
+    } catch {
+      // A throwing error hook changes nothing.
+    }
+  }
+}

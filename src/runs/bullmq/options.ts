@@ -1,0 +1,94 @@
+import { ValidationError } from '../../errors/index.js';
+import type { RedisConnectionOptions } from '../../transport/redis/options.js';
+import { resolveConnectionOptions, type ResolvedConnectionOptions } from '../../transport/redis/options.js';
+import { positiveInt, resolveAdmission } from '../shared.js';
+import type { AdmissionLimits } from '../types.js';
+
+export interface BullMQRunQueueOptions extends RedisConnectionOptions, AdmissionLimits {
+  /**
+   * Name of the queue; processes that share runs use the same name and `keyPrefix`. The queue's
+   * keys (BullMQ's and agentwire's) share the hash tag `{<queueName>}`: one slot on a Redis
+   * Cluster. Default `'runs'`.
+   */
+  queueName?: string;
+  /**
+   * A worker renews the lease of each of its runs every `leaseMs / 3`; a run whose lease is
+   * `leaseMs` old is presumed lost: it ends with `agent_completed` failed, code `WORKER_LOST`,
+   * within `leaseMs + reapIntervalMs` of the worker's last renewal. Default 15,000 ms.
+   */
+  leaseMs?: number;
+  /** How often each process with a worker (or `reap: true`) looks for expired leases. Default 1,000 ms. */
+  reapIntervalMs?: number;
+  /** Whether this process looks for expired leases even without a worker (e.g. a gateway). Default false: every worker does. */
+  reap?: boolean;
+  /** How long a finished run's status is kept. Default 86,400 s (24 h). */
+  statusTtlSeconds?: number;
+  /**
+   * The event log's retention, as the workers' `RedisStreamsTransport` has it (the terminal event
+   * of a lost run is appended with it). Default the transport's: 10,000 entries, 86,400 s.
+   */
+  log?: { maxLenPerThread?: number; threadTtlSeconds?: number };
+}
+
+export interface ResolvedQueueOptions extends ResolvedConnectionOptions {
+  queueName: string;
+  leaseMs: number;
+  reapIntervalMs: number;
+  reap: boolean;
+  statusTtlSeconds: number;
+  maxRunsPerUser: number;
+  maxQueued: number;
+  log: { maxLenPerThread: number; threadTtlSeconds: number };
+}
+
+export function resolveQueueOptions(options: BullMQRunQueueOptions): ResolvedQueueOptions {
+  const connection = resolveConnectionOptions(options, 'BullMQRunQueue');
+  const queueName = options.queueName ?? 'runs';
+  if (typeof queueName !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(queueName)) {
+    throw new ValidationError(`BullMQRunQueue option queueName must be 1-64 letters, digits, _ . -, got ${JSON.stringify(queueName)}`, {
+      field: 'queueName',
+      code: 'INVALID_OPTION',
+    });
+  }
+  return {
+    ...connection,
+    ...resolveAdmission(options),
+    queueName,
+    leaseMs: positiveInt('leaseMs', options.leaseMs ?? 15_000, 30),
+    reapIntervalMs: positiveInt('reapIntervalMs', options.reapIntervalMs ?? 1_000, 10),
+    reap: options.reap ?? false,
+    statusTtlSeconds: positiveInt('statusTtlSeconds', options.statusTtlSeconds ?? 86_400),
+    log: {
+      maxLenPerThread: positiveInt('log.maxLenPerThread', options.log?.maxLenPerThread ?? 10_000),
+      threadTtlSeconds: positiveInt('log.threadTtlSeconds', options.log?.threadTtlSeconds ?? 86_400),
+    },
+  };
+}
+
+/** Keys of one queue: all under the hash tag of its name. */
+export class QueueKeys {
+  /** BullMQ's prefix: its keys are `<bullPrefix>:<queueName>:…`. */
+  readonly bullPrefix: string;
+  private readonly base: string;
+  readonly runPrefix: string;
+  readonly queued: string;
+  readonly leases: string;
+  readonly cancelChannel: string;
+
+  constructor(keyPrefix: string, queueName: string) {
+    this.bullPrefix = `${keyPrefix}{${queueName}}`;
+    this.base = `${this.bullPrefix}:aw:`;
+    this.runPrefix = `${this.base}run:`;
+    this.queued = `${this.base}queued`;
+    this.leases = `${this.base}leases`;
+    this.cancelChannel = `${this.base}cancel`;
+  }
+
+  run(runId: string): string {
+    return this.runPrefix + runId;
+  }
+
+  user(userId: string): string {
+    return `${this.base}user:${userId}`;
+  }
+}

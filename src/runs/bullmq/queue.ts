@@ -1,0 +1,216 @@
+import { Queue } from 'bullmq';
+import { createClient } from 'redis';
+import { AuthError, GatewayError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import type { ErrorInfo } from '../../events/schema.js';
+import { RedisConnection } from '../../transport/redis/connection.js';
+import { RedisKeys } from '../../transport/redis/keys.js';
+import { closeRun, Reaper, type QueueContext } from './context.js';
+import { QueueKeys, resolveQueueOptions, type BullMQRunQueueOptions, type ResolvedQueueOptions } from './options.js';
+import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
+import { BullMQWorker } from './worker.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS, agentsByName, emptyFinished, newWaitHistogram, prepareJob } from '../shared.js';
+import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueue, RunQueueStats, RunState, RunWorker, ServeOptions, SubmitOptions } from '../types.js';
+
+/**
+ * The run queue on Redis, for runs submitted by any process (gateways) and executed by worker
+ * processes. Jobs travel through BullMQ (v6, on node-redis: no ioredis); agentwire keeps each
+ * run's state, the admission sets and the leases beside BullMQ's keys, under one hash tag.
+ *
+ * - `submit` is one atomic check-and-record (runs per user, queue length: cluster-wide), then a
+ *   BullMQ job; it resolves with the run id as soon as both are stored.
+ * - `cancel` (owner only) is a flag in the run's state plus a `PUBLISH` to the workers: the one
+ *   running it aborts it at once; the flag is also read at every lease renewal (`leaseMs / 3`),
+ *   so a missed message delays a cancel by at most that. A queued run is ended at once.
+ * - Worker loss: a run whose lease was not renewed for `leaseMs` is ended by any live process
+ *   with `agent_completed` failed `WORKER_LOST` (open tools closed first), appended atomically
+ *   with the log's fencing: the lost worker's later events are refused (`RUN_CLOSED`) and it
+ *   reports `RUN_FENCED`. Lost runs are never retried (BullMQ's `maxStalledCount` is 0).
+ */
+export class BullMQRunQueue implements RunQueue {
+  readonly options: ResolvedQueueOptions;
+  private readonly ctx: QueueContext;
+  private readonly connection: RedisConnection;
+  private readonly bullClient;
+  private readonly bull: Queue;
+  private readonly reaper: Reaper;
+  private readonly workers = new Set<BullMQWorker>();
+  private closed = false;
+
+  constructor(options: BullMQRunQueueOptions = {}) {
+    this.options = resolveQueueOptions(options);
+    this.connection = new RedisConnection(this.options, 'agentwire-runs');
+    this.connection.start();
+    this.ctx = {
+      options: this.options,
+      keys: new QueueKeys(this.options.keyPrefix, this.options.queueName),
+      logKeys: new RedisKeys(this.options.keyPrefix),
+      connection: this.connection,
+      counters: { submitted: 0, refused: 0, workerLost: 0, fenced: 0, finished: emptyFinished(), waits: newWaitHistogram() },
+    };
+    this.bullClient = createClient({ ...this.options.clientOptions, url: this.options.url, name: 'agentwire-runs-queue' });
+    this.bullClient.on('error', (error: Error) => this.options.onError?.(error));
+    this.bull = new Queue(this.options.queueName, { connection: this.bullClient as never, prefix: this.ctx.keys.bullPrefix });
+    this.reaper = new Reaper(this.ctx, (error) => this.options.onError?.(error));
+    if (this.options.reap) this.reaper.start();
+  }
+
+  /** Resolves once connected to Redis; false after `timeoutMs`. */
+  connect(timeoutMs = this.options.connectTimeoutMs): Promise<boolean> {
+    return this.connection.waitReady(timeoutMs);
+  }
+
+  async submit(agent: string, input: unknown, options: SubmitOptions): Promise<string> {
+    if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
+    const job = prepareJob(agent, input, options);
+    const { keys, logKeys } = this.ctx;
+    const owner = await this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner']).catch((error: unknown) => {
+      throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: error });
+    });
+    if (owner !== null && owner !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+    const o = this.options;
+    const scriptKeys = [keys.run(job.runId), keys.user(job.userId), keys.queued];
+    const reply = await SUBMIT.run<string>(this.connection, 3, [
+      ...scriptKeys,
+      job.runId,
+      job.userId,
+      job.threadId,
+      agent,
+      String(job.queuedAt),
+      String(o.maxRunsPerUser),
+      String(o.maxQueued),
+      JSON.stringify(job.metadata),
+      String(o.statusTtlSeconds),
+    ]);
+    if (reply === 'conflict') throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
+    if (reply === 'user' || reply === 'queue') {
+      this.ctx.counters.refused++;
+      if (reply === 'user') {
+        throw new GatewayError('TOO_MANY_RUNS', `The user has ${o.maxRunsPerUser} runs queued or running (maxRunsPerUser)`, {
+          details: { reason: 'runs_per_user', limit: o.maxRunsPerUser },
+        });
+      }
+      throw new GatewayError('QUEUE_FULL', `The queue holds ${o.maxQueued} runs (maxQueued)`, { details: { reason: 'queue_length', limit: o.maxQueued } });
+    }
+    try {
+      await this.bull.add(agent, job, { attempts: 1, removeOnComplete: true, removeOnFail: true });
+    } catch (error) {
+      await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
+      throw new TransportError(`Queueing run ${job.runId} failed`, { code: 'REDIS_UNAVAILABLE', cause: error });
+    }
+    this.ctx.counters.submitted++;
+    return job.runId;
+  }
+
+  async cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
+    const { keys } = this.ctx;
+    const reply = await CANCEL.run<string>(this.connection, 3, [
+      keys.run(runId),
+      keys.queued,
+      keys.leases,
+      runId,
+      String(options?.userId ?? ''),
+      String(Date.now()),
+      keys.cancelChannel,
+    ]);
+    switch (reply) {
+      case 'missing':
+        throw new StateError('RUN_NOT_FOUND', `No run ${runId}`);
+      case 'forbidden':
+        throw new AuthError(`Run ${runId} belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      case 'finished':
+        return 'already_finished';
+      case 'queued': {
+        // Due now: end it here at once (a reaper would, within reapIntervalMs, if this process died).
+        const fields = await this.connection.send<string[]>(['HGETALL', keys.run(runId)]);
+        await closeRun(this.ctx, runId, pairs(fields));
+        return 'cancelled';
+      }
+      default:
+        return 'requested';
+    }
+  }
+
+  async status(runId: string): Promise<RunInfo | undefined> {
+    const flat = await this.connection.send<string[]>(['HGETALL', this.ctx.keys.run(runId)]);
+    if (flat.length === 0) return undefined;
+    return toRunInfo(runId, pairs(flat));
+  }
+
+  serve({ agents }: { agents: AgentSet }, options: ServeOptions = {}): RunWorker {
+    if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
+    const worker = new BullMQWorker(this.ctx, agentsByName(agents), options, (closed) => this.workers.delete(closed));
+    this.workers.add(worker);
+    this.reaper.start();
+    return worker;
+  }
+
+  async stats(): Promise<RunQueueStats> {
+    const { keys, counters } = this.ctx;
+    const [queued, running, oldest] = await Promise.all([
+      this.connection.send<number>(['ZCARD', keys.queued]),
+      this.connection.send<number>(['ZCARD', keys.leases]),
+      this.connection.send<string[]>(['ZRANGE', keys.queued, '0', '0', 'WITHSCORES']),
+    ]);
+    return {
+      queued,
+      running,
+      oldestQueuedMs: oldest[1] ? Math.max(0, Date.now() - Number(oldest[1])) : 0,
+      submitted: counters.submitted,
+      refused: counters.refused,
+      waitMs: counters.waits.snapshot(),
+      finished: { ...counters.finished },
+      workerLost: counters.workerLost,
+      fenced: counters.fenced,
+    };
+  }
+
+  /** Runs one reaper pass now (tests, and processes that want a pass before exiting). */
+  reapNow(): Promise<void> {
+    return this.reaper.tick();
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.workers].map((worker) => worker.close({ timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS })));
+    await this.reaper.stop();
+    await this.bull.close().catch(() => undefined);
+    if (this.bullClient.isOpen) await this.bullClient.quit().catch(() => undefined);
+    await this.connection.close();
+  }
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return fields;
+}
+
+function toRunInfo(runId: string, f: Record<string, string>): RunInfo {
+  const state: RunState = f.state === 'finished' ? 'finished' : f.state === 'queued' ? 'queued' : 'running';
+  const num = (value: string | undefined) => (value === undefined || value === '' ? undefined : Number(value));
+  const queuedAt = num(f.queuedAt) ?? 0;
+  const startedAt = num(f.startedAt);
+  const finishedAt = num(f.finishedAt);
+  let error: ErrorInfo | undefined;
+  if (f.error) {
+    try {
+      error = JSON.parse(f.error) as ErrorInfo;
+    } catch {
+      error = undefined;
+    }
+  }
+  return {
+    runId,
+    threadId: f.threadId ?? '',
+    userId: f.userId ?? '',
+    agent: f.agent ?? '',
+    state,
+    ...(state === 'finished' && f.outcome && { outcome: f.outcome as RunOutcome }),
+    ...(error && { error }),
+    queuedAt,
+    ...(startedAt !== undefined && { startedAt, waitMs: Math.max(0, startedAt - queuedAt) }),
+    ...(finishedAt !== undefined && { finishedAt }),
+    cancelRequested: f.cancel === '1',
+  };
+}

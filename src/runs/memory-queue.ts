@@ -1,0 +1,247 @@
+import { EventEmitter } from 'eventemitter3';
+import { nanoid } from 'nanoid';
+import type { BaseAgent } from '../agent/base-agent.js';
+import type { AgentBridge } from '../bridge/agent-bridge.js';
+import { AbortError, AuthError, GatewayError, StateError, ValidationError } from '../errors/index.js';
+import {
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  agentsByName,
+  emptyFinished,
+  endQueuedAsCancelled,
+  executeJob,
+  newWaitHistogram,
+  positiveInt,
+  prepareJob,
+  resolveAdmission,
+  type RunJob,
+} from './shared.js';
+import type { AdmissionLimits, AgentSet, CancelResult, CloseOptions, RunInfo, RunQueue, RunQueueStats, RunWorker, RunWorkerEvents, ServeOptions, SubmitOptions } from './types.js';
+
+export interface MemoryRunQueueOptions extends AdmissionLimits {
+  /** Finished runs whose status is kept (the oldest are forgotten first). Default 10,000. */
+  maxFinished?: number;
+}
+
+interface Entry {
+  job: RunJob;
+  info: RunInfo;
+  controller?: AbortController;
+}
+
+/**
+ * The embedded run queue: submit, cancel and status in one process, workers served by the same
+ * process. Same contract as `BullMQRunQueue`, no Redis needed (the demo uses it). A run cancelled
+ * while queued ends at once on a worker's pipeline (`agent_started`, `agent_completed` cancelled);
+ * with no worker yet it ends as soon as one is served.
+ */
+export class MemoryRunQueue implements RunQueue {
+  private readonly limits: Required<AdmissionLimits>;
+  private readonly maxFinished: number;
+  private readonly runs = new Map<string, Entry>();
+  private readonly waiting: Entry[] = [];
+  private readonly finishedOrder: string[] = [];
+  private readonly workers: MemoryWorker[] = [];
+  private readonly activeByUser = new Map<string, number>();
+  private closed = false;
+  private submitted = 0;
+  private refused = 0;
+  private readonly waits = newWaitHistogram();
+  private readonly finished = emptyFinished();
+
+  constructor(options: MemoryRunQueueOptions = {}) {
+    this.limits = resolveAdmission(options);
+    this.maxFinished = positiveInt('maxFinished', options.maxFinished ?? 10_000);
+  }
+
+  submit(agent: string, input: unknown, options: SubmitOptions): Promise<string> {
+    try {
+      if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
+      const job = prepareJob(agent, input, options);
+      if (this.runs.has(job.runId)) throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
+      for (const entry of this.runs.values()) {
+        if (entry.job.threadId === job.threadId && entry.job.userId !== job.userId) {
+          throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+        }
+      }
+      const active = this.activeByUser.get(job.userId) ?? 0;
+      if (active >= this.limits.maxRunsPerUser) {
+        this.refused++;
+        throw new GatewayError('TOO_MANY_RUNS', `User has ${active} runs queued or running (maxRunsPerUser ${this.limits.maxRunsPerUser})`, {
+          details: { reason: 'runs_per_user', limit: this.limits.maxRunsPerUser },
+        });
+      }
+      if (this.waiting.length >= this.limits.maxQueued) {
+        this.refused++;
+        throw new GatewayError('QUEUE_FULL', `The queue holds ${this.waiting.length} runs (maxQueued ${this.limits.maxQueued})`, {
+          details: { reason: 'queue_length', limit: this.limits.maxQueued },
+        });
+      }
+      const entry: Entry = {
+        job,
+        info: { runId: job.runId, threadId: job.threadId, userId: job.userId, agent, state: 'queued', queuedAt: job.queuedAt, cancelRequested: false },
+      };
+      this.runs.set(job.runId, entry);
+      this.activeByUser.set(job.userId, active + 1);
+      this.waiting.push(entry);
+      this.submitted++;
+      queueMicrotask(() => this.dispatch());
+      return Promise.resolve(job.runId);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
+    const entry = this.runs.get(runId);
+    if (!entry) return Promise.reject(new StateError('RUN_NOT_FOUND', `No run ${runId}`));
+    if (entry.job.userId !== options?.userId) return Promise.reject(new AuthError(`Run ${runId} belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
+    if (entry.info.state === 'finished') return Promise.resolve('already_finished');
+    const first = !entry.info.cancelRequested;
+    entry.info.cancelRequested = true;
+    if (entry.info.state === 'running') {
+      entry.controller?.abort(new AbortError('The run was cancelled by its user'));
+      return Promise.resolve('requested');
+    }
+    // Queued: it jumps the line and ends at once with cancelled (no capacity needed).
+    if (first) this.dispatch();
+    return Promise.resolve(this.runs.get(runId)?.info.state === 'finished' ? 'cancelled' : 'requested');
+  }
+
+  status(runId: string): Promise<RunInfo | undefined> {
+    const entry = this.runs.get(runId);
+    return Promise.resolve(entry ? { ...entry.info } : undefined);
+  }
+
+  serve({ agents }: { agents: AgentSet }, options: ServeOptions = {}): RunWorker {
+    if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
+    const worker = new MemoryWorker(this, agentsByName(agents), options);
+    this.workers.push(worker);
+    queueMicrotask(() => this.dispatch());
+    return worker;
+  }
+
+  stats(): Promise<RunQueueStats> {
+    let running = 0;
+    for (const worker of this.workers) running += worker.active;
+    const oldest = this.waiting[0];
+    return Promise.resolve({
+      queued: this.waiting.length,
+      running,
+      oldestQueuedMs: oldest ? Date.now() - oldest.job.queuedAt : 0,
+      submitted: this.submitted,
+      refused: this.refused,
+      waitMs: this.waits.snapshot(),
+      finished: { ...this.finished },
+      workerLost: 0,
+      fenced: 0,
+    });
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((worker) => worker.close(options)));
+  }
+
+  /** Hands waiting runs to workers with free capacity; cancelled ones first, needing none. */
+  /** @internal */
+  dispatch(): void {
+    const open = this.workers.filter((worker) => !worker.closing);
+    if (open.length === 0) return;
+    for (let i = 0; i < this.waiting.length; ) {
+      const entry = this.waiting[i]!;
+      const worker = entry.info.cancelRequested ? open[0] : open.find((candidate) => candidate.free > 0 && candidate.serves(entry.job.agent)) ?? open.find((candidate) => candidate.free > 0);
+      if (!worker) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.start(entry, worker);
+    }
+  }
+
+  private start(entry: Entry, worker: MemoryWorker): void {
+    const now = Date.now();
+    entry.info.state = 'running';
+    entry.info.startedAt = now;
+    entry.info.waitMs = now - entry.job.queuedAt;
+    this.waits.record(entry.info.waitMs);
+    entry.controller = new AbortController();
+    if (entry.info.cancelRequested) entry.controller.abort(new AbortError('The run was cancelled before a worker took it'));
+    void worker.execute(entry.job, entry.controller).then((end) => {
+      entry.info.state = 'finished';
+      entry.info.outcome = end.outcome;
+      if (end.error) entry.info.error = end.error;
+      entry.info.finishedAt = Date.now();
+      delete entry.controller;
+      this.finished[end.outcome]++;
+      const left = (this.activeByUser.get(entry.job.userId) ?? 1) - 1;
+      if (left > 0) this.activeByUser.set(entry.job.userId, left);
+      else this.activeByUser.delete(entry.job.userId);
+      this.finishedOrder.push(entry.job.runId);
+      while (this.finishedOrder.length > this.maxFinished) this.runs.delete(this.finishedOrder.shift()!);
+      this.dispatch();
+    });
+  }
+}
+
+/** A worker of a `MemoryRunQueue`: runs up to `concurrency` runs at once. */
+class MemoryWorker implements RunWorker {
+  private readonly events = new EventEmitter<RunWorkerEvents>();
+  readonly id = `memory-${nanoid(8)}`;
+  private readonly concurrency: number;
+  private readonly bridge: AgentBridge | undefined;
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+  closing = false;
+
+  constructor(
+    private readonly queue: MemoryRunQueue,
+    private readonly agents: Map<string, BaseAgent<never, unknown>>,
+    options: ServeOptions,
+  ) {
+    this.concurrency = positiveInt('concurrency', options.concurrency ?? 1);
+    this.bridge = options.bridge ?? [...agents.values()].find((agent) => agent.bridge)?.bridge;
+    if (options.bridge) for (const agent of agents.values()) if (!agent.bridge) agent.setBridge(options.bridge);
+  }
+
+  on<K extends keyof RunWorkerEvents>(event: K, listener: RunWorkerEvents[K]): this {
+    this.events.on(event, listener as never);
+    return this;
+  }
+
+  get active(): number {
+    return this.running.size;
+  }
+
+  get free(): number {
+    return this.closing ? 0 : this.concurrency - this.running.size;
+  }
+
+  serves(agent: string): boolean {
+    return this.agents.has(agent);
+  }
+
+  /** @internal */
+  execute(job: RunJob, controller: AbortController) {
+    const done = (async () => {
+      if (controller.signal.aborted && !this.agents.has(job.agent) && this.bridge) {
+        await endQueuedAsCancelled(job, this.bridge);
+        return { outcome: 'cancelled' as const, error: { name: 'AbortError', message: 'The run was cancelled before a worker took it', code: 'ABORTED' } };
+      }
+      return executeJob(job, this.agents.get(job.agent), this.bridge, controller.signal);
+    })().finally(() => this.running.delete(job.runId));
+    this.running.set(job.runId, { controller, done });
+    return done;
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    this.closing = true;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    const all = () => Promise.allSettled([...this.running.values()].map((run) => run.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    for (const run of this.running.values()) run.controller.abort(new AbortError('The worker is shutting down'));
+    await all();
+    this.queue.dispatch();
+  }
+}

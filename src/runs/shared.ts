@@ -1,0 +1,137 @@
+import { BaseAgent } from '../agent/base-agent.js';
+import type { RunContext } from '../agent/run-context.js';
+import type { AgentBridge } from '../bridge/agent-bridge.js';
+import { Histogram } from '../bridge/histogram.js';
+import { AbortError, AgentwireError, ValidationError } from '../errors/index.js';
+import { toJson } from '../events/json.js';
+import type { ErrorInfo } from '../events/schema.js';
+import { checkRunOptions } from '../agent/run-options.js';
+import type { AdmissionLimits, AgentSet, RunOutcome, SubmitOptions } from './types.js';
+
+/** Waits in ms: from one to ten minutes, coarse (queue waits are not sub-millisecond). */
+export const WAIT_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000] as const;
+
+export const DEFAULT_MAX_RUNS_PER_USER = 10;
+export const DEFAULT_MAX_QUEUED = 10_000;
+export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+export function resolveAdmission(limits: AdmissionLimits = {}): Required<AdmissionLimits> {
+  const resolved = { maxRunsPerUser: limits.maxRunsPerUser ?? DEFAULT_MAX_RUNS_PER_USER, maxQueued: limits.maxQueued ?? DEFAULT_MAX_QUEUED };
+  for (const [name, value] of Object.entries(resolved)) positiveInt(name, value);
+  return resolved;
+}
+
+export function positiveInt(name: string, value: number, min = 1): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new ValidationError(`Run queue option ${name} must be an integer >= ${min}, got ${String(value)}`, { field: name, code: 'INVALID_OPTION' });
+  }
+  return value;
+}
+
+/** A submitted run, as it travels to a worker. */
+export interface RunJob {
+  runId: string;
+  threadId: string;
+  userId: string;
+  agent: string;
+  input: unknown;
+  metadata: Record<string, unknown>;
+  queuedAt: number;
+}
+
+/** Checks `submit()`'s arguments like `run()` does (typed errors before anything is queued) and names the run. */
+export function prepareJob(agent: string, input: unknown, options: SubmitOptions): RunJob {
+  if (typeof agent !== 'string' || agent.length === 0 || agent.length > 128) {
+    throw new ValidationError('submit() needs the name of an agent (1-128 characters)', { field: 'agent', code: 'UNKNOWN_AGENT' });
+  }
+  const checked = checkRunOptions(options);
+  // The job crosses processes as JSON: refuse what cannot be carried now, not in a worker.
+  const json = toJson({ input, metadata: checked.metadata });
+  if (!json.ok) {
+    throw new ValidationError(`The run's input or metadata cannot be represented as JSON: ${json.message}`, {
+      field: 'input',
+      code: 'INPUT_NOT_SERIALIZABLE',
+      details: { reason: json.reason },
+    });
+  }
+  return { runId: checked.runId, threadId: checked.threadId, userId: checked.userId, agent, input, metadata: checked.metadata, queuedAt: Date.now() };
+}
+
+/** The agents of `serve()` by name. */
+export function agentsByName(agents: AgentSet): Map<string, BaseAgent<never, unknown>> {
+  const map = new Map<string, BaseAgent<never, unknown>>();
+  const entries: Array<[string, BaseAgent<never, unknown>]> = Array.isArray(agents)
+    ? (agents as ReadonlyArray<BaseAgent<never, unknown>>).map((agent) => [agent.name, agent])
+    : Object.entries(agents as Record<string, BaseAgent<never, unknown>>);
+  for (const [name, agent] of entries) {
+    if (!(agent instanceof BaseAgent)) throw new ValidationError(`serve(): "${name}" is not a BaseAgent`, { field: `agents.${name}`, code: 'INVALID_OPTION' });
+    map.set(name, agent);
+  }
+  if (map.size === 0) throw new ValidationError('serve() needs at least one agent', { field: 'agents', code: 'INVALID_OPTION' });
+  return map;
+}
+
+/** Ends a run through the normal pipeline without an agent to run it: `agent_started`, then `agent_completed` failed or cancelled. */
+class StandInAgent extends BaseAgent<unknown, never> {
+  constructor(
+    name: string,
+    bridge: AgentBridge,
+    private readonly error: Error,
+  ) {
+    super({ name, bridge });
+  }
+  protected execute(_input: unknown, ctx: RunContext): Promise<never> {
+    // An aborted signal makes the run `cancelled`; otherwise it fails with the error.
+    return Promise.reject(ctx.signal.aborted ? (ctx.signal.reason as Error) : this.error);
+  }
+}
+
+export interface RunEnd {
+  outcome: RunOutcome;
+  error?: ErrorInfo;
+}
+
+/**
+ * Runs one job on its agent (or a stand-in that ends it with `UNKNOWN_AGENT`) and reports how it
+ * ended. `run()` refusing before any event (a run id in use) is reported as failed with no event.
+ */
+export async function executeJob(
+  job: RunJob,
+  agent: BaseAgent<never, unknown> | undefined,
+  bridge: AgentBridge | undefined,
+  signal: AbortSignal,
+): Promise<RunEnd & { emitted: boolean }> {
+  const options = { userId: job.userId, threadId: job.threadId, runId: job.runId, metadata: job.metadata, signal };
+  const runner: BaseAgent<never, unknown> | undefined =
+    agent ??
+    (bridge && new StandInAgent(job.agent, bridge, new ValidationError(`No worker serves agent "${job.agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' })));
+  if (!runner) return { outcome: 'failed', error: errorInfo(new ValidationError(`No worker serves agent "${job.agent}"`, { code: 'UNKNOWN_AGENT' })), emitted: false };
+  try {
+    const result = await runner.run(job.input as never, options);
+    return { outcome: result.status, ...(result.error && { error: errorInfo(result.error) }), emitted: true };
+  } catch (error) {
+    return { outcome: 'failed', error: errorInfo(error), emitted: false };
+  }
+}
+
+/** Ends a queued run as cancelled through the pipeline (`agent_started`, then `agent_completed` cancelled). */
+export async function endQueuedAsCancelled(job: RunJob, bridge: AgentBridge): Promise<void> {
+  const controller = new AbortController();
+  controller.abort(new AbortError('The run was cancelled before a worker took it'));
+  const standIn = new StandInAgent(job.agent, bridge, new AbortError());
+  await standIn.run(job.input, { userId: job.userId, threadId: job.threadId, runId: job.runId, metadata: job.metadata, signal: controller.signal });
+}
+
+export function errorInfo(error: unknown): ErrorInfo {
+  if (error instanceof AgentwireError) return { name: error.name, message: error.message, code: error.code };
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: 'Error', message: String(error) };
+}
+
+export function emptyFinished(): Record<RunOutcome, number> {
+  return { succeeded: 0, failed: 0, cancelled: 0 };
+}
+
+export function newWaitHistogram(): Histogram {
+  return new Histogram(WAIT_BUCKETS_MS);
+}

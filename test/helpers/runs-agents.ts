@@ -1,0 +1,19 @@
+/** Agents and log helpers for the run-queue tests (test/**\/runs-*). */
+import type { AgentEvent, LogEntry, LogListener } from '../../src/index.js';
+
+export { StepAgent, type StepInput } from '../../examples/runs/agents.js';
+
+/** Collects what a log subscription hands out (replay and live). */
+export class LogCollector implements LogListener {
+  readonly events: AgentEvent[] = [];
+  onEntries(entries: readonly LogEntry[]): void {
+    for (const entry of entries) this.events.push(entry.event);
+  }
+  add(entries: readonly LogEntry[]): this {
+    this.onEntries(entries);
+    return this;
+  }
+  terminal(runId: string): AgentEvent[] {
+    return this.events.filter((event) => event.runId === runId && event.type === 'agent_completed');
+  }
+}

@@ -1,0 +1,163 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
+import { MemoryRunQueue, type RunQueue } from '../../src/runs/index.js';
+import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
+import { RedisStreamsTransport, RedisEventLog } from '../../src/transport/redis/index.js';
+import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
+import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
+import { until } from '../helpers/wait.js';
+
+const availability = await probeRedis();
+
+/** The contract, for both queues: `make` gives a queue, a worker's agent, and the log to read. */
+interface Setup {
+  queue: RunQueue;
+  other: RunQueue;
+  agent: StepAgent;
+  follow: (userId: string, threadId: string) => Promise<LogCollector>;
+  close: () => Promise<void>;
+}
+
+function contract(name: string, make: () => Promise<Setup>) {
+  describe(name, () => {
+    let setup: Setup;
+    afterEach(async () => {
+      await setup?.close();
+    });
+
+    it('submit returns a run id at once; a worker runs it; status goes queued → finished', async () => {
+      setup = await make();
+      const { queue, agent } = setup;
+      const log = await setup.follow('alice', 't-submit');
+      const runId = await queue.submit('steps', { steps: 2, stepMs: 5 }, { userId: 'alice', threadId: 't-submit', metadata: { via: 'test' } });
+      expect(runId).toMatch(/^thread_t-submit_run_/);
+      expect((await queue.status(runId))?.state).toMatch(/queued|running/);
+      queue.serve({ agents: [agent] }, { concurrency: 2 });
+      await until(() => log.terminal(runId).length === 1, 'the run to end', 10_000);
+      const status = await queue.status(runId);
+      expect(status).toMatchObject({ state: 'finished', outcome: 'succeeded', userId: 'alice', agent: 'steps' });
+      expect(status!.waitMs).toBeGreaterThanOrEqual(0);
+      expect(validateLifecycle(log.events)).toEqual({ ok: true, runs: 1 });
+      expect(log.events[0]).toMatchObject({ type: 'agent_started', data: { metadata: { via: 'test' } } });
+      expect((await queue.stats()).waitMs.count).toBeGreaterThanOrEqual(1);
+    });
+
+    it('cancel from another queue handle: owner only; the running run closes its tool, then ends cancelled', async () => {
+      setup = await make();
+      const { queue, other, agent } = setup;
+      const log = await setup.follow('bob', 't-cancel');
+      queue.serve({ agents: [agent] }, { concurrency: 1 });
+      const runId = await queue.submit('steps', { steps: 100, stepMs: 200 }, { userId: 'bob', threadId: 't-cancel' });
+      await until(() => log.events.some((event) => event.type === 'tool_executing'), 'the run to be in a tool', 10_000);
+      await expect(other.cancel(runId, { userId: 'mallory' })).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });
+      await expect(other.cancel('thread_t-cancel_run_1_nope', { userId: 'bob' })).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
+      const asked = Date.now();
+      expect(await other.cancel(runId, { userId: 'bob' })).toBe('requested');
+      await until(() => log.terminal(runId).length === 1, 'the cancelled terminal event', 5_000);
+      const tookMs = Date.now() - asked;
+      expect(tookMs).toBeLessThan(2_000);
+      const events = log.events.filter((event) => event.runId === runId);
+      expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
+      expect(events.at(-2)).toMatchObject({ type: 'tool_completed', data: { status: 'failed' } });
+      expect(events.at(-1)).toMatchObject({ type: 'agent_completed', data: { status: 'cancelled' } });
+      // The terminal event is in the log before the queue records the end: wait for the status.
+      for (let i = 0; i < 200 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
+      expect(await other.cancel(runId, { userId: 'bob' })).toBe('already_finished');
+    });
+
+    it('a queued run cancelled before any worker took it ends at once: agent_started, agent_completed cancelled', async () => {
+      setup = await make();
+      const { queue, other, agent } = setup;
+      const log = await setup.follow('carol', 't-queued');
+      const runId = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'carol', threadId: 't-queued' });
+      const result = await other.cancel(runId, { userId: 'carol' });
+      expect(['cancelled', 'requested']).toContain(result);
+      queue.serve({ agents: [agent] }); // the memory queue needs a worker's bridge to write the events
+      await until(() => log.terminal(runId).length === 1, 'the cancelled terminal event', 5_000);
+      expect(log.events.map((event) => event.type)).toEqual(['agent_started', 'agent_completed']);
+      expect(log.events[1]).toMatchObject({ data: { status: 'cancelled' } });
+      expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
+    });
+
+    it('admission: runs per user and queue length are refused with 429 and a reason', async () => {
+      setup = await make();
+      const { queue } = setup;
+      const limited = setup.queue;
+      for (let i = 0; i < 2; i++) await limited.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'dave', threadId: `t-adm-${i}` });
+      await expect(limited.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'dave', threadId: 't-adm-9' })).rejects.toMatchObject({
+        code: 'TOO_MANY_RUNS',
+        status: 429,
+        details: { reason: 'runs_per_user' },
+      });
+      await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'erin', threadId: 't-adm-e1' });
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'frank', threadId: 't-adm-f1' })).rejects.toMatchObject({
+        code: 'QUEUE_FULL',
+        status: 429,
+        details: { reason: 'queue_length' },
+      });
+      await expect(queue.submit('steps', { big: 1n }, { userId: 'erin', threadId: 't-adm-x' })).rejects.toMatchObject({ code: 'INPUT_NOT_SERIALIZABLE' });
+      expect((await queue.stats()).queued).toBe(3);
+    });
+  });
+}
+
+contract('MemoryRunQueue', async () => {
+  const transport = new MemoryTransport();
+  const bridge = new AgentBridge({ transport });
+  const queue = new MemoryRunQueue({ maxRunsPerUser: 2, maxQueued: 3 });
+  return {
+    queue,
+    other: queue,
+    agent: new StepAgent({ bridge }),
+    follow: async (userId, threadId) => {
+      const collector = new LogCollector();
+      const result = await transport.subscribe({ userId, threadId }, collector);
+      if (result.status !== 'subscribed') throw new Error('not subscribed');
+      return collector.add(result.replay);
+    },
+    close: async () => {
+      await queue.close({ timeoutMs: 100 });
+      await bridge.close();
+    },
+  };
+});
+
+describeWithRedis('BullMQRunQueue (in one process)', availability, () => {
+  const prefixes: string[] = [];
+  afterAll(async () => {
+    for (const prefix of prefixes) await deletePrefix(prefix);
+  });
+  contract('contract', async () => {
+    const keyPrefix = testPrefix('runs-queue');
+    prefixes.push(keyPrefix);
+    const transport = new RedisStreamsTransport({ url: REDIS_URL, keyPrefix });
+    const bridge = new AgentBridge({ transport });
+    const options = { url: REDIS_URL, keyPrefix, maxRunsPerUser: 2, maxQueued: 3, leaseMs: 1_000, reapIntervalMs: 100 };
+    const queue = new BullMQRunQueue(options);
+    const other = new BullMQRunQueue(options);
+    const log = new RedisEventLog({ url: REDIS_URL, keyPrefix, blockMs: 200 });
+    const subscriptions: Array<{ close(): void }> = [];
+    return {
+      queue,
+      other,
+      agent: new StepAgent({ bridge }),
+      follow: async (userId, threadId) => {
+        const collector = new LogCollector();
+        const result = await log.subscribe({ userId, threadId }, collector);
+        if (result.status !== 'subscribed') throw new Error('not subscribed');
+        subscriptions.push(result.subscription);
+        return collector.add(result.replay);
+      },
+      close: async () => {
+        for (const subscription of subscriptions) subscription.close();
+        await queue.close({ timeoutMs: 100 });
+        await other.close();
+        await bridge.close();
+        await transport.close();
+        await log.close();
+      },
+    };
+  });
+});
+
