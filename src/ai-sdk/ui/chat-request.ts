@@ -46,11 +46,14 @@ export async function parseChatRequest(body: unknown): Promise<ChatRequest> {
 
 /**
  * The default run input of a chat request: the conversation as AI SDK model messages (what
- * `ModelAgent` takes). Reasoning parts (our `agent_thinking`) are not sent back to the model, and
- * tool calls that never completed are left out.
+ * `ModelAgent` takes). Reasoning parts (our `agent_thinking`) are not sent back to the model, tool
+ * calls that never completed are left out, and so are `system` messages: the browser must not
+ * speak with the server's authority (the system prompt is `ModelAgent`'s `system` option).
  */
 export async function modelInputFromChat(request: ChatRequest): Promise<ModelAgentInput> {
-  const messages = request.messages.map((message) => ({ ...message, parts: message.parts.filter((part) => part.type !== 'reasoning') }));
+  const messages = request.messages
+    .filter((message) => message.role !== 'system')
+    .map((message) => ({ ...message, parts: message.parts.filter((part) => part.type !== 'reasoning') }));
   try {
     return { messages: await convertToModelMessages(messages, { ignoreIncompleteToolCalls: true }) };
   } catch (error) {
