@@ -86,7 +86,21 @@ export class Timeline {
         return this.toolCompleted(event);
       case 'agent_completed':
         return this.completed(event);
+      case 'user_answered':
+        return this.answered(event);
     }
+  }
+
+  private answered(event: EventOfType<'user_answered'>): HTMLLIElement {
+    const { data } = event;
+    const call = this.toolRows.get(data.toolCallId);
+    if (call) delete call.dataset.pending; // the Allow/Deny buttons go with the pending state
+    call?.querySelector('.approval')?.remove();
+    const shown = data.kind === 'approval' ? (data.approved ? 'allowed' : 'denied') : `answered ${preview(data.value)}`;
+    const item = row('☞', 'user-answer', [text('span', 'answer-text', shown)]);
+    item.dataset.toolCallId = data.toolCallId;
+    item.dataset.answer = data.kind === 'approval' ? (data.approved ? 'allowed' : 'denied') : 'answered';
+    return item;
   }
 
   private started(event: EventOfType<'agent_started'>): HTMLLIElement {

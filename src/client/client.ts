@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, AuthError, GatewayError, HistoryGapError, TransportError, ValidationError, isErrorCode, type CodeOf } from '../errors/index.js';
-import type { AgentEvent, EventOfType, EventType } from '../events/schema.js';
+import type { AgentEvent, AnyEventType, EventOfType } from '../events/schema.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
 import type { ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
 import type { HistoryGapReason } from '../transport/types.js';
@@ -84,7 +84,7 @@ export type ClientEvents = {
   /** Protocol errors, lifecycle violations (`LIFECYCLE_VIOLATION`), history gaps (`HISTORY_GAP`), refusals. */
   error: (error: AgentwireError) => void;
   history_gap: (gap: HistoryGapInfo) => void;
-} & { [T in EventType]: (event: EventOfType<T>, cursor: string) => void };
+} & { [T in AnyEventType]: (event: EventOfType<T>, cursor: string) => void };
 
 export interface ClientStats {
   /** New events delivered to listeners. */

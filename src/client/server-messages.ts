@@ -1,8 +1,9 @@
-import type { AgentEvent, EventType } from '../events/schema.js';
+import type { AgentEvent, AnyEventType } from '../events/schema.js';
 import type { ServerFrame } from '../protocol/frames.js';
 
 /** Kept here rather than imported so the browser bundle does not pull in the zod schemas. */
-const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
+const EVENT_TYPES: ReadonlySet<string> = new Set<AnyEventType>([
+  'user_answered',
   'agent_started',
   'agent_thinking',
   'tool_executing',

@@ -102,6 +102,8 @@ export class UiChunkMapper {
     switch (event.type) {
       case 'agent_started':
         return [{ type: 'start', messageId: event.runId }];
+      case 'user_answered':
+        return [];
       case 'agent_thinking': {
         const id = event.id;
         return [...this.openStep(), { type: 'reasoning-start', id }, { type: 'reasoning-delta', id, delta: event.data.text }, { type: 'reasoning-end', id }];
