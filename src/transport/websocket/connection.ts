@@ -4,6 +4,7 @@ import { CloseCode, PROTOCOL_VERSION, type GatewayErrorCode } from '../../protoc
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry, LogListener, SubscribeResult, Subscription } from '../types.js';
 import { parseClientFrame } from './client-frames.js';
+import { answerFrame } from './answer-frame.js';
 import type { Expiring } from './expiry-queue.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
@@ -341,6 +342,8 @@ export class Connection implements Flushable, Expiring {
       case 'ack':
         this.ack(frame.threadId);
         return undefined;
+      case 'answer':
+        return answerFrame(this.context.log, this.userId, frame).then((reply) => this.send(reply));
     }
   }
 
