@@ -10,8 +10,23 @@ export const DEFAULT_APPROVAL_TIMEOUT_MS = 300_000;
 const RESUBSCRIBE_DELAY_MS = 100;
 
 /**
+ * Records `request` in `log`, synchronously before the caller emits its `tool_executing` (with
+ * `seq` = the run's next seq), so no user can see a request the log does not know yet. The
+ * returned promise settles when the log confirmed it (awaited by `awaitAnswer`).
+ */
+export function openRequest(log: InteractionLog, request: PendingRequest): Promise<void> {
+  try {
+    const opened = log.openRequest(request);
+    if (opened) opened.catch(() => undefined); // awaited later; never an unhandled rejection meanwhile
+    return Promise.resolve(opened);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
  * Waits for the answer to `request` by following its thread in `log` (so the answer may arrive at
- * any process sharing the log). Records the request first. Ends with the answer, or rejects:
+ * any process sharing the log), once `opened` (see `openRequest`). Ends with the answer, or rejects:
  * `APPROVAL_TIMEOUT` after `timeoutMs` (unless the log says an answer came first: then it wins),
  * `AbortError` when the run is cancelled (the request is closed; a later answer is refused).
  *
@@ -19,12 +34,13 @@ const RESUBSCRIBE_DELAY_MS = 100;
  */
 export async function awaitAnswer(
   log: InteractionLog,
+  opened: Promise<void>,
   request: PendingRequest,
   tool: string,
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<UserAnsweredEvent> {
-  await log.openRequest(request);
+  await opened;
   if (signal.aborted) {
     void log.closeRequest(request).catch(() => undefined);
     throw abortErrorFrom(signal);

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { AgentwireError, StateError, ValidationError } from '../errors/index.js';
 import { describeIssue } from '../events/parse.js';
 import { abortErrorFrom } from './abort.js';
-import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer } from './approval.js';
+import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, openRequest } from './approval.js';
 import { emitEvent } from './emit.js';
 import type { RunState } from './run-context.js';
-import { closeTool, elapsed, type ToolHost } from './tool-calls.js';
+import { closeTool, elapsed, requestOf, type ToolHost } from './tool-calls.js';
 
 /** The tool name a question to the user is shown as. */
 export const ASK_TOOL_NAME = 'ask_user';
@@ -43,14 +43,19 @@ export async function askUser<Schema extends z.ZodType>(
   const shownSchema = jsonSchemaOf(schema);
   const pending = { requestId, kind: 'question' as const, question, timeoutMs, ...(shownSchema !== undefined && { schema: shownSchema }) };
   const startedAt = performance.now();
-  const opened = emitEvent(state, 'tool_executing', { toolCallId, tool: ASK_TOOL_NAME, args: { question }, pending });
-  const seq = state.emitter.count;
+  const request = requestOf(state, pending, toolCallId, 'question');
+  const recorded = openRequest(log, request);
+  let opened: Promise<void>;
+  try {
+    opened = emitEvent(state, 'tool_executing', { toolCallId, tool: ASK_TOOL_NAME, args: { question }, pending });
+  } catch (error) {
+    void log.closeRequest(request).catch(() => undefined);
+    throw error;
+  }
   state.openTools.set(toolCallId, { tool: ASK_TOOL_NAME, startedAt, controller: undefined });
   try {
     await opened;
-    const { runId, threadId, userId, agent } = state.ctx;
-    const request = { requestId, runId, threadId, userId, agent, toolCallId, seq, kind: 'question' as const };
-    const answer = await awaitAnswer(log, request, ASK_TOOL_NAME, timeoutMs, signal);
+    const answer = await awaitAnswer(log, recorded, request, ASK_TOOL_NAME, timeoutMs, signal);
     const parsed = schema.safeParse(answer.data.value);
     if (!parsed.success) {
       const issue = describeIssue(parsed.error, 'value');

@@ -9,7 +9,8 @@ import type { RunContext, RunState } from './run-context.js';
 import type { AnyTool, ToolContext } from './tool.js';
 import type { PendingInput } from '../events/schema.js';
 import type { InteractionLog } from '../transport/interaction.js';
-import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, deniedError } from './approval.js';
+import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, deniedError, openRequest } from './approval.js';
+import type { PendingRequest } from '../transport/interaction.js';
 
 /** What an instrumentation sees about a tool call. */
 export interface ToolCallInfo extends RunContext {
@@ -66,8 +67,17 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
   // Only tools that may need approval take this detour (the usual call stays synchronous up to its event).
   let approval: { pending: PendingInput } | { error: unknown } | undefined;
   if (registered?.needsApproval !== undefined && !redactFailure) approval = await approvalOf(host, registered, state, args);
-  const opened = emitExecuting(state, toolCallId, tool, shownArgs, approval && 'pending' in approval ? approval.pending : undefined);
-  const seq = state.emitter.count;
+  const pending = approval && 'pending' in approval ? approval.pending : undefined;
+  // The log knows the request before anyone can see it: recorded right before its event, in one turn.
+  const request = pending && requestOf(state, pending, toolCallId, 'approval');
+  const recorded = request && openRequest(host.interaction!, request);
+  let opened: Promise<void>;
+  try {
+    opened = emitExecuting(state, toolCallId, tool, shownArgs, pending);
+  } catch (error) {
+    if (request) void host.interaction!.closeRequest(request).catch(() => undefined);
+    throw error;
+  }
   state.openTools.set(toolCallId, { tool, startedAt, controller });
   try {
     await opened;
@@ -87,11 +97,8 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
         details: { field: issue.field },
       });
     }
-    if (approval && 'pending' in approval) {
-      const { requestId, timeoutMs } = approval.pending;
-      const { runId, threadId, userId, agent } = state.ctx;
-      const request = { requestId, runId, threadId, userId, agent, toolCallId, seq, kind: 'approval' as const };
-      const answer = await awaitAnswer(host.interaction!, request, tool, timeoutMs, runSignal);
+    if (request && recorded && pending) {
+      const answer = await awaitAnswer(host.interaction!, recorded, request, tool, pending.timeoutMs, runSignal);
       if (answer.data.approved !== true) throw deniedError(tool, answer);
     }
     const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller?.signal ?? runSignal };
@@ -201,6 +208,12 @@ export function closeTool(host: ToolHost, state: RunState, toolCallId: string, e
   const info = errorInfoFor(host.redact.error, error, { event: 'tool_completed', runId, threadId, userId, agent, tool: call.tool, toolCallId });
   void emitEvent(state, 'tool_completed', { toolCallId, tool: call.tool, status: 'failed', error: info, durationMs: elapsed(call.startedAt) });
   return true;
+}
+
+/** The log's record of a request shown by the run's next event (its seq is the next one). */
+export function requestOf(state: RunState, pending: PendingInput, toolCallId: string, kind: PendingRequest['kind']): PendingRequest {
+  const { runId, threadId, userId, agent } = state.ctx;
+  return { requestId: pending.requestId, runId, threadId, userId, agent, toolCallId, seq: state.emitter.count + 1, kind };
 }
 
 export function elapsed(startedAt: number): number {

@@ -1,4 +1,4 @@
-import { AuthError, StateError, TransportError } from '../../errors/index.js';
+import { AuthError, StateError } from '../../errors/index.js';
 import { parseEvent } from '../../events/parse.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
 import { answerThreadId, buildAnswerEvent, type AnswerInput, type AnswerReceipt, type PendingRequest } from '../interaction.js';
@@ -8,9 +8,8 @@ import { formatCursor } from './cursor.js';
 import type { RedisKeys } from './keys.js';
 import { ANSWER_REQUEST_SCRIPT, CLOSE_REQUEST_SCRIPT, OPEN_REQUEST_SCRIPT } from './scripts.js';
 
-/** How long `openRequest` waits for the thread's stream to exist (the run's first events still on their way). */
-const OPEN_ATTEMPTS = 50;
-const OPEN_RETRY_MS = 20;
+/** Requests (and answers) are kept this long after a thread's last request: the default thread TTL. */
+const REQUEST_TTL_SECONDS = 86_400;
 
 const field = (requestId: string): string => `q:${requestId}`;
 
@@ -26,25 +25,22 @@ export class RedisRequests {
     private readonly keys: RedisKeys,
   ) {}
 
+  /** The script is sent synchronously (before anything the caller does next, on the same connection). */
   async open(request: PendingRequest): Promise<void> {
     const { threadId } = request;
-    const args = [this.keys.stream(threadId), this.keys.meta(threadId), field(request.requestId), `p${JSON.stringify(request)}`, request.userId];
-    for (let attempt = 1; ; attempt++) {
-      const result = await this.run<number>(OPEN_REQUEST_SCRIPT, 2, args, `Recording request ${request.requestId}`);
-      if (result === 1) return;
-      if (result === -1) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
-      if (attempt >= OPEN_ATTEMPTS) {
-        throw new TransportError(`Thread "${threadId}" has no stream to record request ${request.requestId} in`, { code: 'TRANSPORT_FAILED' });
-      }
-      await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS));
-    }
+    const args = [this.keys.meta(threadId), this.keys.requests(threadId), field(request.requestId), `p${JSON.stringify(request)}`, request.userId, String(REQUEST_TTL_SECONDS)];
+    // EVAL, not EVALSHA: a NOSCRIPT retry would go out after the call's event, and the order is the point.
+    const result = await this.connection.send<number>(['EVAL', OPEN_REQUEST_SCRIPT.source, '2', ...args]).catch((error: unknown) => {
+      throw toTransportError(error, `Recording request ${request.requestId}`);
+    });
+    if (result !== 1) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
   }
 
   async answer(input: AnswerInput): Promise<AnswerReceipt> {
     const threadId = answerThreadId(input);
     const meta = this.keys.meta(threadId);
     const key = field(input.requestId);
-    const record = await this.connection.send<string | null>(['HGET', meta, key]).catch((error: unknown) => {
+    const record = await this.connection.send<string | null>(['HGET', this.keys.requests(threadId), key]).catch((error: unknown) => {
       throw toTransportError(error, `Reading request ${input.requestId}`);
     });
     const unknown = () => new StateError('ANSWER_UNKNOWN_REQUEST', `Run ${input.runId} has no request ${input.requestId}`);
@@ -54,7 +50,7 @@ export class RedisRequests {
     if (request.runId !== input.runId) throw unknown();
     if (request.userId !== input.userId) throw new AuthError(`Request ${input.requestId} belongs to another user's run`, { code: 'ANSWER_FORBIDDEN' });
     const { event, json } = buildAnswerEvent(request, input);
-    const reply = await this.run<number | [string, string]>(ANSWER_REQUEST_SCRIPT, 2, [this.keys.stream(threadId), meta, key, input.userId, input.runId, json], `Answering request ${input.requestId}`);
+    const reply = await this.run<number | [string, string]>(ANSWER_REQUEST_SCRIPT, 3, [this.keys.stream(threadId), meta, this.keys.requests(threadId), key, input.userId, input.runId, json], `Answering request ${input.requestId}`);
     if (Array.isArray(reply)) return { event, cursor: formatCursor(reply[1], threadTag(threadId), reply[0]) };
     switch (reply) {
       case 1:
@@ -71,7 +67,7 @@ export class RedisRequests {
   }
 
   async close(request: PendingRequest): Promise<UserAnsweredEvent | undefined> {
-    const json = await this.run<string>(CLOSE_REQUEST_SCRIPT, 1, [this.keys.meta(request.threadId), field(request.requestId)], `Closing request ${request.requestId}`);
+    const json = await this.run<string>(CLOSE_REQUEST_SCRIPT, 1, [this.keys.requests(request.threadId), field(request.requestId)], `Closing request ${request.requestId}`);
     if (!json) return undefined;
     const event = parseEvent(JSON.parse(json));
     return event.type === 'user_answered' ? event : undefined;
