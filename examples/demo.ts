@@ -30,6 +30,8 @@ function describe(event: AgentEvent): string {
     case 'agent_completed':
       return `${event.data.status} in ${event.data.durationMs.toFixed(1)} ms` +
         (event.data.status === 'succeeded' ? ` → ${String(event.data.result)}` : ` (${event.data.error.message})`);
+    case 'user_answered':
+      return event.data.kind === 'approval' ? (event.data.approved ? 'allowed' : 'denied') : `answered ${JSON.stringify(event.data.value)}`;
   }
 }
 

@@ -39,6 +39,16 @@ const summarizeTool = (extraDelayMs: number) => defineTool({
   },
 });
 
+/** Publishing needs the user's approval: the run waits for Allow or Deny on the page. */
+const publishTool = defineTool({
+  name: 'publish_answer',
+  description: 'Publishes the answer to the team page',
+  parameters: z.object({ answer: z.string() }),
+  needsApproval: true,
+  approvalTimeoutMs: 120_000,
+  execute: ({ answer }) => ({ published: true, length: answer.length }),
+});
+
 export interface ResearchInput {
   question: string;
 }
@@ -54,6 +64,7 @@ export class ResearchAgent extends BaseAgent<ResearchInput, string> {
     super({ name: 'research-agent', ...options });
     this.addTool(searchTool(new Set(), toolDelayMs));
     this.addTool(summarizeTool(toolDelayMs));
+    this.addTool(publishTool);
   }
 
   protected async execute({ question }: ResearchInput, ctx: RunContext): Promise<string> {
@@ -68,6 +79,14 @@ export class ResearchAgent extends BaseAgent<ResearchInput, string> {
     }
     await this.think(`Found ${snippets.length} sources; summarizing.`, 3);
     const summary = await this.callTool<string>('summarize', { snippets });
-    return `Answer to "${question}": ${summary}`;
+    const answer = `Answer to "${question}": ${summary}`;
+    // Questions that ask to publish wait for the user's approval (docs/interactive.md).
+    if (!/\bpublish\b/i.test(question)) return answer;
+    try {
+      await this.callTool('publish_answer', { answer });
+      return `${answer} (published)`;
+    } catch (error) {
+      return `${answer} (not published: ${(error as { code?: string }).code ?? 'failed'})`;
+    }
   }
 }

@@ -30,6 +30,9 @@ export {
   type ToolContext,
   type AnyTool,
   type RunContext,
+  DEFAULT_APPROVAL_TIMEOUT_MS,
+  ASK_TOOL_NAME,
+  type AskOptions,
 } from './agent/index.js';
 export type { StandardSchemaV1 } from './agent/standard-schema.js';
 
@@ -59,6 +62,11 @@ export {
   type SubscribeRequest,
   type SubscribeResult,
   type Subscription,
+  type AnswerInput,
+  type AnswerLog,
+  type AnswerReceipt,
+  type InteractionLog,
+  type PendingRequest,
 } from './transport/index.js';
 
 // Run ids, thread ids and the run → thread → user registry.

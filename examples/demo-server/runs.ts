@@ -71,6 +71,14 @@ export class RunService {
     return { runId, threadId, done };
   }
 
+  /** Cancels one run of `userId` (the Stop button); false when it is not a run of theirs in progress. */
+  cancel(userId: string, runId: string): boolean {
+    const run = this.active.get(runId);
+    if (!run || run.userId !== userId) return false;
+    run.controller.abort();
+    return true;
+  }
+
   /** Cancels every run in progress and waits until each has emitted its `agent_completed`. */
   async abortAll(): Promise<void> {
     const runs = [...this.active.values()];

@@ -7,7 +7,7 @@ import { AgentBridge, MemoryTransport, ValidationError } from '../../src/index.j
 import { threadIdSchema } from '../../src/protocol/index.js';
 import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
 import { createMetricsRegistry, metricsHandler, sseGatewayMetrics, websocketGatewayMetrics } from '../../src/metrics/index.js';
-import { SseGateway } from '../../src/transport/sse/index.js';
+import { AnswerEndpoint, SseGateway } from '../../src/transport/sse/index.js';
 import { fromNodeRequest } from '../../src/gateway/index.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
 import { ResearchAgent } from '../research-agent.js';
@@ -104,10 +104,17 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     [CLIENT_URL]: ['text/javascript; charset=utf-8', bundles.client],
   };
 
-  async function postRun(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const answers = new AnswerEndpoint({ authenticate: demoAuthenticate, log: transport });
+
+  async function authenticatePost(req: IncomingMessage) {
     const view = fromNodeRequest(req);
     const principal = view ? await demoAuthenticate(view) : null;
     if (!principal) throw new HttpError(401, 'AUTH_FAILED', 'missing or invalid token (demo tokens look like "demo-alice")');
+    return principal;
+  }
+
+  async function postRun(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const principal = await authenticatePost(req);
     const parsed = runRequestSchema.safeParse(await readJson(req, MAX_BODY_BYTES));
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -123,6 +130,16 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     if (path === '/api/runs') {
       if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST');
       return postRun(req, res);
+    }
+    // Allow / Deny: answers go to the same log the run waits on (the page posts them for WebSocket and SSE alike).
+    if (path === '/api/answer') return answers.node(req, res);
+    if (path === '/api/runs/cancel') {
+      if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'use POST');
+      const principal = await authenticatePost(req);
+      const body = z.object({ runId: z.string().min(1).max(512) }).safeParse(await readJson(req, MAX_BODY_BYTES));
+      if (!body.success) throw new HttpError(400, 'VALIDATION_FAILED', 'runId: required');
+      if (!runs.cancel(principal.userId, body.data.runId)) throw new HttpError(404, 'NOT_FOUND', 'no run of yours in progress with that id');
+      return sendJson(res, 202, { runId: body.data.runId, cancelled: true });
     }
     if (path === '/metrics') return serveMetrics(req, res);
     if (path === '/api/health') {

@@ -29,7 +29,31 @@ const statusBadge = byId<HTMLSpanElement>('status');
 const notices = byId<HTMLDivElement>('notices');
 const busy = byId<HTMLSpanElement>('busy');
 const threadLabel = byId<HTMLElement>('thread-id');
-const timeline = new Timeline(byId<HTMLOListElement>('timeline'));
+const timeline = new Timeline(byId<HTMLOListElement>('timeline'), {
+  answer: (event, approved) => {
+    const pending = event.data.pending;
+    if (!pending) return;
+    void post('/api/answer', { threadId: event.threadId, runId: event.runId, requestId: pending.requestId, approved });
+  },
+  stop: (runId) => void post('/api/runs/cancel', { runId }),
+});
+
+/** POSTs a JSON body as this user; refusals become notices. */
+async function post(path: string, body: unknown): Promise<void> {
+  try {
+    const response = await fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) {
+      const refusal = (await response.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+      notice(`${refusal.error?.code ?? response.status}: ${refusal.error?.message ?? 'refused'}`, 'error');
+    }
+  } catch (error) {
+    notice(`${path} failed: ${(error as Error).message}`, 'error');
+  }
+}
 const store = new ThreadStore(userId);
 
 const STATUS_LABELS: Record<ClientStatus, string> = {

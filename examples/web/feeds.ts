@@ -40,7 +40,7 @@ export function openWebSocketFeed(options: FeedOptions, handlers: FeedHandlers):
   return { close: () => client.close() };
 }
 
-const EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'] as const;
+const EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed', 'user_answered'] as const;
 
 /**
  * The SSE gateway through the browser's EventSource, which reconnects by itself and sends

@@ -1,5 +1,10 @@
 import type { AgentEvent, EventOfType } from '../../src/client/index.js';
 
+export interface TimelineActions {
+  answer?(event: EventOfType<'tool_executing'>, approved: boolean): void;
+  stop?(runId: string): void;
+}
+
 /**
  * Renders a thread's events as a timeline: one `<li>` per event (with `data-event-id`,
  * `data-seq`, `data-type`, `data-run-id`), grouped by run. Events are shown exactly once:
@@ -14,7 +19,11 @@ export class Timeline {
   duplicatesDropped = 0;
   orderViolations = 0;
 
-  constructor(private readonly root: HTMLOListElement) {}
+  constructor(
+    private readonly root: HTMLOListElement,
+    /** The page's actions: answering a pending call (Allow / Deny) and stopping a run. */
+    private readonly actions: TimelineActions = {},
+  ) {}
 
   /** Runs with an `agent_started` but no `agent_completed` yet. */
   get runsInProgress(): number {
@@ -66,11 +75,20 @@ export class Timeline {
       const run = el('li', 'run');
       run.dataset.runId = event.runId;
       list = el('ol', 'run-events');
-      run.append(list);
+      const stop = text('button', 'stop-run', 'Stop');
+      stop.type = 'button';
+      stop.addEventListener('click', () => {
+        stop.disabled = true;
+        this.actions.stop?.(event.runId);
+      });
+      run.append(stop, list);
       this.root.append(run);
       this.runs.set(event.runId, list);
     }
-    if (event.type === 'agent_completed') list.parentElement?.setAttribute('data-completed', event.data.status);
+    if (event.type === 'agent_completed') {
+      list.parentElement?.setAttribute('data-completed', event.data.status);
+      list.parentElement?.querySelector('.stop-run')?.remove();
+    }
     return list;
   }
 
@@ -86,7 +104,21 @@ export class Timeline {
         return this.toolCompleted(event);
       case 'agent_completed':
         return this.completed(event);
+      case 'user_answered':
+        return this.answered(event);
     }
+  }
+
+  private answered(event: EventOfType<'user_answered'>): HTMLLIElement {
+    const { data } = event;
+    const call = this.toolRows.get(data.toolCallId);
+    if (call) delete call.dataset.pending; // the Allow/Deny buttons go with the pending state
+    call?.querySelector('.approval')?.remove();
+    const shown = data.kind === 'approval' ? (data.approved ? 'allowed' : 'denied') : `answered ${preview(data.value)}`;
+    const item = row('☞', 'user-answer', [text('span', 'answer-text', shown)]);
+    item.dataset.toolCallId = data.toolCallId;
+    item.dataset.answer = data.kind === 'approval' ? (data.approved ? 'allowed' : 'denied') : 'answered';
+    return item;
   }
 
   private started(event: EventOfType<'agent_started'>): HTMLLIElement {
@@ -105,6 +137,22 @@ export class Timeline {
     item.dataset.toolCallId = event.data.toolCallId;
     item.dataset.toolStatus = 'running';
     this.toolRows.set(event.data.toolCallId, item);
+    if (event.data.pending?.kind === 'approval') {
+      // Waiting for this user: Allow / Deny until the answer (or the call's end) arrives.
+      item.dataset.pending = 'approval';
+      setText(item, '.tool-duration', 'waiting for you');
+      const buttons = el('span', 'approval');
+      for (const [label, approved] of [['Allow', true], ['Deny', false]] as const) {
+        const button = text('button', `answer-${label.toLowerCase()}`, label);
+        button.type = 'button';
+        button.addEventListener('click', () => {
+          buttons.querySelectorAll('button').forEach((b) => (b.disabled = true));
+          this.actions.answer?.(event, approved);
+        });
+        buttons.append(button);
+      }
+      item.append(buttons);
+    }
     return item;
   }
 
@@ -116,6 +164,8 @@ export class Timeline {
     // Close the call's row: status and duration next to its args.
     const call = this.toolRows.get(data.toolCallId);
     if (call) {
+      delete call.dataset.pending;
+      call.querySelector('.approval')?.remove();
       call.dataset.toolStatus = data.status;
       setText(call, '.tool-status', mark);
       setText(call, '.tool-duration', duration);

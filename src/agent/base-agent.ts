@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { DeliveryError, StateError, ValidationError } from '../errors/index.js';
 import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/json.js';
-import type { AgentEvent, EventOfType, EventType, Usage } from '../events/schema.js';
+import type { AgentEvent, AnyEventType, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
 import { emitEvent } from './emit.js';
@@ -12,6 +12,8 @@ import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
 import { checkRunOptions, checkUsage, type RunOptions, type RunResult } from './run-options.js';
 import { callTool, type ToolCallInfo, type ToolHost } from './tool-calls.js';
 import type { AnyTool, ToolDefinition } from './tool.js';
+import { isInteractionLog, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
+import { askUser, type AskOptions } from './ask.js';
 
 export type { RunOptions, RunResult, RunStatus } from './run-options.js';
 export type { Redactor, ErrorRedactionContext } from './redaction.js';
@@ -38,6 +40,12 @@ export interface BaseAgentOptions {
   limits?: EventLimits;
   /** Wrappers around runs and tool calls (tracing, logging); see `AgentInstrumentation`. */
   instrumentation?: AgentInstrumentation;
+  /**
+   * The log runs of this agent record their requests to users in and follow for the answers
+   * (approvals, `ask`). Default: the bridge's transport when it is one (`MemoryTransport`); with
+   * Redis pass a `RedisEventLog` sharing the workers' Redis, so answers can arrive at any gateway.
+   */
+  interaction?: InteractionLog;
 }
 
 /**
@@ -50,7 +58,8 @@ export interface AgentInstrumentation {
   tool?(call: ToolCallInfo, next: () => Promise<unknown>): Promise<unknown>;
 }
 
-type LifecycleListeners = { [K in EventType]: (event: EventOfType<K>) => void };
+/** One listener per event type (`user_answered`: the answer a waiting run of this agent received). */
+type LifecycleListeners = { [K in AnyEventType]: (event: EventOfType<K>) => void };
 export interface AgentListeners extends LifecycleListeners {
   /** Every event of every run, in emission order. */
   event: (event: AgentEvent) => void;
@@ -75,6 +84,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   private readonly toolHost: ToolHost;
   private readonly runHost: RunHost<Input, Output>;
   private instrumentation: AgentInstrumentation | undefined;
+  private readonly interactionLog: InteractionLog | undefined;
   /** Local listeners that threw (each also reported as `listener_error`). */
   listenerErrors = 0;
 
@@ -85,6 +95,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     this.limits = options.limits;
     this.adapter = new BridgeAdapter((event) => this.observe(event), options.validateEvents ?? true);
     this.instrumentation = options.instrumentation;
+    this.interactionLog = options.interaction;
     const agent = this;
     this.toolHost = {
       name: this.name,
@@ -93,6 +104,9 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       get instrument() {
         const instrumentation = agent.instrumentation;
         return instrumentation?.tool ? (call: ToolCallInfo, next: () => Promise<unknown>) => instrumentation.tool!(call, next) : undefined;
+      },
+      get interaction() {
+        return agent.interaction;
       },
     };
     this.runHost = { redact: this.redact, tools: this.toolHost, execute: (input, ctx) => this.execute(input, ctx) };
@@ -249,6 +263,38 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** The log answers are recorded in and followed from (see `BaseAgentOptions.interaction`). */
+  get interaction(): InteractionLog | undefined {
+    if (this.interactionLog) return this.interactionLog;
+    const transport = this.bridge?.transport;
+    return isInteractionLog(transport) ? transport : undefined;
+  }
+
+  /**
+   * Asks the run's user a question and waits for the answer, inside a run (in `execute` or a
+   * tool). Shown as a call of the tool `ask_user` (`tool_executing` with `pending` kind `question`,
+   * the JSON Schema of `schema`); resolves with the answer's value parsed by `schema`, and the call
+   * completes with it. Rejects with `ValidationError` `ANSWER_INVALID` for a value the schema
+   * refuses, `ToolError` `APPROVAL_TIMEOUT` after `timeoutMs` (default 5 min), `AbortError` on cancel.
+   */
+  ask<Schema extends import('zod').ZodType>(question: string, schema: Schema, options: AskOptions = {}): Promise<import('zod').output<Schema>> {
+    try {
+      return askUser(this.toolHost, this.activeRun('ask'), question, schema, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Hands a user's answer to the agent's log (see `AnswerLog.answerRequest`): what a front end
+   * calls with the authenticated user. Rejects with `NO_ANSWER_LOG` when the agent has none.
+   */
+  answer(input: AnswerInput): Promise<AnswerReceipt> {
+    const log = this.interaction;
+    if (!log) return Promise.reject(new StateError('NO_ANSWER_LOG', `${this.name} has no log to hand answers to`));
+    return log.answerRequest(input);
   }
 
   private activeRun(operation: string): RunState {

@@ -13,3 +13,5 @@ export {
 export { defaultErrorInfo } from './redaction.js';
 export { defineTool, type ToolDefinition, type ToolContext, type AnyTool } from './tool.js';
 export type { RunContext } from './run-context.js';
+export { DEFAULT_APPROVAL_TIMEOUT_MS } from './approval.js';
+export { ASK_TOOL_NAME, type AskOptions } from './ask.js';

@@ -7,6 +7,10 @@ import { emitEvent } from './emit.js';
 import { bound, errorInfoFor, shownToolName, toolFailure, type Redactor } from './redaction.js';
 import type { RunContext, RunState } from './run-context.js';
 import type { AnyTool, ToolContext } from './tool.js';
+import type { PendingInput } from '../events/schema.js';
+import type { InteractionLog } from '../transport/interaction.js';
+import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, deniedError, openRequest } from './approval.js';
+import type { PendingRequest } from '../transport/interaction.js';
 
 /** What an instrumentation sees about a tool call. */
 export interface ToolCallInfo extends RunContext {
@@ -22,6 +26,8 @@ export interface ToolHost {
   readonly tools: ReadonlyMap<string, AnyTool>;
   readonly redact: Redactor;
   readonly instrument: ((call: ToolCallInfo, next: () => Promise<unknown>) => Promise<unknown>) | undefined;
+  /** Where calls that need an answer record their request and wait for it (undefined: no such log). */
+  readonly interaction: InteractionLog | undefined;
 }
 
 /**
@@ -58,11 +64,25 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
       redactFailure = { error };
     }
   }
-  const opened = emitExecuting(state, toolCallId, tool, shownArgs);
+  // Only tools that may need approval take this detour (the usual call stays synchronous up to its event).
+  let approval: { pending: PendingInput } | { error: unknown } | undefined;
+  if (registered?.needsApproval !== undefined && !redactFailure) approval = await approvalOf(host, registered, state, args);
+  const pending = approval && 'pending' in approval ? approval.pending : undefined;
+  // The log knows the request before anyone can see it: recorded right before its event, in one turn.
+  const request = pending && requestOf(state, pending, toolCallId, 'approval');
+  const recorded = request && openRequest(host.interaction!, request);
+  let opened: Promise<void>;
+  try {
+    opened = emitExecuting(state, toolCallId, tool, shownArgs, pending);
+  } catch (error) {
+    if (request) void host.interaction!.closeRequest(request).catch(() => undefined);
+    throw error;
+  }
   state.openTools.set(toolCallId, { tool, startedAt, controller });
   try {
     await opened;
     if (redactFailure) throw redactFailure.error;
+    if (approval && 'error' in approval) throw approval.error;
     if (!registered) {
       const known = [...host.tools.keys()].join(', ') || 'none';
       const shown = typeof name === 'string' ? JSON.stringify(bound(name, 128)) : `of type ${name === null ? 'null' : typeof name}`;
@@ -74,6 +94,10 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
         code: 'TOOL_INVALID_ARGS',
         details: { field: parsed.field, issues: parsed.issues.slice(0, 5) },
       });
+    }
+    if (request && recorded && pending) {
+      const answer = await awaitAnswer(host.interaction!, recorded, request, tool, pending.timeoutMs, runSignal);
+      if (answer.data.approved !== true) throw deniedError(tool, answer);
     }
     const toolCtx: ToolContext = { ...state.ctx, toolCallId, signal: controller?.signal ?? runSignal };
     const result = (await executeTool(registered, parsed.value, toolCtx, controller, runSignal)) as Result;
@@ -93,13 +117,35 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
 }
 
 /** `tool_executing`; arguments that are not JSON (or too large or deep) are shown as the not-serializable marker. */
-function emitExecuting(state: RunState, toolCallId: string, tool: string, args: unknown): Promise<void> {
+function emitExecuting(state: RunState, toolCallId: string, tool: string, args: unknown, pending?: PendingInput): Promise<void> {
   try {
-    return emitEvent(state, 'tool_executing', { toolCallId, tool, args });
+    return emitEvent(state, 'tool_executing', pending ? { toolCallId, tool, args, pending } : { toolCallId, tool, args });
   } catch (error) {
     const reason = notJsonReasonOf(error);
     if (reason === undefined) throw error;
-    return emitEvent(state, 'tool_executing', { toolCallId, tool, args: notSerializableMarker(reason) });
+    const shown = notSerializableMarker(reason);
+    return emitEvent(state, 'tool_executing', pending ? { toolCallId, tool, args: shown, pending } : { toolCallId, tool, args: shown });
+  }
+}
+
+/**
+ * Whether this call waits for its user's approval: the request it shows, undefined (no approval,
+ * or the args are invalid: the call fails on them as usual), or the error the call fails with (the
+ * decision threw, or there is no log to wait on).
+ */
+async function approvalOf(host: ToolHost, tool: AnyTool, state: RunState, args: unknown): Promise<{ pending: PendingInput } | { error: unknown } | undefined> {
+  const parsed = tool.parameters.safeParse(args);
+  if (!parsed.success) return undefined;
+  try {
+    const rule = tool.needsApproval;
+    const needed = typeof rule === 'function' ? await rule(parsed.data, state.ctx) : rule === true;
+    if (!needed) return undefined;
+    if (!host.interaction) {
+      throw new StateError('NO_ANSWER_LOG', `Tool "${tool.name}" needs approval but ${host.name} has no log to wait on for the answer`);
+    }
+    return { pending: { requestId: `req_${nanoid(16)}`, kind: 'approval', timeoutMs: tool.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS } };
+  } catch (error) {
+    return { error };
   }
 }
 
@@ -160,6 +206,12 @@ export function closeTool(host: ToolHost, state: RunState, toolCallId: string, e
   const info = errorInfoFor(host.redact.error, error, { event: 'tool_completed', runId, threadId, userId, agent, tool: call.tool, toolCallId });
   void emitEvent(state, 'tool_completed', { toolCallId, tool: call.tool, status: 'failed', error: info, durationMs: elapsed(call.startedAt) });
   return true;
+}
+
+/** The log's record of a request shown by the run's next event (its seq is the next one). */
+export function requestOf(state: RunState, pending: PendingInput, toolCallId: string, kind: PendingRequest['kind']): PendingRequest {
+  const { runId, threadId, userId, agent } = state.ctx;
+  return { requestId: pending.requestId, runId, threadId, userId, agent, toolCallId, seq: state.emitter.count + 1, kind };
 }
 
 export function elapsed(startedAt: number): number {

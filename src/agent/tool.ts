@@ -20,6 +20,14 @@ export interface ToolDefinition<Schema extends StandardSchemaV1 = StandardSchema
   execute(args: StandardSchemaV1.InferOutput<Schema>, ctx: ToolContext): Promise<Result> | Result;
   /** Fail the call with `ToolTimeoutError` after this many ms (the tool's signal is aborted). */
   timeoutMs?: number;
+  /**
+   * Ask the run's user to allow each call before it runs: `true`, or a function of the validated
+   * arguments. The call's `tool_executing` then carries `pending` (kind `approval`) and the run waits
+   * for the `user_answered` event: allowed, the tool runs; denied, the call fails with `TOOL_DENIED`.
+   */
+  needsApproval?: boolean | ((args: StandardSchemaV1.InferOutput<Schema>, ctx: RunContext) => boolean | Promise<boolean>);
+  /** How long a call waits for its approval; then it fails with `APPROVAL_TIMEOUT`. Default 300,000 (5 min). */
+  approvalTimeoutMs?: number;
 }
 
 /** Declares a tool with its argument schema; the identity function that gives type inference. */

@@ -78,6 +78,8 @@ export class AguiEventMapper {
         return this.thinking === 'reasoning' ? this.reasoning(event) : this.closeReasoning(event.ts).concat(this.textMessage(`msg_${event.id}`, event.data.text, event.ts));
       case 'tool_executing':
         return this.closeReasoning(event.ts).concat(this.toolCall(event));
+      case 'user_answered':
+        return [];
       case 'tool_completed':
         return this.closeReasoning(event.ts).concat(this.toolResult(event));
       case 'agent_completed':

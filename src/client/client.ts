@@ -1,12 +1,13 @@
 import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, AuthError, GatewayError, HistoryGapError, StateError, TransportError, ValidationError, errorFromCode, isErrorCode, type CodeOf } from '../errors/index.js';
-import type { AgentEvent, EventOfType, EventType } from '../events/schema.js';
+import type { AgentEvent, AnyEventType, EventOfType, EventType } from '../events/schema.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
 import type { ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
 import type { HistoryGapReason } from '../transport/types.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
+import { PendingAnswers, type ClientAnswer } from './answers.js';
 import { RecentSet } from './recent-set.js';
 import { isAgentEvent, parseServerMessage } from './server-messages.js';
 import {
@@ -84,7 +85,7 @@ export type ClientEvents = {
   /** Protocol errors, lifecycle violations (`LIFECYCLE_VIOLATION`), history gaps (`HISTORY_GAP`), refusals. */
   error: (error: AgentwireError) => void;
   history_gap: (gap: HistoryGapInfo) => void;
-} & { [T in EventType]: (event: EventOfType<T>, cursor: string) => void };
+} & { [T in AnyEventType]: (event: EventOfType<T>, cursor: string) => void };
 
 export interface ClientStats {
   /** New events delivered to listeners. */
@@ -129,6 +130,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private readonly gapPolicy: HistoryGapPolicy;
   private readonly seen: RecentSet;
   private readonly order: RunOrderCheck | undefined;
+  private readonly answers = new PendingAnswers();
   private readonly streams = new Set<EventStream<AgentEvent>>();
   private socket: WebSocketLike | undefined;
   private currentStatus: ClientStatus = 'connecting';
@@ -181,6 +183,23 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   /** Stops for good: closes the socket, cancels reconnects, ends every `for await` loop. */
   close(): void {
     this.finish();
+  }
+
+  /**
+   * Answers a pending request of a run in this client's thread (`tool_executing.data.pending`) as
+   * the connected user. Resolves with the cursor of the `user_answered` event once the gateway
+   * stored it (the event itself arrives like any other); rejects with the refusal's code
+   * (`ANSWER_FORBIDDEN`, `ANSWER_ALREADY_GIVEN`, `REQUEST_CLOSED`, …), or `CONNECTION_LOST` when
+   * the socket is not open or closes first (answer again: a repeat is refused, never applied twice).
+   */
+  answer(answer: ClientAnswer): Promise<string> {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) {
+      return Promise.reject(new TransportError('not connected: answer once the client is open', { code: 'CONNECTION_LOST' }));
+    }
+    const confirmed = this.answers.add(answer.requestId);
+    socket.send(JSON.stringify({ type: 'answer', threadId: this.threadId, ...answer }));
+    return confirmed;
   }
 
   /** Events from now on, in order, until `close()` (or a terminal error) ends the client. */
@@ -304,7 +323,11 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         if (frame.threadId === this.threadId) this.onHistoryGap(frame);
         return;
       case 'error':
+        if (this.answers.settle(frame)) return;
         this.onServerError(frame);
+        return;
+      case 'answered':
+        this.answers.settle(frame);
         return;
       default:
         // `unsubscribed`, and frame types of newer servers: nothing to do.
@@ -374,6 +397,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
+    this.answers.failAll();
     const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
     if (code === CloseCode.REVOKED) {
       this.fail(new AuthError(closedWith, { code: 'REVOKED' }));
@@ -437,6 +461,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = undefined;
+    this.answers.failAll();
     if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
   }
 

@@ -20,4 +20,5 @@ export { reconnectDelay, type ReconnectOptions } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export { validateLifecycle, LifecycleChecker, type LifecycleViolation } from '../events/lifecycle.js';
 export { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors/index.js';
-export type { AgentEvent, EventType, EventOfType } from '../events/schema.js';
+export type { AgentEvent, AnyEventType, EventType, EventOfType, UserAnsweredEvent, PendingInput } from '../events/schema.js';
+export type { ClientAnswer } from './answers.js';

@@ -3,7 +3,7 @@ import { EVENT_TYPES as EVENT_TYPE_LIST, WIRE_VERSION } from '../protocol/consta
 import type { ServerFrame } from '../protocol/frames.js';
 
 // From the zod-free constants so the browser bundle does not pull in the zod schemas.
-const EVENT_TYPES: ReadonlySet<string> = new Set<string>(EVENT_TYPE_LIST);
+const EVENT_TYPES: ReadonlySet<string> = new Set<string>([...EVENT_TYPE_LIST, 'user_answered']);
 
 export type ParsedMessage = { ok: true; frames: ServerFrame[] } | { ok: false; message: string };
 

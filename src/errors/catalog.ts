@@ -29,6 +29,7 @@ export const ERROR_CATALOG = {
   INVALID_INPUT: { owner: 'ValidationError', status: 400, summary: 'A request cannot be turned into the agent input.' },
   INVALID_MESSAGES: { owner: 'ValidationError', status: 400, summary: 'Chat messages are malformed.' },
   LIFECYCLE_VIOLATION: { owner: 'ValidationError', status: 500, summary: 'A run broke the lifecycle grammar (reported by the client and the validator).' },
+  ANSWER_INVALID: { owner: 'ValidationError', status: 400, summary: "An answer has the wrong shape (approvals need approved, questions a value), or its value does not match the question's schema." },
 
   // ThreadResolutionError
   THREAD_UNRESOLVED: { owner: 'ThreadResolutionError', status: 400, summary: 'A run id resolves neither through the registry nor by parsing; nothing is delivered to a guessed target.' },
@@ -65,6 +66,8 @@ export const ERROR_CATALOG = {
   TOOL_NOT_FOUND: { owner: 'ToolError', status: 400, summary: 'No tool of that name is registered on the agent.' },
   TOOL_INVALID_ARGS: { owner: 'ToolError', status: 400, summary: "The arguments do not match the tool's schema (the field is named)." },
   RESULT_NOT_SERIALIZABLE: { owner: 'ToolError', status: 500, summary: "A tool's result cannot be represented as JSON, or is too large; the call fails." },
+  TOOL_DENIED: { owner: 'ToolError', status: 403, summary: 'The user denied the tool call; the tool did not run (a model gets this as the tool result).' },
+  APPROVAL_TIMEOUT: { owner: 'ToolError', status: 504, summary: "No answer arrived within the call's approvalTimeoutMs (default 5 min); the tool did not run." },
   TOOL_TIMEOUT: { owner: 'ToolTimeoutError', status: 504, summary: "The tool exceeded its timeoutMs; its signal was aborted." },
 
   // AuthError: authentication failed, or a principal reached for something it does not own.
@@ -74,6 +77,7 @@ export const ERROR_CATALOG = {
   REVOKED: { owner: 'AuthError', status: 401, summary: "The user's access was revoked; the connection was closed." },
   THREAD_FORBIDDEN: { owner: 'AuthError', status: 403, summary: 'The thread (or run) belongs to another user.' },
   FOREIGN_EVENT: { owner: 'AuthError', status: 403, summary: 'The client refused an event of another user or thread.' },
+  ANSWER_FORBIDDEN: { owner: 'AuthError', status: 403, summary: "Only the run's own user may answer its requests." },
   ORIGIN_FORBIDDEN: { owner: 'AuthError', status: 403, summary: 'The request comes from an origin that is not allowed.' },
 
   // AbortError
@@ -92,6 +96,10 @@ export const ERROR_CATALOG = {
   GATEWAY_CLOSED: { owner: 'StateError', status: 503, summary: 'The gateway or handler is closed or shutting down.' },
   ALREADY_LISTENING: { owner: 'StateError', status: 500, summary: 'listen() was called twice.' },
   LISTENER_FAILED: { owner: 'StateError', status: 500, summary: 'A local listener threw; the run or client went on.' },
+  ANSWER_ALREADY_GIVEN: { owner: 'StateError', status: 409, summary: 'The request was answered already: a request is answered once.' },
+  ANSWER_UNKNOWN_REQUEST: { owner: 'StateError', status: 404, summary: 'The log knows no request of that id in that run (never asked, or no longer retained).' },
+  REQUEST_CLOSED: { owner: 'StateError', status: 409, summary: 'The request was closed without an answer (timed out, cancelled, or its run ended).' },
+  NO_ANSWER_LOG: { owner: 'StateError', status: 500, summary: "A call needs an answer but the agent has no log to wait on (set the agent's interaction option, or use a bridge whose transport is one)." },
 
   // GatewayError: what a front end refuses or reports to a client (error frames, close codes, HTTP refusals).
   INVALID_JSON: { owner: 'GatewayError', status: 400, summary: 'A frame or body is not JSON.' },

@@ -10,6 +10,8 @@ export type LifecycleRule =
   | 'tool_not_open' // tool_completed without a matching open tool_executing
   | 'tool_reopened' // a toolCallId is opened twice
   | 'tools_open_at_completion' // agent_completed while a tool call is still open
+  | 'answer_unknown' // user_answered for no pending request of the run (never asked, or already closed)
+  | 'answer_repeated' // a second user_answered for one request
   | 'incomplete'; // the stream ended without agent_completed
 
 export interface LifecycleViolation {
@@ -30,6 +32,8 @@ interface RunState {
   lastSeq: number;
   completed: boolean;
   openTools: Set<string>;
+  /** Pending requests (`tool_executing.data.pending`) by request id; made on the first one. */
+  requests?: Map<string, { toolCallId: string; seq: number; answered: boolean }>;
 }
 
 /**
@@ -74,6 +78,10 @@ export class LifecycleChecker {
     this.runs.delete(runId);
   }
 
+  private checkAnswer(run: RunState, event: Extract<AgentEvent, { type: 'user_answered' }>, fail: Fail): LifecycleViolation | undefined {
+    return answerViolation(run, event, fail);
+  }
+
   private check(event: AgentEvent, index: number): LifecycleViolation | undefined {
     const fail = (rule: LifecycleRule, message: string): LifecycleViolation => ({
       rule,
@@ -99,6 +107,7 @@ export class LifecycleChecker {
       return undefined;
     }
     if (run.completed) return fail('after_completed', 'event after agent_completed');
+    if (event.type === 'user_answered') return this.checkAnswer(run, event, fail);
     if (event.seq !== run.lastSeq + 1) return fail('seq_gap', `expected seq ${run.lastSeq + 1}, got ${event.seq}`);
     if (event.threadId !== run.threadId || event.userId !== run.userId || event.agent !== run.agent) {
       return fail('run_identity', 'threadId, userId or agent changed within the run');
@@ -112,10 +121,17 @@ export class LifecycleChecker {
           return fail('tool_reopened', `tool call ${event.data.toolCallId} opened twice`);
         }
         run.openTools.add(event.data.toolCallId);
+        if (event.data.pending) {
+          run.requests ??= new Map();
+          run.requests.set(event.data.pending.requestId, { toolCallId: event.data.toolCallId, seq: event.seq, answered: false });
+        }
         return undefined;
       case 'tool_completed':
         if (!run.openTools.delete(event.data.toolCallId)) {
           return fail('tool_not_open', `tool call ${event.data.toolCallId} was not open`);
+        }
+        if (run.requests) {
+          for (const [id, request] of run.requests) if (request.toolCallId === event.data.toolCallId) run.requests.delete(id);
         }
         return undefined;
       case 'agent_completed':
@@ -128,6 +144,25 @@ export class LifecycleChecker {
         return undefined;
     }
   }
+}
+
+type Fail = (rule: LifecycleRule, message: string) => LifecycleViolation;
+
+/**
+ * `user_answered` is not a run event: it answers a pending request of the run, once, while that
+ * call is open, by the run's user, and carries the seq of the `tool_executing` it answers.
+ */
+function answerViolation(run: RunState, event: Extract<AgentEvent, { type: 'user_answered' }>, fail: Fail): LifecycleViolation | undefined {
+  if (event.threadId !== run.threadId || event.userId !== run.userId || event.agent !== run.agent) {
+    return fail('run_identity', 'threadId, userId or agent of the answer differ from its run');
+  }
+  const request = run.requests?.get(event.data.requestId);
+  if (!request || request.toolCallId !== event.data.toolCallId || request.seq !== event.seq) {
+    return fail('answer_unknown', `request ${event.data.requestId} is not pending in this run`);
+  }
+  if (request.answered) return fail('answer_repeated', `request ${event.data.requestId} was answered twice`);
+  request.answered = true;
+  return undefined;
 }
 
 export type LifecycleResult =

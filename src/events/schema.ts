@@ -27,6 +27,24 @@ export const usageSchema = z.object({
 });
 
 const durationMs = z.number().nonnegative();
+/** Id of a request to the user (`tool_executing.data.pending.requestId`, `user_answered.data.requestId`). */
+const requestId = z.string().min(1).max(64);
+
+/**
+ * What a `tool_executing` waiting for its user carries: the request to answer (an `approval` of the
+ * call, or a `question` with the JSON Schema of the expected value) and how long the run waits.
+ * Additive: clients that do not know it ignore the field and see an ordinary tool call.
+ */
+export const pendingInputSchema = z.object({
+  requestId,
+  kind: z.enum(['approval', 'question']),
+  /** The question shown to the user (questions; approvals show the tool and its args). */
+  question: z.string().max(4096).optional(),
+  /** JSON Schema of the value a question expects. */
+  schema: z.unknown().optional(),
+  /** How long the run waits for the answer, from the event's `ts`. */
+  timeoutMs: z.number().int().positive(),
+});
 const toolCallId = z.string().min(1).max(128);
 const toolName = z.string().min(1).max(128);
 
@@ -48,6 +66,8 @@ export const toolExecutingDataSchema = z.object({
   toolCallId,
   tool: toolName,
   args: z.unknown().optional(),
+  /** Present when the call waits for its user (an approval or a question) before it runs; see `pendingInputSchema`. */
+  pending: pendingInputSchema.optional(),
 });
 
 export const toolCompletedDataSchema = discriminatedUnion('status', [
@@ -64,6 +84,23 @@ export const agentCompletedDataSchema = discriminatedUnion('status', [
     usage: usageSchema.optional(),
   }),
 ]);
+
+/**
+ * The answer to a pending request, appended to the thread's log by whoever received it (any gateway
+ * process), never by the run. Its `seq` is the seq of the `tool_executing` it answers: it is not a
+ * run event and takes no place in the run's gapless sequence.
+ */
+export const userAnsweredDataSchema = z.object({
+  requestId,
+  toolCallId,
+  kind: z.enum(['approval', 'question']),
+  /** Approvals: whether the user allowed the call. */
+  approved: z.boolean().optional(),
+  /** Questions: the user's answer (checked against the question's schema by the run). */
+  value: z.unknown().optional(),
+  /** Optional words of the user (e.g. why a call was denied). */
+  reason: z.string().max(1024).optional(),
+});
 
 /** Fields shared by every event (the envelope of wire format version 1). */
 export const envelopeShape = {
@@ -107,12 +144,21 @@ export const agentCompletedEventSchema = z.object({
   data: agentCompletedDataSchema,
 });
 
+/** Type of the answer event (not one of the five lifecycle events: see `userAnsweredDataSchema`). */
+export const ANSWER_EVENT_TYPE = 'user_answered' as const;
+export const userAnsweredEventSchema = z.object({
+  ...envelopeShape,
+  type: z.literal(ANSWER_EVENT_TYPE),
+  data: userAnsweredDataSchema,
+});
+
 export const agentEventSchema = discriminatedUnion('type', [
   agentStartedEventSchema,
   agentThinkingEventSchema,
   toolExecutingEventSchema,
   toolCompletedEventSchema,
   agentCompletedEventSchema,
+  userAnsweredEventSchema,
 ]);
 
 /** Per-type data schemas, used to check what an emitter is about to send. */
@@ -131,8 +177,14 @@ export type AgentThinkingEvent = z.infer<typeof agentThinkingEventSchema>;
 export type ToolExecutingEvent = z.infer<typeof toolExecutingEventSchema>;
 export type ToolCompletedEvent = z.infer<typeof toolCompletedEventSchema>;
 export type AgentCompletedEvent = z.infer<typeof agentCompletedEventSchema>;
+export type UserAnsweredEvent = z.infer<typeof userAnsweredEventSchema>;
+export type PendingInput = z.infer<typeof pendingInputSchema>;
 export type AgentEvent = z.infer<typeof agentEventSchema>;
-export type EventOfType<T extends EventType> = Extract<AgentEvent, { type: T }>;
-export type EventData<T extends EventType> = EventOfType<T>['data'];
+/** The five lifecycle events a run emits (every event but `user_answered`). */
+export type RunEvent = Exclude<AgentEvent, UserAnsweredEvent>;
+/** Every type an event on the wire can have: the five lifecycle types and `user_answered`. */
+export type AnyEventType = AgentEvent['type'];
+export type EventOfType<T extends AnyEventType> = Extract<AgentEvent, { type: T }>;
+export type EventData<T extends AnyEventType> = EventOfType<T>['data'];
 /** The routing part of an event: who produced it and who may see it. */
 export type EventIdentity = Pick<AgentEvent, 'runId' | 'threadId' | 'userId' | 'agent'>;

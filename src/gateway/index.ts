@@ -43,3 +43,4 @@ export { Follower, entryChars, type FollowResult, type FollowTarget, type Follow
 export { StatsRecorder, type DisconnectReason, type GatewayStats } from './stats.js';
 export { problemOf, respondNode, respondWeb, toAgentwireError, type HttpErrorBody, type Problem } from './respond.js';
 export { SseGateway, type SseGatewayOptions } from './sse/index.js';
+export { AnswerEndpoint, answerBodySchema, type AnswerEndpointOptions, type AnswerResponseBody } from './answers/index.js';

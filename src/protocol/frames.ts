@@ -31,7 +31,19 @@ export const ackFrameSchema = z.object({
   threadId: threadIdSchema,
   cursor: cursorSchema,
 });
-export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema]);
+/** Answers a pending request (`tool_executing.data.pending`) as the connection's user; see docs/interactive.md. */
+export const answerFrameSchema = z.object({
+  type: z.literal('answer'),
+  threadId: threadIdSchema,
+  runId: z.string().min(1).max(512),
+  requestId: z.string().min(1).max(64),
+  /** Approvals. */
+  approved: z.boolean().optional(),
+  /** Questions. */
+  value: z.unknown().optional(),
+  reason: z.string().max(1024).optional(),
+});
+export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema, answerFrameSchema]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
 /** Server → client frames. A WebSocket message holds one frame, or an array of frames (a batch). */
@@ -73,8 +85,18 @@ export interface ErrorFrame {
   code: string;
   message: string;
   threadId?: string;
+  /** The request of the refused `answer` frame. */
+  requestId?: string;
 }
-export type ServerFrame = HelloFrame | EventFrame | SubscribedFrame | UnsubscribedFrame | HistoryGapFrame | ErrorFrame;
+/** The answer of an `answer` frame was appended to the thread's log (its event follows as an `event` frame). */
+export interface AnsweredFrame {
+  type: 'answered';
+  threadId: string;
+  requestId: string;
+  /** Cursor of the `user_answered` event. */
+  cursor: string;
+}
+export type ServerFrame = HelloFrame | EventFrame | SubscribedFrame | UnsubscribedFrame | HistoryGapFrame | ErrorFrame | AnsweredFrame;
 
 /**
  * Compile-time check: the frame types above and the names in `constants.ts` are the same sets,

@@ -11,3 +11,13 @@ export type {
   Subscription,
 } from './types.js';
 export { MemoryTransport, type MemoryTransportOptions } from './memory/memory-transport.js';
+export {
+  isInteractionLog,
+  buildAnswerEvent,
+  answerThreadId,
+  type AnswerInput,
+  type AnswerReceipt,
+  type AnswerLog,
+  type InteractionLog,
+  type PendingRequest,
+} from './interaction.js';

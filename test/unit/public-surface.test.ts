@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = [
+  'ASK_TOOL_NAME', 'DEFAULT_APPROVAL_TIMEOUT_MS',
   'AbortError', 'AgentBridge', 'AgentwireError', 'AuthError', 'BaseAgent', 'DEFAULT_JSON_LIMITS', 'DeliveryError',
   'ERROR_CATALOG', 'EVENT_TYPES', 'GatewayError', 'HistoryGapError', 'LifecycleChecker', 'MAX_RUN_ID_LENGTH',
   'MAX_THREAD_ID_LENGTH', 'MemoryTransport', 'StateError', 'ThreadRegistry', 'ThreadResolutionError', 'ToolError',
@@ -44,7 +45,8 @@ describe('public surface', () => {
     for (const name of ['agentEventSchema', 'clientFrameSchema', 'subscribeFrameSchema', 'threadIdSchema', 'CloseCode', 'PROTOCOL_VERSION', 'WIRE_VERSION', 'EVENT_TYPES']) {
       expect(protocol, name).toHaveProperty(name);
     }
-    expect(protocol.EVENT_TYPES).toEqual(protocol.agentEventSchema.options.map((option) => option.shape.type.value));
+    // The five lifecycle events, then the answer event of interactive runs (docs/interactive.md).
+    expect([...protocol.EVENT_TYPES, 'user_answered']).toEqual(protocol.agentEventSchema.options.map((option) => option.shape.type.value));
     expect(Object.keys(constants).every((name) => name in protocol)).toBe(true);
     expect(readFileSync(new URL('../../src/protocol/constants.ts', import.meta.url), 'utf8')).not.toMatch(/^\s*import\s/m);
   });

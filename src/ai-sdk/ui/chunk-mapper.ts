@@ -102,6 +102,8 @@ export class UiChunkMapper {
     switch (event.type) {
       case 'agent_started':
         return [{ type: 'start', messageId: event.runId }];
+      case 'user_answered':
+        return [];
       case 'agent_thinking': {
         const id = event.id;
         return [...this.openStep(), { type: 'reasoning-start', id }, { type: 'reasoning-delta', id, delta: event.data.text }, { type: 'reasoning-end', id }];
@@ -111,14 +113,19 @@ export class UiChunkMapper {
         return [
           ...this.openStep(false),
           { type: 'tool-input-available', toolCallId: event.data.toolCallId, toolName: event.data.tool, input: event.data.args ?? null },
+          // A call waiting for approval: the AI SDK's approval-requested state, its approval id our request id.
+          ...(event.data.pending?.kind === 'approval'
+            ? [{ type: 'tool-approval-request' as const, approvalId: event.data.pending.requestId, toolCallId: event.data.toolCallId }]
+            : []),
         ];
       case 'tool_completed': {
         const { data } = event;
         this.openTools.delete(data.toolCallId);
         if (this.openTools.size === 0) this.settled = true;
-        return data.status === 'succeeded'
-          ? [{ type: 'tool-output-available', toolCallId: data.toolCallId, output: data.result ?? null }]
-          : [{ type: 'tool-output-error', toolCallId: data.toolCallId, errorText: this.errorText(data.error) }];
+        if (data.status === 'succeeded') return [{ type: 'tool-output-available', toolCallId: data.toolCallId, output: data.result ?? null }];
+        // A denied call is the AI SDK's output-denied state (the model got TOOL_DENIED as the tool's error result).
+        if (data.error.code === 'TOOL_DENIED') return [{ type: 'tool-output-denied', toolCallId: data.toolCallId }];
+        return [{ type: 'tool-output-error', toolCallId: data.toolCallId, errorText: this.errorText(data.error) }];
       }
       case 'agent_completed': {
         const { data } = event;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
 import { authenticateRequest } from '../auth.js';

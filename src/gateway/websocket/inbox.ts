@@ -1,6 +1,8 @@
 import type { RawData } from 'ws';
 import { CloseCode, type GatewayErrorCode } from '../../protocol/constants.js';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
+import type { EventLog } from '../../transport/types.js';
+import { answerFrame } from './answer-frame.js';
 import { parseClientFrame } from './client-frames.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
 import type { WebSocketStatsRecorder } from './stats.js';
@@ -10,6 +12,9 @@ import { TokenBucket } from './token-bucket.js';
 /** What a connection lends the handling of its client's frames. */
 export interface InboxHost {
   readonly options: ResolvedGatewayOptions;
+  /** The log the connection reads; answers go to it as `userId`. */
+  readonly log: EventLog;
+  readonly userId: string;
   readonly stats: WebSocketStatsRecorder;
   readonly subscriptions: Subscriptions;
   /** Whether the connection still serves (not closing or closed). */
@@ -129,6 +134,9 @@ export class Inbox {
         if (subscriptions.has(frame.threadId)) this.host.stats.acks++;
         else this.host.stats.acksIgnored++;
         return undefined;
+      case 'answer':
+        // As the connection's own user (the frame cannot name another); the log checks the owner and "once".
+        return answerFrame(this.host.log, this.host.userId, frame).then((reply) => this.host.sendFrame(reply));
     }
   }
 }

@@ -20,6 +20,9 @@ import type {
 } from '../types.js';
 import { ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
 import { refusal, threadTag } from './log-common.js';
+import { MemoryRequests } from './answers.js';
+import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
+import type { UserAnsweredEvent } from '../../events/schema.js';
 
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
@@ -76,7 +79,7 @@ export interface MemoryTransportOptions {
  * - An event that is not JSON (`eventJson` throws) is refused alone (`TransportError`
  *   TRANSPORT_REFUSED, not retryable, the `ValidationError` as its cause).
  */
-export class MemoryTransport implements Transport, EventLog {
+export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Identifies this incarnation of the logs; every cursor starts with it. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
@@ -92,6 +95,8 @@ export class MemoryTransport implements Transport, EventLog {
   private closed = false;
   /** Events withheld from a subscriber because its user differs (should stay 0). */
   isolationDrops = 0;
+  /** Requests to users and their answers (see `InteractionLog`). */
+  private readonly requests = new MemoryRequests((event) => this.append(event));
 
   constructor(options: MemoryTransportOptions = {}) {
     this.maxThreads = positive('maxThreads', options.maxThreads ?? 10_000);
@@ -198,6 +203,21 @@ export class MemoryTransport implements Transport, EventLog {
       subscriber.listener.onEntries(batch);
     }
     return entry;
+  }
+
+  /** Records a request of a waiting run (`InteractionLog`). */
+  openRequest(request: PendingRequest): void {
+    this.requests.open(request);
+  }
+
+  /** Appends the answer to a pending request, once, by the run's user (`AnswerLog.answerRequest`). */
+  async answerRequest(input: AnswerInput): Promise<AnswerReceipt> {
+    return this.requests.answer(input);
+  }
+
+  /** Closes a request without an answer, or returns the answer that came first. */
+  async closeRequest(request: PendingRequest): Promise<UserAnsweredEvent | undefined> {
+    return this.requests.close(request);
   }
 
   async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {

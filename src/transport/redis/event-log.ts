@@ -18,6 +18,9 @@ import { RedisKeys } from './keys.js';
 import { resolveEventLogOptions, type RedisEventLogOptions, type ResolvedEventLogOptions } from './options.js';
 import { READ_PAGE_SCRIPT } from './scripts.js';
 import { StreamTail, type TailedThread } from './tail.js';
+import { RedisRequests } from './answers.js';
+import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
+import type { UserAnsweredEvent } from '../../events/schema.js';
 
 const makeGatewayId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -99,7 +102,7 @@ export interface RedisEventLogStats {
  * - Replay hands over to live with no gap and no duplicate: each subscriber remembers the last
  *   id it was given and drops anything at or before it.
  */
-export class RedisEventLog implements EventLog {
+export class RedisEventLog implements EventLog, InteractionLog {
   readonly options: ResolvedEventLogOptions;
   readonly keys: RedisKeys;
   /** Names this process's wake-up stream. */
@@ -111,6 +114,7 @@ export class RedisEventLog implements EventLog {
   private readonly subscribers = new Set<Subscriber>();
   private closed = false;
   private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0 };
+  private readonly requests: RedisRequests;
 
   /**
    * @param connection Share this connection for non-blocking commands (it stays open on `close()`).
@@ -122,6 +126,7 @@ export class RedisEventLog implements EventLog {
     this.ownsMain = connection === undefined;
     this.main = connection ?? new RedisConnection(this.options, 'agentwire-log');
     this.blocker = this.main.duplicate(`agentwire-tail-${this.gatewayId}`);
+    this.requests = new RedisRequests(this.main, this.keys);
     this.tail = new StreamTail<Subscriber>(this.blocker, this.main, this.keys, this.gatewayId, this.options, {
       onEntries: (thread, entries) => {
         for (const subscriber of thread.subscribers) this.deliver(subscriber, entries);
@@ -164,6 +169,24 @@ export class RedisEventLog implements EventLog {
       // Give the live tail a moment to read the new incarnation before replaying again.
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
     }
+  }
+
+  /** Records a request of a waiting run in the thread's meta hash (`InteractionLog`). */
+  openRequest(request: PendingRequest): Promise<void> {
+    this.assertOpen();
+    return this.requests.open(request);
+  }
+
+  /** Appends an answer once, by the run's user, whichever process the run waits on (`AnswerLog`). */
+  answerRequest(input: AnswerInput): Promise<AnswerReceipt> {
+    this.assertOpen();
+    return this.requests.answer(input);
+  }
+
+  /** Closes a request without an answer, or returns the answer that was accepted first. */
+  closeRequest(request: PendingRequest): Promise<UserAnsweredEvent | undefined> {
+    this.assertOpen();
+    return this.requests.close(request);
   }
 
   async ownerOf(threadId: string): Promise<string | undefined> {

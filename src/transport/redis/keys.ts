@@ -21,6 +21,11 @@ export class RedisKeys {
     return `${this.prefix}thread:{${threadId}}:meta`;
   }
 
+  /** Hash of the thread's requests to users (`q:<requestId>`; see `RedisRequests`). */
+  requests(threadId: string): string {
+    return `${this.prefix}thread:{${threadId}}:requests`;
+  }
+
   runThread(runId: string): string {
     return `${this.prefix}run:{${runId}}:thread`;
   }

@@ -225,3 +225,54 @@ end
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
 return {owner, epoch, first, last, deleted, entries, present}
 `);
+
+/**
+ * Requests to users (see `RedisRequests`): field `q:<requestId>` of the thread's requests hash
+ * (`RedisKeys.requests`, same hash tag as the stream), one character of state (`p` pending, `a`
+ * answered, `c` closed) then JSON (the request while pending or closed, the answer event once
+ * answered). The hash expires with the thread's TTL after its last request.
+ *
+ * OPEN — KEYS: meta, requests; ARGV: field, `p<request json>`, user, ttl seconds. Returns 1, or 0
+ * when the thread belongs to another user.
+ */
+export const OPEN_REQUEST_SCRIPT = new LuaScript(`
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[3] then return 0 end
+redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+`);
+
+/**
+ * ANSWER — appends the answer event once, atomically with the checks. KEYS: stream, meta,
+ * requests; ARGV: field, user, run id, answer event json. Returns {entry id, epoch}, or a code: 0
+ * unknown request (or a run the stream does not know), 1 another user's thread, 2 answered
+ * already, 3 closed, 4 the run has completed.
+ */
+export const ANSWER_REQUEST_SCRIPT = new LuaScript(`
+local record = redis.call('HGET', KEYS[3], ARGV[1])
+if not record then return 0 end
+local current = redis.call('HMGET', KEYS[2], 'owner', 'epoch', 'r:' .. ARGV[3])
+if current[1] ~= ARGV[2] then return 1 end
+local state = string.sub(record, 1, 1)
+if state == 'a' then return 2 end
+if state == 'c' then return 3 end
+if not current[2] or not current[3] or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if string.sub(current[3], 1, 1) == 'c' then return 4 end
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[4], 'p', current[2])
+redis.call('HSET', KEYS[3], ARGV[1], 'a' .. ARGV[4])
+return {id, current[2]}
+`);
+
+/**
+ * CLOSE — closes a pending request; KEYS: requests; ARGV: field. Returns the answer event's json
+ * when the request was answered first, '' otherwise.
+ */
+export const CLOSE_REQUEST_SCRIPT = new LuaScript(`
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record then return '' end
+local state = string.sub(record, 1, 1)
+if state == 'a' then return string.sub(record, 2) end
+if state == 'p' then redis.call('HSET', KEYS[1], ARGV[1], 'c' .. string.sub(record, 2)) end
+return ''
+`);

@@ -1,4 +1,6 @@
 import { eventJson } from '../../events/json.js';
+import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
+import type { UserAnsweredEvent } from '../../events/schema.js';
 import type { AgentEvent } from '../../events/schema.js';
 import { isRunId, parseRunId } from '../../ids/run-id.js';
 import { refusal } from '../memory/log-common.js';
@@ -28,7 +30,7 @@ import { HAS_RUN_SCRIPT } from './scripts.js';
  * It is also an `EventLog` (replay and live tail), opened on the first `subscribe()` with a
  * blocking connection of its own; gateway processes usually use `RedisEventLog` directly.
  */
-export class RedisStreamsTransport implements Transport, EventLog {
+export class RedisStreamsTransport implements Transport, EventLog, InteractionLog {
   readonly options: ResolvedTransportOptions;
   readonly keys: RedisKeys;
   private readonly connection: RedisConnection;
@@ -92,6 +94,19 @@ export class RedisStreamsTransport implements Transport, EventLog {
 
   async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
     return this.eventLog().subscribe(request, listener);
+  }
+
+  /** `InteractionLog`, through the read side (so a worker's transport is also where its runs wait for answers). */
+  openRequest(request: PendingRequest): Promise<void> {
+    return this.eventLog().openRequest(request);
+  }
+
+  answerRequest(input: AnswerInput): Promise<AnswerReceipt> {
+    return this.eventLog().answerRequest(input);
+  }
+
+  closeRequest(request: PendingRequest): Promise<UserAnsweredEvent | undefined> {
+    return this.eventLog().closeRequest(request);
   }
 
   async ownerOf(threadId: string): Promise<string | undefined> {

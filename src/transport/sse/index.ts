@@ -7,3 +7,4 @@
 export { SseGateway, type SseGatewayOptions } from '../../gateway/sse/index.js';
 export type { GatewayStats as SseGatewayStats, DisconnectReason as SseCloseReason } from '../../gateway/stats.js';
 export type { HttpErrorBody } from '../../gateway/respond.js';
+export { AnswerEndpoint, answerBodySchema, type AnswerEndpointOptions, type AnswerResponseBody } from '../../gateway/answers/index.js';

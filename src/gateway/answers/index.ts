@@ -1,0 +1,1 @@
+export { AnswerEndpoint, answerBodySchema, type AnswerEndpointOptions, type AnswerResponseBody } from './handler.js';
