@@ -19,11 +19,11 @@ export const EVENT_TYPES = ['agent_started', 'agent_thinking', 'tool_executing',
 export const PROTOCOL_VERSION = 1 as const;
 
 /** Types of the frames a client sends. */
-export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ack', 'answer'] as const;
+export const CLIENT_FRAME_TYPES = ['subscribe', 'unsubscribe', 'ack', 'answer', 'cancel'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 
 /** Types of the frames a server sends (a message holds one frame, or an array of frames). */
-export const SERVER_FRAME_TYPES = ['hello', 'event', 'subscribed', 'unsubscribed', 'history_gap', 'error', 'answered'] as const;
+export const SERVER_FRAME_TYPES = ['hello', 'event', 'subscribed', 'unsubscribed', 'history_gap', 'error', 'answered', 'cancel_accepted'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 
 /** Codes of the `error` frames the gateways send (clients may switch on them). */
@@ -45,6 +45,8 @@ export const GATEWAY_ERROR_CODES = [
   'SUBSCRIBE_FAILED',
   /** The log ended the subscription (closed, evicted): reconnect and resume from the cursor. */
   'SUBSCRIPTION_ENDED',
+  /** Refusals of a `cancel` frame (the error frame names the `runId`): no such run, or the gateway takes no cancels. */
+  'RUN_NOT_FOUND',
   /** Refusals of an `answer` frame (the error frame names the `requestId`); see docs/interactive.md. */
   'ANSWER_FORBIDDEN',
   'ANSWER_ALREADY_GIVEN',

@@ -43,7 +43,12 @@ export const answerFrameSchema = z.object({
   value: z.unknown().optional(),
   reason: z.string().max(1024).optional(),
 });
-export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema, answerFrameSchema]);
+/** Asks to cancel a run of the connection's user, wherever it runs (the gateway's `cancelRun` hook, e.g. a run queue's `cancel`). */
+export const cancelFrameSchema = z.object({
+  type: z.literal('cancel'),
+  runId: z.string().min(1).max(512),
+});
+export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema, answerFrameSchema, cancelFrameSchema]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
 /** Server → client frames. A WebSocket message holds one frame, or an array of frames (a batch). */
@@ -87,6 +92,8 @@ export interface ErrorFrame {
   threadId?: string;
   /** The request of the refused `answer` frame. */
   requestId?: string;
+  /** The run of the refused `cancel` frame. */
+  runId?: string;
 }
 /** The answer of an `answer` frame was appended to the thread's log (its event follows as an `event` frame). */
 export interface AnsweredFrame {
@@ -96,7 +103,14 @@ export interface AnsweredFrame {
   /** Cursor of the `user_answered` event. */
   cursor: string;
 }
-export type ServerFrame = HelloFrame | EventFrame | SubscribedFrame | UnsubscribedFrame | HistoryGapFrame | ErrorFrame | AnsweredFrame;
+/** A `cancel` frame was taken: the run's `agent_completed` (cancelled, unless it had ended) follows in its thread. */
+export interface CancelAcceptedFrame {
+  type: 'cancel_accepted';
+  runId: string;
+  /** `requested` (the run is being aborted), `cancelled` (it was queued and ended at once), `already_finished`. */
+  outcome: 'requested' | 'cancelled' | 'already_finished';
+}
+export type ServerFrame = HelloFrame | EventFrame | SubscribedFrame | UnsubscribedFrame | HistoryGapFrame | ErrorFrame | AnsweredFrame | CancelAcceptedFrame;
 
 /**
  * Compile-time check: the frame types above and the names in `constants.ts` are the same sets,

@@ -34,7 +34,7 @@ export function parseClientFrame(text: string): ParsedClientFrame {
   const type: unknown = (value as { type?: unknown }).type;
   if (typeof type !== 'string') return invalid('INVALID_FRAME', 'frame is missing a string "type"');
   if (!FRAME_TYPES.has(type)) {
-    return invalid('UNKNOWN_FRAME_TYPE', `unknown frame type ${quote(type)}; expected subscribe, unsubscribe, ack or answer`);
+    return invalid('UNKNOWN_FRAME_TYPE', `unknown frame type ${quote(type)}; expected subscribe, unsubscribe, ack, answer or cancel`);
   }
   const result = clientFrameSchema.safeParse(value);
   if (!result.success) {

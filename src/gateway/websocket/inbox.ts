@@ -3,6 +3,7 @@ import { CloseCode, type GatewayErrorCode } from '../../protocol/constants.js';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
 import type { EventLog } from '../../transport/types.js';
 import { answerFrame } from './answer-frame.js';
+import { cancelFrame } from './cancel-frame.js';
 import { parseClientFrame } from './client-frames.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
 import type { WebSocketStatsRecorder } from './stats.js';
@@ -137,6 +138,8 @@ export class Inbox {
       case 'answer':
         // As the connection's own user (the frame cannot name another); the log checks the owner and "once".
         return answerFrame(this.host.log, this.host.userId, frame).then((reply) => this.host.sendFrame(reply));
+      case 'cancel':
+        return cancelFrame(this.host.options.cancelRun, this.host.userId, frame.runId).then((reply) => this.host.sendFrame(reply));
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 export { WebSocketGateway, type GatewayAddress } from './gateway.js';
 export type {
+  CancelRun,
   GatewayErrorContext,
   RateLimitOptions,
   UserLimitPolicy,

@@ -86,6 +86,14 @@ export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'
   /** Invalid frames tolerated per connection (each answered with an `error` frame); one more closes it with 1008. Default 10. */
   maxInvalidFrames?: number;
   /**
+   * Cancels a run for a `cancel {runId}` client frame, as the connection's user (the frame cannot
+   * name another), e.g. `({ runId, userId }) => queue.cancel(runId, { userId })` with a run queue
+   * of `agentwire/runs`. Its outcome is answered with `cancel_accepted`; an `AgentwireError` it
+   * throws with `RUN_NOT_FOUND` or `THREAD_FORBIDDEN` with an `error` frame of that code, anything
+   * else with `UNAVAILABLE`. Default: none (a `cancel` frame gets `UNAVAILABLE`).
+   */
+  cancelRun?: CancelRun;
+  /**
    * Failures the gateway contained instead of throwing (an event that cannot be serialized, a
    * failing flush, timer or socket callback, an `authenticate` hook that threw something other
    * than an `AuthError`). Each costs one event or one connection, never the process. A hook that
@@ -94,7 +102,11 @@ export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'
   onError?: (error: unknown, context: GatewayErrorContext) => void;
 }
 
+/** The `cancelRun` hook: cancels `runId` for `userId` wherever it runs. */
+export type CancelRun = (request: { runId: string; userId: string }) => Promise<'requested' | 'cancelled' | 'already_finished'>;
+
 export interface ResolvedGatewayOptions extends Omit<ResolvedFrontEndOptions, 'onError'> {
+  cancelRun: CancelRun | undefined;
   path: string;
   maxPayload: number;
   maxSubscriptionsPerConnection: number;
@@ -116,9 +128,11 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
   const path = options.path ?? '/ws';
   if (typeof path !== 'string' || !path.startsWith('/')) throw check.fail('path', `must start with "/", got ${JSON.stringify(String(path))}`);
   if (options.batching !== undefined && typeof options.batching !== 'boolean') throw check.fail('batching', 'must be a boolean');
+  if (options.cancelRun !== undefined && typeof options.cancelRun !== 'function') throw check.fail('cancelRun', 'must be a function');
   return {
     ...shared,
     onError: options.onError,
+    cancelRun: options.cancelRun,
     path,
     maxPayload: check.integer('maxPayload', options.maxPayload ?? 64 * KiB, 1),
     maxSubscriptionsPerConnection: check.integer('maxSubscriptionsPerConnection', options.maxSubscriptionsPerConnection ?? 16, 1),

@@ -1,0 +1,24 @@
+import { AgentwireError } from '../../errors/index.js';
+import type { CancelAcceptedFrame, ErrorFrame } from '../../protocol/frames.js';
+import type { CancelRun } from './options.js';
+
+const OUTCOMES: ReadonlySet<string> = new Set(['requested', 'cancelled', 'already_finished']);
+
+/**
+ * Handles a `cancel` frame with the gateway's `cancelRun` hook, as the connection's authenticated
+ * user: `cancel_accepted` with the hook's outcome, or an `error` frame naming the run. Another
+ * user's run and an unknown one are told apart only as the hook tells them (a run queue answers
+ * THREAD_FORBIDDEN / RUN_NOT_FOUND). Never rejects.
+ */
+export async function cancelFrame(cancelRun: CancelRun | undefined, userId: string, runId: string): Promise<CancelAcceptedFrame | ErrorFrame> {
+  const refuse = (code: ErrorFrame['code'], message: string): ErrorFrame => ({ type: 'error', code, message, runId });
+  if (!cancelRun) return refuse('UNAVAILABLE', 'this gateway cancels no runs (no cancelRun hook)');
+  try {
+    const outcome = await cancelRun({ runId, userId });
+    if (!OUTCOMES.has(outcome)) return refuse('UNAVAILABLE', 'the run could not be cancelled; try again');
+    return { type: 'cancel_accepted', runId, outcome };
+  } catch (error) {
+    if (error instanceof AgentwireError && (error.code === 'RUN_NOT_FOUND' || error.code === 'THREAD_FORBIDDEN')) return refuse(error.code, error.message);
+    return refuse('UNAVAILABLE', 'the run could not be cancelled; try again');
+  }
+}

@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
+import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
+import { MemoryRunQueue } from '../../src/runs/index.js';
+import { StepAgent } from '../helpers/runs-agents.js';
+import { RawClient, authenticate } from '../helpers/ws-harness.js';
+
+/**
+ * Stop from the browser over the WebSocket protocol: a `cancel {runId}` frame reaches the run
+ * through the gateway's `cancelRun` hook (here the embedded run queue), as the connection's own
+ * user. What is asserted is what the receiving client got: the acceptance, then the run's events
+ * up to its `agent_completed` cancelled.
+ */
+
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+async function start(withHook = true) {
+  const transport = new MemoryTransport();
+  const queue = new MemoryRunQueue();
+  const gateway = new WebSocketGateway({
+    authenticate,
+    log: transport,
+    ...(withHook && { cancelRun: ({ runId, userId }: { runId: string; userId: string }) => queue.cancel(runId, { userId }) }),
+  });
+  const { url } = await gateway.listen(0, '127.0.0.1');
+  const bridge = new AgentBridge({ transport: gateway });
+  await bridge.initialize();
+  queue.serve({ agents: [new StepAgent({ bridge })] }, { concurrency: 4 });
+  stops.push(async () => {
+    await queue.close();
+    await bridge.close();
+    await gateway.close();
+    await transport.close();
+  });
+  return { url, queue };
+}
+
+async function following(url: string, userId: string, threadId: string) {
+  const client = await RawClient.open(url, userId);
+  stops.push(async () => void client.ws.close());
+  client.subscribe(threadId);
+  await client.waitFor(() => client.ofType('subscribed').length === 1, 'subscribed');
+  return client;
+}
+
+describe('cancel frame over the WebSocket protocol', () => {
+  it("the run's user cancels it: cancel_accepted, open tool closed, agent_completed cancelled; another user and an unknown run are refused", async () => {
+    const { url, queue } = await start();
+    const alice = await following(url, 'alice', 'c-1');
+    const runId = await queue.submit('steps', { steps: 100, stepMs: 200 }, { userId: 'alice', threadId: 'c-1' });
+    await alice.waitFor(() => alice.events().some((event) => event.type === 'tool_executing'), 'the run in a tool');
+
+    // Mallory, on her own connection, names alice's run: refused, and alice's run goes on.
+    const mallory = await following(url, 'mallory', 'm-1');
+    mallory.send({ type: 'cancel', runId });
+    mallory.send({ type: 'cancel', runId: 'thread_x_run_1_nope' });
+    await mallory.waitFor(() => mallory.ofType('error').length === 2, 'two refusals');
+    expect(mallory.ofType('error')).toEqual([
+      { type: 'error', code: 'THREAD_FORBIDDEN', message: expect.any(String), runId },
+      { type: 'error', code: 'RUN_NOT_FOUND', message: expect.any(String), runId: 'thread_x_run_1_nope' },
+    ]);
+    expect(mallory.events()).toEqual([]);
+
+    alice.send({ type: 'cancel', runId });
+    await alice.waitFor(() => alice.events().some((event) => event.type === 'agent_completed'), 'the cancelled end');
+    expect(alice.ofType('cancel_accepted')).toEqual([{ type: 'cancel_accepted', runId, outcome: 'requested' }]);
+    const events = alice.events().filter((event) => event.runId === runId);
+    expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
+    expect(events.at(-1)).toMatchObject({ type: 'agent_completed', data: { status: 'cancelled' } });
+    expect(events.filter((event) => event.type === 'tool_completed').at(-1)).toMatchObject({ data: { status: 'failed' } });
+    expect((await queue.status(runId))?.state).toBe('finished');
+  });
+
+  it('a gateway without a cancelRun hook answers UNAVAILABLE and the connection serves on', async () => {
+    const { url } = await start(false);
+    const bob = await following(url, 'bob', 'c-2');
+    bob.send({ type: 'cancel', runId: 'thread_c-2_run_1_abc' });
+    await bob.waitFor(() => bob.ofType('error').length === 1, 'the refusal');
+    expect(bob.ofType('error')[0]).toMatchObject({ code: 'UNAVAILABLE', runId: 'thread_c-2_run_1_abc' });
+    bob.subscribe('c-3');
+    await bob.waitFor(() => bob.ofType('subscribed').length === 2, 'still serving');
+  });
+});
