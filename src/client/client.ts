@@ -2,12 +2,15 @@ import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, AuthError, GatewayError, HistoryGapError, StateError, TransportError, ValidationError, errorFromCode, isErrorCode, type CodeOf } from '../errors/index.js';
 import type { AgentEvent, AnyEventType, EventOfType, EventType } from '../events/schema.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
-import type { ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
+import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
+
+/** What a cancel did (`AgentwireClient.cancel`). */
+export type CancelOutcome = CancelAcceptedFrame['outcome'];
 import type { HistoryGapReason } from '../transport/types.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
-import { PendingAnswers, type ClientAnswer } from './answers.js';
+import { PendingReplies, type ClientAnswer } from './pending-replies.js';
 import { RecentSet } from './recent-set.js';
 import { isAgentEvent, parseServerMessage } from './server-messages.js';
 import {
@@ -130,7 +133,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private readonly gapPolicy: HistoryGapPolicy;
   private readonly seen: RecentSet;
   private readonly order: RunOrderCheck | undefined;
-  private readonly answers = new PendingAnswers();
+  private readonly answers = new PendingReplies<string>('answer');
+  private readonly cancels = new PendingReplies<CancelOutcome>('cancel');
   private readonly streams = new Set<EventStream<AgentEvent>>();
   private socket: WebSocketLike | undefined;
   private currentStatus: ClientStatus = 'connecting';
@@ -199,6 +203,22 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     const confirmed = this.answers.add(answer.requestId);
     socket.send(JSON.stringify({ type: 'answer', threadId: this.threadId, ...answer }));
+    return confirmed;
+  }
+
+  /**
+   * Asks the gateway to cancel a run of the connected user, wherever it runs (the gateway's
+   * `cancelRun` hook). Resolves with `requested`, `cancelled` (it was queued) or
+   * `already_finished`; the run's `agent_completed` arrives like any other event. Rejects with the
+   * refusal's code (`THREAD_FORBIDDEN`, `RUN_NOT_FOUND`, `UNAVAILABLE`), or `CONNECTION_LOST`.
+   */
+  cancel(runId: string): Promise<CancelOutcome> {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) {
+      return Promise.reject(new TransportError('not connected: cancel once the client is open', { code: 'CONNECTION_LOST' }));
+    }
+    const confirmed = this.cancels.add(runId);
+    socket.send(JSON.stringify({ type: 'cancel', runId }));
     return confirmed;
   }
 
@@ -323,11 +343,14 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         if (frame.threadId === this.threadId) this.onHistoryGap(frame);
         return;
       case 'error':
-        if (this.answers.settle(frame)) return;
+        if (this.answers.refuse(frame.requestId, frame) || this.cancels.refuse(frame.runId, frame)) return;
         this.onServerError(frame);
         return;
       case 'answered':
-        this.answers.settle(frame);
+        this.answers.resolve(frame.requestId, frame.cursor);
+        return;
+      case 'cancel_accepted':
+        this.cancels.resolve(frame.runId, frame.outcome);
         return;
       default:
         // `unsubscribed`, and frame types of newer servers: nothing to do.
@@ -398,6 +421,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
     this.answers.failAll();
+    this.cancels.failAll();
     const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
     if (code === CloseCode.REVOKED) {
       this.fail(new AuthError(closedWith, { code: 'REVOKED' }));
@@ -462,6 +486,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     const socket = this.socket;
     this.socket = undefined;
     this.answers.failAll();
+    this.cancels.failAll();
     if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
   }
 

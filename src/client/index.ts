@@ -7,6 +7,7 @@
 export {
   AgentwireClient,
   connect,
+  type CancelOutcome,
   type ClientEvents,
   type ClientStats,
   type ClientStatus,
@@ -21,4 +22,4 @@ export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export { validateLifecycle, LifecycleChecker, type LifecycleViolation } from '../events/lifecycle.js';
 export { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors/index.js';
 export type { AgentEvent, AnyEventType, EventType, EventOfType, UserAnsweredEvent, PendingInput } from '../events/schema.js';
-export type { ClientAnswer } from './answers.js';
+export type { ClientAnswer } from './pending-replies.js';

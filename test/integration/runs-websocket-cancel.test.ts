@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { AgentEvent } from '../../src/index.js';
+import { connect } from '../../src/client/node.js';
 import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
 import { StepAgent } from '../helpers/runs-agents.js';
-import { RawClient, authenticate } from '../helpers/ws-harness.js';
+import { RawClient, authenticate, tokenOf, until } from '../helpers/ws-harness.js';
 
 /**
  * Stop from the browser over the WebSocket protocol: a `cancel {runId}` frame reaches the run
@@ -82,5 +85,23 @@ describe('cancel frame over the WebSocket protocol', () => {
     expect(bob.ofType('error')[0]).toMatchObject({ code: 'UNAVAILABLE', runId: 'thread_c-2_run_1_abc' });
     bob.subscribe('c-3');
     await bob.waitFor(() => bob.ofType('subscribed').length === 2, 'still serving');
+  });
+
+  it('client.cancel(runId): resolves with the outcome, the client receives the cancelled end; a foreign run rejects with its code', async () => {
+    const { url, queue } = await start();
+    const client = connect(url, { token: tokenOf('carol'), threadId: 'c-4', WebSocket });
+    stops.push(async () => client.close());
+    const received: AgentEvent[] = [];
+    client.on('event', (event) => received.push(event));
+    await until(() => client.status === 'open', 'the client open');
+    const runId = await queue.submit('steps', { steps: 100, stepMs: 200 }, { userId: 'carol', threadId: 'c-4' });
+    const other = await queue.submit('steps', { steps: 100, stepMs: 200 }, { userId: 'dave', threadId: 'd-4' });
+    await until(() => received.some((event) => event.type === 'tool_executing'), 'the run in a tool');
+    await expect(client.cancel(other)).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });
+    await expect(client.cancel(runId)).resolves.toBe('requested');
+    await until(() => received.some((event) => event.type === 'agent_completed'), 'the cancelled end');
+    expect(received.at(-1)).toMatchObject({ type: 'agent_completed', runId, data: { status: 'cancelled' } });
+    expect(validateLifecycle(received)).toEqual({ ok: true, runs: 1 });
+    await expect(queue.cancel(other, { userId: 'dave' })).resolves.toBe('requested');
   });
 });

@@ -1,0 +1,58 @@
+import { TransportError, errorFromCode, isErrorCode, type AgentwireError } from '../errors/index.js';
+import type { ErrorFrame } from '../protocol/frames.js';
+
+/** What `AgentwireClient.answer` sends: approvals give `approved`, questions `value`. */
+export interface ClientAnswer {
+  runId: string;
+  requestId: string;
+  approved?: boolean;
+  value?: unknown;
+  reason?: string;
+}
+
+interface Waiter<T> {
+  resolve: (value: T) => void;
+  reject: (error: AgentwireError) => void;
+}
+
+/**
+ * Requests a client sent and the gateway has not confirmed yet (answers by request id, cancels by
+ * run id): settled by the gateway's reply or an `error` frame naming the key, or failed when the
+ * socket goes (whether the request arrived is then unknown; a repeat is refused, never applied twice).
+ */
+export class PendingReplies<T> {
+  private readonly waiters = new Map<string, Waiter<T>>();
+
+  constructor(private readonly what: string) {}
+
+  add(key: string): Promise<T> {
+    if (this.waiters.has(key)) return Promise.reject(new TransportError(`a ${this.what} for ${key} is already on its way`, { code: 'PROTOCOL_ERROR', retryable: false }));
+    return new Promise<T>((resolve, reject) => this.waiters.set(key, { resolve, reject }));
+  }
+
+  /** The gateway confirmed `key`; whether it was one of this client's. */
+  resolve(key: unknown, value: T): boolean {
+    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    if (!waiter) return false;
+    this.waiters.delete(key as string);
+    waiter.resolve(value);
+    return true;
+  }
+
+  /** The gateway refused `key` with `frame`; whether it was one of this client's. */
+  refuse(key: unknown, frame: ErrorFrame): boolean {
+    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    if (!waiter) return false;
+    this.waiters.delete(key as string);
+    const code = isErrorCode(frame.code) ? frame.code : 'SERVER_ERROR';
+    waiter.reject(errorFromCode(code, typeof frame.message === 'string' ? frame.message : `the ${this.what} was refused`, { details: { key } }));
+    return true;
+  }
+
+  failAll(): void {
+    for (const [key, waiter] of this.waiters) {
+      waiter.reject(new TransportError(`the connection closed before the ${this.what} for ${key} was confirmed`, { code: 'CONNECTION_LOST', details: { key } }));
+    }
+    this.waiters.clear();
+  }
+}
