@@ -1,6 +1,7 @@
 import { AuthError, HistoryGapError, type ErrorCode } from '../../errors/index.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import type { TrackedConnection } from '../connections.js';
+import { SERVER_ENDINGS } from '../endings.js';
 import { Follower, type FollowResult } from '../follower.js';
 import type { SseSink } from '../sse/session.js';
 import type { DisconnectReason } from '../stats.js';
@@ -52,15 +53,6 @@ export interface RunStreamPlan {
   /** Retained entries the client does not have, written before the live ones. */
   rest: readonly LogEntry[];
 }
-
-/** The final `closing` message of a stream the server ends, by reason. */
-const CLOSING: Partial<Record<RunStreamEnd, [ErrorCode, string]>> = {
-  revoked: ['REVOKED', "The user's access was revoked"],
-  token_expired: ['TOKEN_EXPIRED', 'The credentials have expired'],
-  user_limit: ['TOO_MANY_CONNECTIONS', 'Replaced by a newer stream of the same user'],
-  shutdown: ['GATEWAY_CLOSED', 'The server is shutting down; resume this run later'],
-  log_closed: ['SUBSCRIPTION_ENDED', 'The event log ended the subscription; resume from the last event id'],
-};
 
 /** Largest piece handed to the sink at once. */
 const WRITE_CHUNK_CHARS = 64 * 1024;
@@ -249,7 +241,7 @@ export class RunStreamSession implements TrackedConnection {
 
   /** Ends the stream for a server-side reason: the codec's closing message, the trailer, the end. A reader that does not read is cut. */
   close(reason: DisconnectReason): void {
-    this.closeWith(reason, CLOSING[reason]);
+    this.closeWith(reason, SERVER_ENDINGS[reason]);
   }
 
   /** Cuts the stream at once (slow consumer, shutdown grace passed). */
@@ -280,7 +272,7 @@ export class RunStreamSession implements TrackedConnection {
     this.replay = [];
   }
 
-  private closeWith(reason: RunStreamEnd, closing: [ErrorCode, string] | undefined): void {
+  private closeWith(reason: RunStreamEnd, closing: readonly [ErrorCode, string] | undefined): void {
     if (!this.isOpen) return;
     const wasOpen = this.state === 'open';
     this.state = 'ending';

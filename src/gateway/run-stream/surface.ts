@@ -13,6 +13,7 @@ import type { EventLog, LogEntry } from '../../transport/types.js';
 import { RunAdmission } from '../admission.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
+import { refusalOf } from '../endings.js';
 import {
   checker,
   resolveBodyOptions,
@@ -118,24 +119,6 @@ interface ActiveRun {
 }
 
 const STREAM_DEFAULTS = { maxQueuedBytes: 4 * 1024 * 1024, maxQueuedEvents: 20_000, terminalTimeoutMs: 10_000 };
-
-/** The refusal of a request whose stream was ended by the server before it opened. */
-function refusalOf(reason: RunStreamEnd): AgentwireError {
-  switch (reason) {
-    case 'revoked':
-      return new AuthError("The user's access was revoked", { code: 'REVOKED' });
-    case 'token_expired':
-      return new AuthError('The credentials have expired', { code: 'TOKEN_EXPIRED' });
-    case 'user_limit':
-      return new GatewayError('TOO_MANY_CONNECTIONS', 'Replaced by a newer stream of the same user');
-    case 'shutdown':
-      return new StateError('GATEWAY_CLOSED', 'The server is shutting down; retry later');
-    case 'slow_consumer':
-      return new GatewayError('SUBSCRIBE_FAILED', 'Too many events arrived before the stream opened; resume the run');
-    default:
-      return new GatewayError('SUBSCRIBE_FAILED', 'The stream ended before it opened; retry');
-  }
-}
 
 /** Cancels through `controller` (a closure of its own: it must not keep the request's scope, its body, alive). */
 function abortWith(controller: AbortController, message: (reason: 'client' | 'slow_consumer') => string): (reason: 'client' | 'slow_consumer') => void {

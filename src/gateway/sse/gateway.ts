@@ -4,6 +4,7 @@ import { AgentwireError, AuthError, GatewayError, StateError, ValidationError } 
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
+import { refusalOf } from '../endings.js';
 import { checker, resolveFrontEndOptions, resolveLog, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
@@ -35,22 +36,6 @@ export interface SseGatewayOptions extends FrontEndOptions {
 
 /** Defaults of the SSE gateway where the shared vocabulary leaves them to the surface. */
 const SSE_DEFAULTS = { name: 'SseGateway', heartbeatIntervalMs: 15_000, closeTimeoutMs: 1_000 };
-
-/** The refusal of a request whose stream was closed by the server before it opened. */
-function refusalOf(reason: DisconnectReason): AgentwireError {
-  switch (reason) {
-    case 'revoked':
-      return new AuthError("The user's access was revoked", { code: 'REVOKED' });
-    case 'token_expired':
-      return new AuthError('The credentials have expired', { code: 'TOKEN_EXPIRED' });
-    case 'user_limit':
-      return new GatewayError('TOO_MANY_CONNECTIONS', 'Replaced by a newer stream of the same user');
-    case 'shutdown':
-      return new StateError('GATEWAY_CLOSED', 'The event stream is shutting down; retry later');
-    default:
-      return new GatewayError('SUBSCRIBE_FAILED', 'The stream ended before it opened; retry');
-  }
-}
 
 /** How one request is answered: the node and the web handler differ only here. */
 interface Responder {

@@ -1,6 +1,7 @@
 import { AuthError, type ErrorCode } from '../../errors/index.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import type { TrackedConnection } from '../connections.js';
+import { SERVER_ENDINGS } from '../endings.js';
 import { Follower, type FollowResult } from '../follower.js';
 import type { DisconnectReason } from '../stats.js';
 import { closeBlock, eventBlock, HEARTBEAT_BLOCK, historyGapBlock, retryBlock, subscribedBlock } from './wire.js';
@@ -34,15 +35,6 @@ export interface SseSessionLimits {
 /** Largest piece handed to the sink at once; replay is paced by the sink in pieces of this size. */
 const WRITE_CHUNK_CHARS = 64 * 1024;
 
-/** The final `close` event of a server-ended stream, by reason. */
-const CLOSE_EVENTS: Partial<Record<DisconnectReason, [ErrorCode, string]>> = {
-  revoked: ['REVOKED', "The user's access was revoked"],
-  token_expired: ['TOKEN_EXPIRED', 'The credentials have expired'],
-  user_limit: ['TOO_MANY_CONNECTIONS', 'Replaced by a newer stream of the same user'],
-  shutdown: ['GATEWAY_CLOSED', 'The event stream is shutting down; retry later'],
-  log_closed: ['SUBSCRIPTION_ENDED', 'The event log ended the subscription; resume from the last cursor'],
-};
-
 /**
  * One SSE stream: one thread followed for one user through the shared `Follower`, written to a
  * sink. It pulls from the follower only while the sink takes more, so memory is bounded by the
@@ -57,7 +49,7 @@ export class SseSession implements TrackedConnection {
   /** Why the stream ended (or is ending), once it is. */
   reason: DisconnectReason | undefined;
   /** Overrides the final `close` event of the reason. */
-  private finalEvent: [ErrorCode, string] | undefined;
+  private finalEvent: readonly [ErrorCode, string] | undefined;
   /** Cursor of the last event written. */
   cursor: string | undefined;
 
@@ -142,7 +134,7 @@ export class SseSession implements TrackedConnection {
       this.sink.destroy();
       return;
     }
-    const final = this.finalEvent ?? CLOSE_EVENTS[reason];
+    const final = this.finalEvent ?? SERVER_ENDINGS[reason];
     if (final) {
       this.sink.write(closeBlock(final[0], final[1]));
       this.hooks.framesSent(1);
