@@ -3,7 +3,7 @@ import { TransportError } from '../../errors/index.js';
 import type { ErrorInfo } from '../../events/schema.js';
 import type { RedisConnection } from '../../transport/redis/connection.js';
 import type { RedisKeys } from '../../transport/redis/keys.js';
-import { LuaScript } from '../../transport/redis/scripts.js';
+import { LuaScript, RUN_STATE_LUA } from '../../transport/redis/scripts.js';
 
 const makeId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-', 16);
 
@@ -20,13 +20,12 @@ const makeId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm
  * JSON, maxlen, ttl seconds, epoch, run limit.
  * Returns {'closed', terminal JSON} (already closed), {'owner'}, or {'ended', tools closed, terminal JSON}.
  */
-const CLOSE_RUN = new LuaScript(`
+const CLOSE_RUN = new LuaScript(`${RUN_STATE_LUA}
 local stream, meta = KEYS[1], KEYS[2]
 local runId, userId, threadId, agent, status, errorJson, idBase, metaJson, maxlen, ttl, epochArg, runLimit =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local field = 'r:' .. runId
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMs()
 local current = redis.call('HMGET', meta, 'owner', 'epoch', field)
 local owner, epoch, state = current[1], current[2], current[3]
 if owner and owner ~= userId then return {'owner'} end
@@ -37,14 +36,6 @@ if not epoch or redis.call('EXISTS', stream) == 0 then
   state = false
 elseif not owner then
   redis.call('HSET', meta, 'owner', userId)
-end
-local function decode(st)
-  local flag, s, e, len, rest = string.match(st, '^(%a) (%S+) (%S+) (%d+) (.*)$')
-  len = tonumber(len)
-  return flag, s, e, string.sub(rest, 1, len), string.sub(rest, len + 1)
-end
-local function encode(flag, s, e, startEvent, endEvent)
-  return flag .. ' ' .. s .. ' ' .. e .. ' ' .. #startEvent .. ' ' .. startEvent .. endEvent
 end
 local function fieldOf(entry, name)
   local f = entry[2]

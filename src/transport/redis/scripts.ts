@@ -39,7 +39,7 @@ export class LuaScript {
  * limit, and all of them go with the meta hash (same TTL as the stream, refreshed by every event;
  * deleted when the stream is recreated).
  */
-const RUN_STATE_LUA = `
+export const RUN_STATE_LUA = `
 local function idParts(id)
   return string.match(id, '^(%d+)-(%d+)$')
 end
