@@ -13,6 +13,7 @@ import type { EventLog, LogEntry } from '../../transport/types.js';
 import { RunAdmission } from '../admission.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
+import { Heartbeat } from '../heartbeat.js';
 import { refusalOf } from '../endings.js';
 import {
   checker,
@@ -155,13 +156,14 @@ export class RunSurface {
   /** Client run ids being claimed or running here. */
   private readonly claimed = new Set<string>();
   private readonly idleWaiters: Array<() => void> = [];
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly heartbeat: Heartbeat;
   private server: Server | undefined;
   private closed = false;
 
   constructor(options: RunSurfaceOptions, config: RunSurfaceConfig) {
     this.config = config;
     this.options = resolveFrontEndOptions(options, config);
+    this.heartbeat = new Heartbeat(this.options.heartbeatIntervalMs, this.live);
     this.log = resolveLog(options.log, config.name);
     const check = checker(config.name);
     this.maxQueuedChars = check.integer('maxQueuedBytes', options.maxQueuedBytes ?? STREAM_DEFAULTS.maxQueuedBytes, 1);
@@ -444,7 +446,7 @@ export class RunSurface {
       await this.whenIdle(Math.max(50, deadline - Date.now()));
       for (const session of this.live) session.cut('shutdown');
     }
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     await Promise.race([Promise.all(runs.map((run) => run.settled)), new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
     const server = this.server;
     if (server) {
@@ -563,7 +565,7 @@ export class RunSurface {
     );
     this.tracker.admit(session, principal);
     this.live.add(session);
-    this.startHeartbeat();
+    this.heartbeat.start();
     return session;
   }
 
@@ -603,7 +605,7 @@ export class RunSurface {
 
   private checkIdle(): void {
     if (this.live.size > 0) return;
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
@@ -618,20 +620,6 @@ export class RunSurface {
         resolve();
       });
     });
-  }
-
-  private startHeartbeat(): void {
-    const interval = this.options.heartbeatIntervalMs;
-    if (this.heartbeatTimer || interval <= 0) return;
-    this.heartbeatTimer = setInterval(() => {
-      for (const session of this.live) session.heartbeat();
-    }, interval);
-    (this.heartbeatTimer as { unref?: () => void }).unref?.();
-  }
-
-  private stopHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
   }
 }
 

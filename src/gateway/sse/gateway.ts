@@ -4,6 +4,7 @@ import { AgentwireError, AuthError, GatewayError, StateError, ValidationError } 
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
+import { Heartbeat } from '../heartbeat.js';
 import { refusalOf } from '../endings.js';
 import { checker, resolveFrontEndOptions, resolveLog, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
@@ -70,7 +71,7 @@ export class SseGateway {
   /** Sessions not finished yet (open, or still subscribing), for shutdown. */
   private readonly live = new Set<SseSession>();
   private readonly idleWaiters: Array<() => void> = [];
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly heartbeat: Heartbeat;
   private server: Server | undefined;
   private closed = false;
 
@@ -79,6 +80,7 @@ export class SseGateway {
     this.handle = this.handle.bind(this);
     this.fetch = this.fetch.bind(this);
     this.options = resolveFrontEndOptions(options, SSE_DEFAULTS);
+    this.heartbeat = new Heartbeat(this.options.heartbeatIntervalMs, this.live);
     this.log = resolveLog(options.log, SSE_DEFAULTS.name);
     const check = checker(SSE_DEFAULTS.name);
     this.path = options.path ?? '/events';
@@ -182,7 +184,7 @@ export class SseGateway {
     this.tracker.closeAll('shutdown');
     for (const session of this.live) session.close('shutdown');
     await this.whenAllFinished(this.options.closeTimeoutMs);
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     const server = this.server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -243,7 +245,7 @@ export class SseGateway {
     );
     this.tracker.admit(session, principal);
     this.live.add(session);
-    this.startHeartbeat();
+    this.heartbeat.start();
     let result: FollowResult;
     try {
       result = await session.subscribe(this.log);
@@ -296,7 +298,7 @@ export class SseGateway {
 
   private checkIdle(): void {
     if (this.live.size > 0) return;
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
@@ -323,20 +325,6 @@ export class SseGateway {
       }, graceMs);
     });
     clearTimeout(timer);
-  }
-
-  private startHeartbeat(): void {
-    const interval = this.options.heartbeatIntervalMs;
-    if (this.heartbeatTimer || interval <= 0) return;
-    this.heartbeatTimer = setInterval(() => {
-      for (const session of this.live) session.heartbeat();
-    }, interval);
-    (this.heartbeatTimer as { unref?: () => void }).unref?.();
-  }
-
-  private stopHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
   }
 
   private report(error: unknown, context: ErrorContext): void {
