@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod/v4';
+import { answerFrameSchema } from '../../protocol/frames.js';
 import { GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { describeIssue } from '../../events/parse.js';
-import { threadIdSchema } from '../../ids/thread-id.js';
 import { isInteractionLog, type AnswerLog, type AnswerReceipt } from '../../transport/interaction.js';
 import { authenticateRequest, type Authenticate } from '../auth.js';
 import { parseJsonBody, readNodeText, readWebText } from '../body.js';
@@ -28,15 +27,8 @@ export interface AnswerEndpointOptions {
   onError?: OnError;
 }
 
-/** `POST` body of the answer endpoint. The user is the authenticated one, never a field. */
-export const answerBodySchema = z.object({
-  threadId: threadIdSchema,
-  runId: z.string().min(1).max(512),
-  requestId: z.string().min(1).max(64),
-  approved: z.boolean().optional(),
-  value: z.unknown().optional(),
-  reason: z.string().max(1024).optional(),
-});
+/** `POST` body of the answer endpoint: the WebSocket `answer` frame without its type. The user is the authenticated one, never a field. */
+export const answerBodySchema = answerFrameSchema.omit({ type: true });
 
 /** What a `200` answer of the endpoint carries. */
 export interface AnswerResponseBody {
