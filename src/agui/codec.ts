@@ -1,8 +1,9 @@
-import { EventType } from '@ag-ui/core';
+import { EventType, PROTOCOL_VERSION } from '@ag-ui/core';
 import { HistoryGapError, ValidationError, type ErrorCode } from '../errors/index.js';
 import { eventJson } from '../events/json.js';
 import type { RunStreamCodec } from '../gateway/run-stream/index.js';
 import type { LogEntry } from '../transport/types.js';
+import { interruptFrame } from './interrupts.js';
 import { AguiEventMapper, type AguiMapperOptions } from './mapper.js';
 
 /** Characters an SSE id must not contain; a space separates the cursor from the frame index. */
@@ -71,6 +72,19 @@ export class AguiCodec implements RunStreamCodec {
 
   closing(code: ErrorCode, message: string): { text: string; frames: number } {
     const frame = { type: EventType.RUN_ERROR, message, code, timestamp: Date.now() };
+    return { text: `data: ${JSON.stringify(frame)}\n\n`, frames: 1 };
+  }
+
+  /** A call waiting for its user (approval or question): `RUN_FINISHED` with the `interrupt` outcome (no `id:`, like `closing`). */
+  pause(entry: LogEntry): { text: string; frames: number } | undefined {
+    const { event } = entry;
+    if (event.type !== 'tool_executing' || !event.data.pending) return undefined;
+    return { text: `data: ${JSON.stringify(interruptFrame(event))}\n\n`, frames: 1 };
+  }
+
+  /** The run continues after a resume: `RUN_STARTED` of the same run (no `id:`). */
+  continuation(runId: string, threadId: string): { text: string; frames: number } {
+    const frame = { type: EventType.RUN_STARTED, threadId, runId, protocolVersion: PROTOCOL_VERSION, timestamp: Date.now() };
     return { text: `data: ${JSON.stringify(frame)}\n\n`, frames: 1 };
   }
 }

@@ -42,7 +42,12 @@ export class RunAdmission {
     return this.pending;
   }
 
-  async admit<T>(request: AuthRequest, parse: (body: unknown, principal: Principal) => T | Promise<T>): Promise<AdmittedRun<T>> {
+  /** `takesSlot(input)` false: the request starts no run (e.g. it answers a waiting one) and holds no slot. */
+  async admit<T>(
+    request: AuthRequest,
+    parse: (body: unknown, principal: Principal) => T | Promise<T>,
+    takesSlot: (input: T) => boolean = () => true,
+  ): Promise<AdmittedRun<T>> {
     this.pending++;
     let principal: Principal;
     try {
@@ -55,7 +60,7 @@ export class RunAdmission {
     }
     const body = await readBody(request, this.options.body);
     const input = await parse(body, principal);
-    const release = this.slots.acquire(principal.userId);
+    const release = takesSlot(input) ? this.slots.acquire(principal.userId) : () => undefined;
     return { principal, input, release };
   }
 }

@@ -7,12 +7,13 @@ import { isValidThreadId } from '../../ids/thread-id.js';
 import type { Principal } from '../../gateway/auth.js';
 import { checker } from '../../gateway/options.js';
 import type { AuthRequest } from '../../gateway/request.js';
-import { RunSurface, type RunResponder, type RunSurfaceOptions } from '../../gateway/run-stream/index.js';
+import { RunSurface, type ContinueRequest, type RunResponder, type RunSurfaceOptions } from '../../gateway/run-stream/index.js';
+import type { RunQueue } from '../../runs/types.js';
 import type { GatewayStats } from '../../gateway/stats.js';
 import { AGENTWIRE_CURSOR_HEADER, AGENTWIRE_RUN_ID_HEADER } from '../client.js';
 import type { ModelAgentInput } from '../model/model-agent.js';
 import type { UiMappingOptions } from './chunk-mapper.js';
-import { modelInputFromChat, parseChatRequest, type ChatRequest } from './chat-request.js';
+import { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatRequest } from './chat-request.js';
 import { UiCodec } from './codec.js';
 
 /** Builds the agent's input from a chat request. Throw a `ValidationError` to answer 400. */
@@ -26,8 +27,25 @@ export type ChatInput<Input> = (request: ChatRequest, principal: Principal) => I
  * `maxQueuedBytes`, `maxQueuedEvents`, `terminalTimeoutMs`) plus the UI mapping.
  */
 export interface ChatHandlerBaseOptions<Input> extends UiMappingOptions, RunSurfaceOptions {
-  /** The agent that answers; its bridge's transport must write to `log`. */
-  agent: BaseAgent<Input, unknown>;
+  /**
+   * The agent that answers; its bridge's transport must write to `log`. With `queue`: the name the
+   * queue's workers serve it by (a `BaseAgent` stands for its `name`).
+   */
+  agent: BaseAgent<Input, unknown> | string;
+  /**
+   * Run through a run queue (`MemoryRunQueue`, `BullMQRunQueue`) instead of in this process: a POST
+   * submits the run (the queue's admission applies, cluster-wide) and streams it from `log` as a
+   * worker runs it; with `abortOnDisconnect`, useChat's `stop()` cancels it through
+   * `queue.cancel(runId, { userId })` wherever it runs.
+   */
+  queue?: RunQueue;
+  /**
+   * End the stream at a call waiting for approval (`tool-approval-request`, then `finish`) and take
+   * the answer from the resend of `addToolApprovalResponse`, which then streams the rest of the same
+   * run. Default `true`. `false`: the stream stays open while the run waits (answer over the
+   * answer endpoint or WebSocket).
+   */
+  pauseOnRequest?: boolean;
   /** `useChat`'s `api`: `POST {path}` starts a run, `GET {path}/:id/stream` resumes one (node `handle()`; `fetch()` routes by method and the `/:id/stream` suffix). Default `'/api/chat'`. */
   path?: string;
   /** Cancel the run when the POST's client disconnects (or is cut for not reading). Default `false`: the run goes on and can be resumed. */
@@ -86,7 +104,9 @@ export function createChatHandler<Input = ModelAgentInput>(options: ChatHandlerO
 interface ChatRun<Input> {
   threadId: string;
   runId: string;
-  input: Input;
+  input: Input | undefined;
+  /** A resend carrying approval responses: it continues a waiting run. */
+  continuation?: ContinueRequest;
 }
 
 class AiSdkChatHandler<Input> implements ChatHandler {
@@ -99,7 +119,11 @@ class AiSdkChatHandler<Input> implements ChatHandler {
     this.handle = this.handle.bind(this);
     this.fetch = this.fetch.bind(this);
     const check = checker(CHAT_DEFAULTS.name);
-    if (typeof options?.agent?.run !== 'function') throw check.fail('agent', 'is required: a BaseAgent');
+    const queue = options?.queue;
+    if (queue !== undefined && (typeof queue.submit !== 'function' || typeof queue.cancel !== 'function')) throw check.fail('queue', 'must be a RunQueue');
+    if (queue ? typeof options.agent !== 'string' && typeof options.agent?.name !== 'string' : typeof (options?.agent as Partial<BaseAgent<Input, unknown>> | undefined)?.run !== 'function') {
+      throw check.fail('agent', queue ? "is required: the agent's name (or a BaseAgent)" : 'is required: a BaseAgent (or an agent name with queue)');
+    }
     const path = options.path ?? '/api/chat';
     if (typeof path !== 'string' || !path.startsWith('/')) throw check.fail('path', `must start with "/", got ${String(path)}`);
     this.path = path.replace(/\/+$/, '') || '/';
@@ -111,6 +135,8 @@ class AiSdkChatHandler<Input> implements ChatHandler {
       methods: ['GET', 'POST'],
       emptyBody: new GatewayError('INVALID_JSON', 'The request body is empty: expected { id, messages }', { field: 'body' }),
       codec: () => new UiCodec({ resultText, errorText, cursorMetadata }),
+      pauseOnRequest: options.pauseOnRequest ?? true,
+      ...(queue && { cancelRun: (runId: string, userId: string) => queue.cancel(runId, { userId }) }),
       streamHeaders: (runId) => ({
         'Content-Type': 'text/event-stream',
         'Cache-Control': 'no-cache',
@@ -181,9 +207,16 @@ class AiSdkChatHandler<Input> implements ChatHandler {
     const chatId = this.chatIdOf(request.url.pathname, node);
     if (chatId === undefined) {
       if (request.method !== 'POST') throw new GatewayError('METHOD_NOT_ALLOWED', 'Use POST to send a message', { headers: { Allow: 'POST, OPTIONS' } });
+      const { agent, queue } = this.options;
       return this.surface.start<ChatRun<Input>>(request, responder, cors, {
         parse: (body, principal) => this.parse(body, principal),
-        execute: (run, principal, signal) => this.options.agent.run(run.input, { userId: principal.userId, threadId: run.threadId, runId: run.runId, signal }),
+        execute: (run, principal, signal) => {
+          const options = { userId: principal.userId, threadId: run.threadId, runId: run.runId };
+          if (queue) return queue.submit(typeof agent === 'string' ? agent : agent.name, run.input, options);
+          return (agent as BaseAgent<Input, unknown>).run(run.input as Input, { ...options, signal });
+        },
+        queued: queue !== undefined,
+        continuation: (run) => run.continuation,
         clientRunId: false,
         abortOnDisconnect: this.options.abortOnDisconnect ?? false,
         abortMessage: (reason) => (reason === 'client' ? 'The chat client disconnected' : 'The chat client does not read its stream'),
@@ -203,6 +236,12 @@ class AiSdkChatHandler<Input> implements ChatHandler {
 
   private async parse(body: unknown, principal: Principal): Promise<ChatRun<Input>> {
     const request = await parseChatRequest(body);
+    const approvals = this.options.pauseOnRequest === false ? [] : approvalResponsesOf(request);
+    if (approvals.length > 0) {
+      // The resend after addToolApprovalResponse: the answers to the run that waits, not a new run.
+      const responses = approvals.map((approval) => ({ requestId: approval.requestId, answer: () => ({ approved: approval.approved, reason: approval.reason }) }));
+      return { threadId: request.id, runId: request.messages.at(-1)!.id, input: undefined, continuation: { threadId: request.id, responses } };
+    }
     const input = await this.toInput(request, principal);
     return { threadId: request.id, runId: generateRunId(request.id), input };
   }

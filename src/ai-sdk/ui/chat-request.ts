@@ -1,4 +1,4 @@
-import { convertToModelMessages, safeValidateUIMessages, type UIMessage } from 'ai';
+import { convertToModelMessages, isToolUIPart, safeValidateUIMessages, type UIMessage } from 'ai';
 import { isValidThreadId } from '../../ids/thread-id.js';
 import type { ModelAgentInput } from '../model/model-agent.js';
 import { ValidationError } from '../../errors/index.js';
@@ -61,4 +61,31 @@ export async function modelInputFromChat(request: ChatRequest): Promise<ModelAge
     const detail = error instanceof Error ? error.message.slice(0, 300) : 'they cannot be converted';
     throw new ValidationError(`The messages cannot be turned into model messages: ${detail}`, { code: 'INVALID_INPUT', field: 'messages', cause: error });
   }
+}
+
+/** An approval response of the AI SDK chat client (`addToolApprovalResponse`), as the resent messages carry it. */
+export interface ChatApprovalResponse {
+  /** `approval.id`: the request id of the waiting call (the `tool-approval-request` chunk's `approvalId`). */
+  requestId: string;
+  toolCallId: string;
+  approved: boolean;
+  reason: string | undefined;
+}
+
+/**
+ * The approval responses of a resend: the tool parts in state `approval-responded` of the last
+ * message, when it is the assistant's (what `useChat` sends after `addToolApprovalResponse`, with
+ * `sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses` or a bare
+ * `sendMessage()`). Empty for any other request (a new user message starts a run).
+ */
+export function approvalResponsesOf(request: ChatRequest): ChatApprovalResponse[] {
+  const last = request.messages.at(-1);
+  if (last?.role !== 'assistant') return [];
+  const responses: ChatApprovalResponse[] = [];
+  for (const part of last.parts) {
+    if (!isToolUIPart(part) || part.state !== 'approval-responded') continue;
+    const approval = part.approval as { id: string; approved: boolean; reason?: string };
+    responses.push({ requestId: approval.id, toolCallId: part.toolCallId, approved: approval.approved, reason: approval.reason });
+  }
+  return responses;
 }

@@ -35,6 +35,25 @@ export class UiCodec implements RunStreamCodec {
     }
   }
 
+  /**
+   * A call waiting for approval ends the stream after its `tool-approval-request`: `finish`
+   * (`tool-calls`), then `[DONE]`, so the AI SDK chat client is ready for `addToolApprovalResponse`
+   * and resends (`sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses`).
+   * Questions have no AI SDK part to answer with: the stream goes on (answer them over HTTP or WebSocket).
+   */
+  pause(entry: LogEntry): { text: string; frames: number } | undefined {
+    const { event } = entry;
+    if (event.type !== 'tool_executing' || event.data.pending?.kind !== 'approval') return undefined;
+    const chunk: UIMessageChunk = { type: 'finish', finishReason: 'tool-calls' };
+    return { text: `data: ${JSON.stringify(chunk)}\n\n`, frames: 1 };
+  }
+
+  /** The stream that carries the run on after the resend: `start` with the same message id (the run id), so the client continues that message. */
+  continuation(runId: string): { text: string; frames: number } {
+    const chunk: UIMessageChunk = { type: 'start', messageId: runId };
+    return { text: `data: ${JSON.stringify(chunk)}\n\n`, frames: 1 };
+  }
+
   closing(code: ErrorCode, message: string): { text: string; frames: number } {
     const chunks: UIMessageChunk[] = [
       { type: 'error', errorText: `${code}: ${message}` },

@@ -22,6 +22,15 @@ export interface RunStreamCodec {
   closing(code: ErrorCode, message: string): { text: string; frames: number };
   /** Written after the run's last entry and after `closing` (useChat: `data: [DONE]`); `''` for none. */
   readonly trailer: string;
+  /**
+   * Streams that pause at a request (see `RunSurfaceConfig.pauseOnRequest`): the frames that end the
+   * stream after `entry`, a `tool_executing` whose call waits for its user (AG-UI: `RUN_FINISHED`
+   * with an `interrupt` outcome; useChat: `finish`), or undefined when the surface does not pause
+   * at this kind of request (the stream goes on).
+   */
+  pause?(entry: LogEntry): { text: string; frames: number } | undefined;
+  /** The frames that open a stream continuing run `runId` after its user answered (AG-UI: `RUN_STARTED`; useChat: `start`). */
+  continuation?(runId: string, threadId: string): { text: string; frames: number };
   /** A comment that keeps idle connections open (parsers skip it). */
   readonly heartbeat: string;
 }
@@ -52,6 +61,10 @@ export interface RunStreamPlan {
   skip?: number | undefined;
   /** Retained entries the client does not have, written before the live ones. */
   rest: readonly LogEntry[];
+  /** The stream continues the run after its user answered: it opens with the codec's `continuation` frames. */
+  continuation?: boolean;
+  /** Requests (ids) and calls (tool call ids) known to be answered or closed: the stream does not pause at them. */
+  settled?: Iterable<string>;
 }
 
 /** Largest piece handed to the sink at once. */
@@ -91,6 +104,10 @@ export class RunStreamSession implements TrackedConnection {
   abortRun: ((reason: 'client' | 'slow_consumer') => void) | undefined;
   /** The replay the follower started with (for planning a resume), then emptied. */
   replay: LogEntry[] = [];
+  /** End the stream at a request the run waits on that is not known to be answered (`RunStreamCodec.pause`). */
+  pauseOnRequest = false;
+  /** Request ids and tool call ids known answered or closed (the stream does not pause at those). */
+  private readonly settledRequests = new Set<string>();
 
   constructor(
     readonly userId: string,
@@ -158,6 +175,9 @@ export class RunStreamSession implements TrackedConnection {
   plan(plan: RunStreamPlan): void {
     this.runId = plan.runId;
     this.replay = [];
+    for (const id of plan.settled ?? []) this.settledRequests.add(id);
+    // What the retained entries say is answered or closed already (a request answered elsewhere).
+    for (const entry of plan.rest) this.noteSettled(entry);
     const seen = plan.seen;
     const last = plan.skip === undefined ? seen.length : seen.length - 1;
     for (let i = 0; i < last; i++) this.advance(seen[i]!);
@@ -173,7 +193,18 @@ export class RunStreamSession implements TrackedConnection {
         this.hooks.poisoned(this, entry, error);
       }
       this.openingTerminal = entry.event.type === 'agent_completed';
+      const pause = this.pausesAt(entry);
+      if (pause) {
+        this.opening += pause.text;
+        this.openingFrames += pause.frames;
+        this.openingTerminal = true;
+      }
       this.noteEntry();
+    }
+    if (plan.continuation && this.codec.continuation) {
+      const { text, frames } = this.codec.continuation(plan.runId, this.threadId);
+      this.opening = text + this.opening;
+      this.openingFrames += frames;
     }
     this.pending = plan.rest.filter((entry) => entry.event.runId === plan.runId);
     if (this.pending.length > 0) this.noteEntry();
@@ -365,6 +396,14 @@ export class RunStreamSession implements TrackedConnection {
             terminal = true;
             break;
           }
+          const pause = this.pausesAt(entry);
+          if (pause) {
+            // The run waits for its user: this stream ends here; the answer comes with the next request.
+            chunk += pause.text;
+            frames += pause.frames;
+            terminal = true;
+            break;
+          }
         }
         if (!any) break;
         if (chunk.length > 0) this.write(chunk);
@@ -377,6 +416,26 @@ export class RunStreamSession implements TrackedConnection {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Notes a request answered (`user_answered`) or a call closed (`tool_completed`). */
+  private noteSettled(entry: LogEntry): void {
+    const { event } = entry;
+    if (event.type === 'user_answered') this.settledRequests.add(event.data.requestId);
+    else if (event.type === 'tool_completed') this.settledRequests.add(event.data.toolCallId);
+  }
+
+  /** The frames that end this stream after `entry` when it is a request the run waits on, not known answered (pause mode only). */
+  private pausesAt(entry: LogEntry): { text: string; frames: number } | undefined {
+    if (!this.pauseOnRequest || !this.codec.pause) return undefined;
+    const { event } = entry;
+    if (event.type !== 'tool_executing') {
+      this.noteSettled(entry);
+      return undefined;
+    }
+    const pending = event.data.pending;
+    if (!pending || this.settledRequests.has(pending.requestId) || this.settledRequests.has(event.data.toolCallId)) return undefined;
+    return this.codec.pause(entry);
   }
 
   /** The run's terminal entry was written: the trailer, then the end. */

@@ -9,6 +9,8 @@ import {
   StateError,
   ValidationError,
 } from '../../errors/index.js';
+import type { PendingInput } from '../../events/schema.js';
+import type { AnswerLog } from '../../transport/interaction.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import { RunAdmission } from '../admission.js';
 import { authenticateRequest, type Principal } from '../auth.js';
@@ -75,6 +77,32 @@ export interface RunSurfaceConfig {
   codec(): RunStreamCodec;
   /** Response headers of a stream of `runId` (content type, run id). */
   streamHeaders(runId: string): Record<string, string>;
+  /**
+   * End every stream at a request its run waits on (`RunStreamCodec.pause`) and take the answer
+   * from the client's next request (`RunStartSpec.continuation`). False: streams stay open while
+   * the run waits (answers arrive over HTTP or WebSocket).
+   */
+  pauseOnRequest?: boolean;
+  /**
+   * Cancels a run that does not run in this process (a run queue's `cancel(runId, { userId })`):
+   * used when a stream's client leaves (`abortOnDisconnect`) and when a user abandons a request.
+   */
+  cancelRun?(runId: string, userId: string): Promise<unknown>;
+}
+
+/** One answer a continuing request carries: an AI SDK approval response, an AG-UI resume entry. */
+export interface RequestResponse {
+  requestId: string;
+  /** The user gives the request up (AG-UI `status: 'cancelled'`): the run is cancelled; a request already closed (timed out) is only acknowledged. */
+  abandon?: boolean;
+  /** The answer for the request (its kind decides the shape); throw `ValidationError` for 400. */
+  answer(pending: PendingInput): { approved?: boolean | undefined; value?: unknown; reason?: string | undefined };
+}
+
+/** A request that answers what a run waits for and continues streaming that run (no new run). */
+export interface ContinueRequest {
+  threadId: string;
+  responses: readonly RequestResponse[];
 }
 
 /** How one request is answered: the node and the web handler differ only here. */
@@ -101,6 +129,14 @@ export interface RunStartSpec<T extends { threadId: string; runId: string }> {
   abortOnDisconnect: boolean;
   /** The cancellation message for a client that left / does not read. */
   abortMessage(reason: 'client' | 'slow_consumer'): string;
+  /**
+   * The run goes to a run queue: `execute` resolves once it is queued (not when it ends), the
+   * stream opens then, the run slot is given back, and a client that leaves cancels it through
+   * `RunSurfaceConfig.cancelRun`.
+   */
+  queued?: boolean;
+  /** The request answers a waiting run instead of starting one (useChat's resend after `addToolApprovalResponse`, AG-UI `resume`). */
+  continuation?(input: T): ContinueRequest | undefined;
 }
 
 /** What a resume GET asks for. */
@@ -240,9 +276,14 @@ export class RunSurface {
     const done = this.tracker.authenticating();
     let admitted;
     try {
-      admitted = await this.admission.admit(request, spec.parse);
+      admitted = await this.admission.admit(request, spec.parse, (input) => spec.continuation?.(input) === undefined);
     } finally {
       done();
+    }
+    const continuation = spec.continuation?.(admitted.input);
+    if (continuation) {
+      if (responder.gone()) return;
+      return this.continueRun(admitted.principal, continuation, responder, cors, spec);
     }
     let handedOver = false;
     try {
@@ -273,6 +314,25 @@ export class RunSurface {
           throw refusalOf(reason);
         }
         session.plan({ runId, seen: [], rest: [] });
+        if (spec.queued) {
+          // A queued run: it runs on a worker; the stream opens once the queue took it.
+          try {
+            await spec.execute(input, principal, new AbortController().signal);
+          } catch (error) {
+            this.discard(session);
+            throw this.runRefusal(error, { userId: principal.userId, threadId, runId });
+          }
+          if (spec.abortOnDisconnect) session.abortRun = this.cancelling(runId, principal.userId, spec.abortMessage);
+          if (!session.isOpen || responder.gone()) {
+            const reason = session.reason ?? 'client';
+            if (reason === 'client' || reason === 'slow_consumer') this.abortFor(session, reason);
+            this.discard(session);
+            if (!responder.gone()) throw refusalOf(reason);
+            return;
+          }
+          responder.stream(session, { ...cors, ...this.config.streamHeaders(runId) });
+          return;
+        }
         const controller = new AbortController();
         const run = Promise.resolve().then(() => spec.execute(input, principal, controller.signal));
         const settled = run.then(
@@ -397,6 +457,134 @@ export class RunSurface {
       throw error;
     }
     responder.stream(session, { ...cors, ...this.config.streamHeaders(plan.runId) });
+  }
+
+  /**
+   * A request that answers what a run waits for (the AI SDK's resend after
+   * `addToolApprovalResponse`, AG-UI's `resume`): the stream follows the thread, the requests are
+   * found in the log, each answer goes through the log's one answer path (`answerRequest`: only
+   * the run's user, once; a `user_answered` event), and the response carries the same run on from
+   * right after the request where the earlier stream paused. A request answered before (by this
+   * path or another) is skipped when the request answers others too, refused
+   * (`ANSWER_ALREADY_GIVEN`, 409) when it answers nothing new. No run slot is taken: the run holds one.
+   */
+  private async continueRun<T extends { threadId: string; runId: string }>(
+    principal: Principal,
+    request: ContinueRequest,
+    responder: RunResponder,
+    cors: Record<string, string>,
+    spec: RunStartSpec<T>,
+  ): Promise<void> {
+    this.assertOpen();
+    const answers = this.log as Partial<AnswerLog>;
+    if (typeof answers.answerRequest !== 'function') {
+      throw new GatewayError('UNAVAILABLE', "This endpoint's log takes no answers (use a log that implements answerRequest, e.g. MemoryTransport or the Redis log)");
+    }
+    const { userId } = principal;
+    const { threadId } = request;
+    const session = this.session(principal, threadId, undefined, true);
+    let runId: string | undefined;
+    try {
+      const result = await session.subscribe(this.log);
+      if (result.status === 'history_gap') {
+        throw new HistoryGapError(`Cannot continue: ${result.gap.message}`, { details: { threadId, requested: result.gap.requested, reason: result.gap.reason } });
+      }
+      if (result.status !== 'following' || !session.isOpen || responder.gone()) throw refusalOf(session.reason ?? 'client');
+      const replay = session.replay;
+      // The requests, as the log has them; what the log says is answered or closed already.
+      const requests = new Map<string, LogEntry>();
+      const closed = new Set<string>();
+      for (const entry of replay) {
+        const { event } = entry;
+        if (event.type === 'tool_executing' && event.data.pending) requests.set(event.data.pending.requestId, entry);
+        else if (event.type === 'user_answered') closed.add(event.data.requestId);
+        else if (event.type === 'tool_completed') closed.add(event.data.toolCallId);
+      }
+      const located = request.responses.map((response) => {
+        const entry = requests.get(response.requestId);
+        if (!entry) throw new StateError('ANSWER_UNKNOWN_REQUEST', `No request "${response.requestId}" is retained in thread "${threadId}"`);
+        if (runId !== undefined && entry.event.runId !== runId) {
+          throw new ValidationError('The answers of one request must answer requests of one run', { code: 'INVALID_REQUEST', field: 'requestId' });
+        }
+        runId = entry.event.runId;
+        return { response, entry };
+      });
+      if (runId === undefined) throw new ValidationError('Nothing to answer', { code: 'INVALID_REQUEST', field: 'requestId' });
+      const resolved: LogEntry[] = [];
+      let refusal: AgentwireError | undefined;
+      for (const { response, entry } of located) {
+        const event = entry.event as Extract<LogEntry['event'], { type: 'tool_executing' }>;
+        const pending = event.data.pending!;
+        if (response.abandon) {
+          // Given up: cancel the run, unless the log already closed the request (timed out, answered).
+          if (!closed.has(pending.requestId) && !closed.has(event.data.toolCallId)) await this.cancelRun(runId, userId, 'The user abandoned the request the run waited on');
+          resolved.push(entry);
+          continue;
+        }
+        try {
+          await answers.answerRequest({ runId, threadId, requestId: pending.requestId, userId, ...response.answer(pending) });
+          resolved.push(entry);
+        } catch (error) {
+          if (error instanceof StateError && error.code === 'ANSWER_ALREADY_GIVEN' && request.responses.length > 1) {
+            refusal ??= error;
+            continue;
+          }
+          throw error;
+        }
+      }
+      if (resolved.length === 0) throw refusal!;
+      const runEntries = replay.filter((entry) => entry.event.runId === runId);
+      if (runEntries[0]?.event.type !== 'agent_started') {
+        throw new HistoryGapError('Cannot continue: the start of this run is no longer retained', { details: { threadId, requested: '', reason: 'trimmed' } });
+      }
+      // The earlier stream paused right after the first of these requests: carry on from there.
+      const cut = Math.min(...resolved.map((entry) => runEntries.indexOf(entry)));
+      session.plan({
+        runId,
+        seen: runEntries.slice(0, cut + 1),
+        rest: runEntries.slice(cut + 1),
+        continuation: true,
+        settled: resolved.map((entry) => (entry.event as Extract<LogEntry['event'], { type: 'tool_executing' }>).data.pending!.requestId),
+      });
+    } catch (error) {
+      this.discard(session);
+      if (error instanceof HistoryGapError) this.recorder.disconnected('history_gap');
+      else if (!(error instanceof AgentwireError)) this.report(error, { surface: this.config.surface, userId, threadId, stage: 'answer' });
+      throw error;
+    }
+    if (spec.abortOnDisconnect) session.abortRun = this.cancelling(runId, userId, spec.abortMessage);
+    if (!session.isOpen || responder.gone()) {
+      const reason = session.reason ?? 'client';
+      if (reason === 'client' || reason === 'slow_consumer') this.abortFor(session, reason);
+      this.discard(session);
+      if (!responder.gone()) throw refusalOf(reason);
+      return;
+    }
+    responder.stream(session, { ...cors, ...this.config.streamHeaders(runId) });
+  }
+
+  /**
+   * Cancels run `runId` of `userId`: a run this surface started here through its controller, any
+   * other through `cancelRun` (a run queue). Without either: `UNAVAILABLE` (503).
+   */
+  private async cancelRun(runId: string, userId: string, message: string): Promise<void> {
+    const local = this.runs.get(runId);
+    if (local && local.userId === userId) {
+      local.controller.abort(new AbortError(message));
+      return;
+    }
+    if (this.config.cancelRun) {
+      await this.config.cancelRun(runId, userId);
+      return;
+    }
+    throw new GatewayError('UNAVAILABLE', 'The run does not run in this process and no run queue is configured to cancel it');
+  }
+
+  /** A stream's `abortRun`: cancels its run (here or through the queue); failures are reported, never thrown. */
+  private cancelling(runId: string, userId: string, message: (reason: 'client' | 'slow_consumer') => string): (reason: 'client' | 'slow_consumer') => void {
+    return (reason) => {
+      this.cancelRun(runId, userId, message(reason)).catch((error: unknown) => this.report(error, { surface: this.config.surface, userId, runId, stage: 'cancel' }));
+    };
   }
 
   /** Open streams. */
@@ -563,6 +751,7 @@ export class RunSurface {
       },
       startedRun,
     );
+    session.pauseOnRequest = this.config.pauseOnRequest === true;
     this.tracker.admit(session, principal);
     this.live.add(session);
     this.heartbeat.start();
