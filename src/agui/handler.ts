@@ -6,7 +6,9 @@ import { GatewayError, ValidationError } from '../errors/index.js';
 import type { Principal } from '../gateway/auth.js';
 import { checker } from '../gateway/options.js';
 import type { AuthRequest } from '../gateway/request.js';
-import { RunSurface, type RunResponder, type RunSurfaceOptions } from '../gateway/run-stream/index.js';
+import { RunSurface, type ContinueRequest, type RunResponder, type RunSurfaceOptions } from '../gateway/run-stream/index.js';
+import type { RunQueue } from '../runs/types.js';
+import { answerOfResume } from './interrupts.js';
 import type { GatewayStats } from '../gateway/stats.js';
 import { AguiCodec } from './codec.js';
 import type { CancelledMode, ThinkingMode } from './mapper.js';
@@ -23,9 +25,27 @@ export type ToInput<Input> = (input: RunAgentInput, principal: Principal) => Inp
  * `maxQueuedBytes`, `maxQueuedEvents`, `terminalTimeoutMs`) plus the AG-UI mapping.
  */
 export interface AguiHandlerBaseOptions<Input> extends RunSurfaceOptions {
-  /** The agent that serves every request (one instance serves concurrent runs); its bridge must write to `log`. Required. */
+  /**
+   * The agent that serves every request (one instance serves concurrent runs); its bridge must
+   * write to `log`. Required. With `queue`: the name the queue's workers serve it by (a `BaseAgent`
+   * stands for its `name`).
+   */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  agent: BaseAgent<Input, any>;
+  agent: BaseAgent<Input, any> | string;
+  /**
+   * Run through a run queue (`MemoryRunQueue`, `BullMQRunQueue`) instead of in this process: a POST
+   * submits the run (the queue's admission applies, cluster-wide) and streams it from `log` as a
+   * worker runs it; with `abortOnDisconnect`, `HttpAgent.abortRun()` (or a closed tab) cancels it
+   * through `queue.cancel(runId, { userId })` wherever it runs.
+   */
+  queue?: RunQueue;
+  /**
+   * AG-UI interrupts: a stream ends at a call waiting for its user (approval or question) with
+   * `RUN_FINISHED` `outcome: { type: 'interrupt', interrupts }`, and a `RunAgentInput` with `resume`
+   * answers it and streams the rest of the same run. Default `true`. `false`: the stream stays
+   * open while the run waits (answer over the answer endpoint or WebSocket).
+   */
+  pauseOnRequest?: boolean;
   /** Path served by `handle()` (node): `POST` starts a run, `GET` resumes one. `fetch()` serves any path. Default `'/agui'`. */
   path?: string;
   /** `agent_thinking` as `'reasoning'` (`REASONING_*`) or `'text'` (`TEXT_MESSAGE_*`). Default `'reasoning'`. */
@@ -96,8 +116,10 @@ interface AguiRun<Input> {
   threadId: string;
   runId: string;
   input: RunAgentInput;
-  agentInput: Input;
+  agentInput: Input | undefined;
   metadata: Record<string, unknown>;
+  /** A resume: it answers the interrupts of a waiting run, whose rest it streams. */
+  continuation?: ContinueRequest;
 }
 
 class AguiEndpoint<Input> implements AguiHandler {
@@ -111,7 +133,11 @@ class AguiEndpoint<Input> implements AguiHandler {
     this.handle = this.handle.bind(this);
     this.fetch = this.fetch.bind(this);
     const check = checker(AGUI_DEFAULTS.name);
-    if (typeof options?.agent?.run !== 'function') throw check.fail('agent', 'is required: a BaseAgent');
+    const queue = options?.queue;
+    if (queue !== undefined && (typeof queue.submit !== 'function' || typeof queue.cancel !== 'function')) throw check.fail('queue', 'must be a RunQueue');
+    if (queue ? typeof options.agent !== 'string' && typeof options.agent?.name !== 'string' : typeof (options?.agent as Partial<BaseAgent<Input, unknown>> | undefined)?.run !== 'function') {
+      throw check.fail('agent', queue ? "is required: the agent's name (or a BaseAgent)" : 'is required: a BaseAgent (or an agent name with queue)');
+    }
     this.path = options.path ?? '/agui';
     if (typeof this.path !== 'string' || !this.path.startsWith('/')) throw check.fail('path', `must start with "/", got ${String(this.path)}`);
     this.toInput = options.toInput ?? ((input: RunAgentInput) => input as Input);
@@ -124,6 +150,8 @@ class AguiEndpoint<Input> implements AguiHandler {
       emptyBody: new GatewayError('INVALID_JSON', 'The request body is empty: expected a JSON RunAgentInput', { field: 'body' }),
       codec: () => new AguiCodec(mapping),
       streamHeaders: (runId) => ({ [RUN_ID_HEADER]: runId }),
+      pauseOnRequest: options.pauseOnRequest ?? true,
+      ...(queue && { cancelRun: (runId: string, userId: string) => queue.cancel(runId, { userId }) }),
     });
   }
 
@@ -171,18 +199,18 @@ class AguiEndpoint<Input> implements AguiHandler {
           field: 'Last-Event-ID',
         });
       }
+      const { agent, queue } = this.options;
       return this.surface.start<AguiRun<Input>>(request, responder, cors, {
         parse: (body, principal) => this.parse(body, principal),
-        execute: (run, principal, signal) =>
-          this.options.agent.run(run.agentInput, {
-            userId: principal.userId,
-            threadId: run.threadId,
-            runId: run.runId,
-            signal,
-            metadata: run.metadata,
-          }),
+        execute: (run, principal, signal) => {
+          const options = { userId: principal.userId, threadId: run.threadId, runId: run.runId, metadata: run.metadata };
+          if (queue) return queue.submit(typeof agent === 'string' ? agent : agent.name, run.agentInput, options);
+          return (agent as BaseAgent<Input, unknown>).run(run.agentInput as Input, { ...options, signal });
+        },
+        queued: queue !== undefined,
+        continuation: (run) => run.continuation,
         clientRunId: true,
-        knownRun: (runId) => this.options.agent.bridge?.registry.has(runId) ?? false,
+        knownRun: (runId) => (typeof agent === 'string' ? false : (agent.bridge?.registry.has(runId) ?? false)),
         abortOnDisconnect: this.abortOnDisconnect,
         abortMessage: (reason) => (reason === 'client' ? 'The AG-UI client disconnected' : 'The AG-UI client does not read its stream'),
       });
@@ -196,6 +224,16 @@ class AguiEndpoint<Input> implements AguiHandler {
 
   private async parse(body: unknown, principal: Principal): Promise<AguiRun<Input>> {
     const input = parseRunAgentInput(body);
+    const resume = this.options.pauseOnRequest === false ? undefined : input.resume;
+    if (resume && resume.length > 0) {
+      // Answers to the interrupts of a waiting run: that run goes on (no new run is started).
+      const responses = resume.map((entry) => ({
+        requestId: entry.interruptId,
+        abandon: entry.status === 'cancelled',
+        answer: (pending: Parameters<typeof answerOfResume>[1]) => answerOfResume(entry, pending),
+      }));
+      return { threadId: input.threadId, runId: input.runId, input, agentInput: undefined, metadata: {}, continuation: { threadId: input.threadId, responses } };
+    }
     const agentInput = await this.toInput(input, principal);
     const metadata = this.options.metadata ? this.options.metadata(input, principal) : { protocol: 'ag-ui' };
     return { threadId: input.threadId, runId: input.runId, input, agentInput, metadata };

@@ -20,3 +20,4 @@ export type { GatewayStats as AguiHandlerStats } from '../gateway/stats.js';
 export type { RunStreamCodec } from '../gateway/run-stream/session.js';
 export type { ErrorContext, OnError, UserLimitPolicy } from '../gateway/options.js';
 export type { AllowedOrigins } from '../gateway/origin.js';
+export { interruptOf, interruptFrame, answerOfResume, APPROVAL_INTERRUPT_REASON, QUESTION_INTERRUPT_REASON } from './interrupts.js';
