@@ -12,7 +12,7 @@ export { runModel, DEFAULT_MAX_STEPS, type ModelRunResult } from './model/run-mo
 export type { ModelDriver } from './model/tools.js';
 export type { ModelCallSettings, ModelRunOptions, ModelSettings, ProviderOptions, ThinkingOptions } from './model/options.js';
 export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type ChatHandlerBaseOptions, type ChatInput } from './ui/chat-handler.js';
-export { modelInputFromChat, parseChatRequest, type ChatRequest } from './ui/chat-request.js';
+export { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatApprovalResponse, type ChatRequest } from './ui/chat-request.js';
 export { UiChunkMapper, defaultResultText, type UiMappingOptions, type AgentwireMessageMetadata } from './ui/chunk-mapper.js';
 export { UiCodec } from './ui/codec.js';
 export { agentwireCursorOf, messageAtCursor, resumeAfterCursor, AGENTWIRE_CURSOR_HEADER, AGENTWIRE_RUN_ID_HEADER, type AgentwireCursorMetadata } from './client.js';
