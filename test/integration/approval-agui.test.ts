@@ -164,7 +164,7 @@ describe('AG-UI interrupts with @ag-ui/client HttpAgent: the resume answers the 
     expect(events.at(-1)).toMatchObject({ type: 'agent_completed', data: { status: 'cancelled' } });
     expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
     const late = await s.post('alice', { threadId: 'thread-cancel', runId: 'late-2', messages: [], resume: [{ interruptId: pending.requestId, status: 'resolved', payload: { approved: true } }] });
-    expect([409]).toContain(late.status);
+    expect(late.status).toBe(409);
     expect(s.bank.executed).toEqual([]);
     expectNoClientComplaints();
   });
@@ -184,5 +184,23 @@ describe('AG-UI interrupts with @ag-ui/client HttpAgent: the resume answers the 
     expect(finished(second.seen)).toMatchObject({ outcome: { type: 'success' }, result: { sent: 500 } });
     expect(answersIn(s.events('thread-owner'))).toMatchObject([{ userId: 'alice' }]);
     expect(s.bank.executed).toEqual([500]);
+  });
+
+  it('a question: the interrupt carries the question and its JSON Schema; the resume payload is the answer, checked by the run', async () => {
+    const s = await setup();
+    const agent = s.client('alice', 'thread-ask');
+    const first = await run(agent, { forwardedProps: { ask: 'Which card color?' } });
+    const pending = pendingOf(s.events('thread-ask'))!;
+    expect(finished(first.seen)).toMatchObject({
+      outcome: {
+        type: 'interrupt',
+        interrupts: [{ id: pending.requestId, reason: 'question', message: 'Which card color?', responseSchema: { type: 'object', properties: { color: { enum: ['red', 'blue'] } } } }],
+      },
+    });
+    const second = await run(agent, { resume: [{ interruptId: pending.requestId, status: 'resolved', payload: { color: 'blue' } }] });
+    expect(second.types).toEqual(['RUN_STARTED', 'TOOL_CALL_RESULT', 'RUN_FINISHED']);
+    expect(finished(second.seen)).toMatchObject({ outcome: { type: 'success' }, result: { color: 'blue' } });
+    expect(answersIn(s.events('thread-ask'))).toMatchObject([{ data: { kind: 'question', value: { color: 'blue' } } }]);
+    expectNoClientComplaints();
   });
 });
