@@ -155,6 +155,9 @@ interface ActiveRun {
   settled: Promise<void>;
 }
 
+/** Answers one continuing request may carry (distinct requests): each is one call on the log. */
+const MAX_RESPONSES = 64;
+
 const STREAM_DEFAULTS = { maxQueuedBytes: 4 * 1024 * 1024, maxQueuedEvents: 20_000, terminalTimeoutMs: 10_000 };
 
 /** Cancels through `controller` (a closure of its own: it must not keep the request's scope, its body, alive). */
@@ -500,7 +503,11 @@ export class RunSurface {
         else if (event.type === 'user_answered') closed.add(event.data.requestId);
         else if (event.type === 'tool_completed') closed.add(event.data.toolCallId);
       }
-      const located = request.responses.map((response) => {
+      const distinct = new Map(request.responses.map((response) => [response.requestId, response] as const));
+      if (distinct.size > MAX_RESPONSES) {
+        throw new ValidationError(`A request answers at most ${MAX_RESPONSES} requests of a run`, { code: 'INVALID_REQUEST', field: 'requestId' });
+      }
+      const located = [...distinct.values()].map((response) => {
         const entry = requests.get(response.requestId);
         if (!entry) throw new StateError('ANSWER_UNKNOWN_REQUEST', `No request "${response.requestId}" is retained in thread "${threadId}"`);
         if (runId !== undefined && entry.event.runId !== runId) {
@@ -525,7 +532,7 @@ export class RunSurface {
           await answers.answerRequest({ runId, threadId, requestId: pending.requestId, userId, ...response.answer(pending) });
           resolved.push(entry);
         } catch (error) {
-          if (error instanceof StateError && error.code === 'ANSWER_ALREADY_GIVEN' && request.responses.length > 1) {
+          if (error instanceof StateError && error.code === 'ANSWER_ALREADY_GIVEN' && distinct.size > 1) {
             refusal ??= error;
             continue;
           }
