@@ -161,6 +161,43 @@ describe('approval with the AI SDK chat client: addToolApprovalResponse and the 
     expect(s.executed).toEqual([250]);
   });
 
+  it('useChat stop() during the resent stream cancels the same run (abortOnDisconnect): the approved tool is aborted, agent_completed cancelled', async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    await bridge.initialize();
+    let running = false;
+    const slow = defineTool({
+      name: 'transfer',
+      description: 'Moves money, slowly',
+      parameters: z.object({ amount: z.number() }),
+      needsApproval: true,
+      execute: async (_args, ctx) => {
+        running = true;
+        await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+      },
+    });
+    const model = scriptedModel([toolStep([], toolCall('m1', 'transfer', { amount: 9 })), answerStep(text('Done.'))]);
+    const agent = new ModelAgent({ name: 'banker', model, bridge, tools: [slow] });
+    const server = await startChatServer({ agent, log: transport, abortOnDisconnect: true });
+    servers.push(server);
+    const chat = new NodeChat({
+      id: 'chat-stop',
+      transport: new DefaultChatTransport<UIMessage>({ api: `${server.url}/api/chat`, headers: { authorization: 'Bearer alice-token' } }),
+      sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+    });
+    await chat.sendMessage({ text: 'Send 9' });
+    const pending = pendingOf(transport.read('chat-stop', 'alice'))!;
+    await chat.addToolApprovalResponse({ id: pending.requestId, approved: true });
+    await until(() => running && chat.status !== 'ready', 'the approved tool to run while the resend is open');
+    expect(transport.read('chat-stop', 'alice').some((event) => event.type === 'agent_completed')).toBe(false);
+    await chat.stop();
+    await until(() => transport.read('chat-stop', 'alice').at(-1)?.type === 'agent_completed', 'the run to end');
+    const events = transport.read('chat-stop', 'alice');
+    expect(events.at(-1)).toMatchObject({ type: 'agent_completed', data: { status: 'cancelled' } });
+    expect(events.find((event) => event.type === 'tool_completed')).toMatchObject({ data: { status: 'failed' } });
+    expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
+  });
+
   describe('pauseOnRequest: false (the stream stays open; the answer comes over the answer endpoint or WebSocket)', () => {
     async function answerWhileStreaming(t: Setup, approved: boolean) {
       const sending = t.chat.sendMessage({ text: 'Send 250 to bob' });
