@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { DeliveryError, StateError, ValidationError } from '../errors/index.js';
 import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/json.js';
-import type { AgentEvent, AnyEventType, EventOfType, Usage } from '../events/schema.js';
+import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
 import { emitEvent } from './emit.js';
@@ -46,6 +46,17 @@ export interface BaseAgentOptions {
    * Redis pass a `RedisEventLog` sharing the workers' Redis, so answers can arrive at any gateway.
    */
   interaction?: InteractionLog;
+}
+
+/** Options of `BaseAgent.streamText`. */
+export interface StreamTextOptions {
+  /**
+   * The answer message the delta belongs to (1–64 characters, unique within the run). Default: the
+   * message the previous delta wrote to when it was the run's last event, else a new one (`m<seq>`).
+   */
+  messageId?: string;
+  /** The model step the text belongs to (`agent_thinking.data.step`). Default none. */
+  step?: number;
 }
 
 /**
@@ -224,6 +235,39 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       const state = this.activeRun('think');
       if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
       return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Streams a delta of the run's answer text as it is written: an `agent_thinking` with
+   * `channel: 'answer'`, the delta as `text` and the `messageId` of the answer message it belongs to,
+   * one event per call (coalesce yourself if you produce very small deltas). Front ends append the
+   * deltas (AG-UI `TEXT_MESSAGE_CONTENT`, AI SDK `text-delta`); with seq and cursors a resumed client
+   * never gets a delta twice nor misses one. Consecutive calls continue one message; any other event
+   * of the run in between (a thought, a tool call) ends it and the next call starts a new one
+   * (`messageId` `m<seq>`), as does a different `options.messageId`. An empty delta emits nothing.
+   * The run's output (`agent_completed.result`) stays what `execute` returns. Resolves and rejects
+   * like `think()`.
+   */
+  streamText(delta: string, options: StreamTextOptions = {}): Promise<void> {
+    try {
+      const state = this.activeRun('streamText');
+      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+      if (typeof delta !== 'string') {
+        throw new ValidationError('streamText() takes a string delta', { code: 'INVALID_EVENT', field: 'data.text' });
+      }
+      if (delta.length === 0) return Promise.resolve();
+      const seq = state.emitter.count;
+      const current = state.answer;
+      const continues = current !== undefined && current.seq === seq && (options.messageId === undefined || options.messageId === current.messageId);
+      const messageId = continues ? current.messageId : (options.messageId ?? `m${seq + 1}`);
+      const data: EventData<'agent_thinking'> =
+        options.step === undefined ? { text: delta, channel: 'answer', messageId } : { text: delta, step: options.step, channel: 'answer', messageId };
+      const delivered = emitEvent(state, 'agent_thinking', data);
+      state.answer = { messageId, seq: seq + 1 };
+      return delivered;
     } catch (error) {
       return Promise.reject(error);
     }

@@ -4,6 +4,7 @@ export {
   type Redactor,
   type ErrorRedactionContext,
   type AgentInstrumentation,
+  type StreamTextOptions,
   type ToolCallInfo,
   type RunOptions,
   type RunResult,

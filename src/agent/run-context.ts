@@ -39,6 +39,8 @@ export interface RunState {
   aborted: boolean;
   /** Token usage reported with `reportUsage`, summed. */
   usage?: Usage;
+  /** The answer message `streamText` writes to, and the seq of its last delta (it continues while that is the run's last event). */
+  answer?: { messageId: string; seq: number };
 }
 
 export const runStorage = new AsyncLocalStorage<RunState>();

@@ -42,9 +42,10 @@ const defaultAnswerText = (output: unknown): string | undefined =>
  * | --- | --- |
  * | `agent_started` | `RUN_STARTED` |
  * | `agent_thinking` | `REASONING_START` (first of a streak) + `REASONING_MESSAGE_START/CONTENT/END`, or a `TEXT_MESSAGE_*` triple |
+ * | `agent_thinking` `channel: 'answer'` | `TEXT_MESSAGE_START` (first delta of a message) + `TEXT_MESSAGE_CONTENT` (the delta); `TEXT_MESSAGE_END` before the next other event |
  * | `tool_executing` | `TOOL_CALL_START` + `TOOL_CALL_ARGS` (JSON of the args) + `TOOL_CALL_END` |
  * | `tool_completed` | `TOOL_CALL_RESULT` (failed: `{"error":{name,message,code?}}`) |
- * | `agent_completed` succeeded | answer `TEXT_MESSAGE_*` (string output) + `RUN_FINISHED` (`result`, `outcome: success`) |
+ * | `agent_completed` succeeded | answer `TEXT_MESSAGE_*` (string output, unless the run streamed its answer) + `RUN_FINISHED` (`result`, `outcome: success`) |
  * | `agent_completed` failed | `RUN_ERROR` (`message`, `code` = error code or name) |
  * | `agent_completed` cancelled | `RUN_FINISHED` (`outcome: cancelled`), or `RUN_ERROR` `ABORTED` |
  */
@@ -54,6 +55,10 @@ export class AguiEventMapper {
   private readonly answerText: (output: unknown) => string | undefined;
   /** Id of the reasoning span left open by a streak of thoughts. */
   private openReasoning: string | undefined;
+  /** The streamed answer message open: its agentwire `messageId` and its AG-UI message id. */
+  private openText: { key: string; messageId: string } | undefined;
+  /** The run streamed answer text: its final text message is not sent again with the result. */
+  private streamed = false;
 
   constructor(options: AguiMapperOptions = {}) {
     this.thinking = options.thinking ?? 'reasoning';
@@ -63,11 +68,14 @@ export class AguiEventMapper {
 
   /** The mapping state (to restore when the frames of an event could not be written). */
   save(): unknown {
-    return this.openReasoning;
+    return { openReasoning: this.openReasoning, openText: this.openText, streamed: this.streamed };
   }
 
   restore(state: unknown): void {
-    this.openReasoning = state as string | undefined;
+    const saved = state as { openReasoning: string | undefined; openText: { key: string; messageId: string } | undefined; streamed: boolean };
+    this.openReasoning = saved.openReasoning;
+    this.openText = saved.openText;
+    this.streamed = saved.streamed;
   }
 
   map(event: AgentEvent): AguiEvent[] {
@@ -75,15 +83,18 @@ export class AguiEventMapper {
       case 'agent_started':
         return [{ type: EventType.RUN_STARTED, threadId: event.threadId, runId: event.runId, protocolVersion: PROTOCOL_VERSION, timestamp: event.ts }];
       case 'agent_thinking':
-        return this.thinking === 'reasoning' ? this.reasoning(event) : this.closeReasoning(event.ts).concat(this.textMessage(`msg_${event.id}`, event.data.text, event.ts));
+        if (event.data.channel === 'answer') return this.answerDelta(event);
+        return this.thinking === 'reasoning'
+          ? this.closeText(event.ts).concat(this.reasoning(event))
+          : this.closeOpen(event.ts).concat(this.textMessage(`msg_${event.id}`, event.data.text, event.ts));
       case 'tool_executing':
-        return this.closeReasoning(event.ts).concat(this.toolCall(event));
+        return this.closeOpen(event.ts).concat(this.toolCall(event));
       case 'user_answered':
         return [];
       case 'tool_completed':
-        return this.closeReasoning(event.ts).concat(this.toolResult(event));
+        return this.closeOpen(event.ts).concat(this.toolResult(event));
       case 'agent_completed':
-        return this.closeReasoning(event.ts).concat(this.terminal(event));
+        return this.closeOpen(event.ts).concat(this.terminal(event));
     }
   }
 
@@ -99,6 +110,33 @@ export class AguiEventMapper {
     if (event.data.text.length > 0) out.push({ type: EventType.REASONING_MESSAGE_CONTENT, messageId, delta: event.data.text, timestamp });
     out.push({ type: EventType.REASONING_MESSAGE_END, messageId, timestamp });
     return out;
+  }
+
+  /** A delta of a streamed answer message: opens it on its first delta (the message id is that event's). */
+  private answerDelta(event: EventOfType<'agent_thinking'>): AguiEvent[] {
+    const timestamp = event.ts;
+    const key = event.data.messageId ?? '';
+    const out = this.closeReasoning(timestamp);
+    if (this.openText && this.openText.key !== key) out.push(...this.closeText(timestamp));
+    if (!this.openText) {
+      this.openText = { key, messageId: `msg_${event.id}` };
+      out.push({ type: EventType.TEXT_MESSAGE_START, messageId: this.openText.messageId, role: 'assistant', timestamp });
+    }
+    this.streamed = true;
+    if (event.data.text.length > 0) out.push({ type: EventType.TEXT_MESSAGE_CONTENT, messageId: this.openText.messageId, delta: event.data.text, timestamp });
+    return out;
+  }
+
+  private closeText(timestamp: number): AguiEvent[] {
+    if (!this.openText) return [];
+    const { messageId } = this.openText;
+    this.openText = undefined;
+    return [{ type: EventType.TEXT_MESSAGE_END, messageId, timestamp }];
+  }
+
+  /** Closes the open reasoning span or streamed message (at most one is open). */
+  private closeOpen(timestamp: number): AguiEvent[] {
+    return this.openText ? this.closeText(timestamp) : this.closeReasoning(timestamp);
   }
 
   private closeReasoning(timestamp: number): AguiEvent[] {
@@ -145,7 +183,7 @@ export class AguiEventMapper {
     const usage = data.usage ? { usage: [tokenUsage(data.usage)] } : {};
     const ids = { threadId: event.threadId, runId: event.runId };
     if (data.status === 'succeeded') {
-      const answer = this.answerText(data.result);
+      const answer = this.streamed ? undefined : this.answerText(data.result);
       const message = answer === undefined ? [] : this.textMessage(`msg_${event.id}`, answer, timestamp);
       // A result JSON cannot carry (cycles, BigInt) is left out rather than losing RUN_FINISHED.
       const result = data.result === undefined || !jsonOf(data.result).ok ? {} : { result: data.result };

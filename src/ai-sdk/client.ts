@@ -19,6 +19,8 @@ export interface AgentwireCursorMetadata {
   seq: number;
   /** Parts the message has once that event is applied (see `messageAtCursor`). */
   parts: number;
+  /** While an answer streams (its text part open, the last part): that part's text length once the event is applied. */
+  textChars?: number;
 }
 
 /** The resume position a streamed assistant message carries, if any. */
@@ -29,7 +31,8 @@ export function agentwireCursorOf(message: UIMessage | undefined): AgentwireCurs
   if (!value || typeof value.cursor !== 'string' || typeof value.runId !== 'string' || typeof value.seq !== 'number' || typeof value.parts !== 'number') {
     return undefined;
   }
-  return { runId: value.runId, cursor: value.cursor, seq: value.seq, parts: value.parts };
+  const position = { runId: value.runId, cursor: value.cursor, seq: value.seq, parts: value.parts };
+  return typeof value.textChars === 'number' ? { ...position, textChars: value.textChars } : position;
 }
 
 /**
@@ -41,7 +44,13 @@ export function agentwireCursorOf(message: UIMessage | undefined): AgentwireCurs
 export function messageAtCursor<M extends UIMessage>(message: M | undefined): M | undefined {
   const position = agentwireCursorOf(message);
   if (!message || !position || position.parts > message.parts.length) return undefined;
-  return { ...message, parts: message.parts.slice(0, position.parts) };
+  const parts = message.parts.slice(0, position.parts);
+  const last = parts.at(-1);
+  // A streamed answer: deltas of its text part received after the cursor's event are dropped too.
+  if (position.textChars !== undefined && last?.type === 'text' && last.text.length > position.textChars) {
+    parts[parts.length - 1] = { ...last, text: last.text.slice(0, position.textChars) };
+  }
+  return { ...message, parts };
 }
 
 /**

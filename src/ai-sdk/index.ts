@@ -11,6 +11,7 @@ export { ModelAgent, type ModelAgentInput, type ModelAgentOptions } from './mode
 export { runModel, DEFAULT_MAX_STEPS, type ModelRunResult } from './model/run-model.js';
 export type { ModelDriver } from './model/tools.js';
 export type { ModelCallSettings, ModelRunOptions, ModelSettings, ProviderOptions, ThinkingOptions } from './model/options.js';
+export type { TextStreaming } from './model/thinking.js';
 export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type ChatHandlerBaseOptions, type ChatInput } from './ui/chat-handler.js';
 export { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatApprovalResponse, type ChatRequest } from './ui/chat-request.js';
 export { UiChunkMapper, defaultResultText, type UiMappingOptions, type AgentwireMessageMetadata } from './ui/chunk-mapper.js';

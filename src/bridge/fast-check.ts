@@ -12,7 +12,12 @@ export function quickValid(type: EventType, data: unknown): boolean {
   const d = data as Record<string, unknown>;
   switch (type) {
     case 'agent_thinking':
-      return typeof d.text === 'string' && (d.step === undefined || count(d.step));
+      return (
+        typeof d.text === 'string' &&
+        (d.step === undefined || count(d.step)) &&
+        (d.channel === undefined || d.channel === 'answer' || d.channel === 'reasoning') &&
+        (d.messageId === undefined || messageId(d.messageId))
+      );
     case 'tool_executing':
       return name(d.toolCallId) && name(d.tool);
     case 'tool_completed':
@@ -36,6 +41,11 @@ function isPlain(value: unknown): boolean {
 /** `z.string().min(1).max(128)`. */
 function name(value: unknown): boolean {
   return typeof value === 'string' && value.length >= 1 && value.length <= 128;
+}
+
+/** `z.string().min(1).max(64)`. */
+function messageId(value: unknown): boolean {
+  return typeof value === 'string' && value.length >= 1 && value.length <= 64;
 }
 
 /** `z.number().int().nonnegative()` (safe integers: a subset). */

@@ -21,5 +21,6 @@ export { reconnectDelay, type ReconnectOptions } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export { validateLifecycle, LifecycleChecker, type LifecycleViolation } from '../events/lifecycle.js';
 export { AgentwireError, AuthError, HistoryGapError, TransportError, ValidationError } from '../errors/index.js';
-export type { AgentEvent, AnyEventType, EventType, EventOfType, UserAnsweredEvent, PendingInput } from '../events/schema.js';
+export type { AgentEvent, AnyEventType, EventType, EventOfType, UserAnsweredEvent, PendingInput, ThinkingChannel } from '../events/schema.js';
 export type { ClientAnswer } from './pending-replies.js';
+export { AnswerText, type AnswerMessage } from './answer-text.js';

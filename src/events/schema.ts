@@ -53,9 +53,26 @@ export const agentStartedDataSchema = z.object({
   metadata: z.record(z.string(), z.unknown()),
 });
 
+/**
+ * Which text an `agent_thinking` carries: `'reasoning'` (the default when absent: what every
+ * `think()` emits, coalesced) or `'answer'` (a delta of the text the user reads, streamed as it is
+ * written: `BaseAgent.streamText`, `ModelAgent`'s `textStreaming`). Additive: an old client ignores
+ * the field and shows answer deltas as thinking.
+ */
+export const THINKING_CHANNELS = ['reasoning', 'answer'] as const;
+export type ThinkingChannel = (typeof THINKING_CHANNELS)[number];
+
+/** Id of a streamed answer message, unique within its run (`agent_thinking.data.messageId`). */
+export const messageIdSchema = z.string().min(1).max(64);
+
 export const agentThinkingDataSchema = z.object({
+  /** The thought, or with `channel: 'answer'` the next delta of the answer message (append it). */
   text: z.string(),
   step: z.number().int().nonnegative().optional(),
+  /** `'answer'`: a delta of answer text; absent or `'reasoning'`: reasoning/progress, as before. */
+  channel: z.enum(THINKING_CHANNELS).optional(),
+  /** Answer deltas: the message they belong to (consecutive deltas of one run with one id form one message). */
+  messageId: messageIdSchema.optional(),
 });
 
 /**

@@ -29,13 +29,13 @@ export class ModelAgent extends BaseAgent<ModelAgentInput, string> {
   private readonly settings: ModelSettings;
 
   constructor(options: ModelAgentOptions) {
-    const { model, system, maxSteps, stopWhen, thinking, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools, ...base } =
+    const { model, system, maxSteps, stopWhen, thinking, textStreaming, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools, ...base } =
       options;
     super(base);
     if (!model) throw new ValidationError('ModelAgent needs a model', { field: 'model' });
     this.model = model;
     this.system = system;
-    this.settings = { maxSteps, stopWhen, thinking, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools };
+    this.settings = { maxSteps, stopWhen, thinking, textStreaming, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools };
   }
 
   protected async execute(input: ModelAgentInput, ctx: RunContext): Promise<string> {

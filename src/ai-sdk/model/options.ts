@@ -1,3 +1,4 @@
+import type { TextStreaming } from './thinking.js';
 import type { CallSettings, LanguageModel, ModelMessage, StopCondition, streamText, ToolCallRepairFunction, ToolChoice, ToolSet } from 'ai';
 
 /** How model reasoning and text deltas are coalesced into `agent_thinking` events. */
@@ -62,6 +63,19 @@ export interface ModelSettings {
   stopWhen?: StopCondition<ToolSet> | StopCondition<ToolSet>[];
   /** How deltas become `agent_thinking`; see `ThinkingOptions`. */
   thinking?: ThinkingOptions;
+  /**
+   * Whether the model's text streams to the user as it is written, as answer deltas
+   * (`agent_thinking` with `channel: 'answer'`, see `BaseAgent.streamText`).
+   * - `'off'`: text becomes thinking per `thinking.text`; the answer arrives in one piece with `agent_completed`.
+   * - `'delta'`: one event per model text delta, in order, with the delta as the AI SDK gave it.
+   * - `'sentence'`: deltas coalesced by the sentence rules of `thinking` (`minChars`, `maxDelayMs`, `maxChars`).
+   *
+   * With `'delta'` or `'sentence'` every step's text streams (the text of steps that call tools too,
+   * as the AI SDK's own UI streams show it), each step's text one message; `thinking.text` no longer
+   * applies, reasoning stays coalesced. The run's output is still the final step's text.
+   * Default `'off'`.
+   */
+  textStreaming?: TextStreaming;
   /**
    * Retries of a model call that failed before it streamed anything (rate limits, overload), done by
    * the AI SDK. A retry never re-emits events: nothing of a step is emitted before its call succeeded.

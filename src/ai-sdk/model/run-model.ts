@@ -2,7 +2,7 @@ import { stepCountIs, streamText, type FinishReason, type LanguageModelUsage, ty
 import { AbortError, ValidationError } from '../../errors/index.js';
 import type { Usage } from '../../events/schema.js';
 import { resolveThinking, type ModelRunOptions } from './options.js';
-import { ThinkingCoalescer } from './thinking.js';
+import { ThinkingCoalescer, type TextStreaming } from './thinking.js';
 import { ToolSequencer } from './tool-sequencer.js';
 import { toAiSdkTools, type ModelDriver } from './tools.js';
 
@@ -26,6 +26,7 @@ export const DEFAULT_MAX_STEPS = 10;
  * limit, and turns what the model does into the run's events:
  *
  * - reasoning and text deltas → `agent_thinking` (coalesced, see `ThinkingOptions`), with `step`;
+ * - with `textStreaming` on, text deltas → answer deltas (`streamText`: `agent_thinking` `channel: 'answer'`);
  * - every tool call → `callTool` → `tool_executing` / `tool_completed`, including calls with invalid
  *   arguments and calls of unknown tools (failed pairs; the model gets the error as the tool result);
  * - each step's token usage → `reportUsage` (summed into `agent_completed.data.usage`);
@@ -38,7 +39,17 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
   const { signal } = options;
   if (signal.aborted) throw abortErrorOf(signal);
   const prompt = promptOf(options);
-  const thinking = new ThinkingCoalescer(resolveThinking(options.thinking), (text, step) => driver.think(text, step));
+  const streaming = textStreamingOf(options.textStreaming);
+  const writeAnswer = driver.streamText;
+  if (streaming !== 'off' && !writeAnswer) {
+    throw new ValidationError('textStreaming needs a driver with streamText (every BaseAgent has it)', { code: 'INVALID_OPTION', field: 'textStreaming' });
+  }
+  const thinking = new ThinkingCoalescer(
+    resolveThinking(options.thinking),
+    (text, step) => driver.think(text, step),
+    streaming,
+    writeAnswer && ((text, step) => writeAnswer.call(driver, text, { step })),
+  );
   const sequencer = new ToolSequencer();
   const offered = options.activeTools ? new Set(options.activeTools) : undefined;
   const tools = toAiSdkTools(
@@ -130,6 +141,14 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
   }
   if (modelError) throw asError(modelError.error);
   return { text: answer, steps, finishReason, usage };
+}
+
+const TEXT_STREAMING = new Set<string>(['off', 'sentence', 'delta']);
+
+function textStreamingOf(value: unknown): TextStreaming {
+  if (value === undefined) return 'off';
+  if (typeof value === 'string' && TEXT_STREAMING.has(value)) return value as TextStreaming;
+  throw new ValidationError("textStreaming must be 'off', 'sentence' or 'delta'", { code: 'INVALID_OPTION', field: 'textStreaming' });
 }
 
 function promptOf(options: ModelRunOptions): { prompt: string } | { messages: NonNullable<ModelRunOptions['messages']> } {

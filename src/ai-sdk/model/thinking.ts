@@ -10,6 +10,9 @@ interface Segment {
 /** Emits one `agent_thinking`; its promise is the event's backpressure (see `BaseAgent.think`). */
 export type EmitThinking = (text: string, step: number) => Promise<void>;
 
+/** How the model's text streams as answer deltas (`ModelSettings.textStreaming`). */
+export type TextStreaming = 'off' | 'sentence' | 'delta';
+
 /**
  * A sentence ends at `.`, `!`, `?`, `…` or their CJK forms (optionally followed by closing quotes or
  * brackets) followed by whitespace, or at a line break. The whitespace stays with the sentence so
@@ -34,9 +37,16 @@ export class ThinkingCoalescer {
   private failure: { error: unknown } | undefined;
   private closed = false;
 
+  /**
+   * @param answer With `textStreaming` on, emits text as answer deltas (`BaseAgent.streamText`):
+   * every step's text goes there (never held, never thinking), `'delta'` one event per model delta,
+   * `'sentence'` coalesced by the sentence rules.
+   */
   constructor(
     private readonly options: ResolvedThinkingOptions,
     private readonly emit: EmitThinking,
+    private readonly streaming: TextStreaming = 'off',
+    private readonly answer?: EmitThinking,
   ) {}
 
   /** A new model step begins (0-based, as the AI SDK counts). */
@@ -49,17 +59,22 @@ export class ThinkingCoalescer {
 
   push(kind: DeltaKind, delta: string): void {
     if (this.closed || delta.length === 0 || !this.accepts(kind)) return;
+    if (kind === 'text' && this.streaming === 'delta') {
+      this.flushAll(); // the reasoning before it, in order
+      this.emitText('text', delta);
+      return;
+    }
     let last = this.segments.at(-1);
     if (last && last.kind !== kind && !this.held) {
       this.flushAll(); // never mix reasoning and text in one event
       last = undefined;
     }
-    if (kind === 'text' && this.options.text === 'tool-steps' && !this.toolStep) this.held = true;
+    if (kind === 'text' && this.streaming === 'off' && this.options.text === 'tool-steps' && !this.toolStep) this.held = true;
     if (last?.kind === kind) last.text += delta;
     else this.segments.push({ kind, text: delta });
     if (this.held) return;
     if (this.buffered() >= this.options.maxChars) this.flushAll();
-    else if (this.options.flush === 'sentence') this.flushSentences();
+    else if (this.bySentence(kind)) this.flushSentences();
     this.armTimer();
   }
 
@@ -103,7 +118,13 @@ export class ThinkingCoalescer {
   }
 
   private accepts(kind: DeltaKind): boolean {
-    return kind === 'reasoning' ? this.options.reasoning : this.options.text !== 'none';
+    if (kind === 'reasoning') return this.options.reasoning;
+    return this.streaming !== 'off' || this.options.text !== 'none';
+  }
+
+  /** Whether buffered deltas of `kind` flush at sentence ends (and after `maxDelayMs`). */
+  private bySentence(kind: DeltaKind): boolean {
+    return kind === 'text' && this.streaming !== 'off' ? this.streaming === 'sentence' : this.options.flush === 'sentence';
   }
 
   private buffered(): number {
@@ -121,7 +142,7 @@ export class ThinkingCoalescer {
       if (end >= this.options.minChars) cut = end;
     }
     if (cut === 0) return;
-    this.emitText(segment.text.slice(0, cut));
+    this.emitText(segment.kind, segment.text.slice(0, cut));
     segment.text = segment.text.slice(cut);
     if (segment.text.length === 0) this.segments = [];
     this.clearTimer();
@@ -131,11 +152,12 @@ export class ThinkingCoalescer {
     this.clearTimer();
     const segments = this.segments;
     this.segments = [];
-    for (const segment of segments) this.emitText(segment.text);
+    for (const segment of segments) this.emitText(segment.kind, segment.text);
   }
 
   private armTimer(): void {
-    if (this.timer || this.options.flush !== 'sentence' || this.options.maxDelayMs === 0 || this.segments.length === 0) return;
+    const segment = this.segments[0];
+    if (this.timer || !segment || !this.bySentence(segment.kind) || this.options.maxDelayMs === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (!this.held && !this.closed) this.flushAll();
@@ -148,14 +170,17 @@ export class ThinkingCoalescer {
     this.timer = undefined;
   }
 
-  private emitText(text: string): void {
-    if (this.closed || text.trim().length === 0) return;
+  private emitText(kind: DeltaKind, text: string): void {
+    const answer = kind === 'text' && this.streaming !== 'off' ? this.answer : undefined;
+    // Answer deltas are the text as written, whitespace included; thoughts of only whitespace are dropped.
+    if (this.closed || (answer ? text.length === 0 : text.trim().length === 0)) return;
+    const emit = answer ?? this.emit;
     for (const piece of splitAt(text, this.options.maxChars)) {
       // emit() is called synchronously so the event takes its place in the run's order now;
       // the promise only carries backpressure and failures.
       let pending: Promise<void>;
       try {
-        pending = this.emit(piece, this.step);
+        pending = emit(piece, this.step);
       } catch (error) {
         pending = Promise.reject(error);
       }

@@ -6,6 +6,8 @@ import type { ToolSequencer } from './tool-sequencer.js';
 /** The part of a `BaseAgent` a model run drives. Every `BaseAgent` has it. */
 export interface ModelDriver {
   think(text: string, step?: number): Promise<void>;
+  /** Streams answer text (`BaseAgent.streamText`); needed for `textStreaming`. */
+  streamText?(delta: string, options?: { step?: number }): Promise<void>;
   callTool<Result = unknown>(name: string, args: unknown): Promise<Result>;
   reportUsage(usage: { inputTokens: number; outputTokens: number }): void;
   listTools(): AnyTool[];

@@ -36,17 +36,19 @@ export function defaultResultText(result: unknown): string | undefined {
  * | --- | --- |
  * | `agent_started` | `start` (`messageId` = run id) |
  * | `agent_thinking` | [`start-step`] `reasoning-start`, `reasoning-delta` (the text), `reasoning-end` |
+ * | `agent_thinking` `channel: 'answer'` | first delta of a message: [`start-step`] `text-start`; then `text-delta` (the delta); `text-end` before the next other event |
  * | `tool_executing` | [`start-step`] `tool-input-available` |
  * | `tool_completed` | `tool-output-available` or `tool-output-error` |
- * | `agent_completed` succeeded | [`start-step`] `text-start`, `text-delta` (the answer), `text-end`, `finish-step`, `finish` (`stop`) |
+ * | `agent_completed` succeeded | [`start-step`] `text-start`, `text-delta` (the answer, unless the run streamed it), `text-end`, `finish-step`, `finish` (`stop`) |
  * | `agent_completed` failed | [`finish-step`] `error`, `finish` (`error`) |
  * | `agent_completed` cancelled | [`finish-step`] `abort` |
  *
  * Every event's chunks end with a `message-metadata` chunk (or carry it on `start` / `finish`):
- * `{ agentwire: { runId, cursor, seq, parts } }`, where the client is in the log.
+ * `{ agentwire: { runId, cursor, seq, parts, textChars? } }`, where the client is in the log.
  *
- * Each event's parts are complete (start, delta, end): a stream resumed between two events never
- * continues a half-open part. Steps: the first content opens one; thinking or the answer after a
+ * Each event's parts are complete (start, delta, end), except a streamed answer message: its text
+ * part stays open over its deltas (`textChars` = its text's length so far, so `messageAtCursor`
+ * can trim a delta received without its cursor). Steps: the first content opens one; thinking or the answer after a
  * settled batch of tool calls (none open) closes it and opens the next, as a model's next call would.
  */
 export class UiChunkMapper {
@@ -56,6 +58,10 @@ export class UiChunkMapper {
   private readonly openTools = new Set<string>();
   /** Parts the message has so far (step-start, reasoning, text and tool parts each count one). */
   private parts = 0;
+  /** The streamed answer text part open: its agentwire `messageId`, chunk id and text length so far. */
+  private openText: { key: string; id: string; chars: number } | undefined;
+  /** The run streamed answer text: the result is not sent again as text. */
+  private streamed = false;
   private readonly resultText: (result: unknown) => string | undefined;
   private readonly errorText: (error: ErrorInfo) => string;
   private readonly cursorMetadata: boolean;
@@ -68,11 +74,21 @@ export class UiChunkMapper {
 
   /** The mapping state (to restore when the chunks of an event could not be written). */
   save(): unknown {
-    return { stepOpen: this.stepOpen, settled: this.settled, openTools: [...this.openTools], parts: this.parts };
+    const openText = this.openText && { ...this.openText };
+    return { stepOpen: this.stepOpen, settled: this.settled, openTools: [...this.openTools], parts: this.parts, openText, streamed: this.streamed };
   }
 
   restore(state: unknown): void {
-    const saved = state as { stepOpen: boolean; settled: boolean; openTools: string[]; parts: number };
+    const saved = state as {
+      stepOpen: boolean;
+      settled: boolean;
+      openTools: string[];
+      parts: number;
+      openText: { key: string; id: string; chars: number } | undefined;
+      streamed: boolean;
+    };
+    this.openText = saved.openText && { ...saved.openText };
+    this.streamed = saved.streamed;
     this.stepOpen = saved.stepOpen;
     this.settled = saved.settled;
     this.openTools.clear();
@@ -85,7 +101,8 @@ export class UiChunkMapper {
     const chunks = this.content(event);
     for (const chunk of chunks) if (PART_OPENING.has(chunk.type)) this.parts++;
     if (!this.cursorMetadata) return chunks;
-    const metadata: AgentwireMessageMetadata = { agentwire: { runId: event.runId, cursor, seq: event.seq, parts: this.parts } };
+    const position = { runId: event.runId, cursor, seq: event.seq, parts: this.parts };
+    const metadata: AgentwireMessageMetadata = { agentwire: this.openText ? { ...position, textChars: this.openText.chars } : position };
     // The metadata goes last (on `start` / `finish` themselves): a message carrying it reflects the whole event.
     const last = chunks.at(-1);
     if (last && (last.type === 'start' || last.type === 'finish')) {
@@ -99,6 +116,33 @@ export class UiChunkMapper {
   }
 
   private content(event: AgentEvent): UIMessageChunk[] {
+    if (event.type === 'agent_thinking' && event.data.channel === 'answer') return this.answerDelta(event.data.text, event.data.messageId ?? '', event.id);
+    if (!this.openText || event.type === 'user_answered') return this.contentOf(event);
+    const end: UIMessageChunk = { type: 'text-end', id: this.openText.id };
+    this.openText = undefined;
+    return [end, ...this.contentOf(event)];
+  }
+
+  /** A delta of a streamed answer message: its text part opens on the first delta (chunk id: that event's id). */
+  private answerDelta(delta: string, key: string, eventId: string): UIMessageChunk[] {
+    const out: UIMessageChunk[] = [];
+    if (this.openText && this.openText.key !== key) {
+      out.push({ type: 'text-end', id: this.openText.id });
+      this.openText = undefined;
+    }
+    if (!this.openText) {
+      out.push(...this.openStep(), { type: 'text-start', id: eventId });
+      this.openText = { key, id: eventId, chars: 0 };
+    }
+    this.streamed = true;
+    if (delta.length > 0) {
+      out.push({ type: 'text-delta', id: this.openText.id, delta });
+      this.openText.chars += delta.length;
+    }
+    return out;
+  }
+
+  private contentOf(event: AgentEvent): UIMessageChunk[] {
     switch (event.type) {
       case 'agent_started':
         return [{ type: 'start', messageId: event.runId }];
@@ -130,7 +174,7 @@ export class UiChunkMapper {
       case 'agent_completed': {
         const { data } = event;
         if (data.status === 'succeeded') {
-          const answer = this.resultText(data.result);
+          const answer = this.streamed ? undefined : this.resultText(data.result);
           const id = event.id;
           const text: UIMessageChunk[] =
             answer === undefined || answer === ''
