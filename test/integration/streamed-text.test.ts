@@ -1,0 +1,207 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentBridge, BaseAgent, MemoryTransport, validateLifecycle, type AgentEvent } from '../../src/index.js';
+import { ModelAgent, type TextStreaming } from '../../src/ai-sdk/index.js';
+import { AnswerText } from '../../src/client/index.js';
+import { RawClient, startGateway as startWsGateway } from '../helpers/ws-harness.js';
+import { startGateway as startSseGateway } from '../helpers/sse-server.js';
+import { SseTestClient } from '../helpers/sse-client.js';
+import { ANSWER, PROGRESS, REASONING_0, REASONING_1, answerDeltas, getWeather, streamingModel } from '../helpers/streaming-model.js';
+
+/**
+ * Streamed answer text: a model-driven agent with `textStreaming: 'delta'` emits every model text
+ * delta as its own `agent_thinking` (`channel: 'answer'`), in order, with seq and cursors. Checked
+ * against what real receivers got: the log, a raw WebSocket, an SSE stream; and cut after every
+ * event and resumed from its cursor, the rebuilt text equals the uninterrupted one.
+ */
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function weatherAgent(bridge: AgentBridge, textStreaming?: TextStreaming): ModelAgent {
+  return new ModelAgent({ name: 'weather', model: streamingModel(), tools: [getWeather], bridge, ...(textStreaming && { textStreaming }) });
+}
+
+/** The text each receiver must end up with, and the reference events of the run. */
+function checkRun(events: readonly AgentEvent[]) {
+  expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
+  const deltas = answerDeltas(events);
+  // Every model delta is its own event, in the model's order: the tool step's message, then the answer's.
+  expect(deltas.map(([, text]) => text)).toEqual([...PROGRESS, ...ANSWER]);
+  const ids = [...new Set(deltas.map(([id]) => id))];
+  expect(ids).toHaveLength(2);
+  expect(deltas.filter(([id]) => id === ids[1]).map(([, text]) => text)).toEqual(ANSWER);
+  // Reasoning stays coalesced (one event per step here) and is marked apart from the answer.
+  const thoughts = events.filter((event) => event.type === 'agent_thinking' && event.data.channel !== 'answer');
+  expect(thoughts.map((event) => event.type === 'agent_thinking' && event.data.text)).toEqual([REASONING_0.join(''), REASONING_1.join('')]);
+  const completed = events.at(-1)!;
+  expect(completed.type === 'agent_completed' && completed.data.status === 'succeeded' && completed.data.result).toBe(ANSWER.join(''));
+}
+
+function rebuilt(events: readonly AgentEvent[], runId: string): string {
+  const answers = new AnswerText();
+  for (const event of events) answers.push(event);
+  return answers.text(runId);
+}
+
+describe('ModelAgent textStreaming', () => {
+  it("'delta': one event per model delta, in order, reasoning coalesced and distinguishable; the output is unchanged", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    const result = await weatherAgent(bridge, 'delta').run('Weather in Paris?', { userId: 'alice', threadId: 't-delta' });
+    expect(result.status).toBe('succeeded');
+    expect(result.output).toBe(ANSWER.join(''));
+    const events = transport.read('t-delta', 'alice');
+    checkRun(events);
+    // Each message's deltas are consecutive events: nothing else of the run falls between them.
+    const answerSeqs = events.filter((event) => event.type === 'agent_thinking' && event.data.channel === 'answer').map((event) => event.seq);
+    expect(answerSeqs.slice(PROGRESS.length).every((seq, index, all) => index === 0 || seq === all[index - 1]! + 1)).toBe(true);
+  });
+
+  it("'off' (the default) keeps today's events: no answer deltas, the answer only in agent_completed", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    await weatherAgent(bridge).run('Weather in Paris?', { userId: 'alice', threadId: 't-off' });
+    const events = transport.read('t-off', 'alice');
+    expect(validateLifecycle(events).ok).toBe(true);
+    expect(answerDeltas(events)).toEqual([]);
+    expect(events.some((event) => event.type === 'agent_thinking' && 'channel' in event.data)).toBe(false);
+    const thoughts = events.flatMap((event) => (event.type === 'agent_thinking' ? [event.data.text] : []));
+    expect(thoughts.join('')).not.toContain('Paris it is');
+  });
+
+  it("'sentence': fewer events, the same text", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    const agent = new ModelAgent({ model: streamingModel(), tools: [getWeather], bridge, textStreaming: 'sentence', thinking: { minChars: 10, maxDelayMs: 0 } });
+    await agent.run('Weather in Paris?', { userId: 'alice', threadId: 't-sentence' });
+    const events = transport.read('t-sentence', 'alice');
+    expect(validateLifecycle(events).ok).toBe(true);
+    const deltas = answerDeltas(events);
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.length).toBeLessThan(PROGRESS.length + ANSWER.length);
+    expect(deltas.map(([, text]) => text).join('')).toBe(PROGRESS.join('') + ANSWER.join(''));
+    expect(rebuilt(events, events[0]!.runId)).toBe(PROGRESS.join('') + ANSWER.join(''));
+  });
+
+  it('refuses an unknown textStreaming value with INVALID_OPTION (the run fails, nothing streams)', async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    const result = await weatherAgent(bridge, 'tokens' as TextStreaming).run('Weather?', { userId: 'alice', threadId: 't-bad' });
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatchObject({ code: 'INVALID_OPTION' });
+  });
+});
+
+class Writer extends BaseAgent<string[], string> {
+  protected async execute(deltas: string[]): Promise<string> {
+    await this.think('Planning');
+    for (const delta of deltas.slice(0, 2)) await this.streamText(delta);
+    await this.think('a thought ends the message');
+    for (const delta of deltas.slice(2)) await this.streamText(delta);
+    await this.streamText('', { messageId: 'ignored' }); // nothing
+    await this.streamText('P.S.', { messageId: 'ps' });
+    return deltas.join('');
+  }
+}
+
+describe('BaseAgent.streamText', () => {
+  it('continues the message while its deltas are the last events, starts a new one after any other event or another id', async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    cleanups.push(() => bridge.close());
+    await new Writer({ bridge }).run(['a', 'b', 'c', 'd'], { userId: 'alice', threadId: 't-writer' });
+    const events = transport.read('t-writer', 'alice');
+    expect(validateLifecycle(events).ok).toBe(true);
+    const deltas = answerDeltas(events);
+    const [first, second] = [deltas[0]![0], deltas[2]![0]];
+    expect(deltas).toEqual([
+      [first, 'a'],
+      [first, 'b'],
+      [second, 'c'],
+      [second, 'd'],
+      ['ps', 'P.S.'],
+    ]);
+    expect(first).not.toBe(second);
+    const answers = new AnswerText();
+    for (const event of events) answers.push(event);
+    expect(answers.messages(events[0]!.runId).map((message) => message.text)).toEqual(['ab', 'cd', 'P.S.']);
+  });
+
+  it('rejects outside a run and for a non-string delta, without emitting', async () => {
+    const bridge = new AgentBridge({ transport: new MemoryTransport() });
+    cleanups.push(() => bridge.close());
+    const writer = new Writer({ bridge });
+    await expect(writer.streamText('x')).rejects.toMatchObject({ code: 'NO_ACTIVE_RUN' });
+  });
+});
+
+describe('streamed answer over the raw WebSocket protocol', () => {
+  it('every delta arrives as its own event frame, in order; resumed from the cursor of every event, the text is rebuilt exactly', async () => {
+    const gw = await startWsGateway();
+    cleanups.push(() => gw.stop());
+    const agent = weatherAgent(gw.bridge, 'delta');
+    const live = await RawClient.open(gw.url, 'alice');
+    cleanups.push(() => live.close());
+    live.subscribe('t-ws');
+    await live.waitFor(() => live.ofType('subscribed').length === 1, 'subscribed');
+    const result = await agent.run('Weather in Paris?', { userId: 'alice', threadId: 't-ws' });
+    await live.waitFor(() => live.events().some((event) => event.type === 'agent_completed'), 'agent_completed');
+    const frames = live.ofType('event');
+    const events = frames.map((frame) => frame.event);
+    checkRun(events);
+    expect(events).toEqual(transport(gw).read('t-ws', 'alice'));
+    const full = rebuilt(events, result.runId);
+    expect(full).toBe(PROGRESS.join('') + ANSWER.join(''));
+
+    for (let cut = 0; cut < frames.length - 1; cut++) {
+      const resumed = await RawClient.open(gw.url, 'alice');
+      resumed.subscribe('t-ws', frames[cut]!.cursor);
+      await resumed.waitFor(() => resumed.events().some((event) => event.type === 'agent_completed'), `agent_completed after cut ${cut}`);
+      resumed.close();
+      const after = resumed.events();
+      // Exactly the events after the cut: no delta twice, none missing.
+      expect([cut, after.map((event) => event.seq)]).toEqual([cut, events.slice(cut + 1).map((event) => event.seq)]);
+      expect([cut, rebuilt([...events.slice(0, cut + 1), ...after], result.runId)]).toEqual([cut, full]);
+    }
+  });
+});
+
+function transport(gw: Awaited<ReturnType<typeof startWsGateway>>): MemoryTransport {
+  return gw.transport;
+}
+
+describe('streamed answer over SSE', () => {
+  it('every delta is its own SSE message; Last-Event-ID at every event resumes to the same text', async () => {
+    const log = new MemoryTransport();
+    const sse = await startSseGateway({ log, heartbeatIntervalMs: 0 });
+    cleanups.push(() => sse.close());
+    const bridge = new AgentBridge({ transport: log });
+    cleanups.push(() => bridge.close());
+    const live = await SseTestClient.open(sse.url('t-sse', 'alice'));
+    cleanups.push(() => live.close());
+    await live.waitFor((client) => client.raw.length > 0, 'the stream opened');
+    const result = await weatherAgent(bridge, 'delta').run('Weather in Paris?', { userId: 'alice', threadId: 't-sse' });
+    await live.waitForEvent('agent_completed');
+    const messages = live.messages.filter((message) => message.id !== undefined);
+    const events = live.events;
+    checkRun(events);
+    expect(messages.filter((message) => message.event === 'agent_thinking')).toHaveLength(PROGRESS.length + ANSWER.length + 2);
+    const full = rebuilt(events, result.runId);
+    expect(full).toBe(PROGRESS.join('') + ANSWER.join(''));
+
+    for (let cut = 0; cut < messages.length - 1; cut++) {
+      const resumed = await SseTestClient.open(sse.url('t-sse', 'alice'), { lastEventId: messages[cut]!.id! });
+      await resumed.waitForEvent('agent_completed');
+      resumed.close();
+      const after = resumed.events;
+      expect([cut, after.map((event) => event.seq)]).toEqual([cut, events.slice(cut + 1).map((event) => event.seq)]);
+      expect([cut, rebuilt([...events.slice(0, cut + 1), ...after], result.runId)]).toEqual([cut, full]);
+    }
+  });
+});
