@@ -19,8 +19,12 @@ export interface AgentwireCursorMetadata {
   seq: number;
   /** Parts the message has once that event is applied (see `messageAtCursor`). */
   parts: number;
-  /** While an answer streams (its text part open, the last part): that part's text length once the event is applied. */
-  textChars?: number;
+  /**
+   * `true` while a streamed answer's text part is open (it is the last part): a stream resumed at
+   * this cursor sends that part again whole (`text-start` and its text so far), so `messageAtCursor`
+   * drops it. Absent otherwise.
+   */
+  textOpen?: true;
 }
 
 /** The resume position a streamed assistant message carries, if any. */
@@ -32,25 +36,24 @@ export function agentwireCursorOf(message: UIMessage | undefined): AgentwireCurs
     return undefined;
   }
   const position = { runId: value.runId, cursor: value.cursor, seq: value.seq, parts: value.parts };
-  return typeof value.textChars === 'number' ? { ...position, textChars: value.textChars } : position;
+  return value.textOpen === true ? { ...position, textOpen: true } : position;
 }
 
 /**
  * The message exactly as of its cursor: a stream cut in the middle of an event's chunks may have
  * left a part of the next event half-received; this drops it (the resumed stream sends it whole).
+ * A streamed answer's text part still open at the cursor is dropped too: the resumed stream
+ * reopens it with its text so far.
  * Continue from the result, e.g. `readUIMessageStream({ message: messageAtCursor(partial), stream })`.
  * Returns `undefined` when the message carries no cursor (resume without one: a full replay).
  */
 export function messageAtCursor<M extends UIMessage>(message: M | undefined): M | undefined {
   const position = agentwireCursorOf(message);
   if (!message || !position || position.parts > message.parts.length) return undefined;
-  const parts = message.parts.slice(0, position.parts);
-  const last = parts.at(-1);
-  // A streamed answer: deltas of its text part received after the cursor's event are dropped too.
-  if (position.textChars !== undefined && last?.type === 'text' && last.text.length > position.textChars) {
-    parts[parts.length - 1] = { ...last, text: last.text.slice(0, position.textChars) };
-  }
-  return { ...message, parts };
+  // A streamed answer's open text part is sent again whole by the resumed stream (the AI SDK's reader
+  // cannot continue a part it did not see start).
+  const keep = position.textOpen && message.parts[position.parts - 1]?.type === 'text' ? position.parts - 1 : position.parts;
+  return { ...message, parts: message.parts.slice(0, keep) };
 }
 
 /**

@@ -1,4 +1,15 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EventType, HttpAgent, verifyEvents, type BaseEvent } from '@ag-ui/client';
+import { EventSchema } from '@ag-ui/core/schemas';
+import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from 'ai';
+import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
+import { agentwireCursorOf, messageAtCursor, type ModelAgentInput } from '../../src/ai-sdk/index.js';
+import type { LogEntry } from '../../src/index.js';
+import { NodeChat, chunksOfRun, messageFrom, readMessage, resumedChunks, startChatServer, userMessage } from '../helpers/ai-chat.js';
+import { Exchange, surfaceAuthenticate } from '../helpers/run-surfaces.js';
 import { AgentBridge, BaseAgent, MemoryTransport, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { ModelAgent, type TextStreaming } from '../../src/ai-sdk/index.js';
 import { AnswerText } from '../../src/client/index.js';
@@ -203,5 +214,182 @@ describe('streamed answer over SSE', () => {
       expect([cut, after.map((event) => event.seq)]).toEqual([cut, events.slice(cut + 1).map((event) => event.seq)]);
       expect([cut, rebuilt([...events.slice(0, cut + 1), ...after], result.runId)]).toEqual([cut, full]);
     }
+  });
+});
+
+async function listen(handle: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<{ base: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (!handle(req, res)) res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    base,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function aguiFixture() {
+  const log = new MemoryTransport();
+  const bridge = new AgentBridge({ transport: log });
+  const agent = weatherAgent(bridge, 'delta');
+  const agui = createAguiHandler<ModelAgentInput>({
+    agent,
+    log,
+    authenticate: surfaceAuthenticate,
+    heartbeatIntervalMs: 0,
+    abortOnDisconnect: false,
+    toInput: (input) => lastUserText(input) ?? 'Weather?',
+  });
+  const server = await listen((req, res) => agui.handle(req, res));
+  cleanups.push(async () => {
+    await agui.close();
+    await server.close();
+    await bridge.close();
+  });
+  return { log, url: `${server.base}${agui.path}` };
+}
+
+/** The client's pipeline: every frame valid for the AG-UI schema, the sequence accepted by the verifier. */
+async function verified(events: readonly BaseEvent[]): Promise<BaseEvent[]> {
+  for (const event of events) expect(EventSchema.safeParse(event).error).toBeUndefined();
+  return lastValueFrom(from(events).pipe(verifyEvents(), toArray()));
+}
+
+function ofType<T extends BaseEvent>(events: readonly BaseEvent[], type: EventType): T[] {
+  return events.filter((event) => event.type === type) as T[];
+}
+
+describe('streamed answer over AG-UI', () => {
+  it('HttpAgent (verifier on): TEXT_MESSAGE_CONTENT per delta, reasoning as REASONING_*, no second copy of the final answer', async () => {
+    const { url } = await aguiFixture();
+    const client = new HttpAgent({ url, headers: { Authorization: 'Bearer tok-alice' }, threadId: 't-agui', initialMessages: [{ id: 'u1', role: 'user', content: 'Weather in Paris?' }] });
+    const seen: BaseEvent[] = [];
+    const failures: Error[] = [];
+    const outcome = await client.runAgent({}, { onEvent: ({ event }) => void seen.push(event), onRunFailed: ({ error }) => void failures.push(error) });
+    expect(failures).toEqual([]);
+    const contents = ofType<{ type: EventType; messageId: string; delta: string } & BaseEvent>(seen, EventType.TEXT_MESSAGE_CONTENT);
+    expect(contents.map((event) => event.delta)).toEqual([...PROGRESS, ...ANSWER]);
+    const starts = ofType<{ messageId: string } & BaseEvent>(seen, EventType.TEXT_MESSAGE_START);
+    expect(starts).toHaveLength(2); // the tool step's text and the answer: the result is not sent again
+    expect(ofType(seen, EventType.TEXT_MESSAGE_END)).toHaveLength(2);
+    expect(new Set(contents.slice(PROGRESS.length).map((event) => event.messageId))).toEqual(new Set([starts[1]!.messageId]));
+    const reasoningDeltas = ofType<{ delta: string } & BaseEvent>(seen, EventType.REASONING_MESSAGE_CONTENT).map((event) => event.delta);
+    expect(reasoningDeltas).toEqual([REASONING_0.join(''), REASONING_1.join('')]);
+    expect(seen.at(-1)?.type).toBe(EventType.RUN_FINISHED);
+    const assistant = outcome.newMessages.filter((message) => message.role === 'assistant' && typeof message.content === 'string' && message.content.length > 0);
+    expect(assistant.map((message) => message.content)).toEqual([PROGRESS.join(''), ANSWER.join('')]);
+    expect(outcome.result).toBe(ANSWER.join(''));
+  });
+
+  it('Last-Event-ID after every frame: the resumed frames continue exactly, the rebuilt message equals the uninterrupted one', async () => {
+    const { url } = await aguiFixture();
+    const body = JSON.stringify({ threadId: 't-agui-resume', runId: 'run-agui-resume', messages: [{ id: 'u1', role: 'user', content: 'Weather in Paris?' }], tools: [], context: [], state: {}, forwardedProps: {} });
+    const reference = new Exchange(url, { headers: { Authorization: 'Bearer tok-alice' }, body });
+    cleanups.push(() => reference.destroy());
+    expect(await reference.ended).toBe('end');
+    const full = reference.frames;
+    const fullEvents = full.map((frame) => JSON.parse(frame.data) as BaseEvent);
+    await verified(fullEvents);
+    const textOf = (events: readonly BaseEvent[]) => ofType<{ delta: string } & BaseEvent>(events, EventType.TEXT_MESSAGE_CONTENT).map((event) => event.delta).join('');
+    expect(textOf(fullEvents)).toBe(PROGRESS.join('') + ANSWER.join(''));
+    const resumeUrl = `${url}?threadId=t-agui-resume&runId=run-agui-resume`;
+    for (let cut = 0; cut < full.length - 1; cut++) {
+      const resumed = new Exchange(resumeUrl, { headers: { Authorization: 'Bearer tok-alice', 'Last-Event-ID': full[cut]!.id! } });
+      await resumed.ended;
+      resumed.destroy();
+      expect([cut, resumed.status]).toEqual([cut, 200]);
+      expect([cut, resumed.frames]).toEqual([cut, full.slice(cut + 1)]);
+      const rebuiltEvents = [...fullEvents.slice(0, cut + 1), ...resumed.frames.map((frame) => JSON.parse(frame.data) as BaseEvent)];
+      await verified(rebuiltEvents);
+      expect(textOf(rebuiltEvents)).toBe(textOf(fullEvents));
+    }
+  });
+});
+
+describe("streamed answer through the AI SDK's chat client", () => {
+  async function chatFixture() {
+    const log = new MemoryTransport();
+    const bridge = new AgentBridge({ transport: log });
+    const server = await startChatServer({ agent: weatherAgent(bridge, 'delta'), log });
+    cleanups.push(async () => {
+      await server.close();
+      await bridge.close();
+    });
+    const entries = (threadId: string): LogEntry[] => {
+      const subscribed = log.subscribeSync({ userId: 'alice', threadId }, { onEntries: () => undefined });
+      if (subscribed.status !== 'subscribed') throw new Error('gap');
+      subscribed.subscription.close();
+      return subscribed.replay;
+    };
+    return { server, entries, api: `${server.url}/api/chat` };
+  }
+
+  it('useChat\'s AbstractChat gets a text-delta per model delta, reasoning parts apart, one text part per message (no duplicate answer)', async () => {
+    const { api, entries } = await chatFixture();
+    const bodies: string[] = [];
+    const chat = new NodeChat({
+      id: 'chat-stream',
+      transport: new DefaultChatTransport<UIMessage>({
+        api,
+        headers: { authorization: 'Bearer alice-token' },
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          bodies.push(await response.clone().text());
+          return response;
+        },
+      }),
+    });
+    await chat.sendMessage({ text: 'Weather in Paris?' });
+    expect(chat.status).toBe('ready');
+    const chunks = bodies
+      .join('')
+      .split('\n\n')
+      .filter((line) => line.startsWith('data: {'))
+      .map((line) => JSON.parse(line.slice(6)) as UIMessageChunk);
+    expect(chunks.flatMap((chunk) => (chunk.type === 'text-delta' ? [chunk.delta] : []))).toEqual([...PROGRESS, ...ANSWER]);
+    const runId = entries('chat-stream')[0]!.event.runId;
+    expect(chunks).toEqual(chunksOfRun(entries('chat-stream'), runId));
+    const message = chat.messages.at(-1)!;
+    expect(message.role).toBe('assistant');
+    expect(message.parts.flatMap((part) => (part.type === 'text' ? [part.text] : []))).toEqual([PROGRESS.join(''), ANSWER.join('')]);
+    expect(message.parts.flatMap((part) => (part.type === 'reasoning' ? [part.text] : []))).toEqual([REASONING_0.join(''), REASONING_1.join('')]);
+  });
+
+  it('cut after every chunk, resumed with the cursor the message kept (messageAtCursor): the rebuilt message equals the uninterrupted one', async () => {
+    const { api, server, entries } = await chatFixture();
+    const full = await readMessage(await new DefaultChatTransport<UIMessage>({ api, headers: { authorization: 'Bearer alice-token' } }).sendMessages({
+      chatId: 'chat-cut',
+      messages: [userMessage('Weather in Paris?')],
+      trigger: 'submit-message',
+      messageId: undefined,
+      abortSignal: undefined,
+    }));
+    const log = entries('chat-cut');
+    const runId = log[0]!.event.runId;
+    const chunks = chunksOfRun(log, runId);
+    expect(full?.parts).toEqual((await messageFrom(chunks))?.parts);
+    let resumes = 0;
+    for (let cut = 1; cut < chunks.length; cut++) {
+      // What a client holds after the first `cut` chunks, trimmed to its last cursor.
+      const partial = messageAtCursor(await messageFrom(chunks.slice(0, cut)));
+      if (!partial) continue; // before the first cursor: a full replay, not a resume
+      const cursor = agentwireCursorOf(partial)!.cursor;
+      const rest = await resumedChunks(api, 'alice-token', 'chat-cut', cursor);
+      if (rest === 'none') {
+        expect(partial.parts).toEqual(full?.parts); // the client has everything (204)
+        continue;
+      }
+      expect(Array.isArray(rest)).toBe(true);
+      const resumed = await messageFrom(rest as UIMessageChunk[], partial);
+      expect([cut, resumed?.parts]).toEqual([cut, full?.parts]);
+      resumes++;
+    }
+    expect(resumes).toBeGreaterThan(PROGRESS.length + ANSWER.length);
+    void server;
   });
 });

@@ -17,6 +17,14 @@ export interface UiMappingOptions {
   cursorMetadata?: boolean;
 }
 
+interface OpenText {
+  /** `agent_thinking.data.messageId` of its deltas. */
+  key: string;
+  /** Chunk id (the id of its first delta's event). */
+  id: string;
+  text: string;
+}
+
 /** Chunks that add a part to the message (what `processUIMessageStream` pushes a new part for). */
 const PART_OPENING = new Set<UIMessageChunk['type']>(['start-step', 'reasoning-start', 'text-start', 'tool-input-available']);
 
@@ -44,11 +52,11 @@ export function defaultResultText(result: unknown): string | undefined {
  * | `agent_completed` cancelled | [`finish-step`] `abort` |
  *
  * Every event's chunks end with a `message-metadata` chunk (or carry it on `start` / `finish`):
- * `{ agentwire: { runId, cursor, seq, parts, textChars? } }`, where the client is in the log.
+ * `{ agentwire: { runId, cursor, seq, parts, textOpen? } }`, where the client is in the log.
  *
  * Each event's parts are complete (start, delta, end), except a streamed answer message: its text
- * part stays open over its deltas (`textChars` = its text's length so far, so `messageAtCursor`
- * can trim a delta received without its cursor). Steps: the first content opens one; thinking or the answer after a
+ * part stays open over its deltas (`textOpen`). A stream resumed inside it starts with `resumed()`:
+ * the part again (`text-start`, its text so far), which `messageAtCursor` dropped from the kept message. Steps: the first content opens one; thinking or the answer after a
  * settled batch of tool calls (none open) closes it and opens the next, as a model's next call would.
  */
 export class UiChunkMapper {
@@ -58,8 +66,8 @@ export class UiChunkMapper {
   private readonly openTools = new Set<string>();
   /** Parts the message has so far (step-start, reasoning, text and tool parts each count one). */
   private parts = 0;
-  /** The streamed answer text part open: its agentwire `messageId`, chunk id and text length so far. */
-  private openText: { key: string; id: string; chars: number } | undefined;
+  /** The streamed answer text part open: its agentwire `messageId`, chunk id and text so far. */
+  private openText: OpenText | undefined;
   /** The run streamed answer text: the result is not sent again as text. */
   private streamed = false;
   private readonly resultText: (result: unknown) => string | undefined;
@@ -84,7 +92,7 @@ export class UiChunkMapper {
       settled: boolean;
       openTools: string[];
       parts: number;
-      openText: { key: string; id: string; chars: number } | undefined;
+      openText: OpenText | undefined;
       streamed: boolean;
     };
     this.openText = saved.openText && { ...saved.openText };
@@ -96,13 +104,24 @@ export class UiChunkMapper {
     this.parts = saved.parts;
   }
 
+  /**
+   * What a stream resumed after the events mapped so far sends first: the open streamed text part
+   * again (`text-start` with its id, its text so far as one `text-delta`), since a reader cannot
+   * continue a part it did not see start. Empty when no part is open.
+   */
+  resumed(): UIMessageChunk[] {
+    if (!this.openText) return [];
+    const { id, text } = this.openText;
+    return text.length > 0 ? [{ type: 'text-start', id }, { type: 'text-delta', id, delta: text }] : [{ type: 'text-start', id }];
+  }
+
   /** The chunks of `event`, whose log cursor is `cursor`. */
   map(event: AgentEvent, cursor: string): UIMessageChunk[] {
     const chunks = this.content(event);
     for (const chunk of chunks) if (PART_OPENING.has(chunk.type)) this.parts++;
     if (!this.cursorMetadata) return chunks;
     const position = { runId: event.runId, cursor, seq: event.seq, parts: this.parts };
-    const metadata: AgentwireMessageMetadata = { agentwire: this.openText ? { ...position, textChars: this.openText.chars } : position };
+    const metadata: AgentwireMessageMetadata = { agentwire: this.openText ? { ...position, textOpen: true } : position };
     // The metadata goes last (on `start` / `finish` themselves): a message carrying it reflects the whole event.
     const last = chunks.at(-1);
     if (last && (last.type === 'start' || last.type === 'finish')) {
@@ -132,12 +151,12 @@ export class UiChunkMapper {
     }
     if (!this.openText) {
       out.push(...this.openStep(), { type: 'text-start', id: eventId });
-      this.openText = { key, id: eventId, chars: 0 };
+      this.openText = { key, id: eventId, text: '' };
     }
     this.streamed = true;
     if (delta.length > 0) {
       out.push({ type: 'text-delta', id: this.openText.id, delta });
-      this.openText.chars += delta.length;
+      this.openText.text += delta;
     }
     return out;
   }

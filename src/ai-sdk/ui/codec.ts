@@ -54,6 +54,13 @@ export class UiCodec implements RunStreamCodec {
     return { text: `data: ${JSON.stringify(chunk)}\n\n`, frames: 1 };
   }
 
+  resumed(): { text: string; frames: number } {
+    const chunks = this.mapper.resumed();
+    let text = '';
+    for (const chunk of chunks) text += `data: ${JSON.stringify(chunk)}\n\n`;
+    return { text, frames: chunks.length };
+  }
+
   closing(code: ErrorCode, message: string): { text: string; frames: number } {
     const chunks: UIMessageChunk[] = [
       { type: 'error', errorText: `${code}: ${message}` },

@@ -18,6 +18,12 @@ export interface RunStreamCodec {
    * was, the entry is skipped, reported and counted.
    */
   write(entry: LogEntry, skip?: number): { text: string; frames: number };
+  /**
+   * Optional: what a stream resumed after an entry boundary sends before the entries that follow,
+   * from the mapping state the entries the client has left (useChat: a streamed text part still
+   * open, sent again whole). Called once, after those entries advanced the mapping.
+   */
+  resumed?(): { text: string; frames: number };
   /** The last message of a stream the server ends before the run completed (AG-UI: `RUN_ERROR`; useChat: an `error` chunk). */
   closing(code: ErrorCode, message: string): { text: string; frames: number };
   /** Written after the run's last entry and after `closing` (useChat: `data: [DONE]`); `''` for none. */
@@ -181,6 +187,11 @@ export class RunStreamSession implements TrackedConnection {
     const seen = plan.seen;
     const last = plan.skip === undefined ? seen.length : seen.length - 1;
     for (let i = 0; i < last; i++) this.advance(seen[i]!);
+    if (plan.skip === undefined && seen.length > 0 && this.codec.resumed) {
+      const { text, frames } = this.codec.resumed();
+      this.opening = text;
+      this.openingFrames = frames;
+    }
     if (plan.skip !== undefined && seen.length > 0) {
       const entry = seen[seen.length - 1]!;
       this.lastSeq = Math.max(this.lastSeq, entry.event.seq);
