@@ -20,11 +20,11 @@ export interface AgentwireCursorMetadata {
   /** Parts the message has once that event is applied (see `messageAtCursor`). */
   parts: number;
   /**
-   * `true` while a streamed answer's text part is open (it is the last part): a stream resumed at
-   * this cursor sends that part again whole (`text-start` and its text so far), so `messageAtCursor`
-   * drops it. Absent otherwise.
+   * Runs that stream answer text: `true` while a streamed text part is open (it is the last part):
+   * a stream resumed at this cursor sends that part again whole (`text-start` and its text so far),
+   * so `messageAtCursor` drops it. Absent for runs that streamed no answer text.
    */
-  textOpen?: true;
+  textOpen?: boolean;
 }
 
 /** The resume position a streamed assistant message carries, if any. */
@@ -36,7 +36,7 @@ export function agentwireCursorOf(message: UIMessage | undefined): AgentwireCurs
     return undefined;
   }
   const position = { runId: value.runId, cursor: value.cursor, seq: value.seq, parts: value.parts };
-  return value.textOpen === true ? { ...position, textOpen: true } : position;
+  return typeof value.textOpen === 'boolean' ? { ...position, textOpen: value.textOpen } : position;
 }
 
 /**

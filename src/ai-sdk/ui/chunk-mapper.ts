@@ -121,7 +121,8 @@ export class UiChunkMapper {
     for (const chunk of chunks) if (PART_OPENING.has(chunk.type)) this.parts++;
     if (!this.cursorMetadata) return chunks;
     const position = { runId: event.runId, cursor, seq: event.seq, parts: this.parts };
-    const metadata: AgentwireMessageMetadata = { agentwire: this.openText ? { ...position, textOpen: true } : position };
+    // Once a run streamed answer text, `textOpen` is always sent: the AI SDK merges metadata, so a `true` must be overwritten.
+    const metadata: AgentwireMessageMetadata = { agentwire: this.streamed ? { ...position, textOpen: this.openText !== undefined } : position };
     // The metadata goes last (on `start` / `finish` themselves): a message carrying it reflects the whole event.
     const last = chunks.at(-1);
     if (last && (last.type === 'start' || last.type === 'finish')) {
