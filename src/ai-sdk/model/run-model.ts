@@ -128,7 +128,8 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
   try {
     for await (const part of result.fullStream) {
       handle(part);
-      if (part.type === 'finish-step') await thinking.drain(); // backpressure, once per step
+      // Backpressure: once per step, and per text delta when the answer streams (a slow log slows the model loop).
+      if (part.type === 'finish-step' || (streaming !== 'off' && part.type === 'text-delta')) await thinking.drain();
     }
     if (signal.aborted) throw abortErrorOf(signal);
     thinking.finish();
