@@ -10,6 +10,7 @@ import { UiChunkMapper, messageAtCursor } from '../../src/ai-sdk/index.js';
 import { AnswerText } from '../../src/client/index.js';
 import { AgentBridge, BaseAgent, MemoryTransport, defineTool, validateLifecycle, type LogEntry } from '../../src/index.js';
 import { agentThinkingDataSchema } from '../../src/protocol/index.js';
+import { quickValid } from '../../src/bridge/fast-check.js';
 import { messageFrom } from '../helpers/ai-chat.js';
 
 /**
@@ -124,6 +125,25 @@ describe('streamed answer text rebuild (fast-check)', () => {
         expect(resumed.parts).toEqual(message.parts);
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('agent_thinking answer fields', () => {
+  it("the emitter's plain-code check never passes data the schema refuses (channel, messageId of any kind)", () => {
+    const anyValue = fc.oneof(fc.constant(undefined), fc.constantFrom('answer', 'reasoning', 'Answer', ''), fc.string({ maxLength: 70 }), fc.integer(), fc.boolean(), fc.constant(null));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 4 }), fc.option(fc.nat(), { nil: undefined }), anyValue, anyValue, (text, step, channel, messageId) => {
+        const data: Record<string, unknown> = { text };
+        if (step !== undefined) data.step = step;
+        if (channel !== undefined) data.channel = channel;
+        if (messageId !== undefined) data.messageId = messageId;
+        const accepted = agentThinkingDataSchema.safeParse(data).success;
+        if (quickValid('agent_thinking', data)) expect(accepted).toBe(true);
+        // The shapes agentwire emits take the fast path.
+        if (channel === 'answer' && typeof messageId === 'string' && messageId.length >= 1 && messageId.length <= 64) expect(quickValid('agent_thinking', data)).toBe(true);
+      }),
+      { numRuns: 2_000 },
     );
   });
 });
