@@ -22,7 +22,8 @@ export const getWeather = defineTool({
  * The AI SDK's own test model, stateless so one agent serves concurrent runs: a prompt whose last
  * message is a tool result gets the answer step, any other the tool step.
  */
-export function streamingModel(): MockLanguageModelV3 {
+export function streamingModel(options: { beforeDelta?: () => Promise<void> } = {}): MockLanguageModelV3 {
+  const { beforeDelta } = options;
   return new MockLanguageModelV3({
     provider: 'agentwire-test',
     modelId: 'streaming',
@@ -32,7 +33,19 @@ export function streamingModel(): MockLanguageModelV3 {
         last?.role === 'tool'
           ? [...reasoning(...REASONING_1), ...text(...ANSWER), finish('stop', [20, ANSWER.length])]
           : [...reasoning(...REASONING_0), ...text(...PROGRESS), toolCall('call-1', 'get_weather', { city: 'Paris' }), finish('tool-calls', [10, 3])];
-      return { stream: convertArrayToReadableStream<LanguageModelV3StreamPart>([{ type: 'stream-start', warnings: [] }, ...parts]) };
+      const all: LanguageModelV3StreamPart[] = [{ type: 'stream-start', warnings: [] }, ...parts];
+      if (!beforeDelta) return { stream: convertArrayToReadableStream<LanguageModelV3StreamPart>(all) };
+      // Paced by the test: each text delta waits for its gate (e.g. "the client reconnected").
+      let next = 0;
+      const stream = new ReadableStream<LanguageModelV3StreamPart>({
+        async pull(controller) {
+          const part = all[next++];
+          if (!part) return controller.close();
+          if (part.type === 'text-delta') await beforeDelta();
+          controller.enqueue(part);
+        },
+      });
+      return { stream };
     },
   });
 }

@@ -13,7 +13,8 @@ import { Exchange, surfaceAuthenticate } from '../helpers/run-surfaces.js';
 import { AgentBridge, BaseAgent, MemoryTransport, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { ModelAgent, type TextStreaming } from '../../src/ai-sdk/index.js';
 import { AnswerText } from '../../src/client/index.js';
-import { RawClient, startGateway as startWsGateway } from '../helpers/ws-harness.js';
+import { RawClient, follow, startGateway as startWsGateway, until } from '../helpers/ws-harness.js';
+import { TcpProxy } from '../helpers/ws-proxy.js';
 import { startGateway as startSseGateway } from '../helpers/sse-server.js';
 import { SseTestClient } from '../helpers/sse-client.js';
 import { ANSWER, PROGRESS, REASONING_0, REASONING_1, answerDeltas, getWeather, streamingModel } from '../helpers/streaming-model.js';
@@ -180,6 +181,43 @@ describe('streamed answer over the raw WebSocket protocol', () => {
       expect([cut, after.map((event) => event.seq)]).toEqual([cut, events.slice(cut + 1).map((event) => event.seq)]);
       expect([cut, rebuilt([...events.slice(0, cut + 1), ...after], result.runId)]).toEqual([cut, full]);
     }
+  });
+});
+
+describe('streamed answer through the agentwire client, network cut while it streams', () => {
+  it('cut after every third delta: the client reconnects from its cursor, AnswerText holds the exact text, nothing dropped as a duplicate', async () => {
+    const gw = await startWsGateway();
+    cleanups.push(() => gw.stop());
+    const proxy = await TcpProxy.start(gw.port);
+    cleanups.push(() => proxy.close());
+    const alice = follow(proxy.url(), 'alice', 't-live');
+    cleanups.push(() => alice.client.close());
+    const answers = new AnswerText();
+    let deltas = 0;
+    // Cut the network from inside the client's own listener: in the middle of a received batch.
+    alice.client.on('event', (event) => {
+      if (answers.push(event) && ++deltas % 3 === 0) proxy.cut();
+    });
+    await until(() => alice.client.status === 'open', 'open');
+    // The model writes its next delta only once the client is back after the last cut: every cut falls mid-answer.
+    let written = 0;
+    const model = streamingModel({
+      beforeDelta: async () => {
+        await until(() => deltas === written && alice.client.status === 'open' && alice.client.stats.reconnects === proxy.cuts, 'the client has the last delta and is back after the cut');
+        written++;
+      },
+    });
+    const agent = new ModelAgent({ name: 'weather', model, tools: [getWeather], bridge: gw.bridge, textStreaming: 'delta' });
+    const result = await agent.run('Weather in Paris?', { userId: 'alice', threadId: 't-live' });
+    await until(() => alice.events.at(-1)?.type === 'agent_completed', 'agent_completed', 5_000);
+    expect(proxy.cuts).toBe(Math.floor((PROGRESS.length + ANSWER.length) / 3));
+    expect(alice.client.stats.reconnects).toBe(proxy.cuts);
+    checkRun(alice.events);
+    expect(alice.events).toEqual(gw.transport.read('t-live', 'alice'));
+    expect(answers.text(result.runId)).toBe(PROGRESS.join('') + ANSWER.join(''));
+    expect(answers.messages(result.runId).map((message) => message.text)).toEqual([PROGRESS.join(''), ANSWER.join('')]);
+    expect(alice.client.stats.duplicates).toBe(0);
+    expect(alice.errors).toEqual([]);
   });
 });
 
