@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { EventType, HttpAgent, verifyEvents, type BaseEvent } from '@ag-ui/client';
 import { EventSchema } from '@ag-ui/core/schemas';
-import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from 'ai';
+import { DefaultChatTransport, lastAssistantMessageIsCompleteWithApprovalResponses, type UIMessage, type UIMessageChunk } from 'ai';
+import { z } from 'zod';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAguiHandler, lastUserText } from '../../src/agui/index.js';
@@ -10,7 +11,9 @@ import { agentwireCursorOf, messageAtCursor, type ModelAgentInput } from '../../
 import type { LogEntry } from '../../src/index.js';
 import { NodeChat, chunksOfRun, messageFrom, readMessage, resumedChunks, startChatServer, userMessage } from '../helpers/ai-chat.js';
 import { Exchange, surfaceAuthenticate } from '../helpers/run-surfaces.js';
-import { AgentBridge, BaseAgent, MemoryTransport, validateLifecycle, type AgentEvent } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, defineTool, validateLifecycle, type AgentEvent } from '../../src/index.js';
+import { answerStep, scriptedModel, text, toolCall, toolStep } from '../helpers/ai-models.js';
+import { pendingOf } from '../helpers/interactive.js';
 import { ModelAgent, type TextStreaming } from '../../src/ai-sdk/index.js';
 import { AnswerText } from '../../src/client/index.js';
 import { RawClient, follow, startGateway as startWsGateway, until } from '../helpers/ws-harness.js';
@@ -429,5 +432,40 @@ describe("streamed answer through the AI SDK's chat client", () => {
     }
     expect(resumes).toBeGreaterThan(PROGRESS.length + ANSWER.length);
     void server;
+  });
+});
+
+describe('streamed answer and a tool approval (useChat pause and resend)', () => {
+  it('the text before the approval and the answer after the resend each appear once, as streamed', async () => {
+    const log = new MemoryTransport();
+    const bridge = new AgentBridge({ transport: log });
+    const transfer = defineTool({
+      name: 'transfer',
+      description: 'Moves money',
+      parameters: z.object({ amount: z.number() }),
+      needsApproval: true,
+      execute: ({ amount }) => ({ sent: amount }),
+    });
+    const model = scriptedModel([toolStep(text('Sending', ' it', ' now.'), toolCall('m1', 'transfer', { amount: 250 })), answerStep(text(...ANSWER))]);
+    const server = await startChatServer({ agent: new ModelAgent({ name: 'banker', model, bridge, tools: [transfer], textStreaming: 'delta' }), log });
+    cleanups.push(async () => {
+      await server.close();
+      await bridge.close();
+    });
+    const chat = new NodeChat({
+      id: 'chat-approve-stream',
+      transport: new DefaultChatTransport<UIMessage>({ api: `${server.url}/api/chat`, headers: { authorization: 'Bearer alice-token' } }),
+      sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+    });
+    await chat.sendMessage({ text: 'Send 250 to bob' });
+    const pending = pendingOf(log.read('chat-approve-stream', 'alice'))!;
+    const texts = () => chat.messages[1]!.parts.flatMap((part) => (part.type === 'text' ? [part.text] : []));
+    expect(texts()).toEqual(['Sending it now.']);
+    await chat.addToolApprovalResponse({ id: pending.requestId, approved: true });
+    await until(() => chat.status === 'ready' && texts().length === 2 && texts()[1] === ANSWER.join(''), 'the resent stream to finish');
+    expect(texts()).toEqual(['Sending it now.', ANSWER.join('')]);
+    const events = log.read('chat-approve-stream', 'alice');
+    expect(validateLifecycle(events).ok).toBe(true);
+    expect(answerDeltas(events).map(([, delta]) => delta)).toEqual(['Sending', ' it', ' now.', ...ANSWER]);
   });
 });
