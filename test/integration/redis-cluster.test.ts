@@ -231,4 +231,31 @@ describeWithRedis('the event log on a real 3-master Redis Cluster', redisCluster
     const { collector } = await follow(log, 'alice', 'fence-1');
     expectComplete(collector.events, 1);
   });
+
+  it('answers a waiting run’s request once, only by its user, from another process, into the thread’s stream', async () => {
+    const { agent, transport } = worker();
+    const log = gateway();
+    const threadId = 'answer-1';
+    const followed = await follow(log, 'alice', threadId);
+    let release!: () => void;
+    const paused = new Promise<void>((resolve) => (release = resolve));
+    const runId = 'answer-run-1';
+    const run = agent.run({ steps: 3, pause: { at: 1, until: paused } }, { userId: 'alice', threadId, runId });
+    await until(() => followed.collector.events.length >= 2, 'the run to start');
+    const request = { requestId: 'q1', runId, threadId, userId: 'alice', agent: 'stepper', toolCallId: 'call-1', seq: 2, kind: 'approval' as const };
+    await transport.openRequest(request);
+
+    await expect(log.answerRequest({ runId, threadId, requestId: 'q1', userId: 'bob', approved: true })).rejects.toMatchObject({ code: 'ANSWER_FORBIDDEN' });
+    const receipt = await log.answerRequest({ runId, threadId, requestId: 'q1', userId: 'alice', approved: true });
+    await expect(log.answerRequest({ runId, threadId, requestId: 'q1', userId: 'alice', approved: false })).rejects.toMatchObject({ code: 'ANSWER_ALREADY_GIVEN' });
+    expect((await transport.closeRequest(request))?.id).toBe(receipt.event.id);
+    await until(() => followed.collector.events.some((event) => event.type === 'user_answered'), 'the answer at the subscriber');
+    release();
+    await run;
+    await until(() => followed.collector.events.some((event) => event.type === 'agent_completed'), 'the end of the run');
+    const answers = followed.collector.events.filter((event) => event.type === 'user_answered');
+    expect(answers).toHaveLength(1);
+    expect(answers[0]).toMatchObject({ id: receipt.event.id, userId: 'alice', data: { requestId: 'q1', approved: true } });
+    expect(followed.collector.entries.find((entry) => entry.event.type === 'user_answered')!.cursor).toBe(receipt.cursor);
+  });
 });
