@@ -42,21 +42,24 @@ export class OwnedRedisCluster {
     return this.ports.map((port) => `redis://127.0.0.1:${port}`);
   }
 
+  /** Starts a cluster; a second attempt on other ports when the first fails (a port taken meanwhile, its bus port in use). */
   static async start(masters = 3): Promise<OwnedRedisCluster> {
-    const ports: number[] = [];
-    while (ports.length < masters) {
-      const port = await freePort();
-      // The cluster bus listens on port + 10000: both must be free.
-      if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+    for (let attempt = 1; ; attempt++) {
+      const ports: number[] = [];
+      while (ports.length < masters) {
+        const port = await freePort();
+        // The cluster bus listens on port + 10000: it must be a valid port too.
+        if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+      }
+      const cluster = new OwnedRedisCluster(ports, mkdtempSync(join(tmpdir(), 'agentwire-cluster-')));
+      try {
+        await cluster.boot();
+        return cluster;
+      } catch (error) {
+        await cluster.dispose();
+        if (attempt >= 2) throw error;
+      }
     }
-    const cluster = new OwnedRedisCluster(ports, mkdtempSync(join(tmpdir(), 'agentwire-cluster-')));
-    try {
-      await cluster.boot();
-    } catch (error) {
-      await cluster.dispose();
-      throw error;
-    }
-    return cluster;
   }
 
   private async boot(): Promise<void> {
