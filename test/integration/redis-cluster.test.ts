@@ -258,4 +258,28 @@ describeWithRedis('the event log on a real 3-master Redis Cluster', redisCluster
     expect(answers[0]).toMatchObject({ id: receipt.event.id, userId: 'alice', data: { requestId: 'q1', approved: true } });
     expect(followed.collector.entries.find((entry) => entry.event.type === 'user_answered')!.cursor).toBe(receipt.cursor);
   });
+
+  it('a tail connection killed on its master reconnects and resumes from the last id it read: nothing lost, nothing twice', async () => {
+    const { agent } = worker();
+    const log = gateway({ blockMs: 60_000 });
+    const threadId = 'killed-tail-1';
+    const { collector } = await follow(log, 'alice', threadId);
+    let release!: () => void;
+    const paused = new Promise<void>((resolve) => (release = resolve));
+    const run = agent.run({ steps: 30, pause: { at: 10, until: paused } }, { userId: 'alice', threadId });
+    await until(() => collector.events.length >= 10, 'events before the kill');
+    const port = masterPort(log.keys.stream(threadId));
+    const tail = (await cluster.command<string>(port, ['CLIENT', 'LIST'])).split('\n').find((line) => line.includes(`name=agentwire-tail-${log.gatewayId}-`) && line.includes('cmd=xread'));
+    const id = /\bid=(\d+)/.exec(tail ?? '')?.[1];
+    expect(id).toBeDefined();
+    expect(await cluster.command<number>(port, ['CLIENT', 'KILL', 'ID', id!])).toBe(1);
+    release();
+    await run;
+    const total = StepAgent.eventCount(30);
+    await until(() => collector.events.length >= total, 'the rest after the reconnect', 15_000);
+    expect(collector.events).toHaveLength(total);
+    expectComplete(collector.events, 1);
+    expect(collector.events.map((event) => event.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(log.stats().readFailures).toBeGreaterThanOrEqual(1);
+  });
 });
