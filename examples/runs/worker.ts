@@ -3,7 +3,7 @@
  * them through an AgentBridge on the Redis Streams log. SIGTERM or SIGINT shut it down gracefully
  * (stop taking runs, let active ones finish up to CLOSE_TIMEOUT_MS, cancel the rest).
  *
- * Env: REDIS_URL, AGENTWIRE_KEY_PREFIX, CONCURRENCY (4), LEASE_MS (15000), REAP_INTERVAL_MS
+ * Env: REDIS_URL (or REDIS_CLUSTER_NODES: comma-separated node URLs of a Redis Cluster), AGENTWIRE_KEY_PREFIX, CONCURRENCY (4), LEASE_MS (15000), REAP_INTERVAL_MS
  * (1000), CLOSE_TIMEOUT_MS (10000). Prints one JSON object per line: ready, run_started, fenced, closed.
  */
 import { AgentBridge } from '../../src/index.js';
@@ -14,9 +14,10 @@ import { StepAgent } from './agents.js';
 const env = process.env;
 const url = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const keyPrefix = env.AGENTWIRE_KEY_PREFIX ?? 'agentwire-example:';
+const cluster = env.REDIS_CLUSTER_NODES ? { rootNodes: env.REDIS_CLUSTER_NODES.split(',') } : undefined;
 const say = (message: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
-const transport = new RedisStreamsTransport({ url, keyPrefix });
+const transport = new RedisStreamsTransport({ url, keyPrefix, cluster });
 const bridge = new AgentBridge({ transport });
 await bridge.initialize();
 const agent = new StepAgent({ bridge });
@@ -25,6 +26,7 @@ agent.on('agent_started', (event) => say({ type: 'run_started', runId: event.run
 const queue = new BullMQRunQueue({
   url,
   keyPrefix,
+  cluster,
   leaseMs: Number(env.LEASE_MS ?? 15_000),
   reapIntervalMs: Number(env.REAP_INTERVAL_MS ?? 1_000),
   maxRunsPerUser: Number(env.MAX_RUNS_PER_USER ?? 10),

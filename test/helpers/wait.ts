@@ -9,3 +9,12 @@ export async function until(predicate: () => boolean, what = 'condition', timeou
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** `until` for a predicate that has to ask a server (CLIENT LIST, a status): polls it, one query at a time. */
+export async function untilAsync(predicate: () => Promise<boolean>, what = 'condition', timeoutMs = 10_000, intervalMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

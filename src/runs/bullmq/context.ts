@@ -130,12 +130,14 @@ export class Reaper {
     const now = Date.now();
     let due: Array<[string, string[]]>;
     try {
-      due = await DUE.run<Array<[string, string[]]>>(ctx.connection, 1, [
+      const candidates = await ctx.connection.send<string[]>(['ZRANGEBYSCORE', ctx.keys.leases, '-inf', String(now), 'LIMIT', '0', '100']);
+      if (candidates.length === 0) return;
+      due = await DUE.run<Array<[string, string[]]>>(ctx.connection, candidates.length + 1, [
         ctx.keys.leases,
+        ...candidates.map((runId) => ctx.keys.run(runId)),
         String(now),
         String(now + Math.max(ctx.options.leaseMs, 5_000)),
-        '100',
-        ctx.keys.runPrefix,
+        ...candidates,
       ]);
     } catch (error) {
       this.onError(error instanceof Error ? error : new Error(String(error)));

@@ -1,9 +1,9 @@
 import { Queue } from 'bullmq';
-import { createClient } from 'redis';
 import { AuthError, GatewayError, StateError, TransportError, ValidationError } from '../../errors/index.js';
 import type { ErrorInfo } from '../../events/schema.js';
 import { RedisConnection } from '../../transport/redis/connection.js';
 import { RedisKeys } from '../../transport/redis/keys.js';
+import { bullConnection, type BullConnection } from './connection.js';
 import { closeRun, Reaper, type QueueContext } from './context.js';
 import { QueueKeys, resolveQueueOptions, type BullMQRunQueueOptions, type ResolvedQueueOptions } from './options.js';
 import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
@@ -30,7 +30,7 @@ export class BullMQRunQueue implements RunQueue {
   readonly options: ResolvedQueueOptions;
   private readonly ctx: QueueContext;
   private readonly connection: RedisConnection;
-  private readonly bullClient;
+  private readonly bullClient: BullConnection;
   private readonly bull: Queue;
   private readonly reaper: Reaper;
   private readonly workers = new Set<BullMQWorker>();
@@ -43,11 +43,11 @@ export class BullMQRunQueue implements RunQueue {
     this.ctx = {
       options: this.options,
       keys: new QueueKeys(this.options.keyPrefix, this.options.queueName),
-      logKeys: new RedisKeys(this.options.keyPrefix),
+      logKeys: new RedisKeys(this.options.keyPrefix, this.options.cluster?.slotGroups),
       connection: this.connection,
       counters: { submitted: 0, refused: 0, workerLost: 0, fenced: 0, finished: emptyFinished(), waits: newWaitHistogram() },
     };
-    this.bullClient = createClient({ ...this.options.clientOptions, url: this.options.url, name: 'agentwire-runs-queue' });
+    this.bullClient = bullConnection(this.options, 'agentwire-runs-queue');
     this.bullClient.on('error', (error: Error) => this.options.onError?.(error));
     this.bull = new Queue(this.options.queueName, { connection: this.bullClient as never, prefix: this.ctx.keys.bullPrefix });
     this.reaper = new Reaper(this.ctx, (error) => this.options.onError?.(error));

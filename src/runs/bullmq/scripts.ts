@@ -112,20 +112,24 @@ return 'running'
 /**
  * A reaper takes runs whose lease expired: each goes to 'closing' (its worker's renewals and
  * finish now fail) and is held for this reaper until claimUntil (another reaper retries after).
- * KEYS leases. ARGV now, claimUntil, limit, run key prefix. Returns {runId, hash fields…} per run.
+ * The candidates come from a `ZRANGEBYSCORE` of the leases just before; the script checks each
+ * lease again, so a run renewed in between is left alone. Every key it touches is declared (Redis Cluster).
+ * KEYS leases, run_1..run_n. ARGV now, claimUntil, runId_1..runId_n. Returns {runId, hash fields…} per run.
  */
 export const DUE = new LuaScript(`
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
-for _, runId in ipairs(due) do
-  local key = ARGV[4] .. runId
-  local state = redis.call('HGET', key, 'state')
-  if state == 'running' or state == 'closing' then
-    redis.call('HSET', key, 'state', 'closing')
-    redis.call('ZADD', KEYS[1], ARGV[2], runId)
-    table.insert(out, {runId, redis.call('HGETALL', key)})
-  else
-    redis.call('ZREM', KEYS[1], runId)
+for i = 2, #KEYS do
+  local runId = ARGV[i + 1]
+  local score = redis.call('ZSCORE', KEYS[1], runId)
+  if score and tonumber(score) <= tonumber(ARGV[1]) then
+    local state = redis.call('HGET', KEYS[i], 'state')
+    if state == 'running' or state == 'closing' then
+      redis.call('HSET', KEYS[i], 'state', 'closing')
+      redis.call('ZADD', KEYS[1], ARGV[2], runId)
+      table.insert(out, {runId, redis.call('HGETALL', KEYS[i])})
+    else
+      redis.call('ZREM', KEYS[1], runId)
+    end
   end
 end
 return out

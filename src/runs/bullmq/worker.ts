@@ -1,11 +1,11 @@
 import { Worker, type Job } from 'bullmq';
 import { EventEmitter } from 'eventemitter3';
 import { nanoid } from 'nanoid';
-import { createClient } from 'redis';
 import type { BaseAgent } from '../../agent/base-agent.js';
 import type { AgentBridge } from '../../bridge/agent-bridge.js';
 import { AbortError, StateError } from '../../errors/index.js';
 import { closeRunInLog } from './close-run.js';
+import { bullConnection, type BullConnection } from './connection.js';
 import { finish, type QueueContext } from './context.js';
 import { CLAIM, RENEW } from './scripts.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS, executeJob, positiveInt, type RunEnd, type RunJob } from '../shared.js';
@@ -30,8 +30,8 @@ export class BullMQWorker implements RunWorker {
   private readonly bridge: AgentBridge | undefined;
   private readonly runs = new Map<string, ActiveRun>();
   private readonly renewTimer: NodeJS.Timeout;
-  private readonly subscriber;
-  private readonly bullClient;
+  private readonly subscriber: BullConnection;
+  private readonly bullClient: BullConnection;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -44,7 +44,7 @@ export class BullMQWorker implements RunWorker {
     this.bridge = options.bridge ?? [...agents.values()].find((agent) => agent.bridge)?.bridge;
     if (options.bridge) for (const agent of agents.values()) if (!agent.bridge) agent.setBridge(options.bridge);
     const { options: o } = ctx;
-    this.bullClient = createClient({ ...o.clientOptions, url: o.url, name: 'agentwire-runs-worker' });
+    this.bullClient = bullConnection(o, 'agentwire-runs-worker');
     this.bullClient.on('error', (error: Error) => this.report(error));
     this.bull = new Worker(o.queueName, (job, _token, signal) => this.process(job as Job<RunJob>, signal), {
       connection: this.bullClient as never,
@@ -57,7 +57,7 @@ export class BullMQWorker implements RunWorker {
     });
     this.bull.on('error', (error) => this.report(error));
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(o.leaseMs / 3)));
-    this.subscriber = createClient({ ...o.clientOptions, url: o.url, name: 'agentwire-runs-cancel' });
+    this.subscriber = bullConnection(o, 'agentwire-runs-cancel');
     this.subscriber.on('error', (error: Error) => this.report(error));
     void this.subscriber
       .connect()

@@ -46,7 +46,8 @@ export function runLimit(maxLenPerThread: number): number {
  * in one command. Batches issued together are pipelined by node-redis on one socket write.
  *
  * Order: appends are issued in the order `append` was called, so per-run (and per-thread) order
- * is the bridge's order. Each append settles on its own: resolved once Redis stored the entry.
+ * is the bridge's order. On a Redis Cluster a tick's appends are split per slot group first
+ * (a script call touches one slot); each group's batches keep the call order. Each append settles on its own: resolved once Redis stored the entry.
  */
 export class Appender {
   private queue: PendingAppend[] = [];
@@ -111,6 +112,24 @@ export class Appender {
     const queue = this.queue;
     if (queue.length === 0) return;
     this.queue = [];
+    if (this.keys.slotGroups === undefined) {
+      this.split(queue);
+      return;
+    }
+    // Redis Cluster: one script call touches one slot, so each slot group gets batches of its own
+    // (in call order within the group, which keeps every thread's order).
+    const byGroup = new Map<number, PendingAppend[]>();
+    for (const item of queue) {
+      const group = this.keys.group(item.threadId);
+      const batch = byGroup.get(group);
+      if (batch) batch.push(item);
+      else byGroup.set(group, [item]);
+    }
+    for (const batch of byGroup.values()) this.split(batch);
+  };
+
+  /** Issues `queue` in batches of at most `maxBatchSize` events and `maxBatchBytes`. */
+  private split(queue: PendingAppend[]): void {
     const { maxBatchSize, maxBatchBytes } = this.limits;
     let start = 0;
     let bytes = 0;
@@ -124,7 +143,7 @@ export class Appender {
       bytes += size;
     }
     this.issue(queue, start, queue.length);
-  };
+  }
 
   private issue(queue: PendingAppend[], start: number, end: number): void {
     const count = end - start;

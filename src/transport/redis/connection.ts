@@ -1,9 +1,15 @@
-import { createClient, ErrorReply } from 'redis';
+import { createClient, createCluster, ErrorReply } from 'redis';
 import { AgentwireError, TransportError } from '../../errors/index.js';
+import { routingKey } from './cluster.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
-function makeClient(options: ResolvedConnectionOptions, name: string) {
+/** Exponential backoff with jitter, never giving up until close(). */
+function reconnectStrategy(options: ResolvedConnectionOptions) {
   const { reconnectMinDelayMs: min, reconnectMaxDelayMs: max } = options;
+  return (retries: number) => Math.round(Math.min(max, min * 2 ** Math.min(retries, 20)) * (0.5 + Math.random() * 0.5));
+}
+
+function makeClient(options: ResolvedConnectionOptions, name: string) {
   return createClient({
     ...options.clientOptions,
     url: options.url,
@@ -15,20 +21,38 @@ function makeClient(options: ResolvedConnectionOptions, name: string) {
     socket: {
       ...options.clientOptions?.socket,
       connectTimeout: options.connectTimeoutMs,
-      // Exponential backoff with jitter, never giving up until close().
-      reconnectStrategy: (retries: number) => Math.round(Math.min(max, min * 2 ** Math.min(retries, 20)) * (0.5 + Math.random() * 0.5)),
+      reconnectStrategy: reconnectStrategy(options),
     },
   });
 }
 
+/**
+ * A node-redis cluster client with the same policy per node connection. `lazy`: discover the
+ * topology only and connect to a node when a command goes there (a tail's blocking reads).
+ */
+function makeCluster(options: ResolvedConnectionOptions, name: string, lazy: boolean) {
+  const { url: _url, socket, ...nodeOptions } = options.clientOptions ?? {};
+  const socketOptions = { ...socket, connectTimeout: options.connectTimeoutMs, reconnectStrategy: reconnectStrategy(options) };
+  return createCluster({
+    rootNodes: options.cluster!.rootNodes.map((url) => ({ url, socket: socketOptions })),
+    defaults: { ...nodeOptions, name, disableOfflineQueue: true, socket: socketOptions } as never,
+    RESP: 2,
+    minimizeConnections: lazy,
+  });
+}
+
 export type RedisClient = ReturnType<typeof makeClient>;
+export type RedisClusterClient = ReturnType<typeof makeCluster>;
 
 /**
  * One node-redis client with agentwire's connection policy: connects lazily, reconnects with
- * backoff forever, fails commands at once while disconnected, remembers its last error.
+ * backoff forever, fails commands at once while disconnected, remembers its last error. With the
+ * `cluster` option it is a node-redis cluster client instead: each command goes to the master of
+ * the slot of its first key (see `routingKey`).
  */
 export class RedisConnection {
-  readonly client: RedisClient;
+  readonly client: RedisClient | RedisClusterClient;
+  private readonly cluster: RedisClusterClient | undefined;
   private started = false;
   private closed = false;
   private everReady = false;
@@ -40,13 +64,20 @@ export class RedisConnection {
   constructor(
     private readonly options: ResolvedConnectionOptions,
     readonly name: string,
+    /** On a cluster: connect to a node only when a command goes there. */
+    lazy = false,
   ) {
-    this.client = makeClient(options, name);
-    this.client.on('error', (error: Error) => {
+    this.cluster = options.cluster ? makeCluster(options, name, lazy) : undefined;
+    this.client = this.cluster ?? makeClient(options, name);
+    const onError = (error: Error) => {
       this.lastError = error;
       options.onError?.(error);
-    });
-    this.client.on('ready', () => {
+    };
+    this.client.on('error', onError);
+    // A cluster client reports its nodes' connection errors separately; the cluster itself is
+    // "connected" once its topology is known (`connect`), a plain client once it is `ready`.
+    if (this.cluster) this.cluster.on('node-error', onError);
+    this.client.on(this.cluster ? 'connect' : 'ready', () => {
       if (this.everReady) this.reconnects++;
       this.everReady = true;
       this.lastError = undefined;
@@ -98,10 +129,20 @@ export class RedisConnection {
       // The first connection is still being made: wait for it (bounded) rather than fail at startup.
       return this.waitReady(this.options.connectTimeoutMs).then(() => {
         if (this.closed) throw closedError(this.name);
-        return this.client.sendCommand<T>(args);
+        return this.command<T>(args);
       });
     }
-    return this.client.sendCommand<T>(args);
+    return this.command<T>(args);
+  }
+
+  /** Whether this is a connection to a Redis Cluster. */
+  get isCluster(): boolean {
+    return this.cluster !== undefined;
+  }
+
+  private command<T>(args: readonly string[]): Promise<T> {
+    if (this.cluster) return this.cluster.sendCommand<T>(routingKey(args), false, args as string[]);
+    return (this.client as RedisClient).sendCommand<T>(args as string[]);
   }
 
   /** Human-readable state for `health()`. */
@@ -115,7 +156,7 @@ export class RedisConnection {
 
   /** A new connection with the same options (for blocking reads, which must not share a socket). */
   duplicate(name: string): RedisConnection {
-    return new RedisConnection(this.options, name);
+    return new RedisConnection(this.options, name, true);
   }
 
   /** Closes gracefully (pending replies first), or at once when not connected. Idempotent. */

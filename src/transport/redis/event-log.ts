@@ -17,7 +17,8 @@ import { readEntry, type RawStreamEntry, type RedisLogEntry } from './entries.js
 import { RedisKeys } from './keys.js';
 import { resolveEventLogOptions, type RedisEventLogOptions, type ResolvedEventLogOptions } from './options.js';
 import { READ_PAGE_SCRIPT } from './scripts.js';
-import { StreamTail, type TailedThread } from './tail.js';
+import { StreamTail, type LiveTail, type TailedThread, type TailHooks } from './tail.js';
+import { GroupedTail } from './tail-groups.js';
 import { RedisRequests } from './answers.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
@@ -109,8 +110,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
   readonly gatewayId = makeGatewayId();
   private readonly main: RedisConnection;
   private readonly ownsMain: boolean;
-  private readonly blocker: RedisConnection;
-  private readonly tail: StreamTail<Subscriber>;
+  private readonly tail: LiveTail<Subscriber>;
   private readonly subscribers = new Set<Subscriber>();
   private closed = false;
   private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0 };
@@ -122,12 +122,11 @@ export class RedisEventLog implements EventLog, InteractionLog {
    */
   constructor(options: RedisEventLogOptions = {}, connection?: RedisConnection) {
     this.options = resolveEventLogOptions(options);
-    this.keys = new RedisKeys(this.options.keyPrefix);
+    this.keys = new RedisKeys(this.options.keyPrefix, this.options.cluster?.slotGroups);
     this.ownsMain = connection === undefined;
     this.main = connection ?? new RedisConnection(this.options, 'agentwire-log');
-    this.blocker = this.main.duplicate(`agentwire-tail-${this.gatewayId}`);
     this.requests = new RedisRequests(this.main, this.keys);
-    this.tail = new StreamTail<Subscriber>(this.blocker, this.main, this.keys, this.gatewayId, this.options, {
+    const hooks: TailHooks<Subscriber> = {
       onEntries: (thread, entries) => {
         for (const subscriber of thread.subscribers) this.deliver(subscriber, entries);
       },
@@ -135,7 +134,12 @@ export class RedisEventLog implements EventLog, InteractionLog {
         if (error.name === 'ValidationError') this.counters.invalidEntries++;
         this.options.onError?.(error);
       },
-    });
+    };
+    const name = `agentwire-tail-${this.gatewayId}`;
+    // One blocking connection on one Redis; on a cluster one per slot group in use (a blocking XREAD cannot span slots).
+    this.tail = this.options.cluster
+      ? new GroupedTail<Subscriber>(this.main, this.keys, this.gatewayId, this.options, hooks, name)
+      : new StreamTail<Subscriber>(this.main.duplicate(name), this.main, this.keys, this.gatewayId, this.options, hooks);
   }
 
   /** Resolves once connected to Redis; false if closed first or after `timeoutMs`. */
@@ -207,7 +211,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
       reads: this.tail.reads,
       entriesRead: this.tail.entriesRead,
       readFailures: this.tail.readFailures,
-      reconnects: this.main.reconnects + this.blocker.reconnects,
+      reconnects: this.main.reconnects + this.tail.reconnects,
     };
   }
 
@@ -215,9 +219,9 @@ export class RedisEventLog implements EventLog, InteractionLog {
     if (this.closed) return { ok: false, detail: 'closed' };
     const ready = await this.main.waitReady(this.main.isReady ? 0 : this.options.connectTimeoutMs);
     const tailing = this.tail.threadCount > 0;
-    const tailOk = !tailing || this.blocker.isReady;
+    const tailOk = !tailing || this.tail.isReading;
     const detail =
-      `redis ${this.main.describe()}; tail ${tailing ? this.blocker.describe() : 'idle'}; ` +
+      `redis ${this.main.describe()}; tail ${tailing ? this.tail.describe() : 'idle'}; ` +
       `${this.tail.threadCount} threads, ${this.subscribers.size} subscribers`;
     return { ok: ready && tailOk, detail };
   }
@@ -255,8 +259,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
       overflowed: false,
       closed: false,
     };
-    const key = this.keys.stream(threadId);
-    let thread = this.tail.thread(key);
+    let thread = this.tail.thread(threadId);
     const entries = replay.entries;
     if (!thread) {
       thread = this.tail.watch(threadId, replay.lastId, replay.epoch);

@@ -1,7 +1,10 @@
+import { slotGroupOf, slotGroupTag } from './cluster.js';
+
 /**
- * Key layout. Both keys of a thread share the hash tag `{threadId}`, so they live in one slot
- * (the append script touches only the keys of the threads in its batch: on a Redis Cluster a
- * batch is split by slot).
+ * Key layout. Every key of a thread shares one hash tag, so they live in one slot: the thread's
+ * own tag `{threadId}`, or on a Redis Cluster its slot group's `{aw<n>}` (keys
+ * `<prefix>thread:{aw<n>}:<threadId>:events`, …; see `cluster.ts`). Every script declares the
+ * keys it touches; a batch of appends is split per slot group.
  *
  * - `<prefix>thread:{<threadId>}:events`  the thread's stream; each entry has `e` (event JSON) and `p` (epoch)
  * - `<prefix>thread:{<threadId>}:meta`    hash: `owner` (user id), `epoch` (incarnation of the stream), and
@@ -9,29 +12,49 @@
  * - `<prefix>run:{<runId>}:thread`        the thread of a run whose id does not name it (custom run ids), for
  *                                         `hasRun`; written after the run's `agent_started`, same TTL as a thread
  * - `<prefix>gateway:<id>:wake`           per-gateway stream that cuts a blocking `XREAD` short
+ *                                         (on a cluster one per slot group: `<prefix>gateway:<id>:{aw<n>}:wake`)
  */
 export class RedisKeys {
-  constructor(readonly prefix: string) {}
+  /**
+   * @param slotGroups On a Redis Cluster, the number of slot groups thread keys are spread over
+   *   (`RedisClusterConfig.slotGroups`); undefined: per-thread hash tags (one Redis server).
+   */
+  constructor(
+    readonly prefix: string,
+    readonly slotGroups?: number,
+  ) {}
+
+  /** The slot group of a thread (0 without slot groups). */
+  group(threadId: string): number {
+    return this.slotGroups === undefined ? 0 : slotGroupOf(threadId, this.slotGroups);
+  }
+
+  private thread(threadId: string): string {
+    if (this.slotGroups === undefined) return `${this.prefix}thread:{${threadId}}`;
+    return `${this.prefix}thread:{${slotGroupTag(slotGroupOf(threadId, this.slotGroups))}}:${threadId}`;
+  }
 
   stream(threadId: string): string {
-    return `${this.prefix}thread:{${threadId}}:events`;
+    return `${this.thread(threadId)}:events`;
   }
 
   meta(threadId: string): string {
-    return `${this.prefix}thread:{${threadId}}:meta`;
+    return `${this.thread(threadId)}:meta`;
   }
 
   /** Hash of the thread's requests to users (`q:<requestId>`; see `RedisRequests`). */
   requests(threadId: string): string {
-    return `${this.prefix}thread:{${threadId}}:requests`;
+    return `${this.thread(threadId)}:requests`;
   }
 
   runThread(runId: string): string {
     return `${this.prefix}run:{${runId}}:thread`;
   }
 
-  wake(gatewayId: string): string {
-    return `${this.prefix}gateway:${gatewayId}:wake`;
+  /** The wake-up stream of a gateway (on a cluster, of one of its slot groups). */
+  wake(gatewayId: string, group = 0): string {
+    if (this.slotGroups === undefined) return `${this.prefix}gateway:${gatewayId}:wake`;
+    return `${this.prefix}gateway:${gatewayId}:{${slotGroupTag(group)}}:wake`;
   }
 }
 

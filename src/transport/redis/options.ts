@@ -1,10 +1,17 @@
 import type { RedisClientOptions } from 'redis';
 import { ValidationError } from '../../errors/index.js';
+import { DEFAULT_SLOT_GROUPS, type RedisClusterConfig } from './cluster.js';
 
 /** How to reach Redis. Shared by the write side (`RedisStreamsTransport`) and the read side (`RedisEventLog`). */
 export interface RedisConnectionOptions {
   /** Redis server URL (`redis[s]://[[user][:password]@]host[:port][/db]`). Default `'redis://127.0.0.1:6379'`. */
   url?: string;
+  /**
+   * Connect to a Redis Cluster instead (then `url` is not used): its root nodes and how thread
+   * keys are grouped into slots (see `RedisClusterConfig`). Every process of a deployment uses
+   * the same `cluster.slotGroups` and `keyPrefix`. Default: none (one Redis server).
+   */
+  cluster?: RedisClusterConfig;
   /**
    * Prefix of every key written or read. Processes that must see each other's threads use the
    * same prefix; tests use one of their own. Default `'agentwire:'`.
@@ -18,7 +25,8 @@ export interface RedisConnectionOptions {
   connectTimeoutMs?: number;
   /**
    * Further node-redis client options (TLS, credentials, database, …). `url`, `RESP`, the
-   * reconnect strategy and `disableOfflineQueue` are set by agentwire and win. Default none.
+   * reconnect strategy and `disableOfflineQueue` are set by agentwire and win. On a cluster they
+   * are the options of every node's connection (node-redis `defaults`). Default none.
    */
   clientOptions?: RedisClientOptions;
   /**
@@ -83,8 +91,8 @@ export interface RedisStreamsTransportOptions extends RedisConnectionOptions {
   log?: Omit<RedisEventLogOptions, keyof RedisConnectionOptions>;
 }
 
-export type ResolvedConnectionOptions = Required<Omit<RedisConnectionOptions, 'clientOptions' | 'onError'>> &
-  Pick<RedisConnectionOptions, 'clientOptions' | 'onError'>;
+export type ResolvedConnectionOptions = Required<Omit<RedisConnectionOptions, 'clientOptions' | 'onError' | 'cluster'>> &
+  Pick<RedisConnectionOptions, 'clientOptions' | 'onError'> & { cluster: Required<RedisClusterConfig> | undefined };
 export type ResolvedEventLogOptions = ResolvedConnectionOptions &
   Required<Omit<RedisEventLogOptions, keyof RedisConnectionOptions>>;
 export type ResolvedTransportOptions = ResolvedConnectionOptions &
@@ -101,11 +109,15 @@ export function resolveConnectionOptions(options: RedisConnectionOptions, owner:
     connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
     clientOptions: options.clientOptions,
     onError: options.onError,
+    cluster: resolveCluster(options.cluster, owner),
   };
   if (typeof resolved.url !== 'string' || !/^rediss?:\/\//.test(resolved.url)) {
     throw invalid(owner, 'url', `must be a redis:// or rediss:// URL, got ${JSON.stringify(resolved.url)}`);
   }
   if (typeof resolved.keyPrefix !== 'string') throw invalid(owner, 'keyPrefix', 'must be a string');
+  if (resolved.cluster && /[{}]/.test(resolved.keyPrefix)) {
+    throw invalid(owner, 'keyPrefix', 'must not contain { or } on a Redis Cluster (agentwire sets the hash tags of its keys)');
+  }
   checkNumber(owner, 'reconnectMinDelayMs', resolved.reconnectMinDelayMs, 1);
   checkNumber(owner, 'reconnectMaxDelayMs', resolved.reconnectMaxDelayMs, resolved.reconnectMinDelayMs);
   checkNumber(owner, 'connectTimeoutMs', resolved.connectTimeoutMs, 1);
@@ -146,6 +158,19 @@ export function resolveTransportOptions(options: RedisStreamsTransportOptions): 
   }
   checkNumber('RedisStreamsTransport', 'closeTimeoutMs', resolved.closeTimeoutMs, 0);
   return resolved;
+}
+
+function resolveCluster(cluster: RedisClusterConfig | undefined, owner: string): Required<RedisClusterConfig> | undefined {
+  if (cluster === undefined) return undefined;
+  const { rootNodes } = cluster;
+  if (!Array.isArray(rootNodes) || rootNodes.length === 0 || rootNodes.some((url) => typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+    throw invalid(owner, 'cluster.rootNodes', `must be a non-empty list of redis:// or rediss:// URLs, got ${JSON.stringify(rootNodes)}`);
+  }
+  const slotGroups = cluster.slotGroups ?? DEFAULT_SLOT_GROUPS;
+  if (!Number.isInteger(slotGroups) || slotGroups < 1 || slotGroups > 1024) {
+    throw invalid(owner, 'cluster.slotGroups', `must be an integer from 1 to 1024, got ${String(slotGroups)}`);
+  }
+  return { rootNodes: [...rootNodes], slotGroups };
 }
 
 function checkNumber(owner: string, name: string, value: number, min: number): void {

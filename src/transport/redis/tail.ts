@@ -36,6 +36,24 @@ export interface TailHooks<S> {
 
 type XReadReply = Array<[key: string, entries: RawStreamEntry[]]> | null;
 
+/** What the event log needs of its live tail: `StreamTail` (one Redis) or `GroupedTail` (a cluster). */
+export interface LiveTail<S> {
+  readonly threadCount: number;
+  readonly reads: number;
+  readonly entriesRead: number;
+  readonly readFailures: number;
+  /** Whether every blocking connection in use is ready. */
+  readonly isReading: boolean;
+  /** Times a blocking connection was lost and re-established. */
+  readonly reconnects: number;
+  /** State of the blocking connection(s), for `health()`. */
+  describe(): string;
+  thread(threadId: string): TailedThread<S> | undefined;
+  watch(threadId: string, lastId: string, epoch: string | undefined): TailedThread<S>;
+  release(thread: TailedThread<S>): void;
+  close(): Promise<void>;
+}
+
 /**
  * The live tail of a gateway process: ONE loop of blocking `XREAD … STREAMS k1 … kn wake id1 … idn
  * wakeId` on a dedicated connection, over every thread with at least one local subscriber.
@@ -47,7 +65,7 @@ type XReadReply = Array<[key: string, entries: RawStreamEntry[]]> | null;
  *   backoff and continues from those ids; first it compares each thread's epoch with Redis, and
  *   re-reads a recreated stream from its start (its ids are unrelated to the old ones).
  */
-export class StreamTail<S> {
+export class StreamTail<S> implements LiveTail<S> {
   private readonly threads = new Map<string, TailedThread<S>>();
   private readonly wakeKey: string;
   private wakeLastId = ID_ZERO;
@@ -70,8 +88,10 @@ export class StreamTail<S> {
     gatewayId: string,
     private readonly options: TailOptions,
     private readonly hooks: TailHooks<S>,
+    /** On a Redis Cluster: the slot group this tail follows (its threads and wake-up stream share its slot). */
+    group = 0,
   ) {
-    this.wakeKey = keys.wake(gatewayId);
+    this.wakeKey = keys.wake(gatewayId, group);
   }
 
   get threadCount(): number {
@@ -82,8 +102,16 @@ export class StreamTail<S> {
     return this.blocker.isReady;
   }
 
-  thread(key: string): TailedThread<S> | undefined {
-    return this.threads.get(key);
+  get reconnects(): number {
+    return this.blocker.reconnects;
+  }
+
+  describe(): string {
+    return this.blocker.describe();
+  }
+
+  thread(threadId: string): TailedThread<S> | undefined {
+    return this.threads.get(this.keys.stream(threadId));
   }
 
   /** Starts following a thread from `lastId` (exclusive). The caller adds its subscriber. */

@@ -40,7 +40,7 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
 
   constructor(options: RedisStreamsTransportOptions = {}) {
     this.options = resolveTransportOptions(options);
-    this.keys = new RedisKeys(this.options.keyPrefix);
+    this.keys = new RedisKeys(this.options.keyPrefix, this.options.cluster?.slotGroups);
     this.connection = new RedisConnection(this.options, 'agentwire-transport');
     this.appender = new Appender(this.connection, this.keys, this.options);
   }
