@@ -34,6 +34,8 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect((await queue.status(runId))?.state).toMatch(/queued|running/);
       queue.serve({ agents: [agent] }, { concurrency: 2 });
       await until(() => log.terminal(runId).length === 1, 'the run to end', 10_000);
+      // The terminal event is in the log before the queue records the end: wait for the status.
+      for (let i = 0; i < 200 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       const status = await queue.status(runId);
       expect(status).toMatchObject({ state: 'finished', outcome: 'succeeded', userId: 'alice', agent: 'steps' });
       expect(status!.waitMs).toBeGreaterThanOrEqual(0);
@@ -161,3 +163,34 @@ describeWithRedis('BullMQRunQueue (in one process)', availability, () => {
   });
 });
 
+
+describe('MemoryRunQueue thread ownership (an index, not a scan)', () => {
+  it("refuses another user's thread while a run of it is retained, and forgets the owner with the thread's last retained run", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const queue = new MemoryRunQueue({ maxFinished: 1, maxRunsPerUser: 100 });
+    try {
+      const collector = new LogCollector();
+      const sub = await transport.subscribe({ userId: 'alice', threadId: 'owned' }, collector);
+      if (sub.status !== 'subscribed') throw new Error('not subscribed');
+      const first = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'owned' });
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 'owned' })).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });
+      queue.serve({ agents: [new StepAgent({ bridge })] }, { concurrency: 1 });
+      await until(() => collector.terminal(first).length === 1, 'the first run to end', 10_000);
+      // Another thread's run ends: with maxFinished 1 the first run's status is forgotten, and with it the thread's queue-side owner.
+      const other = new LogCollector();
+      const otherSub = await transport.subscribe({ userId: 'bob', threadId: 'elsewhere' }, other);
+      if (otherSub.status !== 'subscribed') throw new Error('not subscribed');
+      const second = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'bob', threadId: 'elsewhere' });
+      await until(() => other.terminal(second).length === 1, 'the second run to end', 10_000);
+      for (let i = 0; i < 100 && (await queue.status(first)) !== undefined; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(await queue.status(first)).toBeUndefined();
+      // The queue no longer knows the thread: the log's own owner check refuses the run when it starts.
+      const third = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'owned' });
+      await until(() => collector.terminal(third).length === 1, 'the owner to run again', 10_000);
+    } finally {
+      await queue.close({ timeoutMs: 100 });
+      await bridge.close();
+    }
+  });
+});
