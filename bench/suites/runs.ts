@@ -1,7 +1,7 @@
 import { QueueEvents, Queue } from 'bullmq';
 import { nanoid } from 'nanoid';
 import { createClient } from 'redis';
-import { AgentBridge, BaseAgent, MemoryTransport, type LogEntry, type LogListener, type RunContext } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, generateRunId, type LogEntry, type LogListener, type RunContext } from '../../src/index.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
 import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { deleteKeysWithPrefix, probeRedis } from '../../src/transport/redis/admin.js';
@@ -193,11 +193,10 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
       if (result.status !== 'subscribed') throw new Error(`runs: subscribe t${t}: ${result.status}`);
       subscriptions.push(result.subscription);
     }
-    let runCounter = 0;
     const agentwireLoop = (thinks: number) =>
       closedLoop(options.runs, window, async (i, first, end) => {
         const t = i % options.threads;
-        const runId = `thread_t${t}_run_${Date.now()}_b${runCounter++}`;
+        const runId = generateRunId(`t${t}`);
         waiting.set(runId, { first, end });
         await queue.submit('bench', { thinks }, { userId: `u${t}`, threadId: `t${t}`, runId });
       });
@@ -329,11 +328,10 @@ async function memoryRows(options: RunsOptions, window: number): Promise<BenchRo
       if (result.status !== 'subscribed') throw new Error('runs: memory subscribe failed');
       subscriptions.push(result.subscription);
     }
-    let counter = 0;
     const loop = () =>
       closedLoop(options.runs * 4, window, async (i, first, end) => {
         const t = i % options.threads;
-        const runId = `thread_t${t}_run_${Date.now()}_m${counter++}`;
+        const runId = generateRunId(`t${t}`);
         waiting.set(runId, { first, end });
         await queue.submit('bench', { thinks: 0 }, { userId: `u${t}`, threadId: `t${t}`, runId });
       });

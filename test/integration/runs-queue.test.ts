@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, generateRunId, validateLifecycle } from '../../src/index.js';
 import { MemoryRunQueue, type RunQueue } from '../../src/runs/index.js';
 import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisStreamsTransport, RedisEventLog } from '../../src/transport/redis/index.js';
@@ -42,6 +42,16 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect(validateLifecycle(log.events)).toEqual({ ok: true, runs: 1 });
       expect(log.events[0]).toMatchObject({ type: 'agent_started', data: { metadata: { via: 'test' } } });
       expect((await queue.stats()).waitMs.count).toBeGreaterThanOrEqual(1);
+      // Another user's submit into the thread is refused and leaves nothing: no status, no admission slot taken.
+      const refused = generateRunId('t-submit');
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 't-submit', runId: refused })).rejects.toMatchObject({
+        code: 'THREAD_FORBIDDEN',
+      });
+      expect(await queue.status(refused)).toBeUndefined();
+      expect((await queue.stats()).queued).toBe(0);
+      const own = await setup.follow('mallory', 't-mallory');
+      const mine = await Promise.all([0, 1].map(() => queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 't-mallory' })));
+      await until(() => mine.every((runId) => own.terminal(runId).length === 1), "mallory's own runs (maxRunsPerUser 2) to end", 10_000);
     });
 
     it('cancel from another queue handle: owner only; the running run closes its tool, then ends cancelled', async () => {

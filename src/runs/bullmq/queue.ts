@@ -63,24 +63,34 @@ export class BullMQRunQueue implements RunQueue {
     if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
     const job = prepareJob(agent, input, options);
     const { keys, logKeys } = this.ctx;
-    const owner = await this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner']).catch((error: unknown) => {
-      throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: error });
-    });
-    if (owner !== null && owner !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
     const o = this.options;
     const scriptKeys = [keys.run(job.runId), keys.user(job.userId), keys.queued];
-    const reply = await SUBMIT.run<string>(this.connection, 3, [
-      ...scriptKeys,
-      job.runId,
-      job.userId,
-      job.threadId,
-      agent,
-      String(job.queuedAt),
-      String(o.maxRunsPerUser),
-      String(o.maxQueued),
-      JSON.stringify(job.metadata),
-      String(o.statusTtlSeconds),
+    // The thread's owner (the log's meta hash, another slot on a Cluster) is read in the same round
+    // trip as the admission script runs: a run into another user's thread is undone before its
+    // job exists, so no worker can see it; it held an admission slot for that round trip only.
+    const [owner, reply] = await Promise.all([
+      this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner']).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+      SUBMIT.run<string>(this.connection, 3, [
+        ...scriptKeys,
+        job.runId,
+        job.userId,
+        job.threadId,
+        agent,
+        String(job.queuedAt),
+        String(o.maxRunsPerUser),
+        String(o.maxQueued),
+        JSON.stringify(job.metadata),
+        String(o.statusTtlSeconds),
+      ]),
     ]);
+    if (!owner.ok || (owner.value !== null && owner.value !== job.userId)) {
+      if (reply === 'ok') await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
+      if (!owner.ok) throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: owner.error });
+      throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+    }
     if (reply === 'conflict') throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
     if (reply === 'user' || reply === 'queue') {
       this.ctx.counters.refused++;
