@@ -135,6 +135,7 @@ export class MemoryRunQueue implements RunQueue {
       finished: { ...this.finished },
       workerLost: 0,
       fenced: 0,
+      retried: 0,
     });
   }
 

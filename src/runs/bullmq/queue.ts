@@ -4,11 +4,11 @@ import { AuthError, GatewayError, StateError, TransportError, ValidationError } 
 import type { ErrorInfo } from '../../events/schema.js';
 import { RedisConnection } from '../../transport/redis/connection.js';
 import { RedisKeys } from '../../transport/redis/keys.js';
-import { closeRun, Reaper, type QueueContext } from './context.js';
+import { closeRun, Reaper, type QueueContext, type RetryFields } from './context.js';
 import { QueueKeys, resolveQueueOptions, type BullMQRunQueueOptions, type ResolvedQueueOptions } from './options.js';
 import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
 import { BullMQWorker } from './worker.js';
-import { DEFAULT_CLOSE_TIMEOUT_MS, agentsByName, emptyFinished, newWaitHistogram, prepareJob } from '../shared.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS, agentsByName, emptyFinished, newWaitHistogram, prepareJob, type RunJob } from '../shared.js';
 import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueue, RunQueueStats, RunState, RunWorker, ServeOptions, SubmitOptions } from '../types.js';
 
 /**
@@ -45,7 +45,8 @@ export class BullMQRunQueue implements RunQueue {
       keys: new QueueKeys(this.options.keyPrefix, this.options.queueName),
       logKeys: new RedisKeys(this.options.keyPrefix),
       connection: this.connection,
-      counters: { submitted: 0, refused: 0, workerLost: 0, fenced: 0, finished: emptyFinished(), waits: newWaitHistogram() },
+      counters: { submitted: 0, refused: 0, workerLost: 0, fenced: 0, retried: 0, finished: emptyFinished(), waits: newWaitHistogram() },
+      resubmit: (job, retry) => this.resubmit(job, retry),
     };
     this.bullClient = createClient({ ...this.options.clientOptions, url: this.options.url, name: 'agentwire-runs-queue' });
     this.bullClient.on('error', (error: Error) => this.options.onError?.(error));
@@ -102,13 +103,55 @@ export class BullMQRunQueue implements RunQueue {
       throw new GatewayError('QUEUE_FULL', `The queue holds ${o.maxQueued} runs (maxQueued)`, { details: { reason: 'queue_length', limit: o.maxQueued } });
     }
     try {
-      await this.bull.add(agent, job, { attempts: 1, removeOnComplete: true, removeOnFail: true });
+      await this.enqueue(job, o.retryAttempts > 0 ? { retries: o.retryAttempts } : undefined);
     } catch (error) {
       await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
       throw new TransportError(`Queueing run ${job.runId} failed`, { code: 'REDIS_UNAVAILABLE', cause: error });
     }
     this.ctx.counters.submitted++;
     return job.runId;
+  }
+
+  /**
+   * After SUBMIT admitted a run: what a reaper needs to run it again (its input, retries left,
+   * its link), then its BullMQ job. A retry's job id is derived from its run id, so a reaper
+   * that adds it again (after a crash between the two) adds nothing.
+   */
+  private async enqueue(job: RunJob, retry: RetryFields | undefined): Promise<void> {
+    if (retry) {
+      const fields = ['input', JSON.stringify(job.input ?? null), 'retries', String(retry.retries)];
+      if (retry.retryOf !== undefined) fields.push('retryOf', retry.retryOf, 'attempt', String(retry.attempt ?? 2));
+      await this.connection.send(['HSET', this.ctx.keys.run(job.runId), ...fields]);
+    }
+    const jobId = retry?.retryOf !== undefined ? `retry-${encodeURIComponent(job.runId)}` : undefined;
+    await this.bull.add(job.agent, job, { attempts: 1, removeOnComplete: true, removeOnFail: true, ...(jobId && { jobId }) });
+  }
+
+  /** The reaper's retry of a lost run (`retryLostRuns`): admitted like any submit; 'conflict' means an earlier pass admitted it. */
+  private async resubmit(job: RunJob, retry: RetryFields): Promise<string> {
+    const o = this.options;
+    const { keys } = this.ctx;
+    const reply = await SUBMIT.run<string>(this.connection, 3, [
+      keys.run(job.runId),
+      keys.user(job.userId),
+      keys.queued,
+      job.runId,
+      job.userId,
+      job.threadId,
+      job.agent,
+      String(job.queuedAt),
+      String(o.maxRunsPerUser),
+      String(o.maxQueued),
+      JSON.stringify(job.metadata),
+      String(o.statusTtlSeconds),
+    ]);
+    if (reply === 'user' || reply === 'queue') this.ctx.counters.refused++;
+    if (reply !== 'ok' && reply !== 'conflict') return reply;
+    // 'conflict': the retry's id is this lost run's own (HSETNX), so an earlier pass admitted it and
+    // may have died before its job was added: add it (again; a job id added twice is one job, and a
+    // worker claims a run only while it is queued).
+    await this.enqueue(job, retry);
+    return 'ok';
   }
 
   async cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
@@ -171,6 +214,7 @@ export class BullMQRunQueue implements RunQueue {
       finished: { ...counters.finished },
       workerLost: counters.workerLost,
       fenced: counters.fenced,
+      retried: counters.retried,
     };
   }
 
@@ -222,5 +266,8 @@ function toRunInfo(runId: string, f: Record<string, string>): RunInfo {
     ...(startedAt !== undefined && { startedAt, waitMs: Math.max(0, startedAt - queuedAt) }),
     ...(finishedAt !== undefined && { finishedAt }),
     cancelRequested: f.cancel === '1',
+    ...(f.retryOf && { retryOf: f.retryOf, attempt: Number(f.attempt ?? 2) }),
+    ...(f.retriedAs && { retriedAs: f.retriedAs }),
+    ...(f.retryRefused && { retryRefused: f.retryRefused }),
   };
 }
