@@ -24,7 +24,8 @@ import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueu
  * - Worker loss: a run whose lease was not renewed for `leaseMs` is ended by any live process
  *   with `agent_completed` failed `WORKER_LOST` (open tools closed first), appended atomically
  *   with the log's fencing: the lost worker's later events are refused (`RUN_CLOSED`) and it
- *   reports `RUN_FENCED`. Lost runs are never retried (BullMQ's `maxStalledCount` is 0).
+ *   reports `RUN_FENCED`. Lost runs are not retried (BullMQ's `maxStalledCount` is 0) unless
+ *   `retryLostRuns` is on: then a lost run is submitted again as a new run, linked both ways.
  */
 export class BullMQRunQueue implements RunQueue {
   readonly options: ResolvedQueueOptions;
