@@ -134,6 +134,9 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
     eventCommands: 'Redis commands per further event of a run',
     eventCpu: 'Redis CPU per further event of a run',
     eventBytes: 'Redis bytes in + out per further event of a run (one subscriber)',
+    workerCpu: 'worker process CPU per run (2 events, trivial agent)',
+    workerEventCpu: 'worker process CPU per further event of a run',
+    gatewayCpu: 'submitting + subscribed process CPU per run (2 events)',
   };
   const units: Record<keyof typeof names, string> = {
     e2e: 'runs/s',
@@ -145,6 +148,9 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
     eventCommands: 'commands',
     eventCpu: 'µs',
     eventBytes: 'B',
+    workerCpu: 'µs',
+    workerEventCpu: 'µs',
+    gatewayCpu: 'µs',
   };
   if (!(await probeRedis(url, 1_000)).ok) {
     return [...(Object.keys(names) as Array<keyof typeof names>).map((key) => ({ suite: SUITE, case: names[key], value: NaN, unit: units[key], skipped: 'no Redis' })), ...memory];
@@ -217,13 +223,27 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
         await bare.add('bench', { thinks: 0 }, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
       });
 
+    // Children alternate: agentwire worker, bare worker, … (started in that order above).
+    const cpuOf = async (list: BenchChild[]) => (await Promise.all(list.map((child) => child.call<{ us: number }>('cpu')))).reduce((sum, { us }) => sum + us, 0);
+    const ourWorkers = children.filter((_, i) => i % 2 === 0);
+    const bareWorkers = children.filter((_, i) => i % 2 === 1);
+    const ownCpu = () => {
+      const usage = process.cpuUsage();
+      return usage.user + usage.system;
+    };
     const measured = async (loop: () => Promise<{ ms: number; firstMs: number[] }>) => {
       collectGarbage();
       const before = await redisCounters(info);
+      const workersBefore = await cpuOf(ourWorkers);
+      const bareBefore = await cpuOf(bareWorkers);
+      const selfBefore = ownCpu();
       const result = await loop();
+      const self = ownCpu() - selfBefore;
+      const workers = (await cpuOf(ourWorkers)) - workersBefore;
+      const bareWorkersUs = (await cpuOf(bareWorkers)) - bareBefore;
       const after = await redisCounters(info);
       const per = (key: keyof RedisCost) => (after[key] - before[key]) / options.runs;
-      return { ...result, cost: { commands: per('commands'), cpuUs: per('cpuUs'), bytes: per('bytes') } };
+      return { ...result, cost: { commands: per('commands'), cpuUs: per('cpuUs'), bytes: per('bytes') }, workerUs: workers / options.runs, bareWorkerUs: bareWorkersUs / options.runs, selfUs: self / options.runs };
     };
     type Round = Awaited<ReturnType<typeof measured>>;
     const results: Record<'bare' | 'agentwire' | 'events', Round[]> = { bare: [], agentwire: [], events: [] };
@@ -290,6 +310,29 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
             : `(loop with ${extra + 2} events per run − loop with 2) / ${extra}`,
       });
     }
+    const workerPerRun = median(results.agentwire.map((r) => r.workerUs));
+    const workerPerEvent = (median(results.events.map((r) => r.workerUs)) - workerPerRun) / extra;
+    const cpuNote = 'process.cpuUsage() (user + system) around the loop / runs, of both agentwire worker processes';
+    rows.push(
+      {
+        suite: SUITE,
+        case: names.workerCpu,
+        value: workerPerRun,
+        unit: 'µs',
+        baseline: median(results.bare.map((r) => r.bareWorkerUs)),
+        baselineName: 'bare BullMQ worker per job',
+        ratio: workerPerRun / median(results.bare.map((r) => r.bareWorkerUs)),
+        notes: `${cpuNote}: BullMQ worker, claim, lease renewals, bridge, RedisStreamsTransport, finish; baseline: the bare workers during the bare loop`,
+      },
+      { suite: SUITE, case: names.workerEventCpu, value: workerPerEvent, unit: 'µs', notes: `(loop with ${extra + 2} events per run − loop with 2) / ${extra}, ${cpuNote}` },
+      {
+        suite: SUITE,
+        case: names.gatewayCpu,
+        value: median(results.agentwire.map((r) => r.selfUs)),
+        unit: 'µs',
+        notes: 'process.cpuUsage() of this process around the loop / runs: submit() and a RedisEventLog subscriber receiving the run\'s events (with the loop\'s own bookkeeping)',
+      },
+    );
     return [...rows, ...memory];
   } finally {
     for (const subscription of subscriptions) subscription.close();

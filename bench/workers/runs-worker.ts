@@ -63,6 +63,11 @@ serve({
     }
     return { pid: process.pid };
   },
+  /** This process's CPU time so far (user + system), µs. */
+  cpu() {
+    const usage = process.cpuUsage();
+    return { us: usage.user + usage.system };
+  },
   async stop() {
     const done = close;
     close = undefined;

@@ -85,6 +85,9 @@ const EXPECTED: Array<[string, string]> = [
   ['runs', 'Redis commands per further event of a run'],
   ['runs', 'Redis CPU per further event of a run'],
   ['runs', 'Redis bytes in + out per further event of a run (one subscriber)'],
+  ['runs', 'worker process CPU per run (2 events, trivial agent)'],
+  ['runs', 'worker process CPU per further event of a run'],
+  ['runs', 'submitting + subscribed process CPU per run (2 events)'],
   ['runs', 'MemoryRunQueue submit → agent_completed received, in process'],
   ['runs', 'MemoryRunQueue submit → agent_started received p99, in process'],
 ];
