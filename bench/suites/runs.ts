@@ -137,6 +137,7 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
     workerCpu: 'worker process CPU per run (2 events, trivial agent)',
     workerEventCpu: 'worker process CPU per further event of a run',
     gatewayCpu: 'submitting + subscribed process CPU per run (2 events)',
+    gatewayEventCpu: 'subscribed process CPU per further event of a run (RedisEventLog tail)',
   };
   const units: Record<keyof typeof names, string> = {
     e2e: 'runs/s',
@@ -151,6 +152,7 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
     workerCpu: 'µs',
     workerEventCpu: 'µs',
     gatewayCpu: 'µs',
+    gatewayEventCpu: 'µs',
   };
   if (!(await probeRedis(url, 1_000)).ok) {
     return [...(Object.keys(names) as Array<keyof typeof names>).map((key) => ({ suite: SUITE, case: names[key], value: NaN, unit: units[key], skipped: 'no Redis' })), ...memory];
@@ -331,6 +333,13 @@ export async function runsSuite(options: RunsOptions): Promise<BenchRow[]> {
         value: median(results.agentwire.map((r) => r.selfUs)),
         unit: 'µs',
         notes: 'process.cpuUsage() of this process around the loop / runs: submit() and a RedisEventLog subscriber receiving the run\'s events (with the loop\'s own bookkeeping)',
+      },
+      {
+        suite: SUITE,
+        case: names.gatewayEventCpu,
+        value: (median(results.events.map((r) => r.selfUs)) - median(results.agentwire.map((r) => r.selfUs))) / extra,
+        unit: 'µs',
+        notes: `(loop with ${extra + 2} events per run − loop with 2) / ${extra}, process.cpuUsage() of this process: reading and parsing one more event from Redis for its subscriber`,
       },
     );
     return [...rows, ...memory];

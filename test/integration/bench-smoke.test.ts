@@ -88,6 +88,7 @@ const EXPECTED: Array<[string, string]> = [
   ['runs', 'worker process CPU per run (2 events, trivial agent)'],
   ['runs', 'worker process CPU per further event of a run'],
   ['runs', 'submitting + subscribed process CPU per run (2 events)'],
+  ['runs', 'subscribed process CPU per further event of a run (RedisEventLog tail)'],
   ['runs', 'MemoryRunQueue submit → agent_completed received, in process'],
   ['runs', 'MemoryRunQueue submit → agent_started received p99, in process'],
 ];
