@@ -75,7 +75,7 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
     run: () =>
       runsSuite(
         quick
-          ? { runs: 64, workers: 2, concurrency: 16, thinks: 30, threads: 16, iterations: 1, warmupIterations: 0 }
+          ? { runs: 64, workers: 2, concurrency: 16, thinks: 30, threads: 16, iterations: 1, warmupIterations: 1 }
           : { runs: 1_000, workers: 2, concurrency: 16, thinks: 20, threads: 100, iterations: 3, warmupIterations: 1 },
       ),
   },
