@@ -92,6 +92,31 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
     });
 
+    it('a run id already used in the log by a run outside the queue is refused when the queued run starts: no second start, one terminal', async () => {
+      setup = await make();
+      const { queue, agent } = setup;
+      const log = await setup.follow('ivy', 't-reuse');
+      const runId = generateRunId('t-reuse');
+      expect((await agent.run({ steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId })).status).toBe('succeeded');
+      await until(() => log.terminal(runId).length === 1, 'the direct run to end', 10_000);
+      // The queue never saw this id, so it admits it; the worker's start meets the log's fencing.
+      await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId });
+      queue.serve({ agents: [agent] }, { concurrency: 1 });
+      const status = async () => {
+        for (let i = 0; i < 300 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        return queue.status(runId);
+      };
+      expect(await status()).toMatchObject({ state: 'finished', outcome: 'failed', error: { code: 'RUN_ID_CONFLICT' } });
+      // Barrier: a later run of the thread ends after anything the refused start could have written.
+      const marker = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse' });
+      await until(() => log.terminal(marker).length === 1, 'the marker run', 10_000);
+      const events = log.events.filter((event) => event.runId === runId);
+      expect(events.filter((event) => event.type === 'agent_started')).toHaveLength(1);
+      expect(log.terminal(runId)).toHaveLength(1);
+      expect(log.terminal(runId)[0]).toMatchObject({ data: { status: 'succeeded' } });
+      expect(validateLifecycle(log.events)).toEqual({ ok: true, runs: 2 });
+    });
+
     it('admission: runs per user and queue length are refused with 429 and a reason', async () => {
       setup = await make();
       const { queue } = setup;
