@@ -16,6 +16,7 @@ import { logHeapSuite } from './suites/log-heap.js';
 import { memorySuite } from './suites/memory.js';
 import { redisSuite } from './suites/redis.js';
 import { resumeSuite } from './suites/resume.js';
+import { runsSuite } from './suites/runs.js';
 import { wsFanoutSuite } from './suites/ws-fanout.js';
 
 const quick = process.argv.includes('--quick');
@@ -67,6 +68,15 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
         quick
           ? { concurrency: [1, 16, 256], events: { 1: 500, 16: 2_000, 256: 5_000 }, iterations: 1, warmupIterations: 1, connections: 100 }
           : { concurrency: [1, 16, 256], events: { 1: 10_000, 16: 50_000, 256: 100_000 }, iterations: 3, warmupIterations: 1, connections: 100 },
+      ),
+  },
+  {
+    name: 'runs',
+    run: () =>
+      runsSuite(
+        quick
+          ? { runs: 64, workers: 2, concurrency: 16, thinks: 30, threads: 16, iterations: 1, warmupIterations: 1 }
+          : { runs: 1_000, workers: 2, concurrency: 16, thinks: 20, threads: 100, iterations: 3, warmupIterations: 1 },
       ),
   },
 ];

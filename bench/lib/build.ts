@@ -11,6 +11,7 @@ const ENTRIES = {
   'clients/ws-clients': 'bench/clients/ws-clients.ts',
   'servers/memory-server': 'bench/servers/memory-server.ts',
   'workers/redis-worker': 'bench/workers/redis-worker.ts',
+  'workers/runs-worker': 'bench/workers/runs-worker.ts',
 };
 
 /**

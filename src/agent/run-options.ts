@@ -48,6 +48,15 @@ export interface CheckedRunOptions {
 }
 
 /** Checks `run()`'s options; throws `ValidationError` naming the field. */
+/**
+ * Internal (no entry point exports it): set to `true` on run options by a run queue's worker for a
+ * run id the queue admitted once (its submit refused ids in use, its claim gives the run to one
+ * worker) and whose transport refuses a second start of a run id at append (the Redis log's
+ * fencing). Then `run()` skips the reuse check before `agent_started` (`Transport.hasRun`, a round
+ * trip): the append's own refusal still rejects `RUN_ID_CONFLICT`.
+ */
+export const RUN_ID_ADMITTED: unique symbol = Symbol('agentwire.runIdAdmitted');
+
 export function checkRunOptions(options: RunOptions): CheckedRunOptions {
   if (options === null || typeof options !== 'object') {
     throw new ValidationError('run() needs options { userId, threadId }', { field: 'options', code: 'INVALID_RUN_OPTIONS' });
@@ -75,7 +84,8 @@ export function checkRunOptions(options: RunOptions): CheckedRunOptions {
       code: 'RUN_THREAD_MISMATCH',
     });
   }
-  return { userId, threadId, runId, runIdGiven: true, metadata };
+  const admitted = (options as RunOptions & { [RUN_ID_ADMITTED]?: boolean })[RUN_ID_ADMITTED] === true;
+  return { userId, threadId, runId, runIdGiven: !admitted, metadata };
 }
 
 /** Checks a `reportUsage()` argument: non-negative integers. Throws `ValidationError` naming the field. */

@@ -42,6 +42,8 @@ export class MemoryRunQueue implements RunQueue {
   private readonly finishedOrder: string[] = [];
   private readonly workers: MemoryWorker[] = [];
   private readonly activeByUser = new Map<string, number>();
+  /** Thread → its owner and how many retained runs name it: the ownership check at submit without a scan. */
+  private readonly threads = new Map<string, { userId: string; runs: number }>();
   private closed = false;
   private submitted = 0;
   private refused = 0;
@@ -58,11 +60,8 @@ export class MemoryRunQueue implements RunQueue {
       if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
       const job = prepareJob(agent, input, options);
       if (this.runs.has(job.runId)) throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
-      for (const entry of this.runs.values()) {
-        if (entry.job.threadId === job.threadId && entry.job.userId !== job.userId) {
-          throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
-        }
-      }
+      const thread = this.threads.get(job.threadId);
+      if (thread && thread.userId !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
       const active = this.activeByUser.get(job.userId) ?? 0;
       if (active >= this.limits.maxRunsPerUser) {
         this.refused++;
@@ -81,6 +80,8 @@ export class MemoryRunQueue implements RunQueue {
         info: { runId: job.runId, threadId: job.threadId, userId: job.userId, agent, state: 'queued', queuedAt: job.queuedAt, cancelRequested: false },
       };
       this.runs.set(job.runId, entry);
+      if (thread) thread.runs++;
+      else this.threads.set(job.threadId, { userId: job.userId, runs: 1 });
       this.activeByUser.set(job.userId, active + 1);
       this.waiting.push(entry);
       this.submitted++;
@@ -134,6 +135,7 @@ export class MemoryRunQueue implements RunQueue {
       finished: { ...this.finished },
       workerLost: 0,
       fenced: 0,
+      retried: 0,
     });
   }
 
@@ -159,6 +161,15 @@ export class MemoryRunQueue implements RunQueue {
     }
   }
 
+  /** Drops a finished run's status, and its thread's ownership with its last retained run. */
+  private forget(runId: string): void {
+    const entry = this.runs.get(runId);
+    if (!entry) return;
+    this.runs.delete(runId);
+    const thread = this.threads.get(entry.job.threadId);
+    if (thread && --thread.runs === 0) this.threads.delete(entry.job.threadId);
+  }
+
   private start(entry: Entry, worker: MemoryWorker): void {
     const now = Date.now();
     entry.info.state = 'running';
@@ -178,7 +189,7 @@ export class MemoryRunQueue implements RunQueue {
       if (left > 0) this.activeByUser.set(entry.job.userId, left);
       else this.activeByUser.delete(entry.job.userId);
       this.finishedOrder.push(entry.job.runId);
-      while (this.finishedOrder.length > this.maxFinished) this.runs.delete(this.finishedOrder.shift()!);
+      while (this.finishedOrder.length > this.maxFinished) this.forget(this.finishedOrder.shift()!);
       this.dispatch();
     });
   }

@@ -5,7 +5,7 @@ import { Histogram } from '../bridge/histogram.js';
 import { AbortError, AgentwireError, ValidationError } from '../errors/index.js';
 import { toJson } from '../events/json.js';
 import type { ErrorInfo } from '../events/schema.js';
-import { checkRunOptions } from '../agent/run-options.js';
+import { RUN_ID_ADMITTED, checkRunOptions } from '../agent/run-options.js';
 import type { AdmissionLimits, AgentSet, RunOutcome, SubmitOptions } from './types.js';
 
 /** Waits in ms: from one to ten minutes, coarse (queue waits are not sub-millisecond). */
@@ -100,8 +100,9 @@ export async function executeJob(
   agent: BaseAgent<never, unknown> | undefined,
   bridge: AgentBridge | undefined,
   signal: AbortSignal,
+  admitted = false,
 ): Promise<RunEnd & { emitted: boolean }> {
-  const options = { userId: job.userId, threadId: job.threadId, runId: job.runId, metadata: job.metadata, signal };
+  const options = { userId: job.userId, threadId: job.threadId, runId: job.runId, metadata: job.metadata, signal, ...(admitted && { [RUN_ID_ADMITTED]: true }) };
   const runner: BaseAgent<never, unknown> | undefined =
     agent ??
     (bridge && new StandInAgent(job.agent, bridge, new ValidationError(`No worker serves agent "${job.agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' })));

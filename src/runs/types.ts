@@ -36,6 +36,13 @@ export interface RunInfo {
   waitMs?: number;
   /** Whether its owner asked to cancel it. */
   cancelRequested: boolean;
+  /** A retry of a lost run (`retryLostRuns`): the run it retries, and which run of the chain it is (2 = the first retry). */
+  retryOf?: string;
+  attempt?: number;
+  /** A run that ended `WORKER_LOST` and was submitted again: the retry's run id. */
+  retriedAs?: string;
+  /** A lost run whose retry admission refused: its reason (`runs_per_user`, `queue_length`). */
+  retryRefused?: string;
 }
 
 /** What `cancel()` did: asked the run's worker to abort it, ended a queued run at once, or found it ended. */
@@ -65,6 +72,8 @@ export interface RunQueueStats {
   workerLost: number;
   /** Runs of this process's workers whose events the log refused after they were presumed lost. */
   fenced: number;
+  /** Lost runs this process submitted again (`retryLostRuns` of `BullMQRunQueue`; always 0 in one process). */
+  retried: number;
 }
 
 export interface ServeOptions {

@@ -76,6 +76,21 @@ const EXPECTED: Array<[string, string]> = [
   ['redis', 'write path: RedisStreamsTransport.send, 16 concurrent runs'],
   ['redis', 'worker → Redis Streams → gateway → client, 256 concurrent runs'],
   ['redis', 'write path: RedisStreamsTransport.send, 256 concurrent runs'],
+  ['runs', 'BullMQRunQueue submit → agent_completed received, 2 worker processes × 16'],
+  ['runs', 'BullMQRunQueue submit → agent_started received p50, 2 worker processes × 16'],
+  ['runs', 'BullMQRunQueue submit → agent_started received p99, 2 worker processes × 16'],
+  ['runs', 'Redis commands per run (2 events; scripts count their calls)'],
+  ['runs', 'Redis CPU per run (2 events)'],
+  ['runs', 'Redis bytes in + out per run (2 events, one subscriber)'],
+  ['runs', 'Redis commands per further event of a run'],
+  ['runs', 'Redis CPU per further event of a run'],
+  ['runs', 'Redis bytes in + out per further event of a run (one subscriber)'],
+  ['runs', 'worker process CPU per run (2 events, trivial agent)'],
+  ['runs', 'worker process CPU per further event of a run'],
+  ['runs', 'submitting + subscribed process CPU per run (2 events)'],
+  ['runs', 'subscribed process CPU per further event of a run (RedisEventLog tail)'],
+  ['runs', 'MemoryRunQueue submit → agent_completed received, in process'],
+  ['runs', 'MemoryRunQueue submit → agent_started received p99, in process'],
 ];
 
 function runQuickBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -124,7 +139,7 @@ describe('npm run bench -- --quick', () => {
       expect(printed, `row "${suite} | ${name}" is not in the printed table`).toBeDefined();
       if (row.skipped !== undefined) {
         // Only the Redis rows may be skipped, and only for want of a Redis (CI requires one).
-        expect(suite).toBe('redis');
+        expect(['redis', 'runs']).toContain(suite);
         expect(row.skipped).toBe('no Redis');
         expect(process.env.AGENTWIRE_REQUIRE_REDIS).not.toBe('1');
         expect(printed![2]).toBe('skipped (no Redis)');
@@ -134,7 +149,7 @@ describe('npm run bench -- --quick', () => {
       if (row.baseline !== undefined) expect(Number.isFinite(row.baseline) && row.baseline! > 0, `${suite} | ${name}: baseline ${row.baseline}`).toBe(true);
       if (suite === 'ws-fanout') expect(Number.isFinite(row.cpuUs) && row.cpuUs! > 0, `${suite} | ${name}: cpuUs ${row.cpuUs}`).toBe(true);
       if (suite === 'ws-fanout' && name.startsWith('gateway') && !name.includes('agentwire/client')) expect(row.target, `${suite} | ${name}: no target`).toBeDefined();
-      expect(printed![2]).toMatch(/^\d[\d.]*[kM]? (events\/s|ms|KiB|B)$/);
+      expect(printed![2]).toMatch(/^\d[\d.]*[kM]? (events\/s|runs\/s|ms|KiB|B|µs|commands)$/);
     }
   });
 });

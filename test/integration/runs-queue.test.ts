@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, generateRunId, validateLifecycle } from '../../src/index.js';
 import { MemoryRunQueue, type RunQueue } from '../../src/runs/index.js';
 import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisStreamsTransport, RedisEventLog } from '../../src/transport/redis/index.js';
@@ -34,12 +34,24 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect((await queue.status(runId))?.state).toMatch(/queued|running/);
       queue.serve({ agents: [agent] }, { concurrency: 2 });
       await until(() => log.terminal(runId).length === 1, 'the run to end', 10_000);
+      // The terminal event is in the log before the queue records the end: wait for the status.
+      for (let i = 0; i < 200 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       const status = await queue.status(runId);
       expect(status).toMatchObject({ state: 'finished', outcome: 'succeeded', userId: 'alice', agent: 'steps' });
       expect(status!.waitMs).toBeGreaterThanOrEqual(0);
       expect(validateLifecycle(log.events)).toEqual({ ok: true, runs: 1 });
       expect(log.events[0]).toMatchObject({ type: 'agent_started', data: { metadata: { via: 'test' } } });
       expect((await queue.stats()).waitMs.count).toBeGreaterThanOrEqual(1);
+      // Another user's submit into the thread is refused and leaves nothing: no status, no admission slot taken.
+      const refused = generateRunId('t-submit');
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 't-submit', runId: refused })).rejects.toMatchObject({
+        code: 'THREAD_FORBIDDEN',
+      });
+      expect(await queue.status(refused)).toBeUndefined();
+      expect((await queue.stats()).queued).toBe(0);
+      const own = await setup.follow('mallory', 't-mallory');
+      const mine = await Promise.all([0, 1].map(() => queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 't-mallory' })));
+      await until(() => mine.every((runId) => own.terminal(runId).length === 1), "mallory's own runs (maxRunsPerUser 2) to end", 10_000);
     });
 
     it('cancel from another queue handle: owner only; the running run closes its tool, then ends cancelled', async () => {
@@ -78,6 +90,31 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect(log.events.map((event) => event.type)).toEqual(['agent_started', 'agent_completed']);
       expect(log.events[1]).toMatchObject({ data: { status: 'cancelled' } });
       expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
+    });
+
+    it('a run id already used in the log by a run outside the queue is refused when the queued run starts: no second start, one terminal', async () => {
+      setup = await make();
+      const { queue, agent } = setup;
+      const log = await setup.follow('ivy', 't-reuse');
+      const runId = generateRunId('t-reuse');
+      expect((await agent.run({ steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId })).status).toBe('succeeded');
+      await until(() => log.terminal(runId).length === 1, 'the direct run to end', 10_000);
+      // The queue never saw this id, so it admits it; the worker's start meets the log's fencing.
+      await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId });
+      queue.serve({ agents: [agent] }, { concurrency: 1 });
+      const status = async () => {
+        for (let i = 0; i < 300 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        return queue.status(runId);
+      };
+      expect(await status()).toMatchObject({ state: 'finished', outcome: 'failed', error: { code: 'RUN_ID_CONFLICT' } });
+      // Barrier: a later run of the thread ends after anything the refused start could have written.
+      const marker = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse' });
+      await until(() => log.terminal(marker).length === 1, 'the marker run', 10_000);
+      const events = log.events.filter((event) => event.runId === runId);
+      expect(events.filter((event) => event.type === 'agent_started')).toHaveLength(1);
+      expect(log.terminal(runId)).toHaveLength(1);
+      expect(log.terminal(runId)[0]).toMatchObject({ data: { status: 'succeeded' } });
+      expect(validateLifecycle(log.events)).toEqual({ ok: true, runs: 2 });
     });
 
     it('admission: runs per user and queue length are refused with 429 and a reason', async () => {
@@ -161,3 +198,34 @@ describeWithRedis('BullMQRunQueue (in one process)', availability, () => {
   });
 });
 
+
+describe('MemoryRunQueue thread ownership (an index, not a scan)', () => {
+  it("refuses another user's thread while a run of it is retained, and forgets the owner with the thread's last retained run", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const queue = new MemoryRunQueue({ maxFinished: 1, maxRunsPerUser: 100 });
+    try {
+      const collector = new LogCollector();
+      const sub = await transport.subscribe({ userId: 'alice', threadId: 'owned' }, collector);
+      if (sub.status !== 'subscribed') throw new Error('not subscribed');
+      const first = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'owned' });
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 'owned' })).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });
+      queue.serve({ agents: [new StepAgent({ bridge })] }, { concurrency: 1 });
+      await until(() => collector.terminal(first).length === 1, 'the first run to end', 10_000);
+      // Another thread's run ends: with maxFinished 1 the first run's status is forgotten, and with it the thread's queue-side owner.
+      const other = new LogCollector();
+      const otherSub = await transport.subscribe({ userId: 'bob', threadId: 'elsewhere' }, other);
+      if (otherSub.status !== 'subscribed') throw new Error('not subscribed');
+      const second = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'bob', threadId: 'elsewhere' });
+      await until(() => other.terminal(second).length === 1, 'the second run to end', 10_000);
+      for (let i = 0; i < 100 && (await queue.status(first)) !== undefined; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(await queue.status(first)).toBeUndefined();
+      // The queue no longer knows the thread: the log's own owner check refuses the run when it starts.
+      const third = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'owned' });
+      await until(() => collector.terminal(third).length === 1, 'the owner to run again', 10_000);
+    } finally {
+      await queue.close({ timeoutMs: 100 });
+      await bridge.close();
+    }
+  });
+});

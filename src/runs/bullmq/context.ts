@@ -6,6 +6,8 @@ import { closeRunInLog } from './close-run.js';
 import type { QueueKeys, ResolvedQueueOptions } from './options.js';
 import { DUE, FINISH } from './scripts.js';
 import type { RunOutcome } from '../types.js';
+import { generateRunId } from '../../ids/run-id.js';
+import type { RunJob } from '../shared.js';
 
 /** What the queue, its workers and its reaper share in one process. */
 export interface QueueContext {
@@ -20,7 +22,18 @@ export interface QueueContext {
     fenced: number;
     finished: Record<RunOutcome, number>;
     waits: Histogram;
+    /** Lost runs this process submitted again (`retryLostRuns`). */
+    retried: number;
   };
+  /** Submits a retry of a lost run through admission (the queue's SUBMIT and its BullMQ job); SUBMIT's reply. */
+  readonly resubmit?: (job: RunJob, retry: RetryFields) => Promise<string>;
+}
+
+/** What a run carries for `retryLostRuns`: retries left, and for a retry its link. */
+export interface RetryFields {
+  retries: number;
+  retryOf?: string;
+  attempt?: number;
 }
 
 export const WORKER_LOST_ERROR: ErrorInfo = {
@@ -81,8 +94,63 @@ export async function closeRun(ctx: QueueContext, runId: string, fields: Record<
   } else if (result.kind === 'owner') {
     shown = { name: 'TransportError', message: 'The thread belongs to another user', code: 'THREAD_OWNER_MISMATCH' };
   }
+  // A lost run (this pass's terminal event, or an earlier pass's that died before finishing) may be retried.
+  const lost = !cancelled && (result.kind === 'ended' || (result.kind === 'closed' && shown?.code === WORKER_LOST_ERROR.code));
+  if (lost && Number(fields.retries ?? 0) > 0) await retryLostRun(ctx, runId, fields, metadata);
   const reply = await finish(ctx, runId, userId, '', outcome, shown);
   if (reply === 'ok' && result.kind === 'ended' && !cancelled) ctx.counters.workerLost++;
+}
+
+/**
+ * Submits a lost run again (`retryLostRuns`), before the lost run is recorded finished, so a
+ * reaper that dies half-way leaves the run to the next one, which redoes each step: the retry's
+ * id is fixed first in the lost run's hash (HSETNX), its admission is SUBMIT's (a second pass
+ * finds it admitted), its BullMQ job id is derived from its run id (added once). The lost run's
+ * slot in its user's admission set is given up first: the run is over, its terminal event is in
+ * the log. Admission refusing the retry is recorded on the lost run (`retryRefused`).
+ */
+async function retryLostRun(ctx: QueueContext, runId: string, fields: Record<string, string>, metadata: Record<string, unknown>): Promise<void> {
+  if (!ctx.resubmit || fields.retryRefused) return;
+  const { keys } = ctx;
+  const threadId = fields.threadId ?? '';
+  const userId = fields.userId ?? '';
+  const key = keys.run(runId);
+  const [, retryId] = await Promise.all([
+    ctx.connection.send(['HSETNX', key, 'retriedAs', generateRunId(threadId)]),
+    ctx.connection.send<string>(['HGET', key, 'retriedAs']),
+    ctx.connection.send(['SREM', keys.user(userId), runId]),
+  ]);
+  let input: unknown = null;
+  try {
+    input = JSON.parse(fields.input ?? 'null');
+  } catch {
+    // Written by submit from JSON.stringify: cannot happen; the retry gets null.
+  }
+  const attempt = Number(fields.attempt ?? 1) + 1;
+  const job: RunJob = {
+    runId: retryId,
+    threadId,
+    userId,
+    agent: fields.agent ?? 'agent',
+    input,
+    metadata: { ...stripLink(metadata), retryOf: runId, attempt },
+    queuedAt: Date.now(),
+  };
+  const reply = await ctx.resubmit(job, { retries: Number(fields.retries) - 1, retryOf: runId, attempt });
+  if (reply === 'ok') {
+    ctx.counters.retried++;
+    return;
+  }
+  if (reply === 'user' || reply === 'queue') {
+    await ctx.connection.send(['HSET', key, 'retryRefused', reply === 'user' ? 'runs_per_user' : 'queue_length']);
+    await ctx.connection.send(['HDEL', key, 'retriedAs']);
+  }
+}
+
+/** A retry's metadata is the lost run's with its own link (a retry of a retry links to its direct parent). */
+function stripLink(metadata: Record<string, unknown>): Record<string, unknown> {
+  const { retryOf: _retryOf, attempt: _attempt, ...rest } = metadata;
+  return rest;
 }
 
 function parseTerminal(json: string): { status: RunOutcome; error?: ErrorInfo } | undefined {

@@ -3,4 +3,4 @@
  * executed by worker processes (needs the optional peers `bullmq` v6 and `redis`, node-redis v6).
  */
 export { BullMQRunQueue } from './queue.js';
-export type { BullMQRunQueueOptions, ResolvedQueueOptions } from './options.js';
+export type { BullMQRunQueueOptions, ResolvedQueueOptions, RetryLostRuns } from './options.js';

@@ -28,6 +28,19 @@ export interface BullMQRunQueueOptions extends RedisConnectionOptions, Admission
    * of a lost run is appended with it). Default the transport's: 10,000 entries, 86,400 s.
    */
   log?: { maxLenPerThread?: number; threadTtlSeconds?: number };
+  /**
+   * Opt-in: a run that ends `WORKER_LOST` is submitted again as a new run (new run id, same
+   * thread, user, agent, input and metadata), linked both ways (`retryOf` / `retriedAs`). Off by
+   * default: agents have side effects. Decided at submit by the submitting process and kept with
+   * the run, so whichever process reaps it honours it. See `RetryLostRuns`.
+   */
+  retryLostRuns?: RetryLostRuns;
+}
+
+/** How lost runs are retried (`BullMQRunQueueOptions.retryLostRuns`). */
+export interface RetryLostRuns {
+  /** How many times one submitted run may be run again after lost workers (1-10): a run and its retries are `attempts + 1` runs at most. */
+  attempts: number;
 }
 
 export interface ResolvedQueueOptions extends ResolvedConnectionOptions {
@@ -39,6 +52,8 @@ export interface ResolvedQueueOptions extends ResolvedConnectionOptions {
   maxRunsPerUser: number;
   maxQueued: number;
   log: { maxLenPerThread: number; threadTtlSeconds: number };
+  /** Retries of a lost run: 0 when off. */
+  retryAttempts: number;
 }
 
 export function resolveQueueOptions(options: BullMQRunQueueOptions): ResolvedQueueOptions {
@@ -58,6 +73,7 @@ export function resolveQueueOptions(options: BullMQRunQueueOptions): ResolvedQue
     reapIntervalMs: positiveInt('reapIntervalMs', options.reapIntervalMs ?? 1_000, 10),
     reap: options.reap ?? false,
     statusTtlSeconds: positiveInt('statusTtlSeconds', options.statusTtlSeconds ?? 86_400),
+    retryAttempts: options.retryLostRuns === undefined ? 0 : Math.min(positiveInt('retryLostRuns.attempts', options.retryLostRuns?.attempts as number), 10),
     log: {
       maxLenPerThread: positiveInt('log.maxLenPerThread', options.log?.maxLenPerThread ?? 10_000),
       threadTtlSeconds: positiveInt('log.threadTtlSeconds', options.log?.threadTtlSeconds ?? 86_400),

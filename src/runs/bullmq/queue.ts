@@ -4,11 +4,11 @@ import type { ErrorInfo } from '../../events/schema.js';
 import { RedisConnection } from '../../transport/redis/connection.js';
 import { RedisKeys } from '../../transport/redis/keys.js';
 import { bullConnection, type BullConnection } from './connection.js';
-import { closeRun, Reaper, type QueueContext } from './context.js';
+import { closeRun, Reaper, type QueueContext, type RetryFields } from './context.js';
 import { QueueKeys, resolveQueueOptions, type BullMQRunQueueOptions, type ResolvedQueueOptions } from './options.js';
 import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
 import { BullMQWorker } from './worker.js';
-import { DEFAULT_CLOSE_TIMEOUT_MS, agentsByName, emptyFinished, newWaitHistogram, prepareJob } from '../shared.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS, agentsByName, emptyFinished, newWaitHistogram, prepareJob, type RunJob } from '../shared.js';
 import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueue, RunQueueStats, RunState, RunWorker, ServeOptions, SubmitOptions } from '../types.js';
 
 /**
@@ -24,7 +24,8 @@ import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueu
  * - Worker loss: a run whose lease was not renewed for `leaseMs` is ended by any live process
  *   with `agent_completed` failed `WORKER_LOST` (open tools closed first), appended atomically
  *   with the log's fencing: the lost worker's later events are refused (`RUN_CLOSED`) and it
- *   reports `RUN_FENCED`. Lost runs are never retried (BullMQ's `maxStalledCount` is 0).
+ *   reports `RUN_FENCED`. Lost runs are not retried (BullMQ's `maxStalledCount` is 0) unless
+ *   `retryLostRuns` is on: then a lost run is submitted again as a new run, linked both ways.
  */
 export class BullMQRunQueue implements RunQueue {
   readonly options: ResolvedQueueOptions;
@@ -45,7 +46,8 @@ export class BullMQRunQueue implements RunQueue {
       keys: new QueueKeys(this.options.keyPrefix, this.options.queueName),
       logKeys: new RedisKeys(this.options.keyPrefix, this.options.cluster?.slotGroups),
       connection: this.connection,
-      counters: { submitted: 0, refused: 0, workerLost: 0, fenced: 0, finished: emptyFinished(), waits: newWaitHistogram() },
+      counters: { submitted: 0, refused: 0, workerLost: 0, fenced: 0, retried: 0, finished: emptyFinished(), waits: newWaitHistogram() },
+      resubmit: (job, retry) => this.resubmit(job, retry),
     };
     this.bullClient = bullConnection(this.options, 'agentwire-runs-queue');
     this.bullClient.on('error', (error: Error) => this.options.onError?.(error));
@@ -63,24 +65,34 @@ export class BullMQRunQueue implements RunQueue {
     if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
     const job = prepareJob(agent, input, options);
     const { keys, logKeys } = this.ctx;
-    const owner = await this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner']).catch((error: unknown) => {
-      throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: error });
-    });
-    if (owner !== null && owner !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
     const o = this.options;
     const scriptKeys = [keys.run(job.runId), keys.user(job.userId), keys.queued];
-    const reply = await SUBMIT.run<string>(this.connection, 3, [
-      ...scriptKeys,
-      job.runId,
-      job.userId,
-      job.threadId,
-      agent,
-      String(job.queuedAt),
-      String(o.maxRunsPerUser),
-      String(o.maxQueued),
-      JSON.stringify(job.metadata),
-      String(o.statusTtlSeconds),
+    // The thread's owner (the log's meta hash, another slot on a Cluster) is read in the same round
+    // trip as the admission script runs: a run into another user's thread is undone before its
+    // job exists, so no worker can see it; it held an admission slot for that round trip only.
+    const [owner, reply] = await Promise.all([
+      this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner']).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+      SUBMIT.run<string>(this.connection, 3, [
+        ...scriptKeys,
+        job.runId,
+        job.userId,
+        job.threadId,
+        agent,
+        String(job.queuedAt),
+        String(o.maxRunsPerUser),
+        String(o.maxQueued),
+        JSON.stringify(job.metadata),
+        String(o.statusTtlSeconds),
+      ]),
     ]);
+    if (!owner.ok || (owner.value !== null && owner.value !== job.userId)) {
+      if (reply === 'ok') await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
+      if (!owner.ok) throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: owner.error });
+      throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+    }
     if (reply === 'conflict') throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
     if (reply === 'user' || reply === 'queue') {
       this.ctx.counters.refused++;
@@ -92,13 +104,55 @@ export class BullMQRunQueue implements RunQueue {
       throw new GatewayError('QUEUE_FULL', `The queue holds ${o.maxQueued} runs (maxQueued)`, { details: { reason: 'queue_length', limit: o.maxQueued } });
     }
     try {
-      await this.bull.add(agent, job, { attempts: 1, removeOnComplete: true, removeOnFail: true });
+      await this.enqueue(job, o.retryAttempts > 0 ? { retries: o.retryAttempts } : undefined);
     } catch (error) {
       await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
       throw new TransportError(`Queueing run ${job.runId} failed`, { code: 'REDIS_UNAVAILABLE', cause: error });
     }
     this.ctx.counters.submitted++;
     return job.runId;
+  }
+
+  /**
+   * After SUBMIT admitted a run: what a reaper needs to run it again (its input, retries left,
+   * its link), then its BullMQ job. A retry's job id is derived from its run id, so a reaper
+   * that adds it again (after a crash between the two) adds nothing.
+   */
+  private async enqueue(job: RunJob, retry: RetryFields | undefined): Promise<void> {
+    if (retry) {
+      const fields = ['input', JSON.stringify(job.input ?? null), 'retries', String(retry.retries)];
+      if (retry.retryOf !== undefined) fields.push('retryOf', retry.retryOf, 'attempt', String(retry.attempt ?? 2));
+      await this.connection.send(['HSET', this.ctx.keys.run(job.runId), ...fields]);
+    }
+    const jobId = retry?.retryOf !== undefined ? `retry-${encodeURIComponent(job.runId)}` : undefined;
+    await this.bull.add(job.agent, job, { attempts: 1, removeOnComplete: true, removeOnFail: true, ...(jobId && { jobId }) });
+  }
+
+  /** The reaper's retry of a lost run (`retryLostRuns`): admitted like any submit; 'conflict' means an earlier pass admitted it. */
+  private async resubmit(job: RunJob, retry: RetryFields): Promise<string> {
+    const o = this.options;
+    const { keys } = this.ctx;
+    const reply = await SUBMIT.run<string>(this.connection, 3, [
+      keys.run(job.runId),
+      keys.user(job.userId),
+      keys.queued,
+      job.runId,
+      job.userId,
+      job.threadId,
+      job.agent,
+      String(job.queuedAt),
+      String(o.maxRunsPerUser),
+      String(o.maxQueued),
+      JSON.stringify(job.metadata),
+      String(o.statusTtlSeconds),
+    ]);
+    if (reply === 'user' || reply === 'queue') this.ctx.counters.refused++;
+    if (reply !== 'ok' && reply !== 'conflict') return reply;
+    // 'conflict': the retry's id is this lost run's own (HSETNX), so an earlier pass admitted it and
+    // may have died before its job was added: add it (again; a job id added twice is one job, and a
+    // worker claims a run only while it is queued).
+    await this.enqueue(job, retry);
+    return 'ok';
   }
 
   async cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
@@ -161,6 +215,7 @@ export class BullMQRunQueue implements RunQueue {
       finished: { ...counters.finished },
       workerLost: counters.workerLost,
       fenced: counters.fenced,
+      retried: counters.retried,
     };
   }
 
@@ -212,5 +267,8 @@ function toRunInfo(runId: string, f: Record<string, string>): RunInfo {
     ...(startedAt !== undefined && { startedAt, waitMs: Math.max(0, startedAt - queuedAt) }),
     ...(finishedAt !== undefined && { finishedAt }),
     cancelRequested: f.cancel === '1',
+    ...(f.retryOf && { retryOf: f.retryOf, attempt: Number(f.attempt ?? 2) }),
+    ...(f.retriedAs && { retriedAs: f.retriedAs }),
+    ...(f.retryRefused && { retryRefused: f.retryRefused }),
   };
 }

@@ -4,12 +4,23 @@ import { nanoid } from 'nanoid';
 import type { BaseAgent } from '../../agent/base-agent.js';
 import type { AgentBridge } from '../../bridge/agent-bridge.js';
 import { AbortError, StateError } from '../../errors/index.js';
+import { isRunId } from '../../ids/run-id.js';
+import { RedisStreamsTransport } from '../../transport/redis/transport.js';
 import { closeRunInLog } from './close-run.js';
 import { bullConnection, type BullConnection } from './connection.js';
 import { finish, type QueueContext } from './context.js';
 import { CLAIM, RENEW } from './scripts.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS, executeJob, positiveInt, type RunEnd, type RunJob } from '../shared.js';
 import type { CloseOptions, RunWorker, RunWorkerEvents, ServeOptions } from '../types.js';
+
+/**
+ * Whether the agent's log refuses a second start of a run id at append (the Redis log's fencing):
+ * then a run the queue admitted and this worker claimed needs no reuse check before its first
+ * event (a round trip saved per run; see `RUN_ID_ADMITTED`).
+ */
+function fencesAtAppend(agent: BaseAgent<never, unknown> | undefined): boolean {
+  return agent?.bridge?.transport instanceof RedisStreamsTransport;
+}
 
 interface ActiveRun {
   job: RunJob;
@@ -105,7 +116,11 @@ export class BullMQWorker implements RunWorker {
 
   private async execute(run: ActiveRun): Promise<void> {
     const { job, controller } = run;
-    const end: RunEnd & { emitted: boolean } = await executeJob(job, this.agents.get(job.agent), this.bridge, controller.signal);
+    const agent = this.agents.get(job.agent);
+    // A standard run id names its thread, so the thread's own fencing sees any earlier start of it;
+    // a custom one could have been used in another thread: that needs the reuse check.
+    const admitted = isRunId(job.runId) && fencesAtAppend(agent);
+    const end: RunEnd & { emitted: boolean } = await executeJob(job, agent, this.bridge, controller.signal, admitted);
     if (!end.emitted && !run.lost) {
       // run() refused before any event (e.g. a run id in use): the run still ends in the log, once.
       await closeRunInLog(this.ctx.connection, this.ctx.logKeys, this.ctx.options.log, {
