@@ -123,7 +123,7 @@ export class RunsHandler {
     }
     try {
       if (this.closed) throw new StateError('GATEWAY_CLOSED', 'The run endpoints are closed');
-      const rest = request.url.pathname.slice(this.path.length).split('/').filter(Boolean).map(decodeURIComponent);
+      const rest = request.url.pathname.slice(this.path.length).split('/').filter(Boolean).map(decodeSegment);
       const route = rest.length === 0 ? 'submit' : rest.length === 1 ? 'status' : rest.length === 2 && rest[1] === 'cancel' ? 'cancel' : undefined;
       if (!route) throw new GatewayError('NOT_FOUND', 'No such endpoint');
       const method = route === 'status' ? 'GET' : 'POST';
@@ -193,5 +193,14 @@ export class RunsHandler {
     } catch {
       // A throwing error hook changes nothing.
     }
+  }
+}
+
+/** A path segment, percent-decoded; a malformed escape (`%`, `%E0%A4%A`) is the client's error (400), not a URIError (500). */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ValidationError('Invalid run request: the run id is not a valid percent-encoded path segment', { field: 'runId', code: 'INVALID_REQUEST' });
   }
 }
