@@ -111,6 +111,8 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
     await completed;
     return result;
   } catch (error) {
+    // A request the call no longer waits for (invalid args, unknown tool, args not shown) takes no answer.
+    if (request) void host.interaction!.closeRequest(request).catch(() => undefined);
     closeTool(host, state, toolCallId, error);
     throw error instanceof AgentwireError ? error : toolFailure(tool, error);
   }
@@ -124,7 +126,13 @@ function emitExecuting(state: RunState, toolCallId: string, tool: string, args: 
     const reason = notJsonReasonOf(error);
     if (reason === undefined) throw error;
     const shown = notSerializableMarker(reason);
-    return emitEvent(state, 'tool_executing', pending ? { toolCallId, tool, args: shown, pending } : { toolCallId, tool, args: shown });
+    if (!pending) return emitEvent(state, 'tool_executing', { toolCallId, tool, args: shown });
+    // Nobody can approve what they cannot see: the call is shown without a request and fails.
+    const notShown = new ToolError(tool, `Tool "${tool}" needs approval but its arguments cannot be shown as JSON (${reason})`, {
+      code: 'APPROVAL_ARGS_NOT_SHOWN',
+      details: { reason },
+    });
+    return emitEvent(state, 'tool_executing', { toolCallId, tool, args: shown }).then(() => Promise.reject(notShown));
   }
 }
 

@@ -65,6 +65,7 @@ export const ERROR_CATALOG = {
   TOOL_FAILED: { owner: 'ToolError', status: 500, summary: 'The tool threw.' },
   TOOL_NOT_FOUND: { owner: 'ToolError', status: 400, summary: 'No tool of that name is registered on the agent.' },
   TOOL_INVALID_ARGS: { owner: 'ToolError', status: 400, summary: "The arguments do not match the tool's schema (the field is named)." },
+  APPROVAL_ARGS_NOT_SHOWN: { owner: 'ToolError', status: 500, summary: 'A tool call that needs approval has arguments that cannot be shown as JSON; nobody can approve what they cannot see, so the call fails without a request.' },
   RESULT_NOT_SERIALIZABLE: { owner: 'ToolError', status: 500, summary: "A tool's result cannot be represented as JSON, or is too large; the call fails." },
   TOOL_DENIED: { owner: 'ToolError', status: 403, summary: 'The user denied the tool call; the tool did not run (a model gets this as the tool result).' },
   APPROVAL_TIMEOUT: { owner: 'ToolError', status: 504, summary: "No answer arrived within the call's approvalTimeoutMs (default 5 min); the tool did not run." },

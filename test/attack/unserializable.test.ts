@@ -1,6 +1,7 @@
 /**
  * Requests whose event cannot be built: a tool needing approval called with arguments that are not
- * JSON (shown with a placeholder, still answerable: the approver decides blind — see the report), and
+ * JSON (shown with a placeholder and no request: the call fails, nobody approves blind), a call
+ * whose arguments are invalid (no request), and
  * a question whose JSON Schema is larger than the event limit (the run fails at once, validly).
  */
 import { describe, expect, it } from 'vitest';
@@ -37,31 +38,49 @@ class Odd extends BaseAgent<{ mode: 'bigint' | 'cycle' | 'schema' }, unknown> {
 
 describe('attack: requests whose event cannot be built', () => {
   for (const mode of ['bigint', 'cycle'] as const) {
-    it(`${mode} arguments on a tool that needs approval: the waiting call is shown with a placeholder and can be answered (approved blind)`, async () => {
+    it(`${mode} arguments on a tool that needs approval: the call is shown without a request and fails APPROVAL_ARGS_NOT_SHOWN (nobody approves blind)`, async () => {
       const transport = new MemoryTransport();
       const bridge = new AgentBridge({ transport });
       await bridge.initialize();
-      const agent = new Odd(bridge);
       const threadId = `odd-${mode}`;
-      const running = agent.run({ mode }, { userId: 'alice', threadId });
-      const pending = async () => {
-        for (;;) {
-          const event = transport.read(threadId, 'alice').find((e) => e.type === 'tool_executing');
-          if (event?.type === 'tool_executing') return event;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      };
-      const waiting = await pending();
-      // Current behaviour: the approver sees no arguments at all, only a marker.
-      expect(waiting.data.args).toEqual({ $agentwire: 'not_serializable', reason: mode });
-      expect(waiting.data.pending).toMatchObject({ kind: 'approval' });
-      await transport.answerRequest({ runId: waiting.runId, threadId, requestId: waiting.data.pending!.requestId, userId: 'alice', approved: true });
-      const result = await running;
-      expect(result.status).toBe('succeeded');
-      expect(validateLifecycle(transport.read(threadId, 'alice'))).toEqual({ ok: true, runs: 1 });
+      const result = await new Odd(bridge).run({ mode }, { userId: 'alice', threadId });
+      const events = transport.read(threadId, 'alice');
+      expect(events.map((event) => event.type)).toEqual(['agent_started', 'tool_executing', 'tool_completed', 'agent_completed']);
+      const [, executing, completed] = events;
+      expect(executing!.type === 'tool_executing' && executing!.data).toMatchObject({ args: { $agentwire: 'not_serializable', reason: mode } });
+      expect(executing!.type === 'tool_executing' && executing!.data.pending).toBeUndefined();
+      expect(completed).toMatchObject({ data: { status: 'failed', error: { code: 'APPROVAL_ARGS_NOT_SHOWN' } } });
+      expect(result.status).toBe('failed');
+      expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
       await bridge.close();
     });
   }
+
+  it('invalid arguments on a tool that needs approval: no request is shown, the call fails TOOL_INVALID_ARGS', async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    await bridge.initialize();
+    class Invalid extends BaseAgent<void, string> {
+      constructor() {
+        super({
+          name: 'invalid',
+          bridge,
+          tools: [defineTool({ name: 'pay', description: 'pays', parameters: z.object({ v: z.number() }), needsApproval: true, execute: () => 'paid' })],
+        });
+      }
+      protected async execute(): Promise<string> {
+        return this.callTool<string>('pay', { v: 'not a number' }).catch((error: { code?: string }) => error.code ?? 'threw');
+      }
+    }
+    const result = await new Invalid().run(undefined, { userId: 'alice', threadId: 'odd-invalid' });
+    const events = transport.read('odd-invalid', 'alice');
+    const executing = events.find((event) => event.type === 'tool_executing');
+    expect(executing?.type === 'tool_executing' && executing.data.pending).toBeUndefined();
+    expect(events.find((event) => event.type === 'tool_completed')).toMatchObject({ data: { status: 'failed', error: { code: 'TOOL_INVALID_ARGS' } } });
+    expect(result).toMatchObject({ status: 'succeeded', output: 'TOOL_INVALID_ARGS' });
+    expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
+    await bridge.close();
+  });
 
   it('a question whose JSON Schema exceeds maxEventBytes: the run fails at once (EVENT_TOO_LARGE), no open call, nothing waits', async () => {
     const transport = new MemoryTransport();
