@@ -325,15 +325,7 @@ export class RunSurface {
             this.discard(session);
             throw this.runRefusal(error, { userId: principal.userId, threadId, runId });
           }
-          if (spec.abortOnDisconnect) session.abortRun = this.cancelling(runId, principal.userId, spec.abortMessage);
-          if (!session.isOpen || responder.gone()) {
-            const reason = session.reason ?? 'client';
-            if (reason === 'client' || reason === 'slow_consumer') this.abortFor(session, reason);
-            this.discard(session);
-            if (!responder.gone()) throw refusalOf(reason);
-            return;
-          }
-          responder.stream(session, { ...cors, ...this.config.streamHeaders(runId) });
+          this.streamElsewhere(session, responder, cors, runId, principal.userId, spec);
           return;
         }
         const controller = new AbortController();
@@ -559,6 +551,22 @@ export class RunSurface {
       else if (!(error instanceof AgentwireError)) this.report(error, { surface: this.config.surface, userId, threadId, stage: 'answer' });
       throw error;
     }
+    this.streamElsewhere(session, responder, cors, runId, userId, spec);
+  }
+
+  /**
+   * Streams a run this request did not start here (a queued run, a continued one): with
+   * `abortOnDisconnect` a client that leaves cancels it (here or through the queue), also one that
+   * left while the stream was being prepared.
+   */
+  private streamElsewhere(
+    session: RunStreamSession,
+    responder: RunResponder,
+    cors: Record<string, string>,
+    runId: string,
+    userId: string,
+    spec: Pick<RunStartSpec<{ threadId: string; runId: string }>, 'abortOnDisconnect' | 'abortMessage'>,
+  ): void {
     if (spec.abortOnDisconnect) session.abortRun = this.cancelling(runId, userId, spec.abortMessage);
     if (!session.isOpen || responder.gone()) {
       const reason = session.reason ?? 'client';
