@@ -129,8 +129,8 @@ export class Follower implements LogListener {
     this.early = [];
     this.state = 'following';
     if (early.length > 0) {
-      const replayedIds = new Set(replay.map((entry) => entry.event.id));
-      for (const entry of early) if (!replayedIds.has(entry.event.id)) this.queue.push(entry);
+      const replayedIds = new Set(replay.map(entryId));
+      for (const entry of early) if (!replayedIds.has(entryId(entry))) this.queue.push(entry);
       // liveChars already counts the early entries (dropped duplicates were counted too: recount).
       this.liveChars = 0;
       for (let i = this.liveFrom; i < this.queue.length; i++) this.liveChars += entryChars(this.queue[i]!);
@@ -212,14 +212,26 @@ export class Follower implements LogListener {
   }
 
   private wanted(entry: LogEntry): boolean {
-    return this.target.runId === undefined || entry.event.runId === this.target.runId;
+    return this.target.runId === undefined || (entry.runId ?? entry.event.runId) === this.target.runId;
   }
 
   private owns(entry: LogEntry): boolean {
-    // A log that breaks its contract may hand anything: withheld, never a throw.
-    const event = (entry as LogEntry | null | undefined)?.event;
-    if (event?.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+    // A log that breaks its contract may hand anything: withheld, never a throw. The entry's own
+    // user and thread (`LogEntry.userId`, `threadId`) when the log gives them, so that a replay
+    // needs no event parsed; its event's otherwise.
+    const given = entry as LogEntry | null | undefined;
+    if (given !== null && given !== undefined && given.userId !== undefined && given.threadId !== undefined) {
+      if (given.userId === this.target.userId && given.threadId === this.target.threadId) return true;
+    } else {
+      const event = given?.event;
+      if (event?.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+    }
     this.options.isolationDrop?.(entry);
     return false;
   }
+}
+
+/** The entry's event id (`LogEntry.eventId` when the log gives it). */
+function entryId(entry: LogEntry): string {
+  return entry.eventId ?? entry.event.id;
 }
