@@ -17,7 +17,7 @@ import { memorySuite } from './suites/memory.js';
 import { redisSuite } from './suites/redis.js';
 import { resumeSuite } from './suites/resume.js';
 import { runsSuite } from './suites/runs.js';
-import { wsFanoutSuite } from './suites/ws-fanout.js';
+import { wsFanoutSuite, type FanoutOptions } from './suites/ws-fanout.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -42,6 +42,7 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
         quick
           ? { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 5_000, iterations: 1, warmupIterations: 0, sdkConnections: 100 }
           : { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 100_000, iterations: 3, warmupIterations: 1, sdkConnections: 1000 },
+        fanoutOverrides(),
       ),
   },
   {
@@ -80,6 +81,23 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
       ),
   },
 ];
+
+/**
+ * Profiling one fan-out case without the rest: `BENCH_FANOUT=connections:perTick:variants`, e.g.
+ * `BENCH_FANOUT=1000:1:raw,on` (variants: raw, rawb, sio, on, off; fewer than raw+rawb+on prints
+ * plain lines instead of rows).
+ */
+function fanoutOverrides(): Partial<FanoutOptions> {
+  const spec = process.env.BENCH_FANOUT;
+  if (!spec) return {};
+  const [connections, perTick, variants] = spec.split(':');
+  return {
+    ...(connections && { connections: connections.split(',').map(Number) }),
+    ...(perTick && { perTick: perTick.split(',').map(Number) }),
+    ...(variants && { variants: variants.split(',') }),
+    sdkConnections: 0,
+  };
+}
 
 async function main(): Promise<void> {
   const unknown = only?.filter((name) => !suites.some((suite) => suite.name === name)) ?? [];

@@ -21,7 +21,7 @@ serve({
       // above the default 10,000, and a thread map that holds one thread per connection.
       const fixture = await startGateway({ maxConnections }, { maxThreads: maxConnections });
       close = fixture.close;
-      connections = () => fixture.gateway.stats().connections;
+      connections = () => fixture.gateway.stats().connections.open;
       return { url: fixture.url };
     }
     const fixture = await startRawServer();

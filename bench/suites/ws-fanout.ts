@@ -192,7 +192,8 @@ const LABELS: Record<string, string> = {
  * (`process.cpuUsage`, user + system) over the same span, divided by the events, is the
  * "server CPU µs/event". Runs are repeated in rounds over the servers; medians are reported.
  */
-export async function wsFanoutSuite(options: FanoutOptions): Promise<BenchRow[]> {
+export async function wsFanoutSuite(defaults: FanoutOptions, overrides: Partial<FanoutOptions> = {}): Promise<BenchRow[]> {
+  const options = { ...defaults, ...overrides };
   const rows: BenchRow[] = [];
   const most = Math.max(1, ...options.connections, options.sdkConnections);
   const client = await BenchChild.start('bench/clients/ws-clients.ts', { name: 'ws-fanout clients', files: 5 * most + 256 });

@@ -73,6 +73,8 @@ export class Follower implements LogListener {
   private liveChars = 0;
   private subscription: Subscription | undefined;
   private endReason: 'log_closed' | 'overflow' | undefined;
+  /** Set by `handOver`: live entries that find the queue empty go straight to it. */
+  private direct: ((entry: LogEntry) => void) | undefined;
 
   constructor(
     readonly target: FollowTarget,
@@ -160,11 +162,32 @@ export class Follower implements LogListener {
     return entry;
   }
 
+  /**
+   * From now on, a live entry that arrives while nothing is queued is handed to `deliver` at once
+   * (in the log's call, in order) instead of being queued for `next()` with a `readable()`; entries
+   * still queued are taken with `next()` as before, and while any is, new ones queue behind them.
+   * For a consumer with a bounded queue of its own (a WebSocket connection's send queue): a live
+   * event then costs no queue slot, no `readable()` and no `next()` here. `deliver` must not throw.
+   */
+  handOver(deliver: (entry: LogEntry) => void): void {
+    this.direct = deliver;
+  }
+
   /** Stops following (idempotent); queued entries are dropped. `ended` is not called. */
   close(): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
     this.release();
+  }
+
+  /** @internal LogListener: one live entry from the log. */
+  onEntry(entry: LogEntry): void {
+    const direct = this.direct;
+    if (direct !== undefined && this.state === 'following' && this.head >= this.queue.length) {
+      if (this.owns(entry) && this.wanted(entry)) direct(entry);
+      return;
+    }
+    this.onEntries([entry]);
   }
 
   /** @internal LogListener: live entries from the log. */
@@ -204,6 +227,7 @@ export class Follower implements LogListener {
   private release(): void {
     this.subscription?.close();
     this.subscription = undefined;
+    this.direct = undefined;
     this.early = [];
     this.queue = [];
     this.head = 0;

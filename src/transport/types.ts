@@ -82,6 +82,11 @@ export interface SubscribeRequest {
 export interface LogListener {
   /** Live entries, in log order, appended after the subscription was made. */
   onEntries(entries: readonly LogEntry[]): void;
+  /**
+   * Optional: one live entry, the same as `onEntries([entry])` (a log may call it instead, so
+   * that the common case of one event per append allocates no array).
+   */
+  onEntry?(entry: LogEntry): void;
   /** The source ended the subscription (log closed, evicted, or failed). */
   onClose?(reason?: Error): void;
 }

@@ -24,6 +24,8 @@ export interface SubscriptionHost {
   closeSlowConsumer(): void;
   /** Runs `step`; a throw is reported and costs the connection (1011). */
   contain(stage: ReportedContext['stage'], step: () => void, threadId?: string): void;
+  /** Reports `error` and closes with 1011. Never throws. */
+  failed(error: unknown, stage: ReportedContext['stage'], threadId?: string): void;
   report(error: unknown, context: ReportedContext): void;
   /** The number of subscriptions changed (the connection arms or clears its idle timer). */
   subscriptionsChanged(count: number): void;
@@ -39,6 +41,15 @@ export class Subscriptions {
   private readonly followers = new Map<string, Follower>();
 
   constructor(private readonly host: SubscriptionHost) {}
+
+  /** Where a follower hands live entries once its replay is queued (`Follower.handOver`): straight into the send queue. */
+  private readonly deliver = (entry: LogEntry): void => {
+    try {
+      this.host.enqueue(entry);
+    } catch (error) {
+      this.host.failed(error, 'deliver');
+    }
+  };
 
   get size(): number {
     return this.followers.size;
@@ -59,8 +70,12 @@ export class Subscriptions {
       host.sendError('TOO_MANY_SUBSCRIPTIONS', `at most ${host.maxSubscriptions} subscriptions per connection`, threadId);
       return;
     }
-    // Made once per subscription: nothing is allocated per live entry.
-    const drain = (): void => this.drain(follower);
+    // Made once per subscription: nothing is allocated per live entry. Nothing is taken from the
+    // follower before `subscribed` and the replay are queued (entries that arrive meanwhile wait in it).
+    let handedOver = false;
+    const drain = (): void => {
+      if (handedOver) this.drain(follower);
+    };
     const follower: Follower = new Follower(
       { userId: host.userId, threadId, after },
       {
@@ -112,7 +127,10 @@ export class Subscriptions {
     }
     host.sendFrame({ type: 'subscribed', threadId, cursor: result.cursor, replayed: replay.length });
     for (const entry of replay) host.enqueue(entry);
+    handedOver = true;
     this.drain(follower);
+    // Live entries from now on go straight into the send queue while the follower holds none.
+    if (this.followers.get(threadId) === follower) follower.handOver(this.deliver);
   }
 
   unsubscribe(threadId: string): boolean {

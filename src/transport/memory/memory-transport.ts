@@ -156,7 +156,16 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
    */
   append(event: AgentEvent): LogEntry {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
-    const json = serialized(event);
+    return this.appendSerialized(event, serialized(event));
+  }
+
+  /**
+   * `append` with the event's JSON already made (exactly what `eventJson(event)` returns), for a
+   * caller that serialized the event itself (the WebSocket gateway's `send()`).
+   * @internal
+   */
+  appendSerialized(event: AgentEvent, json: string): LogEntry {
+    if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
     const known = this.retention.runs.get(event.runId);
     if (known) {
       const repeat = checkRun(known, event);
@@ -194,13 +203,15 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       // Each pass clears one other thread's history.
     }
     if (log.subscribers.size === 0) return entry;
-    const batch = [entry];
+    let batch: LogEntry[] | undefined;
     for (const subscriber of log.subscribers) {
       if (subscriber.userId !== event.userId) {
         this.isolationDrops++;
         continue;
       }
-      subscriber.listener.onEntries(batch);
+      const listener = subscriber.listener;
+      if (listener.onEntry !== undefined) listener.onEntry(entry);
+      else listener.onEntries((batch ??= [entry]));
     }
     return entry;
   }
