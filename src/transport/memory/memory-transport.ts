@@ -18,7 +18,7 @@ import type {
   Transport,
   TransportHealth,
 } from '../types.js';
-import { ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
+import { ActivityList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
 import { refusal, threadTag } from './log-common.js';
 import { MemoryRequests } from './answers.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
@@ -83,6 +83,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Identifies this incarnation of the logs; every cursor starts with it. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
+  /** Logs holding entries, least recently appended to first: what the total bounds trim. */
+  private readonly activity = new ActivityList();
   private readonly limits: ThreadLogLimits;
   private readonly maxThreads: number;
   private readonly maxTotalEvents: number;
@@ -196,6 +198,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       this.retention.runs.set(event.runId, run);
     }
     const entry = log.append(event, json, run, now);
+    this.activity.touched(log);
     if (event.type === 'agent_started') run.start = entry;
     else if (event.type === 'agent_completed') run.end = entry;
     const retention = this.retention;
@@ -305,6 +308,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       log.subscribers.clear();
       log.clear();
     }
+    this.activity.clear();
     this.threads.clear();
   }
 
@@ -348,11 +352,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
    * `current`. False when there is none (cannot happen: a thread alone stays within the totals).
    */
   private dropOldestHistory(current: ThreadLog): boolean {
-    let oldest: ThreadLog | undefined;
-    for (const log of this.threads.values()) {
-      if (log !== current && log.size > 0 && (!oldest || log.lastActivity < oldest.lastActivity)) oldest = log;
-    }
+    const oldest = this.activity.oldestExcept(current);
     if (!oldest) return false;
+    this.activity.remove(oldest);
     oldest.clear();
     return true;
   }
@@ -375,6 +377,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Forgets a thread's log, its events and their runs; a cursor of it then gets `trimmed`. */
   private dropThread(log: ThreadLog): void {
     this.threads.delete(log.threadId);
+    this.activity.remove(log);
     log.clear();
   }
 }

@@ -114,6 +114,10 @@ export class ThreadLog implements EntryOrigin {
   bytes = 0;
   readonly subscribers = new Set<Subscriber>();
   lastActivity: number;
+  /** Neighbours in the transport's list of logs holding entries, least recently appended to first (see `ActivityList`). */
+  olderActive: ThreadLog | undefined = undefined;
+  newerActive: ThreadLog | undefined = undefined;
+  inActivityList = false;
   /** Every cursor of this log starts with it (`<epoch>.<logId>.<thread tag>`). */
   readonly cursorPrefix: string;
 
@@ -199,5 +203,62 @@ export class ThreadLog implements EntryOrigin {
     this.retention.events--;
     this.retention.bytes -= length;
     if (--run.retained === 0 && this.retention.runs.get(run.runId) === run) this.retention.runs.delete(run.runId);
+  }
+}
+
+/**
+ * The logs that hold entries, least recently appended to first: what the total bounds trim from
+ * (`MemoryTransport` drops the oldest one's history). A log moves to the end when appended to and
+ * leaves when it holds nothing, so finding the oldest is O(1) instead of a scan of every thread.
+ * Intrusive (the links are fields of `ThreadLog`): nothing is allocated per append.
+ */
+export class ActivityList {
+  private oldest: ThreadLog | undefined;
+  private newest: ThreadLog | undefined;
+
+  /** `log` was appended to: it becomes the newest (or leaves, if it holds nothing after its own trim). */
+  touched(log: ThreadLog): void {
+    if (log.size === 0) {
+      this.remove(log);
+      return;
+    }
+    if (this.newest === log) return;
+    this.remove(log);
+    log.olderActive = this.newest;
+    log.newerActive = undefined;
+    if (this.newest) this.newest.newerActive = log;
+    else this.oldest = log;
+    this.newest = log;
+    log.inActivityList = true;
+  }
+
+  remove(log: ThreadLog): void {
+    if (!log.inActivityList) return;
+    const { olderActive, newerActive } = log;
+    if (olderActive) olderActive.newerActive = newerActive;
+    else this.oldest = newerActive;
+    if (newerActive) newerActive.olderActive = olderActive;
+    else this.newest = olderActive;
+    log.olderActive = undefined;
+    log.newerActive = undefined;
+    log.inActivityList = false;
+  }
+
+  /** The least recently appended-to log holding entries, other than `except`. */
+  oldestExcept(except: ThreadLog): ThreadLog | undefined {
+    const oldest = this.oldest;
+    return oldest === except ? oldest?.newerActive : oldest;
+  }
+
+  clear(): void {
+    for (let log = this.oldest; log !== undefined; ) {
+      const next = log.newerActive;
+      log.olderActive = undefined;
+      log.newerActive = undefined;
+      log.inActivityList = false;
+      log = next;
+    }
+    this.oldest = undefined;
+    this.newest = undefined;
   }
 }
