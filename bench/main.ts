@@ -40,8 +40,8 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
     run: () =>
       wsFanoutSuite(
         quick
-          ? { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 5_000, iterations: 1, warmupIterations: 0, sdkConnections: 100 }
-          : { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 100_000, iterations: 3, warmupIterations: 1, sdkConnections: 1000 },
+          ? { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 5_000, iterations: 1, warmupIterations: 0, sdkConnections: 100, wideConnections: 2_000, wideEventsPerRun: 4_000 }
+          : { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 100_000, iterations: 3, warmupIterations: 1, sdkConnections: 1000, wideConnections: 10_000, wideEventsPerRun: 100_000 },
         fanoutOverrides(),
       ),
   },
@@ -60,7 +60,12 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
   },
   {
     name: 'resume',
-    run: () => resumeSuite(quick ? { events: 10_000, iterations: 2, warmupIterations: 1 } : { events: 10_000, iterations: 9, warmupIterations: 3 }),
+    run: () =>
+      resumeSuite(
+        quick
+          ? { events: 10_000, iterations: 2, warmupIterations: 1, histories: [100, 1_000, 10_000], historyIterations: 1 }
+          : { events: 10_000, iterations: 9, warmupIterations: 3, histories: [1_000, 10_000, 100_000], historyIterations: 5 },
+      ),
   },
   {
     name: 'redis',
@@ -96,6 +101,7 @@ function fanoutOverrides(): Partial<FanoutOptions> {
     ...(perTick && { perTick: perTick.split(',').map(Number) }),
     ...(variants && { variants: variants.split(',') }),
     sdkConnections: 0,
+    wideConnections: Number(process.env.BENCH_WIDE ?? 0),
   };
 }
 
