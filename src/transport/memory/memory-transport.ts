@@ -271,17 +271,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       status: 'subscribed',
       replay,
       cursor,
-      subscription: {
-        close: () => {
-          owned.subscribers.delete(subscriber);
-          // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
-          // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
-          // thread ids cannot fill the thread map and push real threads' history out.
-          if (owned.subscribers.size === 0 && owned.owner === undefined && this.threads.get(threadId) === owned) {
-            this.threads.delete(threadId);
-          }
-        },
-      },
+      subscription: new MemorySubscription(this.threads, owned, subscriber),
     };
   }
 
@@ -379,6 +369,26 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     this.threads.delete(log.threadId);
     this.activity.remove(log);
     log.clear();
+  }
+}
+
+/** A live subscription to one thread log (a class: an idle subscriber holds no closure). */
+class MemorySubscription {
+  constructor(
+    private readonly threads: Map<string, ThreadLog>,
+    private readonly log: ThreadLog,
+    private readonly subscriber: Subscriber,
+  ) {}
+
+  close(): void {
+    const log = this.log;
+    log.subscribers.delete(this.subscriber);
+    // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
+    // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
+    // thread ids cannot fill the thread map and push real threads' history out.
+    if (log.subscribers.size === 0 && log.owner === undefined && this.threads.get(log.threadId) === log) {
+      this.threads.delete(log.threadId);
+    }
   }
 }
 

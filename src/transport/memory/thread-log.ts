@@ -135,6 +135,8 @@ export class ThreadLog implements EntryOrigin {
   ) {
     this.lastActivity = now;
     this.cursorPrefix = `${epoch}.${logId.toString(36)}.${tag}`;
+    // Flattened now: one string held per log instead of a rope of its parts.
+    this.cursorPrefix.charCodeAt(0);
   }
 
   get size(): number {
