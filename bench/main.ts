@@ -5,7 +5,7 @@
  * check that every row prints; its figures are not meant to be quoted). `--only=suite1,suite2`
  * runs some suites.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './lib/root.js';
@@ -105,6 +105,13 @@ function fanoutOverrides(): Partial<FanoutOptions> {
   };
 }
 
+/** Rows of an earlier results file for the suites not run now, each marked with the date it was measured. */
+function keptRows(file: string, ran: Set<string>): BenchRow[] {
+  if (!existsSync(file)) return [];
+  const earlier = JSON.parse(readFileSync(file, 'utf8')) as { machine?: { date?: string }; rows?: Array<BenchRow & { measured?: string }> };
+  return (earlier.rows ?? []).filter((row) => !ran.has(row.suite)).map((row) => ({ ...row, measured: row.measured ?? earlier.machine?.date }));
+}
+
 async function main(): Promise<void> {
   const unknown = only?.filter((name) => !suites.some((suite) => suite.name === name)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown suite(s) ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`);
@@ -131,7 +138,9 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, quick ? 'quick.json' : 'latest.json');
-  const output = { machine: info, quick, compiled, loadAverage: { start: load.map(Number), end: loadAfter.map(Number) }, suiteMs: timings, rows };
+  // `--only` replaces the rows of the suites it ran and keeps the others' (with when they were measured).
+  const kept = only ? keptRows(file, new Set(only)) : [];
+  const output = { machine: info, quick, compiled, loadAverage: { start: load.map(Number), end: loadAfter.map(Number) }, suiteMs: timings, rows: [...kept, ...rows] };
   writeFileSync(file, JSON.stringify(output, null, 2) + '\n');
   console.log(`results: ${file}`);
 }

@@ -183,6 +183,13 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     this.context.scheduler.markDirty(this);
   }
 
+  /** Queues a subscription's replay: the log's retained tail, queued whole, not counted toward `maxQueuedFrames`. */
+  enqueueReplay(entries: readonly LogEntry[]): void {
+    if (this.state !== 'open' || entries.length === 0) return;
+    this.outbox.pushReplay(entries);
+    this.context.scheduler.markDirty(this);
+  }
+
   closeSlowConsumer(): void {
     this.close('slow_consumer');
   }

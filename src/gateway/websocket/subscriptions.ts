@@ -21,6 +21,8 @@ export interface SubscriptionHost {
   sendError(code: GatewayErrorCode, message: string, threadId?: string): void;
   /** Queues an event frame (nothing once the connection is closing). */
   enqueue(entry: LogEntry): void;
+  /** Queues a replay whole (not counted toward the send queue's bound). */
+  enqueueReplay(entries: readonly LogEntry[]): void;
   closeSlowConsumer(): void;
   /** Runs `step`; a throw is reported and costs the connection (1011). */
   contain(stage: ReportedContext['stage'], step: () => void, threadId?: string): void;
@@ -173,7 +175,7 @@ export class Subscriptions {
       if (host.scheduler.eventJson(entry) !== undefined) replay.push(entry);
     }
     host.sendFrame({ type: 'subscribed', threadId, cursor: result.cursor, replayed: replay.length });
-    for (const entry of replay) host.enqueue(entry);
+    host.enqueueReplay(replay);
     following.handedOver = true;
     this.drain(following);
     // Live entries from now on go straight into the send queue while the follower holds none.
