@@ -185,7 +185,7 @@ export class Follower implements LogListener {
   }
 
   /** @internal LogListener: one live entry from the log. */
-  onEntry(entry: LogEntry): void {
+  onLiveEntry(entry: LogEntry): void {
     if (this.direct && this.state === 'following' && this.head >= this.queue.length) {
       if (this.owns(entry) && this.wanted(entry)) this.options.deliver!(entry);
       return;

@@ -86,7 +86,7 @@ export interface LogListener {
    * Optional: one live entry, the same as `onEntries([entry])` (a log may call it instead, so
    * that the common case of one event per append allocates no array).
    */
-  onEntry?(entry: LogEntry): void;
+  onLiveEntry?(entry: LogEntry): void;
   /** The source ended the subscription (log closed, evicted, or failed). */
   onClose?(reason?: Error): void;
 }

@@ -213,7 +213,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
         continue;
       }
       const listener = subscriber.listener;
-      if (listener.onEntry !== undefined) listener.onEntry(entry);
+      if (listener.onLiveEntry !== undefined) listener.onLiveEntry(entry);
       else listener.onEntries((batch ??= [entry]));
     }
     return entry;
