@@ -5,7 +5,7 @@
  * check that every row prints; its figures are not meant to be quoted). `--only=suite1,suite2`
  * runs some suites.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './lib/root.js';
@@ -17,7 +17,7 @@ import { memorySuite } from './suites/memory.js';
 import { redisSuite } from './suites/redis.js';
 import { resumeSuite } from './suites/resume.js';
 import { runsSuite } from './suites/runs.js';
-import { wsFanoutSuite } from './suites/ws-fanout.js';
+import { wsFanoutSuite, type FanoutOptions } from './suites/ws-fanout.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -40,8 +40,9 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
     run: () =>
       wsFanoutSuite(
         quick
-          ? { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 5_000, iterations: 1, warmupIterations: 0, sdkConnections: 100 }
-          : { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 100_000, iterations: 3, warmupIterations: 1, sdkConnections: 1000 },
+          ? { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 5_000, iterations: 1, warmupIterations: 0, sdkConnections: 100, wideConnections: 2_000, wideEventsPerRun: 4_000 }
+          : { connections: [1, 100, 1000], perTick: [10, 1], eventsPerRun: 100_000, iterations: 3, warmupIterations: 1, sdkConnections: 1000, wideConnections: 10_000, wideEventsPerRun: 100_000 },
+        fanoutOverrides(),
       ),
   },
   {
@@ -59,7 +60,12 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
   },
   {
     name: 'resume',
-    run: () => resumeSuite(quick ? { events: 10_000, iterations: 2, warmupIterations: 1 } : { events: 10_000, iterations: 9, warmupIterations: 3 }),
+    run: () =>
+      resumeSuite(
+        quick
+          ? { events: 10_000, iterations: 2, warmupIterations: 1, histories: [100, 1_000, 10_000], historyIterations: 1 }
+          : { events: 10_000, iterations: 9, warmupIterations: 3, histories: [1_000, 10_000, 100_000], historyIterations: 5 },
+      ),
   },
   {
     name: 'redis',
@@ -80,6 +86,31 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
       ),
   },
 ];
+
+/**
+ * Profiling one fan-out case without the rest: `BENCH_FANOUT=connections:perTick:variants`, e.g.
+ * `BENCH_FANOUT=1000:1:raw,on` (variants: raw, rawb, sio, on, off; fewer than raw+rawb+on prints
+ * plain lines instead of rows).
+ */
+function fanoutOverrides(): Partial<FanoutOptions> {
+  const spec = process.env.BENCH_FANOUT;
+  if (!spec) return {};
+  const [connections, perTick, variants] = spec.split(':');
+  return {
+    ...(connections && { connections: connections.split(',').map(Number) }),
+    ...(perTick && { perTick: perTick.split(',').map(Number) }),
+    ...(variants && { variants: variants.split(',') }),
+    sdkConnections: 0,
+    wideConnections: Number(process.env.BENCH_WIDE ?? 0),
+  };
+}
+
+/** Rows of an earlier results file for the suites not run now, each marked with the date it was measured. */
+function keptRows(file: string, ran: Set<string>): BenchRow[] {
+  if (!existsSync(file)) return [];
+  const earlier = JSON.parse(readFileSync(file, 'utf8')) as { machine?: { date?: string }; rows?: Array<BenchRow & { measured?: string }> };
+  return (earlier.rows ?? []).filter((row) => !ran.has(row.suite)).map((row) => ({ ...row, measured: row.measured ?? earlier.machine?.date }));
+}
 
 async function main(): Promise<void> {
   const unknown = only?.filter((name) => !suites.some((suite) => suite.name === name)) ?? [];
@@ -107,7 +138,9 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, quick ? 'quick.json' : 'latest.json');
-  const output = { machine: info, quick, compiled, loadAverage: { start: load.map(Number), end: loadAfter.map(Number) }, suiteMs: timings, rows };
+  // `--only` replaces the rows of the suites it ran and keeps the others' (with when they were measured).
+  const kept = only ? keptRows(file, new Set(only)) : [];
+  const output = { machine: info, quick, compiled, loadAverage: { start: load.map(Number), end: loadAfter.map(Number) }, suiteMs: timings, rows: [...kept, ...rows] };
   writeFileSync(file, JSON.stringify(output, null, 2) + '\n');
   console.log(`results: ${file}`);
 }

@@ -8,6 +8,8 @@ export const BUILD_DIR = join(ROOT, 'bench', '.build');
 /** The bench's entry points: the runner and the scripts of its child processes. */
 const ENTRIES = {
   main: 'bench/main.ts',
+  'hot-path': 'bench/hot-path.ts',
+  'heap-per-connection': 'bench/heap-per-connection.ts',
   'clients/ws-clients': 'bench/clients/ws-clients.ts',
   'servers/memory-server': 'bench/servers/memory-server.ts',
   'workers/redis-worker': 'bench/workers/redis-worker.ts',

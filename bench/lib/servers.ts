@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MemoryTransport, tokenFrom, type Authenticate, type MemoryTransportOptions } from '../../src/index.js';
-import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/transport/websocket/index.js';
+import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
 
 /** Bench tokens are `tok-<userId>`. */
 export const tokenOf = (userId: string): string => `tok-${userId}`;

@@ -3,6 +3,7 @@
  * `ws` server) whose memory is read after full garbage collections, before and after the bench
  * client process opens its idle connections. A fresh process per case keeps the figures clean.
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { serve, notify } from '../lib/ipc.js';
 import { sleep } from '../lib/clock.js';
 import { startGateway, startRawServer } from '../lib/servers.js';
@@ -21,7 +22,7 @@ serve({
       // above the default 10,000, and a thread map that holds one thread per connection.
       const fixture = await startGateway({ maxConnections }, { maxThreads: maxConnections });
       close = fixture.close;
-      connections = () => fixture.gateway.stats().connections;
+      connections = () => fixture.gateway.stats().connections.open;
       return { url: fixture.url };
     }
     const fixture = await startRawServer();
@@ -38,6 +39,15 @@ serve({
     }
     const usage = process.memoryUsage();
     return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, connections: connections() };
+  },
+
+  /** A heap snapshot after full collections (finding what each connection holds). */
+  async snapshot(args) {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(50);
+    }
+    return { file: writeHeapSnapshot((args as { file: string }).file) };
   },
 
   async stop() {

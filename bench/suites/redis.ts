@@ -1,7 +1,7 @@
 import { deleteKeysWithPrefix, probeRedis } from '../../src/transport/redis/admin.js';
 import { nanoid } from 'nanoid';
 import { RedisStreamsTransport } from '../../src/transport/redis/index.js';
-import { WebSocketGateway } from '../../src/transport/websocket/index.js';
+import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { BenchChild } from '../lib/child.js';
 import { nowMs } from '../lib/clock.js';
 import { EVENT_BYTES } from '../lib/events.js';

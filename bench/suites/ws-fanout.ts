@@ -20,6 +20,13 @@ export interface FanoutOptions {
   sdkConnections: number;
   /** Only these targets (profiling): 'raw', 'rawb', 'sio', 'on', 'off'. Default all; rows need all. */
   variants?: string[];
+  /**
+   * The wide case (how cost grows with connections): this many connections (0: none) at 1
+   * event/conn/tick, `wideEventsPerRun` events per run, raw ws one message per event against the
+   * gateway. The servers run one after the other (one process may not hold two sets of them).
+   */
+  wideConnections?: number;
+  wideEventsPerRun?: number;
 }
 
 /** Size of a gateway event frame (the event plus its envelope), for the flow-control estimate. */
@@ -192,10 +199,11 @@ const LABELS: Record<string, string> = {
  * (`process.cpuUsage`, user + system) over the same span, divided by the events, is the
  * "server CPU µs/event". Runs are repeated in rounds over the servers; medians are reported.
  */
-export async function wsFanoutSuite(options: FanoutOptions): Promise<BenchRow[]> {
+export async function wsFanoutSuite(defaults: FanoutOptions, overrides: Partial<FanoutOptions> = {}): Promise<BenchRow[]> {
+  const options = { ...defaults, ...overrides };
   const rows: BenchRow[] = [];
   const most = Math.max(1, ...options.connections, options.sdkConnections);
-  const client = await BenchChild.start('bench/clients/ws-clients.ts', { name: 'ws-fanout clients', files: 5 * most + 256 });
+  const client = await BenchChild.start('bench/clients/ws-clients.ts', { name: 'ws-fanout clients', files: Math.max(5 * most, options.wideConnections ?? 0) + 256 });
   const open: Array<() => Promise<void>> = [];
   const perTickMax = Math.max(...options.perTick);
   try {
@@ -216,8 +224,64 @@ export async function wsFanoutSuite(options: FanoutOptions): Promise<BenchRow[]>
       return endMs - clock.offsetMs - started;
     };
 
+    const wide = options.wideConnections ?? 0;
+    if (wide > 0) rows.push(...(await wideCase(wide, options.wideEventsPerRun ?? 10 * wide)));
+
     const cases = options.connections.map((count) => ({ count, sdk: false }));
     if (options.sdkConnections > 0) cases.push({ count: options.sdkConnections, sdk: true });
+    /**
+     * Many connections, paced at 1 event/conn/tick and bounded (each run `total` events, flow
+     * controlled like the others): raw ws first, then the gateway, each with its own warm-up run.
+     */
+    async function wideCase(count: number, total: number): Promise<BenchRow[]> {
+      const perTick = 1;
+      const measured = new Map<string, { ms: number[]; cpu: number[] }>();
+      for (const name of ['raw', 'on'] as const) {
+        const server = name === 'raw' ? await startRawServer() : await startGateway({ maxConnections: count + 16 }, { maxThreads: count + 16 });
+        try {
+          const group = `${name}-w${count}`;
+          await client.call('open', { name: group, kind: name === 'raw' ? 'raw' : 'gateway', url: server.url, prefix: group, count, parallel: 200 }, 300_000);
+          const target =
+            name === 'raw'
+              ? rawTarget([...(server as Awaited<ReturnType<typeof startRawServer>>).sockets], group, 1)
+              : gatewayTarget('on', server as GatewayFixture, group, count);
+          cpu.set(target.name, []);
+          const result = (await repeatRuns([{ name, run: () => runOnce(target, total, perTick) }], { iterations: options.iterations, warmupIterations: options.warmupIterations })).get(name)!;
+          const counts = await client.call<{ errors: number; firstError?: string }>('counts', { name: group });
+          if (counts.errors > 0) throw new Error(`${name} (${count} connections): client errors, first: ${counts.firstError}`);
+          measured.set(name, { ms: result.samples, cpu: cpu.get(target.name)!.slice(-result.runs) });
+          await client.call('close', { name: group }, 300_000);
+        } finally {
+          await server.close();
+        }
+      }
+      const med = (list: number[]): number => [...list].sort((a, b) => a - b)[list.length >> 1]!;
+      const rateOf = (name: string): number => total / (med(measured.get(name)!.ms) / 1000);
+      const cpuOf = (name: string): number => med(measured.get(name)!.cpu);
+      const raw = rateOf('raw');
+      const value = rateOf('on');
+      const where = `${count.toLocaleString('en-US')} connections, 1 event/conn/tick`;
+      const notes = `${total} events of ${EVENT_BYTES} B per run (${total / count} per connection), median of ${options.iterations} runs; servers one after the other, not interleaved`;
+      return [
+        { suite: 'ws-fanout', case: `${LABELS.raw}, ${where}`, value: raw, unit: 'events/s', cpuUs: cpuOf('raw'), notes },
+        {
+          suite: 'ws-fanout',
+          case: `${LABELS.on}, ${where}`,
+          value,
+          unit: 'events/s',
+          baseline: raw,
+          baselineName: 'raw ws, 1 msg/event',
+          ratio: value / raw,
+          cpuUs: cpuOf('on'),
+          baselineCpuUs: cpuOf('raw'),
+          // The 1 event/conn/tick target, at ten times the connections.
+          target: '≥ 1.0× raw',
+          met: value / raw >= 1,
+          notes,
+        },
+      ];
+    }
+
     for (const { count, sdk } of cases) {
       const want = (name: string): boolean => !options.variants || options.variants.includes(name);
       const raw = await startRawServer();

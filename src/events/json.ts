@@ -298,6 +298,19 @@ export function eventJson(event: AgentEvent): string {
   return remembered(event) ?? serializeEvent(event);
 }
 
+/**
+ * `eventJson` that does not remember a string it has to make, for a caller that hands that string
+ * on itself (a WeakMap entry per event costs about a microsecond: the garbage collector visits
+ * every live one). Throws like `eventJson`.
+ */
+export function eventJsonUnremembered(event: AgentEvent): string {
+  const known = remembered(event);
+  if (known !== undefined) return known;
+  const outcome = toJson(event, DEFAULT_JSON_LIMITS, 1);
+  if (!outcome.ok) throw notSerializable(event, outcome);
+  return outcome.json;
+}
+
 /** Whether the event was serialized where it was built (or its JSON recorded by a log). */
 export function hasEventJson(event: AgentEvent): boolean {
   return remembered(event) !== undefined;

@@ -70,6 +70,11 @@ export class ConnectionTracker<C extends TrackedConnection> {
     for (const list of this.byUser.values()) yield* list;
   }
 
+  /** Calls `visit` for every open connection (cheaper than iterating `all()`: gauges read it often). */
+  forEach(visit: (connection: C) => void): void {
+    for (const list of this.byUser.values()) for (let i = 0; i < list.length; i++) visit(list[i]!);
+  }
+
   /** Counts a request being authenticated; returns its release (idempotent). Throws `SERVER_AT_CAPACITY` when full. */
   authenticating(): () => void {
     this.checkCapacity(0);

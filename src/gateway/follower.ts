@@ -30,6 +30,8 @@ export interface FollowerOptions {
   ended(reason: 'log_closed' | 'overflow', error?: Error): void;
   /** An entry of another user or thread reached the follower and was withheld (must not happen). */
   isolationDrop?(entry: LogEntry): void;
+  /** Where live entries go once `handOver()` was called and nothing is queued (must not throw). */
+  deliver?(entry: LogEntry): void;
 }
 
 export type FollowResult =
@@ -65,7 +67,8 @@ export function entryChars(entry: LogEntry): number {
  */
 export class Follower implements LogListener {
   private state: 'idle' | 'subscribing' | 'following' | 'ended' = 'idle';
-  private early: LogEntry[] = [];
+  /** Live entries that arrived while the log was answering `subscribe` (made when the first one does). */
+  private early: LogEntry[] | undefined;
   private queue: LogEntry[] = [];
   private head = 0;
   /** Index in `queue` where live entries start (entries before it are the replay). */
@@ -73,6 +76,8 @@ export class Follower implements LogListener {
   private liveChars = 0;
   private subscription: Subscription | undefined;
   private endReason: 'log_closed' | 'overflow' | undefined;
+  /** Set by `handOver`: live entries that find the queue empty go straight to `options.deliver`. */
+  private direct = false;
 
   constructor(
     readonly target: FollowTarget,
@@ -101,7 +106,7 @@ export class Follower implements LogListener {
       result = await log.subscribe({ userId, threadId, after }, this);
     } catch (error) {
       this.state = 'ended';
-      this.early = [];
+      this.early = undefined;
       if (error instanceof AuthError) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
       throw new GatewayError('SUBSCRIBE_FAILED', 'Could not subscribe to the thread; retry later', {
         cause: error,
@@ -110,7 +115,7 @@ export class Follower implements LogListener {
     }
     if (result.status === 'history_gap') {
       this.state = 'ended';
-      this.early = [];
+      this.early = undefined;
       return { status: 'history_gap', gap: result.gap };
     }
     // The state may have changed while the log was answering.
@@ -126,11 +131,11 @@ export class Follower implements LogListener {
     this.queue = replay;
     this.liveFrom = replayed;
     const early = this.early;
-    this.early = [];
+    this.early = undefined;
     this.state = 'following';
-    if (early.length > 0) {
-      const replayedIds = new Set(replay.map((entry) => entry.event.id));
-      for (const entry of early) if (!replayedIds.has(entry.event.id)) this.queue.push(entry);
+    if (early !== undefined && early.length > 0) {
+      const replayedIds = new Set(replay.map(entryId));
+      for (const entry of early) if (!replayedIds.has(entryId(entry))) this.queue.push(entry);
       // liveChars already counts the early entries (dropped duplicates were counted too: recount).
       this.liveChars = 0;
       for (let i = this.liveFrom; i < this.queue.length; i++) this.liveChars += entryChars(this.queue[i]!);
@@ -160,11 +165,32 @@ export class Follower implements LogListener {
     return entry;
   }
 
+  /**
+   * From now on, a live entry that arrives while nothing is queued is handed to the options'
+   * `deliver` at once (in the log's call, in order) instead of being queued for `next()` with a
+   * `readable()`; entries still queued are taken with `next()` as before, and while any is, new
+   * ones queue behind them. For a consumer with a bounded queue of its own (a WebSocket
+   * connection's send queue): a live event then costs no queue slot, no `readable()` and no
+   * `next()` here. Without `deliver` in the options, nothing changes.
+   */
+  handOver(): void {
+    this.direct = this.options.deliver !== undefined;
+  }
+
   /** Stops following (idempotent); queued entries are dropped. `ended` is not called. */
   close(): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
     this.release();
+  }
+
+  /** @internal LogListener: one live entry from the log. */
+  onLiveEntry(entry: LogEntry): void {
+    if (this.direct && this.state === 'following' && this.head >= this.queue.length) {
+      if (this.owns(entry) && this.wanted(entry)) this.options.deliver!(entry);
+      return;
+    }
+    this.onEntries([entry]);
   }
 
   /** @internal LogListener: live entries from the log. */
@@ -173,12 +199,12 @@ export class Follower implements LogListener {
     let added = false;
     for (const entry of entries) {
       if (!this.owns(entry) || !this.wanted(entry)) continue;
-      if (this.state === 'subscribing') this.early.push(entry);
+      if (this.state === 'subscribing') (this.early ??= []).push(entry);
       else this.queue.push(entry);
       this.liveChars += entryChars(entry);
       added = true;
     }
-    const live = this.state === 'subscribing' ? this.early.length : this.queue.length - Math.max(this.head, this.liveFrom);
+    const live = this.state === 'subscribing' ? (this.early?.length ?? 0) : this.queue.length - Math.max(this.head, this.liveFrom);
     if (live > this.options.maxQueuedEntries || this.liveChars > this.options.maxQueuedChars) {
       this.end('overflow');
       return;
@@ -204,7 +230,8 @@ export class Follower implements LogListener {
   private release(): void {
     this.subscription?.close();
     this.subscription = undefined;
-    this.early = [];
+    this.direct = false;
+    this.early = undefined;
     this.queue = [];
     this.head = 0;
     this.liveFrom = 0;
@@ -212,14 +239,26 @@ export class Follower implements LogListener {
   }
 
   private wanted(entry: LogEntry): boolean {
-    return this.target.runId === undefined || entry.event.runId === this.target.runId;
+    return this.target.runId === undefined || (entry.runId ?? entry.event.runId) === this.target.runId;
   }
 
   private owns(entry: LogEntry): boolean {
-    // A log that breaks its contract may hand anything: withheld, never a throw.
-    const event = (entry as LogEntry | null | undefined)?.event;
-    if (event?.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+    // A log that breaks its contract may hand anything: withheld, never a throw. The entry's own
+    // user and thread (`LogEntry.userId`, `threadId`) when the log gives them, so that a replay
+    // needs no event parsed; its event's otherwise.
+    const given = entry as LogEntry | null | undefined;
+    if (given !== null && given !== undefined && given.userId !== undefined && given.threadId !== undefined) {
+      if (given.userId === this.target.userId && given.threadId === this.target.threadId) return true;
+    } else {
+      const event = given?.event;
+      if (event?.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+    }
     this.options.isolationDrop?.(entry);
     return false;
   }
+}
+
+/** The entry's event id (`LogEntry.eventId` when the log gives it). */
+function entryId(entry: LogEntry): string {
+  return entry.eventId ?? entry.event.id;
 }

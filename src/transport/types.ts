@@ -36,6 +36,18 @@ export interface LogEntry {
    * gateway writes for every connection (the Redis log reads it from the stream).
    */
   readonly json: string;
+  /**
+   * Optional, for readers that route or check entries without reading `event`: the event's
+   * `userId`, `threadId`, `runId` and `id` as the log recorded them, each equal to the event's own.
+   * The built-in memory log gives them from its own records (a thread's owner, which its append
+   * checks against every event; the entry's run; the id read from the stored JSON), so a replayed
+   * entry is routed, checked against its subscriber and written without parsing its event. Readers
+   * fall back to `event` for a log that leaves them out.
+   */
+  readonly userId?: string;
+  readonly threadId?: string;
+  readonly runId?: string;
+  readonly eventId?: string;
 }
 
 export type HistoryGapReason =
@@ -70,6 +82,11 @@ export interface SubscribeRequest {
 export interface LogListener {
   /** Live entries, in log order, appended after the subscription was made. */
   onEntries(entries: readonly LogEntry[]): void;
+  /**
+   * Optional: one live entry, the same as `onEntries([entry])` (a log may call it instead, so
+   * that the common case of one event per append allocates no array).
+   */
+  onLiveEntry?(entry: LogEntry): void;
   /** The source ended the subscription (log closed, evicted, or failed). */
   onClose?(reason?: Error): void;
 }

@@ -64,6 +64,22 @@ describe('slow consumers', () => {
   });
 });
 
+describe('a long replay', () => {
+  it('replays more retained events than maxQueuedFrames (a replay does not count toward it), and the bound still holds for live frames', async () => {
+    const maxQueuedFrames = 100;
+    const { url, burst, transport, gateway: gw } = await gateway({ maxQueuedFrames });
+    await burst.run({ thoughts: 400 }, { userId: 'alice', threadId: 'long' });
+    const retained = ids(transport.read('long', 'alice'));
+    expect(retained.length).toBe(402);
+    const alice = await raw(url, 'alice');
+    alice.subscribe('long');
+    await alice.waitFor(() => alice.events().length === retained.length, 'the whole replay');
+    expect(ids(alice.events())).toEqual(retained);
+    expect(alice.closed).toBeUndefined();
+    expect(gw.stats().closedSlowConsumer).toBe(0);
+  });
+});
+
 describe('heartbeat, idle sockets, rate limit', () => {
   it('closes a peer that stops answering pings with 4000 and keeps the ones that answer', async () => {
     // Not much shorter: on a loaded machine a pong can take longer than one interval to come back.

@@ -14,6 +14,8 @@ import {
 } from '../../src/index.js';
 import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { eventJson } from '../../src/events/json.js';
+import { Follower } from '../../src/gateway/follower.js';
+import { eventFrameJson } from '../../src/gateway/websocket/server-frames.js';
 
 function emitterFor(userId: string, threadId: string) {
   return new RunEmitter({ runId: generateRunId(threadId), threadId, userId, agent: 'a' });
@@ -181,6 +183,32 @@ describe('MemoryTransport serialization', () => {
     }
     // The same string object eventJson remembers for the event: serialized once, not per reader.
     expect(appended[0]!.json).toBe(eventJson(events[0]!));
+  });
+
+  it('names each entry’s user, thread, run and id as its event does, and a replay is routed without parsing one event', async () => {
+    const transport = new MemoryTransport();
+    const events = thoughts(4);
+    // Events built elsewhere: another key order, and an id JSON has to escape.
+    const base = events[3]!;
+    const reordered = { id: `${base.id}-x`, v: 1, type: 'agent_thinking', runId: base.runId, threadId: 't1', userId: 'alice', agent: 'a', seq: 5, ts: 1, data: { text: 'r' } } as AgentEvent;
+    const escaped = { ...base, id: `${base.id}-"q"\\`, seq: 6, data: { text: 'e' } } as AgentEvent;
+    const all = [...events, reordered, escaped];
+    const appended = all.map((event) => transport.append(event));
+    const result = transport.subscribeSync({ userId: 'alice', threadId: 't1' }, listener);
+    if (result.status !== 'subscribed') throw new Error('expected subscribed');
+    const identity = (entry: LogEntry) => [entry.userId, entry.threadId, entry.runId, entry.eventId];
+    const parsed = (entry: LogEntry) => (entry as unknown as { parsed?: unknown }).parsed;
+    // A reader that checks, routes and writes a replay (the WebSocket gateway's Follower and frames).
+    const follower = new Follower({ userId: 'alice', threadId: 't1' }, { maxQueuedEntries: 10, maxQueuedChars: 1e6, readable: () => undefined, ended: () => undefined });
+    expect(await follower.start(transport)).toMatchObject({ status: 'following', replayed: all.length });
+    const taken: LogEntry[] = [];
+    for (let entry = follower.next(); entry !== undefined; entry = follower.next()) taken.push(entry);
+    const frames = taken.map((entry) => eventFrameJson(entry, entry.json));
+    expect(taken.slice(0, 5).map(parsed)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(frames.map((frame) => JSON.parse(frame).event)).toEqual(all);
+    for (const entries of [appended, result.replay, taken]) {
+      expect(entries.map(identity)).toEqual(all.map((event) => [event.userId, event.threadId, event.runId, event.id]));
+    }
   });
 
   it('refuses an event that is not JSON alone (TRANSPORT_REFUSED, not retryable) and stores nothing of it', async () => {

@@ -1,4 +1,4 @@
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { CloseCode, PROTOCOL_VERSION, type GatewayErrorCode } from '../../protocol/constants.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
@@ -58,7 +58,7 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly outbox = new Outbox();
   readonly subscriptions: Subscriptions;
-  private readonly inbox: Inbox;
+  readonly inbox: Inbox;
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -71,10 +71,12 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
   ) {
     this.subscriptions = new Subscriptions(this);
     this.inbox = new Inbox(this);
-    socket.on('message', this.inbox.onMessage);
-    socket.on('pong', this.onPong);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    // Shared listeners that find the connection on the socket: no closure per connection.
+    (socket as TaggedSocket)[CONNECTION] = this;
+    socket.on('message', onSocketMessage);
+    socket.on('pong', onSocketPong);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
   get options(): ResolvedGatewayOptions {
@@ -153,18 +155,23 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     if (this.state !== 'open') return;
     try {
       const { batching, maxBufferedBytes } = this.context.options;
-      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this.onDrained);
+      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this.drained());
     } catch (error) {
       this.failed(error, 'flush');
     }
   }
 
-  private readonly onDrained = (): void => {
-    this.contain('timer', () => {
-      this.outbox.awaitingDrain = false;
-      if (this.state === 'open' && this.outbox.size > 0) this.context.scheduler.markDirty(this);
+  /** The callback of a message that fills the socket (made the first time one does: most connections never fill theirs). */
+  private onDrained: (() => void) | undefined;
+
+  private drained(): () => void {
+    return (this.onDrained ??= () => {
+      this.contain('timer', () => {
+        this.outbox.awaitingDrain = false;
+        if (this.state === 'open' && this.outbox.size > 0) this.context.scheduler.markDirty(this);
+      });
     });
-  };
+  }
 
   /** Queues an event frame (or an already serialized control frame); past `maxQueuedFrames` the consumer is too slow. */
   enqueue(item: LogEntry | string): void {
@@ -173,6 +180,13 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
       this.closeSlowConsumer();
       return;
     }
+    this.context.scheduler.markDirty(this);
+  }
+
+  /** Queues a subscription's replay: the log's retained tail, queued whole, not counted toward `maxQueuedFrames`. */
+  enqueueReplay(entries: readonly LogEntry[]): void {
+    if (this.state !== 'open' || entries.length === 0) return;
+    this.outbox.pushReplay(entries);
     this.context.scheduler.markDirty(this);
   }
 
@@ -259,16 +273,19 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     }
   }
 
-  private readonly onPong = (): void => {
+  /** @internal The socket's `pong`. */
+  pong(): void {
     this.alive = true;
-  };
+  }
 
-  private readonly onError = (error: Error & { code?: string }): void => {
+  /** @internal The socket's `error`. */
+  socketError(error: Error & { code?: string }): void {
     // ws closes the socket itself after an error (1009 for frames over maxPayload, 1002/1007 for protocol errors).
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.context.stats.disconnected('oversized_frame');
-  };
+  }
 
-  private readonly onClose = (): void => {
+  /** @internal The socket's `close`. */
+  socketClose(): void {
     this.release();
     this.state = 'closed';
     try {
@@ -276,7 +293,24 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     } catch (error) {
       this.report(error, { stage: 'close', userId: this.userId, connectionId: this.id });
     }
-  };
+  }
+}
+
+/** Where a gateway socket keeps its connection, for the shared listeners below. */
+const CONNECTION = Symbol('agentwire.connection');
+type TaggedSocket = WebSocket & { [CONNECTION]: Connection };
+
+function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as TaggedSocket)[CONNECTION].inbox.onMessage(data, isBinary);
+}
+function onSocketPong(this: WebSocket): void {
+  (this as TaggedSocket)[CONNECTION].pong();
+}
+function onSocketError(this: WebSocket, error: Error & { code?: string }): void {
+  (this as TaggedSocket)[CONNECTION].socketError(error);
+}
+function onSocketClose(this: WebSocket): void {
+  (this as TaggedSocket)[CONNECTION].socketClose();
 }
 
 /** A close reason fits in 123 bytes of UTF-8 (ws throws on a longer one). */

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AgentwireError, AuthError, GatewayError, StateError } from '../../errors/index.js';
-import { eventJson } from '../../events/json.js';
+import { eventJson, eventJsonUnremembered } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import { CloseCode } from '../../protocol/constants.js';
 import { MemoryTransport } from '../../transport/memory/memory-transport.js';
@@ -21,6 +21,8 @@ import { Lingering } from './lingering.js';
 import { resolveGatewayOptions, type ReportedContext, type ResolvedGatewayOptions, type WebSocketGatewayOptions } from './options.js';
 import { WebSocketStatsRecorder, type WebSocketGatewayStats } from './stats.js';
 import { Handshakes, refuseUpgrade, rejectUpgrade, requestPath } from './upgrade.js';
+
+const ACCEPTED = Promise.resolve();
 
 /** Where a gateway started by `listen()` accepts connections. */
 export interface GatewayAddress {
@@ -42,6 +44,8 @@ export class WebSocketGateway implements Transport {
   /** The log connections read and `send()` appends to. */
   readonly log: Transport & EventLog;
   readonly sendSync?: (event: AgentEvent) => void;
+  /** The log when it is a plain `MemoryTransport`: `send()` hands it the JSON it made (no second lookup, nothing remembered per event). */
+  private readonly memory: MemoryTransport | undefined;
   private readonly options: ResolvedGatewayOptions;
   private readonly ownsLog: boolean;
   private readonly wss: WebSocketServer;
@@ -83,9 +87,15 @@ export class WebSocketGateway implements Transport {
     this.log = given === undefined ? new MemoryTransport() : (resolveLog(given, 'WebSocketGateway') as Transport & EventLog);
     // Inline delivery from the bridge, only when the log accepts events synchronously (the in-memory one does).
     const log = this.log;
-    if (log.sendSync) {
+    const memory = log.constructor === MemoryTransport ? (log as MemoryTransport) : undefined;
+    this.memory = memory;
+    if (memory) {
       this.sendSync = (event) => {
-        this.checkJson(event);
+        memory.appendSerialized(event, this.checkJson(event, false));
+      };
+    } else if (log.sendSync) {
+      this.sendSync = (event) => {
+        this.checkJson(event, true);
         log.sendSync!(event);
       };
     }
@@ -164,12 +174,22 @@ export class WebSocketGateway implements Transport {
    * counted in `poisonedEvents`; one that reaches the log some other way is skipped when written.
    */
   send(event: AgentEvent): Promise<void> {
+    const memory = this.memory;
+    if (memory === undefined) {
+      try {
+        this.checkJson(event, true);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.log.send(event);
+    }
     try {
-      this.checkJson(event);
+      memory.appendSerialized(event, this.checkJson(event, false));
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.log.send(event);
+    // What MemoryTransport.send returns: one shared settled promise, no allocation per event.
+    return ACCEPTED;
   }
 
   /**
@@ -185,10 +205,13 @@ export class WebSocketGateway implements Transport {
     return connections.length;
   }
 
-  /** Throws the `ValidationError` of an event that is not JSON (counted once per event: the bridge may offer it twice). */
-  private checkJson(event: AgentEvent): void {
+  /**
+   * The event's JSON (remembered with the event for the log when `remember`); throws the
+   * `ValidationError` of an event that is not JSON (counted once per event: the bridge may offer it twice).
+   */
+  private checkJson(event: AgentEvent, remember: boolean): string {
     try {
-      eventJson(event);
+      return remember ? eventJson(event) : eventJsonUnremembered(event);
     } catch (error) {
       if (typeof event !== 'object' || event === null || !this.refusedEvents.has(event)) {
         this.recorder.poisonedEvents++;
@@ -224,13 +247,13 @@ export class WebSocketGateway implements Transport {
     let queuedFrames = 0;
     let bufferedBytes = 0;
     let maxBufferedBytes = 0;
-    for (const connection of this.tracker.all()) {
+    this.tracker.forEach((connection) => {
       subscriptions += connection.subscriptionCount;
       queuedFrames += connection.queuedFrames;
       const buffered = connection.socket.bufferedAmount;
       bufferedBytes += buffered;
-      maxBufferedBytes = Math.max(maxBufferedBytes, buffered);
-    }
+      if (buffered > maxBufferedBytes) maxBufferedBytes = buffered;
+    });
     const r = this.recorder;
     return {
       ...r.snapshot({ open: this.tracker.size, authenticating: this.tracker.authenticatingCount, users: this.tracker.users }),

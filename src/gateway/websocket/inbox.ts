@@ -45,7 +45,8 @@ export class Inbox {
     this.bucket = new TokenBucket(rateLimit.framesPerSecond, rateLimit.burst, Date.now());
   }
 
-  readonly onMessage = (data: RawData, isBinary: boolean): void => {
+  /** A client frame (the socket's `message` listener calls it). */
+  onMessage(data: RawData, isBinary: boolean): void {
     this.host.contain('message', () => {
       if (!this.host.open || this.cutting) return;
       if (!this.bucket.take(Date.now())) {
@@ -64,7 +65,7 @@ export class Inbox {
         this.rejectFrame(parsed.code, parsed.message);
       }
     });
-  };
+  }
 
   /** Answers an invalid frame with an `error` frame (in turn with the other answers); past `maxInvalidFrames` closes with 1008. */
   private rejectFrame(code: GatewayErrorCode, message: string): void {

@@ -74,7 +74,8 @@ export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'
   maxBufferedBytes?: number;
   /**
    * Frames waiting in one connection's queue while its socket is full. Past it the consumer is
-   * too slow: closed with 1013 and the client resumes from its cursor. Default 20,000.
+   * too slow: closed with 1013 and the client resumes from its cursor. A subscription's replay
+   * does not count toward it (it is the log's retained tail, queued whole). Default 20,000.
    */
   maxQueuedFrames?: number;
   /** Join the frames queued for one connection in one tick into one message (a JSON array). Default true. */

@@ -19,19 +19,50 @@ export class Outbox {
   private head = 0;
   /** A message was sent with a drain callback; nothing more is written until it fires. */
   awaitingDrain = false;
+  /**
+   * Replayed entries still queued, and where they sit: `[start, end)` ranges of queue positions
+   * counted from the first item ever queued (`taken` items are before `head`). They do not count
+   * toward the bound: a replay is the log's retained tail, queued whole, however slow the reader.
+   */
+  private replayQueued = 0;
+  private replayRanges: number[] | undefined;
+  private taken = 0;
 
   get size(): number {
     return this.queue.length - this.head;
   }
 
-  /** Queues an item; returns the queue's length after it. */
+  /** Queues an item; returns the number of queued items that count toward the bound (all but replayed entries). */
   push(item: Outgoing): number {
-    return this.queue.push(item) - this.head;
+    return this.queue.push(item) - this.head - this.replayQueued;
+  }
+
+  /** Queues a replay (entries that do not count toward the bound). */
+  pushReplay(entries: readonly Outgoing[]): void {
+    if (entries.length === 0) return;
+    const start = this.taken + this.size;
+    for (const entry of entries) this.queue.push(entry);
+    (this.replayRanges ??= []).push(start, start + entries.length);
+    this.replayQueued += entries.length;
   }
 
   clear(): void {
     this.queue = [];
     this.head = 0;
+    this.replayQueued = 0;
+    this.replayRanges = undefined;
+  }
+
+  /** Moves past the item at the head. */
+  private advance(): void {
+    this.head++;
+    const position = this.taken++;
+    if (this.replayQueued === 0) return;
+    const ranges = this.replayRanges!;
+    if (position >= ranges[0]! && position < ranges[1]!) {
+      this.replayQueued--;
+      if (position + 1 === ranges[1]) ranges.splice(0, 2);
+    }
   }
 
   /**
@@ -69,7 +100,7 @@ export class Outbox {
     while (this.head < this.queue.length) {
       const json = outgoingJson(this.queue[this.head]!, scheduler);
       if (json !== undefined) return json;
-      this.head++;
+      this.advance();
     }
     return undefined;
   }
@@ -77,7 +108,7 @@ export class Outbox {
   private takeOne(scheduler: FlushScheduler, stats: WebSocketStatsRecorder): string | undefined {
     const json = this.peek(scheduler);
     if (json === undefined) return undefined;
-    this.head++;
+    this.advance();
     stats.framesSent++;
     return json;
   }
@@ -90,7 +121,7 @@ export class Outbox {
     while (message.length < MAX_BATCH_CHARS) {
       const json = this.peek(scheduler);
       if (json === undefined || message.length + json.length > MAX_BATCH_CHARS) break;
-      this.head++;
+      this.advance();
       stats.framesSent++;
       message += ',' + json;
       parts++;

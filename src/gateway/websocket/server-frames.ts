@@ -18,8 +18,9 @@ export function eventFrameJson(entry: LogEntry, eventJson: string): string {
   // Read once: a log may build the cursor string on access.
   const cursor = entry.cursor;
   const quoted = typeof cursor === 'string' && PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(String(cursor));
-  // Thread ids are restricted to [A-Za-z0-9_.:-] by the event schema: safe inside quotes.
-  return `{"type":"event","threadId":"${entry.event.threadId}","cursor":${quoted},"event":${eventJson}}`;
+  // Thread ids are restricted to [A-Za-z0-9_.:-] by the event schema: safe inside quotes. The
+  // entry's own (`LogEntry.threadId`) when the log gives it: a replayed entry is never parsed.
+  return `{"type":"event","threadId":"${entry.threadId ?? entry.event.threadId}","cursor":${quoted},"event":${eventJson}}`;
 }
 
 export function frameJson(frame: ServerFrame): string {

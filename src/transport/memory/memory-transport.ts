@@ -18,7 +18,7 @@ import type {
   Transport,
   TransportHealth,
 } from '../types.js';
-import { ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
+import { ActivityList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
 import { refusal, threadTag } from './log-common.js';
 import { MemoryRequests } from './answers.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
@@ -83,6 +83,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Identifies this incarnation of the logs; every cursor starts with it. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
+  /** Logs holding entries, least recently appended to first: what the total bounds trim. */
+  private readonly activity = new ActivityList();
   private readonly limits: ThreadLogLimits;
   private readonly maxThreads: number;
   private readonly maxTotalEvents: number;
@@ -156,7 +158,16 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
    */
   append(event: AgentEvent): LogEntry {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
-    const json = serialized(event);
+    return this.appendSerialized(event, serialized(event));
+  }
+
+  /**
+   * `append` with the event's JSON already made (exactly what `eventJson(event)` returns), for a
+   * caller that serialized the event itself (the WebSocket gateway's `send()`).
+   * @internal
+   */
+  appendSerialized(event: AgentEvent, json: string): LogEntry {
+    if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
     const known = this.retention.runs.get(event.runId);
     if (known) {
       const repeat = checkRun(known, event);
@@ -187,6 +198,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       this.retention.runs.set(event.runId, run);
     }
     const entry = log.append(event, json, run, now);
+    this.activity.touched(log);
     if (event.type === 'agent_started') run.start = entry;
     else if (event.type === 'agent_completed') run.end = entry;
     const retention = this.retention;
@@ -194,13 +206,15 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       // Each pass clears one other thread's history.
     }
     if (log.subscribers.size === 0) return entry;
-    const batch = [entry];
+    let batch: LogEntry[] | undefined;
     for (const subscriber of log.subscribers) {
       if (subscriber.userId !== event.userId) {
         this.isolationDrops++;
         continue;
       }
-      subscriber.listener.onEntries(batch);
+      const listener = subscriber.listener;
+      if (listener.onLiveEntry !== undefined) listener.onLiveEntry(entry);
+      else listener.onEntries((batch ??= [entry]));
     }
     return entry;
   }
@@ -257,17 +271,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       status: 'subscribed',
       replay,
       cursor,
-      subscription: {
-        close: () => {
-          owned.subscribers.delete(subscriber);
-          // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
-          // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
-          // thread ids cannot fill the thread map and push real threads' history out.
-          if (owned.subscribers.size === 0 && owned.owner === undefined && this.threads.get(threadId) === owned) {
-            this.threads.delete(threadId);
-          }
-        },
-      },
+      subscription: new MemorySubscription(this.threads, owned, subscriber),
     };
   }
 
@@ -294,6 +298,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       log.subscribers.clear();
       log.clear();
     }
+    this.activity.clear();
     this.threads.clear();
   }
 
@@ -337,11 +342,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
    * `current`. False when there is none (cannot happen: a thread alone stays within the totals).
    */
   private dropOldestHistory(current: ThreadLog): boolean {
-    let oldest: ThreadLog | undefined;
-    for (const log of this.threads.values()) {
-      if (log !== current && log.size > 0 && (!oldest || log.lastActivity < oldest.lastActivity)) oldest = log;
-    }
+    const oldest = this.activity.oldestExcept(current);
     if (!oldest) return false;
+    this.activity.remove(oldest);
     oldest.clear();
     return true;
   }
@@ -364,7 +367,28 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Forgets a thread's log, its events and their runs; a cursor of it then gets `trimmed`. */
   private dropThread(log: ThreadLog): void {
     this.threads.delete(log.threadId);
+    this.activity.remove(log);
     log.clear();
+  }
+}
+
+/** A live subscription to one thread log (a class: an idle subscriber holds no closure). */
+class MemorySubscription {
+  constructor(
+    private readonly threads: Map<string, ThreadLog>,
+    private readonly log: ThreadLog,
+    private readonly subscriber: Subscriber,
+  ) {}
+
+  close(): void {
+    const log = this.log;
+    log.subscribers.delete(this.subscriber);
+    // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
+    // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
+    // thread ids cannot fill the thread map and push real threads' history out.
+    if (log.subscribers.size === 0 && log.owner === undefined && this.threads.get(log.threadId) === log) {
+      this.threads.delete(log.threadId);
+    }
   }
 }
 

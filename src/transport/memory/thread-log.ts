@@ -23,21 +23,34 @@ export interface Retention {
   readonly runs: Map<string, RunRecord>;
 }
 
+/** What an entry reads from its thread's log (the `ThreadLog` itself): one reference per entry. */
+export interface EntryOrigin {
+  /** `<epoch>.<log id>.<thread tag>`: shared by every entry of one thread log. */
+  readonly cursorPrefix: string;
+  readonly threadId: string;
+  /** The thread's owner: set by its first event, never changed, and every appended event's `userId` (append refuses others). */
+  readonly owner: string | undefined;
+}
+
+/** `{"v":<n>,"id":"<id>"` at the start of an event's JSON (how `eventJson` writes every event of a `RunEmitter`); ids with escapes are left to the parser. */
+const LEADING_ID = /^\{"v":\d+,"id":"([^"\\]*)"/;
+
 /**
  * A log entry as the log hands it out: its JSON (made once at append; its length is what the byte
  * bounds count), its offset and run. The log itself retains only the JSON string and the run of
  * each entry (one string per event instead of the event object, its data and a copy of every
  * string inside it: the event's JSON is what a replay writes anyway). A live entry carries the
  * event it was appended with; a replayed one parses its JSON the first time `event` is read, and
- * keeps the result only as long as the caller keeps the entry. The cursor string is only built
- * when read (most entries are never resumed from).
+ * keeps the result only as long as the caller keeps the entry. Its user, thread, run and id come
+ * from the log's own records (`LogEntry.userId` …), so a replay is routed, checked and written
+ * without parsing a single event. The cursor string is only built when read (most entries are
+ * never resumed from).
  */
 export class MemoryLogEntry implements LogEntry {
   private parsed: AgentEvent | undefined;
 
   constructor(
-    /** `<epoch>.<log id>.<thread tag>`: shared by every entry of one thread log. */
-    private readonly prefix: string,
+    private readonly origin: EntryOrigin,
     readonly offset: number,
     readonly json: string,
     readonly run: RunRecord,
@@ -51,7 +64,26 @@ export class MemoryLogEntry implements LogEntry {
   }
 
   get cursor(): string {
-    return `${this.prefix}:${this.offset}`;
+    return `${this.origin.cursorPrefix}:${this.offset}`;
+  }
+
+  get userId(): string {
+    // Never undefined while the log holds an entry: the first event sets the owner.
+    return this.origin.owner ?? this.event.userId;
+  }
+
+  get threadId(): string {
+    return this.origin.threadId;
+  }
+
+  get runId(): string {
+    return this.run.runId;
+  }
+
+  get eventId(): string {
+    const parsed = this.parsed;
+    if (parsed !== undefined) return parsed.id;
+    return LEADING_ID.exec(this.json)?.[1] ?? this.event.id;
   }
 }
 
@@ -72,7 +104,7 @@ export interface ThreadLogLimits {
  * JSON and run) with a moving head that is compacted occasionally, so appends and trims are O(1)
  * amortized; the offset of the entry at index `i` is `firstOffset + i - head`.
  */
-export class ThreadLog {
+export class ThreadLog implements EntryOrigin {
   private jsons: string[] = [];
   private runs: RunRecord[] = [];
   private head = 0;
@@ -82,6 +114,10 @@ export class ThreadLog {
   bytes = 0;
   readonly subscribers = new Set<Subscriber>();
   lastActivity: number;
+  /** Neighbours in the transport's list of logs holding entries, least recently appended to first (see `ActivityList`). */
+  olderActive: ThreadLog | undefined = undefined;
+  newerActive: ThreadLog | undefined = undefined;
+  inActivityList = false;
   /** Every cursor of this log starts with it (`<epoch>.<logId>.<thread tag>`). */
   readonly cursorPrefix: string;
 
@@ -99,6 +135,8 @@ export class ThreadLog {
   ) {
     this.lastActivity = now;
     this.cursorPrefix = `${epoch}.${logId.toString(36)}.${tag}`;
+    // Flattened now: one string held per log instead of a rope of its parts.
+    this.cursorPrefix.charCodeAt(0);
   }
 
   get size(): number {
@@ -116,7 +154,7 @@ export class ThreadLog {
 
   /** Appends, then drops the oldest entries (possibly this one, if it alone exceeds `maxBytes`) to stay within the limits. */
   append(event: AgentEvent, json: string, run: RunRecord, now: number): MemoryLogEntry {
-    const entry = new MemoryLogEntry(this.cursorPrefix, this.nextOffset++, json, run, event);
+    const entry = new MemoryLogEntry(this, this.nextOffset++, json, run, event);
     this.jsons.push(json);
     this.runs.push(run);
     run.retained++;
@@ -156,7 +194,7 @@ export class ThreadLog {
     const start = this.head + Math.max(0, offset - first + 1);
     const out = new Array<MemoryLogEntry>(Math.max(0, this.jsons.length - start));
     for (let i = start, k = 0; i < this.jsons.length; i++, k++) {
-      out[k] = new MemoryLogEntry(this.cursorPrefix, first + i - this.head, this.jsons[i]!, this.runs[i]!);
+      out[k] = new MemoryLogEntry(this, first + i - this.head, this.jsons[i]!, this.runs[i]!);
     }
     return out;
   }
@@ -167,5 +205,62 @@ export class ThreadLog {
     this.retention.events--;
     this.retention.bytes -= length;
     if (--run.retained === 0 && this.retention.runs.get(run.runId) === run) this.retention.runs.delete(run.runId);
+  }
+}
+
+/**
+ * The logs that hold entries, least recently appended to first: what the total bounds trim from
+ * (`MemoryTransport` drops the oldest one's history). A log moves to the end when appended to and
+ * leaves when it holds nothing, so finding the oldest is O(1) instead of a scan of every thread.
+ * Intrusive (the links are fields of `ThreadLog`): nothing is allocated per append.
+ */
+export class ActivityList {
+  private oldest: ThreadLog | undefined;
+  private newest: ThreadLog | undefined;
+
+  /** `log` was appended to: it becomes the newest (or leaves, if it holds nothing after its own trim). */
+  touched(log: ThreadLog): void {
+    if (log.size === 0) {
+      this.remove(log);
+      return;
+    }
+    if (this.newest === log) return;
+    this.remove(log);
+    log.olderActive = this.newest;
+    log.newerActive = undefined;
+    if (this.newest) this.newest.newerActive = log;
+    else this.oldest = log;
+    this.newest = log;
+    log.inActivityList = true;
+  }
+
+  remove(log: ThreadLog): void {
+    if (!log.inActivityList) return;
+    const { olderActive, newerActive } = log;
+    if (olderActive) olderActive.newerActive = newerActive;
+    else this.oldest = newerActive;
+    if (newerActive) newerActive.olderActive = olderActive;
+    else this.newest = olderActive;
+    log.olderActive = undefined;
+    log.newerActive = undefined;
+    log.inActivityList = false;
+  }
+
+  /** The least recently appended-to log holding entries, other than `except`. */
+  oldestExcept(except: ThreadLog): ThreadLog | undefined {
+    const oldest = this.oldest;
+    return oldest === except ? oldest?.newerActive : oldest;
+  }
+
+  clear(): void {
+    for (let log = this.oldest; log !== undefined; ) {
+      const next = log.newerActive;
+      log.olderActive = undefined;
+      log.newerActive = undefined;
+      log.inActivityList = false;
+      log = next;
+    }
+    this.oldest = undefined;
+    this.newest = undefined;
   }
 }
