@@ -326,3 +326,28 @@ describe('events that are not JSON, through agent runs (property)', () => {
     poisoner.client.close();
   });
 });
+
+describe('events whose thread id is not a thread id, pushed through send()', () => {
+  it('are refused (INVALID_EVENT, field threadId, not retryable) before anything is stored; a subscriber of the real thread gets its events whole', async () => {
+    const { url, gateway } = memory.harness;
+    const watcher = await RawClient.open(url, 'tid-user');
+    watcher.subscribe('tid-thread');
+    await watcher.waitFor(() => watcher.ofType('subscribed').length === 1, 'subscribed');
+    const emitter = new RunEmitter({ runId: generateRunId('tid-thread'), threadId: 'tid-thread', userId: 'tid-user', agent: 'a' });
+    const before = gateway.stats().unserializableEvents;
+    const hostile = ['tid-thread","event":{"forged":true},"x":"', 'a"b', '', 'x'.repeat(129), 'tid thread', '\u2028'];
+    for (const threadId of hostile) {
+      const event = { ...emitter.emit('agent_thinking', { text: 'hostile' }).event, threadId } as AgentEvent;
+      await expect(gateway.send(event)).rejects.toMatchObject({ code: 'INVALID_EVENT', field: 'threadId', retryable: false });
+    }
+    const clean = new RunEmitter({ runId: generateRunId('tid-thread'), threadId: 'tid-thread', userId: 'tid-user', agent: 'a' });
+    const started = clean.emit('agent_started', { metadata: {} }).event;
+    const done = clean.emit('agent_completed', { status: 'succeeded', result: null, durationMs: 1 }).event;
+    await gateway.send(started);
+    await gateway.send(done);
+    await watcher.waitFor(() => watcher.events().length === 2, 'the clean run');
+    expect(ids(watcher.events())).toEqual([started.id, done.id]);
+    expect(gateway.stats().unserializableEvents - before).toBe(hostile.length);
+    watcher.close();
+  });
+});

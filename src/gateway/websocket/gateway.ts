@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AgentwireError, AuthError, GatewayError, StateError } from '../../errors/index.js';
+import { AgentwireError, AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { eventJson, eventJsonUnremembered } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
+import { isValidThreadId } from '../../ids/thread-id.js';
 import { CloseCode } from '../../protocol/constants.js';
 import { MemoryTransport } from '../../transport/memory/memory-transport.js';
 import type { EventLog, Transport, TransportHealth } from '../../transport/types.js';
@@ -211,6 +212,10 @@ export class WebSocketGateway implements Transport {
    */
   private checkJson(event: AgentEvent, remember: boolean): string {
     try {
+      // The frame envelope quotes the thread id as it is (no escaping on the hot path).
+      if (!isValidThreadId((event as Partial<AgentEvent> | null)?.threadId)) {
+        throw new ValidationError('send() takes an event whose threadId is a thread id ([A-Za-z0-9_.:-], 1–128 characters)', { code: 'INVALID_EVENT', field: 'threadId' });
+      }
       return remember ? eventJson(event) : eventJsonUnremembered(event);
     } catch (error) {
       if (typeof event !== 'object' || event === null || !this.refusedEvents.has(event)) {
