@@ -1,7 +1,8 @@
 import { QueueEvents, Queue } from 'bullmq';
 import { nanoid } from 'nanoid';
 import { createClient } from 'redis';
-import { AgentBridge, BaseAgent, MemoryTransport, generateRunId, type LogEntry, type LogListener, type RunContext } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, generateRunId, type LogEntry, type LogListener } from '../../src/index.js';
+import { BenchAgent } from '../lib/bench-agent.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
 import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { deleteKeysWithPrefix, probeRedis } from '../../src/transport/redis/admin.js';
@@ -90,16 +91,6 @@ class Entries implements LogListener {
   }
 }
 
-/** The in-process agent of the memory row (the worker processes run the same one). */
-class BenchAgent extends BaseAgent<{ thinks?: number }, { ok: true }> {
-  constructor(bridge: AgentBridge) {
-    super({ name: 'bench', bridge });
-  }
-  protected async execute(input: { thinks?: number }, _ctx: RunContext): Promise<{ ok: true }> {
-    for (let i = 0; i < (input.thinks ?? 0); i++) await this.think(`step ${i}`, i);
-    return { ok: true };
-  }
-}
 
 /**
  * Runs through the run queue, end to end, against bare BullMQ on the same Redis in the same run.

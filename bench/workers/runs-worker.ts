@@ -6,7 +6,8 @@
  */
 import { Worker } from 'bullmq';
 import { createClient } from 'redis';
-import { AgentBridge, BaseAgent, type RunContext } from '../../src/index.js';
+import { AgentBridge } from '../../src/index.js';
+import { BenchAgent } from '../lib/bench-agent.js';
 import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisStreamsTransport } from '../../src/transport/redis/index.js';
 import { notify, serve } from '../lib/ipc.js';
@@ -19,16 +20,6 @@ interface StartArgs {
   concurrency: number;
 }
 
-/** Emits `thinks` thoughts and returns: the run's cost is the queue's and the log's, not the agent's. */
-class BenchAgent extends BaseAgent<{ thinks?: number }, { ok: true }> {
-  constructor(bridge: AgentBridge) {
-    super({ name: 'bench', bridge });
-  }
-  protected async execute(input: { thinks?: number }, _ctx: RunContext): Promise<{ ok: true }> {
-    for (let i = 0; i < (input.thinks ?? 0); i++) await this.think(`step ${i}`, i);
-    return { ok: true };
-  }
-}
 
 let close: (() => Promise<void>) | undefined;
 
