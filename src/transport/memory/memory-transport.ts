@@ -181,9 +181,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       // A subscriber opened the thread before any event: the first event fixes the owner, and
       // subscribers of other users are told they are refused instead of silently receiving nothing.
       log.owner = event.userId;
-      for (const subscriber of log.subscribers) {
+      for (const subscriber of log.subscribers()) {
         if (subscriber.userId === event.userId) continue;
-        log.subscribers.delete(subscriber);
+        log.deleteSubscriber(subscriber);
         subscriber.listener.onClose?.(new AuthError(`Thread "${event.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
       }
     } else if (log.owner !== event.userId) {
@@ -205,18 +205,28 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     while ((retention.events > this.maxTotalEvents || retention.bytes > this.maxTotalBytes) && this.dropOldestHistory(log)) {
       // Each pass clears one other thread's history.
     }
-    if (log.subscribers.size === 0) return entry;
-    let batch: LogEntry[] | undefined;
-    for (const subscriber of log.subscribers) {
-      if (subscriber.userId !== event.userId) {
-        this.isolationDrops++;
-        continue;
-      }
-      const listener = subscriber.listener;
-      if (listener.onLiveEntry !== undefined) listener.onLiveEntry(entry);
-      else listener.onEntries((batch ??= [entry]));
+    const sole = log.soleSubscriber;
+    if (sole !== undefined) {
+      this.deliverLive(sole, entry, event.userId, undefined);
+      return entry;
     }
+    const many = log.manySubscribers;
+    if (many === undefined || many.size === 0) return entry;
+    let batch: LogEntry[] | undefined;
+    for (const subscriber of many) batch = this.deliverLive(subscriber, entry, event.userId, batch);
     return entry;
+  }
+
+  /** Hands a live entry to one subscriber of its thread (its owner's only); returns the shared one-entry batch. */
+  private deliverLive(subscriber: Subscriber, entry: LogEntry, userId: string, batch: LogEntry[] | undefined): LogEntry[] | undefined {
+    if (subscriber.userId !== userId) {
+      this.isolationDrops++;
+      return batch;
+    }
+    const listener = subscriber.listener;
+    if (listener.onLiveEntry !== undefined) listener.onLiveEntry(entry);
+    else listener.onEntries((batch ??= [entry]));
+    return batch;
   }
 
   /** Records a request of a waiting run (`InteractionLog`). */
@@ -260,8 +270,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
         throw new TransportError(`Too many threads (${this.maxThreads}) to follow a new one`, { code: 'TOO_MANY_THREADS' });
       }
     }
-    const subscriber: Subscriber = { userId, listener };
-    log.subscribers.add(subscriber);
+    // The subscription is its own log's subscriber: one object per subscriber.
+    const subscription = new MemorySubscription(this.threads, log, userId, listener);
+    log.addSubscriber(subscription);
     const owned = log;
     // Every entry of a log is its owner's (append refuses other users' events), and the owner was
     // checked above: the replay is the log's tail as it is, no event parsed to filter it.
@@ -271,7 +282,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       status: 'subscribed',
       replay,
       cursor,
-      subscription: new MemorySubscription(this.threads, owned, subscriber),
+      subscription,
     };
   }
 
@@ -294,8 +305,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     if (this.closed) return;
     this.closed = true;
     for (const log of this.threads.values()) {
-      for (const subscriber of log.subscribers) subscriber.listener.onClose?.();
-      log.subscribers.clear();
+      for (const subscriber of log.subscribers()) subscriber.listener.onClose?.();
+      log.clearSubscribers();
       log.clear();
     }
     this.activity.clear();
@@ -354,7 +365,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     if (!full && this.threads.size % 64 !== 0) return;
     let oldest: ThreadLog | undefined;
     for (const log of this.threads.values()) {
-      if (log.subscribers.size > 0) continue;
+      if (log.subscriberCount > 0) continue;
       if (log.lastActivity + this.threadTtlMs <= now) {
         this.dropThread(log);
         continue;
@@ -372,21 +383,22 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   }
 }
 
-/** A live subscription to one thread log (a class: an idle subscriber holds no closure). */
-class MemorySubscription {
+/** A live subscription to one thread log, and its subscriber there (a class: an idle subscriber holds no closure). */
+class MemorySubscription implements Subscriber {
   constructor(
     private readonly threads: Map<string, ThreadLog>,
     private readonly log: ThreadLog,
-    private readonly subscriber: Subscriber,
+    readonly userId: string,
+    readonly listener: LogListener,
   ) {}
 
   close(): void {
     const log = this.log;
-    log.subscribers.delete(this.subscriber);
+    log.deleteSubscriber(this);
     // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
     // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
     // thread ids cannot fill the thread map and push real threads' history out.
-    if (log.subscribers.size === 0 && log.owner === undefined && this.threads.get(log.threadId) === log) {
+    if (log.subscriberCount === 0 && log.owner === undefined && this.threads.get(log.threadId) === log) {
       this.threads.delete(log.threadId);
     }
   }

@@ -112,7 +112,12 @@ export class ThreadLog implements EntryOrigin {
   nextOffset = 1;
   /** JSON length of the retained entries. */
   bytes = 0;
-  readonly subscribers = new Set<Subscriber>();
+  /**
+   * Its live subscribers: most threads have one, held in a field; a `Set` is made for a second
+   * (and kept, in subscription order, until the log goes). An idle connection holds no `Set`.
+   */
+  private onlySubscriber: Subscriber | undefined;
+  private subscriberSet: Set<Subscriber> | undefined;
   lastActivity: number;
   /** Neighbours in the transport's list of logs holding entries, least recently appended to first (see `ActivityList`). */
   olderActive: ThreadLog | undefined = undefined;
@@ -141,6 +146,44 @@ export class ThreadLog implements EntryOrigin {
 
   get size(): number {
     return this.jsons.length - this.head;
+  }
+
+  get subscriberCount(): number {
+    return this.subscriberSet ? this.subscriberSet.size : this.onlySubscriber ? 1 : 0;
+  }
+
+  /** The subscriber when there is exactly one in the field (the common case: no iteration). */
+  get soleSubscriber(): Subscriber | undefined {
+    return this.onlySubscriber;
+  }
+
+  /** Every subscriber, in subscription order (a copy: safe to change the log while walking it). */
+  subscribers(): Subscriber[] {
+    return this.subscriberSet ? [...this.subscriberSet] : this.onlySubscriber ? [this.onlySubscriber] : [];
+  }
+
+  /** The subscribers when there are (or were) more than one: walked in place on the append path. */
+  get manySubscribers(): ReadonlySet<Subscriber> | undefined {
+    return this.subscriberSet;
+  }
+
+  addSubscriber(subscriber: Subscriber): void {
+    if (this.subscriberSet) this.subscriberSet.add(subscriber);
+    else if (this.onlySubscriber === undefined) this.onlySubscriber = subscriber;
+    else if (this.onlySubscriber !== subscriber) {
+      this.subscriberSet = new Set([this.onlySubscriber, subscriber]);
+      this.onlySubscriber = undefined;
+    }
+  }
+
+  deleteSubscriber(subscriber: Subscriber): void {
+    if (this.subscriberSet) this.subscriberSet.delete(subscriber);
+    else if (this.onlySubscriber === subscriber) this.onlySubscriber = undefined;
+  }
+
+  clearSubscribers(): void {
+    this.onlySubscriber = undefined;
+    this.subscriberSet = undefined;
   }
 
   /** Offset of the oldest retained entry (equals `nextOffset` when empty). */
