@@ -8,7 +8,6 @@ import { parseClientFrame } from './client-frames.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
 import type { WebSocketStatsRecorder } from './stats.js';
 import type { Subscriptions } from './subscriptions.js';
-import { TokenBucket } from './token-bucket.js';
 
 /** What a connection lends the handling of its client's frames. */
 export interface InboxHost {
@@ -38,18 +37,36 @@ export class Inbox {
   private invalidFrames = 0;
   /** Set while a frame's handling awaits the log: later frames wait their turn. */
   private busy: Promise<void> | undefined;
-  private readonly bucket: TokenBucket;
+  /**
+   * The rate limit's token bucket, inline (two numbers instead of an object per connection):
+   * `rateLimit.burst` tokens, refilled at `rateLimit.framesPerSecond`.
+   */
+  private tokens: number;
+  private refilledAt: number;
 
   constructor(private readonly host: InboxHost) {
-    const { rateLimit } = host.options;
-    this.bucket = new TokenBucket(rateLimit.framesPerSecond, rateLimit.burst, Date.now());
+    this.tokens = host.options.rateLimit.burst;
+    this.refilledAt = Date.now();
+  }
+
+  /** Takes one token from the bucket; false when it is empty. */
+  private takeToken(now: number): boolean {
+    const elapsedMs = now - this.refilledAt;
+    if (elapsedMs > 0) {
+      const { framesPerSecond, burst } = this.host.options.rateLimit;
+      this.tokens = Math.min(burst, this.tokens + (elapsedMs * framesPerSecond) / 1000);
+      this.refilledAt = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   /** A client frame (the socket's `message` listener calls it). */
   onMessage(data: RawData, isBinary: boolean): void {
     this.host.contain('message', () => {
       if (!this.host.open || this.cutting) return;
-      if (!this.bucket.take(Date.now())) {
+      if (!this.takeToken(Date.now())) {
         this.cut(CloseCode.RATE_LIMITED, 'rate limited: too many frames', 'rate_limited');
         return;
       }
