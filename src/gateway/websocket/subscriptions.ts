@@ -2,7 +2,7 @@ import { AgentwireError, AuthError } from '../../errors/index.js';
 import type { GatewayErrorCode } from '../../protocol/constants.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
-import { Follower, type FollowerOptions, type FollowResult } from '../follower.js';
+import { Follower, type FollowerOptions, type FollowResult, type FollowTarget } from '../follower.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import type { ReportedContext } from './options.js';
 import type { WebSocketStatsRecorder } from './stats.js';
@@ -34,22 +34,25 @@ export interface SubscriptionHost {
 }
 
 /**
- * What a connection's follower of one thread is told (the `Follower`'s options, as prototype
+ * What a connection's follower of one thread follows and is told (the `Follower`'s target and options, as prototype
  * methods: an idle connection holds this one small object per thread instead of four closures,
  * their context and an options object). Nothing is taken from the follower before `subscribed`
  * and the replay are queued (`handedOver`): entries that arrive meanwhile wait in it.
  */
-class ThreadFollowing implements FollowerOptions {
+class ThreadFollowing implements FollowerOptions, FollowTarget {
   readonly follower: Follower;
   handedOver = false;
+  /** The follower's target is this object too (no target object per subscription). */
+  readonly userId: string;
 
   constructor(
     private readonly owner: Subscriptions,
     private readonly host: SubscriptionHost,
     readonly threadId: string,
-    after: string | undefined,
+    readonly after: string | undefined,
   ) {
-    this.follower = new Follower({ userId: host.userId, threadId, after }, this);
+    this.userId = host.userId;
+    this.follower = new Follower(this, this);
   }
 
   get maxQueuedEntries(): number {
