@@ -65,11 +65,14 @@ export function entryChars(entry: LogEntry): number {
  * partial replay. Consumers pull (`next()`), so each paces it by its own backpressure (a
  * socket's drain, a `ReadableStream`'s `desiredSize`, a per-tick flush).
  */
+const NO_ENTRIES: LogEntry[] = Object.freeze([]) as unknown as LogEntry[];
+
 export class Follower implements LogListener {
   private state: 'idle' | 'subscribing' | 'following' | 'ended' = 'idle';
   /** Live entries that arrived while the log was answering `subscribe` (made when the first one does). */
   private early: LogEntry[] | undefined;
-  private queue: LogEntry[] = [];
+  /** Shared empty (frozen) while nothing was ever queued: an idle follower holds no array. */
+  private queue: LogEntry[] = NO_ENTRIES;
   private head = 0;
   /** Index in `queue` where live entries start (entries before it are the replay). */
   private liveFrom = 0;
@@ -127,20 +130,25 @@ export class Follower implements LogListener {
     this.subscription = result.subscription;
     const replay = result.replay.filter((entry) => this.owns(entry) && this.wanted(entry));
     const replayed = replay.length;
-    // `filter` made a copy: the queue may grow it with live entries.
-    this.queue = replay;
+    // `filter` made a copy: the queue may grow it with live entries (an empty one is not kept).
+    this.queue = replayed > 0 ? replay : NO_ENTRIES;
     this.liveFrom = replayed;
     const early = this.early;
     this.early = undefined;
     this.state = 'following';
     if (early !== undefined && early.length > 0) {
       const replayedIds = new Set(replay.map(entryId));
-      for (const entry of early) if (!replayedIds.has(entryId(entry))) this.queue.push(entry);
+      for (const entry of early) if (!replayedIds.has(entryId(entry))) this.push(entry);
       // liveChars already counts the early entries (dropped duplicates were counted too: recount).
       this.liveChars = 0;
       for (let i = this.liveFrom; i < this.queue.length; i++) this.liveChars += entryChars(this.queue[i]!);
     }
     return { status: 'following', cursor: result.cursor, replayed };
+  }
+
+  private push(entry: LogEntry): void {
+    if (this.queue === NO_ENTRIES) this.queue = [];
+    this.queue.push(entry);
   }
 
   /** The next entry in order (replay first), or undefined when none is waiting. */
@@ -200,7 +208,7 @@ export class Follower implements LogListener {
     for (const entry of entries) {
       if (!this.owns(entry) || !this.wanted(entry)) continue;
       if (this.state === 'subscribing') (this.early ??= []).push(entry);
-      else this.queue.push(entry);
+      else this.push(entry);
       this.liveChars += entryChars(entry);
       added = true;
     }
@@ -232,7 +240,7 @@ export class Follower implements LogListener {
     this.subscription = undefined;
     this.direct = false;
     this.early = undefined;
-    this.queue = [];
+    this.queue = NO_ENTRIES;
     this.head = 0;
     this.liveFrom = 0;
     this.liveChars = 0;

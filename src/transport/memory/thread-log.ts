@@ -92,6 +92,9 @@ export interface Subscriber {
   readonly listener: LogListener;
 }
 
+const NO_JSONS: string[] = Object.freeze([]) as unknown as string[];
+const NO_RUNS: RunRecord[] = Object.freeze([]) as unknown as RunRecord[];
+
 export interface ThreadLogLimits {
   maxEntries: number;
   maxBytes: number;
@@ -105,8 +108,9 @@ export interface ThreadLogLimits {
  * amortized; the offset of the entry at index `i` is `firstOffset + i - head`.
  */
 export class ThreadLog implements EntryOrigin {
-  private jsons: string[] = [];
-  private runs: RunRecord[] = [];
+  /** Shared empty (frozen) until the first append: a thread that is only followed holds no arrays. */
+  private jsons: string[] = NO_JSONS;
+  private runs: RunRecord[] = NO_RUNS;
   private head = 0;
   /** Offset the next appended entry gets. */
   nextOffset = 1;
@@ -198,6 +202,10 @@ export class ThreadLog implements EntryOrigin {
   /** Appends, then drops the oldest entries (possibly this one, if it alone exceeds `maxBytes`) to stay within the limits. */
   append(event: AgentEvent, json: string, run: RunRecord, now: number): MemoryLogEntry {
     const entry = new MemoryLogEntry(this, this.nextOffset++, json, run, event);
+    if (this.jsons === NO_JSONS) {
+      this.jsons = [];
+      this.runs = [];
+    }
     this.jsons.push(json);
     this.runs.push(run);
     run.retained++;
@@ -225,8 +233,8 @@ export class ThreadLog implements EntryOrigin {
   clear(): number {
     const dropped = this.size;
     for (let i = this.head; i < this.jsons.length; i++) this.release(this.jsons[i]!, this.runs[i]!);
-    this.jsons = [];
-    this.runs = [];
+    this.jsons = NO_JSONS;
+    this.runs = NO_RUNS;
     this.head = 0;
     return dropped;
   }
