@@ -36,7 +36,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * ```
  */
 export class ConnectionTracker<C extends TrackedConnection> {
-  private readonly byUser = new Map<string, C[]>();
+  /** A user's connections, oldest first: the connection itself while it is the user's only one (most users have one), an array from the second. */
+  private readonly byUser = new Map<string, C | C[]>();
   private readonly expiries = new Map<C, ReturnType<typeof setTimeout>>();
   private count = 0;
   private pending = 0;
@@ -63,16 +64,23 @@ export class ConnectionTracker<C extends TrackedConnection> {
 
   /** A user's open connections, oldest first. */
   of(userId: string): readonly C[] {
-    return this.byUser.get(userId) ?? [];
+    const held = this.byUser.get(userId);
+    return held === undefined ? [] : Array.isArray(held) ? held : [held];
   }
 
   *all(): IterableIterator<C> {
-    for (const list of this.byUser.values()) yield* list;
+    for (const held of this.byUser.values()) {
+      if (Array.isArray(held)) yield* held;
+      else yield held;
+    }
   }
 
   /** Calls `visit` for every open connection (cheaper than iterating `all()`: gauges read it often). */
   forEach(visit: (connection: C) => void): void {
-    for (const list of this.byUser.values()) for (let i = 0; i < list.length; i++) visit(list[i]!);
+    for (const held of this.byUser.values()) {
+      if (!Array.isArray(held)) visit(held);
+      else for (let i = 0; i < held.length; i++) visit(held[i]!);
+    }
   }
 
   /** Counts a request being authenticated; returns its release (idempotent). Throws `SERVER_AT_CAPACITY` when full. */
@@ -109,9 +117,10 @@ export class ConnectionTracker<C extends TrackedConnection> {
         oldest.close('user_limit');
       }
     }
-    const list = this.byUser.get(connection.userId);
-    if (list) list.push(connection);
-    else this.byUser.set(connection.userId, [connection]);
+    const held = this.byUser.get(connection.userId);
+    if (held === undefined) this.byUser.set(connection.userId, connection);
+    else if (Array.isArray(held)) held.push(connection);
+    else this.byUser.set(connection.userId, [held, connection]);
     this.count++;
     if (principal.expiresAt !== undefined) this.armExpiry(connection, principal.expiresAt);
   }
@@ -123,11 +132,15 @@ export class ConnectionTracker<C extends TrackedConnection> {
       clearTimeout(timer);
       this.expiries.delete(connection);
     }
-    const list = this.byUser.get(connection.userId);
-    const index = list?.indexOf(connection) ?? -1;
-    if (!list || index < 0) return;
-    list.splice(index, 1);
-    if (list.length === 0) this.byUser.delete(connection.userId);
+    const held = this.byUser.get(connection.userId);
+    if (held === connection) {
+      this.byUser.delete(connection.userId);
+    } else {
+      const index = Array.isArray(held) ? held.indexOf(connection) : -1;
+      if (!Array.isArray(held) || index < 0) return;
+      held.splice(index, 1);
+      if (held.length === 0) this.byUser.delete(connection.userId);
+    }
     this.count--;
   }
 
