@@ -75,18 +75,7 @@ export class BullMQRunQueue implements RunQueue {
         (value) => ({ ok: true as const, value }),
         (error: unknown) => ({ ok: false as const, error }),
       ),
-      SUBMIT.run<string>(this.connection, 3, [
-        ...scriptKeys,
-        job.runId,
-        job.userId,
-        job.threadId,
-        agent,
-        String(job.queuedAt),
-        String(o.maxRunsPerUser),
-        String(o.maxQueued),
-        JSON.stringify(job.metadata),
-        String(o.statusTtlSeconds),
-      ]),
+      this.admit(job),
     ]);
     if (!owner.ok || (owner.value !== null && owner.value !== job.userId)) {
       if (reply === 'ok') await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
@@ -113,6 +102,26 @@ export class BullMQRunQueue implements RunQueue {
     return job.runId;
   }
 
+  /** SUBMIT for `job`: the atomic check-and-record of admission; its reply ('ok', 'conflict', 'user', 'queue'). */
+  private admit(job: RunJob): Promise<string> {
+    const o = this.options;
+    const { keys } = this.ctx;
+    return SUBMIT.run<string>(this.connection, 3, [
+      keys.run(job.runId),
+      keys.user(job.userId),
+      keys.queued,
+      job.runId,
+      job.userId,
+      job.threadId,
+      job.agent,
+      String(job.queuedAt),
+      String(o.maxRunsPerUser),
+      String(o.maxQueued),
+      JSON.stringify(job.metadata),
+      String(o.statusTtlSeconds),
+    ]);
+  }
+
   /**
    * After SUBMIT admitted a run: what a reaper needs to run it again (its input, retries left,
    * its link), then its BullMQ job. A retry's job id is derived from its run id, so a reaper
@@ -130,22 +139,7 @@ export class BullMQRunQueue implements RunQueue {
 
   /** The reaper's retry of a lost run (`retryLostRuns`): admitted like any submit; 'conflict' means an earlier pass admitted it. */
   private async resubmit(job: RunJob, retry: RetryFields): Promise<string> {
-    const o = this.options;
-    const { keys } = this.ctx;
-    const reply = await SUBMIT.run<string>(this.connection, 3, [
-      keys.run(job.runId),
-      keys.user(job.userId),
-      keys.queued,
-      job.runId,
-      job.userId,
-      job.threadId,
-      job.agent,
-      String(job.queuedAt),
-      String(o.maxRunsPerUser),
-      String(o.maxQueued),
-      JSON.stringify(job.metadata),
-      String(o.statusTtlSeconds),
-    ]);
+    const reply = await this.admit(job);
     if (reply === 'user' || reply === 'queue') this.ctx.counters.refused++;
     if (reply !== 'ok' && reply !== 'conflict') return reply;
     // 'conflict': the retry's id is this lost run's own (HSETNX), so an earlier pass admitted it and
