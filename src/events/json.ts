@@ -245,9 +245,15 @@ function remembered(event: object): string | undefined {
  * with `details.reason`).
  */
 export function serializeEvent(event: AgentEvent, limits: JsonLimits = DEFAULT_JSON_LIMITS): string {
+  const json = eventToJson(event, limits);
+  remember(event, json);
+  return json;
+}
+
+/** The event's JSON within `limits` (its data counting from depth 1), or the not-serializable `ValidationError`. */
+function eventToJson(event: AgentEvent, limits: JsonLimits): string {
   const outcome = toJson(event, limits, 1);
   if (!outcome.ok) throw notSerializable(event, outcome);
-  remember(event, outcome.json);
   return outcome.json;
 }
 
@@ -304,11 +310,7 @@ export function eventJson(event: AgentEvent): string {
  * every live one). Throws like `eventJson`.
  */
 export function eventJsonUnremembered(event: AgentEvent): string {
-  const known = remembered(event);
-  if (known !== undefined) return known;
-  const outcome = toJson(event, DEFAULT_JSON_LIMITS, 1);
-  if (!outcome.ok) throw notSerializable(event, outcome);
-  return outcome.json;
+  return remembered(event) ?? eventToJson(event, DEFAULT_JSON_LIMITS);
 }
 
 /** Whether the event was serialized where it was built (or its JSON recorded by a log). */
