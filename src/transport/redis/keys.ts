@@ -31,7 +31,7 @@ export class RedisKeys {
 
   private thread(threadId: string): string {
     if (this.slotGroups === undefined) return `${this.prefix}thread:{${threadId}}`;
-    return `${this.prefix}thread:{${slotGroupTag(slotGroupOf(threadId, this.slotGroups))}}:${threadId}`;
+    return `${this.prefix}thread:{${slotGroupTag(this.group(threadId))}}:${threadId}`;
   }
 
   stream(threadId: string): string {
