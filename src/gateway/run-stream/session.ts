@@ -1,4 +1,5 @@
 import { AuthError, HistoryGapError, type ErrorCode } from '../../errors/index.js';
+import type { AgentEvent } from '../../events/schema.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import type { TrackedConnection } from '../connections.js';
 import { SERVER_ENDINGS } from '../endings.js';
@@ -71,6 +72,17 @@ export interface RunStreamPlan {
   continuation?: boolean;
   /** Requests (ids) and calls (tool call ids) known to be answered or closed: the stream does not pause at them. */
   settled?: Iterable<string>;
+}
+
+/**
+ * What an event settles, so that no stream pauses at it: a request answered (`user_answered`: its
+ * request id) or a call closed (`tool_completed`: its tool call id, which ends a waiting call's
+ * request too). Undefined for any other event.
+ */
+export function settledIdOf(event: AgentEvent): string | undefined {
+  if (event.type === 'user_answered') return event.data.requestId;
+  if (event.type === 'tool_completed') return event.data.toolCallId;
+  return undefined;
 }
 
 /** Largest piece handed to the sink at once. */
@@ -431,9 +443,8 @@ export class RunStreamSession implements TrackedConnection {
 
   /** Notes a request answered (`user_answered`) or a call closed (`tool_completed`). */
   private noteSettled(entry: LogEntry): void {
-    const { event } = entry;
-    if (event.type === 'user_answered') this.settledRequests.add(event.data.requestId);
-    else if (event.type === 'tool_completed') this.settledRequests.add(event.data.toolCallId);
+    const settled = settledIdOf(entry.event);
+    if (settled !== undefined) this.settledRequests.add(settled);
   }
 
   /** The frames that end this stream after `entry` when it is a request the run waits on, not known answered (pause mode only). */

@@ -36,7 +36,7 @@ import { NodeSseSink, WebSseSink } from '../sse/sinks.js';
 import { STREAM_HEADERS } from '../sse/wire.js';
 import { StatsRecorder, type DisconnectReason, type GatewayStats } from '../stats.js';
 import { latestActiveRun, planResume, type ResumePosition } from './resume.js';
-import { RunStreamSession, type RunStreamCodec, type RunStreamEnd } from './session.js';
+import { RunStreamSession, settledIdOf, type RunStreamCodec, type RunStreamEnd } from './session.js';
 
 /**
  * Options of every HTTP surface that starts runs and streams them from the log (AG-UI, useChat):
@@ -492,8 +492,8 @@ export class RunSurface {
       for (const entry of replay) {
         const { event } = entry;
         if (event.type === 'tool_executing' && event.data.pending) requests.set(event.data.pending.requestId, entry);
-        else if (event.type === 'user_answered') closed.add(event.data.requestId);
-        else if (event.type === 'tool_completed') closed.add(event.data.toolCallId);
+        const settled = settledIdOf(event);
+        if (settled !== undefined) closed.add(settled);
       }
       const distinct = new Map(request.responses.map((response) => [response.requestId, response] as const));
       if (distinct.size > MAX_RESPONSES) {
