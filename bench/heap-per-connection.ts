@@ -11,6 +11,29 @@ import { sleep } from './lib/clock.js';
 
 const count = Number(process.argv[2] ?? 2000);
 const kind = (process.argv[3] ?? 'gateway') as 'gateway' | 'raw';
+/** `spaces`: no snapshot; RSS and each V8 space's committed and used bytes per connection instead (where the RSS goes). */
+const spacesOnly = process.argv[4] === 'spaces';
+
+interface Measured {
+  rss: number;
+  heapUsed: number;
+  spaces: Record<string, { committed: number; used: number }>;
+  status: Record<string, number>;
+}
+
+function printSpaces(before: Measured, after: Measured): void {
+  const kib = (bytes: number): string => (bytes / count / 1024).toFixed(3).padStart(8);
+  console.log(`${kind}: per idle connection (${count} connections), KiB`);
+  console.log(`  rss ${kib(after.rss - before.rss)}   heapUsed ${kib(after.heapUsed - before.heapUsed)}`);
+  for (const key of Object.keys(after.status)) console.log(`  ${key.padEnd(8)} ${kib(after.status[key]! - (before.status[key] ?? 0))}`);
+  let committed = 0;
+  for (const [name, space] of Object.entries(after.spaces)) {
+    const was = before.spaces[name] ?? { committed: 0, used: 0 };
+    committed += space.committed - was.committed;
+    console.log(`  ${name.padEnd(28)} committed ${kib(space.committed - was.committed)}  used ${kib(space.used - was.used)}`);
+  }
+  console.log(`  V8 committed ${kib(committed)}; RssAnon − V8 committed ${kib((after.status.RssAnon ?? 0) - (before.status.RssAnon ?? 0) - committed)}`);
+}
 
 function byConstructor(file: string): Map<string, [number, number]> {
   const snapshot = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: string[][] } }; nodes: number[]; strings: string[] };
@@ -37,6 +60,16 @@ try {
   await client.call('open', { name: 'warm', kind, url, prefix: 'warm', count: 50 });
   await client.call('close', { name: 'warm' });
   await sleep(200);
+  if (spacesOnly) {
+    const before = await server.call<Measured>('measure');
+    await client.call('open', { name: 'idle', kind, url, prefix: 'idle', count, parallel: 200 }, 300_000);
+    await sleep(300);
+    printSpaces(before, await server.call<Measured>('measure'));
+    await server.call('stop');
+    await server.stop();
+    await client.stop();
+    process.exit(0);
+  }
   const before = (await server.call<{ file: string }>('snapshot', { file: `/tmp/heap-${kind}-before.heapsnapshot` })).file;
   await client.call('open', { name: 'idle', kind, url, prefix: 'idle', count, parallel: 200 }, 300_000);
   await sleep(300);

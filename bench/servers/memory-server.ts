@@ -3,7 +3,8 @@
  * `ws` server) whose memory is read after full garbage collections, before and after the bench
  * client process opens its idle connections. A fresh process per case keeps the figures clean.
  */
-import { writeHeapSnapshot } from 'node:v8';
+import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { serve, notify } from '../lib/ipc.js';
 import { sleep } from '../lib/clock.js';
 import { startGateway, startRawServer } from '../lib/servers.js';
@@ -38,7 +39,16 @@ serve({
       await sleep(50);
     }
     const usage = process.memoryUsage();
-    return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, connections: connections() };
+    return {
+      rss: usage.rss,
+      heapUsed: usage.heapUsed,
+      external: usage.external,
+      arrayBuffers: usage.arrayBuffers,
+      connections: connections(),
+      // Diagnostics (bench/heap-per-connection.ts `spaces`): where RSS goes.
+      spaces: Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, { committed: space.space_size, used: space.space_used_size }])),
+      status: procStatus(),
+    };
   },
 
   /** A heap snapshot after full collections (finding what each connection holds). */
@@ -55,5 +65,19 @@ serve({
     return {};
   },
 });
+
+/** RssAnon, RssFile … of /proc/self/status in bytes (Linux; empty elsewhere). */
+function procStatus(): Record<string, number> {
+  try {
+    const out: Record<string, number> = {};
+    for (const line of readFileSync('/proc/self/status', 'utf8').split('\n')) {
+      const match = /^(Rss\w+|VmRSS|VmData):\s+(\d+) kB/.exec(line);
+      if (match) out[match[1]!] = Number(match[2]) * 1024;
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
 
 notify('ready');
