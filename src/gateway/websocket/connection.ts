@@ -1,4 +1,4 @@
-import type { RawData, WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { CloseCode, PROTOCOL_VERSION, type GatewayErrorCode } from '../../protocol/constants.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
@@ -71,12 +71,9 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
   ) {
     this.subscriptions = new Subscriptions(this);
     this.inbox = new Inbox(this);
-    // Shared listeners that find the connection on the socket: no closure per connection.
-    (socket as TaggedSocket)[CONNECTION] = this;
-    socket.on('message', onSocketMessage);
-    socket.on('pong', onSocketPong);
-    socket.on('error', onSocketError);
-    socket.on('close', onSocketClose);
+    // The socket hands its events to this connection itself (see `GatewaySocket`): no listener per socket.
+    if (socket instanceof GatewaySocket) socket.connection = this;
+    else listen(socket, this);
   }
 
   get options(): ResolvedGatewayOptions {
@@ -155,17 +152,18 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     if (this.state !== 'open') return;
     try {
       const { batching, maxBufferedBytes } = this.context.options;
-      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this.drained());
+      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this);
     } catch (error) {
       this.failed(error, 'flush');
     }
   }
 
   /** The callback of a message that fills the socket (made the first time one does: most connections never fill theirs). */
-  private onDrained: (() => void) | undefined;
+  private drainedCallback: (() => void) | undefined;
 
-  private drained(): () => void {
-    return (this.onDrained ??= () => {
+  /** @internal `DrainWaiter`: asked for by the send queue only when a message fills the socket. */
+  onDrained(): () => void {
+    return (this.drainedCallback ??= () => {
       this.contain('timer', () => {
         this.outbox.awaitingDrain = false;
         if (this.state === 'open' && this.outbox.size > 0) this.context.scheduler.markDirty(this);
@@ -296,21 +294,46 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
   }
 }
 
-/** Where a gateway socket keeps its connection, for the shared listeners below. */
-const CONNECTION = Symbol('agentwire.connection');
-type TaggedSocket = WebSocket & { [CONNECTION]: Connection };
+/**
+ * The gateway's WebSocket class (`WebSocketServer`'s `WebSocket` option): it hands `message`,
+ * `pong`, `error` and `close` straight to its connection instead of through listeners, so an
+ * idle socket's listener table stays as small as a bare `ws` socket's (four listeners grow it
+ * by ~96 B) and the connection sits in a declared field (no property added to the socket).
+ * Listeners added by others still run; without a connection it is a plain `ws` socket.
+ */
+export class GatewaySocket extends WebSocket {
+  connection: Connection | undefined = undefined;
 
-function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  (this as TaggedSocket)[CONNECTION].inbox.onMessage(data, isBinary);
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const connection = this.connection;
+    if (connection !== undefined) {
+      switch (event) {
+        case 'message':
+          connection.inbox.onMessage(args[0] as RawData, args[1] as boolean);
+          break;
+        case 'pong':
+          connection.pong();
+          break;
+        case 'error':
+          connection.socketError(args[0] as Error & { code?: string });
+          // Handled: an 'error' without listeners must not throw.
+          if (this.listenerCount('error') === 0) return true;
+          break;
+        case 'close':
+          connection.socketClose();
+          break;
+      }
+    }
+    return super.emit(event, ...args);
+  }
 }
-function onSocketPong(this: WebSocket): void {
-  (this as TaggedSocket)[CONNECTION].pong();
-}
-function onSocketError(this: WebSocket, error: Error & { code?: string }): void {
-  (this as TaggedSocket)[CONNECTION].socketError(error);
-}
-function onSocketClose(this: WebSocket): void {
-  (this as TaggedSocket)[CONNECTION].socketClose();
+
+/** A socket that is not a `GatewaySocket` (a test's stand-in): listeners that find the connection in a closure. */
+function listen(socket: WebSocket, connection: Connection): void {
+  socket.on('message', (data: RawData, isBinary: boolean) => connection.inbox.onMessage(data, isBinary));
+  socket.on('pong', () => connection.pong());
+  socket.on('error', (error: Error & { code?: string }) => connection.socketError(error));
+  socket.on('close', () => connection.socketClose());
 }
 
 /** A close reason fits in 123 bytes of UTF-8 (ws throws on a longer one). */

@@ -15,7 +15,7 @@ import { ConnectionTracker } from '../connections.js';
 import { resolveLog } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest } from '../request.js';
-import { Connection, closeReason, type ConnectionContext } from './connection.js';
+import { Connection, GatewaySocket, closeReason, type ConnectionContext } from './connection.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import { Lingering } from './lingering.js';
@@ -100,7 +100,7 @@ export class WebSocketGateway implements Transport {
         log.sendSync!(event);
       };
     }
-    this.wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: this.options.maxPayload });
+    this.wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: this.options.maxPayload, WebSocket: GatewaySocket });
     this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET']);
     this.tracker = new ConnectionTracker(this.options);
     this.handshakes = new Handshakes(this.options.authenticate, this.options.authTimeoutMs);

@@ -9,6 +9,11 @@ export const MAX_BATCH_CHARS = 256 * 1024;
 /** `ws` send options for a text message we built ourselves: no per-call object, no compression. */
 const TEXT = { binary: false, compress: false, fin: true } as const;
 
+/** Gives the callback of a message that fills the socket (made when first asked for). */
+export interface DrainWaiter {
+  onDrained(): () => void;
+}
+
 /**
  * One connection's send queue: frames wait here until the gateway's per-tick flush writes them,
  * batched into one message per tick (a JSON array; a lone frame as a plain object) and paced by
@@ -66,11 +71,11 @@ export class Outbox {
   }
 
   /**
-   * Writes queued frames while the socket has room. `onDrained` is passed with the message that
-   * fills the socket. May throw (a socket or a log entry that breaks its contract): the caller
-   * contains it.
+   * Writes queued frames while the socket has room. `drained.onDrained()` (asked for only then:
+   * most connections never fill their socket) is passed with the message that fills the socket.
+   * May throw (a socket or a log entry that breaks its contract): the caller contains it.
    */
-  write(socket: WebSocket, batching: boolean, maxBufferedBytes: number, scheduler: FlushScheduler, stats: WebSocketStatsRecorder, onDrained: () => void): void {
+  write(socket: WebSocket, batching: boolean, maxBufferedBytes: number, scheduler: FlushScheduler, stats: WebSocketStatsRecorder, drained: DrainWaiter): void {
     // Several messages in one flush (batching off): one kernel write (`cork` … `uncork`) instead
     // of one per message. A single message needs none (ws corks its header and payload itself).
     const stream = !batching && this.size > 1 ? transportStream(socket) : undefined;
@@ -84,7 +89,7 @@ export class Outbox {
         if (socket.bufferedAmount + message.length >= maxBufferedBytes) {
           // The socket is full: this message's callback tells us when it has drained.
           this.awaitingDrain = true;
-          socket.send(message, TEXT, onDrained);
+          socket.send(message, TEXT, drained.onDrained());
         } else {
           socket.send(message, TEXT);
         }
