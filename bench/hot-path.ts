@@ -47,7 +47,7 @@ async function gatewayRun(): Promise<{ cpuUs: number; events: number; bytes: num
     const socket = new StubSocket();
     sockets.push(socket);
     const connection = new Connection(`c${c}`, feeds[c]!.userId, socket as never, context);
-    await connection.subscriptions.subscribe(feeds[c]!.threadId, undefined);
+    await connection.subscribe(feeds[c]!.threadId, undefined);
   }
   context.scheduler.flushAll();
   const measure = (rounds: number): number => {

@@ -64,10 +64,19 @@ export function entryChars(entry: LogEntry): number {
  * Every entry is checked against the user and the thread; `history_gap` is surfaced, never a
  * partial replay. Consumers pull (`next()`), so each paces it by its own backpressure (a
  * socket's drain, a `ReadableStream`'s `desiredSize`, a per-tick flush).
+ *
+ * `FollowerCore` is the handover itself, told through its own methods (`FollowerOptions`'
+ * members, implemented by a subclass): a consumer that is one object per follower (a WebSocket
+ * connection's thread) holds no options or target object. `Follower` takes them as objects.
  */
 const NO_ENTRIES: LogEntry[] = Object.freeze([]) as unknown as LogEntry[];
 
-export class Follower implements LogListener {
+export abstract class FollowerCore implements LogListener {
+  readonly userId: string;
+  readonly threadId: string;
+  readonly runId: string | undefined;
+  /** The cursor to resume after; forgotten once subscribed. */
+  private after: string | undefined;
   private state: 'idle' | 'subscribing' | 'following' | 'ended' = 'idle';
   /** Live entries that arrived while the log was answering `subscribe` (made when the first one does). */
   private early: LogEntry[] | undefined;
@@ -79,13 +88,25 @@ export class Follower implements LogListener {
   private liveChars = 0;
   private subscription: Subscription | undefined;
   private endReason: 'log_closed' | 'overflow' | undefined;
-  /** Set by `handOver`: live entries that find the queue empty go straight to `options.deliver`. */
+  /** Set by `handOver`: live entries that find the queue empty go straight to `deliver`. */
   private direct = false;
 
-  constructor(
-    readonly target: FollowTarget,
-    private readonly options: FollowerOptions,
-  ) {}
+  constructor(target: FollowTarget) {
+    this.userId = target.userId;
+    this.threadId = target.threadId;
+    this.runId = target.runId;
+    this.after = target.after;
+  }
+
+  /** See `FollowerOptions`. */
+  protected abstract get maxQueuedEntries(): number;
+  protected abstract get maxQueuedChars(): number;
+  protected abstract readable(): void;
+  protected abstract ended(reason: 'log_closed' | 'overflow', error?: Error): void;
+  protected abstract isolationDrop(entry: LogEntry): void;
+  /** Whether `deliver` takes live entries after `handOver()`. */
+  protected abstract get delivers(): boolean;
+  protected abstract deliver(entry: LogEntry): void;
 
   /** Entries waiting to be taken. */
   get queued(): number {
@@ -103,7 +124,8 @@ export class Follower implements LogListener {
   async start(log: EventLog): Promise<FollowResult> {
     if (this.state !== 'idle') throw new Error('Follower.start() called twice');
     this.state = 'subscribing';
-    const { userId, threadId, after } = this.target;
+    const { userId, threadId, after } = this;
+    this.after = undefined;
     let result;
     try {
       result = await log.subscribe({ userId, threadId, after }, this);
@@ -182,7 +204,7 @@ export class Follower implements LogListener {
    * `next()` here. Without `deliver` in the options, nothing changes.
    */
   handOver(): void {
-    this.direct = this.options.deliver !== undefined;
+    this.direct = this.delivers;
   }
 
   /** Stops following (idempotent); queued entries are dropped. `ended` is not called. */
@@ -195,7 +217,7 @@ export class Follower implements LogListener {
   /** @internal LogListener: one live entry from the log. */
   onLiveEntry(entry: LogEntry): void {
     if (this.direct && this.state === 'following' && this.head >= this.queue.length) {
-      if (this.owns(entry) && this.wanted(entry)) this.options.deliver!(entry);
+      if (this.owns(entry) && this.wanted(entry)) this.deliver(entry);
       return;
     }
     this.onEntries([entry]);
@@ -213,11 +235,11 @@ export class Follower implements LogListener {
       added = true;
     }
     const live = this.state === 'subscribing' ? (this.early?.length ?? 0) : this.queue.length - Math.max(this.head, this.liveFrom);
-    if (live > this.options.maxQueuedEntries || this.liveChars > this.options.maxQueuedChars) {
+    if (live > this.maxQueuedEntries || this.liveChars > this.maxQueuedChars) {
       this.end('overflow');
       return;
     }
-    if (added && this.state === 'following') this.options.readable();
+    if (added && this.state === 'following') this.readable();
   }
 
   /** @internal LogListener: the log ended the subscription. */
@@ -232,7 +254,7 @@ export class Follower implements LogListener {
     this.endReason = reason;
     this.release();
     // While subscribing, start() tells its caller instead.
-    if (wasFollowing) this.options.ended(reason, error);
+    if (wasFollowing) this.ended(reason, error);
   }
 
   private release(): void {
@@ -247,7 +269,7 @@ export class Follower implements LogListener {
   }
 
   private wanted(entry: LogEntry): boolean {
-    return this.target.runId === undefined || (entry.runId ?? entry.event.runId) === this.target.runId;
+    return this.runId === undefined || (entry.runId ?? entry.event.runId) === this.runId;
   }
 
   private owns(entry: LogEntry): boolean {
@@ -256,13 +278,50 @@ export class Follower implements LogListener {
     // needs no event parsed; its event's otherwise.
     const given = entry as LogEntry | null | undefined;
     if (given !== null && given !== undefined && given.userId !== undefined && given.threadId !== undefined) {
-      if (given.userId === this.target.userId && given.threadId === this.target.threadId) return true;
+      if (given.userId === this.userId && given.threadId === this.threadId) return true;
     } else {
       const event = given?.event;
-      if (event?.userId === this.target.userId && event.threadId === this.target.threadId) return true;
+      if (event?.userId === this.userId && event.threadId === this.threadId) return true;
     }
-    this.options.isolationDrop?.(entry);
+    this.isolationDrop(entry);
     return false;
+  }
+}
+
+/** The handover for a consumer that gives its target and options as objects (SSE, run streams). */
+export class Follower extends FollowerCore {
+  constructor(
+    target: FollowTarget,
+    private readonly options: FollowerOptions,
+  ) {
+    super(target);
+  }
+
+  /** What it follows. */
+  get target(): FollowTarget {
+    return { userId: this.userId, threadId: this.threadId, runId: this.runId };
+  }
+
+  protected get maxQueuedEntries(): number {
+    return this.options.maxQueuedEntries;
+  }
+  protected get maxQueuedChars(): number {
+    return this.options.maxQueuedChars;
+  }
+  protected readable(): void {
+    this.options.readable();
+  }
+  protected ended(reason: 'log_closed' | 'overflow', error?: Error): void {
+    this.options.ended(reason, error);
+  }
+  protected isolationDrop(entry: LogEntry): void {
+    this.options.isolationDrop?.(entry);
+  }
+  protected get delivers(): boolean {
+    return this.options.deliver !== undefined;
+  }
+  protected deliver(entry: LogEntry): void {
+    this.options.deliver!(entry);
   }
 }
 

@@ -6,12 +6,11 @@ import type { TrackedConnection } from '../connections.js';
 import type { DisconnectReason } from '../stats.js';
 import type { Expiring } from './expiry-queue.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';
-import { Inbox, type InboxHost } from './inbox.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type DrainWaiter } from './outbox.js';
 import { frameJson } from './server-frames.js';
 import type { WebSocketStatsRecorder } from './stats.js';
-import { Subscriptions, type SubscriptionHost } from './subscriptions.js';
+import { Subscriptions } from './subscriptions.js';
 
 /** What every connection shares with its gateway (one reference per connection). */
 export interface ConnectionContext {
@@ -45,20 +44,19 @@ type Stage = ReportedContext['stage'];
 
 /**
  * One authenticated socket: its lifecycle (hello, heartbeat, idle timeout, close codes), its
- * client frames (`Inbox`), the threads it follows (`Subscriptions`) and its send queue
- * (`Outbox`, written by the gateway's per-tick flush). Everything it sends is checked against
+ * client frames (the `Inbox` layer), the threads it follows (the `Subscriptions` layer: one
+ * object with this one, not three) and its send queue (`Outbox`, written by the gateway's
+ * per-tick flush). Everything it sends is checked against
  * its own `userId`. Nothing it runs from a socket, log or timer callback throws: a failure is
  * reported (`onError`) and costs this connection (1011), never the process or another user.
  */
-export class Connection implements Flushable, Expiring, TrackedConnection, InboxHost, SubscriptionHost {
+export class Connection extends Subscriptions implements Flushable, Expiring, TrackedConnection, DrainWaiter {
   dirty = false;
   expiryIndex = -1;
   /** Whether the peer answered the last ping. */
   private alive = true;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly outbox = new Outbox();
-  readonly subscriptions: Subscriptions;
-  readonly inbox: Inbox;
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -69,8 +67,7 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     /** When the principal's credential expires (epoch ms; Infinity: never). */
     readonly expiresAt: number = Infinity,
   ) {
-    this.subscriptions = new Subscriptions(this);
-    this.inbox = new Inbox(this);
+    super(context.options.rateLimit.burst);
     // The socket hands its events to this connection itself (see `GatewaySocket`): no listener per socket.
     if (socket instanceof GatewaySocket) socket.connection = this;
     else listen(socket, this);
@@ -96,9 +93,6 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
   }
   get open(): boolean {
     return this.state === 'open';
-  }
-  get subscriptionCount(): number {
-    return this.subscriptions.size;
   }
   get queuedFrames(): number {
     return this.outbox.size;
@@ -200,7 +194,7 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     this.sendFrame(threadId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, threadId });
   }
 
-  subscriptionsChanged(count: number): void {
+  protected subscriptionsChanged(count: number): void {
     if (count === 0) this.armIdleTimer();
     else this.clearIdleTimer();
   }
@@ -211,7 +205,7 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       this.contain('timer', () => {
-        if (this.subscriptions.size === 0) this.close('no_subscription');
+        if (this.subscriptionCount === 0) this.close('no_subscription');
       });
     }, timeoutMs);
     this.idleTimer.unref();
@@ -227,7 +221,7 @@ export class Connection implements Flushable, Expiring, TrackedConnection, Inbox
     if (this.state !== 'open') return;
     this.state = 'closing';
     this.clearIdleTimer();
-    this.subscriptions.closeAll();
+    this.closeSubscriptions();
     this.outbox.clear();
     try {
       this.context.released(this);
@@ -309,7 +303,7 @@ export class GatewaySocket extends WebSocket {
     if (connection !== undefined) {
       switch (event) {
         case 'message':
-          connection.inbox.onMessage(args[0] as RawData, args[1] as boolean);
+          connection.onMessage(args[0] as RawData, args[1] as boolean);
           break;
         case 'pong':
           connection.pong();
@@ -330,7 +324,7 @@ export class GatewaySocket extends WebSocket {
 
 /** A socket that is not a `GatewaySocket` (a test's stand-in): listeners that find the connection in a closure. */
 function listen(socket: WebSocket, connection: Connection): void {
-  socket.on('message', (data: RawData, isBinary: boolean) => connection.inbox.onMessage(data, isBinary));
+  socket.on('message', (data: RawData, isBinary: boolean) => connection.onMessage(data, isBinary));
   socket.on('pong', () => connection.pong());
   socket.on('error', (error: Error & { code?: string }) => connection.socketError(error));
   socket.on('close', () => connection.socketClose());
