@@ -18,7 +18,7 @@ import type {
   Transport,
   TransportHealth,
 } from '../types.js';
-import { ActivityList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits } from './thread-log.js';
+import { ActivityList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits, type ThreadLogShared } from './thread-log.js';
 import { refusal, threadTag } from './log-common.js';
 import { MemoryRequests } from './answers.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
@@ -86,6 +86,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Logs holding entries, least recently appended to first: what the total bounds trim. */
   private readonly activity = new ActivityList();
   private readonly limits: ThreadLogLimits;
+  /** What every thread log of this transport shares (one reference per log). */
+  private readonly shared: ThreadLogShared;
   private readonly maxThreads: number;
   private readonly maxTotalEvents: number;
   private readonly maxTotalBytes: number;
@@ -109,6 +111,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       maxEntries: Math.min(positive('maxEventsPerThread', options.maxEventsPerThread ?? 10_000), this.maxTotalEvents),
       maxBytes: Math.min(positive('maxBytesPerThread', options.maxBytesPerThread ?? 8 * MiB), this.maxTotalBytes),
     };
+    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads };
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
   }
@@ -271,7 +274,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       }
     }
     // The subscription is its own log's subscriber: one object per subscriber.
-    const subscription = new MemorySubscription(this.threads, log, userId, listener);
+    const subscription = new MemorySubscription(log, userId, listener);
     log.addSubscriber(subscription);
     const owned = log;
     // Every entry of a log is its owner's (append refuses other users' events), and the owner was
@@ -343,7 +346,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
 
   private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
     this.evictIdle(now, this.threads.size >= this.maxThreads);
-    const log = new ThreadLog(threadId, ++this.lastLogId, this.epoch, threadTag(threadId), owner, this.limits, this.retention, now);
+    const log = new ThreadLog(threadId, ++this.lastLogId, owner, this.shared, now);
     this.threads.set(threadId, log);
     return log;
   }
@@ -386,7 +389,6 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
 /** A live subscription to one thread log, and its subscriber there (a class: an idle subscriber holds no closure). */
 class MemorySubscription implements Subscriber {
   constructor(
-    private readonly threads: Map<string, ThreadLog>,
     private readonly log: ThreadLog,
     readonly userId: string,
     readonly listener: LogListener,
@@ -398,8 +400,9 @@ class MemorySubscription implements Subscriber {
     // A thread that only ever had subscribers (no event, so no owner and no offsets) holds
     // nothing: forget it with its last subscriber, so subscribe/unsubscribe churn on made-up
     // thread ids cannot fill the thread map and push real threads' history out.
-    if (log.subscriberCount === 0 && log.owner === undefined && this.threads.get(log.threadId) === log) {
-      this.threads.delete(log.threadId);
+    const threads = log.shared.threads;
+    if (log.subscriberCount === 0 && log.owner === undefined && threads.get(log.threadId) === log) {
+      threads.delete(log.threadId);
     }
   }
 }

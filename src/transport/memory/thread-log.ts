@@ -1,6 +1,7 @@
 import { parseStoredEvent } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type { LogEntry, LogListener } from '../types.js';
+import { threadTag } from './log-common.js';
 
 /**
  * What the log knows of one run while any of its events is retained: how many are, and its
@@ -100,94 +101,120 @@ export interface ThreadLogLimits {
   maxBytes: number;
 }
 
+/** What every log of one transport shares (one reference per log). */
+export interface ThreadLogShared {
+  /** The transport's epoch: the start of every cursor. */
+  readonly epoch: string;
+  readonly limits: ThreadLogLimits;
+  readonly retention: Retention;
+  /** The transport's logs by thread id. */
+  readonly threads: Map<string, ThreadLog>;
+}
+
 /**
- * One thread's ordered, bounded log (one incarnation of it: a thread dropped and recreated gets a
- * new log with a new `logId`). Offsets start at 1 and never repeat within the log; the oldest
- * entries are dropped past `maxEntries` or `maxBytes`. Storage is two parallel arrays (each entry's
- * JSON and run) with a moving head that is compacted occasionally, so appends and trims are O(1)
- * amortized; the offset of the entry at index `i` is `firstOffset + i - head`.
+ * What a log holds once it has held an entry: its storage (two parallel arrays, each entry's JSON
+ * and run, with a moving head) and its links in the transport's `ActivityList`. A thread that is
+ * only followed (most threads of idle connections) has none.
  */
-export class ThreadLog implements EntryOrigin {
-  /** Shared empty (frozen) until the first append: a thread that is only followed holds no arrays. */
-  private jsons: string[] = NO_JSONS;
-  private runs: RunRecord[] = NO_RUNS;
-  private head = 0;
-  /** Offset the next appended entry gets. */
-  nextOffset = 1;
+class ThreadHistory {
+  jsons: string[] = NO_JSONS;
+  runs: RunRecord[] = NO_RUNS;
+  head = 0;
   /** JSON length of the retained entries. */
   bytes = 0;
-  /**
-   * Its live subscribers: most threads have one, held in a field; a `Set` is made for a second
-   * (and kept, in subscription order, until the log goes). An idle connection holds no `Set`.
-   */
-  private onlySubscriber: Subscriber | undefined;
-  private subscriberSet: Set<Subscriber> | undefined;
-  lastActivity: number;
   /** Neighbours in the transport's list of logs holding entries, least recently appended to first (see `ActivityList`). */
   olderActive: ThreadLog | undefined = undefined;
   newerActive: ThreadLog | undefined = undefined;
   inActivityList = false;
-  /** Every cursor of this log starts with it (`<epoch>.<logId>.<thread tag>`). */
-  readonly cursorPrefix: string;
+}
+
+/**
+ * One thread's ordered, bounded log (one incarnation of it: a thread dropped and recreated gets a
+ * new log with a new `logId`). Offsets start at 1 and never repeat within the log; the oldest
+ * entries are dropped past `maxEntries` or `maxBytes`. Storage (`ThreadHistory`, made on the first
+ * append) is two parallel arrays with a moving head that is compacted occasionally, so appends and
+ * trims are O(1) amortized; the offset of the entry at index `i` is `firstOffset + i - head`.
+ */
+export class ThreadLog implements EntryOrigin {
+  /** Made on the first append: a thread that is only followed holds none. */
+  private history: ThreadHistory | undefined = undefined;
+  /** Offset the next appended entry gets. */
+  nextOffset = 1;
+  /**
+   * Its live subscribers: most threads have one, held as it is; a `Set` from the second (kept,
+   * in subscription order, until the log goes). An idle connection's thread holds no `Set`.
+   */
+  private subs: Subscriber | Set<Subscriber> | undefined = undefined;
+  lastActivity: number;
+  /** `cursorPrefix`, made when first asked for (a thread without entries never is). */
+  private prefix: string | undefined = undefined;
 
   constructor(
     readonly threadId: string,
     /** Unique per log within the transport's epoch (base 36 in cursors). */
     readonly logId: number,
-    epoch: string,
-    tag: string,
     /** Set by the first event; a thread never changes owner. */
     public owner: string | undefined,
-    private readonly limits: ThreadLogLimits,
-    private readonly retention: Retention,
+    readonly shared: ThreadLogShared,
     now: number,
   ) {
     this.lastActivity = now;
-    this.cursorPrefix = `${epoch}.${logId.toString(36)}.${tag}`;
-    // Flattened now: one string held per log instead of a rope of its parts.
-    this.cursorPrefix.charCodeAt(0);
+  }
+
+  /** Every cursor of this log starts with it (`<epoch>.<logId>.<thread tag>`). */
+  get cursorPrefix(): string {
+    // `join` makes one flat string (a template would keep a rope of its parts).
+    return (this.prefix ??= [this.shared.epoch, this.logId.toString(36), threadTag(this.threadId)].join('.'));
   }
 
   get size(): number {
-    return this.jsons.length - this.head;
+    const history = this.history;
+    return history === undefined ? 0 : history.jsons.length - history.head;
+  }
+
+  /** JSON length of the retained entries. */
+  get bytes(): number {
+    return this.history?.bytes ?? 0;
   }
 
   get subscriberCount(): number {
-    return this.subscriberSet ? this.subscriberSet.size : this.onlySubscriber ? 1 : 0;
+    const subs = this.subs;
+    return subs === undefined ? 0 : subs instanceof Set ? subs.size : 1;
   }
 
-  /** The subscriber when there is exactly one in the field (the common case: no iteration). */
+  /** The subscriber when there is exactly one and no `Set` (the common case: no iteration). */
   get soleSubscriber(): Subscriber | undefined {
-    return this.onlySubscriber;
+    const subs = this.subs;
+    return subs instanceof Set ? undefined : subs;
   }
 
   /** Every subscriber, in subscription order (a copy: safe to change the log while walking it). */
   subscribers(): Subscriber[] {
-    return this.subscriberSet ? [...this.subscriberSet] : this.onlySubscriber ? [this.onlySubscriber] : [];
+    const subs = this.subs;
+    return subs === undefined ? [] : subs instanceof Set ? [...subs] : [subs];
   }
 
   /** The subscribers when there are (or were) more than one: walked in place on the append path. */
   get manySubscribers(): ReadonlySet<Subscriber> | undefined {
-    return this.subscriberSet;
+    const subs = this.subs;
+    return subs instanceof Set ? subs : undefined;
   }
 
   addSubscriber(subscriber: Subscriber): void {
-    if (this.subscriberSet) this.subscriberSet.add(subscriber);
-    else if (this.onlySubscriber === undefined) this.onlySubscriber = subscriber;
-    else if (this.onlySubscriber !== subscriber) {
-      this.subscriberSet = new Set([this.onlySubscriber, subscriber]);
-      this.onlySubscriber = undefined;
-    }
+    const subs = this.subs;
+    if (subs instanceof Set) subs.add(subscriber);
+    else if (subs === undefined) this.subs = subscriber;
+    else if (subs !== subscriber) this.subs = new Set([subs, subscriber]);
   }
 
   deleteSubscriber(subscriber: Subscriber): void {
-    if (this.subscriberSet) this.subscriberSet.delete(subscriber);
-    else if (this.onlySubscriber === subscriber) this.onlySubscriber = undefined;
+    const subs = this.subs;
+    if (subs instanceof Set) subs.delete(subscriber);
+    else if (subs === subscriber) this.subs = undefined;
   }
 
   clearSubscribers(): void {
-    this.onlySubscriber = undefined;
-    this.subscriberSet = undefined;
+    this.subs = undefined;
   }
 
   /** Offset of the oldest retained entry (equals `nextOffset` when empty). */
@@ -199,31 +226,43 @@ export class ThreadLog implements EntryOrigin {
     return `${this.cursorPrefix}:${offset}`;
   }
 
+  /** @internal The history's links, for `ActivityList` (made when asked for: a log is listed only once it holds entries). */
+  links(): ThreadHistory {
+    return (this.history ??= new ThreadHistory());
+  }
+
+  /** @internal The links when the log has any. */
+  linksIfAny(): ThreadHistory | undefined {
+    return this.history;
+  }
+
   /** Appends, then drops the oldest entries (possibly this one, if it alone exceeds `maxBytes`) to stay within the limits. */
   append(event: AgentEvent, json: string, run: RunRecord, now: number): MemoryLogEntry {
     const entry = new MemoryLogEntry(this, this.nextOffset++, json, run, event);
-    if (this.jsons === NO_JSONS) {
-      this.jsons = [];
-      this.runs = [];
+    const history = (this.history ??= new ThreadHistory());
+    if (history.jsons === NO_JSONS) {
+      history.jsons = [];
+      history.runs = [];
     }
-    this.jsons.push(json);
-    this.runs.push(run);
+    const { limits, retention } = this.shared;
+    history.jsons.push(json);
+    history.runs.push(run);
     run.retained++;
-    this.bytes += json.length;
-    this.retention.events++;
-    this.retention.bytes += json.length;
-    const { maxEntries, maxBytes } = this.limits;
-    const jsons = this.jsons;
-    while (this.head < jsons.length && (jsons.length - this.head > maxEntries || this.bytes > maxBytes)) {
-      this.release(jsons[this.head]!, this.runs[this.head]!);
+    history.bytes += json.length;
+    retention.events++;
+    retention.bytes += json.length;
+    const { maxEntries, maxBytes } = limits;
+    const jsons = history.jsons;
+    while (history.head < jsons.length && (jsons.length - history.head > maxEntries || history.bytes > maxBytes)) {
+      this.release(history, jsons[history.head]!, history.runs[history.head]!);
       // Let them be collected.
-      jsons[this.head] = undefined as unknown as string;
-      this.runs[this.head++] = undefined as unknown as RunRecord;
+      jsons[history.head] = undefined as unknown as string;
+      history.runs[history.head++] = undefined as unknown as RunRecord;
     }
-    if (this.head > 1024 && this.head * 2 > jsons.length) {
-      this.jsons = jsons.slice(this.head);
-      this.runs = this.runs.slice(this.head);
-      this.head = 0;
+    if (history.head > 1024 && history.head * 2 > jsons.length) {
+      history.jsons = jsons.slice(history.head);
+      history.runs = history.runs.slice(history.head);
+      history.head = 0;
     }
     this.lastActivity = now;
     return entry;
@@ -231,31 +270,39 @@ export class ThreadLog implements EntryOrigin {
 
   /** Drops every retained entry but keeps the offsets and subscribers; returns how many were dropped. */
   clear(): number {
+    const history = this.history;
+    if (history === undefined) return 0;
     const dropped = this.size;
-    for (let i = this.head; i < this.jsons.length; i++) this.release(this.jsons[i]!, this.runs[i]!);
-    this.jsons = NO_JSONS;
-    this.runs = NO_RUNS;
-    this.head = 0;
+    for (let i = history.head; i < history.jsons.length; i++) this.release(history, history.jsons[i]!, history.runs[i]!);
+    history.jsons = NO_JSONS;
+    history.runs = NO_RUNS;
+    history.head = 0;
+    // Kept while the activity list still links it (the transport takes it out first).
+    if (!history.inActivityList) this.history = undefined;
     return dropped;
   }
 
   /** Entries with offset > `offset`, oldest first (each parses its event only when asked for it). */
   after(offset: number): MemoryLogEntry[] {
+    const history = this.history;
+    if (history === undefined) return [];
+    const { jsons, runs, head } = history;
     const first = this.firstOffset;
-    const start = this.head + Math.max(0, offset - first + 1);
-    const out = new Array<MemoryLogEntry>(Math.max(0, this.jsons.length - start));
-    for (let i = start, k = 0; i < this.jsons.length; i++, k++) {
-      out[k] = new MemoryLogEntry(this, first + i - this.head, this.jsons[i]!, this.runs[i]!);
+    const start = head + Math.max(0, offset - first + 1);
+    const out = new Array<MemoryLogEntry>(Math.max(0, jsons.length - start));
+    for (let i = start, k = 0; i < jsons.length; i++, k++) {
+      out[k] = new MemoryLogEntry(this, first + i - head, jsons[i]!, runs[i]!);
     }
     return out;
   }
 
-  private release(json: string, run: RunRecord): void {
+  private release(history: ThreadHistory, json: string, run: RunRecord): void {
     const length = json.length;
-    this.bytes -= length;
-    this.retention.events--;
-    this.retention.bytes -= length;
-    if (--run.retained === 0 && this.retention.runs.get(run.runId) === run) this.retention.runs.delete(run.runId);
+    const retention = this.shared.retention;
+    history.bytes -= length;
+    retention.events--;
+    retention.bytes -= length;
+    if (--run.retained === 0 && retention.runs.get(run.runId) === run) retention.runs.delete(run.runId);
   }
 }
 
@@ -277,38 +324,43 @@ export class ActivityList {
     }
     if (this.newest === log) return;
     this.remove(log);
-    log.olderActive = this.newest;
-    log.newerActive = undefined;
-    if (this.newest) this.newest.newerActive = log;
+    const links = log.links();
+    links.olderActive = this.newest;
+    links.newerActive = undefined;
+    if (this.newest) this.newest.links().newerActive = log;
     else this.oldest = log;
     this.newest = log;
-    log.inActivityList = true;
+    links.inActivityList = true;
   }
 
   remove(log: ThreadLog): void {
-    if (!log.inActivityList) return;
-    const { olderActive, newerActive } = log;
-    if (olderActive) olderActive.newerActive = newerActive;
+    const links = log.linksIfAny();
+    if (links === undefined || !links.inActivityList) return;
+    const { olderActive, newerActive } = links;
+    if (olderActive) olderActive.links().newerActive = newerActive;
     else this.oldest = newerActive;
-    if (newerActive) newerActive.olderActive = olderActive;
+    if (newerActive) newerActive.links().olderActive = olderActive;
     else this.newest = olderActive;
-    log.olderActive = undefined;
-    log.newerActive = undefined;
-    log.inActivityList = false;
+    links.olderActive = undefined;
+    links.newerActive = undefined;
+    links.inActivityList = false;
   }
 
   /** The least recently appended-to log holding entries, other than `except`. */
   oldestExcept(except: ThreadLog): ThreadLog | undefined {
     const oldest = this.oldest;
-    return oldest === except ? oldest?.newerActive : oldest;
+    return oldest === except ? oldest?.linksIfAny()?.newerActive : oldest;
   }
 
   clear(): void {
     for (let log = this.oldest; log !== undefined; ) {
-      const next = log.newerActive;
-      log.olderActive = undefined;
-      log.newerActive = undefined;
-      log.inActivityList = false;
+      const links = log.linksIfAny();
+      const next = links?.newerActive;
+      if (links !== undefined) {
+        links.olderActive = undefined;
+        links.newerActive = undefined;
+        links.inActivityList = false;
+      }
       log = next;
     }
     this.oldest = undefined;
