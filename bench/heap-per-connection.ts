@@ -57,14 +57,14 @@ const client = await BenchChild.start('bench/clients/ws-clients.ts', { name: 'cl
 const server = await BenchChild.start('bench/servers/memory-server.ts', { name: 'server', execArgv: ['--expose-gc'], files: count + 512 });
 try {
   const { url } = await server.call<{ url: string }>('start', { kind, maxConnections: count + 100 });
-  await client.call('open', { name: 'warm', kind, url, prefix: 'warm', count: 50 });
+  await client.call('open', { name: 'warm', kind, url, prefix: 'warm', count: 50, parallel: Number(process.env.WARM_PARALLEL ?? 100) });
   await client.call('close', { name: 'warm' });
   await sleep(200);
   if (spacesOnly) {
-    const before = await server.call<Measured>('measure');
+    const before = await server.call<Measured>('spaces');
     await client.call('open', { name: 'idle', kind, url, prefix: 'idle', count, parallel: 200 }, 300_000);
     await sleep(300);
-    printSpaces(before, await server.call<Measured>('measure'));
+    printSpaces(before, await server.call<Measured>('spaces'));
     await server.call('stop');
     await server.stop();
     await client.stop();

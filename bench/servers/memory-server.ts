@@ -39,13 +39,19 @@ serve({
       await sleep(50);
     }
     const usage = process.memoryUsage();
+    return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, connections: connections() };
+  },
+
+  /** `measure` plus where the RSS goes: each V8 space's committed and used bytes, /proc/self/status (bench/heap-per-connection.ts `spaces`). */
+  async spaces() {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(50);
+    }
+    const usage = process.memoryUsage();
     return {
       rss: usage.rss,
       heapUsed: usage.heapUsed,
-      external: usage.external,
-      arrayBuffers: usage.arrayBuffers,
-      connections: connections(),
-      // Diagnostics (bench/heap-per-connection.ts `spaces`): where RSS goes.
       spaces: Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, { committed: space.space_size, used: space.space_used_size }])),
       status: procStatus(),
     };
