@@ -67,7 +67,7 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
     /** When the principal's credential expires (epoch ms; Infinity: never). */
     readonly expiresAt: number = Infinity,
   ) {
-    super(context.options.rateLimit.burst);
+    super();
     // The socket hands its events to this connection itself (see `GatewaySocket`): no listener per socket.
     if (socket instanceof GatewaySocket) socket.connection = this;
     else listen(socket, this);

@@ -8,6 +8,9 @@ import { parseClientFrame } from './client-frames.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
 import type { WebSocketStatsRecorder } from './stats.js';
 
+/** Origin of the rate limit's clock (see `Inbox.fullAt`). */
+const CLOCK_ORIGIN = Date.now();
+
 /**
  * A connection's client frames: rate limit, parsing, answers in the order of the requests (a
  * subscribe waiting for the log holds the frames after it), invalid frames tolerated up to
@@ -23,15 +26,15 @@ export abstract class Inbox {
   /** Set while a frame's handling awaits the log: later frames wait their turn. */
   private busy: Promise<void> | undefined;
   /**
-   * The rate limit's token bucket, inline (two numbers instead of an object per connection):
-   * `rateLimit.burst` tokens, refilled at `rateLimit.framesPerSecond`.
+   * The rate limit: a token bucket of `rateLimit.burst` tokens refilled at
+   * `rateLimit.framesPerSecond`, kept as one number (GCRA): when the bucket is full again, in ms
+   * after `CLOCK_ORIGIN` (a small integer: no heap number per connection). Tokens left at `t`:
+   * burst − (fullAt − t) / interval.
    */
-  private tokens: number;
-  private refilledAt: number;
+  private fullAt: number;
 
-  constructor(burst: number) {
-    this.tokens = burst;
-    this.refilledAt = Date.now();
+  constructor() {
+    this.fullAt = Date.now() - CLOCK_ORIGIN;
   }
 
   abstract get options(): ResolvedGatewayOptions;
@@ -53,14 +56,13 @@ export abstract class Inbox {
 
   /** Takes one token from the bucket; false when it is empty. */
   private takeToken(now: number): boolean {
-    const elapsedMs = now - this.refilledAt;
-    if (elapsedMs > 0) {
-      const { framesPerSecond, burst } = this.options.rateLimit;
-      this.tokens = Math.min(burst, this.tokens + (elapsedMs * framesPerSecond) / 1000);
-      this.refilledAt = now;
-    }
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    const { framesPerSecond, burst } = this.options.rateLimit;
+    const interval = 1000 / framesPerSecond;
+    const at = now - CLOCK_ORIGIN;
+    const fullAt = Math.max(this.fullAt, at);
+    // Fewer than one token left (the tolerance absorbs the rounding of a fractional interval).
+    if (fullAt - at > (burst - 1) * interval + 1e-6) return false;
+    this.fullAt = fullAt + interval;
     return true;
   }
 

@@ -111,9 +111,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       maxEntries: Math.min(positive('maxEventsPerThread', options.maxEventsPerThread ?? 10_000), this.maxTotalEvents),
       maxBytes: Math.min(positive('maxBytesPerThread', options.maxBytesPerThread ?? 8 * MiB), this.maxTotalBytes),
     };
-    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads };
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
+    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads, origin: this.now() };
   }
 
   get threadCount(): number {

@@ -109,6 +109,8 @@ export interface ThreadLogShared {
   readonly retention: Retention;
   /** The transport's logs by thread id. */
   readonly threads: Map<string, ThreadLog>;
+  /** The transport's clock when it was made: logs keep their times relative to it (small integers, no heap number per log). */
+  readonly origin: number;
 }
 
 /**
@@ -145,7 +147,8 @@ export class ThreadLog implements EntryOrigin {
    * in subscription order, until the log goes). An idle connection's thread holds no `Set`.
    */
   private subs: Subscriber | Set<Subscriber> | undefined = undefined;
-  lastActivity: number;
+  /** When it was created or last appended to, in ms after `shared.origin`. */
+  private activeAt: number;
   /** `cursorPrefix`, made when first asked for (a thread without entries never is). */
   private prefix: string | undefined = undefined;
 
@@ -158,7 +161,12 @@ export class ThreadLog implements EntryOrigin {
     readonly shared: ThreadLogShared,
     now: number,
   ) {
-    this.lastActivity = now;
+    this.activeAt = now - shared.origin;
+  }
+
+  /** When it was created or last appended to (the transport's clock). */
+  get lastActivity(): number {
+    return this.activeAt + this.shared.origin;
   }
 
   /** Every cursor of this log starts with it (`<epoch>.<logId>.<thread tag>`). */
@@ -264,7 +272,7 @@ export class ThreadLog implements EntryOrigin {
       history.runs = history.runs.slice(history.head);
       history.head = 0;
     }
-    this.lastActivity = now;
+    this.activeAt = now - this.shared.origin;
     return entry;
   }
 
