@@ -115,6 +115,23 @@ describe('heartbeat, idle sockets, rate limit', () => {
     expect(chatty.ofType('subscribed')).toHaveLength(1);
     expect(gw.stats()).toMatchObject({ closedRateLimited: 1, acks: 4, acksIgnored: 0 });
   });
+
+  it('refills the rate limit at framesPerSecond, up to the burst', async () => {
+    const { url, gateway: gw } = await gateway({ rateLimit: { framesPerSecond: 20, burst: 3 } });
+    const steady = await raw(url, 'steady');
+    steady.subscribe('t');
+    await steady.waitFor(() => steady.ofType('subscribed').length === 1, 'subscribed');
+    // Two tokens left; 150 ms refill three more (at most the burst of three is held).
+    for (let i = 0; i < 2; i++) steady.send({ type: 'ack', threadId: 't', cursor: `c:${i}` });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    for (let i = 0; i < 3; i++) steady.send({ type: 'ack', threadId: 't', cursor: `d:${i}` });
+    await until(() => gw.stats().acks === 5, 'five acks');
+    expect(steady.closed).toBeUndefined();
+    // Past the burst with no time to refill: cut.
+    for (let i = 0; i < 20; i++) steady.send({ type: 'ack', threadId: 't', cursor: `e:${i}` });
+    expect(await steady.waitForClose()).toMatchObject({ code: 4008 });
+    expect(gw.stats().closedRateLimited).toBe(1);
+  });
 });
 
 describe('connection limits', () => {
