@@ -74,10 +74,11 @@ const NO_ENTRIES: LogEntry[] = Object.freeze([]) as unknown as LogEntry[];
 export abstract class FollowerCore implements LogListener {
   readonly userId: string;
   readonly threadId: string;
-  readonly runId: string | undefined;
-  /** The cursor to resume after; forgotten once subscribed. */
-  private after: string | undefined;
-  private state: 'idle' | 'subscribing' | 'following' | 'ended' = 'idle';
+  /**
+   * `delivering`: following, handed over (`handOver()`): live entries that find the queue empty
+   * go straight to `deliver`. The three ends: closed by its owner, by the log, by an overflow.
+   */
+  private state: 'idle' | 'subscribing' | 'following' | 'delivering' | 'closed' | 'log_closed' | 'overflow' = 'idle';
   /** Live entries that arrived while the log was answering `subscribe` (made when the first one does). */
   private early: LogEntry[] | undefined;
   /** Shared empty (frozen) while nothing was ever queued: an idle follower holds no array. */
@@ -87,15 +88,10 @@ export abstract class FollowerCore implements LogListener {
   private liveFrom = 0;
   private liveChars = 0;
   private subscription: Subscription | undefined;
-  private endReason: 'log_closed' | 'overflow' | undefined;
-  /** Set by `handOver`: live entries that find the queue empty go straight to `deliver`. */
-  private direct = false;
 
-  constructor(target: FollowTarget) {
-    this.userId = target.userId;
-    this.threadId = target.threadId;
-    this.runId = target.runId;
-    this.after = target.after;
+  constructor(userId: string, threadId: string) {
+    this.userId = userId;
+    this.threadId = threadId;
   }
 
   /** See `FollowerOptions`. */
@@ -114,23 +110,33 @@ export abstract class FollowerCore implements LogListener {
   }
 
   get following(): boolean {
-    return this.state === 'following';
+    return this.state === 'following' || this.state === 'delivering';
+  }
+
+  /** Handed over (`handOver()`) and still following. */
+  protected get delivering(): boolean {
+    return this.state === 'delivering';
+  }
+
+  /** Closed, or ended by the log or an overflow. */
+  private get over(): boolean {
+    const state = this.state;
+    return state === 'closed' || state === 'log_closed' || state === 'overflow';
   }
 
   /**
    * Subscribes. Throws `AuthError` `THREAD_FORBIDDEN` (403) for another user's thread and
    * `GatewayError` `SUBSCRIBE_FAILED` (503, the log's error as `cause`) when the log fails.
    */
-  async start(log: EventLog): Promise<FollowResult> {
+  protected async follow(log: EventLog, after: string | undefined): Promise<FollowResult> {
     if (this.state !== 'idle') throw new Error('Follower.start() called twice');
     this.state = 'subscribing';
-    const { userId, threadId, after } = this;
-    this.after = undefined;
+    const { userId, threadId } = this;
     let result;
     try {
       result = await log.subscribe({ userId, threadId, after }, this);
     } catch (error) {
-      this.state = 'ended';
+      this.state = 'closed';
       this.early = undefined;
       if (error instanceof AuthError) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
       throw new GatewayError('SUBSCRIBE_FAILED', 'Could not subscribe to the thread; retry later', {
@@ -139,15 +145,15 @@ export abstract class FollowerCore implements LogListener {
       });
     }
     if (result.status === 'history_gap') {
-      this.state = 'ended';
+      this.state = 'closed';
       this.early = undefined;
       return { status: 'history_gap', gap: result.gap };
     }
     // The state may have changed while the log was answering.
-    if ((this.state as string) === 'ended') {
+    if (this.over) {
       // Closed, or ended by the log or an overflow, while the log was answering.
       result.subscription.close();
-      return { status: 'ended', reason: this.endReason ?? 'closed' };
+      return { status: 'ended', reason: this.state as 'closed' | 'log_closed' | 'overflow' };
     }
     this.subscription = result.subscription;
     const replay = result.replay.filter((entry) => this.owns(entry) && this.wanted(entry));
@@ -204,19 +210,19 @@ export abstract class FollowerCore implements LogListener {
    * `next()` here. Without `deliver` in the options, nothing changes.
    */
   handOver(): void {
-    this.direct = this.delivers;
+    if (this.state === 'following' && this.delivers) this.state = 'delivering';
   }
 
   /** Stops following (idempotent); queued entries are dropped. `ended` is not called. */
   close(): void {
-    if (this.state === 'ended') return;
-    this.state = 'ended';
+    if (this.over) return;
+    this.state = 'closed';
     this.release();
   }
 
   /** @internal LogListener: one live entry from the log. */
   onLiveEntry(entry: LogEntry): void {
-    if (this.direct && this.state === 'following' && this.head >= this.queue.length) {
+    if (this.state === 'delivering' && this.head >= this.queue.length) {
       if (this.owns(entry) && this.wanted(entry)) this.deliver(entry);
       return;
     }
@@ -225,7 +231,7 @@ export abstract class FollowerCore implements LogListener {
 
   /** @internal LogListener: live entries from the log. */
   onEntries(entries: readonly LogEntry[]): void {
-    if (this.state !== 'subscribing' && this.state !== 'following') return;
+    if (this.state !== 'subscribing' && !this.following) return;
     let added = false;
     for (const entry of entries) {
       if (!this.owns(entry) || !this.wanted(entry)) continue;
@@ -239,19 +245,18 @@ export abstract class FollowerCore implements LogListener {
       this.end('overflow');
       return;
     }
-    if (added && this.state === 'following') this.readable();
+    if (added && this.state !== 'subscribing') this.readable();
   }
 
   /** @internal LogListener: the log ended the subscription. */
   onClose(reason?: Error): void {
-    if (this.state === 'ended' || this.state === 'idle') return;
+    if (this.over || this.state === 'idle') return;
     this.end('log_closed', reason);
   }
 
   private end(reason: 'log_closed' | 'overflow', error?: Error): void {
-    const wasFollowing = this.state === 'following';
-    this.state = 'ended';
-    this.endReason = reason;
+    const wasFollowing = this.following;
+    this.state = reason;
     this.release();
     // While subscribing, start() tells its caller instead.
     if (wasFollowing) this.ended(reason, error);
@@ -260,7 +265,6 @@ export abstract class FollowerCore implements LogListener {
   private release(): void {
     this.subscription?.close();
     this.subscription = undefined;
-    this.direct = false;
     this.early = undefined;
     this.queue = NO_ENTRIES;
     this.head = 0;
@@ -268,8 +272,9 @@ export abstract class FollowerCore implements LogListener {
     this.liveChars = 0;
   }
 
-  private wanted(entry: LogEntry): boolean {
-    return this.runId === undefined || (entry.runId ?? entry.event.runId) === this.runId;
+  /** Whether an entry of its user and thread is one it follows (all of them, unless a subclass says otherwise). */
+  protected wanted(_entry: LogEntry): boolean {
+    return true;
   }
 
   private owns(entry: LogEntry): boolean {
@@ -290,16 +295,34 @@ export abstract class FollowerCore implements LogListener {
 
 /** The handover for a consumer that gives its target and options as objects (SSE, run streams). */
 export class Follower extends FollowerCore {
+  readonly runId: string | undefined;
+  private readonly after: string | undefined;
+
   constructor(
     target: FollowTarget,
     private readonly options: FollowerOptions,
   ) {
-    super(target);
+    super(target.userId, target.threadId);
+    this.runId = target.runId;
+    this.after = target.after;
   }
 
   /** What it follows. */
   get target(): FollowTarget {
-    return { userId: this.userId, threadId: this.threadId, runId: this.runId };
+    return { userId: this.userId, threadId: this.threadId, after: this.after, runId: this.runId };
+  }
+
+  /**
+   * Subscribes. Throws `AuthError` `THREAD_FORBIDDEN` (403) for another user's thread and
+   * `GatewayError` `SUBSCRIBE_FAILED` (503, the log's error as `cause`) when the log fails.
+   */
+  start(log: EventLog): Promise<FollowResult> {
+    return this.follow(log, this.after);
+  }
+
+  /** Only entries of `runId`, when given. */
+  protected override wanted(entry: LogEntry): boolean {
+    return this.runId === undefined || (entry.runId ?? entry.event.runId) === this.runId;
   }
 
   protected get maxQueuedEntries(): number {

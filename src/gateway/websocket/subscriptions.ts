@@ -11,18 +11,20 @@ import type { WebSocketStatsRecorder } from './stats.js';
 /**
  * A connection's follower of one thread: the contract's handover (`FollowerCore`), told through
  * its own methods, so an idle subscription is this one object (no target, options or closures).
- * Nothing is taken from it before `subscribed` and the replay are queued (`handedOver`): entries
+ * Nothing is taken from it before `subscribed` and the replay are queued (`handOver()`): entries
  * that arrive meanwhile wait in it.
  */
 class ThreadFollowing extends FollowerCore {
-  handedOver = false;
-
   constructor(
     private readonly connection: Subscriptions,
     threadId: string,
-    after: string | undefined,
   ) {
-    super({ userId: connection.userId, threadId, after });
+    super(connection.userId, threadId);
+  }
+
+  /** Subscribes (see `Follower.start`), after `after` when given. */
+  start(log: EventLog, after: string | undefined): Promise<FollowResult> {
+    return this.follow(log, after);
   }
 
   protected get maxQueuedEntries(): number {
@@ -34,7 +36,7 @@ class ThreadFollowing extends FollowerCore {
   }
 
   protected readable(): void {
-    if (!this.handedOver) return;
+    if (!this.delivering) return;
     try {
       this.connection.drainFollowing(this);
     } catch (error) {
@@ -133,12 +135,12 @@ export abstract class Subscriptions extends Inbox {
       this.sendError('TOO_MANY_SUBSCRIPTIONS', `at most ${this.maxSubscriptions} subscriptions per connection`, threadId);
       return;
     }
-    const following = new ThreadFollowing(this, threadId, after);
+    const following = new ThreadFollowing(this, threadId);
     this.addFollowing(following);
     this.subscriptionsChanged(this.subscriptionCount);
     let result: FollowResult;
     try {
-      result = await following.start(this.log);
+      result = await following.start(this.log, after);
     } catch (error) {
       this.stats.subscribeFailures++;
       closeQuietly(following);
@@ -176,10 +178,10 @@ export abstract class Subscriptions extends Inbox {
     }
     this.sendFrame({ type: 'subscribed', threadId, cursor: result.cursor, replayed: replay.length });
     this.enqueueReplay(replay);
-    following.handedOver = true;
+    // Live entries from now on go straight into the send queue while the follower holds none;
+    // what it holds now (entries that came while the log answered) is moved first.
+    following.handOver();
     this.drainFollowing(following);
-    // Live entries from now on go straight into the send queue while the follower holds none.
-    if (this.following(threadId) === following) following.handOver();
   }
 
   protected unsubscribe(threadId: string): boolean {
