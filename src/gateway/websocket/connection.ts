@@ -6,6 +6,7 @@ import type { TrackedConnection } from '../connections.js';
 import type { DisconnectReason } from '../stats.js';
 import type { Expiring } from './expiry-queue.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import type { IdleDeadlines, IdleWaiter } from './idle-deadlines.js';
 import type { ReportedContext, ResolvedGatewayOptions } from './options.js';
 import { Outbox, type DrainWaiter } from './outbox.js';
 import { frameJson } from './server-frames.js';
@@ -24,6 +25,8 @@ export interface ConnectionContext {
   socketClosed(connection: Connection): void;
   /** Reports a failure the connection contained (counted, given to `onError`). Never throws. */
   report(error: unknown, context: ReportedContext): void;
+  /** The no-subscription deadlines (`subscribeTimeoutMs`) of the gateway's connections, behind one timer. */
+  readonly idle: IdleDeadlines<Connection>;
 }
 
 /** The close code and default reason of each way the server ends a connection. */
@@ -50,14 +53,15 @@ type Stage = ReportedContext['stage'];
  * its own `userId`. Nothing it runs from a socket, log or timer callback throws: a failure is
  * reported (`onError`) and costs this connection (1011), never the process or another user.
  */
-export class Connection extends Subscriptions implements Flushable, Expiring, TrackedConnection, DrainWaiter {
+export class Connection extends Subscriptions implements Flushable, Expiring, TrackedConnection, DrainWaiter, IdleWaiter {
   dirty = false;
   expiryIndex = -1;
   /** Whether the peer answered the last ping. */
   private alive = true;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private readonly outbox = new Outbox();
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** @internal `IdleWaiter`: its slot among the gateway's no-subscription deadlines while it has no subscription (-1 otherwise). */
+  idleSlot = -1;
 
   constructor(
     readonly id: string,
@@ -199,21 +203,20 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
     else this.clearIdleTimer();
   }
 
+  /** @internal Its no-subscription deadline passed (`IdleDeadlines`). */
+  idleExpired(): void {
+    this.contain('timer', () => {
+      if (this.subscriptionCount === 0) this.close('no_subscription');
+    });
+  }
+
   private armIdleTimer(): void {
-    const timeoutMs = this.context.options.subscribeTimeoutMs;
-    if (timeoutMs <= 0 || this.state !== 'open' || this.idleTimer) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      this.contain('timer', () => {
-        if (this.subscriptionCount === 0) this.close('no_subscription');
-      });
-    }, timeoutMs);
-    this.idleTimer.unref();
+    if (this.context.options.subscribeTimeoutMs <= 0 || this.state !== 'open') return;
+    this.context.idle.arm(this);
   }
 
   private clearIdleTimer(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.context.idle.disarm(this);
   }
 
   /** Stops everything this connection holds; it no longer counts toward limits. Never throws. */

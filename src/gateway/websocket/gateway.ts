@@ -18,6 +18,7 @@ import { fromNodeRequest } from '../request.js';
 import { Connection, GatewaySocket, closeReason, type ConnectionContext } from './connection.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { FlushScheduler } from './flush-scheduler.js';
+import { IdleDeadlines } from './idle-deadlines.js';
 import { Lingering } from './lingering.js';
 import { resolveGatewayOptions, type ReportedContext, type ResolvedGatewayOptions, type WebSocketGatewayOptions } from './options.js';
 import { WebSocketStatsRecorder, type WebSocketGatewayStats } from './stats.js';
@@ -117,6 +118,7 @@ export class WebSocketGateway implements Transport {
       },
       socketClosed: (connection) => this.lingering.closed(connection),
       report: (error, context) => this.report(error, context),
+      idle: new IdleDeadlines<Connection>(this.options.subscribeTimeoutMs, (connection) => connection.idleExpired()),
     };
     if (this.options.heartbeatIntervalMs > 0) {
       this.heartbeatTimer = setInterval(() => {
@@ -294,6 +296,7 @@ export class WebSocketGateway implements Transport {
     for (const [server, handler] of this.servers) server.off('upgrade', handler);
     clearInterval(this.heartbeatTimer);
     this.expiries.clear();
+    this.context.idle.clear();
     this.scheduler.flushAll();
     const sockets = [...this.tracker.all()].map((connection) => connection.socket);
     const allClosed = this.lingering.allClosed();
