@@ -4,6 +4,8 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { FlushScheduler } from '../../src/gateway/websocket/flush-scheduler.js';
 import { Outbox, frameHeader } from '../../src/gateway/websocket/outbox.js';
 import { WebSocketStatsRecorder } from '../../src/gateway/websocket/stats.js';
+import { eventFrameJson } from '../../src/gateway/websocket/server-frames.js';
+import { MemoryTransport, generateRunId, type AgentEvent } from '../../src/index.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { until } from '../helpers/ws-harness.js';
 
@@ -125,5 +127,21 @@ describe('the outbox writes frames to the TCP socket itself while ws is idle', (
     expect(bytes(frameHeader(65_535))).toEqual([0x81, 126, 0xff, 0xff]);
     expect(bytes(frameHeader(65_536))).toEqual([0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
     expect(bytes(frameHeader(0x12345678))).toEqual([0x81, 127, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78]);
+  });
+});
+
+describe('event frames of memory log entries', () => {
+  it('quote the cursor as it is: the memory log\'s cursors never need escaping', () => {
+    const log = new MemoryTransport({ maxEventsPerThread: 3 });
+    for (const threadId of ['t', 'a.b:c-d_e', 'Z'.repeat(128), '0-0']) {
+      const runId = generateRunId(threadId);
+      for (let seq = 1; seq <= 5; seq++) {
+        const event = { v: 1, id: `e${seq}`, type: seq === 1 ? 'agent_started' : 'agent_thinking', runId, threadId, userId: 'u', agent: 'a', seq, ts: 1, data: seq === 1 ? { metadata: {} } : { text: 'é"\\' } } as AgentEvent;
+        const entry = log.append(event);
+        expect(entry.cursor).toMatch(/^[\w.:-]*$/);
+        const frame = JSON.parse(eventFrameJson(entry, entry.json!)) as { cursor: string; event: AgentEvent; threadId: string };
+        expect(frame).toEqual({ type: 'event', threadId, cursor: entry.cursor, event: JSON.parse(JSON.stringify(event)) });
+      }
+    }
   });
 });
