@@ -23,13 +23,29 @@ const ROUNDS = Number(process.env.HOT_ROUNDS ?? 5);
 /** `gateway` or `raw`: run one side only (instruction counts under valgrind). */
 const ONLY = process.env.HOT_ONLY;
 
-/** What the gateway calls on a `ws` WebSocket, counting bytes. */
+/**
+ * What the gateway calls on a `ws` WebSocket, counting bytes: `send()` measures the message's
+ * UTF-8 length (the first thing ws's sender does), and the internals the outbox's direct write
+ * looks for (an idle sender, the TCP socket's `write`) are there, so both paths do their own
+ * framing work and nothing of ws or the kernel.
+ */
 class StubSocket extends EventEmitter {
   bytes = 0;
   messages = 0;
   readonly bufferedAmount = 0;
+  readonly readyState = 1;
+  readonly _isServer = true;
+  readonly _extensions = {};
+  readonly _sender = { _state: 0, _firstFragment: true, _queue: [] };
+  readonly _socket = {
+    write: (data: string): boolean => {
+      this.bytes += data.length;
+      this.messages++;
+      return true;
+    },
+  };
   send(message: string): void {
-    this.bytes += message.length;
+    this.bytes += Buffer.byteLength(message);
     this.messages++;
   }
   ping(): void {}
