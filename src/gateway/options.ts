@@ -209,7 +209,7 @@ function isOrigin(value: string): boolean {
   }
 }
 
-function shown(value: unknown): string {
+export function shown(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
   if (typeof value === 'string') return JSON.stringify(value.slice(0, 80));
   return typeof value;

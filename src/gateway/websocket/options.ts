@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { EventLog, Transport } from '../../transport/types.js';
 import type { Authenticate, Principal } from '../auth.js';
-import { checker, resolveFrontEndOptions, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
+import { checker, resolveFrontEndOptions, shown, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
 
 export type { UserLimitPolicy };
 
@@ -130,6 +130,10 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
   if (typeof path !== 'string' || !path.startsWith('/')) throw check.fail('path', `must start with "/", got ${JSON.stringify(String(path))}`);
   if (options.batching !== undefined && typeof options.batching !== 'boolean') throw check.fail('batching', 'must be a boolean');
   if (options.cancelRun !== undefined && typeof options.cancelRun !== 'function') throw check.fail('cancelRun', 'must be a function');
+  const rateLimit: unknown = options.rateLimit;
+  if (rateLimit !== undefined && (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit))) {
+    throw check.fail('rateLimit', `must be an object { framesPerSecond?, burst? }, got ${shown(rateLimit)}`);
+  }
   return {
     ...shared,
     onError: options.onError,

@@ -97,6 +97,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   private readonly threadTtlMs: number;
   private readonly now: () => number;
   private closed = false;
+  /** A live entry is being handed to subscribers; entries appended meanwhile (by a listener) wait in `deferred` (log, entry, user triples). */
+  private delivering = false;
+  private deferred: Array<ThreadLog | LogEntry | string> | undefined;
   /** Events withheld from a subscriber because its user differs (should stay 0). */
   isolationDrops = 0;
   /** Requests to users and their answers (see `InteractionLog`). */
@@ -208,16 +211,38 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     while ((retention.events > this.maxTotalEvents || retention.bytes > this.maxTotalBytes) && this.dropOldestHistory(log)) {
       // Each pass clears one other thread's history.
     }
-    const sole = log.soleSubscriber;
-    if (sole !== undefined) {
-      this.deliverLive(sole, entry, event.userId, undefined);
+    if (this.delivering) {
+      // Appended by a listener while an earlier entry is being handed out: it waits for that
+      // entry to reach every subscriber, so that no subscriber gets the two out of log order.
+      (this.deferred ??= []).push(log, entry, event.userId);
       return entry;
     }
-    const many = log.manySubscribers;
-    if (many === undefined || many.size === 0) return entry;
-    let batch: LogEntry[] | undefined;
-    for (const subscriber of many) batch = this.deliverLive(subscriber, entry, event.userId, batch);
+    this.delivering = true;
+    try {
+      this.deliverToSubscribers(log, entry, event.userId);
+      const deferred = this.deferred;
+      if (deferred !== undefined) {
+        for (let i = 0; i < deferred.length; i += 3) this.deliverToSubscribers(deferred[i] as ThreadLog, deferred[i + 1] as LogEntry, deferred[i + 2] as string);
+        this.deferred = undefined;
+      }
+    } finally {
+      this.delivering = false;
+      this.deferred = undefined;
+    }
     return entry;
+  }
+
+  /** Hands a live entry to the subscribers its thread has now. */
+  private deliverToSubscribers(log: ThreadLog, entry: LogEntry, userId: string): void {
+    const sole = log.soleSubscriber;
+    if (sole !== undefined) {
+      this.deliverLive(sole, entry, userId, undefined);
+      return;
+    }
+    const many = log.manySubscribers;
+    if (many === undefined || many.size === 0) return;
+    let batch: LogEntry[] | undefined;
+    for (const subscriber of many) batch = this.deliverLive(subscriber, entry, userId, batch);
   }
 
   /** Hands a live entry to one subscriber of its thread (its owner's only); returns the shared one-entry batch. */
