@@ -5,7 +5,7 @@ import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
-import { emitEvent } from './emit.js';
+import { RunDelivery, emitEvent } from './emit.js';
 import type { Redactor } from './redaction.js';
 import { runStorage, type RunContext, type RunState } from './run-context.js';
 import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
@@ -199,14 +199,17 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       bridge.openRun(identity); // AuthError for another user's thread; ends the claim either way
     }
     const ctx: RunContext = { ...identity, signal, metadata };
+    const deliveryErrors: DeliveryError[] = [];
+    const onDeliveryError = (error: DeliveryError, event: AgentEvent) => this.notify('delivery_error', error, event);
     const state: RunState = {
       owner: this,
       ctx,
       emitter,
       openTools: new Map(),
-      deliveryErrors: [],
+      deliveryErrors,
       highWaterMark: bridge?.highWaterMark,
-      onDeliveryError: (error, event) => this.notify('delivery_error', error, event),
+      onDeliveryError,
+      delivery: new RunDelivery(deliveryErrors, onDeliveryError),
       abandon: bridge && (() => bridge.abandonRun(runId)),
       aborted: signal.aborted,
     };
