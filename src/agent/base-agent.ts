@@ -6,6 +6,7 @@ import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '..
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
 import { RunDelivery, emitEvent } from './emit.js';
+import { answerDeltaJson, thinkingJson } from './event-json.js';
 import type { Redactor } from './redaction.js';
 import { runStorage, type RunContext, type RunState } from './run-context.js';
 import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
@@ -237,7 +238,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     try {
       const state = this.activeRun('think');
       if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
-      return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step });
+      return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step }, thinkingJson(text, step));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -268,7 +269,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       const messageId = continues ? current.messageId : (options.messageId ?? `m${seq + 1}`);
       const data: EventData<'agent_thinking'> =
         options.step === undefined ? { text: delta, channel: 'answer', messageId } : { text: delta, step: options.step, channel: 'answer', messageId };
-      const delivered = emitEvent(state, 'agent_thinking', data);
+      const delivered = emitEvent(state, 'agent_thinking', data, answerDeltaJson(delta, options.step, messageId));
       state.answer = { messageId, seq: seq + 1 };
       return delivered;
     } catch (error) {

@@ -4,6 +4,7 @@ import { notJsonReasonOf, notSerializableMarker } from '../events/json.js';
 import { validateStandard } from './standard-schema.js';
 import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
 import { emitEvent } from './emit.js';
+import { executingJson, succeededJson } from './event-json.js';
 import { bound, errorInfoFor, shownToolName, toolFailure, type Redactor } from './redaction.js';
 import type { RunContext, RunState } from './run-context.js';
 import type { AnyTool, ToolContext } from './tool.js';
@@ -131,7 +132,8 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
 /** `tool_executing`; arguments that are not JSON (or too large or deep) are shown as the not-serializable marker. */
 function emitExecuting(state: RunState, toolCallId: string, tool: string, args: unknown, pending?: PendingInput): Promise<void> {
   try {
-    return emitEvent(state, 'tool_executing', pending ? { toolCallId, tool, args, pending } : { toolCallId, tool, args });
+    if (pending) return emitEvent(state, 'tool_executing', { toolCallId, tool, args, pending });
+    return emitEvent(state, 'tool_executing', { toolCallId, tool, args }, executingJson(toolCallId, tool, args, state.emitter.limits.maxDepth));
   } catch (error) {
     const reason = notJsonReasonOf(error);
     if (reason === undefined) throw error;
@@ -170,7 +172,9 @@ async function approvalOf(host: ToolHost, tool: AnyTool, state: RunState, args: 
 /** The succeeded `tool_completed`; a result that is not JSON (or too large or deep) fails the call instead. */
 function emitSucceeded(state: RunState, toolCallId: string, tool: string, result: unknown, startedAt: number): Promise<void> {
   try {
-    return emitEvent(state, 'tool_completed', { toolCallId, tool, status: 'succeeded', result, durationMs: elapsed(startedAt) });
+    const durationMs = elapsed(startedAt);
+    const dataJson = succeededJson(toolCallId, tool, result, durationMs, state.emitter.limits.maxDepth);
+    return emitEvent(state, 'tool_completed', { toolCallId, tool, status: 'succeeded', result, durationMs }, dataJson);
   } catch (error) {
     const reason = notJsonReasonOf(error);
     if (reason === undefined) throw error;

@@ -36,7 +36,8 @@ export class RunEmitter {
   private seq = 0;
   private closed = false;
   private readonly validate: boolean;
-  private readonly limits: Readonly<JsonLimits>;
+  /** Size and depth limits of the run's events. */
+  readonly limits: Readonly<JsonLimits>;
   /** The JSON every event of the run shares (run id, thread, user, agent), made once. */
   private readonly runJson: string;
   /**
