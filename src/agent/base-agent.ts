@@ -97,6 +97,8 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   private readonly runHost: RunHost<Input, Output>;
   private instrumentation: AgentInstrumentation | undefined;
   private readonly interactionLog: InteractionLog | undefined;
+  /** Whether any local listener is registered (kept by `on`/`off`). */
+  private observed = false;
   /** Local listeners that threw (each also reported as `listener_error`). */
   listenerErrors = 0;
 
@@ -167,11 +169,13 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   on<K extends keyof AgentListeners>(type: K, listener: AgentListeners[K]): this {
     this.listeners.on(type, listener as never);
+    this.observed = true;
     return this;
   }
 
   off<K extends keyof AgentListeners>(type: K, listener: AgentListeners[K]): this {
     this.listeners.off(type, listener as never);
+    this.observed = this.listeners.eventNames().length > 0;
     return this;
   }
 
@@ -358,6 +362,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   /** Local observation. Each listener is isolated: one that throws is counted and reported, the rest still run. */
   private observe(event: AgentEvent): void {
+    if (!this.observed) return; // nobody listens: no lookups per event
     this.notify(event.type, event as never);
     this.notify('event', event);
   }
