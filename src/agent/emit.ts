@@ -3,7 +3,8 @@ import { AuthError, ValidationError, type AgentwireError, type DeliveryError } f
 import type { AgentEvent, EventData, EventType } from '../events/schema.js';
 import type { RunState } from './run-context.js';
 
-const DELIVERED = Promise.resolve();
+/** What an emit returns once its event settled (or needs no waiting for): one shared settled promise. */
+export const DELIVERED = Promise.resolve();
 const ignoreOutcome = (): void => undefined;
 
 /**
