@@ -44,7 +44,7 @@ export async function inProcessSuite(options: InProcessOptions): Promise<BenchRo
 
   // Floor: the least work an event needs: envelope, id, one JSON.stringify, append to an array.
   // The id is the cheapest a real event has, the scheme `RunEmitter` uses (a random prefix per run,
-  // here per iteration, and the seq in base 36): unique, and no slower than what the agent pays,
+  // here per iteration, and the seq): unique, and no slower than what the agent pays,
   // so the floor stays a floor (a nanoid() per event made it slower than the agent at 1 run).
   // The array is cleared between iterations (a log that retains nothing), so only the work is timed.
   const runId = generateRunId('bench');
@@ -55,7 +55,7 @@ export async function inProcessSuite(options: InProcessOptions): Promise<BenchRo
     const idPrefix = nanoid(16);
     for (let i = 0; i < options.eventsPerIteration; i++) {
       const seq = ++floorSeq;
-      const event = { v: 1, id: idPrefix + seq.toString(36), type: 'agent_thinking', runId, threadId: 'bench', userId: 'u', agent: 'bench', seq, ts: Date.now(), data: { text: 'step' } };
+      const event = { v: 1, id: idPrefix + seq, type: 'agent_thinking', runId, threadId: 'bench', userId: 'u', agent: 'bench', seq, ts: Date.now(), data: { text: 'step' } };
       floorLog.push(JSON.stringify(event));
     }
   });
