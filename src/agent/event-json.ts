@@ -49,6 +49,18 @@ export function answerDeltaJson(text: string, step: unknown, messageId: unknown)
  * is what the caller gets back — or when it throws or nests deeper than `maxDepth` allows.
  */
 function nestedJson(value: unknown, maxDepth: number): string | null | undefined {
+  // Primitives (what most tools return) without a call into the serializer.
+  switch (typeof value) {
+    case 'string':
+      return jsonString(value);
+    case 'number':
+      return Number.isFinite(value) ? '' + value : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+      return null;
+  }
+  if (value === null) return 'null';
   let json: string | undefined;
   try {
     // A top-level toJSON is called with its key ("args"), which a stringify of the value alone would not pass.
