@@ -5,7 +5,8 @@ import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
-import { emitEvent } from './emit.js';
+import { RunDelivery, emitEvent } from './emit.js';
+import { answerDeltaJson, thinkingJson } from './event-json.js';
 import type { Redactor } from './redaction.js';
 import { runStorage, type RunContext, type RunState } from './run-context.js';
 import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
@@ -96,6 +97,8 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   private readonly runHost: RunHost<Input, Output>;
   private instrumentation: AgentInstrumentation | undefined;
   private readonly interactionLog: InteractionLog | undefined;
+  /** Whether any local listener is registered (kept by `on`/`off`). */
+  private observed = false;
   /** Local listeners that threw (each also reported as `listener_error`). */
   listenerErrors = 0;
 
@@ -166,11 +169,13 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   on<K extends keyof AgentListeners>(type: K, listener: AgentListeners[K]): this {
     this.listeners.on(type, listener as never);
+    this.observed = true;
     return this;
   }
 
   off<K extends keyof AgentListeners>(type: K, listener: AgentListeners[K]): this {
     this.listeners.off(type, listener as never);
+    this.observed = this.listeners.eventNames().length > 0;
     return this;
   }
 
@@ -199,14 +204,17 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       bridge.openRun(identity); // AuthError for another user's thread; ends the claim either way
     }
     const ctx: RunContext = { ...identity, signal, metadata };
+    const deliveryErrors: DeliveryError[] = [];
+    const onDeliveryError = (error: DeliveryError, event: AgentEvent) => this.notify('delivery_error', error, event);
     const state: RunState = {
       owner: this,
       ctx,
       emitter,
       openTools: new Map(),
-      deliveryErrors: [],
+      deliveryErrors,
       highWaterMark: bridge?.highWaterMark,
-      onDeliveryError: (error, event) => this.notify('delivery_error', error, event),
+      onDeliveryError,
+      delivery: new RunDelivery(deliveryErrors, onDeliveryError),
       abandon: bridge && (() => bridge.abandonRun(runId)),
       aborted: signal.aborted,
     };
@@ -234,7 +242,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     try {
       const state = this.activeRun('think');
       if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
-      return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step });
+      return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step }, thinkingJson(text, step));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -265,7 +273,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       const messageId = continues ? current.messageId : (options.messageId ?? `m${seq + 1}`);
       const data: EventData<'agent_thinking'> =
         options.step === undefined ? { text: delta, channel: 'answer', messageId } : { text: delta, step: options.step, channel: 'answer', messageId };
-      const delivered = emitEvent(state, 'agent_thinking', data);
+      const delivered = emitEvent(state, 'agent_thinking', data, answerDeltaJson(delta, options.step, messageId));
       state.answer = { messageId, seq: seq + 1 };
       return delivered;
     } catch (error) {
@@ -354,6 +362,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   /** Local observation. Each listener is isolated: one that throws is counted and reported, the rest still run. */
   private observe(event: AgentEvent): void {
+    if (!this.observed) return; // nobody listens: no lookups per event
     this.notify(event.type, event as never);
     this.notify('event', event);
   }

@@ -3,8 +3,61 @@ import { AuthError, ValidationError, type AgentwireError, type DeliveryError } f
 import type { AgentEvent, EventData, EventType } from '../events/schema.js';
 import type { RunState } from './run-context.js';
 
-const DELIVERED = Promise.resolve();
+/** What an emit returns once its event settled (or needs no waiting for): one shared settled promise. */
+export const DELIVERED = Promise.resolve();
 const ignoreOutcome = (): void => undefined;
+
+/**
+ * How a run's events settle, with one callback for all of them (no closure per event): records a
+ * delivery failure on the run, and tells `emitEvent` whether the event it is pushing settled during
+ * the push (the in-process path: delivered inline) or wakes the emit that waits for it.
+ */
+export class RunDelivery {
+  /** Seq of the event being pushed right now (0: none). */
+  private pushing = 0;
+  private settledNow = false;
+  /** Emits waiting for their event to settle (backpressure, the terminal event), by seq. */
+  private waiters: Map<number, () => void> | undefined;
+  readonly settle: DeliveryCallback;
+
+  constructor(deliveryErrors: DeliveryError[], onDeliveryError: (error: DeliveryError, event: AgentEvent) => void) {
+    this.settle = (error, _receipt, event) => {
+      if (error) {
+        deliveryErrors.push(error);
+        onDeliveryError(error, event);
+      }
+      if (event.seq === this.pushing) {
+        this.settledNow = true;
+        return;
+      }
+      const waiter = this.waiters?.get(event.seq);
+      if (waiter) {
+        this.waiters!.delete(event.seq);
+        waiter();
+      }
+    };
+  }
+
+  /** Pushes the run's next event (seq `seq`); returns whether it settled before the push returned, and the queued count. */
+  push<T extends EventType>(state: RunState, seq: number, type: T, data: EventData<T>, dataJson: string | undefined): number {
+    this.pushing = seq;
+    this.settledNow = false;
+    try {
+      return state.emitter.push(type, data, this.settle, dataJson);
+    } finally {
+      this.pushing = 0;
+    }
+  }
+
+  get settledDuringPush(): boolean {
+    return this.settledNow;
+  }
+
+  /** Resolves once the event `seq` (pushed, not settled yet) settles. */
+  wait(seq: number): Promise<void> {
+    return new Promise<void>((resolve) => (this.waiters ??= new Map()).set(seq, resolve));
+  }
+}
 
 /**
  * Emits an event of the run. Throws synchronously, before a seq is used, when the event cannot
@@ -12,25 +65,22 @@ const ignoreOutcome = (): void => undefined;
  * never rejects (delivery failures are recorded on the run) and resolves once the bridge
  * accepted the event into the run's ordered queue; when the run has more than `highWaterMark`
  * events queued, or for the terminal event, it resolves only once this event was delivered or
- * buffered (backpressure).
+ * buffered (backpressure). An event that settled during the push (delivered inline, buffered or
+ * refused) returns one shared settled promise.
+ *
+ * `dataJson`, when given, is exactly `JSON.stringify(data)`, its nested values already checked
+ * against the run's depth limit (see `event-json.ts`): the emitter then does not serialize `data` again.
  */
-export function emitEvent<T extends EventType>(state: RunState, type: T, data: EventData<T>): Promise<void> {
+export function emitEvent<T extends EventType>(state: RunState, type: T, data: EventData<T>, dataJson?: string): Promise<void> {
   if (state.highWaterMark === undefined) {
-    state.emitter.push(type, data, ignoreOutcome);
+    state.emitter.push(type, data, ignoreOutcome, dataJson);
     return DELIVERED;
   }
-  let done: (() => void) | undefined;
-  let settledAlready = false; // refused and buffered events settle synchronously
-  const queued = state.emitter.push(type, data, (error, _receipt, event) => {
-    if (error) {
-      state.deliveryErrors.push(error);
-      state.onDeliveryError(error, event);
-    }
-    if (done) done();
-    else settledAlready = true;
-  });
-  if (settledAlready || (queued <= state.highWaterMark && type !== 'agent_completed')) return DELIVERED;
-  return new Promise<void>((resolve) => (done = resolve));
+  const delivery = state.delivery;
+  const seq = state.emitter.count + 1;
+  const queued = delivery.push(state, seq, type, data, dataJson);
+  if (delivery.settledDuringPush || (queued <= state.highWaterMark && type !== 'agent_completed')) return DELIVERED;
+  return delivery.wait(seq);
 }
 
 /**

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RunEmitter } from '../bridge/run-emitter.js';
 import type { DeliveryError } from '../errors/index.js';
 import type { AgentEvent, Usage } from '../events/schema.js';
+import type { RunDelivery } from './emit.js';
 
 /** What `execute` (and tools) know about the run they serve. */
 export interface RunContext {
@@ -33,6 +34,8 @@ export interface RunState {
   readonly highWaterMark: number | undefined;
   /** Called for each event of the run the bridge could neither deliver nor buffer. */
   readonly onDeliveryError: (error: DeliveryError, event: AgentEvent) => void;
+  /** How the run's events settle (one callback for all of them). */
+  readonly delivery: RunDelivery;
   /** Drops the run from its bridge when the log refused its `agent_started` (nothing of it is stored). */
   readonly abandon?: (() => void) | undefined;
   /** Mirrors `ctx.signal.aborted`. */

@@ -46,13 +46,21 @@ export declare namespace StandardSchemaV1 {
   export type InferOutput<Schema extends StandardSchemaV1> = NonNullable<Schema['~standard']['types']>['output'];
 }
 
-/** Validates `value` against `schema`: the value it produced, or the first issue as a dotted field path under `prefix`. */
-export async function validateStandard<Schema extends StandardSchemaV1>(
-  schema: Schema,
-  value: unknown,
-  prefix: string,
-): Promise<{ ok: true; value: StandardSchemaV1.InferOutput<Schema> } | { ok: false; field: string; message: string; issues: readonly StandardSchemaV1.Issue[] }> {
-  const result = await schema['~standard'].validate(value);
+export type StandardOutcome<Schema extends StandardSchemaV1> =
+  | { ok: true; value: StandardSchemaV1.InferOutput<Schema> }
+  | { ok: false; field: string; message: string; issues: readonly StandardSchemaV1.Issue[] };
+
+/**
+ * Validates `value` against `schema`: the value it produced, or the first issue as a dotted field
+ * path under `prefix`. Synchronous when the library answers synchronously (zod, valibot, arktype
+ * for schemas without async refinements), a promise otherwise.
+ */
+export function validateStandard<Schema extends StandardSchemaV1>(schema: Schema, value: unknown, prefix: string): StandardOutcome<Schema> | Promise<StandardOutcome<Schema>> {
+  const result = schema['~standard'].validate(value);
+  return result instanceof Promise ? result.then((settled) => outcomeOf<Schema>(settled, prefix)) : outcomeOf<Schema>(result, prefix);
+}
+
+function outcomeOf<Schema extends StandardSchemaV1>(result: StandardSchemaV1.Result<unknown>, prefix: string): StandardOutcome<Schema> {
   if (!result.issues) return { ok: true, value: result.value as StandardSchemaV1.InferOutput<Schema> };
   const issue = result.issues[0];
   const path = (issue?.path ?? []).map((segment) => String(typeof segment === 'object' && segment !== null ? segment.key : segment));

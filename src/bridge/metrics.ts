@@ -19,7 +19,11 @@ export interface BridgeMetrics {
   threadResolutionFailures: number;
   /** Runs with events still queued or in flight. */
   activeRuns: number;
-  /** Time from `send` to the transport accepting the event, in ms. */
+  /**
+   * Time from `send` to the transport accepting the event, in ms. One entry per delivered event; of
+   * the events a synchronous transport accepts inline (`Transport.sendSync`), one in 16 is timed and
+   * the others carry the last timed value.
+   */
   deliveryLatencyMs: HistogramSnapshot;
 }
 

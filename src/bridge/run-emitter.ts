@@ -1,8 +1,8 @@
 import { nanoid } from 'nanoid';
 import { StateError, ValidationError } from '../errors/index.js';
-import { DEFAULT_JSON_LIMITS, newRunEvent, runEnvelopeJson, serializeRunEvent, type JsonLimits } from '../events/json.js';
+import { DEFAULT_JSON_LIMITS, exceedsDepth, newRunEvent, rememberEventJson, runEnvelopeJson, serializeRunEvent, type JsonLimits } from '../events/json.js';
 import { assertEventData } from '../events/parse.js';
-import { EVENT_TYPES, WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
+import { WIRE_VERSION, type AgentEvent, type EventData, type EventIdentity, type EventOfType, type EventType } from '../events/schema.js';
 import type { AgentBridge, DeliveryCallback, DeliveryReceipt } from './agent-bridge.js';
 import { quickValid } from './fast-check.js';
 
@@ -24,7 +24,24 @@ export interface Emitted<T extends EventType> {
 }
 
 const LOCAL_ONLY: Promise<DeliveryReceipt> = Promise.resolve('delivered');
-const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+/** One of the five (a switch: a Set lookup per event costs more). */
+function isKnownType(type: string): boolean {
+  const known = type as EventType;
+  switch (known) {
+    case 'agent_started':
+    case 'agent_thinking':
+    case 'tool_executing':
+    case 'tool_completed':
+    case 'agent_completed':
+      return true;
+    default: {
+      // Does not compile once EVENT_TYPES has a type this switch lacks.
+      const other: never = known;
+      void other;
+      return false;
+    }
+  }
+}
 
 /**
  * Builds the events of one run: envelope, unique id, gapless `seq`, timestamp, schema check, and
@@ -34,16 +51,25 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
  */
 export class RunEmitter {
   private seq = 0;
+  /** Tool calls of the run so far (`nextCallId`). */
+  private calls = 0;
   private closed = false;
   private readonly validate: boolean;
-  private readonly limits: Readonly<JsonLimits>;
+  /** Size and depth limits of the run's events. */
+  readonly limits: Readonly<JsonLimits>;
   /** The JSON every event of the run shares (run id, thread, user, agent), made once. */
   private readonly runJson: string;
   /**
    * Event ids are this run's random prefix (a nanoid of 16 characters: 96 random bits) and the
-   * event's seq in base 36: unique like a nanoid per event, at a fraction of its cost.
+   * event's seq (decimal, the same text as its `seq` field, so one number becomes a string once):
+   * unique like a nanoid per event, at a fraction of its cost.
    */
   private readonly idPrefix = nanoid(16);
+  /** `{"v":1,"id":"<idPrefix>`: the start of every event's JSON. */
+  private readonly idHead: string;
+  private thinkingHead: string | undefined;
+  private executingHead: string | undefined;
+  private completedHead: string | undefined;
 
   constructor(
     readonly identity: EventIdentity,
@@ -52,10 +78,20 @@ export class RunEmitter {
     this.validate = options.validate ?? true;
     this.limits = options.limits ?? DEFAULT_JSON_LIMITS;
     this.runJson = runEnvelopeJson(identity);
+    this.idHead = '{"v":' + WIRE_VERSION + ',"id":"' + this.idPrefix;
+    this.idHead.charCodeAt(0);
   }
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * A new tool call id of this run: `call_` + the run's random prefix + a counter, unique like a
+   * nanoid per call (the prefix has 96 random bits) for a fraction of its cost.
+   */
+  nextCallId(): string {
+    return 'call_' + this.idPrefix + '_' + (++this.calls).toString(36);
   }
 
   /** Number of events emitted so far (the last seq). */
@@ -76,27 +112,32 @@ export class RunEmitter {
    * when there is no bridge. Throws synchronously, before a seq is used, for invalid data
    * (`ValidationError` `INVALID_EVENT`, `EVENT_NOT_SERIALIZABLE`, `EVENT_TOO_LARGE`) and after
    * the terminal event (`StateError` `RUN_CLOSED`). Returns the number of events queued for the
-   * run afterwards (0 without a bridge).
+   * run afterwards (0 without a bridge). `dataJson`: see `prepare`.
    */
-  push<T extends EventType>(type: T, data: EventData<T>, settle: DeliveryCallback): number {
-    return this.dispatch(this.prepare(type, data), settle);
+  push<T extends EventType>(type: T, data: EventData<T>, settle: DeliveryCallback, dataJson?: string): number {
+    return this.dispatch(this.prepare(type, data, dataJson), settle);
   }
 
   /**
    * Builds, checks and serializes the next event and consumes its seq, without observing or
    * delivering it: `dispatch` does that. Lets a caller find out that an event cannot be built
    * (a run's `agent_started` with an input that is not JSON) before anything else happens.
+   * `dataJson`, when given, must be exactly `JSON.stringify(data)` with every nested value already
+   * checked against `limits.maxDepth` (the agent's own events: see `agent/event-json.ts`).
+   * @internal `dataJson`
    */
-  prepare<T extends EventType>(type: T, data: EventData<T>): EventOfType<T> {
+  prepare<T extends EventType>(type: T, data: EventData<T>, dataJson?: string): EventOfType<T> {
     if (this.closed) {
       throw new StateError('RUN_CLOSED', `Run ${this.identity.runId} has completed; ${type} cannot follow agent_completed`);
     }
     // The type goes into the JSON as it is: it must be one of the five (also when data is not validated).
-    if (!KNOWN_TYPES.has(type)) throw new ValidationError(`Unknown event type ${JSON.stringify(String(type))}`, { code: 'INVALID_EVENT', field: 'type' });
+    if (!isKnownType(type)) throw new ValidationError(`Unknown event type ${JSON.stringify(String(type))}`, { code: 'INVALID_EVENT', field: 'type' });
     if (this.validate && !quickValid(type, data)) assertEventData(type, data);
-    const event = newRunEvent<EventOfType<T>>(WIRE_VERSION, this.idPrefix + (this.seq + 1).toString(36), type, this.identity, this.seq + 1, Date.now(), data);
-    serializeRunEvent(event, this.runJson, this.limits);
-    this.seq++;
+    const seq = this.seq + 1;
+    const seqText = '' + seq;
+    const event = newRunEvent<EventOfType<T>>(WIRE_VERSION, this.idPrefix + seqText, type, this.identity, seq, Date.now(), data);
+    this.serialize(event, seqText, dataJson);
+    this.seq = seq;
     if (type === 'agent_completed') this.closed = true;
     return event;
   }
@@ -109,4 +150,67 @@ export class RunEmitter {
     settle(undefined, 'delivered', event);
     return 0;
   }
+
+  /**
+   * The event's JSON, the same text as `JSON.stringify(event)`, remembered for `eventJson`. Built
+   * from five pieces, four of them made once (per run, per type of the run, per millisecond), so a
+   * think() costs one short rope and its flattening. Anything unusual (data that is not JSON, too
+   * deep, an event that may be too large) goes to `serializeRunEvent`, which refuses it with the
+   * exact error or serializes it.
+   */
+  private serialize(event: AgentEvent, seqText: string, dataJson: string | undefined): void {
+    const limits = this.limits;
+    if (dataJson === undefined) {
+      try {
+        dataJson = JSON.stringify(event.data);
+      } catch {
+        dataJson = undefined;
+      }
+      if (dataJson === undefined || exceedsDepth(dataJson, limits.maxDepth)) {
+        serializeRunEvent(event, this.runJson, limits);
+        return;
+      }
+    }
+    const json = this.idHead + seqText + this.typeHead(event.type) + seqText + tsJson(event.ts) + dataJson + '}';
+    if (json.length > limits.maxBytes / 3) {
+      serializeRunEvent(event, this.runJson, limits); // counts its UTF-8 bytes; throws EVENT_TOO_LARGE past the limit
+      return;
+    }
+    // One string per retained event (the rope's few parts become garbage at once).
+    json.charCodeAt(0);
+    rememberEventJson(event, json);
+  }
+
+  /** `","type":"<type>",<run's fields>,"seq":`, made once per type of event the run emits. */
+  private typeHead(type: string): string {
+    switch (type) {
+      case 'agent_thinking':
+        return (this.thinkingHead ??= this.makeTypeHead(type));
+      case 'tool_executing':
+        return (this.executingHead ??= this.makeTypeHead(type));
+      case 'tool_completed':
+        return (this.completedHead ??= this.makeTypeHead(type));
+      default:
+        return this.makeTypeHead(type);
+    }
+  }
+
+  private makeTypeHead(type: string): string {
+    const head = '","type":"' + type + '",' + this.runJson + ',"seq":';
+    head.charCodeAt(0);
+    return head;
+  }
+}
+
+let lastTs = -1;
+let lastTsJson = '';
+
+/** `,"ts":<ts>,"data":`, shared by every event of the same millisecond (many, on the hot path). */
+function tsJson(ts: number): string {
+  if (ts !== lastTs) {
+    lastTsJson = ',"ts":' + ts + ',"data":';
+    lastTsJson.charCodeAt(0);
+    lastTs = ts;
+  }
+  return lastTsJson;
 }
