@@ -75,8 +75,9 @@ export class Peer {
     return new Promise((resolve, reject) => {
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       ws.once('error', reject);
-      // The hello frame is the first thing a server sends: wait for it, so the connection is registered.
-      void peer.until(() => peer.frames.some((f) => f.type === 'hello'), 5_000, 'hello').then(() => resolve(peer), reject);
+      // The hello frame is the first thing a server sends: wait for it, so the connection is registered
+      // (or for a close before it: the caller reads `close`).
+      void peer.until(() => peer.close !== undefined || peer.frames.some((f) => f.type === 'hello'), 5_000, 'hello').then(() => resolve(peer), reject);
     });
   }
 
