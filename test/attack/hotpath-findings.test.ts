@@ -1,0 +1,86 @@
+/**
+ * Findings of the hot-path attack: each test states a documented behaviour (quoted) that today's
+ * main does not have. They are plain `it`s and fail until the behaviour (or the doc) is fixed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentBridge, MemoryTransport, type AgentEvent } from '../../src/index.js';
+import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
+import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('attack findings (fail on main)', () => {
+  // docs/gateways.md, MemoryTransport: "A repeat of the same event id is stored once."
+  // docs/gateways.md, front-end contract: "one follower (replay, then live, deduplicated by event id, …)".
+  it('F1: a repeat of the same agent_thinking event (same id) is stored once and delivered once (memory log, gateway, bridge)', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const live = await Peer.open(url, 'alice');
+    cleanups.push(() => live.ws.terminate());
+    const run = new RunBuilder('alice', 'dup');
+    const started = run.started();
+    await gateway.send(started);
+    await live.subscribe('dup');
+    const thought = run.thinking('once');
+    await gateway.send(thought);
+    await gateway.send(thought); // a retry of the same event (e.g. after a lost reply)
+    const marker = run.thinking('marker');
+    await gateway.send(marker);
+    await live.until(() => live.events().some((f) => f.event!.id === marker.id));
+    // Stored once: the log's own read, and a fresh replay.
+    const log = gateway.log as MemoryTransport;
+    expect(log.read('dup', 'alice').map((e) => e.id)).toEqual([started.id, thought.id, marker.id]);
+    const replay = await Peer.open(url, 'alice');
+    cleanups.push(() => replay.ws.terminate());
+    await replay.subscribe('dup');
+    await replay.until(() => replay.events().some((f) => f.event!.id === marker.id));
+    expect(replay.events().map((f) => f.event!.id)).toEqual([started.id, thought.id, marker.id]);
+    // Delivered once live.
+    expect(live.events().map((f) => f.event!.id)).toEqual([started.id, thought.id, marker.id]);
+
+    // The same through AgentBridge.send onto a MemoryTransport.
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    const other = new RunBuilder('bob', 'dup-bridge');
+    const s = other.started();
+    const t = other.thinking('x');
+    await bridge.send(s);
+    await bridge.send(t);
+    await bridge.send(t);
+    expect(transport.read('dup-bridge', 'bob').map((e) => e.id)).toEqual([s.id, t.id]);
+  });
+
+  // docs/gateways.md, MemoryTransport table: "`maxEventsPerThread` / `maxBytesPerThread` … the oldest
+  // events are trimmed. … An event larger than the bound is delivered live but not retained."
+  // SECURITY.md: "a larger event is delivered live, not retained".
+  it('F2: an event larger than maxBytesPerThread is not retained, and does not wipe the thread’s older history', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport({ maxBytesPerThread: 20_000 }) });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const live = await Peer.open(url, 'alice');
+    cleanups.push(() => live.ws.terminate());
+    const run = new RunBuilder('alice', 'big');
+    const kept: AgentEvent[] = [run.started(), run.thinking('small')];
+    for (const event of kept) await gateway.send(event);
+    await live.subscribe('big');
+    const huge = run.thinking('z'.repeat(30_000)); // > 20,000 bytes on its own
+    await gateway.send(huge);
+    const after = run.thinking('after');
+    await gateway.send(after);
+    await live.until(() => live.events().some((f) => f.event!.id === after.id));
+    // Delivered live: all four.
+    expect(live.events().map((f) => f.event!.id)).toEqual([...kept, huge, after].map((e) => e.id));
+    // Retained: everything but the one that does not fit (≈ 600 bytes of the 20,000 allowed).
+    const fresh = await Peer.open(url, 'alice');
+    cleanups.push(() => fresh.ws.terminate());
+    const answer = await fresh.subscribe('big');
+    await fresh.until(() => fresh.events().length >= (answer.replayed ?? 0));
+    expect(fresh.events().map((f) => f.event!.seq)).toEqual([1, 2, 4]);
+  });
+});
