@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { AgentBridge, BaseAgent, MemoryTransport, type AgentEvent, type Transport } from '../../src/index.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
+import { connect } from '../../src/client/node.js';
 import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -81,6 +82,50 @@ describe('attack: backpressure on the hot path', () => {
     expect(answer.type).toBe('subscribed');
     await again.until(() => again.events().length >= sentA.length - got.length, 20_000, 'resumed');
     expect(again.events().map((f) => f.event!.id)).toEqual(sentA.slice(got.length).map((e) => e.id));
+    expect(errors).toEqual([]);
+  });
+
+  it('agentwire/client through repeated 1013 closes (tiny maxBufferedBytes and maxQueuedFrames): it resumes every time and shows each of 1,000 events exactly once, in order', async () => {
+    const { gateway, url, errors } = await startGateway({ maxBufferedBytes: 1, maxQueuedFrames: 5 });
+    const run = new RunBuilder('fiona', 'loop');
+    const sent: AgentEvent[] = [run.started()];
+    await gateway.send(sent[0]!);
+    const client = connect(url, { token: 'u-fiona', threadId: 'loop', reconnect: { initialDelayMs: 5, maxDelayMs: 20, jitter: false } });
+    cleanups.push(() => client.close());
+    const got: AgentEvent[] = [];
+    const clientErrors: string[] = [];
+    let target = 1;
+    let reached: () => void = () => undefined;
+    const reach = (n: number) => new Promise<void>((resolve) => {
+      target = n;
+      reached = resolve;
+      if (got.length >= n) resolve();
+    });
+    client.on('error', (error) => clientErrors.push(error.code));
+    const take = (event: AgentEvent) => {
+      got.push(event);
+      if (got.length >= target) reached();
+    };
+    client.on('agent_started', (event) => take(event));
+    client.on('agent_thinking', (event) => take(event));
+    client.on('agent_completed', (event) => take(event));
+    await reach(1);
+    for (let tick = 0; tick < 50; tick++) {
+      for (let k = 0; k < 20; k++) {
+        const event = run.thinking(`${tick}.${k} ${'h'.repeat(2_000)}`);
+        sent.push(event);
+        void gateway.send(event);
+      }
+      await turn();
+    }
+    const end = run.completed();
+    sent.push(end);
+    void gateway.send(end);
+    await reach(sent.length);
+    expect(got.map((e) => e.id)).toEqual(sent.map((e) => e.id));
+    expect(gateway.stats().disconnects.slow_consumer).toBeGreaterThan(0);
+    expect(client.stats.reconnects).toBeGreaterThan(0);
+    expect(clientErrors).toEqual([]);
     expect(errors).toEqual([]);
   });
 

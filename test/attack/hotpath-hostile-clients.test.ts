@@ -259,6 +259,27 @@ describe('attack: hostile clients on the WebSocket gateway', () => {
     expect(gateway.stats().users).toBe(2);
   });
 
+  it('sockets that read but never answer a close frame: one token holds at most 2 × maxConnectionsPerUser sockets (SECURITY.md)', async () => {
+    const { gateway, url, port } = await startGateway({ closeTimeoutMs: 60_000 });
+    const calm = await bystander(gateway, url);
+    const alive = new Set<Socket>();
+    let peak = 0;
+    for (let i = 0; i < 16; i++) {
+      const { socket } = await rawUpgrade(port, 'zed');
+      alive.add(socket);
+      socket.on('close', () => alive.delete(socket));
+      socket.on('data', () => undefined); // reads (and so sees the close frame), never answers it
+      // Barrier: the server has taken this one (open count includes it), then count what is still connected.
+      await eventually(() => gateway.stats().connections.open >= 2, 5_000, 'registered');
+      await calm.pump(1);
+      peak = Math.max(peak, alive.size);
+    }
+    await eventually(() => alive.size <= 6, 5_000, 'at most 6 sockets');
+    expect(peak).toBeLessThanOrEqual(2 * 3 + 1);
+    expect(alive.size).toBeLessThanOrEqual(6);
+    expect(gateway.stats().connections.open).toBe(1 + 3);
+  });
+
   it('refuse-newest: the 4th connection is closed with 4029, the first three keep streaming', async () => {
     const { gateway, url } = await startGateway({ userLimitPolicy: 'refuse-newest' });
     const first = await Promise.all([peer(url, 'ruth'), peer(url, 'ruth'), peer(url, 'ruth')]);
