@@ -129,6 +129,37 @@ describe('attack: backpressure on the hot path', () => {
     expect(errors).toEqual([]);
   });
 
+  it('maxBufferedBytes bounds what is written ahead to a stuck socket (at most one message past it); the rest waits in the queue and all arrives after', async () => {
+    const max = 64 * 1024;
+    const { gateway, url } = await startGateway({ maxBufferedBytes: max, maxQueuedFrames: 1_000_000 });
+    const p = await peer(url, 'gus');
+    const run = new RunBuilder('gus', 'bb');
+    const sent: AgentEvent[] = [run.started()];
+    await gateway.send(sent[0]!);
+    await p.subscribe('bb');
+    p.ws.pause();
+    let peakBuffered = 0;
+    let peakQueued = 0;
+    for (let tick = 0; tick < 300; tick++) {
+      for (let k = 0; k < 20; k++) {
+        const event = run.thinking(`${'😀'.repeat(1_000)} ${tick}.${k}`);
+        sent.push(event);
+        void gateway.send(event);
+      }
+      await turn();
+      const stats = gateway.stats();
+      peakBuffered = Math.max(peakBuffered, stats.bufferedBytes);
+      peakQueued = Math.max(peakQueued, stats.queuedFrames);
+    }
+    expect(peakQueued).toBeGreaterThan(0);
+    expect(peakBuffered).toBeGreaterThan(0);
+    expect(peakBuffered).toBeLessThanOrEqual(max + 3 * 262_144);
+    p.ws.resume();
+    await p.until(() => p.events().length >= sent.length, 20_000, 'drained');
+    expect(p.events().map((f) => f.event!.id)).toEqual(sent.map((e) => e.id));
+    expect(gateway.stats().queuedFrames).toBe(0);
+  });
+
   it('gateway.send() into the memory log never waits, even while a consumer is stuck and its queue grows', async () => {
     const { gateway, url } = await startGateway({ maxQueuedFrames: 100_000, maxBufferedBytes: 16 * 1024 });
     const stuck = await peer(url, 'carol');

@@ -39,8 +39,22 @@ function expectExact(p: Peer, threadId: string, sent: AgentEvent[]): void {
   expect(got.map((f) => f.event!.id)).toEqual(sent.map((e) => e.id));
   expect(got.map((f) => f.event!.userId)).toEqual(sent.map((e) => e.userId));
   for (let i = 0; i < sent.length; i++) expect(JSON.stringify(got[i]!.event)).toBe(JSON.stringify(sent[i]));
-  const allText = p.messages.map((m) => m.text).join('\n');
-  for (const event of sent) expect(allText.includes(JSON.stringify(event))).toBe(true);
+  // Verbatim on the wire: each event's JSON appears in its own message's text, in frame order.
+  const jsonById = new Map(sent.map((e) => [e.id, JSON.stringify(e)]));
+  let verbatim = 0;
+  for (const message of p.messages) {
+    let from = 0;
+    for (const frame of message.frames) {
+      const json = frame.type === 'event' && frame.threadId === threadId ? jsonById.get(frame.event!.id) : undefined;
+      if (json === undefined) continue;
+      const at = message.text.indexOf(json, from);
+      if (at >= 0) {
+        verbatim++;
+        from = at + json.length;
+      }
+    }
+  }
+  expect(verbatim).toBe(sent.length);
   expect(p.decodeErrors).toEqual([]);
   expect(p.binaryMessages).toEqual([]);
   // Cursors strictly distinct, in arrival order (a resume point after each event).
@@ -119,6 +133,26 @@ describe('attack: hot-path delivery over real sockets', () => {
     // Batching packs: not one message per event.
     expect(messages.length).toBeLessThan(big.length / 10);
     expectExact(p, 'big', sent);
+  });
+
+  it('a replay of 10,000 retained events is packed: messages ≤ ceil(total / (cap − largest frame)), each ≤ the cap, ids exact', async () => {
+    const { gateway, url } = await startGateway();
+    const run = new RunBuilder('rhea', 'pack');
+    const sent: AgentEvent[] = [run.started()];
+    for (let i = 0; i < 9_999; i++) sent.push(run.thinking(`${i} ${'p'.repeat(i % 50)} ${NASTY[i % NASTY.length]}`));
+    for (const event of sent) await gateway.send(event);
+    const p = await peer(url, 'rhea');
+    const before = p.messages.length;
+    const answer = await p.subscribe('pack');
+    expect(answer.replayed).toBe(10_000);
+    await p.until(() => p.events().length >= 10_000, 20_000, 'replay');
+    const messages = p.messages.slice(before).filter((m) => m.frames.some((f) => f.type === 'event'));
+    const frames = messages.flatMap((m) => m.frames.filter((f) => f.type === 'event'));
+    const total = frames.reduce((n, f) => n + JSON.stringify(f).length, 0);
+    const largest = Math.max(...frames.map((f) => JSON.stringify(f).length));
+    expect(messages.length).toBeLessThanOrEqual(Math.ceil(total / (BATCH_CAP - largest)) + 1);
+    for (const message of messages) expect(message.frames.reduce((n, f) => n + JSON.stringify(f).length, 0)).toBeLessThanOrEqual(BATCH_CAP);
+    expectExact(p, 'pack', sent);
   });
 
   it('a single frame larger than the batch cap goes alone, byte-exact, between batched neighbours, in order', async () => {

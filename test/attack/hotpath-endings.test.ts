@@ -208,4 +208,29 @@ describe('attack: endings on a busy hot path', () => {
       .filter((data) => data.startsWith('{"v":1') || (JSON.parse(data) as { v?: number }).v === 1);
     expect(events).toEqual(sent.map((e) => JSON.stringify(e)));
   });
+
+  it('after churn (30 peers subscribing to a 5,000-event replay and leaving mid-replay, by close or reset, live events in between) the gateway holds nothing: 0 connections, subscriptions, queued frames, buffered bytes; no onError', async () => {
+    const errors: unknown[] = [];
+    const { gateway, url } = await startGateway({ maxBufferedBytes: 32 * 1024, onError: (error) => errors.push(error) });
+    const run = new RunBuilder('churn', 'churn-t');
+    await gateway.send(run.started());
+    for (let i = 0; i < 5_000; i++) await gateway.send(run.thinking(`${'x'.repeat(300)} ${i}`));
+    for (let round = 0; round < 10; round++) {
+      const peers = await Promise.all([0, 1, 2].map(() => peer(url, 'churn')));
+      for (const p of peers) p.send({ type: 'subscribe', threadId: 'churn-t' });
+      await peers[0]!.until(() => peers[0]!.events().length > round * 400, 10_000, 'some replay');
+      peers.forEach((p, i) => (i % 2 ? p.ws.terminate() : p.ws.close()));
+      for (let i = 0; i < 20; i++) void gateway.send(run.thinking(`live ${round}.${i}`));
+    }
+    const drained = () => {
+      const s = gateway.stats();
+      return s.connections.open === 0 && s.connections.authenticating === 0 && s.subscriptions === 0 && s.queuedFrames === 0 && s.bufferedBytes === 0 && s.users === 0;
+    };
+    const end = Date.now() + 5_000;
+    while (!drained() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10));
+    const s = gateway.stats();
+    expect({ open: s.connections.open, authenticating: s.connections.authenticating, subscriptions: s.subscriptions, queuedFrames: s.queuedFrames, bufferedBytes: s.bufferedBytes, users: s.users }).toEqual({ open: 0, authenticating: 0, subscriptions: 0, queuedFrames: 0, bufferedBytes: 0, users: 0 });
+    expect(errors).toEqual([]);
+    expect(s.internalErrors).toBe(0);
+  });
 });

@@ -83,4 +83,16 @@ describe('attack findings (fail on main)', () => {
     await fresh.until(() => fresh.events().length >= (answer.replayed ?? 0));
     expect(fresh.events().map((f) => f.event!.seq)).toEqual([1, 2, 4]);
   });
+
+  // docs/gateways.md, front-end contract: "Invalid options throw `ValidationError` `INVALID_OPTION` naming the option."
+  it('F3: rateLimit that is not an object (rateLimit: 5) throws INVALID_OPTION naming it, like rateLimit: { burst: 0 } does', () => {
+    let thrown: unknown;
+    try {
+      new WebSocketGateway({ authenticate, rateLimit: 5 as never });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ name: 'ValidationError', code: 'INVALID_OPTION' });
+    expect(String((thrown as Error | undefined)?.message)).toContain('rateLimit');
+  });
 });
