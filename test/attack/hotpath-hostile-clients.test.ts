@@ -280,6 +280,36 @@ describe('attack: hostile clients on the WebSocket gateway', () => {
     expect(gateway.stats().connections.open).toBe(1 + 3);
   });
 
+  it('squatters subscribed to 20 threads before their owners’ first events get none of the owners’ burst (live handover included); owners get all; isolationDrops stays 0', async () => {
+    const { gateway, url } = await startGateway();
+    const squatter = await peer(url, 'eve');
+    const owners = await Promise.all(Array.from({ length: 20 }, (_, i) => peer(url, `owner${i}`)));
+    for (let i = 0; i < 16; i++) expect((await squatter.subscribe(`future-${i}`)).type).toBe('subscribed');
+    await Promise.all(owners.map((p, i) => p.subscribe(`future-${i}`)));
+    const runs = owners.map((_, i) => new RunBuilder(`owner${i}`, `future-${i}`));
+    const sent = runs.map((run) => [run.started()]);
+    // One tick: every owner's first event and a burst behind it.
+    for (let i = 0; i < runs.length; i++) {
+      for (let k = 0; k < 30; k++) sent[i]!.push(runs[i]!.thinking(`secret ${i}.${k}`));
+      for (const event of sent[i]!) void gateway.send(event);
+    }
+    await Promise.all(owners.map((p, i) => p.until(() => p.events().length >= sent[i]!.length, 10_000, `owner ${i}`)));
+    // Barrier for the squatter: an event of its own thread, sent after everything else.
+    const own = new RunBuilder('eve', 'eve-own');
+    const mark = own.started();
+    squatter.send({ type: 'unsubscribe', threadId: 'future-0' });
+    await squatter.until(() => squatter.frames.some((f) => f.type === 'unsubscribed' || (f.type === 'error' && f.threadId === 'future-0')));
+    await squatter.subscribe('eve-own');
+    await gateway.send(mark);
+    await squatter.until(() => squatter.events('eve-own').length >= 1);
+    expect(squatter.frames.filter((f) => f.type === 'event' && f.threadId !== 'eve-own')).toEqual([]);
+    expect(JSON.stringify(squatter.frames)).not.toContain('secret');
+    for (let i = 0; i < owners.length; i++) expect(owners[i]!.events().map((f) => f.event!.id)).toEqual(sent[i]!.map((e) => e.id));
+    expect(gateway.stats().isolationDrops).toBe(0);
+    // A fresh subscription of the squatter to an owned thread is refused.
+    expect(await squatter.subscribe('future-17')).toMatchObject({ type: 'error', code: 'THREAD_FORBIDDEN' });
+  });
+
   it('refuse-newest: the 4th connection is closed with 4029, the first three keep streaming', async () => {
     const { gateway, url } = await startGateway({ userLimitPolicy: 'refuse-newest' });
     const first = await Promise.all([peer(url, 'ruth'), peer(url, 'ruth'), peer(url, 'ruth')]);
