@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, MemoryTransport, type AgentEvent } from '../../src/index.js';
+import { connect } from '../../src/client/node.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
 
@@ -94,5 +95,61 @@ describe('attack findings (fail on main)', () => {
     }
     expect(thrown).toMatchObject({ name: 'ValidationError', code: 'INVALID_OPTION' });
     expect(String((thrown as Error | undefined)?.message)).toContain('rateLimit');
+  });
+
+  // src/transport/types.ts (public `LogListener`, exported from `agentwire`): "Live entries, in log
+  // order, appended after the subscription was made." README: a client "resumes from its cursor,
+  // with no gap and no duplicate"; the client "checks each run's order".
+  it('F4: an event appended from inside a log listener (re-entrant send) reaches later subscribers, WebSocket clients included, after the event that triggered it', async () => {
+    const log = new MemoryTransport();
+    const gateway = new WebSocketGateway({ authenticate, log });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const run = new RunBuilder('alice', 'reentrant');
+    const start = run.started();
+    await gateway.send(start);
+    const trigger = run.thinking('trigger');
+    const echo = run.thinking('echo, appended when the trigger is seen');
+    const after = run.thinking('after');
+    // An app's own listener (audit, auto-reply…) that appends when it sees the trigger, subscribed first.
+    let fired = false;
+    const mine = await log.subscribe({ userId: 'alice', threadId: 'reentrant' }, {
+      onEntries: (entries) => {
+        for (const entry of entries) {
+          if (entry.event.id === trigger.id && !fired) {
+            fired = true;
+            void gateway.send(echo);
+          }
+        }
+      },
+    });
+    if (mine.status === 'subscribed') cleanups.push(() => mine.subscription.close());
+    const raw = await Peer.open(url, 'alice');
+    cleanups.push(() => raw.ws.terminate());
+    await raw.subscribe('reentrant');
+    const client = connect(url, { token: 'u-alice', threadId: 'reentrant', reconnect: false });
+    cleanups.push(() => client.close());
+    const clientErrors: string[] = [];
+    const clientSeqs: number[] = [];
+    client.on('error', (error) => clientErrors.push(error.code));
+    client.on('agent_thinking', (event) => clientSeqs.push(event.seq));
+    await new Promise<void>((resolve) => client.on('agent_started', () => resolve()));
+    await gateway.send(trigger);
+    await gateway.send(after);
+    await raw.until(() => raw.events().length >= 4);
+    expect(log.read('reentrant', 'alice').map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    // What the WebSocket connection received, in arrival order, with its cursors.
+    expect(raw.events().map((f) => f.event!.seq)).toEqual([1, 2, 3, 4]);
+    const offsets = raw.events().map((f) => Number(f.cursor!.slice(f.cursor!.lastIndexOf(':') + 1)));
+    expect(offsets).toEqual([...offsets].sort((x, y) => x - y));
+    // The real client sees them in order and reports no lifecycle violation.
+    const last = after.seq;
+    await new Promise<void>((resolve) => {
+      const check = () => (clientSeqs.includes(last) ? resolve() : undefined);
+      client.on('agent_thinking', check);
+      check();
+    });
+    expect(clientSeqs).toEqual([2, 3, 4]);
+    expect(clientErrors).toEqual([]);
   });
 });
