@@ -152,4 +152,23 @@ describe('attack findings (fail on main)', () => {
     expect(clientSeqs).toEqual([2, 3, 4]);
     expect(clientErrors).toEqual([]);
   });
+
+  // docs/gateways.md, metrics: "`bridge.metrics().activeRuns` … counts runs that have started (sent an
+  // event) and whose `agent_completed` has not yet left the bridge." docs/agents.md: an integrator's
+  // refused event: "other runs are not affected". A run whose agent_started was refused for good has
+  // not started; an agent run refused the same way (AuthError) is not counted, an integrator's is, forever.
+  it('F5 (low): agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    cleanups.push(() => gateway.close());
+    const bridge = new AgentBridge({ transport: gateway });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    await gateway.send(new RunBuilder('alice', 'owned-by-alice').started());
+    const before = bridge.metrics().activeRuns;
+    for (let i = 0; i < 50; i++) {
+      await bridge.send(new RunBuilder('mallory', 'owned-by-alice').started()).catch(() => undefined);
+    }
+    expect(bridge.metrics().failed).toBe(50);
+    expect(bridge.metrics().activeRuns).toBe(before);
+  });
 });
