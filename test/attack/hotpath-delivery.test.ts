@@ -155,6 +155,43 @@ describe('attack: hot-path delivery over real sockets', () => {
     expectExact(p, 'pack', sent);
   });
 
+  it('messages whose wire length sits on the WebSocket 16/64-bit length edge (65535/65536/65537 bytes) arrive intact, ASCII and multi-byte; small frames (< 126 bytes) too', async () => {
+    const { gateway, url } = await startGateway();
+    const p = await peer(url, 'edgar');
+    const run = new RunBuilder('edgar', 'edges');
+    const sent: AgentEvent[] = [run.started()];
+    await gateway.send(sent[0]!);
+    await p.subscribe('edges');
+    // seq 10..99 and cursor offsets 10..99 keep the envelope's length fixed while the text varies.
+    for (let i = 0; i < 9; i++) sent.push(run.thinking('pad'));
+    for (const event of sent.slice(1)) void gateway.send(event);
+    await p.until(() => p.events().length >= 10);
+    const one = async (text: string) => {
+      const event = run.thinking(text);
+      sent.push(event);
+      const before = p.messages.length;
+      await gateway.send(event);
+      await p.until(() => p.messages.length > before && p.events().some((f) => f.event!.id === event.id));
+      return { message: p.messages.at(-1)!, event };
+    };
+    const probe = await one('');
+    const base = probe.message.bytes; // bytes of a message whose text is empty
+    expect(base).toBeGreaterThan(126);
+    // The hello frame is a 7-bit-length message.
+    expect(p.messages[0]!.bytes).toBeLessThan(126);
+    for (const target of [base + 1, base + 2, 65_535, 65_536, 65_537, 131_072]) {
+      for (const kind of ['ascii', 'multi'] as const) {
+        const extra = target - base;
+        // multi: 4-byte emoji as far as they go (each is 2 UTF-16 units), ASCII for the remainder.
+        const text = kind === 'ascii' ? 'a'.repeat(extra) : '😀'.repeat(Math.floor(extra / 4)) + 'b'.repeat(extra % 4);
+        const { message, event } = await one(text);
+        expect({ target, kind, bytes: message.bytes }).toEqual({ target, kind, bytes: target });
+        expect(message.text.includes(JSON.stringify(event))).toBe(true);
+      }
+    }
+    expectExact(p, 'edges', sent);
+  });
+
   it('a single frame larger than the batch cap goes alone, byte-exact, between batched neighbours, in order', async () => {
     const { gateway, url } = await startGateway();
     const p = await peer(url, 'alice');

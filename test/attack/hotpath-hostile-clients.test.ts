@@ -173,6 +173,28 @@ describe('attack: hostile clients on the WebSocket gateway', () => {
     expect(gateway.stats().disconnects.oversized_frame).toBe(1);
   });
 
+  it('a subscribe split into fragments with a ping between them is reassembled and answered; a fragmented frame past maxPayload in total closes 1009', async () => {
+    const { gateway, url } = await startGateway({ maxPayload: 1024 });
+    const calm = await bystander(gateway, url);
+    const run = new RunBuilder('frag', 'frag-t');
+    await gateway.send(run.started());
+    const p = await peer(url, 'frag');
+    const frame = JSON.stringify({ type: 'subscribe', threadId: 'frag-t' });
+    let pongs = 0;
+    p.ws.on('pong', () => pongs++);
+    p.ws.send(frame.slice(0, 5), { fin: false });
+    p.ws.send(frame.slice(5, 20), { fin: false });
+    p.ws.ping();
+    p.ws.send(frame.slice(20), { fin: true });
+    await p.until(() => p.events().length >= 1 && pongs >= 1);
+    expect(p.frames.find((f) => f.type === 'subscribed')).toMatchObject({ threadId: 'frag-t', replayed: 1 });
+    const big = await peer(url, 'frag2');
+    for (let i = 0; i < 5; i++) big.ws.send('x'.repeat(300), { fin: false });
+    big.ws.send('x', { fin: true });
+    expect((await big.closed()).code).toBe(1009);
+    await calm.pump(10);
+  });
+
   it('a subscribe/unsubscribe flood past the rate limit: frames read before the cut are answered, then close 4008; the bystander is untouched', async () => {
     const { gateway, url } = await startGateway();
     const calm = await bystander(gateway, url);
