@@ -173,6 +173,28 @@ describe('attack: endings on a busy hot path', () => {
     expect(q.events().map((f) => f.event!.id)).toEqual(sent.slice(11).map((e) => e.id));
   });
 
+  it('resume at the trim boundary: after the last trimmed event replays everything retained; one before it is history_gap trimmed (never partial)', async () => {
+    const { gateway, url } = await startGateway({ log: new MemoryTransport({ maxEventsPerThread: 100 }) });
+    const p = await peer(url, 'trim');
+    const run = new RunBuilder('trim', 'tb');
+    await gateway.send(run.started());
+    await p.subscribe('tb');
+    for (let i = 0; i < 149; i++) void gateway.send(run.thinking(`e${i}`));
+    await p.until(() => p.events().length >= 150);
+    // Retained: seq 51..150.
+    const outcome = async (afterSeq: number) => {
+      const q = await peer(url, 'trim');
+      const answer = await q.subscribe('tb', p.events()[afterSeq - 1]!.cursor);
+      if (answer.type === 'subscribed') await q.until(() => q.events().length >= answer.replayed!);
+      q.ws.terminate();
+      return answer.type === 'subscribed' ? q.events().map((f) => f.event!.seq) : `${answer.type}:${String(answer.reason)}`;
+    };
+    expect(await outcome(49)).toBe('history_gap:trimmed');
+    expect(await outcome(50)).toEqual(Array.from({ length: 100 }, (_, i) => 51 + i));
+    expect(await outcome(51)).toEqual(Array.from({ length: 99 }, (_, i) => 52 + i));
+    expect(await outcome(150)).toEqual([]);
+  });
+
   it('the SSE gateway reading the WebSocket gateway’s log gets the same burst byte-exact, in order', async () => {
     const { gateway } = await startGateway();
     const sse = new SseGateway({ log: gateway.log, authenticate });
