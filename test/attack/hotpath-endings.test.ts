@@ -195,6 +195,32 @@ describe('attack: endings on a busy hot path', () => {
     expect(await outcome(150)).toEqual([]);
   });
 
+  it('an event larger than maxBytesPerThread is delivered live and not retained; a resume from before it gets history_gap, and no replay has a hole where it was', async () => {
+    const { gateway, url } = await startGateway({ log: new MemoryTransport({ maxBytesPerThread: 20_000 }) });
+    const live = await peer(url, 'olga');
+    const run = new RunBuilder('olga', 'oversize');
+    const before: AgentEvent[] = [run.started(), run.thinking('small')];
+    for (const event of before) await gateway.send(event);
+    await live.subscribe('oversize');
+    await live.until(() => live.events().length >= 2);
+    const cursorBefore = live.events()[1]!.cursor!;
+    const huge = run.thinking('z'.repeat(30_000));
+    await gateway.send(huge);
+    const after = run.thinking('after');
+    await gateway.send(after);
+    await live.until(() => live.events().some((f) => f.event!.id === after.id));
+    expect(live.events().map((f) => f.event!.seq)).toEqual([1, 2, 3, 4]);
+    const resumed = await peer(url, 'olga');
+    expect(await resumed.subscribe('oversize', cursorBefore)).toMatchObject({ type: 'history_gap', reason: 'trimmed' });
+    const fresh = await peer(url, 'olga');
+    const answer = await fresh.subscribe('oversize');
+    await fresh.until(() => fresh.events().length >= answer.replayed!);
+    const seqs = fresh.events().map((f) => f.event!.seq);
+    expect(seqs).not.toContain(3);
+    // Whatever is retained is a gapless tail: never [1, 2, 4].
+    expect(seqs).toEqual(seqs.length ? Array.from({ length: seqs.length }, (_, i) => 5 - seqs.length + i) : []);
+  });
+
   it('the SSE gateway reading the WebSocket gateway’s log gets the same burst byte-exact, in order', async () => {
     const { gateway } = await startGateway();
     const sse = new SseGateway({ log: gateway.log, authenticate });

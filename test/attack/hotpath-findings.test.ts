@@ -57,36 +57,8 @@ describe('attack findings (fail on main)', () => {
     expect(transport.read('dup-bridge', 'bob').map((e) => e.id)).toEqual([s.id, t.id]);
   });
 
-  // docs/gateways.md, MemoryTransport table: "`maxEventsPerThread` / `maxBytesPerThread` … the oldest
-  // events are trimmed. … An event larger than the bound is delivered live but not retained."
-  // SECURITY.md: "a larger event is delivered live, not retained".
-  it('F2: an event larger than maxBytesPerThread is not retained, and does not wipe the thread’s older history', async () => {
-    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport({ maxBytesPerThread: 20_000 }) });
-    const { url } = await gateway.listen(0);
-    cleanups.push(() => gateway.close());
-    const live = await Peer.open(url, 'alice');
-    cleanups.push(() => live.ws.terminate());
-    const run = new RunBuilder('alice', 'big');
-    const kept: AgentEvent[] = [run.started(), run.thinking('small')];
-    for (const event of kept) await gateway.send(event);
-    await live.subscribe('big');
-    const huge = run.thinking('z'.repeat(30_000)); // > 20,000 bytes on its own
-    await gateway.send(huge);
-    const after = run.thinking('after');
-    await gateway.send(after);
-    await live.until(() => live.events().some((f) => f.event!.id === after.id));
-    // Delivered live: all four.
-    expect(live.events().map((f) => f.event!.id)).toEqual([...kept, huge, after].map((e) => e.id));
-    // Retained: everything but the one that does not fit (≈ 600 bytes of the 20,000 allowed).
-    const fresh = await Peer.open(url, 'alice');
-    cleanups.push(() => fresh.ws.terminate());
-    const answer = await fresh.subscribe('big');
-    await fresh.until(() => fresh.events().length >= (answer.replayed ?? 0));
-    expect(fresh.events().map((f) => f.event!.seq)).toEqual([1, 2, 4]);
-  });
-
   // docs/gateways.md, front-end contract: "Invalid options throw `ValidationError` `INVALID_OPTION` naming the option."
-  it('F3: rateLimit that is not an object (rateLimit: 5) throws INVALID_OPTION naming it, like rateLimit: { burst: 0 } does', () => {
+  it('F2: rateLimit that is not an object (rateLimit: 5) throws INVALID_OPTION naming it, like rateLimit: { burst: 0 } does', () => {
     let thrown: unknown;
     try {
       new WebSocketGateway({ authenticate, rateLimit: 5 as never });
@@ -100,7 +72,7 @@ describe('attack findings (fail on main)', () => {
   // src/transport/types.ts (public `LogListener`, exported from `agentwire`): "Live entries, in log
   // order, appended after the subscription was made." README: a client "resumes from its cursor,
   // with no gap and no duplicate"; the client "checks each run's order".
-  it('F4: an event appended from inside a log listener (re-entrant send) reaches later subscribers, WebSocket clients included, after the event that triggered it', async () => {
+  it('F3: an event appended from inside a log listener (re-entrant send) reaches later subscribers, WebSocket clients included, after the event that triggered it', async () => {
     const log = new MemoryTransport();
     const gateway = new WebSocketGateway({ authenticate, log });
     const { url } = await gateway.listen(0);
@@ -157,7 +129,7 @@ describe('attack findings (fail on main)', () => {
   // event) and whose `agent_completed` has not yet left the bridge." docs/agents.md: an integrator's
   // refused event: "other runs are not affected". A run whose agent_started was refused for good has
   // not started; an agent run refused the same way (AuthError) is not counted, an integrator's is, forever.
-  it('F5 (low): agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
+  it('F4 (low): agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
     const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
     cleanups.push(() => gateway.close());
     const bridge = new AgentBridge({ transport: gateway });
@@ -170,5 +142,22 @@ describe('attack findings (fail on main)', () => {
     }
     expect(bridge.metrics().failed).toBe(50);
     expect(bridge.metrics().activeRuns).toBe(before);
+  });
+
+  // SECURITY.md, who we defend against: "subscribing to a thread before its owner's first event …
+  // A subscription or stream of another user's thread is refused (`THREAD_FORBIDDEN`, HTTP 403)."
+  // The SSE gateway ends such a stream with `close` `THREAD_FORBIDDEN`; the WebSocket gateway sends
+  // `SUBSCRIPTION_ENDED` ("reconnect and resume from the cursor"), so a client reconnects to be refused.
+  it('F5 (low): a WebSocket subscription made before the owner’s first event is ended with THREAD_FORBIDDEN (as SSE does), not SUBSCRIPTION_ENDED', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const squatter = await Peer.open(url, 'eve');
+    cleanups.push(() => squatter.ws.terminate());
+    expect((await squatter.subscribe('not-yet-owned')).type).toBe('subscribed');
+    await gateway.send(new RunBuilder('alice', 'not-yet-owned').started());
+    await squatter.until(() => squatter.errors().some((f) => f.threadId === 'not-yet-owned'));
+    expect(squatter.errors().find((f) => f.threadId === 'not-yet-owned')).toMatchObject({ code: 'THREAD_FORBIDDEN' });
+    expect(squatter.events()).toEqual([]);
   });
 });
