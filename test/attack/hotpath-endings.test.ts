@@ -82,6 +82,40 @@ describe('attack: endings on a busy hot path', () => {
     expect(other.close).toBeUndefined();
   });
 
+  it('on a socket stuck mid-replay, revoke (4403), close-oldest (4029) and expiry (4401) still reach the peer as close frames after the data; what it got is a gapless prefix', async () => {
+    const { gateway, url } = await startGateway({
+      maxBufferedBytes: 16 * 1024,
+      closeTimeoutMs: 2_000,
+      authenticate: (request) => {
+        const principal = authenticate(request);
+        return principal && (principal as { userId: string }).userId === 'exp' ? { userId: 'exp', expiresAt: Date.now() + 300 } : principal;
+      },
+    });
+    const expected = { rev: 4403, old: 4029, exp: 4401 } as const;
+    for (const user of ['rev', 'old', 'exp'] as const) {
+      const run = new RunBuilder(user, `stuck-${user}`);
+      const sent: AgentEvent[] = [run.started()];
+      for (let i = 0; i < 3_000; i++) sent.push(run.thinking(`${'x'.repeat(500)} ${i}`));
+      for (const event of sent) void gateway.send(event);
+      const p = await peer(url, user);
+      p.send({ type: 'subscribe', threadId: `stuck-${user}` });
+      await p.until(() => p.events().length > 10);
+      p.ws.pause();
+      if (user === 'rev') gateway.revoke('rev');
+      if (user === 'old') for (let i = 0; i < 3; i++) await peer(url, 'old');
+      if (user === 'exp') {
+        const end = Date.now() + 5_000;
+        while (!(gateway.stats().disconnects.token_expired ?? 0) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      p.ws.resume();
+      const closed = await p.closed();
+      expect({ user, code: closed.code }).toEqual({ user, code: expected[user] });
+      const got = p.events().map((f) => f.event!.id);
+      expect(got).toEqual(sent.slice(0, got.length).map((e) => e.id));
+      if (user === 'rev') expect(got.length).toBeLessThan(sent.length);
+    }
+  });
+
   it('a principal whose expiresAt passes during a stream is closed with 4401; what it received is a gapless prefix', async () => {
     const { gateway, url } = await startGateway({
       authenticate: (request) => {
