@@ -77,6 +77,10 @@ describe('attack: hot-path delivery over real sockets', () => {
     const sent = new Map<string, AgentEvent[]>(users.map((user) => [user, [runs.get(user)!.started()]]));
     for (const user of users) await gateway.send(sent.get(user)![0]!);
     await Promise.all(users.flatMap((user) => peers.get(user)!.map((p) => p.subscribe(`t-${user}`))));
+    const all = [...peers.values()].flat();
+    const baseStats = gateway.stats();
+    const baseMessages = all.reduce((n, p) => n + p.messages.length, 0);
+    const baseFrames = all.reduce((n, p) => n + p.frames.length, 0);
     // One tick: 200 events per user, interleaved across users, with nasty strings.
     for (let i = 0; i < 200; i++) {
       for (const user of users) {
@@ -94,6 +98,10 @@ describe('attack: hot-path delivery over real sockets', () => {
     }
     expect(gateway.stats().isolationDrops).toBe(0);
     expect(errors).toEqual([]);
+    // stats() counts what the sockets carried.
+    const stats = gateway.stats();
+    expect(stats.messagesSent - baseStats.messagesSent).toBe(all.reduce((n, p) => n + p.messages.length, 0) - baseMessages);
+    expect(stats.framesSent - baseStats.framesSent).toBe(all.reduce((n, p) => n + p.frames.length, 0) - baseFrames);
   });
 
   it('a 1.2 MiB burst in one tick arrives in messages of at most 256 Ki characters of frames, in order, complete; a small burst is one message', async () => {
