@@ -160,4 +160,33 @@ describe('attack findings (fail on main)', () => {
     expect(squatter.errors().find((f) => f.threadId === 'not-yet-owned')).toMatchObject({ code: 'THREAD_FORBIDDEN' });
     expect(squatter.events()).toEqual([]);
   });
+
+  // README: "each event is delivered, buffered, or reported as a `DeliveryError`, and a client that
+  // reconnects resumes from its cursor, with no gap and no duplicate." docs/gateways.md: "other
+  // connections are not affected". `LogListener` (public): "Live entries, in log order".
+  it('F6: a log listener that throws (an app’s own subscriber) neither fails the send of an event that was stored nor keeps it from the WebSocket connections subscribed after it', async () => {
+    const log = new MemoryTransport();
+    const gateway = new WebSocketGateway({ authenticate, log });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const run = new RunBuilder('alice', 'throwing-listener');
+    await gateway.send(run.started());
+    const x = run.thinking('x');
+    const mine = await log.subscribe({ userId: 'alice', threadId: 'throwing-listener' }, {
+      onEntries: (entries) => {
+        if (entries.some((entry) => entry.event.id === x.id)) throw new Error('a bug in the app’s listener');
+      },
+    });
+    if (mine.status === 'subscribed') cleanups.push(() => mine.subscription.close());
+    const p = await Peer.open(url, 'alice');
+    cleanups.push(() => p.ws.terminate());
+    await p.subscribe('throwing-listener');
+    const sendX = await gateway.send(x).then(() => 'resolved', (error: Error) => `rejected: ${error.message}`);
+    const y = run.thinking('y');
+    await gateway.send(y);
+    await p.until(() => p.events().some((f) => f.event!.id === y.id));
+    expect(log.read('throwing-listener', 'alice').map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(p.events().map((f) => f.event!.seq)).toEqual([1, 2, 3]);
+    expect(sendX).toBe('resolved');
+  });
 });
