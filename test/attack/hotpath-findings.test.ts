@@ -1,0 +1,192 @@
+/**
+ * Findings of the hot-path attack: each test states a documented behaviour (quoted) that today's
+ * main does not have. They are plain `it`s and fail until the behaviour (or the doc) is fixed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentBridge, MemoryTransport, type AgentEvent } from '../../src/index.js';
+import { connect } from '../../src/client/node.js';
+import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
+import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('attack findings (fail on main)', () => {
+  // docs/gateways.md, MemoryTransport: "A repeat of the same event id is stored once."
+  // docs/gateways.md, front-end contract: "one follower (replay, then live, deduplicated by event id, …)".
+  it('F1: a repeat of the same agent_thinking event (same id) is stored once and delivered once (memory log, gateway, bridge)', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const live = await Peer.open(url, 'alice');
+    cleanups.push(() => live.ws.terminate());
+    const run = new RunBuilder('alice', 'dup');
+    const started = run.started();
+    await gateway.send(started);
+    await live.subscribe('dup');
+    const thought = run.thinking('once');
+    await gateway.send(thought);
+    await gateway.send(thought); // a retry of the same event (e.g. after a lost reply)
+    const marker = run.thinking('marker');
+    await gateway.send(marker);
+    await live.until(() => live.events().some((f) => f.event!.id === marker.id));
+    // Stored once: the log's own read, and a fresh replay.
+    const log = gateway.log as MemoryTransport;
+    expect(log.read('dup', 'alice').map((e) => e.id)).toEqual([started.id, thought.id, marker.id]);
+    const replay = await Peer.open(url, 'alice');
+    cleanups.push(() => replay.ws.terminate());
+    await replay.subscribe('dup');
+    await replay.until(() => replay.events().some((f) => f.event!.id === marker.id));
+    expect(replay.events().map((f) => f.event!.id)).toEqual([started.id, thought.id, marker.id]);
+    // Delivered once live.
+    expect(live.events().map((f) => f.event!.id)).toEqual([started.id, thought.id, marker.id]);
+
+    // The same through AgentBridge.send onto a MemoryTransport.
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    const other = new RunBuilder('bob', 'dup-bridge');
+    const s = other.started();
+    const t = other.thinking('x');
+    await bridge.send(s);
+    await bridge.send(t);
+    await bridge.send(t);
+    expect(transport.read('dup-bridge', 'bob').map((e) => e.id)).toEqual([s.id, t.id]);
+  });
+
+  // docs/gateways.md, front-end contract: "Invalid options throw `ValidationError` `INVALID_OPTION` naming the option."
+  it('F2: rateLimit that is not an object (rateLimit: 5) throws INVALID_OPTION naming it, like rateLimit: { burst: 0 } does', () => {
+    let thrown: unknown;
+    try {
+      new WebSocketGateway({ authenticate, rateLimit: 5 as never });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ name: 'ValidationError', code: 'INVALID_OPTION' });
+    expect(String((thrown as Error | undefined)?.message)).toContain('rateLimit');
+  });
+
+  // src/transport/types.ts (public `LogListener`, exported from `agentwire`): "Live entries, in log
+  // order, appended after the subscription was made." README: a client "resumes from its cursor,
+  // with no gap and no duplicate"; the client "checks each run's order".
+  it('F3: an event appended from inside a log listener (re-entrant send) reaches later subscribers, WebSocket clients included, after the event that triggered it', async () => {
+    const log = new MemoryTransport();
+    const gateway = new WebSocketGateway({ authenticate, log });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const run = new RunBuilder('alice', 'reentrant');
+    const start = run.started();
+    await gateway.send(start);
+    const trigger = run.thinking('trigger');
+    const echo = run.thinking('echo, appended when the trigger is seen');
+    const after = run.thinking('after');
+    // An app's own listener (audit, auto-reply…) that appends when it sees the trigger, subscribed first.
+    let fired = false;
+    const mine = await log.subscribe({ userId: 'alice', threadId: 'reentrant' }, {
+      onEntries: (entries) => {
+        for (const entry of entries) {
+          if (entry.event.id === trigger.id && !fired) {
+            fired = true;
+            void gateway.send(echo);
+          }
+        }
+      },
+    });
+    if (mine.status === 'subscribed') cleanups.push(() => mine.subscription.close());
+    const raw = await Peer.open(url, 'alice');
+    cleanups.push(() => raw.ws.terminate());
+    await raw.subscribe('reentrant');
+    const client = connect(url, { token: 'u-alice', threadId: 'reentrant', reconnect: false });
+    cleanups.push(() => client.close());
+    const clientErrors: string[] = [];
+    const clientSeqs: number[] = [];
+    client.on('error', (error) => clientErrors.push(error.code));
+    client.on('agent_thinking', (event) => clientSeqs.push(event.seq));
+    await new Promise<void>((resolve) => client.on('agent_started', () => resolve()));
+    await gateway.send(trigger);
+    await gateway.send(after);
+    await raw.until(() => raw.events().length >= 4);
+    expect(log.read('reentrant', 'alice').map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    // What the WebSocket connection received, in arrival order, with its cursors.
+    expect(raw.events().map((f) => f.event!.seq)).toEqual([1, 2, 3, 4]);
+    const offsets = raw.events().map((f) => Number(f.cursor!.slice(f.cursor!.lastIndexOf(':') + 1)));
+    expect(offsets).toEqual([...offsets].sort((x, y) => x - y));
+    // The real client sees them in order and reports no lifecycle violation.
+    const last = after.seq;
+    await new Promise<void>((resolve) => {
+      const check = () => (clientSeqs.includes(last) ? resolve() : undefined);
+      client.on('agent_thinking', check);
+      check();
+    });
+    expect(clientSeqs).toEqual([2, 3, 4]);
+    expect(clientErrors).toEqual([]);
+  });
+
+  // docs/gateways.md, metrics: "`bridge.metrics().activeRuns` … counts runs that have started (sent an
+  // event) and whose `agent_completed` has not yet left the bridge." docs/agents.md: an integrator's
+  // refused event: "other runs are not affected". A run whose agent_started was refused for good has
+  // not started; an agent run refused the same way (AuthError) is not counted, an integrator's is, forever.
+  it('F4 (low): agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    cleanups.push(() => gateway.close());
+    const bridge = new AgentBridge({ transport: gateway });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    await gateway.send(new RunBuilder('alice', 'owned-by-alice').started());
+    const before = bridge.metrics().activeRuns;
+    for (let i = 0; i < 50; i++) {
+      await bridge.send(new RunBuilder('mallory', 'owned-by-alice').started()).catch(() => undefined);
+    }
+    expect(bridge.metrics().failed).toBe(50);
+    expect(bridge.metrics().activeRuns).toBe(before);
+  });
+
+  // SECURITY.md, who we defend against: "subscribing to a thread before its owner's first event …
+  // A subscription or stream of another user's thread is refused (`THREAD_FORBIDDEN`, HTTP 403)."
+  // The SSE gateway ends such a stream with `close` `THREAD_FORBIDDEN`; the WebSocket gateway sends
+  // `SUBSCRIPTION_ENDED` ("reconnect and resume from the cursor"), so a client reconnects to be refused.
+  it('F5 (low): a WebSocket subscription made before the owner’s first event is ended with THREAD_FORBIDDEN (as SSE does), not SUBSCRIPTION_ENDED', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const squatter = await Peer.open(url, 'eve');
+    cleanups.push(() => squatter.ws.terminate());
+    expect((await squatter.subscribe('not-yet-owned')).type).toBe('subscribed');
+    await gateway.send(new RunBuilder('alice', 'not-yet-owned').started());
+    await squatter.until(() => squatter.errors().some((f) => f.threadId === 'not-yet-owned'));
+    expect(squatter.errors().find((f) => f.threadId === 'not-yet-owned')).toMatchObject({ code: 'THREAD_FORBIDDEN' });
+    expect(squatter.events()).toEqual([]);
+  });
+
+  // README: "each event is delivered, buffered, or reported as a `DeliveryError`, and a client that
+  // reconnects resumes from its cursor, with no gap and no duplicate." docs/gateways.md: "other
+  // connections are not affected". `LogListener` (public): "Live entries, in log order".
+  it('F6: a log listener that throws (an app’s own subscriber) neither fails the send of an event that was stored nor keeps it from the WebSocket connections subscribed after it', async () => {
+    const log = new MemoryTransport();
+    const gateway = new WebSocketGateway({ authenticate, log });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const run = new RunBuilder('alice', 'throwing-listener');
+    await gateway.send(run.started());
+    const x = run.thinking('x');
+    const mine = await log.subscribe({ userId: 'alice', threadId: 'throwing-listener' }, {
+      onEntries: (entries) => {
+        if (entries.some((entry) => entry.event.id === x.id)) throw new Error('a bug in the app’s listener');
+      },
+    });
+    if (mine.status === 'subscribed') cleanups.push(() => mine.subscription.close());
+    const p = await Peer.open(url, 'alice');
+    cleanups.push(() => p.ws.terminate());
+    await p.subscribe('throwing-listener');
+    const sendX = await gateway.send(x).then(() => 'resolved', (error: Error) => `rejected: ${error.message}`);
+    const y = run.thinking('y');
+    await gateway.send(y);
+    await p.until(() => p.events().some((f) => f.event!.id === y.id));
+    expect(log.read('throwing-listener', 'alice').map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(p.events().map((f) => f.event!.seq)).toEqual([1, 2, 3]);
+    expect(sendX).toBe('resolved');
+  });
+});
