@@ -100,6 +100,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** A live entry is being handed to subscribers; entries appended meanwhile (by a listener) wait in `deferred` (log, entry, user triples). */
   private delivering = false;
   private deferred: Array<ThreadLog | LogEntry | string> | undefined;
+  /** Subscriptions ended because their listener threw while handed a live entry. */
+  listenerFailures = 0;
   /** Events withheld from a subscriber because its user differs (should stay 0). */
   isolationDrops = 0;
   /** Requests to users and their answers (see `InteractionLog`). */
@@ -236,24 +238,36 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   private deliverToSubscribers(log: ThreadLog, entry: LogEntry, userId: string): void {
     const sole = log.soleSubscriber;
     if (sole !== undefined) {
-      this.deliverLive(sole, entry, userId, undefined);
+      this.deliverLive(log, sole, entry, userId, undefined);
       return;
     }
     const many = log.manySubscribers;
     if (many === undefined || many.size === 0) return;
     let batch: LogEntry[] | undefined;
-    for (const subscriber of many) batch = this.deliverLive(subscriber, entry, userId, batch);
+    for (const subscriber of many) batch = this.deliverLive(log, subscriber, entry, userId, batch);
   }
 
   /** Hands a live entry to one subscriber of its thread (its owner's only); returns the shared one-entry batch. */
-  private deliverLive(subscriber: Subscriber, entry: LogEntry, userId: string, batch: LogEntry[] | undefined): LogEntry[] | undefined {
+  private deliverLive(log: ThreadLog, subscriber: Subscriber, entry: LogEntry, userId: string, batch: LogEntry[] | undefined): LogEntry[] | undefined {
     if (subscriber.userId !== userId) {
       this.isolationDrops++;
       return batch;
     }
     const listener = subscriber.listener;
-    if (listener.onLiveEntry !== undefined) listener.onLiveEntry(entry);
-    else listener.onEntries((batch ??= [entry]));
+    try {
+      if (listener.onLiveEntry !== undefined) listener.onLiveEntry(entry);
+      else listener.onEntries((batch ??= [entry]));
+    } catch (error) {
+      // A listener that throws has missed this entry: its subscription ends (it resumes from its
+      // cursor, with nothing skipped), and neither the sender nor the other subscribers pay for it.
+      this.listenerFailures++;
+      log.deleteSubscriber(subscriber);
+      try {
+        listener.onClose?.(new StateError('LISTENER_FAILED', 'A log listener threw; its subscription ended', { cause: error }));
+      } catch {
+        // Already counted; the rest of the delivery goes on.
+      }
+    }
     return batch;
   }
 
