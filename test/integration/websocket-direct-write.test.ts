@@ -59,14 +59,15 @@ const noDrain = { onDrained: () => (): void => undefined };
 describe('the outbox writes frames to the TCP socket itself while ws is idle', () => {
   it('ASCII messages of every header size arrive as the text messages ws.send would make, without ws framing them', async () => {
     const { server, received, viaWs } = await pair();
-    // Payload lengths around each header form: 7-bit, 16-bit and 64-bit lengths.
-    const lengths = [2, 125, 126, 127, 65_535, 65_536, 70_001];
+    // Payload lengths around each header form the outbox writes itself (7-bit and 16-bit
+    // lengths, up to its 16 Ki-character cap); larger ones (16- and 64-bit) go through ws.send.
+    const lengths = [2, 125, 126, 127, 16 * 1024, 65_535, 65_536, 70_001];
     const messages = lengths.map((length, i) => JSON.stringify(`${i}`.padEnd(length - 2, 'x')));
     outboxOf(messages).write(server, false, 64 * 1024 * 1024, scheduler, new WebSocketStatsRecorder(), noDrain);
     await until(() => received.length === messages.length, 'every message');
     expect(received.map((message) => message.text)).toEqual(messages);
     expect(received.every((message) => !message.binary)).toBe(true);
-    expect(viaWs()).toBe(0);
+    expect(viaWs()).toBe(3);
   });
 
   it('keeps the order when non-ASCII messages (through ws.send), pings and direct writes mix', async () => {
@@ -84,29 +85,29 @@ describe('the outbox writes frames to the TCP socket itself while ws is idle', (
     expect(stats.messagesSent).toBe(6);
   });
 
-  it('batches a tick into one array message and passes the drain callback with the message that fills the socket', async () => {
+  it('passes the drain callback with the message that fills the socket, and batches a tick into one array message', async () => {
     const { server, client, received } = await pair();
     const tcp = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     tcp.pause();
-    const big = JSON.stringify('y'.repeat(200 * 1024));
-    const outbox = outboxOf([big, big, big, big, big, big, big, big]);
+    // Messages the outbox writes itself (≤ 16 Ki characters), one flush of 100 (batching off):
+    // what it writes ahead is counted until the socket has drained; past 512 KiB it stops and waits.
+    const big = JSON.stringify('y'.repeat(12 * 1024));
+    const outbox = outboxOf(Array.from({ length: 100 }, () => big));
     let drained = 0;
-    // Batching caps a message at 256 Ki characters: one frame each. The socket takes what the
-    // kernel holds; past 512 KiB buffered, the outbox stops and waits for the drain.
-    outbox.write(server, true, 512 * 1024, scheduler, new WebSocketStatsRecorder(), { onDrained: () => () => void drained++ });
+    outbox.write(server, false, 512 * 1024, scheduler, new WebSocketStatsRecorder(), { onDrained: () => () => void drained++ });
     expect(outbox.awaitingDrain).toBe(true);
     expect(outbox.size).toBeGreaterThan(0);
     tcp.resume();
     await until(() => drained === 1, 'drained');
     outbox.awaitingDrain = false;
-    outbox.write(server, true, 64 * 1024 * 1024, scheduler, new WebSocketStatsRecorder(), noDrain);
-    await until(() => received.length === 8, 'every message');
+    outbox.write(server, false, 64 * 1024 * 1024, scheduler, new WebSocketStatsRecorder(), noDrain);
+    await until(() => received.length === 100, 'every message');
     expect(received.every((message) => message.text === big)).toBe(true);
 
     const small = outboxOf(['1', '2', '3']);
     small.write(server, true, 64 * 1024 * 1024, scheduler, new WebSocketStatsRecorder(), noDrain);
-    await until(() => received.length === 9, 'the batch');
-    expect(received[8]!.text).toBe('[1,2,3]');
+    await until(() => received.length === 101, 'the batch');
+    expect(received[100]!.text).toBe('[1,2,3]');
   });
 
   it('falls back to ws.send once the socket is closing (which reports it without throwing)', async () => {

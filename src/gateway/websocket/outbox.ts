@@ -6,6 +6,9 @@ import type { WebSocketStatsRecorder } from './stats.js';
 /** Largest WebSocket message a batch grows to (in UTF-16 code units); more frames go in the next one. */
 export const MAX_BATCH_CHARS = 256 * 1024;
 
+/** Largest message (in UTF-16 code units) framed and written here; larger ones go through `ws.send`. */
+const DIRECT_MAX_CHARS = 16 * 1024;
+
 /** `ws` send options for a text message we built ourselves: no per-call object, no compression. */
 const TEXT = { binary: false, compress: false, fin: true } as const;
 
@@ -99,9 +102,13 @@ export class Outbox {
         stats.messagesSent++;
         // Framed as if ASCII (its length in bytes is its length), then checked: measuring the
         // UTF-8 length flattens the framed string once, and that flat string is what is written.
-        const header = frameHeader(message.length);
-        const framed = header + message;
-        const ascii = Buffer.byteLength(framed) === headerUtf8Length(header) + message.length;
+        // Large messages (a replay's batches) go through ws.send: there its one C++ encoding pass
+        // beats flattening, measuring and encoding them here (measured: a 10,000-event replay took
+        // 21 ms framed here against 16 ms through ws); the saving per write is for small messages.
+        const small = message.length <= DIRECT_MAX_CHARS;
+        const header = small ? frameHeader(message.length) : '';
+        const framed = small ? header + message : '';
+        const ascii = small && Buffer.byteLength(framed) === headerUtf8Length(header) + message.length;
         const bytes = ascii ? message.length : Buffer.byteLength(message);
         const fills = buffered + pendingBytes + bytes >= maxBufferedBytes;
         if (fills) this.awaitingDrain = true;
