@@ -10,7 +10,7 @@ import type WebSocket from 'ws';
 import { AgentBridge, BaseAgent, MemoryTransport, type AgentEvent, type Transport } from '../../src/index.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
 import { connect } from '../../src/client/node.js';
-import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
+import { Peer, RunBuilder, authenticate, openPeer } from './hotpath-peer.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -25,13 +25,7 @@ async function startGateway(options: Partial<WebSocketGatewayOptions> = {}) {
   return { gateway, url, errors };
 }
 
-async function peer(url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> {
-  const p = await Peer.open(url, userId, options);
-  cleanups.push(() => {
-    p.ws.terminate();
-  });
-  return p;
-}
+const peer = (url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> => openPeer(cleanups, url, userId, options);
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { MemoryTransport, type AgentEvent } from '../../src/index.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
-import { NASTY, Peer, RunBuilder, authenticate } from './hotpath-peer.js';
+import { NASTY, Peer, RunBuilder, authenticate, openPeer } from './hotpath-peer.js';
 
 const BATCH_CAP = 262_144;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -25,13 +25,7 @@ async function startGateway(options: Partial<WebSocketGatewayOptions> = {}) {
   return { gateway, url, errors };
 }
 
-async function peer(url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> {
-  const p = await Peer.open(url, userId, options);
-  cleanups.push(() => {
-    p.ws.terminate();
-  });
-  return p;
-}
+const peer = (url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> => openPeer(cleanups, url, userId, options);
 
 /** Every event frame's event, re-serialized, must equal what was sent; and the raw text must hold the sent JSON verbatim. */
 function expectExact(p: Peer, threadId: string, sent: AgentEvent[]): void {

@@ -10,7 +10,7 @@ import type WebSocket from 'ws';
 import { MemoryTransport, type AgentEvent } from '../../src/index.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
 import { SseGateway } from '../../src/gateway/sse/index.js';
-import { NASTY, Peer, RunBuilder, authenticate } from './hotpath-peer.js';
+import { NASTY, Peer, RunBuilder, authenticate, openPeer } from './hotpath-peer.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -24,13 +24,7 @@ async function startGateway(options: Partial<WebSocketGatewayOptions> = {}) {
   return { gateway, url };
 }
 
-async function peer(url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> {
-  const p = await Peer.open(url, userId, options);
-  cleanups.push(() => {
-    p.ws.terminate();
-  });
-  return p;
-}
+const peer = (url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> => openPeer(cleanups, url, userId, options);
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

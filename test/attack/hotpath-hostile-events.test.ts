@@ -21,7 +21,7 @@ import {
   type AgentEvent,
 } from '../../src/index.js';
 import { WebSocketGateway, type WebSocketGatewayOptions } from '../../src/gateway/websocket/index.js';
-import { NASTY, Peer, RunBuilder, authenticate, rejection } from './hotpath-peer.js';
+import { NASTY, Peer, RunBuilder, authenticate, rejection, openPeer } from './hotpath-peer.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -36,13 +36,7 @@ async function startGateway(options: Partial<WebSocketGatewayOptions> = {}) {
   return { gateway, url, errors };
 }
 
-async function peer(url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> {
-  const p = await Peer.open(url, userId, options);
-  cleanups.push(() => {
-    p.ws.terminate();
-  });
-  return p;
-}
+const peer = (url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> => openPeer(cleanups, url, userId, options);
 
 function nested(depth: number): unknown {
   let value: unknown = 'leaf';

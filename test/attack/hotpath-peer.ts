@@ -183,3 +183,12 @@ export const NASTY = [
   'astral 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠜎𠜱',
   'combining e\u0301 a\u030a',
 ];
+
+/** Opens a peer and registers its teardown with the test file's cleanups. */
+export async function openPeer(cleanups: Array<() => Promise<void> | void>, url: string, userId: string, options?: WebSocket.ClientOptions): Promise<Peer> {
+  const p = await Peer.open(url, userId, options);
+  cleanups.push(() => {
+    p.ws.terminate();
+  });
+  return p;
+}
