@@ -225,7 +225,6 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       const deferred = this.deferred;
       if (deferred !== undefined) {
         for (let i = 0; i < deferred.length; i += 3) this.deliverToSubscribers(deferred[i] as ThreadLog, deferred[i + 1] as LogEntry, deferred[i + 2] as string);
-        this.deferred = undefined;
       }
     } finally {
       this.delivering = false;
