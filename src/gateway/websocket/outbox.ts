@@ -75,8 +75,8 @@ export class Outbox {
 
   /**
    * Writes queued frames while the socket has room. `drained.onDrained()` (asked for only then:
-   * most connections never fill their socket) is passed with the message that fills the socket. May throw (a socket or a log entry that breaks its contract): the caller
-   * contains it.
+   * most connections never fill their socket) is passed with the message that fills the socket.
+   * May throw (a socket or a log entry that breaks its contract): the caller contains it.
    *
    * When ws's sender is idle (see `directStream`), ASCII messages are framed here and written to
    * the TCP socket as one latin1 string per flush (several messages back to back when batching is
@@ -114,7 +114,7 @@ export class Outbox {
         if (fills) this.awaitingDrain = true;
         if (ascii) {
           // Its latin1 bytes are its UTF-8 bytes.
-          pending = pending === '' ? framed : pending + framed;
+          pending += framed;
           pendingBytes += header.length + bytes;
           if (fills) {
             // This message's callback tells us when the socket has drained.
