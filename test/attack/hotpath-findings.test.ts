@@ -116,19 +116,32 @@ describe("attack findings (fixed; F4 and F5 are follow-ups)", () => {
   // event) and whose `agent_completed` has not yet left the bridge." docs/agents.md: an integrator's
   // refused event: "other runs are not affected". A run whose agent_started was refused for good has
   // not started; an agent run refused the same way (AuthError) is not counted, an integrator's is, forever.
-  it.todo('F4 (low, follow-up): agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
+  it('F4: agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
     const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
     cleanups.push(() => gateway.close());
     const bridge = new AgentBridge({ transport: gateway });
     await bridge.initialize();
     cleanups.push(() => bridge.close());
     await gateway.send(new RunBuilder('alice', 'owned-by-alice').started());
-    const before = bridge.metrics().activeRuns;
+    const queues = () => (bridge as unknown as { queues: { size: number } }).queues.size;
+    const before = { activeRuns: bridge.metrics().activeRuns, queues: queues() };
+    const refusals: unknown[] = [];
     for (let i = 0; i < 50; i++) {
-      await bridge.send(new RunBuilder('mallory', 'owned-by-alice').started()).catch(() => undefined);
+      await bridge.send(new RunBuilder('mallory', 'owned-by-alice').started()).catch((error: unknown) => refusals.push(error));
     }
     expect(bridge.metrics().failed).toBe(50);
-    expect(bridge.metrics().activeRuns).toBe(before);
+    expect(refusals).toHaveLength(50);
+    expect(refusals[0]).toMatchObject({ name: 'DeliveryError', causeCode: 'THREAD_OWNER_MISMATCH' });
+    expect(bridge.metrics().activeRuns).toBe(before.activeRuns);
+    expect((await bridge.health()).activeRuns).toBe(before.activeRuns);
+    expect(queues()).toBe(before.queues); // no per-run queue left behind either
+    // A later event of a refused run is refused by the log as before, and not counted either.
+    const refused = new RunBuilder('mallory', 'owned-by-alice');
+    await expect(bridge.send(refused.started())).rejects.toMatchObject({ causeCode: 'THREAD_OWNER_MISMATCH' });
+    await expect(bridge.send(refused.thinking('still mine?'))).rejects.toMatchObject({ name: 'DeliveryError', causeCode: 'THREAD_OWNER_MISMATCH' });
+    expect(bridge.metrics().failed).toBe(52);
+    expect(bridge.metrics().activeRuns).toBe(before.activeRuns);
+    expect(queues()).toBe(before.queues);
   });
 
   // SECURITY.md, who we defend against: "subscribing to a thread before its owner's first event …
