@@ -278,6 +278,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       return false;
     }
     if (timed) this.inlineLatency = performance.now() - started;
+    queue.sent = true;
     this.counters.delivered++;
     this.counters.latency.record(this.inlineLatency);
     if (event.type === 'agent_completed') {

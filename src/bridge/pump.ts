@@ -60,8 +60,15 @@ export async function pump(host: PumpHost, queue: RunQueue): Promise<void> {
       continue;
     }
     queue.items[queue.head++] = undefined as unknown as Pending;
-    if (outcome === 'delivered') host.queues.delivered(pending);
-    else host.queues.fail(pending, outcome);
+    if (outcome === 'delivered') {
+      queue.sent = true;
+      host.queues.delivered(pending);
+    } else {
+      host.queues.fail(pending, outcome);
+      // A start refused for good before anything of the run was delivered: the run did not start
+      // (as `abandonRun`), so its registration ends here; its id stays used.
+      if (pending.event.type === 'agent_started' && !queue.sent) host.registry.finish(pending.event.runId);
+    }
     if (pending.event.type === 'agent_completed') {
       queue.completed = true;
       host.registry.finish(pending.event.runId);
@@ -69,10 +76,11 @@ export async function pump(host: PumpHost, queue: RunQueue): Promise<void> {
   }
   queue.pumping = false;
   if (queue.head >= queue.items.length) {
-    // Reuse the queue for the run's next event (agents await each event); drop it once the run is over.
+    // Reuse the queue for the run's next event (agents await each event); drop it once the run is
+    // over, or when nothing of it was delivered (its events were refused: it never started).
     queue.items = [];
     queue.head = 0;
-    if (queue.completed || isStopped(host)) host.queues.delete(queue.runId);
+    if (queue.completed || !queue.sent || isStopped(host)) host.queues.delete(queue.runId);
     host.idle();
   }
 }

@@ -35,13 +35,18 @@ export interface RunQueue {
   pumping: boolean;
   /** agent_completed has left the queue: nothing else may follow, the queue can go. */
   completed: boolean;
+  /**
+   * An event of the run has been delivered: the run has started. A queue that drains with nothing
+   * delivered (every event refused for good) is not kept, nor counted in `activeRuns`.
+   */
+  sent: boolean;
 }
 
 /** Past this many queues, idle queues of runs that never completed are swept (integrator-sent events). */
 const MAX_IDLE_QUEUES = 10_000;
 
 function newQueue(event: AgentEvent): RunQueue {
-  return { runId: event.runId, threadId: event.threadId, userId: event.userId, items: [], head: 0, pumping: false, completed: false };
+  return { runId: event.runId, threadId: event.threadId, userId: event.userId, items: [], head: 0, pumping: false, completed: false, sent: false };
 }
 
 export function describe(event: AgentEvent): string {

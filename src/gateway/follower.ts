@@ -43,8 +43,12 @@ export type FollowResult =
       replayed: number;
     }
   | { status: 'history_gap'; gap: HistoryGap }
-  /** Ended before the handover: closed by its owner, the log closed it, or the held live entries overflowed. */
-  | { status: 'ended'; reason: 'closed' | 'log_closed' | 'overflow' };
+  /**
+   * Ended before the handover: closed by its owner, the log closed it, or the held live entries
+   * overflowed. `error`: the log's reason, when it gave one (an `AuthError`: the thread turned out
+   * to be another user's).
+   */
+  | { status: 'ended'; reason: 'closed' | 'log_closed' | 'overflow'; error?: Error | undefined };
 
 /** Characters an entry weighs in the queue bound (0 when it cannot be serialized: it is skipped when written). */
 export function entryChars(entry: LogEntry): number {
@@ -88,6 +92,8 @@ export abstract class FollowerCore implements LogListener {
   private liveFrom = 0;
   private liveChars = 0;
   private subscription: Subscription | undefined;
+  /** Why the log ended it while the log was answering `subscribe` (told in the `ended` result). */
+  private endError: Error | undefined;
 
   constructor(userId: string, threadId: string) {
     this.userId = userId;
@@ -153,7 +159,9 @@ export abstract class FollowerCore implements LogListener {
     if (this.over) {
       // Closed, or ended by the log or an overflow, while the log was answering.
       result.subscription.close();
-      return { status: 'ended', reason: this.state as 'closed' | 'log_closed' | 'overflow' };
+      const error = this.endError;
+      this.endError = undefined;
+      return { status: 'ended', reason: this.state as 'closed' | 'log_closed' | 'overflow', error };
     }
     this.subscription = result.subscription;
     const replay = result.replay.filter((entry) => this.owns(entry) && this.wanted(entry));
@@ -260,6 +268,7 @@ export abstract class FollowerCore implements LogListener {
     this.release();
     // While subscribing, start() tells its caller instead.
     if (wasFollowing) this.ended(reason, error);
+    else this.endError = error;
   }
 
   private release(): void {

@@ -3,7 +3,7 @@
  * main does not have. They are plain `it`s and fail until the behaviour (or the doc) is fixed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentBridge, MemoryTransport, type AgentEvent } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, type AgentEvent, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
 import { connect } from '../../src/client/node.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-describe("attack findings (fixed; F4 and F5 are follow-ups)", () => {
+describe("attack findings (fixed)", () => {
   // docs/gateways.md, MemoryTransport (corrected after this finding): "A repeat of a run's
   // `agent_started` or `agent_completed` (same event id) is stored once; a repeat of any other
   // event is stored and delivered again, and `agentwire/client` drops it by its id."
@@ -116,36 +116,99 @@ describe("attack findings (fixed; F4 and F5 are follow-ups)", () => {
   // event) and whose `agent_completed` has not yet left the bridge." docs/agents.md: an integrator's
   // refused event: "other runs are not affected". A run whose agent_started was refused for good has
   // not started; an agent run refused the same way (AuthError) is not counted, an integrator's is, forever.
-  it.todo('F4 (low, follow-up): agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
+  it('F4: agent_started events refused for good through bridge.send (THREAD_OWNER_MISMATCH) are not counted as active runs forever', async () => {
     const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
     cleanups.push(() => gateway.close());
     const bridge = new AgentBridge({ transport: gateway });
     await bridge.initialize();
     cleanups.push(() => bridge.close());
     await gateway.send(new RunBuilder('alice', 'owned-by-alice').started());
-    const before = bridge.metrics().activeRuns;
+    const queues = () => (bridge as unknown as { queues: { size: number } }).queues.size;
+    const before = { activeRuns: bridge.metrics().activeRuns, queues: queues() };
+    const refusals: unknown[] = [];
     for (let i = 0; i < 50; i++) {
-      await bridge.send(new RunBuilder('mallory', 'owned-by-alice').started()).catch(() => undefined);
+      await bridge.send(new RunBuilder('mallory', 'owned-by-alice').started()).catch((error: unknown) => refusals.push(error));
     }
     expect(bridge.metrics().failed).toBe(50);
-    expect(bridge.metrics().activeRuns).toBe(before);
+    expect(refusals).toHaveLength(50);
+    expect(refusals[0]).toMatchObject({ name: 'DeliveryError', causeCode: 'THREAD_OWNER_MISMATCH' });
+    expect(bridge.metrics().activeRuns).toBe(before.activeRuns);
+    expect((await bridge.health()).activeRuns).toBe(before.activeRuns);
+    expect(queues()).toBe(before.queues); // no per-run queue left behind either
+    // A later event of a refused run is refused by the log as before, and not counted either.
+    const refused = new RunBuilder('mallory', 'owned-by-alice');
+    await expect(bridge.send(refused.started())).rejects.toMatchObject({ causeCode: 'THREAD_OWNER_MISMATCH' });
+    await expect(bridge.send(refused.thinking('still mine?'))).rejects.toMatchObject({ name: 'DeliveryError', causeCode: 'THREAD_OWNER_MISMATCH' });
+    expect(bridge.metrics().failed).toBe(52);
+    expect(bridge.metrics().activeRuns).toBe(before.activeRuns);
+    expect(queues()).toBe(before.queues);
   });
 
   // SECURITY.md, who we defend against: "subscribing to a thread before its owner's first event …
   // A subscription or stream of another user's thread is refused (`THREAD_FORBIDDEN`, HTTP 403)."
   // The SSE gateway ends such a stream with `close` `THREAD_FORBIDDEN`; the WebSocket gateway sends
   // `SUBSCRIPTION_ENDED` ("reconnect and resume from the cursor"), so a client reconnects to be refused.
-  it.todo('F5 (low, follow-up): a WebSocket subscription made before the owner’s first event is ended with THREAD_FORBIDDEN (as SSE does), not SUBSCRIPTION_ENDED', async () => {
+  it('F5: a WebSocket subscription made before the owner’s first event is ended with THREAD_FORBIDDEN (as SSE does), not SUBSCRIPTION_ENDED', async () => {
     const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
     const { url } = await gateway.listen(0);
     cleanups.push(() => gateway.close());
     const squatter = await Peer.open(url, 'eve');
     cleanups.push(() => squatter.ws.terminate());
     expect((await squatter.subscribe('not-yet-owned')).type).toBe('subscribed');
-    await gateway.send(new RunBuilder('alice', 'not-yet-owned').started());
+    expect((await squatter.subscribe('eves-own')).type).toBe('subscribed');
+    const client = connect(url, { token: 'u-eve', threadId: 'not-yet-owned', reconnect: { initialDelayMs: 1, maxDelayMs: 1 } });
+    cleanups.push(() => client.close());
+    const clientErrors: string[] = [];
+    client.on('error', (error) => clientErrors.push(error.code));
+    await new Promise<void>((resolve) => client.on('status', (status) => status === 'open' && resolve()));
+    const owner = await Peer.open(url, 'alice');
+    cleanups.push(() => owner.ws.terminate());
+    expect((await owner.subscribe('not-yet-owned')).type).toBe('subscribed');
+    const start = new RunBuilder('alice', 'not-yet-owned').started();
+    await gateway.send(start);
     await squatter.until(() => squatter.errors().some((f) => f.threadId === 'not-yet-owned'));
-    expect(squatter.errors().find((f) => f.threadId === 'not-yet-owned')).toMatchObject({ code: 'THREAD_FORBIDDEN' });
+    const ended = squatter.errors().find((f) => f.threadId === 'not-yet-owned');
+    expect(ended).toMatchObject({ code: 'THREAD_FORBIDDEN' });
     expect(squatter.events()).toEqual([]);
+    // The same frame as a subscribe to the thread refused now, and the thread is no longer followed.
+    const refused = await squatter.subscribe('not-yet-owned');
+    expect(Object.keys(refused).sort()).toEqual(Object.keys(ended!).sort());
+    expect(refused).toEqual(ended);
+    expect(squatter.errors().map((f) => f.code)).toEqual(['THREAD_FORBIDDEN', 'THREAD_FORBIDDEN']);
+    // The owner gets the event; the squatter's other subscription goes on.
+    await owner.until(() => owner.events().length === 1);
+    const own = new RunBuilder('eve', 'eves-own').started();
+    await gateway.send(own);
+    await squatter.until(() => squatter.events('eves-own').length === 1);
+    expect(squatter.events().map((f) => f.event!.id)).toEqual([own.id]);
+    // agentwire/client treats it as terminal: it stops, it does not reconnect to be refused again.
+    await new Promise<void>((resolve) => {
+      const check = () => (client.status === 'closed' ? resolve() : undefined);
+      client.on('status', check);
+      check();
+    });
+    expect(clientErrors).toEqual(['THREAD_FORBIDDEN']);
+    expect(client.stats.reconnects).toBe(0);
+  });
+
+  it('F5: a WebSocket subscribe answered while the owner’s first event arrives is refused with THREAD_FORBIDDEN, not SUBSCRIPTION_ENDED', async () => {
+    const start = new RunBuilder('alice', 'owned-meanwhile').started();
+    // A log whose owner's first event is appended between registering the subscriber and answering.
+    class OwnerArrivesMeanwhile extends MemoryTransport {
+      override async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
+        const result = this.subscribeSync(request, listener);
+        if (request.threadId === 'owned-meanwhile') this.sendSync(start);
+        return result;
+      }
+    }
+    const gateway = new WebSocketGateway({ authenticate, log: new OwnerArrivesMeanwhile() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const squatter = await Peer.open(url, 'eve');
+    cleanups.push(() => squatter.ws.terminate());
+    const answer = await squatter.subscribe('owned-meanwhile');
+    expect(answer).toEqual({ type: 'error', code: 'THREAD_FORBIDDEN', message: 'thread "owned-meanwhile" belongs to another user', threadId: 'owned-meanwhile' });
+    expect(squatter.frames.filter((f) => f.type !== 'hello')).toEqual([answer]);
   });
 
   // README: "each event is delivered, buffered, or reported as a `DeliveryError`, and a client that

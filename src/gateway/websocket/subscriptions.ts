@@ -57,9 +57,9 @@ class ThreadFollowing extends FollowerCore {
     }
   }
 
-  protected ended(reason: 'log_closed' | 'overflow'): void {
+  protected ended(reason: 'log_closed' | 'overflow', error?: Error): void {
     try {
-      this.connection.followingEnded(this, reason);
+      this.connection.followingEnded(this, reason, error);
     } catch (error) {
       this.connection.failed(error, 'deliver', this.threadId);
     }
@@ -146,7 +146,7 @@ export abstract class Subscriptions extends Inbox {
       closeQuietly(following);
       this.forgetFollowing(following);
       if (error instanceof AuthError) {
-        this.sendError('THREAD_FORBIDDEN', `thread "${threadId}" belongs to another user`, threadId);
+        this.sendForbidden(threadId);
       } else if (error instanceof AgentwireError && error.code === 'SUBSCRIBE_FAILED') {
         const cause = error.cause;
         const reason = cause instanceof AgentwireError ? cause.message : 'the event log failed';
@@ -166,7 +166,7 @@ export abstract class Subscriptions extends Inbox {
     }
     if (result.status === 'ended') {
       // Unsubscribed or closed while the log was answering: nothing to say. Ended by the log or an overflow: as when following.
-      if (result.reason !== 'closed') this.followingEnded(following, result.reason);
+      if (result.reason !== 'closed') this.followingEnded(following, result.reason, result.error);
       return;
     }
     // `replayed` counts what follows: entries that are JSON (others are skipped for everyone).
@@ -207,8 +207,8 @@ export abstract class Subscriptions extends Inbox {
     while ((entry = following.next()) !== undefined) this.enqueue(entry);
   }
 
-  /** @internal The log or an overflow ended a follower. */
-  followingEnded(following: ThreadFollowing, reason: 'log_closed' | 'overflow'): void {
+  /** @internal The log or an overflow ended a follower (`error`: the log's reason, if any). */
+  followingEnded(following: ThreadFollowing, reason: 'log_closed' | 'overflow', error?: Error): void {
     const { threadId } = following;
     if (this.following(threadId) !== following) return;
     this.forgetFollowing(following);
@@ -216,8 +216,19 @@ export abstract class Subscriptions extends Inbox {
       this.closeSlowConsumer();
       return;
     }
+    // The thread's first event was another user's (subscribed before it had an owner): refused as
+    // a subscribe of it is now, so the client stops instead of reconnecting to be refused (as SSE).
+    if (error instanceof AuthError) {
+      this.sendForbidden(threadId);
+      return;
+    }
     // The log ended the subscription (closed, evicted): the client resumes from its cursor.
     this.sendError('SUBSCRIPTION_ENDED', `the event log ended the subscription to thread "${threadId}"`, threadId);
+  }
+
+  /** Another user's thread: the same frame whether the subscribe was refused or ended later. */
+  private sendForbidden(threadId: string): void {
+    this.sendError('THREAD_FORBIDDEN', `thread "${threadId}" belongs to another user`, threadId);
   }
 
   private forgetFollowing(following: ThreadFollowing): void {
