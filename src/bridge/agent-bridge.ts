@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, DeliveryError, StateError, TransportError, type CodeOf } from '../errors/index.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { hasEventJson, resolveLimits, serializeEvent, type JsonLimits } from '../events/json.js';
 import { parseEvent } from '../events/parse.js';
 import type { AgentEvent, EventIdentity } from '../events/schema.js';
@@ -56,17 +57,24 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
 
   constructor(options: AgentBridgeOptions = {}) {
     super();
+    const check = checker('AgentBridge');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    if (options.transport !== undefined && typeof options.transport?.send !== 'function') {
+      throw check.fail('transport', `must be a Transport with send(event) (got ${shown(options.transport)})`);
+    }
     this.transport = options.transport ?? new MemoryTransport();
     this.registry = options.registry ?? new ThreadRegistry();
     this.limits = resolveLimits(options.limits);
     this.retry = resolveRetry(options.retry);
-    this.maxBufferedPerRun = options.maxBufferedPerRun ?? 1_000;
-    this.maxBufferedTotal = options.maxBufferedTotal ?? 100_000;
-    this.failAfterMs = options.failAfterMs ?? 300_000;
-    this.drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
-    this.validate = options.validate ?? true;
-    this.highWaterMark = options.highWaterMark ?? 64;
-    this.recovery = new Recovery(options.recoveryIntervalMs ?? 500, this.failAfterMs, {
+    this.maxBufferedPerRun = check.integer('maxBufferedPerRun', given(options.maxBufferedPerRun, 1_000));
+    this.maxBufferedTotal = check.integer('maxBufferedTotal', given(options.maxBufferedTotal, 100_000));
+    this.failAfterMs = check.duration('failAfterMs', given(options.failAfterMs, 300_000));
+    // Timers: a longer delay than MAX_TIMER_MS would fire after 1 ms.
+    this.drainTimeoutMs = check.duration('drainTimeoutMs', given(options.drainTimeoutMs, 5_000), { min: 0, max: MAX_TIMER_MS });
+    const recoveryIntervalMs = check.duration('recoveryIntervalMs', given(options.recoveryIntervalMs, 500), { max: MAX_TIMER_MS });
+    this.validate = check.boolean('validate', given(options.validate, true));
+    this.highWaterMark = check.integer('highWaterMark', given(options.highWaterMark, 64), 0);
+    this.recovery = new Recovery(recoveryIntervalMs, this.failAfterMs, {
       isDegraded: () => this.currentState === 'degraded',
       fail: () => this.fail(),
     });

@@ -1,30 +1,41 @@
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import { AgentwireError } from '../errors/index.js';
+import { MAX_TIMER_MS, checker, given, shown, type OptionChecker } from '../errors/options.js';
 import type { Transport } from '../transport/types.js';
 import type { BridgeCounters } from './metrics.js';
 import type { Pending } from './run-queue.js';
 
 export interface RetryOptions {
-  /** Retries after the first attempt. Default 3. */
+  /** Retries after the first attempt: an integer >= 0 (0: no retry). Default 3. */
   retries?: number;
-  /** Delay before the first retry. Default 100 ms. */
+  /** Delay before the first retry, 0 to 2^31 - 1 ms. Default 100 ms. */
   minTimeoutMs?: number;
-  /** Growth of the delay per retry. Default 2. */
+  /** Growth of the delay per retry, 1 (constant) to 1,000. Default 2. */
   factor?: number;
-  /** Upper bound of one delay. Default 2,000 ms. */
+  /** Upper bound of one delay, from `minTimeoutMs` to 2^31 - 1 ms. Default 2,000 ms (or `minTimeoutMs` when that is larger). */
   maxTimeoutMs?: number;
   /** Multiply each delay by a random factor in [1, 2). Default true. */
   randomize?: boolean;
 }
 
-export function resolveRetry(options: RetryOptions | undefined): Required<RetryOptions> {
+/** Resolves and validates `retry` (`ValidationError` `INVALID_OPTION` naming e.g. `retry.factor`). */
+export function resolveRetry(options: RetryOptions | undefined, owner = 'AgentBridge'): Required<RetryOptions> {
+  const check = checker(owner);
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw check.fail('retry', `must be an object (got ${shown(options)})`);
+  const minTimeoutMs = check.duration('retry.minTimeoutMs', given(options?.minTimeoutMs, 100), { min: 0, max: MAX_TIMER_MS });
   return {
-    retries: options?.retries ?? 3,
-    minTimeoutMs: options?.minTimeoutMs ?? 100,
-    factor: options?.factor ?? 2,
-    maxTimeoutMs: options?.maxTimeoutMs ?? 2_000,
-    randomize: options?.randomize ?? true,
+    retries: check.integer('retry.retries', given(options?.retries, 3), 0),
+    minTimeoutMs,
+    factor: retryFactor(given(options?.factor, 2), check),
+    // The delays are timers: a longer one would fire after 1 ms.
+    maxTimeoutMs: check.duration('retry.maxTimeoutMs', given(options?.maxTimeoutMs, Math.max(2_000, minTimeoutMs)), { min: minTimeoutMs, max: MAX_TIMER_MS }),
+    randomize: check.boolean('retry.randomize', given(options?.randomize, true)),
   };
+}
+
+function retryFactor(value: unknown, check: OptionChecker): number {
+  if (typeof value !== 'number' || !(value >= 1 && value <= 1_000)) throw check.fail('retry.factor', `must be a number from 1 to 1000 (got ${shown(value)})`);
+  return value;
 }
 
 /** Whether repeating a send that failed with `error` may succeed. */

@@ -1,7 +1,11 @@
-import { ValidationError, type ErrorCode } from '../errors/index.js';
+import type { ErrorCode } from '../errors/index.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import type { EventLog } from '../transport/types.js';
 import type { Authenticate } from './auth.js';
 import type { AllowedOrigins } from './origin.js';
+
+// The shared option validator (moved to src/errors/options.ts); re-exported here, where the surfaces import it from.
+export { MAX_TIMER_MS, checker, given, shown, type OptionChecker } from '../errors/options.js';
 
 /**
  * The one options vocabulary of every front end (WebSocket, SSE, AG-UI, useChat, run endpoints).
@@ -128,12 +132,12 @@ export function resolveFrontEndOptions(options: FrontEndOptions, defaults: Surfa
   }
   const resolved: ResolvedFrontEndOptions = {
     authenticate: options.authenticate,
-    authTimeoutMs: check.integer('authTimeoutMs', options.authTimeoutMs ?? DEFAULTS.authTimeoutMs, 1),
-    maxConnectionsPerUser: check.integer('maxConnectionsPerUser', options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser, 1),
-    maxConnections: check.integer('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections, 1),
+    authTimeoutMs: check.integer('authTimeoutMs', given(options.authTimeoutMs, DEFAULTS.authTimeoutMs), 1, MAX_TIMER_MS),
+    maxConnectionsPerUser: check.integer('maxConnectionsPerUser', given(options.maxConnectionsPerUser, DEFAULTS.maxConnectionsPerUser), 1),
+    maxConnections: check.integer('maxConnections', given(options.maxConnections, DEFAULTS.maxConnections), 1),
     userLimitPolicy: options.userLimitPolicy ?? DEFAULTS.userLimitPolicy,
-    heartbeatIntervalMs: check.integer('heartbeatIntervalMs', options.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs, 0),
-    closeTimeoutMs: check.integer('closeTimeoutMs', options.closeTimeoutMs ?? defaults.closeTimeoutMs, 0),
+    heartbeatIntervalMs: check.integer('heartbeatIntervalMs', given(options.heartbeatIntervalMs, defaults.heartbeatIntervalMs), 0, MAX_TIMER_MS),
+    closeTimeoutMs: check.integer('closeTimeoutMs', given(options.closeTimeoutMs, defaults.closeTimeoutMs), 0, MAX_TIMER_MS),
     onError: options.onError,
     allowedOrigins: options.allowedOrigins,
   };
@@ -156,17 +160,17 @@ export function resolveFrontEndOptions(options: FrontEndOptions, defaults: Surfa
 export function resolveBodyOptions(options: BodyOptions, name: string): ResolvedBodyOptions {
   const check = checker(name);
   return {
-    maxBodyBytes: check.integer('maxBodyBytes', options.maxBodyBytes ?? DEFAULTS.maxBodyBytes, 1),
-    maxBodyDepth: check.integer('maxBodyDepth', options.maxBodyDepth ?? DEFAULTS.maxBodyDepth, 1),
-    bodyTimeoutMs: check.integer('bodyTimeoutMs', options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs, 1),
+    maxBodyBytes: check.integer('maxBodyBytes', given(options.maxBodyBytes, DEFAULTS.maxBodyBytes), 1),
+    maxBodyDepth: check.integer('maxBodyDepth', given(options.maxBodyDepth, DEFAULTS.maxBodyDepth), 1),
+    bodyTimeoutMs: check.integer('bodyTimeoutMs', given(options.bodyTimeoutMs, DEFAULTS.bodyTimeoutMs), 1, MAX_TIMER_MS),
   };
 }
 
 export function resolveRunLimitOptions(options: RunLimitOptions, name: string): ResolvedRunLimitOptions {
   const check = checker(name);
   return {
-    maxRunsPerUser: check.integer('maxRunsPerUser', options.maxRunsPerUser ?? DEFAULTS.maxRunsPerUser, 1),
-    maxRuns: check.integer('maxRuns', options.maxRuns ?? DEFAULTS.maxRuns, 1),
+    maxRunsPerUser: check.integer('maxRunsPerUser', given(options.maxRunsPerUser, DEFAULTS.maxRunsPerUser), 1),
+    maxRuns: check.integer('maxRuns', given(options.maxRuns, DEFAULTS.maxRuns), 1),
   };
 }
 
@@ -179,27 +183,6 @@ export function resolveLog(log: unknown, name: string): EventLog {
   return candidate as EventLog;
 }
 
-/** Validation helpers of one surface (its name goes into every message). */
-export function checker(name: string) {
-  const fail = (option: string, problem: string): ValidationError =>
-    new ValidationError(`${name} option ${option} ${problem}`, { field: option, code: 'INVALID_OPTION' });
-  return {
-    fail,
-    /** A whole number >= `min` (`Infinity` is refused: every bound is finite). */
-    integer(option: string, value: unknown, min: number): number {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-        throw fail(option, `must be a whole number >= ${min}, got ${shown(value)}`);
-      }
-      return value;
-    },
-    /** A number > 0 (fractions allowed). */
-    positive(option: string, value: unknown): number {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw fail(option, `must be a number > 0, got ${shown(value)}`);
-      return value;
-    },
-  };
-}
-
 function isOrigin(value: string): boolean {
   try {
     const url = new URL(value);
@@ -207,12 +190,6 @@ function isOrigin(value: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function shown(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.slice(0, 80));
-  return typeof value;
 }
 
 /** The code a refusal is counted under in `stats().refused` (lowercase: `auth_failed`, `too_many_runs`, …). */

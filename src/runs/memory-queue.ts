@@ -3,6 +3,7 @@ import { nanoid } from 'nanoid';
 import type { BaseAgent } from '../agent/base-agent.js';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { AbortError, AuthError, GatewayError, StateError, ValidationError } from '../errors/index.js';
+import { given } from '../errors/options.js';
 import {
   DEFAULT_CLOSE_TIMEOUT_MS,
   agentsByName,
@@ -51,8 +52,8 @@ export class MemoryRunQueue implements RunQueue {
   private readonly finished = emptyFinished();
 
   constructor(options: MemoryRunQueueOptions = {}) {
-    this.limits = resolveAdmission(options);
-    this.maxFinished = positiveInt('maxFinished', options.maxFinished ?? 10_000);
+    this.limits = resolveAdmission(options, 'MemoryRunQueue');
+    this.maxFinished = positiveInt('maxFinished', given(options.maxFinished, 10_000), 1, 'MemoryRunQueue');
   }
 
   submit(agent: string, input: unknown, options: SubmitOptions): Promise<string> {
@@ -209,7 +210,7 @@ class MemoryWorker implements RunWorker {
     private readonly agents: Map<string, BaseAgent<never, unknown>>,
     options: ServeOptions,
   ) {
-    this.concurrency = positiveInt('concurrency', options.concurrency ?? 1);
+    this.concurrency = positiveInt('concurrency', given(options.concurrency, 1), 1, 'serve()');
     this.bridge = options.bridge ?? [...agents.values()].find((agent) => agent.bridge)?.bridge;
     if (options.bridge) for (const agent of agents.values()) if (!agent.bridge) agent.setBridge(options.bridge);
   }

@@ -3,6 +3,7 @@ import type { RunContext } from '../agent/run-context.js';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { Histogram } from '../bridge/histogram.js';
 import { AbortError, AgentwireError, ValidationError } from '../errors/index.js';
+import { checker, given, shown } from '../errors/options.js';
 import { toJson } from '../events/json.js';
 import type { ErrorInfo } from '../events/schema.js';
 import { RUN_ID_ADMITTED, checkRunOptions } from '../agent/run-options.js';
@@ -15,17 +16,16 @@ export const DEFAULT_MAX_RUNS_PER_USER = 10;
 export const DEFAULT_MAX_QUEUED = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
-export function resolveAdmission(limits: AdmissionLimits = {}): Required<AdmissionLimits> {
-  const resolved = { maxRunsPerUser: limits.maxRunsPerUser ?? DEFAULT_MAX_RUNS_PER_USER, maxQueued: limits.maxQueued ?? DEFAULT_MAX_QUEUED };
-  for (const [name, value] of Object.entries(resolved)) positiveInt(name, value);
+export function resolveAdmission(limits: AdmissionLimits = {}, owner = 'Run queue'): Required<AdmissionLimits> {
+  if (typeof limits !== 'object' || limits === null) throw checker(owner).fail('options', `must be an object (got ${shown(limits)})`);
+  const resolved = { maxRunsPerUser: given(limits.maxRunsPerUser, DEFAULT_MAX_RUNS_PER_USER), maxQueued: given(limits.maxQueued, DEFAULT_MAX_QUEUED) };
+  for (const [name, value] of Object.entries(resolved)) positiveInt(name, value, 1, owner);
   return resolved;
 }
 
-export function positiveInt(name: string, value: number, min = 1): number {
-  if (!Number.isInteger(value) || value < min) {
-    throw new ValidationError(`Run queue option ${name} must be an integer >= ${min}, got ${String(value)}`, { field: name, code: 'INVALID_OPTION' });
-  }
-  return value;
+/** A safe integer >= `min`, else `ValidationError` `INVALID_OPTION` naming the option and `owner` (the shared option checker). */
+export function positiveInt(name: string, value: number, min = 1, owner = 'Run queue', max?: number): number {
+  return checker(owner).integer(name, value, min, max);
 }
 
 /** A submitted run, as it travels to a worker. */

@@ -6,7 +6,7 @@ import { isInteractionLog, type AnswerLog, type AnswerReceipt } from '../../tran
 import { authenticateRequest, type Authenticate } from '../auth.js';
 import { parseJsonBody, readNodeText, readWebText } from '../body.js';
 import { OriginPolicy, type AllowedOrigins } from '../origin.js';
-import { checker, type OnError } from '../options.js';
+import { MAX_TIMER_MS, checker, type OnError } from '../options.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { problemOf, respondNode, respondWeb } from '../respond.js';
 
@@ -64,10 +64,10 @@ export class AnswerEndpoint {
       throw check.fail('log', 'is required: a log that takes answers (answerRequest), e.g. a MemoryTransport or a RedisEventLog');
     }
     this.log = options.log;
-    this.authTimeoutMs = check.integer('authTimeoutMs', options.authTimeoutMs ?? 10_000, 1);
+    this.authTimeoutMs = check.integer('authTimeoutMs', options.authTimeoutMs ?? 10_000, 1, MAX_TIMER_MS);
     this.maxBodyBytes = check.integer('maxBodyBytes', options.maxBodyBytes ?? 64 * 1024, 1);
     this.maxBodyDepth = check.integer('maxBodyDepth', options.maxBodyDepth ?? 64, 1);
-    this.bodyTimeoutMs = check.integer('bodyTimeoutMs', options.bodyTimeoutMs ?? 10_000, 1);
+    this.bodyTimeoutMs = check.integer('bodyTimeoutMs', options.bodyTimeoutMs ?? 10_000, 1, MAX_TIMER_MS);
     this.origins = new OriginPolicy(options.allowedOrigins, ['POST']);
   }
 

@@ -18,6 +18,7 @@ import { ConnectionTracker } from '../connections.js';
 import { Heartbeat } from '../heartbeat.js';
 import { refusalOf } from '../endings.js';
 import {
+  MAX_TIMER_MS,
   checker,
   resolveBodyOptions,
   resolveFrontEndOptions,
@@ -207,7 +208,7 @@ export class RunSurface {
     const check = checker(config.name);
     this.maxQueuedChars = check.integer('maxQueuedBytes', options.maxQueuedBytes ?? STREAM_DEFAULTS.maxQueuedBytes, 1);
     this.maxQueuedEntries = check.integer('maxQueuedEvents', options.maxQueuedEvents ?? STREAM_DEFAULTS.maxQueuedEvents, 1);
-    this.terminalTimeoutMs = check.integer('terminalTimeoutMs', options.terminalTimeoutMs ?? STREAM_DEFAULTS.terminalTimeoutMs, 1);
+    this.terminalTimeoutMs = check.integer('terminalTimeoutMs', options.terminalTimeoutMs ?? STREAM_DEFAULTS.terminalTimeoutMs, 1, MAX_TIMER_MS);
     this.admission = new RunAdmission({
       authenticate: this.options.authenticate,
       authTimeoutMs: this.options.authTimeoutMs,

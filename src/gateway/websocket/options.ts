@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { EventLog, Transport } from '../../transport/types.js';
 import type { Authenticate, Principal } from '../auth.js';
-import { checker, resolveFrontEndOptions, shown, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
+import { MAX_TIMER_MS, checker, resolveFrontEndOptions, shown, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
 
 export type { UserLimitPolicy };
 
@@ -144,7 +144,7 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
     maxBufferedBytes: check.integer('maxBufferedBytes', options.maxBufferedBytes ?? 4 * KiB * KiB, 1),
     maxQueuedFrames: check.integer('maxQueuedFrames', options.maxQueuedFrames ?? 20_000, 1),
     batching: options.batching ?? true,
-    subscribeTimeoutMs: check.integer('subscribeTimeoutMs', options.subscribeTimeoutMs ?? 30_000, 0),
+    subscribeTimeoutMs: check.integer('subscribeTimeoutMs', options.subscribeTimeoutMs ?? 30_000, 0, MAX_TIMER_MS),
     rateLimit: {
       framesPerSecond: check.positive('rateLimit.framesPerSecond', options.rateLimit?.framesPerSecond ?? 20),
       burst: check.integer('rateLimit.burst', options.rateLimit?.burst ?? 40, 1),

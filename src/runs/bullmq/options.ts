@@ -1,8 +1,11 @@
 import { ValidationError } from '../../errors/index.js';
+import { MAX_TIMER_MS, checker, given } from '../../errors/options.js';
 import type { RedisConnectionOptions } from '../../transport/redis/options.js';
 import { resolveConnectionOptions, type ResolvedConnectionOptions } from '../../transport/redis/options.js';
 import { positiveInt, resolveAdmission } from '../shared.js';
 import type { AdmissionLimits } from '../types.js';
+
+const OWNER = 'BullMQRunQueue';
 
 export interface BullMQRunQueueOptions extends RedisConnectionOptions, AdmissionLimits {
   /**
@@ -57,7 +60,8 @@ export interface ResolvedQueueOptions extends ResolvedConnectionOptions {
 }
 
 export function resolveQueueOptions(options: BullMQRunQueueOptions): ResolvedQueueOptions {
-  const connection = resolveConnectionOptions(options, 'BullMQRunQueue');
+  const connection = resolveConnectionOptions(options, OWNER);
+  const check = checker(OWNER);
   const queueName = options.queueName ?? 'runs';
   if (typeof queueName !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(queueName)) {
     throw new ValidationError(`BullMQRunQueue option queueName must be 1-64 letters, digits, _ . -, got ${JSON.stringify(queueName)}`, {
@@ -67,16 +71,17 @@ export function resolveQueueOptions(options: BullMQRunQueueOptions): ResolvedQue
   }
   return {
     ...connection,
-    ...resolveAdmission(options),
+    ...resolveAdmission(options, OWNER),
     queueName,
-    leaseMs: positiveInt('leaseMs', options.leaseMs ?? 15_000, 30),
-    reapIntervalMs: positiveInt('reapIntervalMs', options.reapIntervalMs ?? 1_000, 10),
-    reap: options.reap ?? false,
-    statusTtlSeconds: positiveInt('statusTtlSeconds', options.statusTtlSeconds ?? 86_400),
-    retryAttempts: options.retryLostRuns === undefined ? 0 : Math.min(positiveInt('retryLostRuns.attempts', options.retryLostRuns?.attempts as number), 10),
+    // Timers: a lease is renewed every leaseMs / 3, leases are looked for every reapIntervalMs.
+    leaseMs: positiveInt('leaseMs', given(options.leaseMs, 15_000), 30, OWNER, MAX_TIMER_MS),
+    reapIntervalMs: positiveInt('reapIntervalMs', given(options.reapIntervalMs, 1_000), 10, OWNER, MAX_TIMER_MS),
+    reap: check.boolean('reap', given(options.reap, false)),
+    statusTtlSeconds: positiveInt('statusTtlSeconds', given(options.statusTtlSeconds, 86_400), 1, OWNER),
+    retryAttempts: options.retryLostRuns === undefined ? 0 : positiveInt('retryLostRuns.attempts', options.retryLostRuns?.attempts as number, 1, OWNER, 10),
     log: {
-      maxLenPerThread: positiveInt('log.maxLenPerThread', options.log?.maxLenPerThread ?? 10_000),
-      threadTtlSeconds: positiveInt('log.threadTtlSeconds', options.log?.threadTtlSeconds ?? 86_400),
+      maxLenPerThread: positiveInt('log.maxLenPerThread', given(options.log?.maxLenPerThread, 10_000), 1, OWNER),
+      threadTtlSeconds: positiveInt('log.threadTtlSeconds', given(options.log?.threadTtlSeconds, 86_400), 1, OWNER),
     },
   };
 }

@@ -4,6 +4,7 @@ import { nanoid } from 'nanoid';
 import type { BaseAgent } from '../../agent/base-agent.js';
 import type { AgentBridge } from '../../bridge/agent-bridge.js';
 import { AbortError, StateError } from '../../errors/index.js';
+import { given } from '../../errors/options.js';
 import { isRunId } from '../../ids/run-id.js';
 import { RedisStreamsTransport } from '../../transport/redis/transport.js';
 import { closeRunInLog } from './close-run.js';
@@ -51,7 +52,7 @@ export class BullMQWorker implements RunWorker {
     options: ServeOptions,
     private readonly onClosed: (worker: BullMQWorker) => void,
   ) {
-    const concurrency = positiveInt('concurrency', options.concurrency ?? 1);
+    const concurrency = positiveInt('concurrency', given(options.concurrency, 1), 1, 'serve()');
     this.bridge = options.bridge ?? [...agents.values()].find((agent) => agent.bridge)?.bridge;
     if (options.bridge) for (const agent of agents.values()) if (!agent.bridge) agent.setBridge(options.bridge);
     const { options: o } = ctx;

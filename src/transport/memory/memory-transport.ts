@@ -6,6 +6,7 @@
  */
 import { customAlphabet } from 'nanoid';
 import { AuthError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import { checker, given, shown } from '../../errors/options.js';
 import { eventJson } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type {
@@ -35,6 +36,11 @@ const MiB = 1024 * 1024;
  */
 const CURSOR_PATTERN = /^([0-9a-z]{1,32})(?:\.([1-9a-z][0-9a-z]{0,10})\.([0-9a-z]{1,7}))?:([1-9]\d{0,14})$/;
 
+/**
+ * Every bound is a positive integer and `threadTtlMs` a finite number of ms > 0; anything else
+ * (`NaN`, `0`, `1.5`, `Infinity`, `'10'`, …) throws `ValidationError` `INVALID_OPTION` naming the
+ * option. `undefined` means the default.
+ */
 export interface MemoryTransportOptions {
   /** Events retained per thread for replay; older ones are trimmed. Default 10,000. */
   maxEventsPerThread?: number;
@@ -56,7 +62,7 @@ export interface MemoryTransportOptions {
   maxTotalBytes?: number;
   /** A thread with no subscribers and no new event for this long is dropped. Default 1 h. */
   threadTtlMs?: number;
-  /** Clock, injectable for tests. */
+  /** Clock (epoch ms), injectable for tests: a function. Default `Date.now`. */
   now?: () => number;
 }
 
@@ -108,16 +114,18 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   private readonly requests = new MemoryRequests((event) => this.append(event));
 
   constructor(options: MemoryTransportOptions = {}) {
-    this.maxThreads = positive('maxThreads', options.maxThreads ?? 10_000);
-    this.maxTotalEvents = positive('maxTotalEvents', options.maxTotalEvents ?? 200_000);
-    this.maxTotalBytes = positive('maxTotalBytes', options.maxTotalBytes ?? 64 * MiB);
+    const check = checker('MemoryTransport');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    this.maxThreads = check.integer('maxThreads', given(options.maxThreads, 10_000));
+    this.maxTotalEvents = check.integer('maxTotalEvents', given(options.maxTotalEvents, 200_000));
+    this.maxTotalBytes = check.integer('maxTotalBytes', given(options.maxTotalBytes, 64 * MiB));
     // A thread never holds more than the whole transport may: the total bound always finds another thread to trim.
     this.limits = {
-      maxEntries: Math.min(positive('maxEventsPerThread', options.maxEventsPerThread ?? 10_000), this.maxTotalEvents),
-      maxBytes: Math.min(positive('maxBytesPerThread', options.maxBytesPerThread ?? 8 * MiB), this.maxTotalBytes),
+      maxEntries: Math.min(check.integer('maxEventsPerThread', given(options.maxEventsPerThread, 10_000)), this.maxTotalEvents),
+      maxBytes: Math.min(check.integer('maxBytesPerThread', given(options.maxBytesPerThread, 8 * MiB)), this.maxTotalBytes),
     };
-    this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
-    this.now = options.now ?? Date.now;
+    this.threadTtlMs = check.duration('threadTtlMs', given(options.threadTtlMs, 3_600_000));
+    this.now = check.fn('now', given(options.now, Date.now));
     this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads, origin: this.now() };
   }
 
@@ -472,11 +480,4 @@ function checkRun(run: RunRecord, event: AgentEvent): LogEntry | undefined {
   throw new StateError('RUN_CLOSED', `Run ${event.runId} has completed: its ${String(event.type)} event ${event.id} cannot follow agent_completed`, {
     details: { runId: event.runId, eventId: event.id },
   });
-}
-
-function positive(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value >= 1)) {
-    throw new ValidationError(`MemoryTransport option ${name} must be a number >= 1, got ${String(value)}`, { code: 'INVALID_OPTION', field: name });
-  }
-  return value;
 }

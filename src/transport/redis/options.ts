@@ -1,5 +1,5 @@
 import type { RedisClientOptions } from 'redis';
-import { ValidationError } from '../../errors/index.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../../errors/options.js';
 import { DEFAULT_SLOT_GROUPS, type RedisClusterConfig } from './cluster.js';
 
 /** How to reach Redis. Shared by the write side (`RedisStreamsTransport`) and the read side (`RedisEventLog`). */
@@ -17,9 +17,9 @@ export interface RedisConnectionOptions {
    * same prefix; tests use one of their own. Default `'agentwire:'`.
    */
   keyPrefix?: string;
-  /** First delay before reconnecting after the connection is lost; doubles per attempt (with jitter). Default 50 ms. */
+  /** First delay before reconnecting after the connection is lost; doubles per attempt (with jitter). 1 to 2^31 - 1 ms. Default 50 ms. */
   reconnectMinDelayMs?: number;
-  /** Upper bound of the reconnect delay. Reconnecting never gives up until `close()`. Default 2,000 ms. */
+  /** Upper bound of the reconnect delay, from `reconnectMinDelayMs` to 2^31 - 1 ms. Reconnecting never gives up until `close()`. Default 2,000 ms (or `reconnectMinDelayMs` when that is larger). */
   reconnectMaxDelayMs?: number;
   /** Timeout of one connection attempt, and how long `health()` waits for the first connection. Default 5,000 ms. */
   connectTimeoutMs?: number;
@@ -101,12 +101,14 @@ export type ResolvedTransportOptions = ResolvedConnectionOptions &
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export function resolveConnectionOptions(options: RedisConnectionOptions, owner: string): ResolvedConnectionOptions {
+  if (typeof options !== 'object' || options === null) throw invalid(owner, 'options', `must be an object (got ${shown(options)})`);
   const resolved: ResolvedConnectionOptions = {
-    url: options.url ?? DEFAULT_REDIS_URL,
-    keyPrefix: options.keyPrefix ?? 'agentwire:',
-    reconnectMinDelayMs: options.reconnectMinDelayMs ?? 50,
-    reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2_000,
-    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+    url: given(options.url, DEFAULT_REDIS_URL),
+    keyPrefix: given(options.keyPrefix, 'agentwire:'),
+    reconnectMinDelayMs: given(options.reconnectMinDelayMs, 50),
+    // A first delay above the default bound raises the bound with it.
+    reconnectMaxDelayMs: given(options.reconnectMaxDelayMs, Math.max(2_000, typeof options.reconnectMinDelayMs === 'number' ? options.reconnectMinDelayMs : 0)),
+    connectTimeoutMs: given(options.connectTimeoutMs, 5_000),
     clientOptions: options.clientOptions,
     onError: options.onError,
     cluster: resolveCluster(options.cluster, owner),
@@ -118,24 +120,30 @@ export function resolveConnectionOptions(options: RedisConnectionOptions, owner:
   if (resolved.cluster && /[{}]/.test(resolved.keyPrefix)) {
     throw invalid(owner, 'keyPrefix', 'must not contain { or } on a Redis Cluster (agentwire sets the hash tags of its keys)');
   }
-  checkNumber(owner, 'reconnectMinDelayMs', resolved.reconnectMinDelayMs, 1);
-  checkNumber(owner, 'reconnectMaxDelayMs', resolved.reconnectMaxDelayMs, resolved.reconnectMinDelayMs);
-  checkNumber(owner, 'connectTimeoutMs', resolved.connectTimeoutMs, 1);
+  const check = checker(owner);
+  // Timer delays: at most MAX_TIMER_MS (a longer setTimeout fires after 1 ms).
+  check.duration('reconnectMinDelayMs', resolved.reconnectMinDelayMs, { min: 1, max: MAX_TIMER_MS });
+  check.duration('reconnectMaxDelayMs', resolved.reconnectMaxDelayMs, { min: resolved.reconnectMinDelayMs, max: MAX_TIMER_MS });
+  check.duration('connectTimeoutMs', resolved.connectTimeoutMs, { min: 1, max: MAX_TIMER_MS });
+  if (resolved.onError !== undefined) check.fn('onError', resolved.onError);
   return resolved;
 }
 
 export function resolveEventLogOptions(options: RedisEventLogOptions): ResolvedEventLogOptions {
   const resolved: ResolvedEventLogOptions = {
     ...resolveConnectionOptions(options, 'RedisEventLog'),
-    blockMs: options.blockMs ?? 5_000,
-    readCount: options.readCount ?? 500,
-    validate: options.validate ?? true,
+    blockMs: given(options.blockMs, 5_000),
+    readCount: given(options.readCount, 500),
+    validate: given(options.validate, true),
     onStreamRecreated: options.onStreamRecreated ?? 'continue',
-    maxPendingPerSubscriber: options.maxPendingPerSubscriber ?? 50_000,
+    maxPendingPerSubscriber: given(options.maxPendingPerSubscriber, 50_000),
   };
-  checkNumber('RedisEventLog', 'blockMs', resolved.blockMs, 1);
-  checkNumber('RedisEventLog', 'readCount', resolved.readCount, 1);
-  checkNumber('RedisEventLog', 'maxPendingPerSubscriber', resolved.maxPendingPerSubscriber, 1);
+  const check = checker('RedisEventLog');
+  // XREAD BLOCK takes whole milliseconds.
+  check.duration('blockMs', resolved.blockMs, { min: 1, max: MAX_TIMER_MS, integer: true });
+  check.integer('readCount', resolved.readCount);
+  check.integer('maxPendingPerSubscriber', resolved.maxPendingPerSubscriber);
+  check.boolean('validate', resolved.validate);
   if (resolved.onStreamRecreated !== 'continue' && resolved.onStreamRecreated !== 'close') {
     throw invalid('RedisEventLog', 'onStreamRecreated', `must be "continue" or "close", got ${JSON.stringify(resolved.onStreamRecreated)}`);
   }
@@ -145,18 +153,19 @@ export function resolveEventLogOptions(options: RedisEventLogOptions): ResolvedE
 export function resolveTransportOptions(options: RedisStreamsTransportOptions): ResolvedTransportOptions {
   const resolved: ResolvedTransportOptions = {
     ...resolveConnectionOptions(options, 'RedisStreamsTransport'),
-    maxLenPerThread: options.maxLenPerThread ?? 10_000,
-    threadTtlSeconds: options.threadTtlSeconds ?? 86_400,
-    maxBatchSize: options.maxBatchSize ?? 256,
-    maxBatchBytes: options.maxBatchBytes ?? 1024 * 1024,
-    closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
+    maxLenPerThread: given(options.maxLenPerThread, 10_000),
+    threadTtlSeconds: given(options.threadTtlSeconds, 86_400),
+    maxBatchSize: given(options.maxBatchSize, 256),
+    maxBatchBytes: given(options.maxBatchBytes, 1024 * 1024),
+    closeTimeoutMs: given(options.closeTimeoutMs, 5_000),
     log: options.log,
   };
-  for (const name of ['maxLenPerThread', 'threadTtlSeconds', 'maxBatchSize', 'maxBatchBytes'] as const) {
-    checkNumber('RedisStreamsTransport', name, resolved[name], 1);
-    if (!Number.isInteger(resolved[name])) throw invalid('RedisStreamsTransport', name, `must be an integer, got ${resolved[name]}`);
+  const check = checker('RedisStreamsTransport');
+  for (const name of ['maxLenPerThread', 'threadTtlSeconds', 'maxBatchSize', 'maxBatchBytes'] as const) check.integer(name, resolved[name]);
+  check.duration('closeTimeoutMs', resolved.closeTimeoutMs, { min: 0, max: MAX_TIMER_MS });
+  if (resolved.log !== undefined && (typeof resolved.log !== 'object' || resolved.log === null)) {
+    throw check.fail('log', `must be an object (got ${shown(resolved.log)})`);
   }
-  checkNumber('RedisStreamsTransport', 'closeTimeoutMs', resolved.closeTimeoutMs, 0);
   return resolved;
 }
 
@@ -173,12 +182,6 @@ function resolveCluster(cluster: RedisClusterConfig | undefined, owner: string):
   return { rootNodes: [...rootNodes], slotGroups };
 }
 
-function checkNumber(owner: string, name: string, value: number, min: number): void {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
-    throw invalid(owner, name, `must be a number >= ${min}, got ${String(value)}`);
-  }
-}
-
-function invalid(owner: string, name: string, problem: string): ValidationError {
-  return new ValidationError(`${owner} option ${name} ${problem}`, { field: name, code: 'INVALID_OPTION' });
+function invalid(owner: string, name: string, problem: string) {
+  return checker(owner).fail(name, problem);
 }

@@ -1,0 +1,278 @@
+/**
+ * Constructor options are validated by one checker (src/errors/options.ts): every hostile value of
+ * every numeric, boolean or function option is refused with `ValidationError` `INVALID_OPTION`
+ * naming the option and its owner, every valid one is accepted, and `undefined` is the default.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AgentBridge } from '../../src/bridge/agent-bridge.js';
+import { ValidationError } from '../../src/errors/index.js';
+import { MAX_TIMER_MS, checker, shown } from '../../src/errors/options.js';
+import { checker as gatewayChecker, resolveFrontEndOptions, shown as gatewayShown } from '../../src/gateway/options.js';
+import { resolveQueueOptions } from '../../src/runs/bullmq/options.js';
+import { MemoryRunQueue } from '../../src/runs/memory-queue.js';
+import { MemoryTransport } from '../../src/transport/memory/memory-transport.js';
+import { resolveEventLogOptions, resolveTransportOptions } from '../../src/transport/redis/options.js';
+
+/** What an option accepts. */
+type Kind =
+  | { type: 'int'; min: number; max?: number }
+  | { type: 'ms'; min?: number; max?: number; integer?: boolean }
+  | { type: 'fn' }
+  | { type: 'bool' };
+
+const count: Kind = { type: 'int', min: 1 };
+const count0: Kind = { type: 'int', min: 0 };
+const duration: Kind = { type: 'ms' };
+const timer: Kind = { type: 'ms', max: MAX_TIMER_MS };
+const timer0: Kind = { type: 'ms', min: 0, max: MAX_TIMER_MS };
+
+function accepts(kind: Kind, value: unknown): boolean {
+  switch (kind.type) {
+    case 'fn':
+      return typeof value === 'function';
+    case 'bool':
+      return typeof value === 'boolean';
+    case 'int':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= kind.min && value <= (kind.max ?? Number.MAX_SAFE_INTEGER);
+    case 'ms':
+      return (
+        typeof value === 'number' &&
+        Number.isFinite(value) &&
+        (kind.min === undefined ? value > 0 : value >= kind.min) &&
+        value <= (kind.max ?? Number.MAX_VALUE) &&
+        (!kind.integer || Number.isInteger(value))
+      );
+  }
+}
+
+/** One constructor: builds it (or resolves its options) with `{ [option]: value }`. */
+interface Subject {
+  owner: string;
+  build: (options: Record<string, unknown>) => void;
+  /** Option → what it accepts; a dotted name is an option inside an object (`retry.retries` → `{ retry: { retries } }`). */
+  options: Record<string, Kind>;
+}
+
+function optionsWith(option: string, value: unknown): Record<string, unknown> {
+  const [head, tail] = option.split('.') as [string, string | undefined];
+  return tail === undefined ? { [head]: value } : { [head]: { [tail]: value } };
+}
+
+const subjects: Subject[] = [
+  {
+    owner: 'MemoryTransport',
+    build: (options) => new MemoryTransport(options as never),
+    options: {
+      maxEventsPerThread: count,
+      maxBytesPerThread: count,
+      maxThreads: count,
+      maxTotalEvents: count,
+      maxTotalBytes: count,
+      threadTtlMs: duration,
+      now: { type: 'fn' },
+    },
+  },
+  {
+    owner: 'AgentBridge',
+    build: (options) => new AgentBridge(options as never),
+    options: {
+      maxBufferedPerRun: count,
+      maxBufferedTotal: count,
+      recoveryIntervalMs: timer,
+      failAfterMs: duration,
+      drainTimeoutMs: timer0,
+      highWaterMark: count0,
+      validate: { type: 'bool' },
+      'retry.retries': count0,
+      'retry.minTimeoutMs': timer0,
+      'retry.maxTimeoutMs': { type: 'ms', min: 100, max: MAX_TIMER_MS },
+      'retry.randomize': { type: 'bool' },
+    },
+  },
+  {
+    owner: 'RedisStreamsTransport',
+    build: (options) => resolveTransportOptions(options as never),
+    options: {
+      maxLenPerThread: count,
+      threadTtlSeconds: count,
+      maxBatchSize: count,
+      maxBatchBytes: count,
+      closeTimeoutMs: timer0,
+      reconnectMinDelayMs: { type: 'ms', min: 1, max: MAX_TIMER_MS },
+      reconnectMaxDelayMs: { type: 'ms', min: 50, max: MAX_TIMER_MS },
+      connectTimeoutMs: { type: 'ms', min: 1, max: MAX_TIMER_MS },
+      onError: { type: 'fn' },
+    },
+  },
+  {
+    owner: 'RedisEventLog',
+    build: (options) => resolveEventLogOptions(options as never),
+    options: {
+      blockMs: { type: 'ms', min: 1, max: MAX_TIMER_MS, integer: true },
+      readCount: count,
+      maxPendingPerSubscriber: count,
+      validate: { type: 'bool' },
+    },
+  },
+  {
+    owner: 'BullMQRunQueue',
+    build: (options) => resolveQueueOptions(options as never),
+    options: {
+      maxRunsPerUser: count,
+      maxQueued: count,
+      leaseMs: { type: 'int', min: 30, max: MAX_TIMER_MS },
+      reapIntervalMs: { type: 'int', min: 10, max: MAX_TIMER_MS },
+      statusTtlSeconds: count,
+      reap: { type: 'bool' },
+      'retryLostRuns.attempts': { type: 'int', min: 1, max: 10 },
+      'log.maxLenPerThread': count,
+      'log.threadTtlSeconds': count,
+    },
+  },
+  {
+    owner: 'MemoryRunQueue',
+    build: (options) => new MemoryRunQueue(options as never),
+    options: { maxRunsPerUser: count, maxQueued: count, maxFinished: count },
+  },
+];
+
+/** The hostile values of the brief, and their neighbours. */
+const HOSTILE: unknown[] = [
+  Number.NaN,
+  -1,
+  0,
+  -0,
+  0.5,
+  1.5,
+  Infinity,
+  -Infinity,
+  '10',
+  '',
+  null,
+  {},
+  [],
+  [10],
+  true,
+  false,
+  () => 10,
+  Symbol('s'),
+  10n,
+  1e300,
+  Number.MAX_SAFE_INTEGER,
+  2 ** 53,
+  MAX_TIMER_MS,
+  MAX_TIMER_MS + 1,
+  Number.MIN_VALUE,
+  Number.MAX_VALUE,
+];
+const anyValue = fc.oneof(
+  fc.constantFrom(...HOSTILE),
+  fc.integer({ min: -1_000, max: 1_000_000 }),
+  fc.double({ noDefaultInfinity: false }),
+  fc.double({ min: 0, max: 3e9, noNaN: true }),
+  fc.string({ maxLength: 4 }),
+  fc.boolean(),
+);
+
+/** The error `build` threw, or undefined. */
+function thrownBy(build: () => void): unknown {
+  try {
+    build();
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+describe('constructor options: one validator, every hostile value refused', () => {
+  for (const subject of subjects) {
+    for (const [option, kind] of Object.entries(subject.options)) {
+      it(`${subject.owner} option ${option}: refuses what it does not accept with INVALID_OPTION naming it, accepts the rest`, () => {
+        fc.assert(
+          fc.property(anyValue, (value) => {
+            const error = thrownBy(() => subject.build(optionsWith(option, value)));
+            if (accepts(kind, value)) {
+              expect(error, `${shown(value)} is valid`).toBeUndefined();
+              return;
+            }
+            expect(error, `${shown(value)} is invalid`).toBeInstanceOf(ValidationError);
+            const refusal = error as ValidationError;
+            expect([refusal.code, refusal.field]).toEqual(['INVALID_OPTION', option]);
+            expect(refusal.message.startsWith(`${subject.owner} option ${option} must be `)).toBe(true);
+            expect(refusal.message.endsWith(`(got ${shown(value)})`)).toBe(true);
+          }),
+          { numRuns: 300, examples: HOSTILE.map((value) => [value]) },
+        );
+      });
+    }
+    it(`${subject.owner}: undefined means the default, and the options themselves must be an object`, () => {
+      expect(thrownBy(() => subject.build({}))).toBeUndefined();
+      for (const option of Object.keys(subject.options)) {
+        if (option.includes('.')) continue;
+        expect(thrownBy(() => subject.build({ [option]: undefined }))).toBeUndefined();
+      }
+      expect(thrownBy(() => subject.build(null as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+    });
+  }
+
+  it('reads the messages the brief names, e.g. maxTotalEvents 1.5 and threadTtlMs -1', () => {
+    expect(thrownBy(() => new MemoryTransport({ maxTotalEvents: 1.5 }))).toMatchObject({
+      name: 'ValidationError',
+      code: 'INVALID_OPTION',
+      field: 'maxTotalEvents',
+      message: 'MemoryTransport option maxTotalEvents must be a positive integer (got 1.5)',
+    });
+    expect(thrownBy(() => new MemoryTransport({ threadTtlMs: -1 }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      field: 'threadTtlMs',
+      message: 'MemoryTransport option threadTtlMs must be a finite number of milliseconds > 0 (got -1)',
+    });
+    expect(thrownBy(() => new MemoryTransport({ now: 5 as never }))).toMatchObject({ field: 'now', message: 'MemoryTransport option now must be a function (got 5)' });
+    expect(thrownBy(() => new AgentBridge({ drainTimeoutMs: 1e12 }))).toMatchObject({
+      field: 'drainTimeoutMs',
+      message: 'AgentBridge option drainTimeoutMs must be a finite number of milliseconds >= 0 and <= 2147483647 (got 1000000000000)',
+    });
+  });
+
+  it('keeps the unusual but valid values the suite uses', () => {
+    let now = 0;
+    expect(thrownBy(() => new MemoryTransport({ maxEventsPerThread: 1, maxBytesPerThread: 1, maxThreads: 1, maxTotalEvents: 1, maxTotalBytes: 1, threadTtlMs: 0.5, now: () => ++now }))).toBeUndefined();
+    expect(thrownBy(() => new MemoryTransport({ maxTotalEvents: 1_000_000, maxBytesPerThread: 1024 * 2 ** 20, maxTotalBytes: 1024 * 2 ** 20 }))).toBeUndefined();
+    expect(
+      thrownBy(
+        () =>
+          new AgentBridge({
+            highWaterMark: 0,
+            drainTimeoutMs: 0,
+            recoveryIntervalMs: 60_000,
+            retry: { retries: 0, minTimeoutMs: 60_000, maxTimeoutMs: 60_000, factor: 1, randomize: false },
+          }),
+      ),
+    ).toBeUndefined();
+    // A first delay above the default cap raises the cap with it (it was silently capped at 2 s).
+    expect(thrownBy(() => new AgentBridge({ retry: { minTimeoutMs: 5_000 } }))).toBeUndefined();
+    expect(thrownBy(() => new AgentBridge({ retry: { factor: 0.5 } }))).toMatchObject({ field: 'retry.factor', message: 'AgentBridge option retry.factor must be a number from 1 to 1000 (got 0.5)' });
+    expect(thrownBy(() => new AgentBridge({ transport: {} as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'transport' });
+    expect(resolveQueueOptions({ retryLostRuns: { attempts: 10 } }).retryAttempts).toBe(10);
+    // 11 was silently taken as 10.
+    expect(thrownBy(() => resolveQueueOptions({ retryLostRuns: { attempts: 11 } }))).toMatchObject({ field: 'retryLostRuns.attempts' });
+  });
+
+  it('the gateways use the same checker (moved, re-exported from src/gateway/options.ts)', () => {
+    expect(gatewayChecker).toBe(checker);
+    expect(gatewayShown).toBe(shown);
+    const authenticate = () => null;
+    for (const [option, value] of [
+      ['heartbeatIntervalMs', 1e12],
+      ['closeTimeoutMs', null],
+      ['maxConnections', '10'],
+      ['authTimeoutMs', 1.5],
+    ] as const) {
+      const error = thrownBy(() => resolveFrontEndOptions({ authenticate, [option]: value } as never, { name: 'Test', heartbeatIntervalMs: 0, closeTimeoutMs: 0 }));
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', field: option });
+      expect((error as Error).message).toMatch(new RegExp(`^Test option ${option} must be .*\\(got ${gatewayShown(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
+    }
+  });
+});
