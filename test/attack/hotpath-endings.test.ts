@@ -263,8 +263,10 @@ describe('attack: endings on a busy hot path', () => {
     cleanups.push(() => reader.cancel().catch(() => undefined));
     const decoder = new TextDecoder('utf-8', { fatal: true });
     let text = '';
+    // Counts whole frames only (the blank line ends one): a chunk can end inside an event's data line.
+    const completeEvents = () => text.slice(0, text.lastIndexOf('\n\n') + 1).match(/(^|\n)event: agent_/g)?.length ?? 0;
     const readUntil = async (n: number) => {
-      while ((text.match(/\nevent: agent_/g) ?? []).length < n) {
+      while (completeEvents() < n) {
         const { value, done } = await reader.read();
         if (done) throw new Error('stream ended');
         text += decoder.decode(value, { stream: true });
