@@ -175,13 +175,14 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   /**
    * Forgets a run whose `agent_started` the transport refused (another process stores a run with
    * its id, or its thread belongs to another user): nothing of it is stored, so its queue goes and
-   * its id stays used. A run that still has events queued is left alone.
+   * the registry forgets it (`ThreadRegistry.forget`), with the thread's owner when only this run
+   * had established it. A run that still has events queued is left alone.
    */
   abandonRun(runId: string): void {
     const queue = this.queues.get(runId);
     if (queue && queue.head < queue.items.length) return;
     this.queues.delete(runId);
-    this.registry.finish(runId);
+    this.registry.forget(runId);
   }
 
   /**

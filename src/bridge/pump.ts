@@ -66,8 +66,9 @@ export async function pump(host: PumpHost, queue: RunQueue): Promise<void> {
     } else {
       host.queues.fail(pending, outcome);
       // A start refused for good before anything of the run was delivered: the run did not start
-      // (as `abandonRun`), so its registration ends here; its id stays used.
-      if (pending.event.type === 'agent_started' && !queue.sent) host.registry.finish(pending.event.runId);
+      // (as `abandonRun`), so the registry forgets it, and the thread's owner it alone established
+      // (another user's refused start must not lock the real owner out of the thread).
+      if (pending.event.type === 'agent_started' && !queue.sent) host.registry.forget(pending.event.runId);
     }
     if (pending.event.type === 'agent_completed') {
       queue.completed = true;

@@ -36,6 +36,11 @@ interface ThreadEntry {
   userId: string;
   activeRuns: number;
   lastSeen: number;
+  /**
+   * Runs registered on the thread since this entry was made, less those forgotten (`forget`). At 0
+   * nothing but forgotten runs ever established the owner, so the thread is forgotten with them.
+   */
+  holds: number;
 }
 
 /**
@@ -98,7 +103,7 @@ export class ThreadRegistry {
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
     this.runs.set(runId, { threadId, userId, started: false, finishedAt: undefined });
-    this.touchThread(threadId, userId, now, +1);
+    this.touchThread(threadId, userId, now, +1, 1);
   }
 
   /**
@@ -125,6 +130,24 @@ export class ThreadRegistry {
     this.finished.set(runId, now);
     this.touchThread(entry.threadId, entry.userId, now, -1);
     this.sweep(now);
+  }
+
+  /**
+   * Forgets a run entirely, as if it had never been registered: for a run none of whose events was
+   * delivered (its `agent_started` was refused for good: another user's thread, a run id in use).
+   * Its id is no longer used here, and the thread's owner goes too when only forgotten runs had
+   * established it; a thread that any other run registered on (delivered, in progress) keeps its owner.
+   */
+  forget(runId: string): void {
+    const entry = this.runs.get(runId);
+    if (!entry) return;
+    this.runs.delete(runId);
+    this.finished.delete(runId);
+    const thread = this.threads.get(entry.threadId);
+    if (!thread || thread.userId !== entry.userId) return;
+    if (entry.finishedAt === undefined) thread.activeRuns = Math.max(0, thread.activeRuns - 1);
+    thread.holds = Math.max(0, thread.holds - 1);
+    if (thread.holds === 0 && thread.activeRuns === 0) this.threads.delete(entry.threadId);
   }
 
   /** Resolution order: registry, then `parseRunId`; otherwise `ThreadResolutionError`. */
@@ -170,8 +193,10 @@ export class ThreadRegistry {
     }
   }
 
-  private touchThread(threadId: string, userId: string, now: number, activeDelta: number): void {
-    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now };
+  private touchThread(threadId: string, userId: string, now: number, activeDelta: number, hold = 0): void {
+    // Remade by a run finishing after its thread was forgotten: that run held it.
+    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now, holds: hold > 0 ? 0 : 1 };
+    thread.holds += hold;
     this.threads.delete(threadId);
     thread.activeRuns = Math.max(0, thread.activeRuns + activeDelta);
     thread.lastSeen = now;

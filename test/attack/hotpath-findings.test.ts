@@ -3,7 +3,7 @@
  * main does not have. They are plain `it`s and fail until the behaviour (or the doc) is fixed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentBridge, MemoryTransport, type AgentEvent, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, type AgentEvent, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
 import { connect } from '../../src/client/node.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
@@ -238,5 +238,78 @@ describe("attack findings (fixed)", () => {
     expect(log.read('throwing-listener', 'alice').map((e) => e.seq)).toEqual([1, 2, 3]);
     expect(p.events().map((f) => f.event!.seq)).toEqual([1, 2, 3]);
     expect(sendX).toBe('resolved');
+  });
+
+  // SECURITY.md: "A subscription or stream of another user's thread is refused (`THREAD_FORBIDDEN`)";
+  // docs/agents.md, an integrator's refused event: "other runs are not affected". Mallory's
+  // agent_started for alice's thread, refused by the log, must not make the bridge take mallory for
+  // the thread's owner: alice's own next run on it is delivered.
+  it("F7: after mallory's agent_started for alice's thread is refused by the log (bridge.send), alice's new run on it through the same bridge is delivered", async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const bridge = new AgentBridge({ transport: gateway });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    // Alice's first run reached the log by another way (another process): this bridge does not know the thread.
+    const first = new RunBuilder('alice', 'alices');
+    await gateway.send(first.started());
+    await gateway.send(first.completed());
+    const alice = await Peer.open(url, 'alice');
+    cleanups.push(() => alice.ws.terminate());
+    expect((await alice.subscribe('alices')).type).toBe('subscribed');
+    const mallory = new RunBuilder('mallory', 'alices');
+    await expect(bridge.send(mallory.started())).rejects.toMatchObject({ name: 'DeliveryError', causeCode: 'THREAD_OWNER_MISMATCH' });
+    expect(bridge.registry.ownerOf('alices')).toBeUndefined(); // the refused start left no trace
+    expect(bridge.registry.has(mallory.runId)).toBe(false);
+    // A later event of the refused run is still refused (by the log, which holds alice's thread).
+    await expect(bridge.send(mallory.thinking('still mine?'))).rejects.toMatchObject({ causeCode: 'THREAD_OWNER_MISMATCH' });
+    const second = new RunBuilder('alice', 'alices');
+    const sent = [second.started(), second.thinking('hello again'), second.completed()];
+    for (const event of sent) await expect(bridge.send(event)).resolves.toBe('delivered');
+    await alice.until(() => alice.events().length >= 5);
+    expect(alice.events().map((f) => f.event!.id).slice(2)).toEqual(sent.map((e) => e.id));
+    expect(alice.events().every((f) => f.event!.userId === 'alice')).toBe(true);
+    expect(alice.errors()).toEqual([]);
+    // Isolation holds: the thread's owner is now established on this bridge by alice's delivered run.
+    expect(bridge.registry.ownerOf('alices')).toBe('alice');
+    await expect(bridge.send(new RunBuilder('mallory', 'alices').started())).rejects.toMatchObject({ name: 'DeliveryError' });
+    await expect(bridge.send(new RunBuilder('alice', 'alices').started())).resolves.toBe('delivered');
+  });
+
+  it("F8: after mallory's agent run on alice's thread is refused (THREAD_FORBIDDEN), alice's agent run on it through the same bridge is delivered", async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const bridge = new AgentBridge({ transport: gateway });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    class Echo extends BaseAgent<string, string> {
+      protected async execute(input: string): Promise<string> {
+        await this.think(`thinking about ${input}`);
+        return input;
+      }
+    }
+    const agent = new Echo({ bridge, name: 'echo' });
+    const first = new RunBuilder('alice', 'alices-agent');
+    await gateway.send(first.started());
+    await gateway.send(first.completed());
+    const alice = await Peer.open(url, 'alice');
+    cleanups.push(() => alice.ws.terminate());
+    expect((await alice.subscribe('alices-agent')).type).toBe('subscribed');
+    await expect(agent.run('steal', { userId: 'mallory', threadId: 'alices-agent' })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
+    expect(bridge.registry.ownerOf('alices-agent')).toBeUndefined();
+    const result = await agent.run('mine', { userId: 'alice', threadId: 'alices-agent' });
+    expect(result).toMatchObject({ status: 'succeeded', output: 'mine' });
+    await alice.until(() => alice.events().length >= 5);
+    const mine = alice.events().slice(2).map((f) => f.event!);
+    expect(mine.map((e) => [e.type, e.runId, e.userId])).toEqual([
+      ['agent_started', result.runId, 'alice'],
+      ['agent_thinking', result.runId, 'alice'],
+      ['agent_completed', result.runId, 'alice'],
+    ]);
+    expect(alice.errors()).toEqual([]);
+    // Mallory is still refused, now by the bridge itself.
+    await expect(agent.run('steal', { userId: 'mallory', threadId: 'alices-agent' })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
   });
 });

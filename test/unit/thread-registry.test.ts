@@ -82,4 +82,52 @@ describe('ThreadRegistry', () => {
     expect(registry.resolve(active).source).toBe('registry');
     expect(registry.evictions).toBeGreaterThan(0);
   });
+
+  it('forget() drops a run as if never registered, and the thread owner only when nothing but forgotten runs established it', () => {
+    const registry = new ThreadRegistry();
+    // Mallory's two refused starts made the thread's only entries: forgetting both frees the thread.
+    const m1 = generateRunId('t');
+    const m2 = generateRunId('t');
+    registry.register(m1, 't', 'mallory');
+    registry.markStarted(m1);
+    registry.register(m2, 't', 'mallory');
+    registry.forget(m1);
+    expect(registry.has(m1)).toBe(false);
+    expect(registry.isUsed(m1)).toBe(false);
+    expect(registry.ownerOf('t')).toBe('mallory'); // m2 still holds it
+    registry.forget(m2);
+    expect(registry.ownerOf('t')).toBeUndefined();
+    expect(registry.size).toEqual({ runs: 0, threads: 0 });
+    const a1 = generateRunId('t');
+    registry.register(a1, 't', 'alice');
+    // A thread that another run (active or finished) registered on keeps its owner.
+    const a2 = generateRunId('t');
+    registry.register(a2, 't', 'alice');
+    registry.forget(a2);
+    expect(registry.ownerOf('t')).toBe('alice');
+    registry.finish(a1);
+    const a3 = generateRunId('t');
+    registry.register(a3, 't', 'alice');
+    registry.forget(a3);
+    registry.forget(a3); // idempotent
+    registry.forget('never-registered');
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+  });
+
+  it('forget() keeps the owner of a thread whose earlier runs the registry no longer remembers', () => {
+    let now = 0;
+    const registry = new ThreadRegistry({ finishedRunTtlMs: 10, now: () => now });
+    const a1 = generateRunId('t');
+    registry.register(a1, 't', 'alice');
+    registry.finish(a1);
+    now += 100;
+    registry.sweep();
+    expect(registry.has(a1)).toBe(false);
+    const a2 = generateRunId('t');
+    registry.register(a2, 't', 'alice');
+    registry.forget(a2);
+    expect(registry.ownerOf('t')).toBe('alice');
+  });
 });
+
