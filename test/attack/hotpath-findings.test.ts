@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, BaseAgent, MemoryTransport, type AgentEvent, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
 import { connect } from '../../src/client/node.js';
+import { SseGateway } from '../../src/gateway/sse/index.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
 
@@ -311,5 +312,69 @@ describe("attack findings (fixed)", () => {
     expect(alice.errors()).toEqual([]);
     // Mallory is still refused, now by the bridge itself.
     await expect(agent.run('steal', { userId: 'mallory', threadId: 'alices-agent' })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
+  });
+
+  // docs/gateways.md, SSE: "Refusals are JSON `{ "error": { "code", "message" } }` … 403: `THREAD_FORBIDDEN`";
+  // SECURITY.md: "A subscription or stream of another user's thread is refused (`THREAD_FORBIDDEN`,
+  // HTTP 403)". The WebSocket gateway refuses a subscribe answered while the owner's first event
+  // arrives (F5); the SSE gateway left such a request hanging: 200 headers, then nothing, never an end.
+  it('F9: an SSE stream answered while the owner’s first event (another user’s) arrives is refused 403 THREAD_FORBIDDEN, not left hanging', async () => {
+    const start = new RunBuilder('alice', 'owned-meanwhile').started();
+    class OwnerArrivesMeanwhile extends MemoryTransport {
+      override async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
+        const result = this.subscribeSync(request, listener);
+        if (request.threadId === 'owned-meanwhile' && this.read('owned-meanwhile', 'alice').length === 0) this.sendSync(start);
+        return result;
+      }
+    }
+    const log = new OwnerArrivesMeanwhile();
+    const sse = new SseGateway({ log, authenticate });
+    const { port } = await sse.listen(0);
+    cleanups.push(() => sse.close());
+    const response = await fetch(`http://127.0.0.1:${port}/events?threadId=owned-meanwhile`, { headers: { authorization: 'Bearer u-eve' } });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: { code: 'THREAD_FORBIDDEN' } });
+    // The same answer as a stream of the thread requested now, and the owner's own stream has the event.
+    const again = await fetch(`http://127.0.0.1:${port}/events?threadId=owned-meanwhile`, { headers: { authorization: 'Bearer u-eve' } });
+    expect(again.status).toBe(403);
+    expect(await again.json()).toMatchObject({ error: { code: 'THREAD_FORBIDDEN' } });
+    const owner = await fetch(`http://127.0.0.1:${port}/events?threadId=owned-meanwhile`, { headers: { authorization: 'Bearer u-alice' } });
+    expect(owner.status).toBe(200);
+    const reader = owner.body!.getReader();
+    cleanups.push(() => reader.cancel().catch(() => undefined));
+    let text = '';
+    while (!text.includes(`"id":"${start.id}"`)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('stream ended');
+      text += new TextDecoder().decode(value);
+    }
+    // Nothing is left of the refused request.
+    expect(sse.stats().connections.open).toBe(1);
+  });
+
+  // The other endings the log can give while it answers an SSE subscribe: each a clear refusal
+  // (the response has not started), never a hanging response.
+  it('F9: an SSE stream whose subscription the log ends while answering (closed, or live events past the bound) gets 503 SUBSCRIBE_FAILED, not a hanging response', async () => {
+    class EndsWhileAnswering extends MemoryTransport {
+      override async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
+        const result = this.subscribeSync(request, listener);
+        if (request.threadId === 'closed-meanwhile') listener.onClose?.();
+        if (request.threadId === 'burst-meanwhile') {
+          const run = new RunBuilder('eve', 'burst-meanwhile');
+          this.sendSync(run.started());
+          for (let i = 0; i < 3; i++) this.sendSync(run.thinking(`burst ${i}`));
+        }
+        return result;
+      }
+    }
+    const sse = new SseGateway({ log: new EndsWhileAnswering(), authenticate, maxQueuedEvents: 2 });
+    const { port } = await sse.listen(0);
+    cleanups.push(() => sse.close());
+    for (const threadId of ['closed-meanwhile', 'burst-meanwhile']) {
+      const response = await fetch(`http://127.0.0.1:${port}/events?threadId=${threadId}`, { headers: { authorization: 'Bearer u-eve' } });
+      expect(response.status, threadId).toBe(503);
+      expect(await response.json(), threadId).toMatchObject({ error: { code: 'SUBSCRIBE_FAILED' } });
+    }
+    expect(sse.stats().connections.open).toBe(0);
   });
 });

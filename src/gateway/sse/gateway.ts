@@ -261,6 +261,17 @@ export class SseGateway {
       if (reason !== 'client' && !responder.gone()) throw refusalOf(reason);
       return;
     }
+    if (result.status === 'ended') {
+      // The log ended the subscription while it answered (the response has not started): refused
+      // with why. The thread turned out to be another user's (its first event arrived meanwhile):
+      // 403 THREAD_FORBIDDEN, as a stream of it requested now; the log closed it, or more live
+      // events arrived than the stream may hold: 503 SUBSCRIBE_FAILED (retry).
+      this.discard(session);
+      if (result.error instanceof AuthError) {
+        throw new AuthError(`Thread "${target.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: result.error });
+      }
+      throw refusalOf(result.reason === 'overflow' ? 'slow_consumer' : 'log_closed');
+    }
     responder.stream(session, result, cors);
   }
 

@@ -99,7 +99,14 @@ export class SseSession implements TrackedConnection {
       return;
     }
     if (result.status === 'ended') {
-      this.close(result.reason === 'overflow' ? 'slow_consumer' : 'log_closed');
+      // The gateway refuses such a request before its response starts (403 THREAD_FORBIDDEN, 503
+      // SUBSCRIBE_FAILED). Given one here, the headers are out: the stream ends at once with its
+      // `close` event (THREAD_FORBIDDEN for another user's thread, else the reason's, e.g.
+      // SUBSCRIPTION_ENDED), never left open with nothing to follow.
+      if (result.error instanceof AuthError) this.finalEvent = ['THREAD_FORBIDDEN', 'The thread belongs to another user'];
+      this.state = 'open';
+      this.write(retryBlock(this.limits.retryMs));
+      this.close(result.reason === 'closed' ? (this.reason ?? 'shutdown') : 'log_closed');
       return;
     }
     this.state = 'open';
