@@ -176,7 +176,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
    * Forgets a run whose `agent_started` the transport refused (another process stores a run with
    * its id, or its thread belongs to another user): nothing of it is stored, so its queue goes and
    * the registry forgets it (`ThreadRegistry.forget`), with the thread's owner when only this run
-   * had established it. A run that still has events queued is left alone.
+   * had established it. A run that still has events queued, or any event of which was delivered, is left alone.
    */
   abandonRun(runId: string): void {
     const queue = this.queues.get(runId);
@@ -287,7 +287,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       return false;
     }
     if (timed) this.inlineLatency = performance.now() - started;
-    queue.sent = true;
+    if (!queue.sent) {
+      queue.sent = true;
+      this.registry.delivered(event.runId, event.threadId, event.userId);
+    }
     this.counters.delivered++;
     this.counters.latency.record(this.inlineLatency);
     if (event.type === 'agent_completed') {

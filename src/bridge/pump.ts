@@ -61,13 +61,19 @@ export async function pump(host: PumpHost, queue: RunQueue): Promise<void> {
     }
     queue.items[queue.head++] = undefined as unknown as Pending;
     if (outcome === 'delivered') {
-      queue.sent = true;
+      if (!queue.sent) {
+        // The run's first delivery through this queue: the registry no longer forgets it (see `forget`).
+        queue.sent = true;
+        host.registry.delivered(pending.event.runId, pending.event.threadId, pending.event.userId);
+      }
       host.queues.delivered(pending);
     } else {
       host.queues.fail(pending, outcome);
       // A start refused for good before anything of the run was delivered: the run did not start
       // (as `abandonRun`), so the registry forgets it, and the thread's owner it alone established
-      // (another user's refused start must not lock the real owner out of the thread).
+      // (another user's refused start must not lock the real owner out of the thread). A run that
+      // delivered anything (e.g. through a queue swept before this second start) is kept: `forget`
+      // checks the registry's own record, not this queue's.
       if (pending.event.type === 'agent_started' && !queue.sent) host.registry.forget(pending.event.runId);
     }
     if (pending.event.type === 'agent_completed') {

@@ -29,6 +29,8 @@ interface RunEntry {
   userId: string;
   /** A run started under this id (its `agent_started` was emitted or accepted). */
   started: boolean;
+  /** An event of the run reached the transport (`delivered`): `forget` leaves it alone. */
+  delivered: boolean;
   finishedAt: number | undefined;
 }
 
@@ -102,7 +104,7 @@ export class ThreadRegistry {
       throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
-    this.runs.set(runId, { threadId, userId, started: false, finishedAt: undefined });
+    this.runs.set(runId, { threadId, userId, started: false, delivered: false, finishedAt: undefined });
     this.touchThread(threadId, userId, now, +1, 1);
   }
 
@@ -113,6 +115,28 @@ export class ThreadRegistry {
   markStarted(runId: string): void {
     const entry = this.runs.get(runId);
     if (entry) entry.started = true;
+  }
+
+  /**
+   * Records that an event of the run reached the transport (the bridge calls it on a run's first
+   * delivery through a queue): the thread's owner is then established by the transport's answer, and
+   * `forget` no longer drops the run or that owner. A run this registry does not know (its id is a
+   * standard run id routed by `parseRunId`, or it was forgotten after a refused start while its
+   * later events were held) makes the user the owner of a thread it knows no owner of.
+   */
+  delivered(runId: string, threadId: string, userId: string): void {
+    const entry = this.runs.get(runId);
+    if (entry) {
+      entry.delivered = true;
+      return;
+    }
+    const thread = this.threads.get(threadId);
+    if (thread) {
+      if (thread.userId === userId) thread.holds++;
+      return;
+    }
+    // Held (no run counted active in it): the owner lasts `threadTtlMs` from now, as after a finished run.
+    this.touchThread(threadId, userId, this.now(), 0, 1);
   }
 
   /** Whether a run already started (or finished) under this id, as far as this registry remembers. */
@@ -137,10 +161,19 @@ export class ThreadRegistry {
    * delivered (its `agent_started` was refused for good: another user's thread, a run id in use).
    * Its id is no longer used here, and the thread's owner goes too when only forgotten runs had
    * established it; a thread that any other run registered on (delivered, in progress) keeps its owner.
+   *
+   * A run any event of which was delivered (`delivered`) is left alone: e.g. a second, different
+   * `agent_started` of a run whose queue the bridge had swept (idle) and that the transport refuses
+   * (`RUN_ID_CONFLICT`) must not drop the run nor the owner its earlier events established.
+   *
+   * Until the transport answers, a registered run holds its thread on this registry: another
+   * user's start of it (e.g. the real owner's, while an intruder's start is in flight) is refused
+   * `THREAD_FORBIDDEN` by `register` for that short while, and is accepted once the intruder's start
+   * is refused and forgotten.
    */
   forget(runId: string): void {
     const entry = this.runs.get(runId);
-    if (!entry) return;
+    if (!entry || entry.delivered) return;
     this.runs.delete(runId);
     this.finished.delete(runId);
     const thread = this.threads.get(entry.threadId);

@@ -377,4 +377,38 @@ describe("attack findings (fixed)", () => {
     }
     expect(sse.stats().connections.open).toBe(0);
   });
+
+  // docs/gateways.md (a refused start does not claim the thread) and docs/agents.md ("other runs are
+  // not affected"): forgetting a refused start must never drop what a run that delivered events
+  // established. Past 10,000 idle queues the bridge sweeps them; a second, different agent_started of
+  // a run so swept is refused by the log (RUN_ID_CONFLICT) with nothing of its new queue delivered.
+  it('F10: a second start of a run whose queue was swept, refused by the log, leaves the run and its thread’s owner on the bridge: the run’s next event is delivered, another user is still refused', async () => {
+    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+    const { url } = await gateway.listen(0);
+    cleanups.push(() => gateway.close());
+    const bridge = new AgentBridge({ transport: gateway });
+    await bridge.initialize();
+    cleanups.push(() => bridge.close());
+    const alice = await Peer.open(url, 'alice');
+    cleanups.push(() => alice.ws.terminate());
+    expect((await alice.subscribe('swept')).type).toBe('subscribed');
+    // A custom run id: it resolves to its thread through the registry only.
+    const run = new RunBuilder('alice', 'swept');
+    const custom = (event: AgentEvent): AgentEvent => ({ ...event, runId: 'alices-long-run' });
+    const delivered = [custom(run.started()), custom(run.thinking('one'))];
+    for (const event of delivered) await expect(bridge.send(event)).resolves.toBe('delivered');
+    // 10,000 other runs, never completed: opening their queues sweeps the idle ones, alice's included.
+    const filler = new RunBuilder('filler', 'filler');
+    for (let i = 0; i < 10_000; i++) await bridge.send({ ...filler.started(), runId: `filler-${i}` });
+    const again = custom(run.started());
+    await expect(bridge.send(again)).rejects.toMatchObject({ name: 'DeliveryError', causeCode: 'RUN_ID_CONFLICT' });
+    expect(bridge.registry.has('alices-long-run')).toBe(true);
+    expect(bridge.registry.ownerOf('swept')).toBe('alice');
+    const next = custom(run.thinking('two'));
+    await expect(bridge.send(next)).resolves.toBe('delivered');
+    await expect(bridge.send(new RunBuilder('mallory', 'swept').started())).rejects.toMatchObject({ name: 'DeliveryError', causeCode: 'THREAD_FORBIDDEN' });
+    await alice.until(() => alice.events().length >= 3);
+    expect(alice.events().map((f) => f.event!.id)).toEqual([...delivered, next].map((e) => e.id));
+    expect(alice.errors()).toEqual([]);
+  });
 });

@@ -129,5 +129,33 @@ describe('ThreadRegistry', () => {
     registry.forget(a2);
     expect(registry.ownerOf('t')).toBe('alice');
   });
-});
 
+  it('forget() leaves a run any event of which was delivered, and the owner it established', () => {
+    const registry = new ThreadRegistry();
+    // A run that delivered events, then a second start of it refused (its queue had been swept).
+    const a1 = generateRunId('t');
+    registry.register(a1, 't', 'alice');
+    registry.markStarted(a1);
+    registry.delivered(a1, 't', 'alice');
+    registry.forget(a1);
+    expect(registry.has(a1)).toBe(true);
+    expect(registry.isUsed(a1)).toBe(true);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    // A run forgotten after its refused start whose later held event was delivered after all: the
+    // delivery establishes the owner again (the transport took it as the thread's).
+    const b1 = generateRunId('u');
+    registry.register(b1, 'u', 'bob');
+    registry.forget(b1);
+    expect(registry.ownerOf('u')).toBeUndefined();
+    registry.delivered(b1, 'u', 'bob');
+    expect(registry.ownerOf('u')).toBe('bob');
+    const b2 = generateRunId('u');
+    registry.register(b2, 'u', 'bob');
+    registry.forget(b2);
+    expect(registry.ownerOf('u')).toBe('bob');
+    // A delivery never takes a thread the registry knows another owner of.
+    registry.delivered(generateRunId('u'), 'u', 'mallory');
+    expect(registry.ownerOf('u')).toBe('bob');
+  });
+});
