@@ -4,7 +4,7 @@ import type { RunAgentInput } from '@ag-ui/core';
 import type { BaseAgent } from '../agent/base-agent.js';
 import { GatewayError, ValidationError } from '../errors/index.js';
 import type { Principal } from '../gateway/auth.js';
-import { checker } from '../gateway/options.js';
+import { checker, given, resolvePath, shown } from '../gateway/options.js';
 import type { AuthRequest } from '../gateway/request.js';
 import { RunSurface, type ContinueRequest, type RunResponder, type RunSurfaceOptions } from '../gateway/run-stream/index.js';
 import type { RunQueue } from '../runs/types.js';
@@ -134,14 +134,14 @@ class AguiEndpoint<Input> implements AguiHandler {
     this.fetch = this.fetch.bind(this);
     const check = checker(AGUI_DEFAULTS.name);
     const queue = options?.queue;
-    if (queue !== undefined && (typeof queue.submit !== 'function' || typeof queue.cancel !== 'function')) throw check.fail('queue', 'must be a RunQueue');
+    if (queue !== undefined && (typeof queue?.submit !== 'function' || typeof queue.cancel !== 'function')) throw check.fail('queue', `must be a RunQueue (got ${shown(queue)})`);
     if (queue ? typeof options.agent !== 'string' && typeof options.agent?.name !== 'string' : typeof (options?.agent as Partial<BaseAgent<Input, unknown>> | undefined)?.run !== 'function') {
       throw check.fail('agent', queue ? "is required: the agent's name (or a BaseAgent)" : 'is required: a BaseAgent (or an agent name with queue)');
     }
-    this.path = options.path ?? '/agui';
-    if (typeof this.path !== 'string' || !this.path.startsWith('/')) throw check.fail('path', `must start with "/", got ${String(this.path)}`);
-    this.toInput = options.toInput ?? ((input: RunAgentInput) => input as Input);
-    this.abortOnDisconnect = options.abortOnDisconnect ?? true;
+    this.path = resolvePath(check, options.path, '/agui');
+    this.toInput = options.toInput === undefined ? (input: RunAgentInput) => input as Input : check.fn('toInput', options.toInput);
+    this.abortOnDisconnect = check.boolean('abortOnDisconnect', given(options.abortOnDisconnect, true));
+    const pauseOnRequest = check.boolean('pauseOnRequest', given(options.pauseOnRequest, true));
     const mapping = { thinking: options.thinking, cancelled: options.cancelled, answerText: options.answerText };
     this.surface = new RunSurface(options, {
       ...AGUI_DEFAULTS,
@@ -150,7 +150,7 @@ class AguiEndpoint<Input> implements AguiHandler {
       emptyBody: new GatewayError('INVALID_JSON', 'The request body is empty: expected a JSON RunAgentInput', { field: 'body' }),
       codec: () => new AguiCodec(mapping),
       streamHeaders: (runId) => ({ [RUN_ID_HEADER]: runId }),
-      pauseOnRequest: options.pauseOnRequest ?? true,
+      pauseOnRequest,
       ...(queue && { cancelRun: (runId: string, userId: string) => queue.cancel(runId, { userId }) }),
     });
   }

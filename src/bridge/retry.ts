@@ -1,6 +1,6 @@
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import { AgentwireError } from '../errors/index.js';
-import { MAX_TIMER_MS, checker, given, shown, type OptionChecker } from '../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import type { Transport } from '../transport/types.js';
 import type { BridgeCounters } from './metrics.js';
 import type { Pending } from './run-queue.js';
@@ -26,16 +26,11 @@ export function resolveRetry(options: RetryOptions | undefined, owner = 'AgentBr
   return {
     retries: check.integer('retry.retries', given(options?.retries, 3), 0),
     minTimeoutMs,
-    factor: retryFactor(given(options?.factor, 2), check),
+    factor: check.number('retry.factor', given(options?.factor, 2), { min: 1, max: 1_000 }),
     // The delays are timers: a longer one would fire after 1 ms.
     maxTimeoutMs: check.duration('retry.maxTimeoutMs', given(options?.maxTimeoutMs, Math.max(2_000, minTimeoutMs)), { min: minTimeoutMs, max: MAX_TIMER_MS }),
     randomize: check.boolean('retry.randomize', given(options?.randomize, true)),
   };
-}
-
-function retryFactor(value: unknown, check: OptionChecker): number {
-  if (typeof value !== 'number' || !(value >= 1 && value <= 1_000)) throw check.fail('retry.factor', `must be a number from 1 to 1000 (got ${shown(value)})`);
-  return value;
 }
 
 /** Whether repeating a send that failed with `error` may succeed. */

@@ -1,24 +1,38 @@
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
+
 /** Reconnect schedule: exponential backoff with jitter. */
 export interface ReconnectOptions {
-  /** Delay before the first reconnect attempt. Default 250 ms. */
+  /** Delay before the first reconnect attempt, 0 to 2^31 - 1 ms. Default 250 ms. */
   initialDelayMs?: number;
-  /** Upper bound of one delay. Default 10,000 ms. */
+  /** Upper bound of one delay, 0 to 2^31 - 1 ms. Default 10,000 ms. */
   maxDelayMs?: number;
-  /** Growth of the delay per failed attempt. Default 2. */
+  /** Growth of the delay per failed attempt, 1 (constant) to 1,000. Default 2. */
   factor?: number;
   /** Pick each delay at random in [delay/2, delay], so clients cut off together do not return together. Default true. */
   jitter?: boolean;
-  /** Attempts in a row without getting subscribed before giving up (status `closed`, error `RECONNECT_FAILED`). Default Infinity. */
+  /** Attempts in a row without getting subscribed before giving up (status `closed`, error `RECONNECT_FAILED`): an integer >= 0 or Infinity. Default Infinity. */
   maxAttempts?: number;
 }
 
-export function resolveReconnect(options: ReconnectOptions = {}): Required<ReconnectOptions> {
+/**
+ * Resolves and validates `reconnect` (`undefined` members take their defaults; `null` or another
+ * value is `ValidationError` `INVALID_OPTION`, e.g. `connect() option reconnect.factor must be …`).
+ */
+export function resolveReconnect(options?: ReconnectOptions, owner = 'connect()'): Required<ReconnectOptions> {
+  const check = checker(owner);
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw check.fail('reconnect', `must be an object or false (got ${shown(options)})`);
+  const maxAttempts = given(options.maxAttempts, Infinity);
+  if (maxAttempts !== Infinity && !(typeof maxAttempts === 'number' && Number.isSafeInteger(maxAttempts) && maxAttempts >= 0)) {
+    throw check.fail('reconnect.maxAttempts', `must be a non-negative integer or Infinity (got ${shown(maxAttempts)})`);
+  }
   return {
-    initialDelayMs: options.initialDelayMs ?? 250,
-    maxDelayMs: options.maxDelayMs ?? 10_000,
-    factor: options.factor ?? 2,
-    jitter: options.jitter ?? true,
-    maxAttempts: options.maxAttempts ?? Infinity,
+    // Timer delays: at most MAX_TIMER_MS (a longer setTimeout fires after 1 ms).
+    initialDelayMs: check.duration('reconnect.initialDelayMs', given(options.initialDelayMs, 250), { min: 0, max: MAX_TIMER_MS }),
+    maxDelayMs: check.duration('reconnect.maxDelayMs', given(options.maxDelayMs, 10_000), { min: 0, max: MAX_TIMER_MS }),
+    factor: check.number('reconnect.factor', given(options.factor, 2), { min: 1, max: 1_000 }),
+    jitter: check.boolean('reconnect.jitter', given(options.jitter, true)),
+    maxAttempts,
   };
 }
 

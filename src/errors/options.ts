@@ -35,6 +35,15 @@ export interface DurationRange {
   integer?: boolean;
 }
 
+export interface NumberRange {
+  /** Smallest accepted value. Default: no lower bound. */
+  min?: number;
+  /** Largest accepted value. Default: no upper bound (still finite). */
+  max?: number;
+  /** Safe integers only. Default false (fractions allowed). */
+  integer?: boolean;
+}
+
 export interface OptionChecker {
   /** A `ValidationError` `INVALID_OPTION` for `option`, the message `<owner> option <option> <problem>`. */
   fail(option: string, problem: string): ValidationError;
@@ -42,6 +51,8 @@ export interface OptionChecker {
   integer(option: string, value: unknown, min?: number, max?: number): number;
   /** A finite number > 0 (fractions allowed). */
   positive(option: string, value: unknown): number;
+  /** A finite number from `range.min` to `range.max` (both included), a safe integer with `range.integer`. */
+  number(option: string, value: unknown, range?: NumberRange): number;
   /**
    * A duration in ms: a finite number > 0, or >= `range.min` when it is given (e.g. 0 where 0
    * means "do not wait"), at most `range.max`.
@@ -68,6 +79,13 @@ export function checker(owner: string): OptionChecker {
     },
     positive(option, value) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw refuse(option, 'a finite number > 0', value);
+      return value;
+    },
+    number(option, value, range = {}) {
+      const { min = -Number.MAX_VALUE, max = Number.MAX_VALUE, integer = false } = range;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isSafeInteger(value))) {
+        throw refuse(option, numberRange(range), value);
+      }
       return value;
     },
     duration(option, value, range = {}) {
@@ -101,4 +119,12 @@ function integerRange(min: number, max: number): string {
   if (min === 1) return 'a positive integer';
   if (min === 0) return 'a non-negative integer';
   return `an integer >= ${min}`;
+}
+
+function numberRange({ min, max, integer = false }: NumberRange): string {
+  const kind = integer ? 'an integer' : 'a number';
+  if (min !== undefined && max !== undefined) return `${kind} from ${min} to ${max}`;
+  if (min !== undefined) return `${kind} >= ${min}`;
+  if (max !== undefined) return `${kind} <= ${max}`;
+  return integer ? 'a safe integer' : 'a finite number';
 }

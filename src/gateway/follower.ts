@@ -81,8 +81,11 @@ export abstract class FollowerCore implements LogListener {
   /**
    * `delivering`: following, handed over (`handOver()`): live entries that find the queue empty
    * go straight to `deliver`. The three ends: closed by its owner, by the log, by an overflow.
+   * An `Error`: ended by the log (`log_closed`) with that reason while the log was answering
+   * `subscribe`, until `follow()` tells it in the `ended` result (the reason rides on the state
+   * instead of a field every follower would carry).
    */
-  private state: 'idle' | 'subscribing' | 'following' | 'delivering' | 'closed' | 'log_closed' | 'overflow' = 'idle';
+  private state: 'idle' | 'subscribing' | 'following' | 'delivering' | 'closed' | 'log_closed' | 'overflow' | Error = 'idle';
   /** Live entries that arrived while the log was answering `subscribe` (made when the first one does). */
   private early: LogEntry[] | undefined;
   /** Shared empty (frozen) while nothing was ever queued: an idle follower holds no array. */
@@ -92,8 +95,6 @@ export abstract class FollowerCore implements LogListener {
   private liveFrom = 0;
   private liveChars = 0;
   private subscription: Subscription | undefined;
-  /** Why the log ended it while the log was answering `subscribe` (told in the `ended` result). */
-  private endError: Error | undefined;
 
   constructor(userId: string, threadId: string) {
     this.userId = userId;
@@ -127,7 +128,7 @@ export abstract class FollowerCore implements LogListener {
   /** Closed, or ended by the log or an overflow. */
   private get over(): boolean {
     const state = this.state;
-    return state === 'closed' || state === 'log_closed' || state === 'overflow';
+    return state === 'closed' || state === 'log_closed' || state === 'overflow' || state instanceof Error;
   }
 
   /**
@@ -159,9 +160,10 @@ export abstract class FollowerCore implements LogListener {
     if (this.over) {
       // Closed, or ended by the log or an overflow, while the log was answering.
       result.subscription.close();
-      const error = this.endError;
-      this.endError = undefined;
-      return { status: 'ended', reason: this.state as 'closed' | 'log_closed' | 'overflow', error };
+      const state = this.state as 'closed' | 'log_closed' | 'overflow' | Error;
+      if (!(state instanceof Error)) return { status: 'ended', reason: state, error: undefined };
+      this.state = 'log_closed';
+      return { status: 'ended', reason: 'log_closed', error: state };
     }
     this.subscription = result.subscription;
     const replay = result.replay.filter((entry) => this.owns(entry) && this.wanted(entry));
@@ -264,11 +266,10 @@ export abstract class FollowerCore implements LogListener {
 
   private end(reason: 'log_closed' | 'overflow', error?: Error): void {
     const wasFollowing = this.following;
-    this.state = reason;
+    // While subscribing, start() tells its caller instead: the log's reason is kept as the state.
+    this.state = !wasFollowing && reason === 'log_closed' && error instanceof Error ? error : reason;
     this.release();
-    // While subscribing, start() tells its caller instead.
     if (wasFollowing) this.ended(reason, error);
-    else this.endError = error;
   }
 
   private release(): void {

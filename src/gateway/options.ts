@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors/index.js';
-import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown, type OptionChecker } from '../errors/options.js';
 import type { EventLog } from '../transport/types.js';
 import type { Authenticate } from './auth.js';
 import type { AllowedOrigins } from './origin.js';
@@ -126,7 +126,7 @@ export const DEFAULTS = Object.freeze({
 /** Resolves and validates the shared options; throws `ValidationError` `INVALID_OPTION` naming the option. */
 export function resolveFrontEndOptions(options: FrontEndOptions, defaults: SurfaceDefaults): ResolvedFrontEndOptions {
   const check = checker(defaults.name);
-  if (typeof options !== 'object' || options === null) throw check.fail('options', 'must be an object');
+  if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
   if (typeof options.authenticate !== 'function') {
     throw check.fail('authenticate', 'is required: a function (request: AuthRequest) => { userId } | null');
   }
@@ -135,16 +135,16 @@ export function resolveFrontEndOptions(options: FrontEndOptions, defaults: Surfa
     authTimeoutMs: check.integer('authTimeoutMs', given(options.authTimeoutMs, DEFAULTS.authTimeoutMs), 1, MAX_TIMER_MS),
     maxConnectionsPerUser: check.integer('maxConnectionsPerUser', given(options.maxConnectionsPerUser, DEFAULTS.maxConnectionsPerUser), 1),
     maxConnections: check.integer('maxConnections', given(options.maxConnections, DEFAULTS.maxConnections), 1),
-    userLimitPolicy: options.userLimitPolicy ?? DEFAULTS.userLimitPolicy,
+    userLimitPolicy: given(options.userLimitPolicy, DEFAULTS.userLimitPolicy),
     heartbeatIntervalMs: check.integer('heartbeatIntervalMs', given(options.heartbeatIntervalMs, defaults.heartbeatIntervalMs), 0, MAX_TIMER_MS),
     closeTimeoutMs: check.integer('closeTimeoutMs', given(options.closeTimeoutMs, defaults.closeTimeoutMs), 0, MAX_TIMER_MS),
     onError: options.onError,
     allowedOrigins: options.allowedOrigins,
   };
   if (resolved.userLimitPolicy !== 'close-oldest' && resolved.userLimitPolicy !== 'refuse-newest') {
-    throw check.fail('userLimitPolicy', `must be "close-oldest" or "refuse-newest", got ${shown(resolved.userLimitPolicy)}`);
+    throw check.fail('userLimitPolicy', `must be "close-oldest" or "refuse-newest" (got ${shown(resolved.userLimitPolicy)})`);
   }
-  if (resolved.onError !== undefined && typeof resolved.onError !== 'function') throw check.fail('onError', 'must be a function');
+  if (resolved.onError !== undefined) check.fn('onError', resolved.onError);
   const origins = resolved.allowedOrigins;
   if (
     origins !== undefined &&
@@ -152,7 +152,7 @@ export function resolveFrontEndOptions(options: FrontEndOptions, defaults: Surfa
     typeof origins !== 'function' &&
     !(Array.isArray(origins) && origins.every((origin) => typeof origin === 'string' && isOrigin(origin)))
   ) {
-    throw check.fail('allowedOrigins', 'must be "*", an array of origins like "https://app.example.com", or a function (origin) => boolean');
+    throw check.fail('allowedOrigins', `must be "*", an array of origins like "https://app.example.com", or a function (origin) => boolean (got ${shown(origins)})`);
   }
   return resolved;
 }
@@ -172,6 +172,13 @@ export function resolveRunLimitOptions(options: RunLimitOptions, name: string): 
     maxRunsPerUser: check.integer('maxRunsPerUser', given(options.maxRunsPerUser, DEFAULTS.maxRunsPerUser), 1),
     maxRuns: check.integer('maxRuns', given(options.maxRuns, DEFAULTS.maxRuns), 1),
   };
+}
+
+/** A surface's URL path: a string starting with "/" (`undefined`: `fallback`). */
+export function resolvePath(check: OptionChecker, path: unknown, fallback: string): string {
+  const resolved = given(path, fallback);
+  if (typeof resolved !== 'string' || !resolved.startsWith('/')) throw check.fail('path', `must be a path starting with "/" (got ${shown(resolved)})`);
+  return resolved;
 }
 
 /** Checks that `log` is an `EventLog`. */

@@ -5,7 +5,7 @@ import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { AbortError, AuthError, GatewayError, StateError, ValidationError } from '../errors/index.js';
 import { given } from '../errors/options.js';
 import {
-  DEFAULT_CLOSE_TIMEOUT_MS,
+  closeTimeout,
   agentsByName,
   emptyFinished,
   endQueuedAsCancelled,
@@ -140,9 +140,10 @@ export class MemoryRunQueue implements RunQueue {
     });
   }
 
-  async close(options: CloseOptions = {}): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
+    const timeoutMs = closeTimeout(options, 'MemoryRunQueue');
     this.closed = true;
-    await Promise.all(this.workers.map((worker) => worker.close(options)));
+    await Promise.all(this.workers.map((worker) => worker.close({ timeoutMs })));
   }
 
   /** Hands waiting runs to workers with free capacity; cancelled ones first, needing none. */
@@ -245,9 +246,9 @@ class MemoryWorker implements RunWorker {
     return done;
   }
 
-  async close(options: CloseOptions = {}): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
+    const timeoutMs = closeTimeout(options, 'MemoryWorker');
     this.closing = true;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const all = () => Promise.allSettled([...this.running.values()].map((run) => run.done));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);

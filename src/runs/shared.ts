@@ -3,11 +3,11 @@ import type { RunContext } from '../agent/run-context.js';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { Histogram } from '../bridge/histogram.js';
 import { AbortError, AgentwireError, ValidationError } from '../errors/index.js';
-import { checker, given, shown } from '../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { toJson } from '../events/json.js';
 import type { ErrorInfo } from '../events/schema.js';
 import { RUN_ID_ADMITTED, checkRunOptions } from '../agent/run-options.js';
-import type { AdmissionLimits, AgentSet, RunOutcome, SubmitOptions } from './types.js';
+import type { AdmissionLimits, AgentSet, CloseOptions, RunOutcome, SubmitOptions } from './types.js';
 
 /** Waits in ms: from one to ten minutes, coarse (queue waits are not sub-millisecond). */
 export const WAIT_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000] as const;
@@ -21,6 +21,18 @@ export function resolveAdmission(limits: AdmissionLimits = {}, owner = 'Run queu
   const resolved = { maxRunsPerUser: given(limits.maxRunsPerUser, DEFAULT_MAX_RUNS_PER_USER), maxQueued: given(limits.maxQueued, DEFAULT_MAX_QUEUED) };
   for (const [name, value] of Object.entries(resolved)) positiveInt(name, value, 1, owner);
   return resolved;
+}
+
+/**
+ * The `timeoutMs` of a queue's or worker's `close(options)`: 0 to 2^31 - 1 ms (a timer waits for
+ * it), default 10,000; `null` or another value is `ValidationError` `INVALID_OPTION`
+ * (`<owner> close() option timeoutMs must be …`).
+ */
+export function closeTimeout(options: CloseOptions | undefined, owner: string): number {
+  const check = checker(`${owner} close()`);
+  if (options === undefined) return DEFAULT_CLOSE_TIMEOUT_MS;
+  if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object { timeoutMs? } (got ${shown(options)})`);
+  return check.duration('timeoutMs', given(options.timeoutMs, DEFAULT_CLOSE_TIMEOUT_MS), { min: 0, max: MAX_TIMER_MS });
 }
 
 /** A safe integer >= `min`, else `ValidationError` `INVALID_OPTION` naming the option and `owner` (the shared option checker). */

@@ -12,12 +12,19 @@ import { checker as gatewayChecker, resolveFrontEndOptions, shown as gatewayShow
 import { resolveQueueOptions } from '../../src/runs/bullmq/options.js';
 import { MemoryRunQueue } from '../../src/runs/memory-queue.js';
 import { MemoryTransport } from '../../src/transport/memory/memory-transport.js';
+import { createAguiHandler } from '../../src/agui/handler.js';
+import { createChatHandler } from '../../src/ai-sdk/ui/chat-handler.js';
+import { resolveReconnect } from '../../src/client/backoff.js';
+import { ScriptedAgent } from '../helpers/agents.js';
+import { resolveGatewayOptions } from '../../src/gateway/websocket/options.js';
 import { resolveEventLogOptions, resolveTransportOptions } from '../../src/transport/redis/options.js';
 
 /** What an option accepts. */
 type Kind =
   | { type: 'int'; min: number; max?: number }
   | { type: 'ms'; min?: number; max?: number; integer?: boolean }
+  | { type: 'num'; min: number; max: number }
+  | { type: 'attempts' }
   | { type: 'fn' }
   | { type: 'bool' };
 
@@ -33,6 +40,10 @@ function accepts(kind: Kind, value: unknown): boolean {
       return typeof value === 'function';
     case 'bool':
       return typeof value === 'boolean';
+    case 'num':
+      return typeof value === 'number' && Number.isFinite(value) && value >= kind.min && value <= kind.max;
+    case 'attempts':
+      return value === Infinity || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0);
     case 'int':
       return typeof value === 'number' && Number.isSafeInteger(value) && value >= kind.min && value <= (kind.max ?? Number.MAX_SAFE_INTEGER);
     case 'ms':
@@ -53,6 +64,31 @@ interface Subject {
   /** Option → what it accepts; a dotted name is an option inside an object (`retry.retries` → `{ retry: { retries } }`). */
   options: Record<string, Kind>;
 }
+
+const authenticate = () => null;
+const agent = { name: 'a', run: () => Promise.resolve() };
+/** `build` with the required options of a surface added (null, the options themselves, stays null). */
+const withRequired = (required: Record<string, unknown>, build: (options: Record<string, unknown>) => void) => (options: Record<string, unknown>) =>
+  build(options === null ? (null as never) : { ...required, ...options });
+const wsMs: Kind = { type: 'int', min: 0, max: MAX_TIMER_MS };
+const runSurfaceOptions: Record<string, Kind> = {
+  authTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+  maxConnectionsPerUser: count,
+  maxConnections: count,
+  heartbeatIntervalMs: wsMs,
+  closeTimeoutMs: wsMs,
+  onError: { type: 'fn' },
+  maxQueuedBytes: count,
+  maxQueuedEvents: count,
+  terminalTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+  maxBodyBytes: count,
+  maxBodyDepth: count,
+  bodyTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+  maxRunsPerUser: count,
+  maxRuns: count,
+  pauseOnRequest: { type: 'bool' },
+  abortOnDisconnect: { type: 'bool' },
+};
 
 function optionsWith(option: string, value: unknown): Record<string, unknown> {
   const [head, tail] = option.split('.') as [string, string | undefined];
@@ -135,6 +171,57 @@ const subjects: Subject[] = [
     build: (options) => new MemoryRunQueue(options as never),
     options: { maxRunsPerUser: count, maxQueued: count, maxFinished: count },
   },
+  {
+    owner: 'WebSocketGateway',
+    build: withRequired({ authenticate }, (options) => resolveGatewayOptions(options as never)),
+    options: {
+      authTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+      maxConnectionsPerUser: count,
+      maxConnections: count,
+      heartbeatIntervalMs: wsMs,
+      closeTimeoutMs: wsMs,
+      maxPayload: count,
+      maxSubscriptionsPerConnection: count,
+      maxBufferedBytes: count,
+      maxQueuedFrames: count,
+      batching: { type: 'bool' },
+      subscribeTimeoutMs: wsMs,
+      maxInvalidFrames: count0,
+      cancelRun: { type: 'fn' },
+      onError: { type: 'fn' },
+      'rateLimit.framesPerSecond': { type: 'ms' },
+      'rateLimit.burst': count,
+    },
+  },
+  {
+    owner: 'AguiHandler',
+    build: withRequired({ authenticate, agent, log: new MemoryTransport() }, (options) => createAguiHandler(options as never)),
+    options: { ...runSurfaceOptions, toInput: { type: 'fn' } },
+  },
+  {
+    owner: 'ChatHandler',
+    build: withRequired({ authenticate, agent, log: new MemoryTransport() }, (options) => createChatHandler(options as never)),
+    options: { ...runSurfaceOptions, input: { type: 'fn' } },
+  },
+  {
+    owner: 'RedisStreamsTransport',
+    build: (options) =>
+      resolveTransportOptions(
+        options === null ? (null as never) : ({ ...options, cluster: { rootNodes: ['redis://127.0.0.1:7000'], ...(options.cluster as object) } } as never),
+      ),
+    options: { 'cluster.slotGroups': { type: 'int', min: 1, max: 1024 } },
+  },
+  {
+    owner: 'connect()',
+    build: (options) => resolveReconnect(options === null ? (null as never) : (options.reconnect as never)),
+    options: {
+      'reconnect.initialDelayMs': timer0,
+      'reconnect.maxDelayMs': timer0,
+      'reconnect.factor': { type: 'num', min: 1, max: 1_000 },
+      'reconnect.jitter': { type: 'bool' },
+      'reconnect.maxAttempts': { type: 'attempts' },
+    },
+  },
 ];
 
 /** The hostile values of the brief, and their neighbours. */
@@ -212,7 +299,9 @@ describe('constructor options: one validator, every hostile value refused', () =
         if (option.includes('.')) continue;
         expect(thrownBy(() => subject.build({ [option]: undefined }))).toBeUndefined();
       }
-      expect(thrownBy(() => subject.build(null as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+      // The handlers check their required agent first; the client names its reconnect option.
+      const field = { 'connect()': 'reconnect', AguiHandler: 'agent', ChatHandler: 'agent' }[subject.owner] ?? 'options';
+      expect(thrownBy(() => subject.build(null as never))).toMatchObject({ code: 'INVALID_OPTION', field });
     });
   }
 
@@ -262,7 +351,6 @@ describe('constructor options: one validator, every hostile value refused', () =
   it('the gateways use the same checker (moved, re-exported from src/gateway/options.ts)', () => {
     expect(gatewayChecker).toBe(checker);
     expect(gatewayShown).toBe(shown);
-    const authenticate = () => null;
     for (const [option, value] of [
       ['heartbeatIntervalMs', 1e12],
       ['closeTimeoutMs', null],
@@ -274,5 +362,36 @@ describe('constructor options: one validator, every hostile value refused', () =
       expect(error).toMatchObject({ code: 'INVALID_OPTION', field: option });
       expect((error as Error).message).toMatch(new RegExp(`^Test option ${option} must be .*\\(got ${gatewayShown(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
     }
+  });
+});
+
+describe('close({ timeoutMs }) of run queues and workers: null is not the default', () => {
+  it('refuses every hostile timeoutMs with INVALID_OPTION before closing, accepts 0 to 2^31 - 1 ms', async () => {
+    await fc.assert(
+      fc.asyncProperty(anyValue, async (value) => {
+        const queue = new MemoryRunQueue();
+        const worker = queue.serve({ agents: [new ScriptedAgent()] });
+        for (const [owner, close] of [
+          ['MemoryWorker', (options: unknown) => worker.close(options as never)],
+          ['MemoryRunQueue', (options: unknown) => queue.close(options as never)],
+        ] as const) {
+          const error = await close({ timeoutMs: value }).then(() => undefined, (reason: unknown) => reason);
+          if (accepts(timer0, value)) {
+            expect(error).toBeUndefined();
+            continue;
+          }
+          expect(error).toBeInstanceOf(ValidationError);
+          expect(error).toMatchObject({ code: 'INVALID_OPTION', field: 'timeoutMs' });
+          expect((error as Error).message).toBe(
+            `${owner} close() option timeoutMs must be a finite number of milliseconds >= 0 and <= ${MAX_TIMER_MS} (got ${shown(value)})`,
+          );
+        }
+        await queue.close();
+      }),
+      { numRuns: 100, examples: HOSTILE.map((value) => [value]) },
+    );
+    const queue = new MemoryRunQueue();
+    await expect(queue.close(null as never)).rejects.toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+    await expect(queue.close()).resolves.toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@ import { GatewayError, ValidationError } from '../../errors/index.js';
 import { generateRunId } from '../../ids/run-id.js';
 import { isValidThreadId } from '../../ids/thread-id.js';
 import type { Principal } from '../../gateway/auth.js';
-import { checker } from '../../gateway/options.js';
+import { checker, given, resolvePath, shown } from '../../gateway/options.js';
 import type { AuthRequest } from '../../gateway/request.js';
 import { RunSurface, type ContinueRequest, type RunResponder, type RunSurfaceOptions } from '../../gateway/run-stream/index.js';
 import type { RunQueue } from '../../runs/types.js';
@@ -113,6 +113,8 @@ class AiSdkChatHandler<Input> implements ChatHandler {
   readonly path: string;
   private readonly surface: RunSurface;
   private readonly toInput: ChatInput<Input>;
+  private readonly abortOnDisconnect: boolean;
+  private readonly pauseOnRequest: boolean;
 
   constructor(private readonly options: ChatHandlerBaseOptions<Input> & { input?: ChatInput<Input> }) {
     // Bound, so that `export const GET = handler.fetch` (Next.js) and `app.use(handler.handle)` work.
@@ -120,14 +122,14 @@ class AiSdkChatHandler<Input> implements ChatHandler {
     this.fetch = this.fetch.bind(this);
     const check = checker(CHAT_DEFAULTS.name);
     const queue = options?.queue;
-    if (queue !== undefined && (typeof queue.submit !== 'function' || typeof queue.cancel !== 'function')) throw check.fail('queue', 'must be a RunQueue');
+    if (queue !== undefined && (typeof queue?.submit !== 'function' || typeof queue.cancel !== 'function')) throw check.fail('queue', `must be a RunQueue (got ${shown(queue)})`);
     if (queue ? typeof options.agent !== 'string' && typeof options.agent?.name !== 'string' : typeof (options?.agent as Partial<BaseAgent<Input, unknown>> | undefined)?.run !== 'function') {
       throw check.fail('agent', queue ? "is required: the agent's name (or a BaseAgent)" : 'is required: a BaseAgent (or an agent name with queue)');
     }
-    const path = options.path ?? '/api/chat';
-    if (typeof path !== 'string' || !path.startsWith('/')) throw check.fail('path', `must start with "/", got ${String(path)}`);
-    this.path = path.replace(/\/+$/, '') || '/';
-    this.toInput = options.input ?? ((request) => modelInputFromChat(request) as Input | Promise<Input>);
+    this.path = resolvePath(check, options.path, '/api/chat').replace(/\/+$/, '') || '/';
+    this.toInput = options.input === undefined ? (request) => modelInputFromChat(request) as Input | Promise<Input> : check.fn('input', options.input);
+    this.abortOnDisconnect = check.boolean('abortOnDisconnect', given(options.abortOnDisconnect, false));
+    this.pauseOnRequest = check.boolean('pauseOnRequest', given(options.pauseOnRequest, true));
     const { resultText, errorText, cursorMetadata } = options;
     this.surface = new RunSurface(options, {
       ...CHAT_DEFAULTS,
@@ -135,7 +137,7 @@ class AiSdkChatHandler<Input> implements ChatHandler {
       methods: ['GET', 'POST'],
       emptyBody: new GatewayError('INVALID_JSON', 'The request body is empty: expected { id, messages }', { field: 'body' }),
       codec: () => new UiCodec({ resultText, errorText, cursorMetadata }),
-      pauseOnRequest: options.pauseOnRequest ?? true,
+      pauseOnRequest: this.pauseOnRequest,
       ...(queue && { cancelRun: (runId: string, userId: string) => queue.cancel(runId, { userId }) }),
       streamHeaders: (runId) => ({
         'Content-Type': 'text/event-stream',
@@ -218,7 +220,7 @@ class AiSdkChatHandler<Input> implements ChatHandler {
         queued: queue !== undefined,
         continuation: (run) => run.continuation,
         clientRunId: false,
-        abortOnDisconnect: this.options.abortOnDisconnect ?? false,
+        abortOnDisconnect: this.abortOnDisconnect,
         abortMessage: (reason) => (reason === 'client' ? 'The chat client disconnected' : 'The chat client does not read its stream'),
       });
     }
@@ -236,7 +238,7 @@ class AiSdkChatHandler<Input> implements ChatHandler {
 
   private async parse(body: unknown, principal: Principal): Promise<ChatRun<Input>> {
     const request = await parseChatRequest(body);
-    const approvals = this.options.pauseOnRequest === false ? [] : approvalResponsesOf(request);
+    const approvals = !this.pauseOnRequest ? [] : approvalResponsesOf(request);
     if (approvals.length > 0) {
       // The resend after addToolApprovalResponse: the answers to the run that waits, not a new run.
       const responses = approvals.map((approval) => ({ requestId: approval.requestId, answer: () => ({ approved: approval.approved, reason: approval.reason }) }));

@@ -20,6 +20,7 @@ import { refusalOf } from '../endings.js';
 import {
   MAX_TIMER_MS,
   checker,
+  given,
   resolveBodyOptions,
   resolveFrontEndOptions,
   resolveLog,
@@ -206,9 +207,9 @@ export class RunSurface {
     this.heartbeat = new Heartbeat(this.options.heartbeatIntervalMs, this.live);
     this.log = resolveLog(options.log, config.name);
     const check = checker(config.name);
-    this.maxQueuedChars = check.integer('maxQueuedBytes', options.maxQueuedBytes ?? STREAM_DEFAULTS.maxQueuedBytes, 1);
-    this.maxQueuedEntries = check.integer('maxQueuedEvents', options.maxQueuedEvents ?? STREAM_DEFAULTS.maxQueuedEvents, 1);
-    this.terminalTimeoutMs = check.integer('terminalTimeoutMs', options.terminalTimeoutMs ?? STREAM_DEFAULTS.terminalTimeoutMs, 1, MAX_TIMER_MS);
+    this.maxQueuedChars = check.integer('maxQueuedBytes', given(options.maxQueuedBytes, STREAM_DEFAULTS.maxQueuedBytes), 1);
+    this.maxQueuedEntries = check.integer('maxQueuedEvents', given(options.maxQueuedEvents, STREAM_DEFAULTS.maxQueuedEvents), 1);
+    this.terminalTimeoutMs = check.integer('terminalTimeoutMs', given(options.terminalTimeoutMs, STREAM_DEFAULTS.terminalTimeoutMs), 1, MAX_TIMER_MS);
     this.admission = new RunAdmission({
       authenticate: this.options.authenticate,
       authTimeoutMs: this.options.authTimeoutMs,

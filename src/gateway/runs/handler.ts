@@ -4,7 +4,7 @@ import { AuthError, GatewayError, StateError, ValidationError } from '../../erro
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
 import { authenticateRequest } from '../auth.js';
 import { readBody } from '../admission.js';
-import { resolveBodyOptions, resolveFrontEndOptions, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
+import { checker, resolveBodyOptions, resolveFrontEndOptions, resolvePath, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { problemOf } from '../respond.js';
@@ -71,7 +71,7 @@ export class RunsHandler {
       throw new ValidationError('RunsHandler option queue is required: a RunQueue', { field: 'queue', code: 'INVALID_OPTION' });
     }
     this.queue = options.queue;
-    this.path = (options.path ?? '/runs').replace(/\/+$/, '') || '/runs';
+    this.path = resolvePath(checker('RunsHandler'), options.path, '/runs').replace(/\/+$/, '') || '/runs';
     this.agents = options.agents ? new Set(options.agents) : undefined;
     this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET', 'POST']);
   }

@@ -84,7 +84,8 @@ export class WebSocketGateway implements Transport {
 
   constructor(options: WebSocketGatewayOptions) {
     this.options = resolveGatewayOptions(options);
-    const given = options.log ?? options.transport;
+    // Only undefined means the default (a new MemoryTransport): a null log is refused by resolveLog.
+    const given = options.log !== undefined ? options.log : options.transport;
     this.ownsLog = given === undefined;
     this.log = given === undefined ? new MemoryTransport() : (resolveLog(given, 'WebSocketGateway') as Transport & EventLog);
     // Inline delivery from the bridge, only when the log accepts events synchronously (the in-memory one does).

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { EventLog, Transport } from '../../transport/types.js';
 import type { Authenticate, Principal } from '../auth.js';
-import { MAX_TIMER_MS, checker, resolveFrontEndOptions, shown, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
+import { MAX_TIMER_MS, checker, given, resolveFrontEndOptions, resolvePath, shown, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions, type UserLimitPolicy } from '../options.js';
 
 export type { UserLimitPolicy };
 
@@ -126,29 +126,27 @@ const WS_DEFAULTS = { name: 'WebSocketGateway', heartbeatIntervalMs: 30_000, clo
 export function resolveGatewayOptions(options: WebSocketGatewayOptions): ResolvedGatewayOptions {
   const shared = resolveFrontEndOptions(options as FrontEndOptions, WS_DEFAULTS);
   const check = checker(WS_DEFAULTS.name);
-  const path = options.path ?? '/ws';
-  if (typeof path !== 'string' || !path.startsWith('/')) throw check.fail('path', `must start with "/", got ${JSON.stringify(String(path))}`);
-  if (options.batching !== undefined && typeof options.batching !== 'boolean') throw check.fail('batching', 'must be a boolean');
-  if (options.cancelRun !== undefined && typeof options.cancelRun !== 'function') throw check.fail('cancelRun', 'must be a function');
+  const path = resolvePath(check, options.path, '/ws');
+  if (options.cancelRun !== undefined) check.fn('cancelRun', options.cancelRun);
   const rateLimit: unknown = options.rateLimit;
   if (rateLimit !== undefined && (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit))) {
-    throw check.fail('rateLimit', `must be an object { framesPerSecond?, burst? }, got ${shown(rateLimit)}`);
+    throw check.fail('rateLimit', `must be an object { framesPerSecond?, burst? } (got ${shown(rateLimit)})`);
   }
   return {
     ...shared,
     onError: options.onError,
     cancelRun: options.cancelRun,
     path,
-    maxPayload: check.integer('maxPayload', options.maxPayload ?? 64 * KiB, 1),
-    maxSubscriptionsPerConnection: check.integer('maxSubscriptionsPerConnection', options.maxSubscriptionsPerConnection ?? 16, 1),
-    maxBufferedBytes: check.integer('maxBufferedBytes', options.maxBufferedBytes ?? 4 * KiB * KiB, 1),
-    maxQueuedFrames: check.integer('maxQueuedFrames', options.maxQueuedFrames ?? 20_000, 1),
-    batching: options.batching ?? true,
-    subscribeTimeoutMs: check.integer('subscribeTimeoutMs', options.subscribeTimeoutMs ?? 30_000, 0, MAX_TIMER_MS),
+    maxPayload: check.integer('maxPayload', given(options.maxPayload, 64 * KiB), 1),
+    maxSubscriptionsPerConnection: check.integer('maxSubscriptionsPerConnection', given(options.maxSubscriptionsPerConnection, 16), 1),
+    maxBufferedBytes: check.integer('maxBufferedBytes', given(options.maxBufferedBytes, 4 * KiB * KiB), 1),
+    maxQueuedFrames: check.integer('maxQueuedFrames', given(options.maxQueuedFrames, 20_000), 1),
+    batching: check.boolean('batching', given(options.batching, true)),
+    subscribeTimeoutMs: check.integer('subscribeTimeoutMs', given(options.subscribeTimeoutMs, 30_000), 0, MAX_TIMER_MS),
     rateLimit: {
-      framesPerSecond: check.positive('rateLimit.framesPerSecond', options.rateLimit?.framesPerSecond ?? 20),
-      burst: check.integer('rateLimit.burst', options.rateLimit?.burst ?? 40, 1),
+      framesPerSecond: check.positive('rateLimit.framesPerSecond', given(options.rateLimit?.framesPerSecond, 20)),
+      burst: check.integer('rateLimit.burst', given(options.rateLimit?.burst, 40), 1),
     },
-    maxInvalidFrames: check.integer('maxInvalidFrames', options.maxInvalidFrames ?? 10, 0),
+    maxInvalidFrames: check.integer('maxInvalidFrames', given(options.maxInvalidFrames, 10), 0),
   };
 }

@@ -8,7 +8,7 @@ import { closeRun, Reaper, type QueueContext, type RetryFields } from './context
 import { QueueKeys, resolveQueueOptions, type BullMQRunQueueOptions, type ResolvedQueueOptions } from './options.js';
 import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
 import { BullMQWorker } from './worker.js';
-import { DEFAULT_CLOSE_TIMEOUT_MS, agentsByName, emptyFinished, newWaitHistogram, prepareJob, type RunJob } from '../shared.js';
+import { agentsByName, closeTimeout, emptyFinished, newWaitHistogram, prepareJob, type RunJob } from '../shared.js';
 import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueue, RunQueueStats, RunState, RunWorker, ServeOptions, SubmitOptions } from '../types.js';
 
 /**
@@ -218,10 +218,11 @@ export class BullMQRunQueue implements RunQueue {
     return this.reaper.tick();
   }
 
-  async close(options: CloseOptions = {}): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
+    const timeoutMs = closeTimeout(options, 'BullMQRunQueue');
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.workers].map((worker) => worker.close({ timeoutMs: options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS })));
+    await Promise.all([...this.workers].map((worker) => worker.close({ timeoutMs })));
     await this.reaper.stop();
     await this.bull.close().catch(() => undefined);
     if (this.bullClient.isOpen) await this.bullClient.quit().catch(() => undefined);

@@ -11,7 +11,7 @@ import { closeRunInLog } from './close-run.js';
 import { bullConnection, type BullConnection } from './connection.js';
 import { finish, type QueueContext } from './context.js';
 import { CLAIM, RENEW } from './scripts.js';
-import { DEFAULT_CLOSE_TIMEOUT_MS, executeJob, positiveInt, type RunEnd, type RunJob } from '../shared.js';
+import { closeTimeout, executeJob, positiveInt, type RunEnd, type RunJob } from '../shared.js';
 import type { CloseOptions, RunWorker, RunWorkerEvents, ServeOptions } from '../types.js';
 
 /**
@@ -186,8 +186,14 @@ export class BullMQWorker implements RunWorker {
     if (this.events.listenerCount('error') > 0) this.events.emit('error', error instanceof Error ? error : new Error(String(error)));
   }
 
-  close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+  close(options?: CloseOptions): Promise<void> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = closeTimeout(options, 'BullMQWorker');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.closing ??= this.shutdown(timeoutMs);
     return this.closing;
   }
 

@@ -171,14 +171,12 @@ export function resolveTransportOptions(options: RedisStreamsTransportOptions): 
 
 function resolveCluster(cluster: RedisClusterConfig | undefined, owner: string): Required<RedisClusterConfig> | undefined {
   if (cluster === undefined) return undefined;
+  if (typeof cluster !== 'object' || cluster === null) throw invalid(owner, 'cluster', `must be an object { rootNodes, slotGroups? } (got ${shown(cluster)})`);
   const { rootNodes } = cluster;
   if (!Array.isArray(rootNodes) || rootNodes.length === 0 || rootNodes.some((url) => typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
     throw invalid(owner, 'cluster.rootNodes', `must be a non-empty list of redis:// or rediss:// URLs, got ${JSON.stringify(rootNodes)}`);
   }
-  const slotGroups = cluster.slotGroups ?? DEFAULT_SLOT_GROUPS;
-  if (!Number.isInteger(slotGroups) || slotGroups < 1 || slotGroups > 1024) {
-    throw invalid(owner, 'cluster.slotGroups', `must be an integer from 1 to 1024, got ${String(slotGroups)}`);
-  }
+  const slotGroups = checker(owner).integer('cluster.slotGroups', given(cluster.slotGroups, DEFAULT_SLOT_GROUPS), 1, 1024);
   return { rootNodes: [...rootNodes], slotGroups };
 }
 
