@@ -13,6 +13,7 @@ import { resolveQueueOptions } from '../../src/runs/bullmq/options.js';
 import { MemoryRunQueue } from '../../src/runs/memory-queue.js';
 import { MemoryTransport } from '../../src/transport/memory/memory-transport.js';
 import { createAguiHandler } from '../../src/agui/handler.js';
+import { SseGateway } from '../../src/gateway/sse/gateway.js';
 import { createChatHandler } from '../../src/ai-sdk/ui/chat-handler.js';
 import { resolveReconnect } from '../../src/client/backoff.js';
 import { ScriptedAgent } from '../helpers/agents.js';
@@ -192,6 +193,11 @@ const subjects: Subject[] = [
       'rateLimit.framesPerSecond': { type: 'ms' },
       'rateLimit.burst': count,
     },
+  },
+  {
+    owner: 'SseGateway',
+    build: withRequired({ authenticate, log: new MemoryTransport() }, (options) => new SseGateway(options as never)),
+    options: { retryMs: count0, maxQueuedBytes: count, maxQueuedEvents: count },
   },
   {
     owner: 'AguiHandler',

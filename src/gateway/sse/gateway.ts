@@ -6,7 +6,7 @@ import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
 import { Heartbeat } from '../heartbeat.js';
 import { refusalOf } from '../endings.js';
-import { checker, resolveFrontEndOptions, resolveLog, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions } from '../options.js';
+import { checker, given, resolveFrontEndOptions, resolveLog, resolvePath, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { respondNode, respondWeb, toAgentwireError } from '../respond.js';
@@ -83,11 +83,10 @@ export class SseGateway {
     this.heartbeat = new Heartbeat(this.options.heartbeatIntervalMs, this.live);
     this.log = resolveLog(options.log, SSE_DEFAULTS.name);
     const check = checker(SSE_DEFAULTS.name);
-    this.path = options.path ?? '/events';
-    if (typeof this.path !== 'string' || !this.path.startsWith('/')) throw check.fail('path', `must start with "/", got ${String(this.path)}`);
-    this.retryMs = check.integer('retryMs', options.retryMs ?? 2_000, 0);
-    this.maxQueuedChars = check.integer('maxQueuedBytes', options.maxQueuedBytes ?? 4 * 1024 * 1024, 1);
-    this.maxQueuedEntries = check.integer('maxQueuedEvents', options.maxQueuedEvents ?? 20_000, 1);
+    this.path = resolvePath(check, options.path, '/events');
+    this.retryMs = check.integer('retryMs', given(options.retryMs, 2_000), 0);
+    this.maxQueuedChars = check.integer('maxQueuedBytes', given(options.maxQueuedBytes, 4 * 1024 * 1024), 1);
+    this.maxQueuedEntries = check.integer('maxQueuedEvents', given(options.maxQueuedEvents, 20_000), 1);
     this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET']);
     this.tracker = new ConnectionTracker(this.options);
   }
