@@ -57,9 +57,35 @@ export class MemoryRunQueue implements RunQueue {
   }
 
   submit(agent: string, input: unknown, options: SubmitOptions): Promise<string> {
+    let job: RunJob;
     try {
       if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
-      const job = prepareJob(agent, input, options);
+      job = prepareJob(agent, input, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // The thread may be owned in the workers' logs by runs this queue never saw (`agent.run`
+    // directly, another queue): asked before anything is queued, so another user's submit is
+    // refused and does not make this queue take them for the thread's owner.
+    const logs = this.threadLogs();
+    if (logs.length === 0) return this.admit(job);
+    return ownerIn(logs, job.threadId).then((owner) => {
+      if (owner !== undefined && owner !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      return this.admit(job);
+    });
+  }
+
+  /** The logs the served workers' agents write to (where a thread's owner is established). */
+  private threadLogs(): ThreadOwners[] {
+    const logs = new Set<ThreadOwners>();
+    for (const worker of this.workers) for (const log of worker.logs()) logs.add(log);
+    return [...logs];
+  }
+
+  /** Admission of a prepared job: the queue's own checks, then it waits for a worker. */
+  private admit(job: RunJob): Promise<string> {
+    try {
+      if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
       if (this.runs.has(job.runId)) throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
       const thread = this.threads.get(job.threadId);
       if (thread && thread.userId !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
@@ -78,7 +104,7 @@ export class MemoryRunQueue implements RunQueue {
       }
       const entry: Entry = {
         job,
-        info: { runId: job.runId, threadId: job.threadId, userId: job.userId, agent, state: 'queued', queuedAt: job.queuedAt, cancelRequested: false },
+        info: { runId: job.runId, threadId: job.threadId, userId: job.userId, agent: job.agent, state: 'queued', queuedAt: job.queuedAt, cancelRequested: false },
       };
       this.runs.set(job.runId, entry);
       if (thread) thread.runs++;
@@ -225,6 +251,20 @@ class MemoryWorker implements RunWorker {
     return this.running.size;
   }
 
+  /** The logs its agents' bridges write to: their transport, or a gateway's `log` (anything with `ownerOf`). */
+  logs(): ThreadOwners[] {
+    const logs: ThreadOwners[] = [];
+    const bridges = new Set<AgentBridge>();
+    if (this.bridge) bridges.add(this.bridge);
+    for (const agent of this.agents.values()) if (agent.bridge) bridges.add(agent.bridge);
+    for (const bridge of bridges) {
+      const transport = bridge.transport as Partial<ThreadOwners> & { log?: Partial<ThreadOwners> };
+      const log = typeof transport.ownerOf === 'function' ? transport : transport.log;
+      if (typeof log?.ownerOf === 'function') logs.push(log as ThreadOwners);
+    }
+    return logs;
+  }
+
   get free(): number {
     return this.closing ? 0 : this.concurrency - this.running.size;
   }
@@ -257,4 +297,18 @@ class MemoryWorker implements RunWorker {
     await all();
     this.queue.dispatch();
   }
+}
+
+/** What a log answers about a thread's owner (`EventLog.ownerOf`). */
+interface ThreadOwners {
+  ownerOf(threadId: string): Promise<string | undefined>;
+}
+
+/** The first owner any of `logs` knows for the thread. */
+async function ownerIn(logs: ThreadOwners[], threadId: string): Promise<string | undefined> {
+  for (const log of logs) {
+    const owner = await log.ownerOf(threadId);
+    if (owner !== undefined) return owner;
+  }
+  return undefined;
 }

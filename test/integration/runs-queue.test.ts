@@ -229,3 +229,38 @@ describe('MemoryRunQueue thread ownership (an index, not a scan)', () => {
     }
   });
 });
+
+describe("MemoryRunQueue and threads its queue never saw (attack F1)", () => {
+  it("refuses another user's submit into a thread the workers' log gives to its owner (a run started by agent.run), so the owner keeps submitting and following it", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const queue = new MemoryRunQueue({ maxRunsPerUser: 100 });
+    try {
+      const agent = new StepAgent({ bridge });
+      queue.serve({ agents: [agent] }, { concurrency: 2 });
+      const alice = new LogCollector();
+      const sub = await transport.subscribe({ userId: 'alice', threadId: 'direct' }, alice);
+      if (sub.status !== 'subscribed') throw new Error('not subscribed');
+      // Alice's first run reaches the log without the queue (agent.run directly, as AG-UI and useChat do).
+      const direct = await agent.run({ steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'direct' });
+      expect(direct.status).toBe('succeeded');
+      expect(await transport.ownerOf('direct')).toBe('alice');
+      // Mallory's submit is refused before anything is queued, with a new run id and with alice's own.
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 'direct' })).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 'direct', runId: direct.runId })).rejects.toMatchObject({
+        code: 'THREAD_FORBIDDEN',
+      });
+      expect((await queue.stats()).queued).toBe(0);
+      expect(await queue.status(direct.runId)).toBeUndefined();
+      // Alice is not locked out: her submit runs, and what her subscription received is her runs only.
+      const queued = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'direct' });
+      await until(() => alice.terminal(queued).length === 1, "alice's queued run to end", 10_000);
+      expect(alice.events.every((event) => event.userId === 'alice')).toBe(true);
+      expect(new Set(alice.events.map((event) => event.runId))).toEqual(new Set([direct.runId, queued]));
+      expect(validateLifecycle(alice.events)).toEqual({ ok: true, runs: 2 });
+    } finally {
+      await queue.close({ timeoutMs: 100 });
+      await bridge.close();
+    }
+  });
+});
