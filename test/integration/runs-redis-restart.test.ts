@@ -66,7 +66,22 @@ describeWithRedis('run queue through a Redis crash (fsync-always AOF, worker chi
 
     const shown = (user: string) => dedupeById(followers.get(user)!.events);
     const terminals = (run: { runId: string; user: string }) => shown(run.user).filter((event) => event.runId === run.runId && event.type === 'agent_completed');
-    await until(() => runs.every((run) => terminals(run).length >= 1), 'every run to end', 60_000);
+    try {
+      await until(() => runs.every((run) => terminals(run).length >= 1), 'every run to end', 60_000);
+    } catch (error) {
+      // Which runs did not end, what the queue says of them, and what their thread showed last.
+      const open = runs.filter((run) => terminals(run).length === 0);
+      const detail = await Promise.all(
+        open.map(async (run) => ({
+          runId: run.runId,
+          status: await queue.status(run.runId).catch((cause: unknown) => String(cause)),
+          shown: shown(run.user)
+            .filter((event) => event.runId === run.runId)
+            .map((event) => `${event.seq}:${event.type}`),
+        })),
+      );
+      throw new Error(`${String(error)}; ${open.length} of ${runs.length} runs open: ${JSON.stringify(detail)}`);
+    }
     // Barrier: one more run per thread, submitted after the others ended, ends after everything they could still write.
     const markers = await Promise.all(users.map(async (user) => ({ user, runId: await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: user, threadId: `thread-${user}` }) })));
     await until(() => markers.every((marker) => terminals(marker).length === 1), 'the marker runs', 30_000);
