@@ -52,7 +52,7 @@ interface ReadFrom {
 }
 
 type ReadOutcome =
-  | { ok: true; entries: RedisLogEntry[]; epoch: string | undefined; lastId: string }
+  | { ok: true; entries: RedisLogEntry[]; epoch: string | undefined; lastId: string; owner: string | undefined }
   | { ok: false; reason: HistoryGapReason; message: string };
 
 type PageReply = [
@@ -94,6 +94,8 @@ export interface RedisEventLogStats {
  *
  * - Ownership lives in Redis: subscribing to a thread whose owner is another user throws
  *   `AuthError` (`THREAD_FORBIDDEN`), in every process, whether or not it ever saw the run.
+ *   A subscription made before the thread had any event is ended the same way (`onClose` with
+ *   that `AuthError`) once the thread's first entry turns out to be another user's.
  * - A subscriber only ever receives entries whose `event.userId` is its own.
  * - Resume is all or nothing: a cursor names its thread and the incarnation of its stream
  *   (`<epoch>.<thread tag>:<entry id>`). One of another thread gives `history_gap`
@@ -128,7 +130,12 @@ export class RedisEventLog implements EventLog, InteractionLog {
     this.requests = new RedisRequests(this.main, this.keys);
     const hooks: TailHooks<Subscriber> = {
       onEntries: (thread, entries) => {
-        for (const subscriber of thread.subscribers) this.deliver(subscriber, entries);
+        const owner = thread.owner;
+        for (const subscriber of thread.subscribers) {
+          // Subscribed before the thread had an owner, and its first entry is another user's.
+          if (owner !== undefined && subscriber.userId !== owner) this.forbid(subscriber, thread.threadId);
+          else this.deliver(subscriber, entries);
+        }
       },
       onError: (error) => {
         if (error.name === 'ValidationError') this.counters.invalidEntries++;
@@ -262,7 +269,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
     let thread = this.tail.thread(threadId);
     const entries = replay.entries;
     if (!thread) {
-      thread = this.tail.watch(threadId, replay.lastId, replay.epoch);
+      thread = this.tail.watch(threadId, replay.lastId, replay.epoch, replay.owner);
     } else if (thread.epoch !== replay.epoch && thread.epoch !== undefined) {
       // The replay and the tail saw different incarnations of the stream (it was just created or recreated).
       return undefined;
@@ -272,7 +279,14 @@ export class RedisEventLog implements EventLog, InteractionLog {
       subscriber.held = [];
       this.attach(subscriber, thread);
       this.counters.catchUps++;
-      const gapFill = await this.read(threadId, userId, { epoch: replay.epoch, id: replay.lastId }, upTo);
+      let gapFill: ReadOutcome;
+      try {
+        gapFill = await this.read(threadId, userId, { epoch: replay.epoch, id: replay.lastId }, upTo);
+      } catch (error) {
+        // E.g. THREAD_FORBIDDEN: the thread got its owner since the replay. Not left attached.
+        this.end(subscriber, undefined, false);
+        throw error;
+      }
       const held = subscriber.held;
       subscriber.held = undefined;
       if (!gapFill.ok || subscriber.overflowed || subscriber.closed) {
@@ -284,14 +298,33 @@ export class RedisEventLog implements EventLog, InteractionLog {
         return undefined;
       }
       entries.push(...gapFill.entries);
+      thread.owner ??= gapFill.owner;
       subscriber.epoch = gapFill.epoch ?? subscriber.epoch;
       subscriber.lastId = gapFill.lastId;
       const early = this.accept(subscriber, held);
       entries.push(...early);
       return this.subscribed(subscriber, entries);
     }
+    thread.owner ??= replay.owner;
+    if (thread.owner !== undefined && thread.owner !== userId) {
+      throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+    }
     this.attach(subscriber, thread);
     return this.subscribed(subscriber, entries);
+  }
+
+  /**
+   * Ends a subscription made before its thread had an owner, now that the owner is another user
+   * (as `MemoryTransport` does): `onClose` with `AuthError` `THREAD_FORBIDDEN`, once. One still
+   * completing its replay is only marked: `follow()` drops it and replays again, which refuses it.
+   */
+  private forbid(subscriber: Subscriber, threadId: string): void {
+    if (subscriber.closed) return;
+    if (subscriber.held) {
+      subscriber.closed = true;
+      return;
+    }
+    this.end(subscriber, new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
   }
 
   private attach(subscriber: Subscriber, thread: TailedThread<Subscriber>): void {
@@ -447,7 +480,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
       const last = raw[raw.length - 1];
       if (last) epoch ??= entries[entries.length - 1]?.epoch;
       if (raw.length < count || (last !== undefined && last[0] === end)) {
-        return { ok: true, entries, epoch, lastId: position ?? ID_ZERO };
+        return { ok: true, entries, epoch, lastId: position ?? ID_ZERO, owner: owner || undefined };
       }
     }
     throw new TransportError(`Thread "${threadId}" grows faster than it can be replayed`, { code: 'REPLAY_UNSTABLE' });

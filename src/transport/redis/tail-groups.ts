@@ -56,14 +56,14 @@ export class GroupedTail<S> implements LiveTail<S> {
     return this.tails.get(this.keys.group(threadId))?.thread(threadId);
   }
 
-  watch(threadId: string, lastId: string, epoch: string | undefined): TailedThread<S> {
+  watch(threadId: string, lastId: string, epoch: string | undefined, owner: string | undefined): TailedThread<S> {
     const group = this.keys.group(threadId);
     let tail = this.tails.get(group);
     if (!tail) {
       tail = new StreamTail<S>(this.main.duplicate(`${this.name}-${group}`), this.main, this.keys, this.gatewayId, this.options, this.hooks, group);
       this.tails.set(group, tail);
     }
-    return tail.watch(threadId, lastId, epoch);
+    return tail.watch(threadId, lastId, epoch, owner);
   }
 
   release(thread: TailedThread<S>): void {

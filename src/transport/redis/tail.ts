@@ -16,6 +16,11 @@ export interface TailedThread<S> {
   lastId: string;
   /** Epoch of the last entry read (undefined before the first one). */
   epoch: string | undefined;
+  /**
+   * The thread's owner: the user of the first entry of its stream (or as the replay read it from
+   * Redis); undefined while the thread has no entry. Forgotten when a resync re-reads a recreated stream.
+   */
+  owner: string | undefined;
   readonly subscribers: Set<S>;
 }
 
@@ -49,7 +54,7 @@ export interface LiveTail<S> {
   /** State of the blocking connection(s), for `health()`. */
   describe(): string;
   thread(threadId: string): TailedThread<S> | undefined;
-  watch(threadId: string, lastId: string, epoch: string | undefined): TailedThread<S>;
+  watch(threadId: string, lastId: string, epoch: string | undefined, owner: string | undefined): TailedThread<S>;
   release(thread: TailedThread<S>): void;
   close(): Promise<void>;
 }
@@ -114,10 +119,10 @@ export class StreamTail<S> implements LiveTail<S> {
     return this.threads.get(this.keys.stream(threadId));
   }
 
-  /** Starts following a thread from `lastId` (exclusive). The caller adds its subscriber. */
-  watch(threadId: string, lastId: string, epoch: string | undefined): TailedThread<S> {
+  /** Starts following a thread from `lastId` (exclusive), owned by `owner` if known. The caller adds its subscriber. */
+  watch(threadId: string, lastId: string, epoch: string | undefined, owner: string | undefined): TailedThread<S> {
     const key = this.keys.stream(threadId);
-    const thread: TailedThread<S> = { threadId, key, metaKey: this.keys.meta(threadId), tag: threadTag(threadId), lastId, epoch, subscribers: new Set() };
+    const thread: TailedThread<S> = { threadId, key, metaKey: this.keys.meta(threadId), tag: threadTag(threadId), lastId, epoch, owner, subscribers: new Set() };
     this.threads.set(key, thread);
     this.loop ??= this.run();
     this.wake();
@@ -231,6 +236,9 @@ export class StreamTail<S> implements LiveTail<S> {
           this.hooks.onError(entry);
           continue;
         }
+        // The first entry of the stream names the thread's owner (later entries of other users are
+        // only ever forged ones: appends check the owner; subscribers drop them).
+        thread.owner ??= entry.event.userId;
         thread.epoch = entry.epoch;
         batch.push(entry);
       }
@@ -252,6 +260,7 @@ export class StreamTail<S> implements LiveTail<S> {
       if (epochs[i] === thread.epoch || this.threads.get(thread.key) !== thread) return;
       thread.lastId = ID_ZERO;
       thread.epoch = epochs[i] ?? undefined;
+      thread.owner = undefined;
     });
     this.resync = false;
   }
