@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { AgentBridge, BaseAgent, MemoryTransport, defineTool, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { connect } from '../../src/client/node.js';
-import { NASTY, Peer, authenticate } from './hotpath-peer.js';
+import { NASTY, Peer, authenticate, bridgedGateway } from './hotpath-peer.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -90,12 +90,7 @@ describe('attack: the emit path under concurrency', () => {
   });
 
   it('agentwire/client following a thread of 5 concurrent streaming runs shows every event once, with no error, and the same cursor as a raw peer', async () => {
-    const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
-    const { url } = await gateway.listen(0);
-    cleanups.push(() => gateway.close());
-    const bridge = new AgentBridge({ transport: gateway });
-    await bridge.initialize();
-    cleanups.push(() => bridge.close());
+    const { gateway, url, bridge } = await bridgedGateway(cleanups);
     const client = connect(url, { token: 'u-cleo', threadId: 'cleo-t' });
     cleanups.push(() => client.close());
     const got: AgentEvent[] = [];

@@ -7,23 +7,13 @@ import { AgentBridge, BaseAgent, MemoryTransport, type AgentEvent, type LogListe
 import { connect } from '../../src/client/node.js';
 import { SseGateway } from '../../src/gateway/sse/index.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
-import { Peer, RunBuilder, authenticate } from './hotpath-peer.js';
+import { Peer, RunBuilder, authenticate, bridgedGateway } from './hotpath-peer.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A WebSocket gateway on a memory log, listening, with an `AgentBridge` sending through it. */
-async function bridgedGateway() {
-  const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
-  const { url } = await gateway.listen(0);
-  cleanups.push(() => gateway.close());
-  const bridge = new AgentBridge({ transport: gateway });
-  await bridge.initialize();
-  cleanups.push(() => bridge.close());
-  return { gateway, url, bridge };
-}
 
 describe("attack findings (fixed)", () => {
   // docs/gateways.md, MemoryTransport (corrected after this finding): "A repeat of a run's
@@ -257,7 +247,7 @@ describe("attack findings (fixed)", () => {
   // agent_started for alice's thread, refused by the log, must not make the bridge take mallory for
   // the thread's owner: alice's own next run on it is delivered.
   it("F7: after mallory's agent_started for alice's thread is refused by the log (bridge.send), alice's new run on it through the same bridge is delivered", async () => {
-    const { gateway, url, bridge } = await bridgedGateway();
+    const { gateway, url, bridge } = await bridgedGateway(cleanups);
     // Alice's first run reached the log by another way (another process): this bridge does not know the thread.
     const first = new RunBuilder('alice', 'alices');
     await gateway.send(first.started());
@@ -285,7 +275,7 @@ describe("attack findings (fixed)", () => {
   });
 
   it("F8: after mallory's agent run on alice's thread is refused (THREAD_FORBIDDEN), alice's agent run on it through the same bridge is delivered", async () => {
-    const { gateway, url, bridge } = await bridgedGateway();
+    const { gateway, url, bridge } = await bridgedGateway(cleanups);
     class Echo extends BaseAgent<string, string> {
       protected async execute(input: string): Promise<string> {
         await this.think(`thinking about ${input}`);
@@ -384,7 +374,7 @@ describe("attack findings (fixed)", () => {
   // established. Past 10,000 idle queues the bridge sweeps them; a second, different agent_started of
   // a run so swept is refused by the log (RUN_ID_CONFLICT) with nothing of its new queue delivered.
   it('F10: a second start of a run whose queue was swept, refused by the log, leaves the run and its thread’s owner on the bridge: the run’s next event is delivered, another user is still refused', async () => {
-    const { gateway, url, bridge } = await bridgedGateway();
+    const { gateway, url, bridge } = await bridgedGateway(cleanups);
     const alice = await Peer.open(url, 'alice');
     cleanups.push(() => alice.ws.terminate());
     expect((await alice.subscribe('swept')).type).toBe('subscribed');

@@ -4,7 +4,8 @@
  * auth hook. Public imports only; the receiving peer is the barrier (never a sleep).
  */
 import WebSocket from 'ws';
-import { generateRunId, parseEvent, tokenFrom, type AgentEvent, type Authenticate } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, generateRunId, parseEvent, tokenFrom, type AgentEvent, type Authenticate } from '../../src/index.js';
+import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 
 /** `Bearer u-<userId>` (or `?token=u-<userId>`) authenticates as `<userId>`; anything else is refused. */
 export const authenticate: Authenticate = (request) => {
@@ -191,4 +192,15 @@ export async function openPeer(cleanups: Array<() => Promise<void> | void>, url:
     p.ws.terminate();
   });
   return p;
+}
+
+/** A WebSocket gateway on a memory log, listening, with an `AgentBridge` sending through it; both closed by `cleanups`. */
+export async function bridgedGateway(cleanups: Array<() => Promise<void> | void>) {
+  const gateway = new WebSocketGateway({ authenticate, log: new MemoryTransport() });
+  const { url } = await gateway.listen(0);
+  cleanups.push(() => gateway.close());
+  const bridge = new AgentBridge({ transport: gateway });
+  await bridge.initialize();
+  cleanups.push(() => bridge.close());
+  return { gateway, url, bridge };
 }
