@@ -27,6 +27,8 @@ interface Entry {
   job: RunJob;
   info: RunInfo;
   controller?: AbortController;
+  /** The run no longer counts toward its thread's queue-side owner (it was refused the thread). */
+  released?: boolean;
 }
 
 /**
@@ -194,6 +196,13 @@ export class MemoryRunQueue implements RunQueue {
     const entry = this.runs.get(runId);
     if (!entry) return;
     this.runs.delete(runId);
+    this.release(entry);
+  }
+
+  /** Its thread's queue-side owner no longer counts this run (dropped with the thread's last one). */
+  private release(entry: Entry): void {
+    if (entry.released) return;
+    entry.released = true;
     const thread = this.threads.get(entry.job.threadId);
     if (thread && --thread.runs === 0) this.threads.delete(entry.job.threadId);
   }
@@ -210,6 +219,9 @@ export class MemoryRunQueue implements RunQueue {
       entry.info.state = 'finished';
       entry.info.outcome = end.outcome;
       if (end.error) entry.info.error = end.error;
+      // Refused the thread (its owner's first event reached the log after this submit): the run
+      // never held it, so it must not keep the real owner's submits out while its status is kept.
+      if (end.error?.code === 'THREAD_FORBIDDEN') this.release(entry);
       entry.info.finishedAt = Date.now();
       delete entry.controller;
       this.finished[end.outcome]++;

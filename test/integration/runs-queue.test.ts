@@ -263,4 +263,32 @@ describe("MemoryRunQueue and threads its queue never saw (attack F1)", () => {
       await bridge.close();
     }
   });
+
+  it("a run queued before the thread's owner appeared in the log fails THREAD_FORBIDDEN on the worker and leaves the thread to its owner's submits", async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const queue = new MemoryRunQueue({ maxRunsPerUser: 100 });
+    try {
+      const agent = new StepAgent({ bridge });
+      const alice = new LogCollector();
+      const sub = await transport.subscribe({ userId: 'alice', threadId: 'raced' }, alice);
+      if (sub.status !== 'subscribed') throw new Error('not subscribed');
+      // No worker yet: mallory's submit is admitted on what the queue knows (nothing of the thread).
+      const early = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 'raced' });
+      // Then alice's own run reaches the log first (agent.run directly).
+      expect((await agent.run({ steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'raced' })).status).toBe('succeeded');
+      queue.serve({ agents: [agent] }, { concurrency: 1 });
+      for (let i = 0; i < 500 && (await queue.status(early))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(await queue.status(early)).toMatchObject({ state: 'finished', outcome: 'failed', error: { code: 'THREAD_FORBIDDEN' } });
+      // Alice is not locked out by mallory's finished run, and her subscription got only her own events.
+      const mine = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'alice', threadId: 'raced' });
+      await until(() => alice.terminal(mine).length === 1, "alice's queued run to end", 10_000);
+      expect(alice.events.every((event) => event.userId === 'alice')).toBe(true);
+      expect(alice.events.some((event) => event.runId === early)).toBe(false);
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'mallory', threadId: 'raced' })).rejects.toMatchObject({ code: 'THREAD_FORBIDDEN' });
+    } finally {
+      await queue.close({ timeoutMs: 100 });
+      await bridge.close();
+    }
+  });
 });
