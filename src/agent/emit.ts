@@ -1,7 +1,8 @@
 import type { DeliveryCallback } from '../bridge/run-queue.js';
-import { AuthError, ValidationError, type AgentwireError, type DeliveryError } from '../errors/index.js';
+import { ValidationError, type AgentwireError, type DeliveryError } from '../errors/index.js';
 import type { AgentEvent, EventData, EventType } from '../events/schema.js';
 import type { RunState } from './run-context.js';
+import { threadForbidden } from '../errors/thread-forbidden.js';
 
 /** What an emit returns once its event settled (or needs no waiting for): one shared settled promise. */
 export const DELIVERED = Promise.resolve();
@@ -110,7 +111,7 @@ function startRefusal(error: DeliveryError, event: AgentEvent): AgentwireError |
     case 'RUN_CLOSED':
       return new ValidationError(`Run id "${event.runId}" is in use by a run the log stores: a run id is used once`, { code: 'RUN_ID_CONFLICT', field: 'runId', cause: error });
     case 'THREAD_OWNER_MISMATCH':
-      return new AuthError(`Thread "${event.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
+      return threadForbidden(event.threadId, error);
     default:
       return undefined;
   }

@@ -1,6 +1,7 @@
 import { AgentwireError, AuthError, GatewayError } from '../errors/index.js';
 import { eventJson } from '../events/json.js';
 import type { EventLog, HistoryGap, LogEntry, LogListener, Subscription } from '../transport/types.js';
+import { threadForbidden } from '../errors/thread-forbidden.js';
 
 /** What to follow: one thread, for one user, optionally after a cursor. */
 export interface FollowTarget {
@@ -145,7 +146,7 @@ export abstract class FollowerCore implements LogListener {
     } catch (error) {
       this.state = 'closed';
       this.early = undefined;
-      if (error instanceof AuthError) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
+      if (error instanceof AuthError) throw threadForbidden(threadId, error);
       throw new GatewayError('SUBSCRIBE_FAILED', 'Could not subscribe to the thread; retry later', {
         cause: error,
         ...(error instanceof AgentwireError && error.retryable && { headers: { 'Retry-After': '1' } }),

@@ -1,6 +1,7 @@
-import { AuthError, ThreadResolutionError, ValidationError } from '../errors/index.js';
+import { ThreadResolutionError, ValidationError } from '../errors/index.js';
 import { parseRunId } from './run-id.js';
 import { assertThreadId, isValidRunIdShape } from './thread-id.js';
+import { threadForbidden } from '../errors/thread-forbidden.js';
 
 export interface ThreadRoute {
   runId: string;
@@ -101,7 +102,7 @@ export class ThreadRegistry {
     }
     const thread = this.threads.get(threadId);
     if (thread && thread.userId !== userId) {
-      throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      throw threadForbidden(threadId);
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
     this.runs.set(runId, { threadId, userId, started: false, delivered: false, finishedAt: undefined });

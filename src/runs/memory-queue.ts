@@ -17,6 +17,7 @@ import {
   type RunJob,
 } from './shared.js';
 import type { AdmissionLimits, AgentSet, CancelResult, CloseOptions, RunInfo, RunQueue, RunQueueStats, RunWorker, RunWorkerEvents, ServeOptions, SubmitOptions } from './types.js';
+import { threadForbidden } from '../errors/thread-forbidden.js';
 
 export interface MemoryRunQueueOptions extends AdmissionLimits {
   /** Finished runs whose status is kept (the oldest are forgotten first). Default 10,000. */
@@ -72,7 +73,7 @@ export class MemoryRunQueue implements RunQueue {
     const logs = this.threadLogs();
     if (logs.length === 0) return this.admit(job);
     return ownerIn(logs, job.threadId).then((owner) => {
-      if (owner !== undefined && owner !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      if (owner !== undefined && owner !== job.userId) throw threadForbidden(job.threadId);
       return this.admit(job);
     });
   }
@@ -90,7 +91,7 @@ export class MemoryRunQueue implements RunQueue {
       if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
       if (this.runs.has(job.runId)) throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
       const thread = this.threads.get(job.threadId);
-      if (thread && thread.userId !== job.userId) throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      if (thread && thread.userId !== job.userId) throw threadForbidden(job.threadId);
       const active = this.activeByUser.get(job.userId) ?? 0;
       if (active >= this.limits.maxRunsPerUser) {
         this.refused++;

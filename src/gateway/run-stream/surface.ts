@@ -39,6 +39,7 @@ import { STREAM_HEADERS } from '../sse/wire.js';
 import { StatsRecorder, type DisconnectReason, type GatewayStats } from '../stats.js';
 import { latestActiveRun, planResume, type ResumePosition } from './resume.js';
 import { RunStreamSession, settledIdOf, type RunStreamCodec, type RunStreamEnd } from './session.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 
 /**
  * Options of every HTTP surface that starts runs and streams them from the log (AG-UI, useChat):
@@ -747,7 +748,7 @@ export class RunSurface {
 
   /** The client answer for a run that `run()` refused before its first event. */
   private runRefusal(error: unknown, context: { userId: string; threadId: string; runId: string }): AgentwireError {
-    if (error instanceof AuthError) return new AuthError(`Thread "${context.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: error });
+    if (error instanceof AuthError) return threadForbidden(context.threadId, error);
     if (error instanceof AgentwireError) return error;
     this.report(error, { surface: this.config.surface, ...context, stage: 'run' });
     return new GatewayError('INTERNAL_ERROR', 'The run could not be started', { cause: error });

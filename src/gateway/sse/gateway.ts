@@ -16,6 +16,7 @@ import { parseStreamRequest } from './request.js';
 import { SseSession } from './session.js';
 import { NodeSseSink, WebSseSink } from './sinks.js';
 import { STREAM_HEADERS } from './wire.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 
 export interface SseGatewayOptions extends FrontEndOptions {
   /** Where streams are read from: any `EventLog` (e.g. a `MemoryTransport`). Required. */
@@ -267,7 +268,7 @@ export class SseGateway {
       // events arrived than the stream may hold: 503 SUBSCRIBE_FAILED (retry).
       this.discard(session);
       if (result.error instanceof AuthError) {
-        throw new AuthError(`Thread "${target.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN', cause: result.error });
+        throw threadForbidden(target.threadId, result.error);
       }
       throw refusalOf(result.reason === 'overflow' ? 'slow_consumer' : 'log_closed');
     }

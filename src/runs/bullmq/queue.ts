@@ -10,6 +10,7 @@ import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
 import { BullMQWorker } from './worker.js';
 import { agentsByName, closeTimeout, emptyFinished, newWaitHistogram, prepareJob, type RunJob } from '../shared.js';
 import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueue, RunQueueStats, RunState, RunWorker, ServeOptions, SubmitOptions } from '../types.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 
 /**
  * The run queue on Redis, for runs submitted by any process (gateways) and executed by worker
@@ -80,7 +81,7 @@ export class BullMQRunQueue implements RunQueue {
     if (!owner.ok || (owner.value !== null && owner.value !== job.userId)) {
       if (reply === 'ok') await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
       if (!owner.ok) throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: owner.error });
-      throw new AuthError(`Thread "${job.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      throw threadForbidden(job.threadId);
     }
     if (reply === 'conflict') throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
     if (reply === 'user' || reply === 'queue') {

@@ -5,7 +5,7 @@
  * @module agentwire/transport/memory
  */
 import { customAlphabet } from 'nanoid';
-import { AuthError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import { StateError, TransportError, ValidationError } from '../../errors/index.js';
 import { checker, given, shown } from '../../errors/options.js';
 import { eventJson } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
@@ -24,6 +24,7 @@ import { refusal, threadTag } from './log-common.js';
 import { MemoryRequests } from './answers.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
@@ -200,7 +201,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       for (const subscriber of log.subscribers()) {
         if (subscriber.userId === event.userId) continue;
         log.deleteSubscriber(subscriber);
-        subscriber.listener.onClose?.(new AuthError(`Thread "${event.threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
+        subscriber.listener.onClose?.(threadForbidden(event.threadId));
       }
     } else if (log.owner !== event.userId) {
       throw new TransportError(`Thread "${event.threadId}" belongs to another user`, {
@@ -303,7 +304,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     const { userId, threadId, after } = request;
     let log = this.threads.get(threadId);
     if (log?.owner !== undefined && log.owner !== userId) {
-      throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      throw threadForbidden(threadId);
     }
     let replayFrom = 0;
     if (after !== undefined) {

@@ -7,6 +7,7 @@ import { toTransportError, type RedisConnection } from './connection.js';
 import { formatCursor } from './cursor.js';
 import type { RedisKeys } from './keys.js';
 import { ANSWER_REQUEST_SCRIPT, CLOSE_REQUEST_SCRIPT, OPEN_REQUEST_SCRIPT } from './scripts.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 
 /** Requests (and answers) are kept this long after a thread's last request: the default thread TTL. */
 const REQUEST_TTL_SECONDS = 86_400;
@@ -33,7 +34,7 @@ export class RedisRequests {
     const result = await this.connection.send<number>(['EVAL', OPEN_REQUEST_SCRIPT.source, '2', ...args]).catch((error: unknown) => {
       throw toTransportError(error, `Recording request ${request.requestId}`);
     });
-    if (result !== 1) throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+    if (result !== 1) throw threadForbidden(threadId);
   }
 
   async answer(input: AnswerInput): Promise<AnswerReceipt> {

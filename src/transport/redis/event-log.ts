@@ -22,6 +22,7 @@ import { GroupedTail } from './tail-groups.js';
 import { RedisRequests } from './answers.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 
 const makeGatewayId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -307,7 +308,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
     }
     thread.owner ??= replay.owner;
     if (thread.owner !== undefined && thread.owner !== userId) {
-      throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+      throw threadForbidden(threadId);
     }
     this.attach(subscriber, thread);
     return this.subscribed(subscriber, entries);
@@ -324,7 +325,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
       subscriber.closed = true;
       return;
     }
-    this.end(subscriber, new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
+    this.end(subscriber, threadForbidden(threadId));
   }
 
   private attach(subscriber: Subscriber, thread: TailedThread<Subscriber>): void {
@@ -455,7 +456,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
       }
       const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present] = reply;
       if (owner !== '' && owner !== userId) {
-        throw new AuthError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_FORBIDDEN' });
+        throw threadForbidden(threadId);
       }
       if (position === undefined) {
         // From the start: adopt whatever incarnation exists (none yet: the tail waits for it).
