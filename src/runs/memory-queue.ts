@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { nanoid } from 'nanoid';
 import type { BaseAgent } from '../agent/base-agent.js';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
+import type { EventLog } from '../transport/types.js';
 import { AbortError, AuthError, GatewayError, StateError, ValidationError } from '../errors/index.js';
 import { given } from '../errors/options.js';
 import {
@@ -45,6 +46,8 @@ export class MemoryRunQueue implements RunQueue {
   private readonly waiting: Entry[] = [];
   private readonly finishedOrder: string[] = [];
   private readonly workers: MemoryWorker[] = [];
+  /** The logs the served workers' agents write to (where a thread's owner is established). */
+  private readonly ownerLogs = new Set<ThreadOwners>();
   private readonly activeByUser = new Map<string, number>();
   /** Thread → its owner and how many retained runs name it: the ownership check at submit without a scan. */
   private readonly threads = new Map<string, { userId: string; runs: number }>();
@@ -70,19 +73,11 @@ export class MemoryRunQueue implements RunQueue {
     // The thread may be owned in the workers' logs by runs this queue never saw (`agent.run`
     // directly, another queue): asked before anything is queued, so another user's submit is
     // refused and does not make this queue take them for the thread's owner.
-    const logs = this.threadLogs();
-    if (logs.length === 0) return this.admit(job);
-    return ownerIn(logs, job.threadId).then((owner) => {
+    if (this.ownerLogs.size === 0) return this.admit(job);
+    return ownerIn(this.ownerLogs, job.threadId).then((owner) => {
       if (owner !== undefined && owner !== job.userId) throw threadForbidden(job.threadId);
       return this.admit(job);
     });
-  }
-
-  /** The logs the served workers' agents write to (where a thread's owner is established). */
-  private threadLogs(): ThreadOwners[] {
-    const logs = new Set<ThreadOwners>();
-    for (const worker of this.workers) for (const log of worker.logs()) logs.add(log);
-    return [...logs];
   }
 
   /** Admission of a prepared job: the queue's own checks, then it waits for a worker. */
@@ -147,6 +142,7 @@ export class MemoryRunQueue implements RunQueue {
     if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
     const worker = new MemoryWorker(this, agentsByName(agents), options);
     this.workers.push(worker);
+    for (const log of worker.logs) this.ownerLogs.add(log);
     queueMicrotask(() => this.dispatch());
     return worker;
   }
@@ -242,6 +238,8 @@ class MemoryWorker implements RunWorker {
   readonly id = `memory-${nanoid(8)}`;
   private readonly concurrency: number;
   private readonly bridge: AgentBridge | undefined;
+  /** The logs its agents' bridges write to (asked for a thread's owner at submit). */
+  readonly logs: ThreadOwners[];
   private readonly running = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   closing = false;
 
@@ -253,6 +251,10 @@ class MemoryWorker implements RunWorker {
     this.concurrency = positiveInt('concurrency', given(options.concurrency, 1), 1, 'serve()');
     this.bridge = options.bridge ?? [...agents.values()].find((agent) => agent.bridge)?.bridge;
     if (options.bridge) for (const agent of agents.values()) if (!agent.bridge) agent.setBridge(options.bridge);
+    const bridges = new Set<AgentBridge>();
+    if (this.bridge) bridges.add(this.bridge);
+    for (const agent of agents.values()) if (agent.bridge) bridges.add(agent.bridge);
+    this.logs = ownerLogsOf(bridges);
   }
 
   on<K extends keyof RunWorkerEvents>(event: K, listener: RunWorkerEvents[K]): this {
@@ -262,20 +264,6 @@ class MemoryWorker implements RunWorker {
 
   get active(): number {
     return this.running.size;
-  }
-
-  /** The logs its agents' bridges write to: their transport, or a gateway's `log` (anything with `ownerOf`). */
-  logs(): ThreadOwners[] {
-    const logs: ThreadOwners[] = [];
-    const bridges = new Set<AgentBridge>();
-    if (this.bridge) bridges.add(this.bridge);
-    for (const agent of this.agents.values()) if (agent.bridge) bridges.add(agent.bridge);
-    for (const bridge of bridges) {
-      const transport = bridge.transport as Partial<ThreadOwners> & { log?: Partial<ThreadOwners> };
-      const log = typeof transport.ownerOf === 'function' ? transport : transport.log;
-      if (typeof log?.ownerOf === 'function') logs.push(log as ThreadOwners);
-    }
-    return logs;
   }
 
   get free(): number {
@@ -312,13 +300,22 @@ class MemoryWorker implements RunWorker {
   }
 }
 
-/** What a log answers about a thread's owner (`EventLog.ownerOf`). */
-interface ThreadOwners {
-  ownerOf(threadId: string): Promise<string | undefined>;
+/** What a log answers about a thread's owner. */
+type ThreadOwners = Pick<EventLog, 'ownerOf'>;
+
+/** The logs `bridges` write to: their transport, or a gateway's `log` (anything with `ownerOf`). */
+function ownerLogsOf(bridges: Iterable<AgentBridge>): ThreadOwners[] {
+  const logs: ThreadOwners[] = [];
+  for (const bridge of bridges) {
+    const transport = bridge.transport as Partial<ThreadOwners> & { log?: Partial<ThreadOwners> };
+    const log = typeof transport.ownerOf === 'function' ? transport : transport.log;
+    if (typeof log?.ownerOf === 'function') logs.push(log as ThreadOwners);
+  }
+  return logs;
 }
 
 /** The first owner any of `logs` knows for the thread. */
-async function ownerIn(logs: ThreadOwners[], threadId: string): Promise<string | undefined> {
+async function ownerIn(logs: Iterable<ThreadOwners>, threadId: string): Promise<string | undefined> {
   for (const log of logs) {
     const owner = await log.ownerOf(threadId);
     if (owner !== undefined) return owner;

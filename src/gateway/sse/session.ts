@@ -35,6 +35,9 @@ export interface SseSessionLimits {
 /** Largest piece handed to the sink at once; replay is paced by the sink in pieces of this size. */
 const WRITE_CHUNK_CHARS = 64 * 1024;
 
+/** The `close` event of a stream ended because its thread belongs to another user. */
+const FORBIDDEN_ENDING = ['THREAD_FORBIDDEN', 'The thread belongs to another user'] as const;
+
 /**
  * One SSE stream: one thread followed for one user through the shared `Follower`, written to a
  * sink. It pulls from the follower only while the sink takes more, so memory is bounded by the
@@ -69,7 +72,7 @@ export class SseSession implements TrackedConnection {
         ended: (why, error) => {
           if (why === 'overflow') return this.cut('slow_consumer');
           // The log refused the user after the fact (e.g. the thread's first event is another user's).
-          if (error instanceof AuthError) this.finalEvent = ['THREAD_FORBIDDEN', 'The thread belongs to another user'];
+          if (error instanceof AuthError) this.finalEvent = FORBIDDEN_ENDING;
           this.close('log_closed');
         },
         isolationDrop: () => hooks.isolationDrop(this),
@@ -103,7 +106,7 @@ export class SseSession implements TrackedConnection {
       // SUBSCRIBE_FAILED). Given one here, the headers are out: the stream ends at once with its
       // `close` event (THREAD_FORBIDDEN for another user's thread, else the reason's, e.g.
       // SUBSCRIPTION_ENDED), never left open with nothing to follow.
-      if (result.error instanceof AuthError) this.finalEvent = ['THREAD_FORBIDDEN', 'The thread belongs to another user'];
+      if (result.error instanceof AuthError) this.finalEvent = FORBIDDEN_ENDING;
       this.state = 'open';
       this.write(retryBlock(this.limits.retryMs));
       this.close(result.reason === 'closed' ? (this.reason ?? 'shutdown') : 'log_closed');
