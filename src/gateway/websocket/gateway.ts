@@ -12,7 +12,7 @@ import { MemoryTransport } from '../../transport/memory/memory-transport.js';
 import type { EventLog, Transport, TransportHealth } from '../../transport/types.js';
 import type { Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
-import { resolveLog } from '../options.js';
+import { given, resolveLog } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest } from '../request.js';
 import { Connection, GatewaySocket, closeReason, type ConnectionContext } from './connection.js';
@@ -85,9 +85,9 @@ export class WebSocketGateway implements Transport {
   constructor(options: WebSocketGatewayOptions) {
     this.options = resolveGatewayOptions(options);
     // Only undefined means the default (a new MemoryTransport): a null log is refused by resolveLog.
-    const given = options.log !== undefined ? options.log : options.transport;
-    this.ownsLog = given === undefined;
-    this.log = given === undefined ? new MemoryTransport() : (resolveLog(given, 'WebSocketGateway') as Transport & EventLog);
+    const supplied = given<unknown>(options.log, options.transport);
+    this.ownsLog = supplied === undefined;
+    this.log = supplied === undefined ? new MemoryTransport() : (resolveLog(supplied, 'WebSocketGateway') as Transport & EventLog);
     // Inline delivery from the bridge, only when the log accepts events synchronously (the in-memory one does).
     const log = this.log;
     const memory = log.constructor === MemoryTransport ? (log as MemoryTransport) : undefined;
