@@ -158,4 +158,35 @@ describe('ThreadRegistry', () => {
     registry.delivered(generateRunId('u'), 'u', 'mallory');
     expect(registry.ownerOf('u')).toBe('bob');
   });
+
+  it('an undelivered run does not claim its thread against another user: only a delivered run (the log took it) does', () => {
+    const registry = new ThreadRegistry();
+    // Mallory's starts on a thread this registry has no owner of, in flight (the log has not answered).
+    const m1 = generateRunId('t');
+    const m2 = generateRunId('t');
+    registry.register(m1, 't', 'mallory');
+    registry.markStarted(m1);
+    registry.register(m2, 't', 'mallory');
+    expect(registry.ownerOf('t')).toBeUndefined();
+    // Alice's start meanwhile is not refused here: the log decides, and it refuses mallory's.
+    const a1 = generateRunId('t');
+    expect(() => registry.register(a1, 't', 'alice')).not.toThrow();
+    registry.markStarted(a1);
+    expect(registry.resolve(a1)).toMatchObject({ threadId: 't', userId: 'alice', source: 'registry' });
+    expect(registry.resolve(generateRunId('t')).userId).toBeUndefined();
+    registry.forget(m1);
+    registry.delivered(a1, 't', 'alice');
+    expect(registry.ownerOf('t')).toBe('alice');
+    // From then on another user's start is refused early, and forgetting its in-flight run changes nothing.
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    registry.forget(m2);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(registry.resolve(generateRunId('t')).userId).toBe('alice');
+    registry.finish(a1);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    // A delivery of the run forgotten meanwhile does not take the thread from its owner.
+    registry.delivered(m1, 't', 'mallory');
+    expect(registry.ownerOf('t')).toBe('alice');
+  });
 });
