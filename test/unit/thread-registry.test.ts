@@ -10,7 +10,9 @@ describe('ThreadRegistry', () => {
 
   it('falls back to parsing a standard run id, with the owner when the thread is known', () => {
     const registry = new ThreadRegistry();
-    registry.register(generateRunId('thread_b'), 'thread_b', 'bob');
+    const bobs = generateRunId('thread_b');
+    registry.register(bobs, 'thread_b', 'bob');
+    registry.delivered(bobs, 'thread_b', 'bob'); // the owner is known once a run of it delivered
     const unregistered = generateRunId('thread_b');
     expect(registry.resolve(unregistered)).toMatchObject({ threadId: 'thread_b', userId: 'bob', source: 'run_id' });
     expect(registry.resolve(generateRunId('x_run_y'))).toMatchObject({ threadId: 'x_run_y', userId: undefined });
@@ -45,6 +47,7 @@ describe('ThreadRegistry', () => {
     const registry = new ThreadRegistry();
     const runs = Array.from({ length: 5 }, () => generateRunId('shared'));
     for (const runId of runs) registry.register(runId, 'shared', 'alice');
+    registry.delivered(runs[0]!, 'shared', 'alice');
     expect(registry.size).toEqual({ runs: 5, threads: 1 });
     expect(() => registry.register(generateRunId('shared'), 'shared', 'mallory')).toThrow(AuthError);
     expect(registry.ownerOf('shared')).toBe('alice');
@@ -94,13 +97,15 @@ describe('ThreadRegistry', () => {
     registry.forget(m1);
     expect(registry.has(m1)).toBe(false);
     expect(registry.isUsed(m1)).toBe(false);
-    expect(registry.ownerOf('t')).toBe('mallory'); // m2 still holds it
+    expect(registry.size).toEqual({ runs: 1, threads: 1 }); // m2 still holds the entry (no owner: nothing delivered)
+    expect(registry.ownerOf('t')).toBeUndefined();
     registry.forget(m2);
     expect(registry.ownerOf('t')).toBeUndefined();
     expect(registry.size).toEqual({ runs: 0, threads: 0 });
     const a1 = generateRunId('t');
     registry.register(a1, 't', 'alice');
-    // A thread that another run (active or finished) registered on keeps its owner.
+    registry.delivered(a1, 't', 'alice');
+    // A thread that another run (active or finished) delivered on keeps its owner.
     const a2 = generateRunId('t');
     registry.register(a2, 't', 'alice');
     registry.forget(a2);
@@ -120,6 +125,7 @@ describe('ThreadRegistry', () => {
     const registry = new ThreadRegistry({ finishedRunTtlMs: 10, now: () => now });
     const a1 = generateRunId('t');
     registry.register(a1, 't', 'alice');
+    registry.delivered(a1, 't', 'alice');
     registry.finish(a1);
     now += 100;
     registry.sweep();
