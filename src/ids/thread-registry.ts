@@ -21,6 +21,14 @@ export interface ThreadRegistryOptions {
   maxThreads?: number;
   /** How long a thread with no active run keeps its owner. Default 1 h. */
   threadTtlMs?: number;
+  /**
+   * Whether a run registered on a thread that has no owner yet claims it against other users'
+   * runs while it is registered and undelivered (default false). Off, a thread's owner comes only
+   * from a delivered run and the transport refuses other users' events (the built-in logs do), so
+   * an intruder's starts in flight cannot lock the owner out. On, for a transport that does not
+   * check owners: `AgentBridge` sets it for a transport without `ownerOf`.
+   */
+  claimOnRegister?: boolean;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -50,6 +58,8 @@ interface ThreadEntry {
    * so the thread is forgotten with them.
    */
   holds: number;
+  /** With `claimOnRegister`: the user whose registered runs hold the thread before it has an owner. */
+  claimant: string | undefined;
 }
 
 /**
@@ -67,6 +77,7 @@ export class ThreadRegistry {
   private readonly maxThreads: number;
   private readonly threadTtlMs: number;
   private readonly now: () => number;
+  private readonly claimOnRegister: boolean;
   /** Runs forgotten because of the size bound rather than their TTL. */
   evictions = 0;
   /** Resolutions that failed (counted so bridges can surface them). */
@@ -78,6 +89,7 @@ export class ThreadRegistry {
     this.maxThreads = options.maxThreads ?? 100_000;
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
+    this.claimOnRegister = options.claimOnRegister === true;
   }
 
   get size(): { runs: number; threads: number } {
@@ -90,6 +102,8 @@ export class ThreadRegistry {
    * owner is the user of a delivered run (`delivered`): a run registered but not delivered yet (its
    * start waits for the transport's answer) refuses no other user's run, so an intruder's starts in
    * flight cannot lock the real owner out; the transport, which holds the thread's owner, refuses them.
+   * With `claimOnRegister` (a transport that does not check owners) a registered run claims a
+   * thread with no owner yet against other users' runs until it delivers or is forgotten.
    */
   register(runId: string, threadId: string, userId: string): void {
     if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive ValidationError
@@ -110,12 +124,14 @@ export class ThreadRegistry {
       return;
     }
     const thread = this.threads.get(threadId);
-    if (thread?.userId !== undefined && thread.userId !== userId) {
+    const holder = this.holderOf(thread);
+    if (holder !== undefined && holder !== userId) {
       throw threadForbidden(threadId);
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
     this.runs.set(runId, { threadId, userId, started: false, delivered: false, finishedAt: undefined });
     this.touchThread(threadId, undefined, now, +1, 1);
+    if (this.claimOnRegister) this.threads.get(threadId)!.claimant = userId;
   }
 
   /**
@@ -213,7 +229,13 @@ export class ThreadRegistry {
         { cause, details: { runId } },
       );
     }
-    return { runId, threadId, userId: this.threads.get(threadId)?.userId, source: 'run_id' };
+    return { runId, threadId, userId: this.holderOf(this.threads.get(threadId)), source: 'run_id' };
+  }
+
+  /** The user a thread's runs are refused to others for: its owner, or (`claimOnRegister`) the claimant while its runs hold it. */
+  private holderOf(thread: ThreadEntry | undefined): string | undefined {
+    if (thread === undefined) return undefined;
+    return thread.userId ?? (this.claimOnRegister && thread.holds > 0 ? thread.claimant : undefined);
   }
 
   /** Whether the registry currently remembers this run (active, or finished within its TTL). */
@@ -221,12 +243,13 @@ export class ThreadRegistry {
     return this.runs.has(runId);
   }
 
-  /** Owner of a thread (the user of a run of it that delivered), if this registry knows it. */
+  /** Owner of a thread (the user of a run of it that delivered; with `claimOnRegister`, also of one registered), if this registry knows it. */
   ownerOf(threadId: string): string | undefined {
     const thread = this.threads.get(threadId);
-    if (thread?.userId === undefined) return undefined;
-    if (thread.activeRuns === 0 && thread.lastSeen + this.threadTtlMs <= this.now()) return undefined;
-    return thread.userId;
+    const holder = this.holderOf(thread);
+    if (holder === undefined) return undefined;
+    if (thread!.activeRuns === 0 && thread!.lastSeen + this.threadTtlMs <= this.now()) return undefined;
+    return holder;
   }
 
   /** Forgets expired finished runs and idle threads. Called on every register/finish. */
@@ -244,7 +267,7 @@ export class ThreadRegistry {
 
   private touchThread(threadId: string, userId: string | undefined, now: number, activeDelta: number, hold = 0): void {
     // Remade by a run finishing after its thread was forgotten: that run held it.
-    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now, holds: hold > 0 ? 0 : 1 };
+    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now, holds: hold > 0 ? 0 : 1, claimant: undefined };
     thread.holds += hold;
     this.threads.delete(threadId);
     thread.activeRuns = Math.max(0, thread.activeRuns + activeDelta);

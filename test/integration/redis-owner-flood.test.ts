@@ -1,5 +1,5 @@
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { AgentBridge, validateLifecycle } from '../../src/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AgentBridge, validateLifecycle, type AgentEvent, type Transport } from '../../src/index.js';
 import { RedisEventLog, RedisStreamsTransport } from '../../src/transport/redis/index.js';
 import { Collector, REDIS_URL, StepAgent, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { until } from '../helpers/wait.js';
@@ -120,4 +120,43 @@ describeWithRedis('Redis log, two workers: an intruder flooding starts on a thre
     await expect(two.agent.run({ steps: 1 }, { userId: 'mallory', threadId })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
     expect(two.bridge.metrics().activeRuns).toBe(0);
   }, 30_000);
+});
+
+/**
+ * The other side of the F2 fix: a transport of your own that checks no owners (no `ownerOf`)
+ * cannot refuse another user's events, so for it the bridge's registry keeps the stricter rule
+ * (claimOnRegister): a run registered on a new thread claims it until it delivers or is forgotten.
+ */
+describe("a transport that does not check owners: two users' first runs on a new thread at once", () => {
+  it('exactly one user gets the thread; the other is refused THREAD_FORBIDDEN and none of its events is stored', async () => {
+    const stored: AgentEvent[] = [];
+    const transport: Transport = {
+      async send(event) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        stored.push(event);
+      },
+      async close() {},
+    };
+    const bridge = new AgentBridge({ transport });
+    const agent = new StepAgent({ bridge });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const threadId = `race-${round}`;
+        const outcomes = await Promise.allSettled([
+          agent.run({ steps: 2 }, { userId: 'alice', threadId }),
+          agent.run({ steps: 2 }, { userId: 'mallory', threadId }),
+        ]);
+        const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+        const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+        expect(won).toHaveLength(1);
+        expect(refused).toHaveLength(1);
+        expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
+        const users = new Set(stored.filter((event) => event.threadId === threadId).map((event) => event.userId));
+        expect(users.size).toBe(1);
+        expect(bridge.registry.ownerOf(threadId)).toBe([...users][0]);
+      }
+    } finally {
+      await bridge.close();
+    }
+  });
 });

@@ -196,3 +196,31 @@ describe('ThreadRegistry', () => {
     expect(registry.ownerOf('t')).toBe('alice');
   });
 });
+
+describe('ThreadRegistry with claimOnRegister (a transport that does not check owners)', () => {
+  it("a registered run claims a thread with no owner against other users until it delivers or is forgotten", () => {
+    const registry = new ThreadRegistry({ claimOnRegister: true });
+    const a1 = generateRunId('t');
+    registry.register(a1, 't', 'alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(registry.resolve(generateRunId('t')).userId).toBe('alice');
+    // Alice's start refused for good (e.g. RUN_ID_CONFLICT): forgotten, the claim goes with it.
+    registry.forget(a1);
+    expect(registry.ownerOf('t')).toBeUndefined();
+    const m1 = generateRunId('t');
+    registry.register(m1, 't', 'mallory');
+    expect(() => registry.register(generateRunId('t'), 't', 'alice')).toThrow(AuthError);
+    registry.delivered(m1, 't', 'mallory');
+    registry.finish(m1);
+    expect(() => registry.register(generateRunId('t'), 't', 'alice')).toThrow(AuthError);
+    expect(registry.ownerOf('t')).toBe('mallory');
+  });
+
+  it('without it (the default) the same registrations refuse nobody until a run delivers', () => {
+    const registry = new ThreadRegistry();
+    registry.register(generateRunId('t'), 't', 'alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).not.toThrow();
+    expect(registry.ownerOf('t')).toBeUndefined();
+  });
+});
