@@ -1,4 +1,5 @@
 import { AbortError } from '../errors/index.js';
+import { isInstance } from '../errors/guards.js';
 
 /**
  * The signal of runs started without one. It never aborts, which lets the hot path skip abort
@@ -9,9 +10,17 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 /** The AbortError for a signal, keeping the caller's reason as the cause. */
 export function abortErrorFrom(signal: AbortSignal): AbortError {
   const reason: unknown = signal.reason;
-  if (reason instanceof AbortError) return reason;
-  const message = reason instanceof Error && reason.message ? `The run was aborted: ${reason.message}` : 'The run was aborted';
-  return new AbortError(message, { cause: reason });
+  if (isInstance(reason, AbortError)) return reason;
+  return new AbortError(isInstance(reason, Error) ? abortMessage(reason) : 'The run was aborted', { cause: reason });
+}
+
+/** The message of an abort whose reason is an error (a getter that throws names nothing). */
+function abortMessage(reason: Error): string {
+  try {
+    return reason.message ? `The run was aborted: ${String(reason.message)}` : 'The run was aborted';
+  } catch {
+    return 'The run was aborted';
+  }
 }
 
 /**

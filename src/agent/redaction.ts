@@ -1,4 +1,5 @@
 import { AgentwireError, ToolError } from '../errors/index.js';
+import { isInstance } from '../errors/guards.js';
 import type { ErrorInfo } from '../events/schema.js';
 
 /** Where an error is about to leave the process, for `Redactor.error`. */
@@ -66,10 +67,10 @@ export function toolFailure(tool: string, cause: unknown): ToolError {
  * Every field is bounded.
  */
 export function defaultErrorInfo(error: unknown, context: ErrorRedactionContext): ErrorInfo {
-  if (error instanceof ToolError && toolFailures.has(error)) {
+  if (isInstance(error, ToolError) && toolFailures.has(error)) {
     return { name: 'ToolError', message: `Tool "${bound(error.tool, MAX_ERROR_NAME_LENGTH)}" failed`, code: 'TOOL_FAILED' };
   }
-  if (error instanceof AgentwireError) {
+  if (isInstance(error, AgentwireError)) {
     return bounded({ name: safeName(error), message: safeMessage(error), code: error.code });
   }
   const generic = context.event === 'tool_completed' && context.tool !== undefined ? `Tool "${context.tool}" failed` : `Agent "${context.agent}" failed`;
@@ -119,7 +120,7 @@ export function bound(text: string, max: number): string {
 function safeName(error: unknown): string {
   try {
     const name = (error as { name?: unknown } | null)?.name;
-    if (error instanceof Error && typeof name === 'string' && name.length > 0) return bound(name, MAX_ERROR_NAME_LENGTH);
+    if (isInstance(error, Error) && typeof name === 'string' && name.length > 0) return bound(name, MAX_ERROR_NAME_LENGTH);
   } catch {
     // A throwing getter: fall through.
   }

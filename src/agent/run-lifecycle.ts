@@ -1,4 +1,5 @@
 import type { RunEmitter } from '../bridge/run-emitter.js';
+import { isInstance } from '../errors/guards.js';
 import { AgentwireError, StateError, ValidationError } from '../errors/index.js';
 import { notJsonReasonOf, toJson, type JsonLimits } from '../events/json.js';
 import type { AgentStartedEvent } from '../events/schema.js';
@@ -121,7 +122,7 @@ function emitFailed(redact: Redactor, state: RunState, status: 'failed' | 'cance
 }
 
 function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(typeof error === 'string' ? error : 'Non-error thrown', { cause: error });
+  return isInstance(error, Error) ? error : new Error(typeof error === 'string' ? error : 'Non-error thrown', { cause: error });
 }
 
 /** The error of a run whose output cannot be carried by `agent_completed`. */
@@ -133,5 +134,5 @@ function outputError(caught: unknown): Error {
 }
 
 function messageOf(error: unknown): string {
-  return error instanceof AgentwireError ? error.message : 'it cannot be serialized';
+  return isInstance(error, AgentwireError) ? error.message : 'it cannot be serialized';
 }

@@ -1,4 +1,5 @@
 import { nanoid } from 'nanoid';
+import { isInstance } from '../errors/guards.js';
 import { AgentwireError, StateError, ToolError, ToolTimeoutError } from '../errors/index.js';
 import { notJsonReasonOf, notSerializableMarker } from '../events/json.js';
 import { validateStandard } from './standard-schema.js';
@@ -132,7 +133,7 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
     // A request the call no longer waits for (invalid args, unknown tool, args not shown) takes no answer.
     if (request) void host.interaction!.closeRequest(request).catch(() => undefined);
     closeTool(host, state, toolCallId, error);
-    throw error instanceof AgentwireError ? error : toolFailure(tool, error);
+    throw isInstance(error, AgentwireError) ? error : toolFailure(tool, error);
   }
 }
 

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { isInstance } from '../errors/guards.js';
 import { AgentwireError, DeliveryError, StateError, TransportError, type CodeOf } from '../errors/index.js';
 import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { hasEventJson, resolveLimits, serializeEvent, type JsonLimits } from '../events/json.js';
@@ -122,10 +123,13 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
         // close() may have happened while the health check was in flight: closed stays closed.
         if (this.currentState === 'initializing') this.setState('active');
       } catch (error) {
-        if (this.currentState === 'initializing') this.setState('failed');
-        throw error instanceof AgentwireError
-          ? error
-          : new TransportError('Transport health check failed', { cause: error });
+        if (this.currentState === 'initializing') {
+          this.setState('failed');
+          // Events that waited for this check (a run's lazy start) are reported undelivered, as
+          // fail() does: their pumps stop on 'failed' without settling them.
+          this.giveUpOnQueued(`Transport health check failed: ${messageOf(error)}`);
+        }
+        throw isInstance(error, AgentwireError) ? error : new TransportError('Transport health check failed', { cause: error });
       }
     })();
     return this.initPromise;
@@ -136,7 +140,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     try {
       transport = await this.transport.health?.();
     } catch (error) {
-      transport = { ok: false, detail: error instanceof Error ? error.message : String(error) };
+      transport = { ok: false, detail: messageOf(error) };
     }
     return { state: this.currentState, transport, buffered: this.counters.buffered, activeRuns: this.queues.activeRunCount() };
   }
@@ -324,7 +328,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   private refuse(event: AgentEvent, cause: unknown, code: CodeOf<'DeliveryError'>, settle: DeliveryCallback): void {
-    const error = cause instanceof DeliveryError ? cause : undelivered(event, messageOf(cause), code, cause);
+    const error = isInstance(cause, DeliveryError) ? cause : undelivered(event, messageOf(cause), code, cause);
     this.counters.failed++;
     this.emitDeliveryError(error, event);
     settle(error, undefined, event);

@@ -1,4 +1,5 @@
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
+import { isInstance } from '../errors/guards.js';
 import { AgentwireError } from '../errors/index.js';
 import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import type { Transport } from '../transport/types.js';
@@ -35,7 +36,7 @@ export function resolveRetry(options: RetryOptions | undefined, owner = 'AgentBr
 
 /** Whether repeating a send that failed with `error` may succeed. */
 export function isRetryable(error: unknown): boolean {
-  return !(error instanceof AgentwireError && !error.retryable);
+  return !(isInstance(error, AgentwireError) && !error.retryable);
 }
 
 /**

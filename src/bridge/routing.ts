@@ -1,4 +1,5 @@
 import { AgentwireError, ThreadResolutionError, ValidationError } from '../errors/index.js';
+import { isInstance } from '../errors/guards.js';
 import type { AgentEvent } from '../events/schema.js';
 import type { ThreadRegistry } from '../ids/thread-registry.js';
 import type { BridgeCounters } from './metrics.js';
@@ -18,8 +19,8 @@ export function checkRoute(registry: ThreadRegistry, counters: BridgeCounters, e
     }
     route = registry.resolve(event.runId);
   } catch (error) {
-    if (error instanceof ThreadResolutionError) counters.threadResolutionFailures++;
-    return error instanceof AgentwireError ? error : new ValidationError(messageOf(error));
+    if (isInstance(error, ThreadResolutionError)) counters.threadResolutionFailures++;
+    return isInstance(error, AgentwireError) ? error : new ValidationError(messageOf(error));
   }
   if (route.threadId !== event.threadId || (route.userId !== undefined && route.userId !== event.userId)) {
     return routeMismatch(counters, event, route.threadId);

@@ -1,4 +1,5 @@
 import { AgentwireError, TransportError, ValidationError } from '../errors/index.js';
+import { isInstance } from '../errors/guards.js';
 import type { ThreadRegistry } from '../ids/thread-registry.js';
 import type { Transport } from '../transport/types.js';
 
@@ -28,9 +29,7 @@ export class RunIds {
     } catch (error) {
       this.claiming.delete(runId);
       // Unknown is not "free": a run id that cannot be checked is not used.
-      throw error instanceof AgentwireError
-        ? error
-        : new TransportError(`Could not check whether run id "${runId}" is in use`, { cause: error });
+      throw isInstance(error, AgentwireError) ? error : new TransportError(`Could not check whether run id "${runId}" is in use`, { cause: error });
     }
     if (retained) {
       this.claiming.delete(runId);

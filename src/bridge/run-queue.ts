@@ -1,4 +1,5 @@
 import { DeliveryError, StateError, type CodeOf } from '../errors/index.js';
+import { isInstance } from '../errors/guards.js';
 import type { AgentEvent } from '../events/schema.js';
 import type { BridgeCounters } from './metrics.js';
 
@@ -65,7 +66,7 @@ export function bufferFull(degraded: boolean): Error {
 
 export function messageOf(error: unknown): string {
   try {
-    return error instanceof Error ? error.message : String(error);
+    return isInstance(error, Error) ? String(error.message) : String(error);
   } catch {
     return 'unknown error';
   }
