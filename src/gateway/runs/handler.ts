@@ -103,9 +103,13 @@ export class RunsHandler {
     return { ...base, queue: await this.queue.stats() };
   }
 
-  /** Refuses new requests with 503 `GATEWAY_CLOSED` (the queue and its runs are the caller's to close). */
-  close(): void {
+  /**
+   * Refuses new requests with 503 `GATEWAY_CLOSED` (the queue and its runs are the caller's to
+   * close). Settles at once (it holds no connection); a promise like every surface's `close()`.
+   */
+  close(): Promise<void> {
     this.closed = true;
+    return Promise.resolve();
   }
 
   private owns(request: AuthRequest): boolean {

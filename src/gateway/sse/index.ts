@@ -6,3 +6,4 @@
 export { SseGateway, type SseGatewayOptions } from './gateway.js';
 export { parseStreamRequest, MAX_CURSOR_LENGTH, type StreamRequest } from './request.js';
 export type { SseSink } from './session.js';
+export { AnswerEndpoint, answerBodySchema, type AnswerEndpointOptions, type AnswerResponseBody } from '../answers/index.js';
