@@ -154,6 +154,35 @@ describe('MemoryTransport thread bound against subscriptions', () => {
   });
 });
 
+describe('MemoryTransport: a thread dropped for room keeps its owner until its TTL (outside attack: evict, then take over)', () => {
+  it("another user flooding the log with threads evicts alice's thread but cannot take it; its TTL still frees it", async () => {
+    let now = 1_000;
+    const transport = new MemoryTransport({ maxThreads: 20, threadTtlMs: 60_000, now: () => now });
+    transport.append(thoughts(1, 'alice', 'alice-t')[0]!);
+    for (let i = 0; i < 40; i++) {
+      now++;
+      transport.append(thoughts(1, 'mallory', `mal-${i}`)[0]!);
+    }
+    expect(transport.threadCount).toBe(20);
+    expect(transport.read('alice-t', 'alice')).toEqual([]); // its history went for room
+    expect(await transport.ownerOf('alice-t')).toBe('alice');
+    expect(() => transport.append(thoughts(1, 'mallory', 'alice-t')[0]!)).toThrow(expect.objectContaining({ code: 'THREAD_OWNER_MISMATCH' }));
+    expect(() => transport.subscribeSync({ userId: 'mallory', threadId: 'alice-t' }, listener)).toThrow(AuthError);
+    // Alice gets her thread back (empty: what was dropped is gone).
+    const subscribed = transport.subscribeSync({ userId: 'alice', threadId: 'alice-t' }, listener);
+    expect(subscribed.status).toBe('subscribed');
+    transport.append(thoughts(1, 'alice', 'alice-t')[0]!);
+    expect(transport.read('alice-t', 'alice')).toHaveLength(1);
+    // A thread idle past its TTL is free, dropped for room or not.
+    const other = new MemoryTransport({ maxThreads: 20, threadTtlMs: 60_000, now: () => now });
+    other.append(thoughts(1, 'alice', 'alice-t')[0]!);
+    for (let i = 0; i < 40; i++) other.append(thoughts(1, 'mallory', `mal-${i}`)[0]!);
+    now += 60_001;
+    expect(await other.ownerOf('alice-t')).toBeUndefined();
+    expect(() => other.append(thoughts(1, 'mallory', 'alice-t')[0]!)).not.toThrow();
+  });
+});
+
 /** A raw event (no emitter): full control over run id, event id, type and size. */
 function raw(type: AgentEvent['type'], runId: string, overrides: Partial<AgentEvent> & { text?: string } = {}): AgentEvent {
   const { text, ...rest } = overrides;

@@ -29,6 +29,8 @@ import { threadForbidden } from '../../errors/thread-forbidden.js';
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
 const MiB = 1024 * 1024;
+/** Owners of threads dropped for room kept per retained thread (`maxThreads`): 40,000 by default, about 6 MB. */
+const FORMER_OWNERS_PER_THREAD = 4;
 
 /**
  * `<epoch>.<log id>.<thread tag>:<offset>` (what this log issues), or `<epoch>:<offset>` (the
@@ -52,7 +54,12 @@ export interface MemoryTransportOptions {
    * Default 8 MiB (8,388,608).
    */
   maxBytesPerThread?: number;
-  /** Threads retained; past it the least recently active thread without subscribers is dropped. Default 10,000. */
+  /**
+   * Threads retained; past it the least recently active thread without subscribers is dropped.
+   * Its owner is kept (up to 4 × maxThreads such owners, the longest dropped forgotten first) until
+   * the thread's TTL runs out, so flooding the log with threads cannot free another user's thread.
+   * Default 10,000.
+   */
   maxThreads?: number;
   /**
    * Events retained across all threads. Past it, the history of the least recently active thread
@@ -90,6 +97,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   /** Identifies this incarnation of the logs; every cursor starts with it. */
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
+  /** Owners of threads dropped for room (not for their TTL), with their last activity, in dropping order. */
+  private readonly formerOwners = new Map<string, { owner: string; lastActivity: number }>();
   /** Logs holding entries, least recently appended to first: what the total bounds trim. */
   private readonly activity = new ActivityList();
   private readonly limits: ThreadLogLimits;
@@ -194,6 +203,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     let log = this.threads.get(event.threadId);
     if (!log) {
       log = this.createLog(event.threadId, event.userId, now);
+      if (log.owner !== event.userId) throw ownerMismatch(event.threadId);
     } else if (log.owner === undefined) {
       // A subscriber opened the thread before any event: the first event fixes the owner, and
       // subscribers of other users are told they are refused instead of silently receiving nothing.
@@ -204,10 +214,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
         subscriber.listener.onClose?.(threadForbidden(event.threadId));
       }
     } else if (log.owner !== event.userId) {
-      throw new TransportError(`Thread "${event.threadId}" belongs to another user`, {
-        code: 'THREAD_OWNER_MISMATCH',
-        retryable: false,
-      });
+      throw ownerMismatch(event.threadId);
     }
     let run = known;
     if (!run) {
@@ -303,7 +310,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
     const { userId, threadId, after } = request;
     let log = this.threads.get(threadId);
-    if (log?.owner !== undefined && log.owner !== userId) {
+    const owner = log ? log.owner : this.formerOwner(threadId, this.now());
+    if (owner !== undefined && owner !== userId) {
       throw threadForbidden(threadId);
     }
     let replayFrom = 0;
@@ -317,6 +325,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       // Subscriptions must not grow the thread map past its bound (events always may: they were accepted).
       if (this.threads.size > this.maxThreads) {
         this.threads.delete(threadId);
+        // A thread dropped for room that came back with its owner keeps that owner.
+        if (log.owner !== undefined) this.keepFormerOwner(threadId, log.owner, log.lastActivity);
         throw new TransportError(`Too many threads (${this.maxThreads}) to follow a new one`, { code: 'TOO_MANY_THREADS' });
       }
     }
@@ -337,7 +347,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   }
 
   async ownerOf(threadId: string): Promise<string | undefined> {
-    return this.threads.get(threadId)?.owner;
+    const log = this.threads.get(threadId);
+    return log ? log.owner : this.formerOwner(threadId, this.now());
   }
 
   /** Every retained event of a thread visible to `userId` (tests and debugging). */
@@ -391,9 +402,12 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     return offset;
   }
 
+  /** A new log for a thread; a thread dropped for capacity whose TTL has not run out comes back with its owner. */
   private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
     this.evictIdle(now, this.threads.size >= this.maxThreads);
-    const log = new ThreadLog(threadId, ++this.lastLogId, owner, this.shared, now);
+    const former = this.formerOwner(threadId, now);
+    if (former !== undefined) this.formerOwners.delete(threadId);
+    const log = new ThreadLog(threadId, ++this.lastLogId, former ?? owner, this.shared, now);
     this.threads.set(threadId, log);
     return log;
   }
@@ -422,7 +436,11 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       }
       if (!oldest || log.lastActivity < oldest.lastActivity) oldest = log;
     }
-    if (this.threads.size >= this.maxThreads && oldest) this.dropThread(oldest);
+    if (this.threads.size >= this.maxThreads && oldest) {
+      // Dropped for room, not for its TTL: its owner stays the owner until the TTL runs out.
+      if (oldest.owner !== undefined) this.keepFormerOwner(oldest.threadId, oldest.owner, oldest.lastActivity);
+      this.dropThread(oldest);
+    }
   }
 
   /** Forgets a thread's log, its events and their runs; a cursor of it then gets `trimmed`. */
@@ -430,6 +448,21 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     this.threads.delete(log.threadId);
     this.activity.remove(log);
     log.clear();
+  }
+
+  private keepFormerOwner(threadId: string, owner: string, lastActivity: number): void {
+    this.formerOwners.delete(threadId);
+    this.formerOwners.set(threadId, { owner, lastActivity });
+    if (this.formerOwners.size > FORMER_OWNERS_PER_THREAD * this.maxThreads) this.formerOwners.delete(this.formerOwners.keys().next().value!);
+  }
+
+  /** The owner of a thread dropped for room whose TTL has not run out. */
+  private formerOwner(threadId: string, now: number): string | undefined {
+    const former = this.formerOwners.get(threadId);
+    if (former === undefined) return undefined;
+    if (former.lastActivity + this.threadTtlMs > now) return former.owner;
+    this.formerOwners.delete(threadId);
+    return undefined;
   }
 }
 
@@ -455,6 +488,10 @@ class MemorySubscription implements Subscriber {
 }
 
 /** The event's JSON, or the refusal of this one event (not retryable: it will never serialize). */
+function ownerMismatch(threadId: string): TransportError {
+  return new TransportError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_OWNER_MISMATCH', retryable: false });
+}
+
 function serialized(event: AgentEvent): string {
   try {
     return eventJson(event);
