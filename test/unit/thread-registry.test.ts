@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError, ThreadRegistry, ThreadResolutionError, generateRunId } from '../../src/index.js';
 
+/** Two runs of mallory registered on thread 't' (the first started), neither delivered: her starts waiting for the log. */
+function malloryStarts(registry: ThreadRegistry): [string, string] {
+  const m1 = generateRunId('t');
+  const m2 = generateRunId('t');
+  registry.register(m1, 't', 'mallory');
+  registry.markStarted(m1);
+  registry.register(m2, 't', 'mallory');
+  return [m1, m2];
+}
+
 describe('ThreadRegistry', () => {
   it('resolves from the registry first, for custom run ids too', () => {
     const registry = new ThreadRegistry();
@@ -89,11 +99,7 @@ describe('ThreadRegistry', () => {
   it('forget() drops a run as if never registered, and the thread owner only when nothing but forgotten runs established it', () => {
     const registry = new ThreadRegistry();
     // Mallory's two refused starts made the thread's only entries: forgetting both frees the thread.
-    const m1 = generateRunId('t');
-    const m2 = generateRunId('t');
-    registry.register(m1, 't', 'mallory');
-    registry.markStarted(m1);
-    registry.register(m2, 't', 'mallory');
+    const [m1, m2] = malloryStarts(registry);
     registry.forget(m1);
     expect(registry.has(m1)).toBe(false);
     expect(registry.isUsed(m1)).toBe(false);
@@ -168,11 +174,7 @@ describe('ThreadRegistry', () => {
   it('an undelivered run does not claim its thread against another user: only a delivered run (the log took it) does', () => {
     const registry = new ThreadRegistry();
     // Mallory's starts on a thread this registry has no owner of, in flight (the log has not answered).
-    const m1 = generateRunId('t');
-    const m2 = generateRunId('t');
-    registry.register(m1, 't', 'mallory');
-    registry.markStarted(m1);
-    registry.register(m2, 't', 'mallory');
+    const [m1, m2] = malloryStarts(registry);
     expect(registry.ownerOf('t')).toBeUndefined();
     // Alice's start meanwhile is not refused here: the log decides, and it refuses mallory's.
     const a1 = generateRunId('t');
