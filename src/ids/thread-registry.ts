@@ -130,8 +130,8 @@ export class ThreadRegistry {
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
     this.runs.set(runId, { threadId, userId, started: false, delivered: false, finishedAt: undefined });
-    this.touchThread(threadId, undefined, now, +1, 1);
-    if (this.claimOnRegister) this.threads.get(threadId)!.claimant = userId;
+    const held = this.touchThread(threadId, undefined, now, +1, 1);
+    if (this.claimOnRegister) held.claimant = userId;
   }
 
   /**
@@ -265,7 +265,7 @@ export class ThreadRegistry {
     }
   }
 
-  private touchThread(threadId: string, userId: string | undefined, now: number, activeDelta: number, hold = 0): void {
+  private touchThread(threadId: string, userId: string | undefined, now: number, activeDelta: number, hold = 0): ThreadEntry {
     // Remade by a run finishing after its thread was forgotten: that run held it.
     const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now, holds: hold > 0 ? 0 : 1, claimant: undefined };
     thread.holds += hold;
@@ -274,6 +274,7 @@ export class ThreadRegistry {
     thread.lastSeen = now;
     if (this.threads.size >= this.maxThreads) this.evictOldestIdleThread();
     this.threads.set(threadId, thread);
+    return thread;
   }
 
   private evictOldestRun(): void {

@@ -310,7 +310,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
     const { userId, threadId, after } = request;
     let log = this.threads.get(threadId);
-    const owner = log ? log.owner : this.formerOwner(threadId, this.now());
+    const owner = this.ownerNow(threadId, log);
     if (owner !== undefined && owner !== userId) {
       throw threadForbidden(threadId);
     }
@@ -347,7 +347,11 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   }
 
   async ownerOf(threadId: string): Promise<string | undefined> {
-    const log = this.threads.get(threadId);
+    return this.ownerNow(threadId, this.threads.get(threadId));
+  }
+
+  /** A thread's owner: its log's, or (no log) the owner it kept when it was dropped for room. */
+  private ownerNow(threadId: string, log: ThreadLog | undefined): string | undefined {
     return log ? log.owner : this.formerOwner(threadId, this.now());
   }
 
@@ -487,11 +491,12 @@ class MemorySubscription implements Subscriber {
   }
 }
 
-/** The event's JSON, or the refusal of this one event (not retryable: it will never serialize). */
+/** The refusal of another user's event on a thread (not retryable: the owner does not change). */
 function ownerMismatch(threadId: string): TransportError {
   return new TransportError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_OWNER_MISMATCH', retryable: false });
 }
 
+/** The event's JSON, or the refusal of this one event (not retryable: it will never serialize). */
 function serialized(event: AgentEvent): string {
   try {
     return eventJson(event);
