@@ -5,7 +5,7 @@ import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { LogCollector } from '../helpers/runs-agents.js';
-import { until } from '../helpers/wait.js';
+import { until, untilAsync } from '../helpers/wait.js';
 
 const availability = await probeRedis();
 const LEASE_MS = 1_000;
@@ -84,7 +84,19 @@ describeWithRedis('run queue across processes: BullMQ workers as child processes
     const killedAt = Date.now();
 
     const terminalOf = (run: { runId: string; user: string }) => followers.get(run.user)!.terminal(run.runId);
-    await until(() => runs.every((run) => terminalOf(run).length >= 1), 'every run to end', 60_000);
+    await until(() => runs.every((run) => terminalOf(run).length >= 1), 'every run to end', 60_000).catch(async (error: Error) => {
+      // Name the runs that did not end: what their followers got, what the queue says, which worker started them.
+      const open = runs.filter((run) => terminalOf(run).length === 0);
+      const detail = await Promise.all(
+        open.slice(0, 5).map(async (run) => ({
+          ...run,
+          got: runEvents(followers.get(run.user)!.events, run.runId).map((event) => `${event.seq}:${event.type}`),
+          status: await queue.status(run.runId),
+          startedOn: workers.filter((worker) => worker.messages.some((message) => message.type === 'run_started' && message.runId === run.runId)).map((worker) => worker.name),
+        })),
+      );
+      throw new Error(`${error.message}: ${open.length} of ${runs.length} open, e.g. ${JSON.stringify(detail)}`);
+    });
     const allDoneMs = Date.now() - submitted;
 
     const statusOf = (event: AgentEvent) => (event.data as { status?: string }).status;
@@ -128,6 +140,30 @@ describeWithRedis('run queue across processes: BullMQ workers as child processes
         `(${Math.round(200_000 / allDoneMs)} runs/s incl. the kill), ${lost.length} WORKER_LOST, SIGKILL → last WORKER_LOST ${detectMs} ms (lease ${LEASE_MS} ms)`,
     );
   }, 120_000);
+
+  it('a worker killed after BullMQ handed it a job but before it claimed the run: another worker runs the run (it never started)', async () => {
+    const taker = new ExampleProcess('taker', '../../test/helpers/bullmq-job-taker.ts', { REDIS_URL, AGENTWIRE_KEY_PREFIX: prefix, LEASE_MS: String(LEASE_MS) });
+    processes.push(taker);
+    await taker.message('ready');
+    const queue = openQueue({ reap: true });
+    const log = openLog();
+    const followed = await follow(log, 'tess', 'thread-taken');
+    const runId = await queue.submit('steps', { steps: 2, stepMs: 1 }, { userId: 'tess', threadId: 'thread-taken' });
+    expect((await taker.message('took')).runId).toBe(runId);
+    await taker.stop('SIGKILL');
+
+    const survivor = spawnWorker('w-after-taker');
+    await survivor.message('ready');
+    await until(() => followed.terminal(runId).length === 1, 'the taken run to end', 20_000);
+    const events = runEvents(followed.events, runId);
+    const step = ['agent_thinking', 'tool_executing', 'tool_completed'];
+    expect(events.map((event) => event.type)).toEqual(['agent_started', ...step, ...step, 'agent_completed']);
+    expect(events.at(-1)).toMatchObject({ data: { status: 'succeeded' } });
+    expect(survivor.messages.filter((message) => message.type === 'run_started').map((message) => message.runId)).toEqual([runId]);
+    // The worker records the end in the queue after its terminal event reached the log.
+    await untilAsync(async () => (await queue.status(runId))?.state === 'finished', 'the queue to record the end');
+    expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'succeeded' });
+  });
 
   it('a slow, not dead, worker is fenced: one terminal (WORKER_LOST), nothing of it after, and it reports RUN_FENCED', async () => {
     const worker = spawnWorker('slow', { CONCURRENCY: '1' });

@@ -25,8 +25,9 @@ import { threadForbidden } from '../../errors/thread-forbidden.js';
  * - Worker loss: a run whose lease was not renewed for `leaseMs` is ended by any live process
  *   with `agent_completed` failed `WORKER_LOST` (open tools closed first), appended atomically
  *   with the log's fencing: the lost worker's later events are refused (`RUN_CLOSED`) and it
- *   reports `RUN_FENCED`. Lost runs are not retried (BullMQ's `maxStalledCount` is 0) unless
- *   `retryLostRuns` is on: then a lost run is submitted again as a new run, linked both ways.
+ *   reports `RUN_FENCED`. Lost runs are not retried (a claimed run is never claimed again) unless
+ *   `retryLostRuns` is on: then a lost run is submitted again as a new run, linked both ways. A
+ *   job the lost worker had taken from BullMQ but not claimed yet never started: another worker runs it.
  */
 export class BullMQRunQueue implements RunQueue {
   readonly options: ResolvedQueueOptions;

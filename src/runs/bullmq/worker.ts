@@ -23,6 +23,12 @@ function fencesAtAppend(agent: BaseAgent<never, unknown> | undefined): boolean {
   return agent?.bridge?.transport instanceof RedisStreamsTransport;
 }
 
+/**
+ * How often BullMQ may hand out a job again whose worker stopped renewing its lock (died, or its
+ * event loop was blocked): each time, CLAIM lets it run only if no worker had claimed it.
+ */
+const STALLED_REDELIVERIES = 10;
+
 interface ActiveRun {
   job: RunJob;
   controller: AbortController;
@@ -62,8 +68,11 @@ export class BullMQWorker implements RunWorker {
       connection: this.bullClient as never,
       prefix: ctx.keys.bullPrefix,
       concurrency,
-      // Our lease decides whether a run is lost (and ends it); BullMQ must never run it again.
-      maxStalledCount: 0,
+      // Our lease decides whether a run is lost (and ends it). A job BullMQ hands out again after
+      // its worker died (stalled) is run only if that worker had not claimed it yet (CLAIM needs
+      // 'queued'): it never started, so running it is no retry. With 0 here such a job went to
+      // BullMQ's failed set and its run stayed queued forever.
+      maxStalledCount: STALLED_REDELIVERIES,
       lockDuration: o.leaseMs,
       stalledInterval: o.leaseMs,
     });
