@@ -64,7 +64,9 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       throw check.fail('transport', `must be a Transport with send(event) (got ${shown(options.transport)})`);
     }
     this.transport = options.transport ?? new MemoryTransport();
-    this.registry = options.registry ?? new ThreadRegistry();
+    // A transport that knows threads' owners (`ownerOf`: the built-in logs) refuses other users'
+    // events itself; for any other, a registered run claims its new thread (see claimOnRegister).
+    this.registry = options.registry ?? new ThreadRegistry({ claimOnRegister: typeof (this.transport as { ownerOf?: unknown }).ownerOf !== 'function' });
     this.limits = resolveLimits(options.limits);
     this.retry = resolveRetry(options.retry);
     this.maxBufferedPerRun = check.integer('maxBufferedPerRun', given(options.maxBufferedPerRun, 1_000));

@@ -21,6 +21,14 @@ export interface ThreadRegistryOptions {
   maxThreads?: number;
   /** How long a thread with no active run keeps its owner. Default 1 h. */
   threadTtlMs?: number;
+  /**
+   * Whether a run registered on a thread that has no owner yet claims it against other users'
+   * runs while it is registered and undelivered (default false). Off, a thread's owner comes only
+   * from a delivered run and the transport refuses other users' events (the built-in logs do), so
+   * an intruder's starts in flight cannot lock the owner out. On, for a transport that does not
+   * check owners: `AgentBridge` sets it for a transport without `ownerOf`.
+   */
+  claimOnRegister?: boolean;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -36,14 +44,22 @@ interface RunEntry {
 }
 
 interface ThreadEntry {
-  userId: string;
+  /**
+   * The thread's owner: the user of a run of it that delivered an event (the transport took it as
+   * the thread's). Undefined while only undelivered runs (their start in flight) are registered on it:
+   * those refuse nobody, the transport decides.
+   */
+  userId: string | undefined;
   activeRuns: number;
   lastSeen: number;
   /**
-   * Runs registered on the thread since this entry was made, less those forgotten (`forget`). At 0
-   * nothing but forgotten runs ever established the owner, so the thread is forgotten with them.
+   * Runs registered on the thread since this entry was made (of any user while it has no owner),
+   * less those forgotten (`forget`). At 0, with no owner, only forgotten runs ever made the entry,
+   * so the thread is forgotten with them.
    */
   holds: number;
+  /** With `claimOnRegister`: the user whose registered runs hold the thread before it has an owner. */
+  claimant: string | undefined;
 }
 
 /**
@@ -61,6 +77,7 @@ export class ThreadRegistry {
   private readonly maxThreads: number;
   private readonly threadTtlMs: number;
   private readonly now: () => number;
+  private readonly claimOnRegister: boolean;
   /** Runs forgotten because of the size bound rather than their TTL. */
   evictions = 0;
   /** Resolutions that failed (counted so bridges can surface them). */
@@ -72,6 +89,7 @@ export class ThreadRegistry {
     this.maxThreads = options.maxThreads ?? 100_000;
     this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
+    this.claimOnRegister = options.claimOnRegister === true;
   }
 
   get size(): { runs: number; threads: number } {
@@ -80,7 +98,12 @@ export class ThreadRegistry {
 
   /**
    * Records that `runId` belongs to `threadId` of `userId`. A thread has one owner: registering a
-   * run of another user's thread throws an `AuthError`, so nobody can inject events into it.
+   * run of another user's thread throws an `AuthError`, so nobody can inject events into it. The
+   * owner is the user of a delivered run (`delivered`): a run registered but not delivered yet (its
+   * start waits for the transport's answer) refuses no other user's run, so an intruder's starts in
+   * flight cannot lock the real owner out; the transport, which holds the thread's owner, refuses them.
+   * With `claimOnRegister` (a transport that does not check owners) a registered run claims a
+   * thread with no owner yet against other users' runs until it delivers or is forgotten.
    */
   register(runId: string, threadId: string, userId: string): void {
     if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive ValidationError
@@ -101,12 +124,14 @@ export class ThreadRegistry {
       return;
     }
     const thread = this.threads.get(threadId);
-    if (thread && thread.userId !== userId) {
+    const holder = this.holderOf(thread);
+    if (holder !== undefined && holder !== userId) {
       throw threadForbidden(threadId);
     }
     if (this.runs.size >= this.maxRuns) this.evictOldestRun();
     this.runs.set(runId, { threadId, userId, started: false, delivered: false, finishedAt: undefined });
-    this.touchThread(threadId, userId, now, +1, 1);
+    const held = this.touchThread(threadId, undefined, now, +1, 1);
+    if (this.claimOnRegister) held.claimant = userId;
   }
 
   /**
@@ -120,19 +145,25 @@ export class ThreadRegistry {
 
   /**
    * Records that an event of the run reached the transport (the bridge calls it on a run's first
-   * delivery through a queue): the thread's owner is then established by the transport's answer, and
-   * `forget` no longer drops the run or that owner. A run this registry does not know (its id is a
-   * standard run id routed by `parseRunId`, or it was forgotten after a refused start while its
-   * later events were held) makes the user the owner of a thread it knows no owner of.
+   * delivery through a queue): the thread's owner is then established by the transport's answer (the
+   * run's user, when the thread has none here yet), and `forget` no longer drops the run or that
+   * owner. A delivery never takes a thread the registry knows another owner of. A run this registry
+   * does not know (its id is a standard run id routed by `parseRunId`, or it was forgotten after a
+   * refused start while its later events were held) makes the user the owner of a thread it knows no
+   * owner of.
    */
   delivered(runId: string, threadId: string, userId: string): void {
     const entry = this.runs.get(runId);
     if (entry) {
       entry.delivered = true;
+      const thread = this.threads.get(entry.threadId);
+      if (thread) thread.userId ??= entry.userId;
+      else this.touchThread(entry.threadId, entry.userId, this.now(), 0, 1);
       return;
     }
     const thread = this.threads.get(threadId);
     if (thread) {
+      if (thread.userId === undefined) thread.userId = userId;
       if (thread.userId === userId) thread.holds++;
       return;
     }
@@ -153,24 +184,24 @@ export class ThreadRegistry {
     const now = this.now();
     entry.finishedAt = now;
     this.finished.set(runId, now);
-    this.touchThread(entry.threadId, entry.userId, now, -1);
+    this.touchThread(entry.threadId, entry.delivered ? entry.userId : undefined, now, -1);
     this.sweep(now);
   }
 
   /**
    * Forgets a run entirely, as if it had never been registered: for a run none of whose events was
    * delivered (its `agent_started` was refused for good: another user's thread, a run id in use).
-   * Its id is no longer used here, and the thread's owner goes too when only forgotten runs had
-   * established it; a thread that any other run registered on (delivered, in progress) keeps its owner.
+   * Its id is no longer used here. An undelivered run never made the thread's owner, so forgetting
+   * it never takes an owner away; the thread's entry goes when it has no owner and only forgotten
+   * runs had made it.
    *
    * A run any event of which was delivered (`delivered`) is left alone: e.g. a second, different
    * `agent_started` of a run whose queue the bridge had swept (idle) and that the transport refuses
    * (`RUN_ID_CONFLICT`) must not drop the run nor the owner its earlier events established.
    *
-   * Until the transport answers, a registered run holds its thread on this registry: another
-   * user's start of it (e.g. the real owner's, while an intruder's start is in flight) is refused
-   * `THREAD_FORBIDDEN` by `register` for that short while, and is accepted once the intruder's start
-   * is refused and forgotten.
+   * Until the transport answers, a registered run does not hold its thread on this registry:
+   * another user's start of it (e.g. the real owner's, while an intruder's starts are in flight) is
+   * registered too, and the transport refuses whichever is not the owner's.
    */
   forget(runId: string): void {
     const entry = this.runs.get(runId);
@@ -178,10 +209,10 @@ export class ThreadRegistry {
     this.runs.delete(runId);
     this.finished.delete(runId);
     const thread = this.threads.get(entry.threadId);
-    if (!thread || thread.userId !== entry.userId) return;
+    if (!thread) return;
     if (entry.finishedAt === undefined) thread.activeRuns = Math.max(0, thread.activeRuns - 1);
     thread.holds = Math.max(0, thread.holds - 1);
-    if (thread.holds === 0 && thread.activeRuns === 0) this.threads.delete(entry.threadId);
+    if (thread.userId === undefined && thread.holds === 0 && thread.activeRuns === 0) this.threads.delete(entry.threadId);
   }
 
   /** Resolution order: registry, then `parseRunId`; otherwise `ThreadResolutionError`. */
@@ -198,7 +229,13 @@ export class ThreadRegistry {
         { cause, details: { runId } },
       );
     }
-    return { runId, threadId, userId: this.threads.get(threadId)?.userId, source: 'run_id' };
+    return { runId, threadId, userId: this.holderOf(this.threads.get(threadId)), source: 'run_id' };
+  }
+
+  /** The user a thread's runs are refused to others for: its owner, or (`claimOnRegister`) the claimant while its runs hold it. */
+  private holderOf(thread: ThreadEntry | undefined): string | undefined {
+    if (thread === undefined) return undefined;
+    return thread.userId ?? (this.claimOnRegister && thread.holds > 0 ? thread.claimant : undefined);
   }
 
   /** Whether the registry currently remembers this run (active, or finished within its TTL). */
@@ -206,12 +243,13 @@ export class ThreadRegistry {
     return this.runs.has(runId);
   }
 
-  /** Owner of a thread, if this registry knows it. */
+  /** Owner of a thread (the user of a run of it that delivered; with `claimOnRegister`, also of one registered), if this registry knows it. */
   ownerOf(threadId: string): string | undefined {
     const thread = this.threads.get(threadId);
-    if (!thread) return undefined;
-    if (thread.activeRuns === 0 && thread.lastSeen + this.threadTtlMs <= this.now()) return undefined;
-    return thread.userId;
+    const holder = this.holderOf(thread);
+    if (holder === undefined) return undefined;
+    if (thread!.activeRuns === 0 && thread!.lastSeen + this.threadTtlMs <= this.now()) return undefined;
+    return holder;
   }
 
   /** Forgets expired finished runs and idle threads. Called on every register/finish. */
@@ -227,15 +265,16 @@ export class ThreadRegistry {
     }
   }
 
-  private touchThread(threadId: string, userId: string, now: number, activeDelta: number, hold = 0): void {
+  private touchThread(threadId: string, userId: string | undefined, now: number, activeDelta: number, hold = 0): ThreadEntry {
     // Remade by a run finishing after its thread was forgotten: that run held it.
-    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now, holds: hold > 0 ? 0 : 1 };
+    const thread = this.threads.get(threadId) ?? { userId, activeRuns: 0, lastSeen: now, holds: hold > 0 ? 0 : 1, claimant: undefined };
     thread.holds += hold;
     this.threads.delete(threadId);
     thread.activeRuns = Math.max(0, thread.activeRuns + activeDelta);
     thread.lastSeen = now;
     if (this.threads.size >= this.maxThreads) this.evictOldestIdleThread();
     this.threads.set(threadId, thread);
+    return thread;
   }
 
   private evictOldestRun(): void {
@@ -245,7 +284,7 @@ export class ThreadRegistry {
     const entry = this.runs.get(runId);
     this.finished.delete(runId);
     this.runs.delete(runId);
-    if (entry && entry.finishedAt === undefined) this.touchThread(entry.threadId, entry.userId, this.now(), -1);
+    if (entry && entry.finishedAt === undefined) this.touchThread(entry.threadId, entry.delivered ? entry.userId : undefined, this.now(), -1);
     this.evictions++;
   }
 

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError, ThreadRegistry, ThreadResolutionError, generateRunId } from '../../src/index.js';
 
+/** Two runs of mallory registered on thread 't' (the first started), neither delivered: her starts waiting for the log. */
+function malloryStarts(registry: ThreadRegistry): [string, string] {
+  const m1 = generateRunId('t');
+  const m2 = generateRunId('t');
+  registry.register(m1, 't', 'mallory');
+  registry.markStarted(m1);
+  registry.register(m2, 't', 'mallory');
+  return [m1, m2];
+}
+
 describe('ThreadRegistry', () => {
   it('resolves from the registry first, for custom run ids too', () => {
     const registry = new ThreadRegistry();
@@ -10,7 +20,9 @@ describe('ThreadRegistry', () => {
 
   it('falls back to parsing a standard run id, with the owner when the thread is known', () => {
     const registry = new ThreadRegistry();
-    registry.register(generateRunId('thread_b'), 'thread_b', 'bob');
+    const bobs = generateRunId('thread_b');
+    registry.register(bobs, 'thread_b', 'bob');
+    registry.delivered(bobs, 'thread_b', 'bob'); // the owner is known once a run of it delivered
     const unregistered = generateRunId('thread_b');
     expect(registry.resolve(unregistered)).toMatchObject({ threadId: 'thread_b', userId: 'bob', source: 'run_id' });
     expect(registry.resolve(generateRunId('x_run_y'))).toMatchObject({ threadId: 'x_run_y', userId: undefined });
@@ -45,6 +57,7 @@ describe('ThreadRegistry', () => {
     const registry = new ThreadRegistry();
     const runs = Array.from({ length: 5 }, () => generateRunId('shared'));
     for (const runId of runs) registry.register(runId, 'shared', 'alice');
+    registry.delivered(runs[0]!, 'shared', 'alice');
     expect(registry.size).toEqual({ runs: 5, threads: 1 });
     expect(() => registry.register(generateRunId('shared'), 'shared', 'mallory')).toThrow(AuthError);
     expect(registry.ownerOf('shared')).toBe('alice');
@@ -86,21 +99,19 @@ describe('ThreadRegistry', () => {
   it('forget() drops a run as if never registered, and the thread owner only when nothing but forgotten runs established it', () => {
     const registry = new ThreadRegistry();
     // Mallory's two refused starts made the thread's only entries: forgetting both frees the thread.
-    const m1 = generateRunId('t');
-    const m2 = generateRunId('t');
-    registry.register(m1, 't', 'mallory');
-    registry.markStarted(m1);
-    registry.register(m2, 't', 'mallory');
+    const [m1, m2] = malloryStarts(registry);
     registry.forget(m1);
     expect(registry.has(m1)).toBe(false);
     expect(registry.isUsed(m1)).toBe(false);
-    expect(registry.ownerOf('t')).toBe('mallory'); // m2 still holds it
+    expect(registry.size).toEqual({ runs: 1, threads: 1 }); // m2 still holds the entry (no owner: nothing delivered)
+    expect(registry.ownerOf('t')).toBeUndefined();
     registry.forget(m2);
     expect(registry.ownerOf('t')).toBeUndefined();
     expect(registry.size).toEqual({ runs: 0, threads: 0 });
     const a1 = generateRunId('t');
     registry.register(a1, 't', 'alice');
-    // A thread that another run (active or finished) registered on keeps its owner.
+    registry.delivered(a1, 't', 'alice');
+    // A thread that another run (active or finished) delivered on keeps its owner.
     const a2 = generateRunId('t');
     registry.register(a2, 't', 'alice');
     registry.forget(a2);
@@ -120,6 +131,7 @@ describe('ThreadRegistry', () => {
     const registry = new ThreadRegistry({ finishedRunTtlMs: 10, now: () => now });
     const a1 = generateRunId('t');
     registry.register(a1, 't', 'alice');
+    registry.delivered(a1, 't', 'alice');
     registry.finish(a1);
     now += 100;
     registry.sweep();
@@ -157,5 +169,60 @@ describe('ThreadRegistry', () => {
     // A delivery never takes a thread the registry knows another owner of.
     registry.delivered(generateRunId('u'), 'u', 'mallory');
     expect(registry.ownerOf('u')).toBe('bob');
+  });
+
+  it('an undelivered run does not claim its thread against another user: only a delivered run (the log took it) does', () => {
+    const registry = new ThreadRegistry();
+    // Mallory's starts on a thread this registry has no owner of, in flight (the log has not answered).
+    const [m1, m2] = malloryStarts(registry);
+    expect(registry.ownerOf('t')).toBeUndefined();
+    // Alice's start meanwhile is not refused here: the log decides, and it refuses mallory's.
+    const a1 = generateRunId('t');
+    expect(() => registry.register(a1, 't', 'alice')).not.toThrow();
+    registry.markStarted(a1);
+    expect(registry.resolve(a1)).toMatchObject({ threadId: 't', userId: 'alice', source: 'registry' });
+    expect(registry.resolve(generateRunId('t')).userId).toBeUndefined();
+    registry.forget(m1);
+    registry.delivered(a1, 't', 'alice');
+    expect(registry.ownerOf('t')).toBe('alice');
+    // From then on another user's start is refused early, and forgetting its in-flight run changes nothing.
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    registry.forget(m2);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(registry.resolve(generateRunId('t')).userId).toBe('alice');
+    registry.finish(a1);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    // A delivery of the run forgotten meanwhile does not take the thread from its owner.
+    registry.delivered(m1, 't', 'mallory');
+    expect(registry.ownerOf('t')).toBe('alice');
+  });
+});
+
+describe('ThreadRegistry with claimOnRegister (a transport that does not check owners)', () => {
+  it("a registered run claims a thread with no owner against other users until it delivers or is forgotten", () => {
+    const registry = new ThreadRegistry({ claimOnRegister: true });
+    const a1 = generateRunId('t');
+    registry.register(a1, 't', 'alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).toThrow(AuthError);
+    expect(registry.ownerOf('t')).toBe('alice');
+    expect(registry.resolve(generateRunId('t')).userId).toBe('alice');
+    // Alice's start refused for good (e.g. RUN_ID_CONFLICT): forgotten, the claim goes with it.
+    registry.forget(a1);
+    expect(registry.ownerOf('t')).toBeUndefined();
+    const m1 = generateRunId('t');
+    registry.register(m1, 't', 'mallory');
+    expect(() => registry.register(generateRunId('t'), 't', 'alice')).toThrow(AuthError);
+    registry.delivered(m1, 't', 'mallory');
+    registry.finish(m1);
+    expect(() => registry.register(generateRunId('t'), 't', 'alice')).toThrow(AuthError);
+    expect(registry.ownerOf('t')).toBe('mallory');
+  });
+
+  it('without it (the default) the same registrations refuse nobody until a run delivers', () => {
+    const registry = new ThreadRegistry();
+    registry.register(generateRunId('t'), 't', 'alice');
+    expect(() => registry.register(generateRunId('t'), 't', 'mallory')).not.toThrow();
+    expect(registry.ownerOf('t')).toBeUndefined();
   });
 });
