@@ -7,6 +7,8 @@
  * - `gateway`: a plain `ws` socket speaking the agentwire protocol (subscribe, then event frames;
  *   a message holds one frame or an array of frames). The minimal client: parse and count.
  * - `raw`: a plain `ws` socket to the raw baseline server; every message is one event.
+ * - `raw-handshake`: a plain `ws` socket to a bare `ws` server that exchanges the protocol's three
+ *   opening messages (hello, subscribe, subscribed) and nothing else: the memory suite's second baseline.
  * - `sio`: a Socket.IO 4 client (websocket transport only) in the room of its thread; counts `event` packets.
  * - `sdk`: the real `agentwire/client` (`connect()` from src/client/node.ts): dedupe by id,
  *   lifecycle order check, cursor tracking, listeners.
@@ -19,7 +21,7 @@ import type { AgentEvent } from '../../src/index.js';
 import { nowMs } from '../lib/clock.js';
 import { notify, serve } from '../lib/ipc.js';
 
-type Kind = 'gateway' | 'raw' | 'sdk' | 'sio';
+type Kind = 'gateway' | 'raw' | 'raw-handshake' | 'sdk' | 'sio';
 
 interface Group {
   kind: Kind;
@@ -97,7 +99,7 @@ function withToken(url: string, userId: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(`tok-${userId}`)}`;
 }
 
-/** Opens one connection of the group; resolves once it is subscribed (gateway, sdk) or open (raw). */
+/** Opens one connection of the group; resolves once it is subscribed (gateway, raw-handshake, sdk) or open (raw). */
 function openOne(g: Group, url: string, userId: string, threadId: string, after?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     if (g.kind === 'sdk') {

@@ -69,6 +69,24 @@ export async function startRawServer(onConnection?: (socket: WebSocket) => void)
   };
 }
 
+/**
+ * The memory suite's second baseline: a bare `ws` server that exchanges what an idle gateway
+ * connection does, and nothing else: a hello on connection, and a subscribed answer to the
+ * client's first message (both the gateway's frame shapes and sizes), so ws's receiver and
+ * sender state per socket is the same as under the gateway.
+ */
+export function startHandshakeServer(): Promise<RawFixture> {
+  let connections = 0;
+  return startRawServer((socket) => {
+    const id = `c_${String(++connections).padStart(20, '0')}`;
+    socket.send(JSON.stringify({ type: 'hello', v: 1, userId: `idle-user-${connections}`, connectionId: id }));
+    socket.once('message', (data) => {
+      const { threadId } = JSON.parse(String(data)) as { threadId: string };
+      socket.send(JSON.stringify({ type: 'subscribed', threadId, cursor: null, replayed: 0 }));
+    });
+  });
+}
+
 export interface SocketIoFixture {
   io: SocketIoServer;
   url: string;

@@ -1,13 +1,13 @@
 /**
  * Server process of the memory suite, started with `--expose-gc`: one WebSocketGateway (or a bare
- * `ws` server) whose memory is read after full garbage collections, before and after the bench
+ * `ws` server, silent or exchanging the opening messages) whose memory is read after full garbage collections, before and after the bench
  * client process opens its idle connections. A fresh process per case keeps the figures clean.
  */
 import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { serve, notify } from '../lib/ipc.js';
 import { sleep } from '../lib/clock.js';
-import { startGateway, startRawServer } from '../lib/servers.js';
+import { startGateway, startHandshakeServer, startRawServer } from '../lib/servers.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('memory-server needs node --expose-gc');
@@ -17,7 +17,7 @@ let connections: () => number = () => 0;
 
 serve({
   async start(args) {
-    const { kind, maxConnections } = args as { kind: 'gateway' | 'raw'; maxConnections: number };
+    const { kind, maxConnections } = args as { kind: 'gateway' | 'raw' | 'raw-handshake'; maxConnections: number };
     if (kind === 'gateway') {
       // Defaults, except the limits the case needs: one user per connection, `maxConnections`
       // above the default 10,000, and a thread map that holds one thread per connection.
@@ -26,7 +26,7 @@ serve({
       connections = () => fixture.gateway.stats().connections.open;
       return { url: fixture.url };
     }
-    const fixture = await startRawServer();
+    const fixture = await (kind === 'raw' ? startRawServer() : startHandshakeServer());
     close = fixture.close;
     connections = () => fixture.sockets.size;
     return { url: fixture.url };

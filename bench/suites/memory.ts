@@ -29,7 +29,9 @@ const WARM_CONNECTIONS = 50;
  * collections before and after the client process opens N idle connections; per connection =
  * difference / N. Gateway connections are authenticated (token → user, one user per connection)
  * and subscribed to their own (empty) thread; the baseline is a bare `ws` server with the same
- * number of plain connections. Kernel socket buffers are not in RSS and not counted.
+ * number of plain connections (silent), and beside it one whose connections exchanged the same
+ * three opening messages (what ws and Node keep per socket after one message each way is not the
+ * gateway's). Kernel socket buffers are not in RSS and not counted.
  */
 export async function memorySuite(options: MemoryOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -37,12 +39,10 @@ export async function memorySuite(options: MemoryOptions): Promise<BenchRow[]> {
   const client = await BenchChild.start('bench/clients/ws-clients.ts', { name: 'memory clients', files: most + WARM_CONNECTIONS + 256 });
   try {
     for (const count of options.connections) {
-      const measured: Record<'gateway' | 'raw', PerConnection> = {
-        raw: await perConnection(client, 'raw', count),
-        gateway: await perConnection(client, 'gateway', count),
-      };
+      const raw = await perConnection(client, 'raw', count);
+      const handshake = await perConnection(client, 'raw-handshake', count);
+      const gateway = await perConnection(client, 'gateway', count);
       const label = `${count.toLocaleString('en-US')} idle connections`;
-      const { gateway, raw } = measured;
       rows.push({
         suite: 'memory',
         case: `RSS per connection, ${label}`,
@@ -54,6 +54,16 @@ export async function memorySuite(options: MemoryOptions): Promise<BenchRow[]> {
         target: '≤ 1.2× bare ws and ≤ 15 KiB',
         met: gateway.rssKiB / raw.rssKiB <= 1.2 && gateway.rssKiB <= 15,
         notes: `authenticated, subscribed, one user each; process RSS after GC, (after − before) / ${count}`,
+      });
+      rows.push({
+        suite: 'memory',
+        case: `RSS per connection, ${label}, vs bare ws that exchanged the same 3 messages`,
+        value: gateway.rssKiB,
+        unit: 'KiB',
+        baseline: handshake.rssKiB,
+        baselineName: 'bare ws server, hello / subscribe / subscribed exchanged',
+        ratio: gateway.rssKiB / handshake.rssKiB,
+        notes: `what receiving and sending one message each way costs ws and Node per socket: ${(handshake.rssKiB - raw.rssKiB).toFixed(2)} KiB RSS, ${(handshake.heapKiB - raw.heapKiB).toFixed(2)} KiB heap`,
       });
       rows.push({
         suite: 'memory',
@@ -74,7 +84,7 @@ export async function memorySuite(options: MemoryOptions): Promise<BenchRow[]> {
   }
 }
 
-async function perConnection(client: BenchChild, kind: 'gateway' | 'raw', count: number): Promise<PerConnection> {
+async function perConnection(client: BenchChild, kind: 'gateway' | 'raw' | 'raw-handshake', count: number): Promise<PerConnection> {
   const server = await BenchChild.start('bench/servers/memory-server.ts', {
     name: `memory ${kind} server`,
     execArgv: ['--expose-gc'],

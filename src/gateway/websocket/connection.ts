@@ -120,6 +120,8 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
       }
       this.alive = false;
       this.socket.ping();
+      // Idle since the last tick or not, an empty send queue need not keep its backing store.
+      this.outbox.trim();
     });
   }
 
