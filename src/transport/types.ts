@@ -114,6 +114,12 @@ export type SubscribeResult =
  */
 export interface EventLog {
   subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult>;
-  /** Owner of a thread if known (undefined for unknown threads). */
+  /**
+   * Owner of a thread if known (undefined for unknown threads). A transport that has `ownerOf`
+   * must also refuse, in `send`, an event for a thread owned by another user (a `TransportError`
+   * that is not retryable, as the built-in logs do with `THREAD_OWNER_MISMATCH`):
+   * an `AgentBridge` on such a transport leaves that check to it for a thread none of its own runs
+   * has delivered to yet (see `ThreadRegistryOptions.claimOnRegister`).
+   */
   ownerOf(threadId: string): Promise<string | undefined>;
 }
