@@ -25,9 +25,11 @@ import {
   tokenFrom,
   validateLifecycle,
   ValidationError,
+  generateRunId,
   type AgentEvent,
   type Authenticate,
   type BaseAgentOptions,
+  type EventLog,
 } from '../../src/index.js';
 import { ScriptedAgent, type Step } from '../helpers/agents.js';
 
@@ -563,6 +565,39 @@ describe('AG-UI endpoint refusals (HTTP status + JSON error, nothing streamed)',
     const again = await runThroughClient(endpoint.client('alice', 'shared-thread'), [{ think: 'still mine' }]);
     expect(again.failures).toEqual([]);
     expect(endpoint.events.every((event) => event.userId === 'alice')).toBe(true);
+  });
+
+  it("403, not 503, for the loser of a race for a new thread: another user's first event ends its subscription before the stream opens", async () => {
+    // The handler's log: bob's subscription to the unowned thread is made, then alice's first event
+    // (from another process, as over a shared Redis log) lands before bob's stream opens.
+    const transport = new MemoryTransport();
+    const aliceFirst: AgentEvent = {
+      v: 1,
+      id: 'alice-start',
+      type: 'agent_started',
+      runId: generateRunId('race-thread'),
+      threadId: 'race-thread',
+      userId: 'alice',
+      agent: 'elsewhere',
+      seq: 1,
+      ts: Date.now(),
+      data: { metadata: {} },
+    };
+    const log: EventLog = {
+      ownerOf: (threadId) => transport.ownerOf(threadId),
+      async subscribe(request, listener) {
+        const result = await transport.subscribe(request, listener);
+        if (request.userId === 'bob') await transport.send(aliceFirst);
+        return result;
+      },
+    };
+    const endpoint = await startEndpoint({ log });
+    const before = endpoint.events.length;
+    const loser = await endpoint.post(body('race-thread'), { Authorization: 'Bearer user-bob' });
+    expect(loser.status).toBe(403);
+    expect(await loser.json()).toEqual({ error: { code: 'THREAD_FORBIDDEN', message: 'Thread "race-thread" belongs to another user' } });
+    expect(await transport.ownerOf('race-thread')).toBe('alice');
+    expect(endpoint.events.slice(before).filter((event) => event.userId === 'bob')).toEqual([]);
   });
 
   it('400 naming the field for an invalid RunAgentInput, bad ids, bad JSON or input the agent refuses', async () => {

@@ -1,8 +1,9 @@
-import { AuthError, HistoryGapError, type ErrorCode } from '../../errors/index.js';
+import { AuthError, HistoryGapError, type AgentwireError, type ErrorCode } from '../../errors/index.js';
+import { threadForbidden } from '../../errors/thread-forbidden.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
 import type { TrackedConnection } from '../connections.js';
-import { SERVER_ENDINGS } from '../endings.js';
+import { SERVER_ENDINGS, refusalOf } from '../endings.js';
 import { Follower, type FollowResult } from '../follower.js';
 import type { SseSink } from '../sse/session.js';
 import type { DisconnectReason } from '../stats.js';
@@ -116,6 +117,8 @@ export class RunStreamSession implements TrackedConnection {
   private terminalTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why it ended (or is ending), once it is. */
   reason: RunStreamEnd | undefined;
+  /** The log ended the subscription with an `AuthError`: the thread turned out to be another user's. */
+  private forbidden: AuthError | undefined;
   /** The run streamed (known from the start, or once a resume is planned). */
   runId: string | undefined;
   /** Cancels the run this stream started, when its client leaves or does not read (set by the surface). */
@@ -144,7 +147,11 @@ export class RunStreamSession implements TrackedConnection {
         maxQueuedChars: limits.maxQueuedChars,
         maxQueuedEntries: limits.maxQueuedEntries,
         readable: () => this.readable(),
-        ended: (why) => (why === 'overflow' ? this.cut('slow_consumer') : this.close('log_closed')),
+        ended: (why, error) => {
+          if (error instanceof AuthError) this.forbidden ??= error;
+          if (why === 'overflow') this.cut('slow_consumer');
+          else this.close('log_closed');
+        },
         isolationDrop: () => hooks.isolationDrop(this),
       },
     );
@@ -183,10 +190,21 @@ export class RunStreamSession implements TrackedConnection {
       }
       if (this.state === 'subscribing') this.state = 'ready';
     } else if (result.status === 'ended') {
+      if (result.error instanceof AuthError) this.forbidden ??= result.error;
       this.reason ??= result.reason === 'overflow' ? 'slow_consumer' : result.reason === 'log_closed' ? 'log_closed' : 'error';
       if (this.state === 'subscribing') this.state = 'ending';
     }
     return result;
+  }
+
+  /**
+   * What a request whose stream ended before it opened is told: 403 `THREAD_FORBIDDEN` when the
+   * thread turned out to be another user's (its first event, another user's, ended the
+   * subscription: the loser of a race for a new thread), else the refusal of `reason`.
+   */
+  refusal(): AgentwireError {
+    if (this.forbidden) return threadForbidden(this.threadId, this.forbidden);
+    return refusalOf(this.reason ?? 'client');
   }
 
   /** Sets what the client has and what it gets first (a new run: nothing and nothing). */

@@ -16,7 +16,6 @@ import { RunAdmission } from '../admission.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
 import { Heartbeat } from '../heartbeat.js';
-import { refusalOf } from '../endings.js';
 import {
   MAX_TIMER_MS,
   checker,
@@ -314,10 +313,9 @@ export class RunSurface {
           throw runIdConflict(runId, 'has events retained in this thread');
         }
         if (result.status !== 'following' || !session.isOpen || responder.gone()) {
-          const reason = session.reason ?? 'client';
           this.discard(session);
           if (responder.gone()) return;
-          throw refusalOf(reason);
+          throw session.refusal();
         }
         session.plan({ runId, seen: [], rest: [] });
         if (spec.queued) {
@@ -379,7 +377,7 @@ export class RunSurface {
           const reason = session.reason ?? 'client';
           if (reason === 'client' || reason === 'slow_consumer') this.abortFor(session, reason);
           this.discard(session);
-          if (!responder.gone()) throw refusalOf(reason);
+          if (!responder.gone()) throw session.refusal();
           return;
         }
         // The run settled without an entry reaching the log yet: open, the terminal watch ends it.
@@ -430,10 +428,9 @@ export class RunSurface {
       throw error;
     }
     if (!plan || !session.isOpen || responder.gone()) {
-      const reason = session.reason ?? 'client';
       this.discard(session);
       if (responder.gone()) return;
-      throw refusalOf(reason);
+      throw session.refusal();
     }
     if (plan.kind !== 'stream') {
       this.discard(session);
@@ -487,7 +484,7 @@ export class RunSurface {
       if (result.status === 'history_gap') {
         throw new HistoryGapError(`Cannot continue: ${result.gap.message}`, { details: { threadId, requested: result.gap.requested, reason: result.gap.reason } });
       }
-      if (result.status !== 'following' || !session.isOpen || responder.gone()) throw refusalOf(session.reason ?? 'client');
+      if (result.status !== 'following' || !session.isOpen || responder.gone()) throw session.refusal();
       const replay = session.replay;
       // The requests, as the log has them; what the log says is answered or closed already.
       const requests = new Map<string, LogEntry>();
@@ -575,7 +572,7 @@ export class RunSurface {
       const reason = session.reason ?? 'client';
       if (reason === 'client' || reason === 'slow_consumer') this.abortFor(session, reason);
       this.discard(session);
-      if (!responder.gone()) throw refusalOf(reason);
+      if (!responder.gone()) throw session.refusal();
       return;
     }
     responder.stream(session, { ...cors, ...this.config.streamHeaders(runId) });
