@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { isInstance } from '../errors/guards.js';
-import { AgentwireError, DeliveryError, StateError, TransportError, type CodeOf } from '../errors/index.js';
+import { AgentwireError, DeliveryError, StateError, TransportError, ValidationError, type CodeOf } from '../errors/index.js';
 import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { hasEventJson, resolveLimits, serializeEvent, type JsonLimits } from '../events/json.js';
 import { parseEvent } from '../events/parse.js';
@@ -200,6 +200,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   send(event: AgentEvent): Promise<DeliveryReceipt> {
     let checked: AgentEvent;
     try {
+      // Not an object at all (null, a string, an array): refused as invalid even without validation.
+      if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+        throw new ValidationError('bridge.send() takes an event object', { code: 'INVALID_EVENT' });
+      }
       checked = this.validate ? parseEvent(event) : event;
       serializeEvent(checked, this.limits);
     } catch (error) {

@@ -51,6 +51,8 @@ function newQueue(event: AgentEvent): RunQueue {
 }
 
 export function describe(event: AgentEvent): string {
+  // `bridge.send` may be handed anything (null, a string): describe it without reading fields.
+  if (typeof event !== 'object' || event === null) return `(not an event: ${event === null ? 'null' : typeof event})`;
   return `${String(event.type)} #${String(event.seq)} of run ${String(event.runId).slice(0, 256)}`;
 }
 

@@ -4,7 +4,7 @@ import type { BaseAgent } from '../agent/base-agent.js';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import type { EventLog } from '../transport/types.js';
 import { AbortError, AuthError, GatewayError, StateError, ValidationError } from '../errors/index.js';
-import { given } from '../errors/options.js';
+import { given, shown } from '../errors/options.js';
 import {
   closeTimeout,
   agentsByName,
@@ -119,7 +119,7 @@ export class MemoryRunQueue implements RunQueue {
 
   cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
     const entry = this.runs.get(runId);
-    if (!entry) return Promise.reject(new StateError('RUN_NOT_FOUND', `No run ${runId}`));
+    if (!entry) return Promise.reject(new StateError('RUN_NOT_FOUND', `No run ${shown(runId)}`));
     if (entry.job.userId !== options?.userId) return Promise.reject(new AuthError(`Run ${runId} belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
     if (entry.info.state === 'finished') return Promise.resolve('already_finished');
     const first = !entry.info.cancelRequested;

@@ -169,6 +169,21 @@ describe('AgentBridge delivery', () => {
     await bridge.close();
   });
 
+  it('send() of something that is not an event object (null, undefined, a number, a string, an array) is a DeliveryError INVALID_EVENT, validation on or off; the bridge goes on', async () => {
+    for (const validate of [true, false]) {
+      const { bridge, received } = setup({ validate });
+      const values: unknown[] = [null, undefined, 42, 'agent_started', [], true];
+      for (const value of values) {
+        await expect(bridge.send(value as AgentEvent)).rejects.toMatchObject({ name: 'DeliveryError', code: 'DELIVERY_FAILED', causeCode: 'INVALID_EVENT' });
+      }
+      expect(bridge.metrics().failed).toBe(values.length);
+      const outcomes = await Promise.all(run(bridge, 1));
+      expect(outcomes.every((outcome) => !(outcome instanceof Error))).toBe(true);
+      expect(received().map((event) => event.type)).toEqual(['agent_started', 'agent_thinking', 'agent_completed']);
+      await bridge.close();
+    }
+  });
+
   it('close() drains queued events before closing the transport', async () => {
     const { bridge, memory } = setup();
     const got: AgentEvent[] = [];

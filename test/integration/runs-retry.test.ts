@@ -131,6 +131,28 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
     expect((await queue.status(retryId))?.retriedAs).toBeUndefined();
   }, 60_000);
 
+  it('a lost run whose user had asked to cancel it is not run again: it ends WORKER_LOST, no retry', async () => {
+    const w1 = await spawnWorker('w1');
+    const queue = openQueue({ retryLostRuns: { attempts: 2 } });
+    const log = await follow('cara', 'thread-cancel-lost');
+    const lostId = await queue.submit('steps', { steps: 3, stepMs: 300 }, { userId: 'cara', threadId: 'thread-cancel-lost' });
+    await until(() => started(w1, lostId), 'w1 to start the run', 20_000);
+    // Frozen, the worker cannot act on the cancel; then it dies with the run.
+    process.kill(w1.pid!, 'SIGSTOP');
+    expect(await queue.cancel(lostId, { userId: 'cara' })).toBe('requested');
+    await w1.stop('SIGKILL');
+    const w2 = await spawnWorker('w2');
+    await until(() => log.terminal(lostId).length >= 1, 'WORKER_LOST for the lost run', 20_000);
+    expect(log.terminal(lostId)[0]).toMatchObject({ data: { status: 'failed', error: { code: 'WORKER_LOST' } } });
+    const marker = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'cara', threadId: 'thread-cancel-lost' });
+    await until(() => log.terminal(marker).length === 1, 'the marker run', 20_000);
+    expect(runIds(log.events)).toEqual([lostId, marker]);
+    expect(retryOf(log.events, lostId)).toBeUndefined();
+    expect(started(w2, marker)).toBe(true);
+    expectOneTerminalEach(log.events);
+    expect(await finished(queue, lostId)).not.toHaveProperty('retriedAs');
+  }, 60_000);
+
   it('off by default: a lost run is not run again', async () => {
     const w1 = await spawnWorker('w1');
     const queue = openQueue();

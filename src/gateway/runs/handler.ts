@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod/v4';
 import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
+import { shown } from '../../errors/options.js';
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
 import { authenticateRequest } from '../auth.js';
 import { readBody } from '../admission.js';
@@ -176,7 +177,7 @@ export class RunsHandler {
 
   private async ownedStatus(runId: string, userId: string): Promise<RunInfo> {
     const info = await this.queue.status(runId);
-    if (!info) throw new StateError('RUN_NOT_FOUND', `No run ${runId}`);
+    if (!info) throw new StateError('RUN_NOT_FOUND', `No run ${shown(runId)}`);
     if (info.userId !== userId) throw new AuthError('The run belongs to another user', { code: 'THREAD_FORBIDDEN' });
     return info;
   }

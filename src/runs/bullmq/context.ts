@@ -94,9 +94,10 @@ export async function closeRun(ctx: QueueContext, runId: string, fields: Record<
   } else if (result.kind === 'owner') {
     shown = { name: 'TransportError', message: 'The thread belongs to another user', code: 'THREAD_OWNER_MISMATCH' };
   }
-  // A lost run (this pass's terminal event, or an earlier pass's that died before finishing) may be retried.
+  // A lost run (this pass's terminal event, or an earlier pass's that died before finishing) may be
+  // retried, unless its user had asked to cancel it (the worker died before the cancel reached it).
   const lost = !cancelled && (result.kind === 'ended' || (result.kind === 'closed' && shown?.code === WORKER_LOST_ERROR.code));
-  if (lost && Number(fields.retries ?? 0) > 0) await retryLostRun(ctx, runId, fields, metadata);
+  if (lost && fields.cancel !== '1' && Number(fields.retries ?? 0) > 0) await retryLostRun(ctx, runId, fields, metadata);
   const reply = await finish(ctx, runId, userId, '', outcome, shown);
   if (reply === 'ok' && result.kind === 'ended' && !cancelled) ctx.counters.workerLost++;
 }

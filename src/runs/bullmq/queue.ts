@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import { AuthError, GatewayError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import { shown } from '../../errors/options.js';
 import type { ErrorInfo } from '../../events/schema.js';
 import { RedisConnection } from '../../transport/redis/connection.js';
 import { RedisKeys } from '../../transport/redis/keys.js';
@@ -164,7 +165,7 @@ export class BullMQRunQueue implements RunQueue {
     ]);
     switch (reply) {
       case 'missing':
-        throw new StateError('RUN_NOT_FOUND', `No run ${runId}`);
+        throw new StateError('RUN_NOT_FOUND', `No run ${shown(runId)}`);
       case 'forbidden':
         throw new AuthError(`Run ${runId} belongs to another user`, { code: 'THREAD_FORBIDDEN' });
       case 'finished':
