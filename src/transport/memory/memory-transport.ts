@@ -22,6 +22,7 @@ import type {
 import { ActivityList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits, type ThreadLogShared } from './thread-log.js';
 import { refusal, threadTag } from './log-common.js';
 import { MemoryRequests } from './answers.js';
+import { FormerOwners } from './former-owners.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
@@ -29,7 +30,7 @@ import { threadForbidden } from '../../errors/thread-forbidden.js';
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
 const MiB = 1024 * 1024;
-/** Owners of threads dropped for room kept per retained thread (`maxThreads`): 40,000 by default, about 6 MB. */
+/** Owners of threads dropped for room kept per retained thread (`maxThreads`): 40,000 by default, about 6 MB (`FormerOwners`: past it, the heaviest user's oldest goes). */
 const FORMER_OWNERS_PER_THREAD = 4;
 
 /**
@@ -98,7 +99,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   readonly epoch = makeEpoch();
   private readonly threads = new Map<string, ThreadLog>();
   /** Owners of threads dropped for room (not for their TTL), with their last activity, in dropping order. */
-  private readonly formerOwners = new Map<string, { owner: string; lastActivity: number }>();
+  private readonly formerOwners: FormerOwners;
   /** Logs holding entries, least recently appended to first: what the total bounds trim. */
   private readonly activity = new ActivityList();
   private readonly limits: ThreadLogLimits;
@@ -127,6 +128,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     const check = checker('MemoryTransport');
     if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
     this.maxThreads = check.integer('maxThreads', given(options.maxThreads, 10_000));
+    this.formerOwners = new FormerOwners(FORMER_OWNERS_PER_THREAD * this.maxThreads);
     this.maxTotalEvents = check.integer('maxTotalEvents', given(options.maxTotalEvents, 200_000));
     this.maxTotalBytes = check.integer('maxTotalBytes', given(options.maxTotalBytes, 64 * MiB));
     // A thread never holds more than the whole transport may: the total bound always finds another thread to trim.
@@ -326,7 +328,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       if (this.threads.size > this.maxThreads) {
         this.threads.delete(threadId);
         // A thread dropped for room that came back with its owner keeps that owner.
-        if (log.owner !== undefined) this.keepFormerOwner(threadId, log.owner, log.lastActivity);
+        if (log.owner !== undefined) this.formerOwners.set(threadId, log.owner, log.lastActivity);
         throw new TransportError(`Too many threads (${this.maxThreads}) to follow a new one`, { code: 'TOO_MANY_THREADS' });
       }
     }
@@ -442,7 +444,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     }
     if (this.threads.size >= this.maxThreads && oldest) {
       // Dropped for room, not for its TTL: its owner stays the owner until the TTL runs out.
-      if (oldest.owner !== undefined) this.keepFormerOwner(oldest.threadId, oldest.owner, oldest.lastActivity);
+      if (oldest.owner !== undefined) this.formerOwners.set(oldest.threadId, oldest.owner, oldest.lastActivity);
       this.dropThread(oldest);
     }
   }
@@ -454,11 +456,6 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     log.clear();
   }
 
-  private keepFormerOwner(threadId: string, owner: string, lastActivity: number): void {
-    this.formerOwners.delete(threadId);
-    this.formerOwners.set(threadId, { owner, lastActivity });
-    if (this.formerOwners.size > FORMER_OWNERS_PER_THREAD * this.maxThreads) this.formerOwners.delete(this.formerOwners.keys().next().value!);
-  }
 
   /** The owner of a thread dropped for room whose TTL has not run out. */
   private formerOwner(threadId: string, now: number): string | undefined {
