@@ -15,6 +15,8 @@ export class IdleDeadlines<C extends IdleWaiter> {
   private waiters: Array<C | undefined> = [];
   private deadlines: number[] = [];
   private head = 0;
+  /** Waiters in the queue (slots not emptied). */
+  private waiting = 0;
   /** Slots dropped from the front by compaction: slot `s` is at index `s - base`. */
   private base = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -30,6 +32,7 @@ export class IdleDeadlines<C extends IdleWaiter> {
   arm(waiter: C): void {
     if (waiter.idleSlot >= 0) return;
     waiter.idleSlot = this.base + this.waiters.length;
+    this.waiting++;
     this.waiters.push(waiter);
     this.deadlines.push(this.now() + this.timeoutMs);
     if (this.timer === undefined) this.schedule(this.timeoutMs);
@@ -41,6 +44,8 @@ export class IdleDeadlines<C extends IdleWaiter> {
     if (slot < 0) return;
     waiter.idleSlot = -1;
     this.waiters[slot - this.base] = undefined;
+    // Nobody waits any more (every connection subscribed): let the slots go now, not at the next timer.
+    if (--this.waiting === 0) this.reset();
   }
 
   /** Stops the timer and forgets every waiter (the gateway is closing). */
@@ -51,10 +56,16 @@ export class IdleDeadlines<C extends IdleWaiter> {
       const waiter = this.waiters[i];
       if (waiter !== undefined) waiter.idleSlot = -1;
     }
+    this.reset();
+  }
+
+  /** Empties the queue (no waiter is in it): slots go on being numbered after the last one. */
+  private reset(): void {
     this.base += this.waiters.length;
     this.waiters = [];
     this.deadlines = [];
     this.head = 0;
+    this.waiting = 0;
   }
 
   private schedule(delayMs: number): void {
@@ -65,12 +76,13 @@ export class IdleDeadlines<C extends IdleWaiter> {
   private readonly fire = (): void => {
     this.timer = undefined;
     const now = this.now();
-    const { waiters, deadlines } = this;
-    while (this.head < waiters.length && deadlines[this.head]! <= now) {
-      const waiter = waiters[this.head];
-      waiters[this.head++] = undefined;
+    // Read through `this` each time: an expiry may end other waits (`disarm` empties the queue at 0).
+    while (this.head < this.waiters.length && this.deadlines[this.head]! <= now) {
+      const waiter = this.waiters[this.head];
+      this.waiters[this.head++] = undefined;
       if (waiter === undefined) continue;
       waiter.idleSlot = -1;
+      this.waiting--;
       this.expired(waiter);
     }
     this.compact();
@@ -79,10 +91,7 @@ export class IdleDeadlines<C extends IdleWaiter> {
 
   private compact(): void {
     if (this.head >= this.waiters.length) {
-      this.base += this.waiters.length;
-      this.waiters = [];
-      this.deadlines = [];
-      this.head = 0;
+      this.reset();
     } else if (this.head > 1024 && this.head * 2 > this.waiters.length) {
       this.base += this.head;
       this.waiters = this.waiters.slice(this.head);
