@@ -90,7 +90,7 @@ export class IdleDeadlines<C extends IdleWaiter> {
   };
 
   private compact(): void {
-    if (this.head >= this.waiters.length) {
+    if (this.head >= this.waiters.length || this.waiting === 0) {
       this.reset();
     } else if (this.head > 1024 && this.head * 2 > this.waiters.length) {
       this.base += this.head;
