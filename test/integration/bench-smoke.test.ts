@@ -154,7 +154,10 @@ describe('npm run bench -- --quick', () => {
         continue;
       }
       expect(Number.isFinite(row.value) && row.value! > 0, `${suite} | ${name}: value ${row.value}`).toBe(true);
-      if (row.baseline !== undefined) expect(Number.isFinite(row.baseline) && row.baseline! > 0, `${suite} | ${name}: baseline ${row.baseline}`).toBe(true);
+      // A bare ws server's RSS per connection at the quick sizes (500) is within the noise of the C
+      // allocator (seen at -1.8 KiB once): finite is all that holds there; every other baseline is positive.
+      const rssAtQuickSize = suite === 'memory' && name.startsWith('RSS');
+      if (row.baseline !== undefined) expect(Number.isFinite(row.baseline) && (rssAtQuickSize || row.baseline! > 0), `${suite} | ${name}: baseline ${row.baseline}`).toBe(true);
       if (suite === 'ws-fanout') expect(Number.isFinite(row.cpuUs) && row.cpuUs! > 0, `${suite} | ${name}: cpuUs ${row.cpuUs}`).toBe(true);
       if (suite === 'ws-fanout' && name.startsWith('gateway') && !name.includes('agentwire/client')) expect(row.target, `${suite} | ${name}: no target`).toBeDefined();
       expect(printed![2]).toMatch(/^\d[\d.]*[kM]? (events\/s|runs\/s|ms|KiB|B|µs|commands)$/);
