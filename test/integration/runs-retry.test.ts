@@ -78,12 +78,18 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
     }
   };
 
-  it('a run lost with its SIGKILLed worker is run again once as a new run id in the same thread, linked both ways, and ends', async () => {
+  /** A worker w1, a queue and a follower of the thread, and a 3-step run w1 has started (to be lost). */
+  const startOnW1 = async (userId: string, threadId: string, queueOptions: Partial<ConstructorParameters<typeof BullMQRunQueue>[0]> = {}, metadata?: Record<string, unknown>) => {
     const w1 = await spawnWorker('w1');
-    const queue = openQueue({ retryLostRuns: { attempts: 1 } });
-    const log = await follow('rita', 'thread-retry');
-    const lostId = await queue.submit('steps', { steps: 3, stepMs: 300 }, { userId: 'rita', threadId: 'thread-retry', metadata: { via: 'retry-test' } });
+    const queue = openQueue(queueOptions);
+    const log = await follow(userId, threadId);
+    const lostId = await queue.submit('steps', { steps: 3, stepMs: 300 }, { userId, threadId, ...(metadata && { metadata }) });
     await until(() => started(w1, lostId), 'w1 to start the run', 20_000);
+    return { w1, queue, log, lostId };
+  };
+
+  it('a run lost with its SIGKILLed worker is run again once as a new run id in the same thread, linked both ways, and ends', async () => {
+    const { w1, queue, log, lostId } = await startOnW1('rita', 'thread-retry', { retryLostRuns: { attempts: 1 } }, { via: 'retry-test' });
     await w1.stop('SIGKILL');
     const w2 = await spawnWorker('w2');
 
@@ -108,11 +114,7 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
   }, 60_000);
 
   it('attempts are bounded: a retry lost too ends WORKER_LOST and is not run again', async () => {
-    const w1 = await spawnWorker('w1');
-    const queue = openQueue({ retryLostRuns: { attempts: 1 } });
-    const log = await follow('rex', 'thread-exhausted');
-    const lostId = await queue.submit('steps', { steps: 3, stepMs: 300 }, { userId: 'rex', threadId: 'thread-exhausted' });
-    await until(() => started(w1, lostId), 'w1 to start the run', 20_000);
+    const { w1, queue, log, lostId } = await startOnW1('rex', 'thread-exhausted', { retryLostRuns: { attempts: 1 } });
     await w1.stop('SIGKILL');
     const w2 = await spawnWorker('w2');
     await until(() => retryOf(log.events, lostId) !== undefined, 'the retry to start', 20_000);
@@ -132,11 +134,7 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
   }, 60_000);
 
   it('a lost run whose user had asked to cancel it is not run again: it ends WORKER_LOST, no retry', async () => {
-    const w1 = await spawnWorker('w1');
-    const queue = openQueue({ retryLostRuns: { attempts: 2 } });
-    const log = await follow('cara', 'thread-cancel-lost');
-    const lostId = await queue.submit('steps', { steps: 3, stepMs: 300 }, { userId: 'cara', threadId: 'thread-cancel-lost' });
-    await until(() => started(w1, lostId), 'w1 to start the run', 20_000);
+    const { w1, queue, log, lostId } = await startOnW1('cara', 'thread-cancel-lost', { retryLostRuns: { attempts: 2 } });
     // Frozen, the worker cannot act on the cancel; then it dies with the run.
     process.kill(w1.pid!, 'SIGSTOP');
     expect(await queue.cancel(lostId, { userId: 'cara' })).toBe('requested');
@@ -154,11 +152,7 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
   }, 60_000);
 
   it('off by default: a lost run is not run again', async () => {
-    const w1 = await spawnWorker('w1');
-    const queue = openQueue();
-    const log = await follow('ron', 'thread-default');
-    const lostId = await queue.submit('steps', { steps: 3, stepMs: 300 }, { userId: 'ron', threadId: 'thread-default' });
-    await until(() => started(w1, lostId), 'w1 to start the run', 20_000);
+    const { w1, queue, log, lostId } = await startOnW1('ron', 'thread-default');
     await w1.stop('SIGKILL');
     await spawnWorker('w2');
     await until(() => log.terminal(lostId).length >= 1, 'WORKER_LOST for the lost run', 20_000);
