@@ -6,10 +6,13 @@ export interface FormerOwner {
 
 /**
  * The owners of threads the memory log dropped for room, kept until their TTL runs out, within
- * `capacity` records. Past it, the record that goes is the oldest of the user who holds the most
- * records: a user who floods the log with threads of their own only ever evicts their own
- * records, never the owner of a thread they do not hold more of (who would then lose the thread to
- * them). Every operation is O(1): users are kept in buckets by how many records they hold.
+ * `capacity` records. A record is forgotten before its TTL only when its user holds more than
+ * `keptPerUser` of them, and then it is the oldest of a user who holds the most: a user who floods
+ * the log with threads only ever evicts their own records. No number of accounts can make the
+ * store forget a user's `keptPerUser` newest records (who would then lose the thread to whoever
+ * claims it next): when the store is full and nobody holds more, `admits` says no and the log
+ * refuses the thread that would need the room. Every operation is O(1) (amortized for expiry):
+ * users are kept in buckets by how many records they hold.
  */
 export class FormerOwners {
   private readonly records = new Map<string, FormerOwner>();
@@ -19,7 +22,10 @@ export class FormerOwners {
   private readonly buckets = new Map<number, Set<string>>();
   private most = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly keptPerUser: number,
+  ) {}
 
   get size(): number {
     return this.records.size;
@@ -29,7 +35,19 @@ export class FormerOwners {
     return this.records.get(threadId);
   }
 
-  /** Records (or renews, as the newest) a thread's owner; evicts past `capacity`. */
+  /**
+   * Whether a record of `owner` can be kept without forgetting any user's `keptPerUser` newest:
+   * there is room (records last active at or before `expiredAt` are dropped first), a user holds
+   * more than that, or `owner` already holds that many (then `owner`'s own oldest goes).
+   */
+  admits(owner: string, expiredAt: number): boolean {
+    if (this.records.size < this.capacity) return true;
+    this.dropExpired(expiredAt);
+    if (this.records.size < this.capacity || this.most > this.keptPerUser) return true;
+    return (this.byOwner.get(owner)?.size ?? 0) >= this.keptPerUser;
+  }
+
+  /** Records (or renews, as the newest) a thread's owner; evicts past `capacity` (see `admits`). */
   set(threadId: string, owner: string, lastActivity: number): void {
     this.delete(threadId);
     this.records.set(threadId, { owner, lastActivity });
@@ -51,6 +69,14 @@ export class FormerOwners {
     threads.delete(threadId);
     if (threads.size === 0) this.byOwner.delete(record.owner);
     this.move(record.owner, threads.size + 1, threads.size);
+  }
+
+  /** Drops the records, oldest first, last active at or before `expiredAt` (records are kept in dropping order, which follows last activity). */
+  private dropExpired(expiredAt: number): void {
+    for (const [threadId, record] of this.records) {
+      if (record.lastActivity > expiredAt) return;
+      this.delete(threadId);
+    }
   }
 
   /** Drops the oldest record of a user who holds the most. */

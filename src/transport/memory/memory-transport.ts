@@ -30,8 +30,11 @@ import { threadForbidden } from '../../errors/thread-forbidden.js';
 const ACCEPTED = Promise.resolve();
 const makeEpoch = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
 const MiB = 1024 * 1024;
-/** Owners of threads dropped for room kept per retained thread (`maxThreads`): 40,000 by default, about 6 MB (`FormerOwners`: past it, the heaviest user's oldest goes). */
+/** Owners of threads dropped for room kept per retained thread (`maxThreads`), and at least (about 150 B each: 40,000 by default, 6 MB). */
 const FORMER_OWNERS_PER_THREAD = 4;
+const MIN_FORMER_OWNERS = 10_000;
+/** Kept owners per user that no number of other accounts can make the log forget before their TTL (`FormerOwners`). */
+const KEPT_OWNERS_PER_USER = 16;
 
 /**
  * `<epoch>.<log id>.<thread tag>:<offset>` (what this log issues), or `<epoch>:<offset>` (the
@@ -57,9 +60,10 @@ export interface MemoryTransportOptions {
   maxBytesPerThread?: number;
   /**
    * Threads retained; past it the least recently active thread without subscribers is dropped.
-   * Its owner is kept (up to 4 × maxThreads such owners, the longest dropped forgotten first) until
-   * the thread's TTL runs out, so flooding the log with threads cannot free another user's thread.
-   * Default 10,000.
+   * Its owner is kept until the thread's TTL runs out (up to 4 × maxThreads such owners, at least
+   * 10,000), so flooding the log with threads cannot free another user's thread: past that bound a
+   * user holding more than 16 kept owners loses their oldest, and when nobody does, a new thread is
+   * refused (`TOO_MANY_THREADS`, not retryable) instead. Default 10,000.
    */
   maxThreads?: number;
   /**
@@ -128,7 +132,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     const check = checker('MemoryTransport');
     if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
     this.maxThreads = check.integer('maxThreads', given(options.maxThreads, 10_000));
-    this.formerOwners = new FormerOwners(FORMER_OWNERS_PER_THREAD * this.maxThreads);
+    this.formerOwners = new FormerOwners(Math.max(FORMER_OWNERS_PER_THREAD * this.maxThreads, MIN_FORMER_OWNERS), KEPT_OWNERS_PER_USER);
     this.maxTotalEvents = check.integer('maxTotalEvents', given(options.maxTotalEvents, 200_000));
     this.maxTotalBytes = check.integer('maxTotalBytes', given(options.maxTotalBytes, 64 * MiB));
     // A thread never holds more than the whole transport may: the total bound always finds another thread to trim.
@@ -410,9 +414,11 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
 
   /** A new log for a thread; a thread dropped for capacity whose TTL has not run out comes back with its owner. */
   private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
-    this.evictIdle(now, this.threads.size >= this.maxThreads);
+    // Its kept owner goes first: the room that frees is what the thread dropped next for room
+    // takes, so a thread coming back to its owner is never refused for the owners kept.
     const former = this.formerOwner(threadId, now);
     if (former !== undefined) this.formerOwners.delete(threadId);
+    this.evictIdle(now, this.threads.size >= this.maxThreads);
     const log = new ThreadLog(threadId, ++this.lastLogId, former ?? owner, this.shared, now);
     this.threads.set(threadId, log);
     return log;
@@ -444,7 +450,11 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     }
     if (this.threads.size >= this.maxThreads && oldest) {
       // Dropped for room, not for its TTL: its owner stays the owner until the TTL runs out.
-      if (oldest.owner !== undefined) this.formerOwners.set(oldest.threadId, oldest.owner, oldest.lastActivity);
+      if (oldest.owner !== undefined) {
+        // Forgetting an owner early would hand its thread to whoever claims it next: the new thread is refused instead.
+        if (!this.formerOwners.admits(oldest.owner, now - this.threadTtlMs)) throw formerOwnersFull(this.maxThreads);
+        this.formerOwners.set(oldest.threadId, oldest.owner, oldest.lastActivity);
+      }
       this.dropThread(oldest);
     }
   }
@@ -491,6 +501,17 @@ class MemorySubscription implements Subscriber {
 /** The refusal of another user's event on a thread (not retryable: the owner does not change). */
 function ownerMismatch(threadId: string): TransportError {
   return new TransportError(`Thread "${threadId}" belongs to another user`, { code: 'THREAD_OWNER_MISMATCH', retryable: false });
+}
+
+/**
+ * The refusal of a new thread when making room would forget an owner before its TTL (many accounts
+ * each holding a few kept owners fill the bound); not retryable: it lasts until kept owners expire.
+ */
+function formerOwnersFull(maxThreads: number): TransportError {
+  return new TransportError(
+    `Too many threads (${maxThreads}) to open a new one: making room would forget the owner of a thread dropped for room before its TTL (every user's ${KEPT_OWNERS_PER_USER} newest are kept); raise maxThreads or use the Redis log`,
+    { code: 'TOO_MANY_THREADS', retryable: false },
+  );
 }
 
 /** The event's JSON, or the refusal of this one event (not retryable: it will never serialize). */
