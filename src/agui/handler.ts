@@ -6,7 +6,7 @@ import { GatewayError, ValidationError } from '../errors/index.js';
 import type { Principal } from '../gateway/auth.js';
 import { checker, given, resolvePath, shown } from '../gateway/options.js';
 import type { AuthRequest } from '../gateway/request.js';
-import { RunSurface, type ContinueRequest, type RunResponder, type RunSurfaceOptions } from '../gateway/run-stream/index.js';
+import { RunSurface, type ContinueRequest, type MountedRunSurface, type RunResponder, type RunSurfaceOptions } from '../gateway/run-stream/index.js';
 import type { RunQueue } from '../runs/types.js';
 import { answerOfResume } from './interrupts.js';
 import type { GatewayStats } from '../gateway/stats.js';
@@ -68,25 +68,11 @@ export interface AguiHandlerBaseOptions<Input> extends RunSurfaceOptions {
 export type AguiHandlerOptions<Input> = AguiHandlerBaseOptions<Input> &
   (RunAgentInput extends Input ? { toInput?: ToInput<Input> } : { toInput: ToInput<Input> });
 
-/** The AG-UI endpoint: mounted like every surface of the contract. */
-export interface AguiHandler {
-  /** Path `handle()` serves. */
-  readonly path: string;
-  /** The node handler: serves `req` when its path is `path` and returns true; returns false (touching nothing) otherwise. */
-  handle(req: IncomingMessage, res: ServerResponse): boolean;
-  /** The web-standard handler (any path: the router mounted it): Next.js route handlers, Hono, Bun, Deno. */
-  fetch(request: Request): Promise<Response>;
-  /** Listens on its own `http.Server` (other paths get 404). Default port 0, host 127.0.0.1. */
-  listen(port?: number, host?: string): Promise<AddressInfo>;
-  /** The stats of every surface (`connections.open` = open streams). */
-  stats(): GatewayStats;
-  /** For `agentwire/metrics`: the same snapshot. */
-  metrics(): GatewayStats;
-  /** Ends the user's streams (a final `RUN_ERROR` `REVOKED`) and cancels their runs; returns how many streams. */
-  revoke(userId: string): number;
-  /** Refuses new requests (503), cancels the runs it started (their streams end with the cancellation) and resolves once they ended. */
-  close(): Promise<void>;
-}
+/**
+ * The AG-UI endpoint: mounted like every surface of the contract. `handle()` serves `POST {path}`
+ * (a run) and `GET {path}` (a resume); `revoke()` ends a stream with a final `RUN_ERROR` `REVOKED`.
+ */
+export type AguiHandler = MountedRunSurface;
 
 const AGUI_DEFAULTS = { name: 'AguiHandler', heartbeatIntervalMs: 15_000, closeTimeoutMs: 5_000 };
 const RUN_ID_HEADER = 'X-Agentwire-Run-Id';

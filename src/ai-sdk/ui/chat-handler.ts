@@ -7,7 +7,7 @@ import { isValidThreadId } from '../../ids/thread-id.js';
 import type { Principal } from '../../gateway/auth.js';
 import { checker, given, resolvePath, shown } from '../../gateway/options.js';
 import type { AuthRequest } from '../../gateway/request.js';
-import { RunSurface, type ContinueRequest, type RunResponder, type RunSurfaceOptions } from '../../gateway/run-stream/index.js';
+import { RunSurface, type ContinueRequest, type MountedRunSurface, type RunResponder, type RunSurfaceOptions } from '../../gateway/run-stream/index.js';
 import type { RunQueue } from '../../runs/types.js';
 import type { GatewayStats } from '../../gateway/stats.js';
 import { AGENTWIRE_CURSOR_HEADER, AGENTWIRE_RUN_ID_HEADER } from '../client.js';
@@ -56,28 +56,12 @@ export interface ChatHandlerBaseOptions<Input> extends UiMappingOptions, RunSurf
 export type ChatHandlerOptions<Input = ModelAgentInput> = ChatHandlerBaseOptions<Input> &
   (ModelAgentInput extends Input ? { input?: ChatInput<Input> } : { input: ChatInput<Input> });
 
-/** The useChat handler: mounted like every surface of the contract. */
-export interface ChatHandler {
-  /** `useChat`'s `api` path served by `handle()`. */
-  readonly path: string;
-  /** The node handler: serves `POST {path}` and `GET {path}/:id/stream` and returns true; returns false (touching nothing) for any other path. */
-  handle(req: IncomingMessage, res: ServerResponse): boolean;
-  /**
-   * The web-standard handler (Next.js route handlers, Hono, Bun, Deno): `POST` starts a run,
-   * `GET …/:id/stream` resumes one, whatever the prefix the router mounted it at.
-   */
-  fetch(request: Request): Promise<Response>;
-  /** Listens on its own `http.Server` (other paths get 404). Default port 0, host 127.0.0.1. */
-  listen(port?: number, host?: string): Promise<AddressInfo>;
-  /** The stats of every surface (`connections.open` = open streams). */
-  stats(): GatewayStats;
-  /** For `agentwire/metrics`: the same snapshot. */
-  metrics(): GatewayStats;
-  /** Ends the user's streams (an `error` chunk `REVOKED`) and cancels their runs; returns how many streams. */
-  revoke(userId: string): number;
-  /** Refuses new requests (503), cancels the runs it started (their streams end with the cancellation) and resolves once they ended. */
-  close(): Promise<void>;
-}
+/**
+ * The useChat handler: mounted like every surface of the contract. `handle()` serves `POST {path}`
+ * (a run, `useChat`'s `api`) and `GET {path}/:id/stream` (a resume); `revoke()` ends a stream with
+ * an `error` chunk `REVOKED`.
+ */
+export type ChatHandler = MountedRunSurface;
 
 const CHAT_DEFAULTS = { name: 'ChatHandler', heartbeatIntervalMs: 15_000, closeTimeoutMs: 5_000 };
 const CURSOR_PATTERN = /^[\x21-\x7e]{1,256}$/;

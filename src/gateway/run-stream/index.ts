@@ -15,4 +15,5 @@ export {
   type ResumeTarget,
 } from './surface.js';
 export { RunStreamSession, type RunStreamCodec, type RunStreamEnd, type RunStreamPlan } from './session.js';
+export type { MountedRunSurface } from './mounted.js';
 export { planResume, latestActiveRun, type ResumePlan, type ResumePosition } from './resume.js';
