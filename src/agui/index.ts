@@ -18,6 +18,7 @@ export { parseRunAgentInput, parseResumeRequest, lastUserText, type AguiResumeRe
 export type { HttpErrorBody as AguiErrorBody } from '../gateway/respond.js';
 export type { GatewayStats as AguiHandlerStats } from '../gateway/stats.js';
 export type { RunStreamCodec } from '../gateway/run-stream/session.js';
+export type { MountedRunSurface } from '../gateway/run-stream/mounted.js';
 export type { ErrorContext, OnError, UserLimitPolicy } from '../gateway/options.js';
 export type { AllowedOrigins } from '../gateway/origin.js';
 export { interruptOf, interruptFrame, answerOfResume, APPROVAL_INTERRUPT_REASON, QUESTION_INTERRUPT_REASON } from './interrupts.js';

@@ -13,6 +13,7 @@ export type { ModelDriver } from './model/tools.js';
 export type { ModelCallSettings, ModelRunOptions, ModelSettings, ProviderOptions, ThinkingOptions } from './model/options.js';
 export type { TextStreaming } from './model/thinking.js';
 export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type ChatHandlerBaseOptions, type ChatInput } from './ui/chat-handler.js';
+export type { MountedRunSurface } from '../gateway/run-stream/mounted.js';
 export { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatApprovalResponse, type ChatRequest } from './ui/chat-request.js';
 export { UiChunkMapper, defaultResultText, type UiMappingOptions, type AgentwireMessageMetadata } from './ui/chunk-mapper.js';
 export { UiCodec } from './ui/codec.js';
