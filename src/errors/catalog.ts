@@ -46,7 +46,7 @@ export const ERROR_CATALOG = {
   TRANSPORT_CLOSED: { owner: 'TransportError', status: 503, summary: 'The transport or log is closed.' },
   TRANSPORT_REFUSED: { owner: 'TransportError', status: 500, summary: 'A transport refused an event for good (not retryable).' },
   THREAD_OWNER_MISMATCH: { owner: 'TransportError', status: 403, summary: 'An event names a thread that belongs to another user; it was not stored.' },
-  TOO_MANY_THREADS: { owner: 'TransportError', status: 503, summary: 'The log follows as many threads as it may.' },
+  TOO_MANY_THREADS: { owner: 'TransportError', status: 503, summary: 'The log follows as many threads as it may, or opening one would forget the owner of a thread dropped for room.' },
   REDIS_UNAVAILABLE: { owner: 'TransportError', status: 503, summary: 'Redis is unreachable (retryable).' },
   REDIS_ERROR: { owner: 'TransportError', status: 500, summary: 'Redis answered with an error.' },
   REPLAY_UNSTABLE: { owner: 'TransportError', status: 503, summary: 'A replay kept being overtaken by retention or growth.' },
