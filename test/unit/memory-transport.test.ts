@@ -183,6 +183,35 @@ describe('MemoryTransport: a thread dropped for room keeps its owner until its T
   });
 });
 
+describe('MemoryTransport: a followed thread is in use (third attack round: watched past its TTL, left, pushed out, taken)', () => {
+  it('counts the TTL from when the last subscriber left: a thread watched for 2 h and left keeps its owner when dropped for room, until its TTL from then', async () => {
+    let now = 1_000_000;
+    const hour = 3_600_000;
+    const transport = new MemoryTransport({ maxThreads: 10, now: () => now });
+    transport.append(thoughts(1, 'alice', 'alice-t')[0]!);
+    const first = transport.subscribeSync({ userId: 'alice', threadId: 'alice-t' }, listener);
+    const second = transport.subscribeSync({ userId: 'alice', threadId: 'alice-t' }, listener);
+    if (first.status !== 'subscribed' || second.status !== 'subscribed') throw new Error('not subscribed');
+    now += 2 * hour;
+    first.subscription.close();
+    now += hour; // one subscriber left: still followed
+    second.subscription.close();
+    now += 1_000;
+    // One account opens 12 threads: alice's goes for room.
+    for (let i = 0; i < 12; i++) {
+      now++;
+      transport.append(thoughts(1, 'mallory', `mal-${i}`)[0]!);
+    }
+    expect(transport.read('alice-t', 'alice')).toEqual([]);
+    expect(await transport.ownerOf('alice-t')).toBe('alice');
+    expect(() => transport.append(thoughts(1, 'mallory', 'alice-t')[0]!)).toThrow(expect.objectContaining({ code: 'THREAD_OWNER_MISMATCH' }));
+    expect(() => transport.subscribeSync({ userId: 'mallory', threadId: 'alice-t' }, listener)).toThrow(expect.objectContaining({ code: 'THREAD_FORBIDDEN' }));
+    // An hour after she left (not after her last event), the thread is free.
+    now += hour;
+    expect(await transport.ownerOf('alice-t')).toBeUndefined();
+  });
+});
+
 /** A raw event (no emitter): full control over run id, event id, type and size. */
 function raw(type: AgentEvent['type'], runId: string, overrides: Partial<AgentEvent> & { text?: string } = {}): AgentEvent {
   const { text, ...rest } = overrides;

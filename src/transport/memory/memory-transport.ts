@@ -142,7 +142,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     };
     this.threadTtlMs = check.duration('threadTtlMs', given(options.threadTtlMs, 3_600_000));
     this.now = check.fn('now', given(options.now, Date.now));
-    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads, origin: this.now() };
+    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads, origin: this.now(), now: this.now };
   }
 
   get threadCount(): number {
@@ -208,6 +208,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     const now = this.now();
     let log = this.threads.get(event.threadId);
     if (!log) {
+      // Another user's thread dropped for room stays dropped: refused before it takes room or renews its TTL.
+      const former = this.formerOwner(event.threadId, now);
+      if (former !== undefined && former !== event.userId) throw ownerMismatch(event.threadId);
       log = this.createLog(event.threadId, event.userId, now);
       if (log.owner !== event.userId) throw ownerMismatch(event.threadId);
     } else if (log.owner === undefined) {

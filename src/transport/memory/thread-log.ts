@@ -111,6 +111,8 @@ export interface ThreadLogShared {
   readonly threads: Map<string, ThreadLog>;
   /** The transport's clock when it was made: logs keep their times relative to it (small integers, no heap number per log). */
   readonly origin: number;
+  /** The transport's clock. */
+  readonly now: () => number;
 }
 
 /**
@@ -147,7 +149,7 @@ export class ThreadLog implements EntryOrigin {
    * in subscription order, until the log goes). An idle connection's thread holds no `Set`.
    */
   private subs: Subscriber | Set<Subscriber> | undefined = undefined;
-  /** When it was created or last appended to, in ms after `shared.origin`. */
+  /** When it was created, last appended to or last left by its last subscriber, in ms after `shared.origin`. */
   private activeAt: number;
   /** `cursorPrefix`, made when first asked for (a thread without entries never is). */
   private prefix: string | undefined = undefined;
@@ -219,6 +221,10 @@ export class ThreadLog implements EntryOrigin {
     const subs = this.subs;
     if (subs instanceof Set) subs.delete(subscriber);
     else if (subs === subscriber) this.subs = undefined;
+    else return;
+    // A thread is in use while it is followed: its TTL counts from when its last subscriber left,
+    // not from its last event (else a thread watched past its TTL would be free the moment it is left).
+    if (this.subscriberCount === 0) this.activeAt = this.shared.now() - this.shared.origin;
   }
 
   clearSubscribers(): void {
