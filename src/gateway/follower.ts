@@ -147,7 +147,8 @@ export abstract class FollowerCore implements LogListener {
       this.state = 'closed';
       this.early = undefined;
       if (error instanceof AuthError) throw threadForbidden(threadId, error);
-      throw new GatewayError('SUBSCRIBE_FAILED', 'Could not subscribe to the thread; retry later', {
+      // A fixed message: the log's own may name its internals (a Redis URL, its bounds); it stays the `cause`, for `onError`.
+      throw new GatewayError('SUBSCRIBE_FAILED', `Could not subscribe to the thread: ${subscribeFailure(error)}`, {
         cause: error,
         ...(error instanceof AgentwireError && error.retryable && { headers: { 'Retry-After': '1' } }),
       });
@@ -362,4 +363,15 @@ export class Follower extends FollowerCore {
 /** The entry's event id (`LogEntry.eventId` when the log gives it). */
 function entryId(entry: LogEntry): string {
   return entry.eventId ?? entry.event.id;
+}
+
+/**
+ * What a client is told when the log refused or failed a subscription: a fixed phrase per cause
+ * (the log's own message may name its internals: a Redis URL, its bounds).
+ */
+export function subscribeFailure(error: unknown): string {
+  if (error instanceof AgentwireError && error.code === 'TOO_MANY_THREADS') {
+    return 'the event log holds as many threads as it may (TOO_MANY_THREADS); a new thread opens once idle ones expire';
+  }
+  return 'the event log failed; retry later';
 }

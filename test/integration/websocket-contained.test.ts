@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AuthError, MemoryTransport, generateRunId, type AgentEvent, type LogEntry, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
+import { AuthError, MemoryTransport, TransportError, generateRunId, type AgentEvent, type LogEntry, type LogListener, type SubscribeRequest, type SubscribeResult } from '../../src/index.js';
 import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import type { GatewayErrorContext } from '../../src/transport/websocket/index.js';
 import { useCleanup } from '../helpers/cleanup.js';
@@ -139,6 +139,9 @@ describe('acks and unsubscribes of threads a connection does not follow', () => 
 class BrokenLog extends MemoryTransport {
   override async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
     if (request.threadId === 'garbage-answer') return { status: 'subscribed', replay: null } as unknown as SubscribeResult;
+    // A log's own refusals may name its internals: the client must get a fixed message (third attack round).
+    if (request.threadId === 'secret-refusal') throw new TransportError('connect ECONNREFUSED redis://admin:S3cr3t@10.0.0.5:6379');
+    if (request.threadId === 'full-log') throw new TransportError('Too many threads (10) to open a new one: internals', { code: 'TOO_MANY_THREADS', retryable: false });
     const result = await super.subscribe(request, listener);
     if (result.status !== 'subscribed') return result;
     switch (request.threadId) {
@@ -184,6 +187,18 @@ describe('an event log that breaks its contract, hooks that throw', () => {
     eve.subscribe('garbage-answer');
     await eve.waitFor(() => eve.ofType('error').length === 1, 'an answer');
     expect(eve.ofType('error')[0]).toMatchObject({ code: 'SUBSCRIBE_FAILED', threadId: 'garbage-answer', message: 'could not subscribe to thread "garbage-answer": the event log failed' });
+    eve.subscribe('secret-refusal');
+    eve.subscribe('full-log');
+    await eve.waitFor(() => eve.ofType('error').length === 3, 'two refusals');
+    expect(eve.ofType('error').slice(1)).toEqual([
+      { type: 'error', code: 'SUBSCRIBE_FAILED', threadId: 'secret-refusal', message: 'could not subscribe to thread "secret-refusal": the event log failed; retry later' },
+      {
+        type: 'error',
+        code: 'SUBSCRIBE_FAILED',
+        threadId: 'full-log',
+        message: 'could not subscribe to thread "full-log": the event log holds as many threads as it may (TOO_MANY_THREADS); a new thread opens once idle ones expire',
+      },
+    ]);
 
     eve.subscribe('throwing-close');
     eve.send({ type: 'unsubscribe', threadId: 'throwing-close' });
@@ -205,7 +220,7 @@ describe('an event log that breaks its contract, hooks that throw', () => {
       ['authenticate', undefined, 'connect ECONNREFUSED postgres://admin:hunter2@db'],
     ]);
     expect(reports.slice(0, 2).every((r) => r.context.userId === 'eve' && typeof r.context.connectionId === 'string')).toBe(true);
-    expect(gw.stats()).toMatchObject({ internalErrors: 2, closedInternalError: 1, subscribeFailures: 1, rejectedUnauthorized: 1 });
+    expect(gw.stats()).toMatchObject({ internalErrors: 2, closedInternalError: 1, subscribeFailures: 3, rejectedUnauthorized: 1 });
 
     const run = await agent.run([{ think: 'unaffected' }, { tool: 'echo', args: { text: 'x' } }], { userId: 'bystander', threadId: 'b-thread' });
     await until(() => bystander.events.length === run.events, 'the bystander received the run');

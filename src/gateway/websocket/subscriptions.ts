@@ -2,7 +2,7 @@ import { AgentwireError, AuthError } from '../../errors/index.js';
 import type { GatewayErrorCode } from '../../protocol/constants.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
-import { FollowerCore, type FollowResult } from '../follower.js';
+import { FollowerCore, subscribeFailure, type FollowResult } from '../follower.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { Inbox } from './inbox.js';
 import type { ReportedContext } from './options.js';
@@ -148,9 +148,7 @@ export abstract class Subscriptions extends Inbox {
       if (error instanceof AuthError) {
         this.sendForbidden(threadId);
       } else if (error instanceof AgentwireError && error.code === 'SUBSCRIBE_FAILED') {
-        const cause = error.cause;
-        const reason = cause instanceof AgentwireError ? cause.message : 'the event log failed';
-        this.sendError('SUBSCRIBE_FAILED', `could not subscribe to thread "${threadId}": ${reason}`, threadId);
+        this.sendError('SUBSCRIBE_FAILED', `could not subscribe to thread "${threadId}": ${subscribeFailure(error.cause)}`, threadId);
       } else {
         // The log answered with something that is not a SubscribeResult (it broke its contract).
         this.report(error, { stage: 'message', userId: this.userId, connectionId: this.id, threadId });
