@@ -1,5 +1,6 @@
 import { customAlphabet } from 'nanoid';
 import { ValidationError } from '../errors/index.js';
+import { checker } from '../errors/options.js';
 import { assertThreadId, isValidThreadId } from './thread-id.js';
 
 /**
@@ -13,6 +14,9 @@ const UNIQUE_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 const UNIQUE_LENGTH = 12;
 const makeUnique = customAlphabet(UNIQUE_ALPHABET, UNIQUE_LENGTH);
 const RUN_ID_PATTERN = new RegExp(`^thread_(.+)_run_(\\d{1,15})_([0-9A-Za-z]{${UNIQUE_LENGTH}})$`);
+/** The largest timestamp the pattern takes (15 digits; about the year 33658). */
+const MAX_RUN_ID_TIMESTAMP = 999_999_999_999_999;
+const check = checker('generateRunId()');
 
 export interface ParsedRunId {
   threadId: string;
@@ -21,9 +25,16 @@ export interface ParsedRunId {
   unique: string;
 }
 
-export function generateRunId(threadId: string, now: number = Date.now()): string {
+/**
+ * A new standard run id of `threadId`. `now` (default `Date.now()`) is the timestamp written into
+ * it: an integer from 0 to 999,999,999,999,999 ms (15 digits), so that `parseRunId` takes every id this
+ * returns; anything else (`-1`, `1.5`, `NaN`, `Infinity`, `null`, a string) throws a
+ * `ValidationError` `INVALID_OPTION`, as an invalid thread id throws `INVALID_THREAD_ID`.
+ */
+export function generateRunId(threadId: string, now?: number): string {
   assertThreadId(threadId);
-  return `thread_${threadId}_run_${Math.floor(now)}_${makeUnique()}`;
+  const timestamp = now === undefined ? Date.now() : check.integer('now', now, 0, MAX_RUN_ID_TIMESTAMP);
+  return `thread_${threadId}_run_${timestamp}_${makeUnique()}`;
 }
 
 function match(runId: unknown): ParsedRunId | undefined {

@@ -35,6 +35,44 @@ describe('run ids', () => {
     );
   });
 
+  it('round-trips every valid now, from 0 to the 15-digit maximum, with parseRunId and isRunId', () => {
+    fc.assert(
+      fc.property(threadId, fc.oneof(fc.integer({ min: 0, max: 999_999_999_999_999 }), fc.constantFrom(0, 1, 999_999_999_999_999)), (id, now) => {
+        const runId = generateRunId(id, now);
+        expect(isRunId(runId)).toBe(true);
+        expect(parseRunId(runId)).toMatchObject({ threadId: id, timestamp: now });
+      }),
+      { numRuns: 2_000 },
+    );
+    const current = parseRunId(generateRunId('t')).timestamp;
+    expect(Math.abs(current - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('refuses a now that is not an integer from 0 to 999,999,999,999,999 (ValidationError INVALID_OPTION naming it)', () => {
+    const invalidNow = fc.oneof(
+      fc.integer({ max: -1 }),
+      fc.double({ noInteger: true }),
+      fc.integer({ min: 1_000_000_000_000_000, max: Number.MAX_SAFE_INTEGER }),
+      fc.constantFrom(NaN, Infinity, -Infinity, -0.5, 1.5, 1e21, Number.MAX_SAFE_INTEGER + 2),
+      fc.constantFrom<unknown>(null, '1700000000000', true, {}, [1], 10n),
+    );
+    fc.assert(
+      fc.property(threadId, invalidNow, (id, now) => {
+        let error: unknown;
+        try {
+          generateRunId(id, now as number);
+        } catch (caught) {
+          error = caught;
+        }
+        expect(error).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).code).toBe('INVALID_OPTION');
+        expect((error as ValidationError).field).toBe('now');
+        expect((error as ValidationError).message).toMatch(/^generateRunId\(\) option now must be an integer from 0 to 999999999999999/);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
   it('generates distinct ids for the same thread and millisecond', () => {
     const ids = new Set(Array.from({ length: 10_000 }, () => generateRunId('t', 1)));
     expect(ids.size).toBe(10_000);
