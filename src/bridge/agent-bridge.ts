@@ -66,6 +66,9 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.transport = options.transport ?? new MemoryTransport();
     // A transport that knows threads' owners (`ownerOf`: the built-in logs) refuses other users'
     // events itself; for any other, a registered run claims its new thread (see claimOnRegister).
+    if (options.registry !== undefined && !isRegistryLike(options.registry)) {
+      throw check.fail('registry', `must be a ThreadRegistry (got ${shown(options.registry)})`);
+    }
     this.registry = options.registry ?? new ThreadRegistry({ claimOnRegister: typeof (this.transport as { ownerOf?: unknown }).ownerOf !== 'function' });
     this.limits = resolveLimits(options.limits);
     this.retry = resolveRetry(options.retry);
@@ -382,4 +385,14 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       // A throwing observer must not break the state machine.
     }
   }
+}
+
+/** The methods of a `ThreadRegistry` the bridge calls (a registry of another copy of the package passes too). */
+const REGISTRY_METHODS = ['register', 'markStarted', 'resolve', 'delivered', 'forget', 'finish', 'isUsed'] as const;
+
+function isRegistryLike(value: unknown): value is ThreadRegistry {
+  if (value instanceof ThreadRegistry) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const methods = value as Record<string, unknown>;
+  return REGISTRY_METHODS.every((name) => typeof methods[name] === 'function');
 }

@@ -12,7 +12,7 @@ export type BridgeState = 'uninitialized' | 'initializing' | 'active' | 'degrade
 export interface AgentBridgeOptions {
   /** Where events go. Default: a new `MemoryTransport`. */
   transport?: Transport;
-  /** Run → thread → user map. Default: a new `ThreadRegistry`. */
+  /** Run → thread → user map: a `ThreadRegistry` (anything else, `null` included, is `INVALID_OPTION`). Default: a new `ThreadRegistry`. */
   registry?: ThreadRegistry;
   retry?: RetryOptions;
   /** Events queued or held per run (in flight, being retried, or buffered while the transport is down); the terminal event always fits. A positive integer. Default 1,000. */
