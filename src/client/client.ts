@@ -7,6 +7,7 @@ import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HistoryGapFrame, Serv
 /** What a cancel did (`AgentwireClient.cancel`). */
 export type CancelOutcome = CancelAcceptedFrame['outcome'];
 import type { HistoryGapReason } from '../transport/types.js';
+import { checker, given, shown } from '../errors/options.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
@@ -38,6 +39,10 @@ export type HistoryGapPolicy =
 /** A token, or a function that returns a fresh one (called before every connection attempt). */
 export type TokenSource = string | (() => string | Promise<string>);
 
+/**
+ * Only `undefined` means a default: `null` or any other value an option does not take throws
+ * `ValidationError` `INVALID_OPTION` naming it (`connect() option dedupeWindow must be a positive integer (got -1)`).
+ */
 export interface ConnectOptions {
   /** The thread to follow. */
   threadId: string;
@@ -67,7 +72,7 @@ export interface ConnectOptions {
   reconnect?: ReconnectOptions | false;
   /** What to do after a `history_gap`. Default `'resubscribe'`. */
   onHistoryGap?: HistoryGapPolicy;
-  /** Event ids remembered to drop repeats (replays after a reconnect). Default 10,000. */
+  /** Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default 10,000. */
   dedupeWindow?: number;
   /** Check each run's order with the `LifecycleChecker` and report violations as `error`s. Default true. */
   checkLifecycle?: boolean;
@@ -147,6 +152,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   constructor(url: string, options: ConnectOptions) {
     super();
+    const check = checker('connect()');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
     if (typeof options.threadId !== 'string' || options.threadId.length === 0) {
       throw new ValidationError('connect(): threadId is required', { field: 'threadId', code: 'INVALID_OPTION' });
     }
@@ -160,13 +167,23 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.token = options.token;
     this.currentToken = typeof options.token === 'string' ? options.token : undefined;
     this.tokenIn = options.tokenIn ?? 'query';
+    // As for every option: only `undefined` means the default (`null`, -1, 'x' are refused, not defaulted).
+    // The gateway refuses a subscribe whose cursor is not 1 to 128 characters (src/protocol/frames.ts).
+    if (options.after !== undefined && (typeof options.after !== 'string' || options.after.length === 0 || options.after.length > 128)) {
+      throw check.fail('after', `must be a cursor, a string of 1 to 128 characters (got ${shown(options.after)})`);
+    }
+    if (options.WebSocket !== undefined) check.fn('WebSocket', options.WebSocket);
+    const gapPolicy = given<unknown>(options.onHistoryGap, 'resubscribe');
+    if (gapPolicy !== 'resubscribe' && gapPolicy !== 'stop') throw check.fail('onHistoryGap', `must be "resubscribe" or "stop" (got ${shown(gapPolicy)})`);
+    const dedupeWindow = check.integer('dedupeWindow', given(options.dedupeWindow, 10_000));
+    const checkLifecycle = check.boolean('checkLifecycle', given(options.checkLifecycle, true));
     this.url = checkedUrl(url);
     this.WebSocketClass = resolveWebSocket(options.WebSocket);
     this.reconnect = options.reconnect === false ? false : resolveReconnect(options.reconnect);
-    this.gapPolicy = options.onHistoryGap ?? 'resubscribe';
-    this.seen = new RecentSet(options.dedupeWindow ?? 10_000);
+    this.gapPolicy = gapPolicy;
+    this.seen = new RecentSet(dedupeWindow);
     this.lastCursor = options.after;
-    this.order = options.checkLifecycle === false ? undefined : new RunOrderCheck(options.after !== undefined);
+    this.order = checkLifecycle ? new RunOrderCheck(options.after !== undefined) : undefined;
     this.openSocket();
   }
 
