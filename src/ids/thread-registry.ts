@@ -2,6 +2,7 @@ import { ThreadResolutionError, ValidationError } from '../errors/index.js';
 import { parseRunId } from './run-id.js';
 import { assertThreadId, isValidRunIdShape } from './thread-id.js';
 import { threadForbidden } from '../errors/thread-forbidden.js';
+import { checker, given, shown } from '../errors/options.js';
 
 export interface ThreadRoute {
   runId: string;
@@ -12,14 +13,18 @@ export interface ThreadRoute {
   source: 'registry' | 'run_id';
 }
 
+/**
+ * Invalid values (`null`, `NaN`, `-1`, `1.5` for a count, `Infinity`, `'10'`, …) throw
+ * `ValidationError` `INVALID_OPTION` naming the option; `undefined` means the default.
+ */
 export interface ThreadRegistryOptions {
-  /** Most runs remembered at once; past it the oldest (finished first) are forgotten. Default 100,000. */
+  /** Most runs remembered at once; past it the oldest (finished first) are forgotten. A positive integer. Default 100,000. */
   maxRuns?: number;
-  /** How long a finished run stays resolvable from the registry. Default 60 s. */
+  /** How long a finished run stays resolvable from the registry, a finite number of ms > 0. Default 60 s. */
   finishedRunTtlMs?: number;
-  /** Most threads remembered at once. Default 100,000. */
+  /** Most threads remembered at once. A positive integer. Default 100,000. */
   maxThreads?: number;
-  /** How long a thread with no active run keeps its owner. Default 1 h. */
+  /** How long a thread with no active run keeps its owner, a finite number of ms > 0. Default 1 h. */
   threadTtlMs?: number;
   /**
    * Whether a run registered on a thread that has no owner yet claims it against other users'
@@ -84,12 +89,15 @@ export class ThreadRegistry {
   resolutionFailures = 0;
 
   constructor(options: ThreadRegistryOptions = {}) {
-    this.maxRuns = options.maxRuns ?? 100_000;
-    this.finishedRunTtlMs = options.finishedRunTtlMs ?? 60_000;
-    this.maxThreads = options.maxThreads ?? 100_000;
-    this.threadTtlMs = options.threadTtlMs ?? 3_600_000;
-    this.now = options.now ?? Date.now;
-    this.claimOnRegister = options.claimOnRegister === true;
+    // Only `undefined` means the default: a TTL of -1 or NaN would make every owner expire at once (no owner check).
+    const check = checker('ThreadRegistry');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    this.maxRuns = check.integer('maxRuns', given(options.maxRuns, 100_000));
+    this.finishedRunTtlMs = check.duration('finishedRunTtlMs', given(options.finishedRunTtlMs, 60_000));
+    this.maxThreads = check.integer('maxThreads', given(options.maxThreads, 100_000));
+    this.threadTtlMs = check.duration('threadTtlMs', given(options.threadTtlMs, 3_600_000));
+    this.now = check.fn('now', given(options.now, Date.now));
+    this.claimOnRegister = check.boolean('claimOnRegister', given(options.claimOnRegister, false));
   }
 
   get size(): { runs: number; threads: number } {

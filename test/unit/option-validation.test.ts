@@ -16,6 +16,9 @@ import { createAguiHandler } from '../../src/agui/handler.js';
 import { SseGateway } from '../../src/gateway/sse/gateway.js';
 import { createChatHandler } from '../../src/ai-sdk/ui/chat-handler.js';
 import { resolveReconnect } from '../../src/client/backoff.js';
+import { AgentwireClient } from '../../src/client/client.js';
+import type { WebSocketLike } from '../../src/client/socket.js';
+import { ThreadRegistry } from '../../src/ids/thread-registry.js';
 import { ScriptedAgent } from '../helpers/agents.js';
 import { resolveGatewayOptions } from '../../src/gateway/websocket/options.js';
 import { resolveEventLogOptions, resolveTransportOptions } from '../../src/transport/redis/options.js';
@@ -27,7 +30,8 @@ type Kind =
   | { type: 'num'; min: number; max: number }
   | { type: 'attempts' }
   | { type: 'fn' }
-  | { type: 'bool' };
+  | { type: 'bool' }
+  | { type: 'enum'; values: readonly unknown[] };
 
 const count: Kind = { type: 'int', min: 1 };
 const count0: Kind = { type: 'int', min: 0 };
@@ -41,6 +45,8 @@ function accepts(kind: Kind, value: unknown): boolean {
       return typeof value === 'function';
     case 'bool':
       return typeof value === 'boolean';
+    case 'enum':
+      return kind.values.includes(value);
     case 'num':
       return typeof value === 'number' && Number.isFinite(value) && value >= kind.min && value <= kind.max;
     case 'attempts':
@@ -64,6 +70,28 @@ interface Subject {
   build: (options: Record<string, unknown>) => void;
   /** Option → what it accepts; a dotted name is an option inside an object (`retry.retries` → `{ retry: { retries } }`). */
   options: Record<string, Kind>;
+  /** The field a `null` in place of the options is refused as. Default `options`. */
+  nullField?: string;
+}
+
+/** A socket that never opens: the client is built, validated, and closed again. */
+class IdleSocket implements WebSocketLike {
+  readyState = 0;
+  onopen = null;
+  onmessage = null;
+  onclose = null;
+  onerror = null;
+  send(): void {}
+  close(): void {
+    this.readyState = 3;
+  }
+}
+/** `new AgentwireClient(…)` (what `connect()` returns) with `options`, closed at once. */
+function buildClient(options: Record<string, unknown>): void {
+  // `WebSocket: undefined` means the global one, which Node 20 lacks: the idle socket stands in for it.
+  const given = options === null ? null : { threadId: 't', ...options, WebSocket: options.WebSocket === undefined ? IdleSocket : options.WebSocket };
+  const client = new AgentwireClient('ws://127.0.0.1:1/ws', given as never);
+  client.close();
 }
 
 const authenticate = () => null;
@@ -218,7 +246,30 @@ const subjects: Subject[] = [
     options: { 'cluster.slotGroups': { type: 'int', min: 1, max: 1024 } },
   },
   {
+    owner: 'ThreadRegistry',
+    build: (options) => new ThreadRegistry(options as never),
+    options: {
+      maxRuns: count,
+      finishedRunTtlMs: duration,
+      maxThreads: count,
+      threadTtlMs: duration,
+      claimOnRegister: { type: 'bool' },
+      now: { type: 'fn' },
+    },
+  },
+  {
     owner: 'connect()',
+    build: buildClient,
+    options: {
+      dedupeWindow: count,
+      checkLifecycle: { type: 'bool' },
+      onHistoryGap: { type: 'enum', values: ['resubscribe', 'stop'] },
+      WebSocket: { type: 'fn' },
+    },
+  },
+  {
+    owner: 'connect()',
+    nullField: 'reconnect',
     build: (options) => resolveReconnect(options === null ? (null as never) : (options.reconnect as never)),
     options: {
       'reconnect.initialDelayMs': timer0,
@@ -242,6 +293,9 @@ const HOSTILE: unknown[] = [
   -Infinity,
   '10',
   '',
+  'x',
+  'resubscribe',
+  'stop',
   null,
   {},
   [],
@@ -305,8 +359,8 @@ describe('constructor options: one validator, every hostile value refused', () =
         if (option.includes('.')) continue;
         expect(thrownBy(() => subject.build({ [option]: undefined }))).toBeUndefined();
       }
-      // The handlers check their required agent first; the client names its reconnect option.
-      const field = { 'connect()': 'reconnect', AguiHandler: 'agent', ChatHandler: 'agent' }[subject.owner] ?? 'options';
+      // The handlers check their required agent first; resolveReconnect names the client's reconnect option.
+      const field = subject.nullField ?? { AguiHandler: 'agent', ChatHandler: 'agent' }[subject.owner] ?? 'options';
       expect(thrownBy(() => subject.build(null as never))).toMatchObject({ code: 'INVALID_OPTION', field });
     });
   }
@@ -352,6 +406,71 @@ describe('constructor options: one validator, every hostile value refused', () =
     expect(resolveQueueOptions({ retryLostRuns: { attempts: 10 } }).retryAttempts).toBe(10);
     // 11 was silently taken as 10.
     expect(thrownBy(() => resolveQueueOptions({ retryLostRuns: { attempts: 11 } }))).toMatchObject({ field: 'retryLostRuns.attempts' });
+  });
+
+  it('ThreadRegistry, AgentBridge registry and connect() refuse what the third attack round passed (null, -1, 1.5, x)', () => {
+    for (const [option, value, message] of [
+      ['maxRuns', -1, 'a positive integer (got -1)'],
+      ['maxRuns', 1.5, 'a positive integer (got 1.5)'],
+      ['maxThreads', 'bogus', 'a positive integer (got "bogus")'],
+      ['finishedRunTtlMs', null, 'a finite number of milliseconds > 0 (got null)'],
+      ['threadTtlMs', -1, 'a finite number of milliseconds > 0 (got -1)'],
+      ['claimOnRegister', 'x', 'true or false (got "x")'],
+    ] as const) {
+      expect(thrownBy(() => new ThreadRegistry({ [option]: value } as never))).toMatchObject({
+        name: 'ValidationError',
+        code: 'INVALID_OPTION',
+        field: option,
+        message: `ThreadRegistry option ${option} must be ${message}`,
+      });
+    }
+    expect(thrownBy(() => new ThreadRegistry({ maxRuns: 1, maxThreads: 1, finishedRunTtlMs: 0.5, threadTtlMs: 1, claimOnRegister: true, now: () => 0 }))).toBeUndefined();
+
+    for (const registry of [null, -1, 1.5, 'x', {}, { register: () => undefined }, ThreadRegistry]) {
+      expect(thrownBy(() => new AgentBridge({ registry: registry as never }))).toMatchObject({
+        code: 'INVALID_OPTION',
+        field: 'registry',
+        message: `AgentBridge option registry must be a ThreadRegistry (got ${shown(registry)})`,
+      });
+    }
+    const registry = new ThreadRegistry();
+    expect(new AgentBridge({ registry }).registry).toBe(registry);
+    expect(new AgentBridge({ registry: undefined }).registry).toBeInstanceOf(ThreadRegistry);
+    // A registry of another copy of the package: the methods the bridge calls are there.
+    const foreign = Object.fromEntries(['register', 'markStarted', 'resolve', 'delivered', 'forget', 'finish', 'isUsed'].map((name) => [name, () => undefined]));
+    expect(thrownBy(() => new AgentBridge({ registry: foreign as never }))).toBeUndefined();
+
+    for (const [option, value, message] of [
+      ['dedupeWindow', -1, 'a positive integer (got -1)'],
+      ['dedupeWindow', 1.5, 'a positive integer (got 1.5)'],
+      ['dedupeWindow', 'x', 'a positive integer (got "x")'],
+      ['dedupeWindow', null, 'a positive integer (got null)'],
+      ['onHistoryGap', 'bogus', '"resubscribe" or "stop" (got "bogus")'],
+      ['onHistoryGap', null, '"resubscribe" or "stop" (got null)'],
+      ['checkLifecycle', 'no', 'true or false (got "no")'],
+      ['checkLifecycle', null, 'true or false (got null)'],
+      ['after', '', 'a cursor, a string of 1 to 128 characters (got "")'],
+      ['after', null, 'a cursor, a string of 1 to 128 characters (got null)'],
+      ['after', -1, 'a cursor, a string of 1 to 128 characters (got -1)'],
+      ['after', 'x'.repeat(129), `a cursor, a string of 1 to 128 characters (got ${shown('x'.repeat(129))})`],
+      ['WebSocket', 'x', 'a function (got "x")'],
+      ['WebSocket', null, 'a function (got null)'],
+    ] as const) {
+      expect(thrownBy(() => buildClient({ [option]: value }))).toMatchObject({
+        name: 'ValidationError',
+        code: 'INVALID_OPTION',
+        field: option,
+        message: `connect() option ${option} must be ${message}`,
+      });
+    }
+    for (const valid of [{ dedupeWindow: 1 }, { onHistoryGap: 'stop' }, { checkLifecycle: false }, { after: 'e:1' }, { after: 'x'.repeat(128) }, { reconnect: false }]) {
+      expect(thrownBy(() => buildClient(valid))).toBeUndefined();
+    }
+    expect(thrownBy(() => buildClient({ dedupeWindow: undefined, onHistoryGap: undefined, checkLifecycle: undefined, after: undefined, reconnect: undefined }))).toBeUndefined();
+    // The options object itself, and the checks that were there before (their messages unchanged).
+    expect(thrownBy(() => new AgentwireClient('ws://h/ws', null as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+    expect(thrownBy(() => buildClient({ threadId: '' }))).toMatchObject({ code: 'INVALID_OPTION', field: 'threadId', message: 'connect(): threadId is required' });
+    expect(thrownBy(() => buildClient({ reconnect: null }))).toMatchObject({ code: 'INVALID_OPTION', field: 'reconnect' });
   });
 
   it('the gateways use the same checker (moved, re-exported from src/gateway/options.ts)', () => {
