@@ -74,7 +74,11 @@ export interface ConnectOptions {
   onHistoryGap?: HistoryGapPolicy;
   /** Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default 10,000. */
   dedupeWindow?: number;
-  /** Check each run's order with the `LifecycleChecker` and report violations as `error`s. Default true. */
+  /**
+   * Check each run's order with the `LifecycleChecker` and report violations as `error`s, a boolean.
+   * Default true. A run first seen without its `agent_started` in a replay (the retained tail may
+   * begin mid-run) is left unchecked, and so is any run joined mid-way after `after` or a history gap.
+   */
   checkLifecycle?: boolean;
 }
 
@@ -350,6 +354,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         return;
       case 'subscribed':
         if (frame.threadId !== this.threadId) return;
+        // The replay's events come next: runs first seen in it may have begun before it (see RunOrderCheck).
+        this.order?.subscribed(frame.replayed);
         this.attempts = 0;
         this.setStatus('open');
         return;
@@ -376,6 +382,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private onEvent(frame: EventFrame): void {
+    const replayed = frame.threadId === this.threadId && this.order !== undefined && this.order.frameArrived();
     const event: unknown = frame.event;
     if (!isAgentEvent(event) || typeof frame.cursor !== 'string') {
       this.report(new TransportError('the server sent a malformed event frame', { code: 'PROTOCOL_ERROR', retryable: false }));
@@ -395,7 +402,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.seen.add(event.id);
     this.lastCursor = frame.cursor;
     this.stats.received++;
-    const violation = this.order?.check(event);
+    const violation = this.order?.check(event, replayed);
     if (violation) {
       this.report(new ValidationError(violation.message, { code: 'LIFECYCLE_VIOLATION', details: { violation, eventId: event.id } }));
     }

@@ -299,6 +299,48 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('a subscription without a cursor may replay a run from mid-way (its start trimmed): unchecked; after the replay, a new run must start with agent_started', () => {
+    const { client, events, errors } = start();
+    const socket = FakeWebSocket.last();
+    socket.open();
+    const trimmed = runEvents(5);
+    const whole = runEvents(1);
+    // The retained tail: seq 4.. of a run whose start was trimmed, then a run from its start.
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: 'e:9', replayed: 6 });
+    socket.receive(eventFrames([...trimmed.slice(3, 6), ...whole], 3));
+    expect(errors).toEqual([]);
+    // Live: the trimmed run completes (still unchecked); a run that starts mid-way now is reported.
+    socket.receive(eventFrames(trimmed.slice(6), 9));
+    const headless = runEvents(1);
+    socket.receive(eventFrames(headless.slice(1), 10));
+    expect(events).toHaveLength(3 + 3 + 1 + 2);
+    expect(errors.map((e) => e.details?.violation)).toMatchObject([{ rule: 'started_first', runId: headless[0]!.runId }]);
+    client.close();
+  });
+
+  it('the replay window counts repeats too, and starts again with each subscription', () => {
+    const { client, errors } = start({ reconnect: { initialDelayMs: 10, jitter: false } });
+    let socket = FakeWebSocket.last();
+    socket.open();
+    const run = runEvents(6);
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: 'e:4', replayed: 2 });
+    socket.receive(eventFrames(run.slice(2, 4), 2)); // seq 3, 4: joined mid-way in the replay
+    socket.drop();
+    vi.advanceTimersByTime(10);
+    expect(FakeWebSocket.last()).not.toBe(socket);
+    socket = FakeWebSocket.last();
+    socket.open();
+    expect(socket.sent).toEqual([{ type: 'subscribe', threadId: 't', after: 'e:4' }]);
+    // Resumed after e:4: a repeat of seq 4 (dropped by id), then seq 5 in the new replay.
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: 'e:5', replayed: 2 });
+    socket.receive(eventFrames(run.slice(3, 5), 3));
+    // Live: a run seen from its start, with a gap, is reported; the one joined mid-way stays unchecked.
+    const gapped = runEvents(3);
+    socket.receive(eventFrames([...run.slice(5), gapped[0]!, gapped[2]!], 5));
+    expect(errors.map((e) => e.details?.violation)).toMatchObject([{ rule: 'seq_gap', runId: gapped[0]!.runId }]);
+    client.close();
+  });
+
   it('refuses events of another user or thread (defence in depth) without showing them', () => {
     const { client, events, errors } = start();
     const socket = subscribe();
