@@ -95,11 +95,18 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
   get maxQueuedFrames(): number {
     return this.context.options.maxQueuedFrames;
   }
+  get maxQueuedBytes(): number {
+    return this.context.options.maxQueuedBytes;
+  }
   get open(): boolean {
     return this.state === 'open';
   }
   get queuedFrames(): number {
     return this.outbox.size;
+  }
+  /** Characters of the live frames in the send queue (what `maxQueuedBytes` bounds). */
+  get queuedBytes(): number {
+    return this.outbox.queuedChars;
   }
 
   /** Greets the client (protocol version, who it is) and starts the no-subscription timer. */
@@ -171,17 +178,19 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
     });
   }
 
-  /** Queues an event frame (or an already serialized control frame); past `maxQueuedFrames` the consumer is too slow. */
+  /** Queues an event frame (or an already serialized control frame); past `maxQueuedFrames` or `maxQueuedBytes` the consumer is too slow. */
   enqueue(item: LogEntry | string): void {
     if (this.state !== 'open') return;
-    if (this.outbox.push(item) > this.context.options.maxQueuedFrames) {
+    const outbox = this.outbox;
+    const options = this.context.options;
+    if (outbox.push(item) > options.maxQueuedFrames || outbox.queuedChars > options.maxQueuedBytes) {
       this.closeSlowConsumer();
       return;
     }
     this.context.scheduler.markDirty(this);
   }
 
-  /** Queues a subscription's replay: the log's retained tail, queued whole, not counted toward `maxQueuedFrames`. */
+  /** Queues a subscription's replay: the log's retained tail, queued whole, not counted toward `maxQueuedFrames` or `maxQueuedBytes`. */
   enqueueReplay(entries: readonly LogEntry[]): void {
     if (this.state !== 'open' || entries.length === 0) return;
     this.outbox.pushReplay(entries);

@@ -253,11 +253,13 @@ export class WebSocketGateway implements Transport {
   stats(): WebSocketGatewayStats {
     let subscriptions = 0;
     let queuedFrames = 0;
+    let queuedBytes = 0;
     let bufferedBytes = 0;
     let maxBufferedBytes = 0;
     this.tracker.forEach((connection) => {
       subscriptions += connection.subscriptionCount;
       queuedFrames += connection.queuedFrames;
+      queuedBytes += connection.queuedBytes;
       const buffered = connection.socket.bufferedAmount;
       bufferedBytes += buffered;
       if (buffered > maxBufferedBytes) maxBufferedBytes = buffered;
@@ -267,6 +269,7 @@ export class WebSocketGateway implements Transport {
       ...r.snapshot({ open: this.tracker.size, authenticating: this.tracker.authenticatingCount, users: this.tracker.users }),
       subscriptions,
       queuedFrames,
+      queuedBytes,
       bufferedBytes,
       maxBufferedBytes,
       messagesSent: r.messagesSent,

@@ -78,6 +78,14 @@ export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'
    * does not count toward it (it is the log's retained tail, queued whole). Default 20,000.
    */
   maxQueuedFrames?: number;
+  /**
+   * The same bound in bytes: live frames (in characters of JSON, ≈ bytes: an event's JSON, a
+   * control frame's length) waiting in one connection's queue. Past it the consumer is too slow:
+   * closed with 1013 and the client resumes from its cursor. A subscription's replay does not
+   * count toward it. Default 4 MiB (four of the largest events, as `maxQueuedBytes` of the HTTP
+   * surfaces), on top of the socket's own `maxBufferedBytes`.
+   */
+  maxQueuedBytes?: number;
   /** Join the frames queued for one connection in one tick into one message (a JSON array). Default true. */
   batching?: boolean;
   /** A connection following no thread for this long is closed with 4001. 0 disables. Default 30,000 ms. */
@@ -113,6 +121,7 @@ export interface ResolvedGatewayOptions extends Omit<ResolvedFrontEndOptions, 'o
   maxSubscriptionsPerConnection: number;
   maxBufferedBytes: number;
   maxQueuedFrames: number;
+  maxQueuedBytes: number;
   batching: boolean;
   subscribeTimeoutMs: number;
   rateLimit: Required<RateLimitOptions>;
@@ -141,6 +150,7 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
     maxSubscriptionsPerConnection: check.integer('maxSubscriptionsPerConnection', given(options.maxSubscriptionsPerConnection, 16), 1),
     maxBufferedBytes: check.integer('maxBufferedBytes', given(options.maxBufferedBytes, 4 * KiB * KiB), 1),
     maxQueuedFrames: check.integer('maxQueuedFrames', given(options.maxQueuedFrames, 20_000), 1),
+    maxQueuedBytes: check.integer('maxQueuedBytes', given(options.maxQueuedBytes, 4 * KiB * KiB), 1),
     batching: check.boolean('batching', given(options.batching, true)),
     subscribeTimeoutMs: check.integer('subscribeTimeoutMs', given(options.subscribeTimeoutMs, 30_000), 0, MAX_TIMER_MS),
     rateLimit: {

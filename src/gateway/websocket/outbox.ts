@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { entryChars } from '../follower.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { outgoingJson, type Outgoing } from './server-frames.js';
 import type { WebSocketStatsRecorder } from './stats.js';
@@ -35,13 +36,24 @@ export class Outbox {
   private replayQueued = 0;
   private replayRanges: number[] | undefined;
   private taken = 0;
+  /**
+   * Characters (≈ bytes) of the items that count toward the bound (`outgoingChars`), kept as items
+   * are pushed and taken: the connection's `maxQueuedBytes`. Replayed entries are not in it.
+   */
+  private liveChars = 0;
 
   get size(): number {
     return this.queue.length - this.head;
   }
 
-  /** Queues an item; returns the number of queued items that count toward the bound (all but replayed entries). */
+  /** Characters of the queued items that count toward the bound (all but replayed entries); 0 when the queue is empty. */
+  get queuedChars(): number {
+    return this.liveChars;
+  }
+
+  /** Queues an item; returns the number of queued items that count toward the bound (all but replayed entries). See `queuedChars`. */
   push(item: Outgoing): number {
+    this.liveChars += outgoingChars(item);
     return this.queue.push(item) - this.head - this.replayQueued;
   }
 
@@ -59,6 +71,7 @@ export class Outbox {
     this.head = 0;
     this.replayQueued = 0;
     this.replayRanges = undefined;
+    this.liveChars = 0;
   }
 
   /** Lets an empty queue's backing store go (`pop` keeps it): for a connection gone idle (the heartbeat). */
@@ -68,14 +81,17 @@ export class Outbox {
 
   /** Moves past the item at the head. */
   private advance(): void {
-    this.head++;
+    const item = this.queue[this.head++]!;
     const position = this.taken++;
-    if (this.replayQueued === 0) return;
-    const ranges = this.replayRanges!;
-    if (position >= ranges[0]! && position < ranges[1]!) {
-      this.replayQueued--;
-      if (position + 1 === ranges[1]) ranges.splice(0, 2);
+    if (this.replayQueued !== 0) {
+      const ranges = this.replayRanges!;
+      if (position >= ranges[0]! && position < ranges[1]!) {
+        this.replayQueued--;
+        if (position + 1 === ranges[1]) ranges.splice(0, 2);
+        return;
+      }
     }
+    this.liveChars -= outgoingChars(item);
   }
 
   /**
@@ -210,7 +226,10 @@ export class Outbox {
       // subscribed: what an idle connection is sent last) it goes, as `length = 0` lets it.
       if (typeof this.queue.pop() === 'string') this.queue.length = 0;
       this.head = 0;
+      // Empty: nothing counts (an entry of a log that breaks its contract may have measured differently when taken).
+      this.liveChars = 0;
     } else if (this.head >= this.queue.length) {
+      this.liveChars = 0;
       // Drop a large backing array after a burst so an idle connection stays small.
       if (this.queue.length > 1024) this.queue = [];
       else this.queue.length = 0;
@@ -220,6 +239,15 @@ export class Outbox {
       this.head = 0;
     }
   }
+}
+
+/**
+ * What an item counts toward `maxQueuedBytes`: a control frame's length, an event's JSON length
+ * (`LogEntry.json`: the HTTP surfaces' measure; the small envelope around it is not counted).
+ * Characters of JSON, ≈ bytes (the same measure before and after, so the count returns to 0).
+ */
+function outgoingChars(item: Outgoing): number {
+  return typeof item === 'string' ? item.length : entryChars(item);
 }
 
 /**

@@ -21,6 +21,8 @@ export interface WebSocketGatewayStats extends GatewayStats {
   subscriptions: number;
   /** Frames waiting in connection queues for a socket to drain. */
   queuedFrames: number;
+  /** Characters (≈ bytes) of the live frames among them: what `maxQueuedBytes` bounds per connection (replays are not counted). */
+  queuedBytes: number;
   /** Bytes written to sockets but not yet flushed to the kernel (sum of `ws.bufferedAmount`). */
   bufferedBytes: number;
   /** Largest `bufferedAmount` of one connection right now. */

@@ -32,7 +32,7 @@ class ThreadFollowing extends FollowerCore {
   }
 
   protected get maxQueuedChars(): number {
-    return Number.MAX_SAFE_INTEGER;
+    return this.connection.maxQueuedBytes;
   }
 
   protected readable(): void {
@@ -88,6 +88,8 @@ export abstract class Subscriptions extends Inbox {
   abstract get maxSubscriptions(): number;
   /** Bound on live entries held before a subscription's replay is queued (the connection's `maxQueuedFrames`). */
   abstract get maxQueuedFrames(): number;
+  /** The same bound in characters of event JSON (the connection's `maxQueuedBytes`). */
+  abstract get maxQueuedBytes(): number;
   abstract override get stats(): WebSocketStatsRecorder;
   abstract override get log(): EventLog;
   abstract override sendFrame(frame: ServerFrame): void;
