@@ -159,7 +159,10 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
     if (this.state !== 'open') return;
     try {
       const { batching, maxBufferedBytes } = this.context.options;
-      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this);
+      const outbox = this.outbox;
+      outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this);
+      // The socket is full and more than `maxQueuedBytes` of live frames still wait (a burst queued in one tick).
+      if (outbox.awaitingDrain && outbox.queuedChars > this.context.options.maxQueuedBytes) this.closeSlowConsumer();
     } catch (error) {
       this.failed(error, 'flush');
     }
@@ -183,11 +186,24 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
     if (this.state !== 'open') return;
     const outbox = this.outbox;
     const options = this.context.options;
-    if (outbox.push(item) > options.maxQueuedFrames || outbox.queuedChars > options.maxQueuedBytes) {
+    if (outbox.push(item) > options.maxQueuedFrames || (outbox.queuedChars > options.maxQueuedBytes && this.pastQueuedBytes())) {
       this.closeSlowConsumer();
       return;
     }
     this.context.scheduler.markDirty(this);
+  }
+
+  /**
+   * Whether the live frames queued are more than `maxQueuedBytes` past what the next flush can
+   * still write into the socket (`maxBufferedBytes` less what it holds; none while it is full).
+   * A reader that keeps up is never cut by a burst queued in one tick (nothing is written before
+   * the tick's flush): up to `maxBufferedBytes` of it goes straight into the socket.
+   */
+  private pastQueuedBytes(): boolean {
+    const outbox = this.outbox;
+    const { maxQueuedBytes, maxBufferedBytes } = this.context.options;
+    const room = outbox.awaitingDrain ? 0 : Math.max(0, maxBufferedBytes - this.socket.bufferedAmount);
+    return outbox.queuedChars > maxQueuedBytes + room;
   }
 
   /** Queues a subscription's replay: the log's retained tail, queued whole, not counted toward `maxQueuedFrames` or `maxQueuedBytes`. */

@@ -80,10 +80,11 @@ export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'
   maxQueuedFrames?: number;
   /**
    * The same bound in bytes: live frames (in characters of JSON, ≈ bytes: an event's JSON, a
-   * control frame's length) waiting in one connection's queue. Past it the consumer is too slow:
-   * closed with 1013 and the client resumes from its cursor. A subscription's replay does not
-   * count toward it. Default 4 MiB (four of the largest events, as `maxQueuedBytes` of the HTTP
-   * surfaces), on top of the socket's own `maxBufferedBytes`.
+   * control frame's length) waiting in one connection's queue beyond what its socket takes
+   * (`maxBufferedBytes`). Past it the consumer is too slow: closed with 1013 and the client
+   * resumes from its cursor. A subscription's replay does not count toward it. Default 4 MiB
+   * (four of the largest events, as `maxQueuedBytes` of the HTTP surfaces): one connection holds
+   * at most `maxBufferedBytes` + `maxQueuedBytes` (and one batch) of live frames.
    */
   maxQueuedBytes?: number;
   /** Join the frames queued for one connection in one tick into one message (a JSON array). Default true. */
