@@ -80,6 +80,96 @@ describe('a long replay', () => {
   });
 });
 
+describe('maxQueuedBytes: the send queue bounded in bytes, not only in frames', () => {
+  /** ≈0.9 MB of event JSON: one event is more than the whole bound of these tests. */
+  const big = 'x'.repeat(900 * 1024);
+  const maxBufferedBytes = 64 * 1024;
+  const maxQueuedBytes = 256 * 1024;
+
+  it('closes a consumer that stops reading while ~1 MB events reach its thread with 1013, long before maxQueuedFrames, and keeps serving another user', async () => {
+    const { url, burst, gateway: gw, transport } = await gateway({ maxBufferedBytes, maxQueuedBytes });
+    const slow = await raw(url, 'slow');
+    slow.subscribe('slow-thread');
+    await slow.waitFor(() => slow.ofType('subscribed').length === 1, 'slow subscribed');
+    const bob = await raw(url, 'bob');
+    bob.subscribe('bob-thread');
+    await bob.waitFor(() => bob.ofType('subscribed').length === 1, 'bob subscribed');
+
+    slow.tcp.pause(); // stop reading: the kernel buffers fill, then the socket's, then the queue
+    let peakQueuedBytes = 0;
+    let peakQueuedFrames = 0;
+    let rounds = 0;
+    for (; rounds < 100 && gw.stats().closedSlowConsumer === 0; rounds++) {
+      await burst.run({ thoughts: 1, text: big }, { userId: 'slow', threadId: 'slow-thread' });
+      await burst.run({ thoughts: 3 }, { userId: 'bob', threadId: 'bob-thread' });
+      const stats = gw.stats();
+      peakQueuedBytes = Math.max(peakQueuedBytes, stats.queuedBytes);
+      peakQueuedFrames = Math.max(peakQueuedFrames, stats.queuedFrames);
+    }
+    expect(gw.stats().closedSlowConsumer).toBe(1);
+    // Bounded in bytes: what the socket still takes plus the bound (bob's few small frames aside).
+    expect(peakQueuedBytes).toBeLessThanOrEqual(maxQueuedBytes + maxBufferedBytes + 16 * 1024);
+    // The bytes closed it, not the frames: a handful waited, against maxQueuedFrames of 20,000.
+    expect(peakQueuedFrames).toBeLessThan(50);
+
+    // Bob was served throughout: every event of his thread, in order, on his own socket.
+    await burst.run({ thoughts: 5 }, { userId: 'bob', threadId: 'bob-thread' });
+    const bobs = ids(transport.read('bob-thread', 'bob'));
+    expect(bobs.length).toBe(5 * rounds + 7);
+    await bob.waitFor(() => bob.events().length === bobs.length, "all of bob's events");
+    expect(ids(bob.events())).toEqual(bobs);
+    expect(bob.closed).toBeUndefined();
+    // Nothing waits any more: the count went back to 0 with the queues.
+    expect(gw.stats()).toMatchObject({ connections: 1, subscriptions: 1, queuedFrames: 0, queuedBytes: 0 });
+
+    // The slow client reads an unbroken prefix of its thread, then the close code (and resumes from its cursor).
+    slow.tcp.resume();
+    const closed = await slow.waitForClose();
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toMatch(/slow consumer/);
+    const got = ids(slow.events());
+    expect(got).toEqual(ids(transport.read('slow-thread', 'slow')).slice(0, got.length));
+  });
+
+  it('counts the bytes back to 0 once a queue that held big frames is read', async () => {
+    const { url, burst, gateway: gw, transport } = await gateway({ maxBufferedBytes, maxQueuedBytes: 64 * 1024 * 1024 });
+    const alice = await raw(url, 'alice');
+    alice.subscribe('t');
+    await alice.waitFor(() => alice.ofType('subscribed').length === 1, 'subscribed');
+    alice.tcp.pause();
+    // Until the socket is full and big frames wait in the queue past a flush.
+    for (let round = 0; round < 100 && gw.stats().queuedBytes < big.length; round++) {
+      await burst.run({ thoughts: 1, text: big }, { userId: 'alice', threadId: 't' });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(gw.stats().queuedBytes).toBeGreaterThanOrEqual(big.length);
+    alice.tcp.resume();
+    const logged = ids(transport.read('t', 'alice'));
+    await alice.waitFor(() => alice.events().length === logged.length, 'every event');
+    expect(ids(alice.events())).toEqual(logged);
+    expect(alice.closed).toBeUndefined();
+    expect(gw.stats()).toMatchObject({ closedSlowConsumer: 0, queuedFrames: 0, queuedBytes: 0 });
+  });
+
+  it('delivers a replay larger than maxQueuedBytes whole to a reading client (a replay does not count toward it), then live events', async () => {
+    const { url, burst, gateway: gw, transport } = await gateway({ maxBufferedBytes, maxQueuedBytes });
+    // About 2 MiB retained (the log keeps 8 MiB per thread): eight times the bound.
+    await burst.run({ thoughts: 20, text: 'y'.repeat(100 * 1024) }, { userId: 'alice', threadId: 'long' });
+    const retained = ids(transport.read('long', 'alice'));
+    expect(retained.length).toBe(22);
+    const alice = await raw(url, 'alice');
+    alice.subscribe('long');
+    await alice.waitFor(() => alice.events().length === retained.length, 'the whole replay');
+    expect(ids(alice.events())).toEqual(retained);
+    await burst.run({ thoughts: 3 }, { userId: 'alice', threadId: 'long' });
+    const all = ids(transport.read('long', 'alice'));
+    await alice.waitFor(() => alice.events().length === all.length, 'the live events');
+    expect(ids(alice.events())).toEqual(all);
+    expect(alice.closed).toBeUndefined();
+    expect(gw.stats()).toMatchObject({ closedSlowConsumer: 0, queuedFrames: 0, queuedBytes: 0 });
+  });
+});
+
 describe('heartbeat, idle sockets, rate limit', () => {
   it('closes a peer that stops answering pings with 4000 and keeps the ones that answer', async () => {
     // Not much shorter: on a loaded machine a pong can take longer than one interval to come back.

@@ -213,6 +213,7 @@ const subjects: Subject[] = [
       maxSubscriptionsPerConnection: count,
       maxBufferedBytes: count,
       maxQueuedFrames: count,
+      maxQueuedBytes: count,
       batching: { type: 'bool' },
       subscribeTimeoutMs: wsMs,
       maxInvalidFrames: count0,
@@ -382,6 +383,19 @@ describe('constructor options: one validator, every hostile value refused', () =
       field: 'drainTimeoutMs',
       message: 'AgentBridge option drainTimeoutMs must be a finite number of milliseconds >= 0 and <= 2147483647 (got 1000000000000)',
     });
+  });
+
+  it('WebSocketGateway maxQueuedBytes: a positive integer, as the HTTP surfaces\' (default 4 MiB)', () => {
+    for (const value of [null, -1, 1.5, 'x']) {
+      expect(thrownBy(() => resolveGatewayOptions({ authenticate, maxQueuedBytes: value as never }))).toMatchObject({
+        name: 'ValidationError',
+        code: 'INVALID_OPTION',
+        field: 'maxQueuedBytes',
+        message: `WebSocketGateway option maxQueuedBytes must be a positive integer (got ${shown(value)})`,
+      });
+    }
+    expect(resolveGatewayOptions({ authenticate }).maxQueuedBytes).toBe(4 * 1024 * 1024);
+    expect(resolveGatewayOptions({ authenticate, maxQueuedBytes: 1 }).maxQueuedBytes).toBe(1);
   });
 
   it('keeps the unusual but valid values the suite uses', () => {

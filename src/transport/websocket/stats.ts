@@ -34,6 +34,7 @@ export interface GatewayStats {
   subscriptions: number;
   pendingHandshakes: number;
   queuedFrames: number;
+  queuedBytes: number;
   bufferedBytes: number;
   maxBufferedBytes: number;
 }
@@ -70,6 +71,7 @@ export function legacyStats(s: WebSocketGatewayStats): GatewayStats {
     subscriptions: s.subscriptions,
     pendingHandshakes: s.connections.authenticating,
     queuedFrames: s.queuedFrames,
+    queuedBytes: s.queuedBytes,
     bufferedBytes: s.bufferedBytes,
     maxBufferedBytes: s.maxBufferedBytes,
   };
