@@ -125,7 +125,7 @@ describe('attack: backpressure on the hot path', () => {
 
   it('maxBufferedBytes bounds what is written ahead to a stuck socket (at most one message past it); the rest waits in the queue and all arrives after', async () => {
     const max = 64 * 1024;
-    const { gateway, url } = await startGateway({ maxBufferedBytes: max, maxQueuedFrames: 1_000_000 });
+    const { gateway, url } = await startGateway({ maxBufferedBytes: max, maxQueuedFrames: 1_000_000, maxQueuedBytes: 2 ** 30 });
     const p = await peer(url, 'gus');
     const run = new RunBuilder('gus', 'bb');
     const sent: AgentEvent[] = [run.started()];
@@ -155,7 +155,7 @@ describe('attack: backpressure on the hot path', () => {
   });
 
   it('gateway.send() into the memory log never waits, even while a consumer is stuck and its queue grows', async () => {
-    const { gateway, url } = await startGateway({ maxQueuedFrames: 100_000, maxBufferedBytes: 16 * 1024 });
+    const { gateway, url } = await startGateway({ maxQueuedFrames: 100_000, maxQueuedBytes: 2 ** 30, maxBufferedBytes: 16 * 1024 });
     const stuck = await peer(url, 'carol');
     const run = new RunBuilder('carol', 'nw');
     await gateway.send(run.started());

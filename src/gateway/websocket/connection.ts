@@ -147,22 +147,30 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
    */
   end(code: number, reason: string): void {
     if (this.state !== 'open') return;
-    if (!CLOSE_WITHOUT_FLUSH.has(code)) this.flush();
+    if (!CLOSE_WITHOUT_FLUSH.has(code)) this.write();
     // A flush that failed has already closed the connection (1011).
     if (this.state !== 'open') return;
     this.release();
     this.closeSocket(code, reason);
   }
 
-  /** Writes queued frames while the socket has room. Never throws. */
+  /**
+   * The per-tick flush: writes queued frames while the socket has room; a socket left full with
+   * more than `maxQueuedBytes` of live frames still waiting (a burst queued in one tick) is a slow
+   * consumer. Never throws.
+   */
   flush(): void {
     if (this.state !== 'open') return;
+    this.write();
+    const outbox = this.outbox;
+    if (this.state === 'open' && outbox.awaitingDrain && outbox.queuedChars > this.context.options.maxQueuedBytes) this.closeSlowConsumer();
+  }
+
+  /** Writes queued frames while the socket has room (a failure closes the connection with 1011). Never throws. */
+  private write(): void {
     try {
       const { batching, maxBufferedBytes } = this.context.options;
-      const outbox = this.outbox;
-      outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this);
-      // The socket is full and more than `maxQueuedBytes` of live frames still wait (a burst queued in one tick).
-      if (outbox.awaitingDrain && outbox.queuedChars > this.context.options.maxQueuedBytes) this.closeSlowConsumer();
+      this.outbox.write(this.socket, batching, maxBufferedBytes, this.context.scheduler, this.context.stats, this);
     } catch (error) {
       this.failed(error, 'flush');
     }
