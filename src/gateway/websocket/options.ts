@@ -84,7 +84,7 @@ export interface WebSocketGatewayOptions extends Omit<FrontEndOptions, 'onError'
    * (`maxBufferedBytes`). Past it the consumer is too slow: closed with 1013 and the client
    * resumes from its cursor. A subscription's replay does not count toward it. Default 4 MiB
    * (four of the largest events, as `maxQueuedBytes` of the HTTP surfaces): one connection holds
-   * at most `maxBufferedBytes` + `maxQueuedBytes` (and one batch) of live frames.
+   * about `maxBufferedBytes` + `maxQueuedBytes` of live frames (and one message).
    */
   maxQueuedBytes?: number;
   /** Join the frames queued for one connection in one tick into one message (a JSON array). Default true. */
