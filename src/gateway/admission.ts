@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { authenticateRequest, type Authenticate, type Principal } from './auth.js';
+import { assertUnexpired, authenticateRequest, type Authenticate, type Principal } from './auth.js';
 import { readNodeBody, readWebBody, type ReadBodyOptions } from './body.js';
 import type { ResolvedBodyOptions, ResolvedRunLimitOptions } from './options.js';
 import type { AuthRequest } from './request.js';
@@ -59,6 +59,8 @@ export class RunAdmission {
       this.pending--;
     }
     const body = await readBody(request, this.options.body);
+    // A body can take up to bodyTimeoutMs to arrive: no run starts for credentials that expired meanwhile.
+    assertUnexpired(principal, Date.now());
     const input = await parse(body, principal);
     const release = takesSlot(input) ? this.slots.acquire(principal.userId) : () => undefined;
     return { principal, input, release };

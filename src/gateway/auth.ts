@@ -93,10 +93,15 @@ export async function authenticateRequest(hook: Authenticate, request: AuthReque
     options.report(new ValidationError(`authenticate returned an invalid principal: ${problem}`, { code: 'INVALID_USER_ID', field: 'userId' }));
     throw authFailed();
   }
-  if (outcome.expiresAt !== undefined && outcome.expiresAt <= (options.now ?? Date.now)()) {
+  assertUnexpired(outcome, (options.now ?? Date.now)());
+  return outcome;
+}
+
+/** Throws `AuthError` `TOKEN_EXPIRED` when the principal's `expiresAt` has passed at `now`. */
+export function assertUnexpired(principal: Principal, now: number): void {
+  if (principal.expiresAt !== undefined && principal.expiresAt <= now) {
     throw new AuthError('The credentials have expired', { code: 'TOKEN_EXPIRED' });
   }
-  return outcome;
 }
 
 /** Why `value` is not a principal, or undefined when it is one. */

@@ -183,6 +183,11 @@ export class Exchange {
     if (!options.hold) this.req.end();
   }
 
+  /** Sends the rest of a held body (`hold: true`) and ends the request. */
+  finishBody(rest: string): void {
+    this.req.end(rest);
+  }
+
   /** The JSON data of every frame. */
   get data(): Array<Record<string, unknown>> {
     return this.frames.map((frame) => (frame.data === '[DONE]' ? { type: '[DONE]' } : (JSON.parse(frame.data) as Record<string, unknown>)));

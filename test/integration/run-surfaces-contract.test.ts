@@ -142,6 +142,20 @@ describe.each([
       expect(bystander.outcome).toBeUndefined();
       expect(surface.handler.stats().disconnects).toEqual({ token_expired: 1 });
     });
+
+    it('credentials that expire while the body is arriving start no run: 401 TOKEN_EXPIRED once the body is read (fourth attack round)', async () => {
+      let expiresAt = 0;
+      const surface = await fixture({ authenticate: () => ({ userId: 'alice', expiresAt }) });
+      const body = JSON.stringify(surface.body('t-late', [{ think: 'should not run' }]));
+      expiresAt = Date.now() + 100;
+      const late = send(surface, 'any', body.slice(0, 5), { hold: true, length: Buffer.byteLength(body) });
+      await until(() => Date.now() > expiresAt, 'the credentials expired');
+      late.finishBody(body.slice(5));
+      await late.ended;
+      expect([late.status, late.error.code]).toEqual([401, 'TOKEN_EXPIRED']);
+      expect(surface.events).toEqual([]);
+      expect(surface.transport.read('t-late', 'alice')).toEqual([]);
+    });
   });
 
   describe('admission: body limits, then run limits, slots taken after the body', () => {

@@ -3,7 +3,7 @@ import { z } from 'zod/v4';
 import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { shown } from '../../errors/options.js';
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
-import { authenticateRequest } from '../auth.js';
+import { assertUnexpired, authenticateRequest, type Principal } from '../auth.js';
 import { readBody } from '../admission.js';
 import { checker, resolveBodyOptions, resolveFrontEndOptions, resolvePath, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
@@ -136,7 +136,7 @@ export class RunsHandler {
         throw new GatewayError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, { headers: { Allow: `OPTIONS, ${method}` } });
       }
       const principal = await this.authenticate(request);
-      if (route === 'submit') return { status: 202, ...(await this.submit(request, principal.userId, cors)) };
+      if (route === 'submit') return { status: 202, ...(await this.submit(request, principal, cors)) };
       const runId = rest[0]!;
       if (route === 'status') return { status: 200, headers: cors, body: await this.ownedStatus(runId, principal.userId) };
       const result = await this.queue.cancel(runId, { userId: principal.userId });
@@ -158,8 +158,11 @@ export class RunsHandler {
     }
   }
 
-  private async submit(request: AuthRequest, userId: string, cors: Record<string, string>): Promise<Omit<Answer, 'status'>> {
+  private async submit(request: AuthRequest, principal: Principal, cors: Record<string, string>): Promise<Omit<Answer, 'status'>> {
     const raw = await readBody(request, this.body);
+    // The body may take up to bodyTimeoutMs: no run is queued for credentials that expired meanwhile.
+    assertUnexpired(principal, Date.now());
+    const userId = principal.userId;
     const parsed = submitSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
