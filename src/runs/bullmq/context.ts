@@ -44,13 +44,21 @@ export const WORKER_LOST_ERROR: ErrorInfo = {
 export const CANCELLED_QUEUED_ERROR: ErrorInfo = { name: 'AbortError', message: 'The run was cancelled before a worker took it', code: 'ABORTED' };
 
 /** Records a run's end in the queue; `worker` '' for a reaper. Returns FINISH's reply. */
-export function finish(ctx: QueueContext, runId: string, userId: string, worker: string, outcome: RunOutcome, error: ErrorInfo | undefined): Promise<string> {
+export function finish(
+  ctx: QueueContext,
+  run: { runId: string; userId: string; threadId: string },
+  worker: string,
+  outcome: RunOutcome,
+  error: ErrorInfo | undefined,
+): Promise<string> {
   const { keys } = ctx;
-  return FINISH.run<string>(ctx.connection, 4, [
+  const { runId, userId, threadId } = run;
+  return FINISH.run<string>(ctx.connection, 5, [
     keys.run(runId),
     keys.user(userId),
     keys.leases,
     keys.queued,
+    keys.thread(threadId),
     runId,
     worker,
     outcome,
@@ -98,7 +106,7 @@ export async function closeRun(ctx: QueueContext, runId: string, fields: Record<
   // retried, unless its user had asked to cancel it (the worker died before the cancel reached it).
   const lost = !cancelled && (result.kind === 'ended' || (result.kind === 'closed' && shown?.code === WORKER_LOST_ERROR.code));
   if (lost && fields.cancel !== '1' && Number(fields.retries ?? 0) > 0) await retryLostRun(ctx, runId, fields, metadata);
-  const reply = await finish(ctx, runId, userId, '', outcome, shown);
+  const reply = await finish(ctx, { runId, userId, threadId: fields.threadId ?? '' }, '', outcome, shown);
   if (reply === 'ok' && result.kind === 'ended' && !cancelled) ctx.counters.workerLost++;
 }
 

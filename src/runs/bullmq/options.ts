@@ -112,4 +112,9 @@ export class QueueKeys {
   user(userId: string): string {
     return `${this.base}user:${userId}`;
   }
+
+  /** Who the thread's queued or running runs belong to (SUBMIT). */
+  thread(threadId: string): string {
+    return `${this.base}thread:${threadId}`;
+  }
 }

@@ -1,8 +1,10 @@
 import { Queue } from 'bullmq';
-import { AuthError, GatewayError, StateError, TransportError, ValidationError } from '../../errors/index.js';
+import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { shown } from '../../errors/options.js';
 import type { ErrorInfo } from '../../events/schema.js';
-import { RedisConnection } from '../../transport/redis/connection.js';
+import { RedisConnection, toTransportError } from '../../transport/redis/connection.js';
+import { HAS_RUN_SCRIPT } from '../../transport/redis/scripts.js';
+import { isRunId, parseRunId } from '../../ids/run-id.js';
 import { RedisKeys } from '../../transport/redis/keys.js';
 import { bullConnection, type BullConnection } from './connection.js';
 import { closeRun, Reaper, type QueueContext, type RetryFields } from './context.js';
@@ -55,6 +57,8 @@ export class BullMQRunQueue implements RunQueue {
     this.bullClient = bullConnection(this.options, 'agentwire-runs-queue');
     this.bullClient.on('error', (error: Error) => this.options.onError?.(error));
     this.bull = new Queue(this.options.queueName, { connection: this.bullClient as never, prefix: this.ctx.keys.bullPrefix });
+    // Without a listener BullMQ prints its connection errors (console.error); they go to onError, as the client's do.
+    this.bull.on('error', (error: Error) => this.options.onError?.(error));
     this.reaper = new Reaper(this.ctx, (error) => this.options.onError?.(error));
     if (this.options.reap) this.reaper.start();
   }
@@ -67,28 +71,38 @@ export class BullMQRunQueue implements RunQueue {
   async submit(agent: string, input: unknown, options: SubmitOptions): Promise<string> {
     if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
     const job = prepareJob(agent, input, options);
+    try {
+      return await this.submitJob(job, (options as { runId?: unknown }).runId !== undefined);
+    } catch (error) {
+      // Redis unreachable (node-redis's ClientOfflineError, a refused socket): REDIS_UNAVAILABLE, retryable, a 503.
+      throw toTransportError(error, `Submitting run ${job.runId}`);
+    }
+  }
+
+  private async submitJob(job: RunJob, clientRunId: boolean): Promise<string> {
     const { keys, logKeys } = this.ctx;
     const o = this.options;
-    const scriptKeys = [keys.run(job.runId), keys.user(job.userId), keys.queued];
-    // The thread's owner (the log's meta hash, another slot on a Cluster) is read in the same round
-    // trip as the admission script runs: a run into another user's thread is undone before its
-    // job exists, so no worker can see it; it held an admission slot for that round trip only.
-    const [owner, reply] = await Promise.all([
-      this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner']).then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      ),
-      this.admit(job),
+    const scriptKeys = [keys.run(job.runId), keys.user(job.userId), keys.queued, keys.thread(job.threadId)];
+    // The thread's owner (the log's meta hash, another slot on a Cluster), and for a client-given
+    // run id whether the log holds a run of that id, are read in the same round trip as the
+    // admission script runs: a run refused by either is undone before its job exists, so no worker
+    // can see it; it held an admission slot for that round trip only.
+    const [owner, reply, known] = await Promise.all([
+      settled(this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner'])),
+      settled(this.admit(job)),
+      settled(clientRunId ? this.logHasRun(job.runId) : Promise.resolve(false)),
     ]);
-    if (!owner.ok || (owner.value !== null && owner.value !== job.userId)) {
-      if (reply === 'ok') await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
-      if (!owner.ok) throw new TransportError('Reading the thread owner failed', { code: 'REDIS_UNAVAILABLE', cause: owner.error });
-      throw threadForbidden(job.threadId);
-    }
-    if (reply === 'conflict') throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
-    if (reply === 'user' || reply === 'queue') {
+    const refused = !owner.ok || !known.ok || (owner.value !== null && owner.value !== job.userId) || known.value;
+    if (refused && reply.ok && reply.value === 'ok') await UNSUBMIT.run(this.connection, 4, [...scriptKeys, job.runId]).catch(() => undefined);
+    if (!reply.ok) throw reply.error;
+    if (!owner.ok) throw owner.error;
+    if (owner.value !== null && owner.value !== job.userId) throw threadForbidden(job.threadId);
+    if (reply.value === 'thread') throw threadForbidden(job.threadId);
+    if (!known.ok) throw known.error;
+    if (reply.value === 'conflict' || known.value) throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
+    if (reply.value === 'user' || reply.value === 'queue') {
       this.ctx.counters.refused++;
-      if (reply === 'user') {
+      if (reply.value === 'user') {
         throw new GatewayError('TOO_MANY_RUNS', `The user has ${o.maxRunsPerUser} runs queued or running (maxRunsPerUser)`, {
           details: { reason: 'runs_per_user', limit: o.maxRunsPerUser },
         });
@@ -98,21 +112,40 @@ export class BullMQRunQueue implements RunQueue {
     try {
       await this.enqueue(job, o.retryAttempts > 0 ? { retries: o.retryAttempts } : undefined);
     } catch (error) {
-      await UNSUBMIT.run(this.connection, 3, [...scriptKeys, job.runId]).catch(() => undefined);
-      throw new TransportError(`Queueing run ${job.runId} failed`, { code: 'REDIS_UNAVAILABLE', cause: error });
+      await UNSUBMIT.run(this.connection, 4, [...scriptKeys, job.runId]).catch(() => undefined);
+      throw toTransportError(error, `Queueing run ${job.runId}`);
     }
     this.ctx.counters.submitted++;
     return job.runId;
+  }
+
+  /**
+   * Whether the log holds events of a run with this id (what `RedisStreamsTransport.hasRun`
+   * answers, on the same keys: the thread its standard id names, or the one recorded for a custom id).
+   */
+  private async logHasRun(runId: string): Promise<boolean> {
+    const { logKeys } = this.ctx;
+    const ttl = String(this.options.log.threadTtlSeconds);
+    const knows = (threadId: string) =>
+      HAS_RUN_SCRIPT.run<number>(this.connection, 2, [logKeys.stream(threadId), logKeys.meta(threadId), runId, ttl]).then((reply) => reply === 1);
+    const named = isRunId(runId) ? parseRunId(runId).threadId : undefined;
+    const [recorded, inNamed] = await Promise.all([
+      this.connection.send<string | null>(['GET', logKeys.runThread(runId)]),
+      named === undefined ? Promise.resolve(false) : knows(named),
+    ]);
+    if (inNamed) return true;
+    return recorded !== null && recorded !== named ? knows(recorded) : false;
   }
 
   /** SUBMIT for `job`: the atomic check-and-record of admission; its reply ('ok', 'conflict', 'user', 'queue'). */
   private admit(job: RunJob): Promise<string> {
     const o = this.options;
     const { keys } = this.ctx;
-    return SUBMIT.run<string>(this.connection, 3, [
+    return SUBMIT.run<string>(this.connection, 4, [
       keys.run(job.runId),
       keys.user(job.userId),
       keys.queued,
+      keys.thread(job.threadId),
       job.runId,
       job.userId,
       job.threadId,
@@ -153,6 +186,14 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   async cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
+    try {
+      return await this.cancelRun(runId, options);
+    } catch (error) {
+      throw toTransportError(error, `Cancelling run ${shown(runId)}`);
+    }
+  }
+
+  private async cancelRun(runId: string, options: { userId: string }): Promise<CancelResult> {
     const { keys } = this.ctx;
     const reply = await CANCEL.run<string>(this.connection, 3, [
       keys.run(runId),
@@ -182,7 +223,9 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   async status(runId: string): Promise<RunInfo | undefined> {
-    const flat = await this.connection.send<string[]>(['HGETALL', this.ctx.keys.run(runId)]);
+    const flat = await this.connection.send<string[]>(['HGETALL', this.ctx.keys.run(runId)]).catch((error: unknown) => {
+      throw toTransportError(error, `Reading the status of run ${shown(runId)}`);
+    });
     if (flat.length === 0) return undefined;
     return toRunInfo(runId, pairs(flat));
   }
@@ -201,7 +244,9 @@ export class BullMQRunQueue implements RunQueue {
       this.connection.send<number>(['ZCARD', keys.queued]),
       this.connection.send<number>(['ZCARD', keys.leases]),
       this.connection.send<string[]>(['ZRANGE', keys.queued, '0', '0', 'WITHSCORES']),
-    ]);
+    ]).catch((error: unknown) => {
+      throw toTransportError(error, 'Reading the queue stats');
+    });
     return {
       queued,
       running,
@@ -231,6 +276,15 @@ export class BullMQRunQueue implements RunQueue {
     if (this.bullClient.isOpen) await this.bullClient.quit().catch(() => undefined);
     await this.connection.close();
   }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 function pairs(flat: string[]): Record<string, string> {

@@ -10,29 +10,50 @@ import { LuaScript } from '../../transport/redis/scripts.js';
  * - `user:<userId>` set: the user's runs queued or running (admission: runs per user).
  * - `queued` sorted set: queued runs by submit time (admission: queue length; oldest wait).
  * - `leases` sorted set: runs on a worker (or being closed) by lease expiry.
+ * - `thread:<threadId>` hash: `owner` (the user whose runs the thread's queued or running runs
+ *   are) and `r:<runId>` per such run; SUBMIT refuses another user's run into it ('thread'), so
+ *   the thread is refused at submit before any run of it reached the log. Each run's end (FINISH)
+ *   or undo (UNSUBMIT) takes its field out, the last one the key; it expires with the status TTL
+ *   (refreshed by every submit into the thread), so a run that never ends cannot hold it for ever.
  *
  * States only move forward, each move checked in one script: queued → running (a worker's
  * claim) → finished (its finish), or → closing (its lease expired, or cancelled while queued:
  * a reaper appends the terminal event) → finished.
  */
 
-/** KEYS run, user, queued. ARGV runId, userId, threadId, agent, queuedAt, maxPerUser, maxQueued, metadata JSON, ttl. */
+/** Takes a run's field out of its thread's hash (KEYS thread), and the hash with its last run. */
+const RELEASE_THREAD_LUA = `
+local function releaseThread(key, runId)
+  redis.call('HDEL', key, 'r:' .. runId)
+  if redis.call('HLEN', key) <= 1 then redis.call('DEL', key) end
+end
+`;
+
+/**
+ * KEYS run, user, queued, thread. ARGV runId, userId, threadId, agent, queuedAt, maxPerUser, maxQueued, metadata JSON, ttl.
+ * Returns 'ok', 'conflict' (run id in use), 'thread' (the thread's queued or running runs are another user's), 'user' or 'queue'.
+ */
 export const SUBMIT = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'conflict' end
+local owner = redis.call('HGET', KEYS[4], 'owner')
+if owner and owner ~= ARGV[2] then return 'thread' end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[6]) then return 'user' end
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[7]) then return 'queue' end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'userId', ARGV[2], 'threadId', ARGV[3], 'agent', ARGV[4], 'queuedAt', ARGV[5], 'meta', ARGV[8], 'cancel', '0')
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+redis.call('HSET', KEYS[4], 'owner', ARGV[2], 'r:' .. ARGV[1], '1')
+redis.call('EXPIRE', KEYS[4], ARGV[9])
 return 'ok'
 `);
 
-/** Undoes SUBMIT when the job could not be added. KEYS run, user, queued. ARGV runId. */
-export const UNSUBMIT = new LuaScript(`
+/** Undoes SUBMIT when the job could not be added. KEYS run, user, queued, thread. ARGV runId. */
+export const UNSUBMIT = new LuaScript(`${RELEASE_THREAD_LUA}
 if redis.call('HGET', KEYS[1], 'state') == 'queued' then redis.call('DEL', KEYS[1]) end
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+releaseThread(KEYS[4], ARGV[1])
 return 1
 `);
 
@@ -66,19 +87,24 @@ return out
 `);
 
 /**
- * Records how a run ended. KEYS run, user, leases, queued. ARGV runId, workerId ('' for a reaper),
+ * Records how a run ended. KEYS run, user, leases, queued, thread. ARGV runId, workerId ('' for a reaper),
  * outcome, error JSON ('' for none), finishedAt, ttl. A worker's finish needs the run to still be
  * its own and running ('fenced' otherwise); a reaper's needs it not finished ('already').
  */
-export const FINISH = new LuaScript(`
+export const FINISH = new LuaScript(`${RELEASE_THREAD_LUA}
 local current = redis.call('HMGET', KEYS[1], 'state', 'worker')
-if not current[1] then return 'missing' end
+if not current[1] then
+  releaseThread(KEYS[5], ARGV[1])
+  return 'missing'
+end
 if ARGV[2] ~= '' then
   if current[1] ~= 'running' or current[2] ~= ARGV[2] then return 'fenced' end
 elseif current[1] == 'finished' then
   redis.call('ZREM', KEYS[3], ARGV[1])
+  releaseThread(KEYS[5], ARGV[1])
   return 'already'
 end
+releaseThread(KEYS[5], ARGV[1])
 redis.call('HSET', KEYS[1], 'state', 'finished', 'outcome', ARGV[3], 'finishedAt', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
 redis.call('EXPIRE', KEYS[1], ARGV[6])

@@ -143,7 +143,7 @@ export class BullMQWorker implements RunWorker {
         metadata: job.metadata,
       }).catch((error: unknown) => this.report(error));
     }
-    const reply = await finish(this.ctx, job.runId, job.userId, this.id, end.outcome, end.error).catch((error: unknown) => {
+    const reply = await finish(this.ctx, job, this.id, end.outcome, end.error).catch((error: unknown) => {
       this.report(error);
       return 'error';
     });
