@@ -150,8 +150,10 @@ async function retryLostRun(ctx: QueueContext, runId: string, fields: Record<str
     ctx.counters.retried++;
     return;
   }
-  if (reply === 'user' || reply === 'queue') {
-    await ctx.connection.send(['HSET', key, 'retryRefused', reply === 'user' ? 'runs_per_user' : 'queue_length']);
+  if (reply === 'user' || reply === 'queue' || reply === 'thread') {
+    // 'thread': the thread's queued runs are another user's (its claim expired under the lost run); the log would refuse the retry anyway.
+    const reason = reply === 'user' ? 'runs_per_user' : reply === 'queue' ? 'queue_length' : 'thread_forbidden';
+    await ctx.connection.send(['HSET', key, 'retryRefused', reason]);
     await ctx.connection.send(['HDEL', key, 'retriedAs']);
   }
 }
