@@ -3,8 +3,7 @@ import { AuthError, GatewayError, StateError, ValidationError } from '../../erro
 import { shown } from '../../errors/options.js';
 import type { ErrorInfo } from '../../events/schema.js';
 import { RedisConnection, toTransportError } from '../../transport/redis/connection.js';
-import { HAS_RUN_SCRIPT } from '../../transport/redis/scripts.js';
-import { isRunId, parseRunId } from '../../ids/run-id.js';
+import { logHasRun } from '../../transport/redis/has-run.js';
 import { RedisKeys } from '../../transport/redis/keys.js';
 import { bullConnection, type BullConnection } from './connection.js';
 import { closeRun, Reaper, type QueueContext, type RetryFields } from './context.js';
@@ -123,19 +122,10 @@ export class BullMQRunQueue implements RunQueue {
    * Whether the log holds events of a run with this id (what `RedisStreamsTransport.hasRun`
    * answers, on the same keys: the thread its standard id names, or the one recorded for a custom id).
    */
-  private async logHasRun(runId: string): Promise<boolean> {
-    const { logKeys } = this.ctx;
-    const ttl = String(this.options.log.threadTtlSeconds);
-    const knows = (threadId: string) =>
-      HAS_RUN_SCRIPT.run<number>(this.connection, 2, [logKeys.stream(threadId), logKeys.meta(threadId), runId, ttl]).then((reply) => reply === 1);
-    const named = isRunId(runId) ? parseRunId(runId).threadId : undefined;
-    const [recorded, inNamed] = await Promise.all([
-      this.connection.send<string | null>(['GET', logKeys.runThread(runId)]),
-      named === undefined ? Promise.resolve(false) : knows(named),
-    ]);
-    if (inNamed) return true;
-    return recorded !== null && recorded !== named ? knows(recorded) : false;
+  private logHasRun(runId: string): Promise<boolean> {
+    return logHasRun(this.connection, this.ctx.logKeys, runId, this.options.log.threadTtlSeconds);
   }
+
 
   /** SUBMIT for `job`: the atomic check-and-record of admission; its reply ('ok', 'conflict', 'user', 'queue'). */
   private admit(job: RunJob): Promise<string> {

@@ -10,7 +10,7 @@ import { closedError, RedisConnection, toTransportError } from './connection.js'
 import { RedisEventLog } from './event-log.js';
 import { RedisKeys } from './keys.js';
 import { resolveTransportOptions, type ResolvedTransportOptions, type RedisStreamsTransportOptions } from './options.js';
-import { HAS_RUN_SCRIPT } from './scripts.js';
+import { logHasRun } from './has-run.js';
 
 /**
  * Transport over Redis Streams, for agents running in worker processes and users connected to
@@ -80,13 +80,7 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
   async hasRun(runId: string): Promise<boolean> {
     if (this.closed) throw closedError('RedisStreamsTransport');
     try {
-      const named = isRunId(runId) ? parseRunId(runId).threadId : undefined;
-      const [recorded, inNamed] = await Promise.all([
-        this.connection.send<string | null>(['GET', this.keys.runThread(runId)]),
-        named === undefined ? Promise.resolve(false) : this.knows(named, runId),
-      ]);
-      if (inNamed) return true;
-      return recorded !== null && recorded !== named ? this.knows(recorded, runId) : false;
+      return await logHasRun(this.connection, this.keys, runId, this.options.threadTtlSeconds);
     } catch (error) {
       throw toTransportError(error, `Looking up run ${runId} in Redis`);
     }
@@ -144,16 +138,6 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
     const ready = await this.connection.waitReady(this.connection.isReady ? 0 : this.options.connectTimeoutMs);
     const detail = `redis ${this.connection.describe()}`;
     return { ok: ready, detail: this.log ? `${detail}; ${(await this.log.health()).detail ?? ''}` : detail };
-  }
-
-  private async knows(threadId: string, runId: string): Promise<boolean> {
-    const reply = await HAS_RUN_SCRIPT.run<number>(this.connection, 2, [
-      this.keys.stream(threadId),
-      this.keys.meta(threadId),
-      runId,
-      String(this.options.threadTtlSeconds),
-    ]);
-    return reply === 1;
   }
 
   /** Waits (up to `closeTimeoutMs`) for appends in flight, then closes the connections. No timer outlives it. */
