@@ -9,7 +9,6 @@ import {
   closeTimeout,
   agentsByName,
   emptyFinished,
-  endQueuedAsCancelled,
   executeJob,
   newWaitHistogram,
   positiveInt,
@@ -31,13 +30,21 @@ interface Entry {
   controller?: AbortController;
   /** The run no longer counts toward its thread's queue-side owner (it was refused the thread). */
   released?: boolean;
+  /** Why it ends without running, when it was cancelled (or the queue closed) while it waited. */
+  endBefore?: AbortError;
+  /** Settles once the run ended and its status says so (set when a worker takes it). */
+  ended?: Promise<void>;
 }
+
+const CANCELLED_QUEUED = 'The run was cancelled before a worker took it';
+const CLOSED_QUEUED = 'The run queue closed before a worker took it';
 
 /**
  * The embedded run queue: submit, cancel and status in one process, workers served by the same
  * process. Same contract as `BullMQRunQueue`, no Redis needed (the demo uses it). A run cancelled
  * while queued ends at once on a worker's pipeline (`agent_started`, `agent_completed` cancelled);
- * with no worker yet it ends as soon as one is served.
+ * with no worker yet it ends as soon as one is served. `close()` ends the runs still waiting for a
+ * slot the same way.
  */
 export class MemoryRunQueue implements RunQueue {
   private readonly limits: Required<AdmissionLimits>;
@@ -48,6 +55,8 @@ export class MemoryRunQueue implements RunQueue {
   private readonly workers: MemoryWorker[] = [];
   /** The logs the served workers' agents write to (where a thread's owner is established). */
   private readonly ownerLogs = new Set<ThreadOwners>();
+  /** The served workers' bridges: asked whether a client-given run id is in use. */
+  private readonly bridges = new Set<AgentBridge>();
   private readonly activeByUser = new Map<string, number>();
   /** Thread → its owner and how many retained runs name it: the ownership check at submit without a scan. */
   private readonly threads = new Map<string, { userId: string; runs: number }>();
@@ -72,19 +81,24 @@ export class MemoryRunQueue implements RunQueue {
     }
     // The thread may be owned in the workers' logs by runs this queue never saw (`agent.run`
     // directly, another queue): asked before anything is queued, so another user's submit is
-    // refused and does not make this queue take them for the thread's owner.
-    if (this.ownerLogs.size === 0) return this.admit(job);
-    return ownerIn(this.ownerLogs, job.threadId).then((owner) => {
+    // refused and does not make this queue take them for the thread's owner. A run id the client
+    // gave may be in use there too (its status forgotten, or never here): refused now, as `run()`
+    // would refuse it on the worker. A generated id is new: no round trip for it.
+    const named = options.runId !== undefined;
+    if (this.ownerLogs.size === 0 && !(named && this.bridges.size > 0)) return this.admit(job);
+    return (async () => {
+      const owner = await ownerIn(this.ownerLogs, job.threadId);
       if (owner !== undefined && owner !== job.userId) throw threadForbidden(job.threadId);
+      if (named && (await runIdUsedIn(this.bridges, job.runId))) throw runIdConflict(job.runId);
       return this.admit(job);
-    });
+    })();
   }
 
   /** Admission of a prepared job: the queue's own checks, then it waits for a worker. */
   private admit(job: RunJob): Promise<string> {
     try {
       if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
-      if (this.runs.has(job.runId)) throw new ValidationError(`Run id ${job.runId} is in use`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
+      if (this.runs.has(job.runId)) throw runIdConflict(job.runId);
       const thread = this.threads.get(job.threadId);
       if (thread && thread.userId !== job.userId) throw threadForbidden(job.threadId);
       const active = this.activeByUser.get(job.userId) ?? 0;
@@ -122,15 +136,16 @@ export class MemoryRunQueue implements RunQueue {
     if (!entry) return Promise.reject(new StateError('RUN_NOT_FOUND', `No run ${shown(runId)}`));
     if (entry.job.userId !== options?.userId) return Promise.reject(new AuthError(`Run ${runId} belongs to another user`, { code: 'THREAD_FORBIDDEN' }));
     if (entry.info.state === 'finished') return Promise.resolve('already_finished');
-    const first = !entry.info.cancelRequested;
     entry.info.cancelRequested = true;
     if (entry.info.state === 'running') {
       entry.controller?.abort(new AbortError('The run was cancelled by its user'));
       return Promise.resolve('requested');
     }
-    // Queued: it jumps the line and ends at once with cancelled (no capacity needed).
-    if (first) this.dispatch();
-    return Promise.resolve(this.runs.get(runId)?.info.state === 'finished' ? 'cancelled' : 'requested');
+    // Queued: it jumps the line and ends at once with cancelled (no capacity needed), resolved
+    // once its events are in the log. With no worker to write them it ends when one is served.
+    entry.endBefore ??= new AbortError(CANCELLED_QUEUED);
+    this.dispatch();
+    return entry.ended ? entry.ended.then(() => 'cancelled' as const) : Promise.resolve('requested');
   }
 
   status(runId: string): Promise<RunInfo | undefined> {
@@ -143,6 +158,7 @@ export class MemoryRunQueue implements RunQueue {
     const worker = new MemoryWorker(this, agentsByName(agents), options);
     this.workers.push(worker);
     for (const log of worker.logs) this.ownerLogs.add(log);
+    for (const bridge of worker.bridges) this.bridges.add(bridge);
     queueMicrotask(() => this.dispatch());
     return worker;
   }
@@ -168,7 +184,23 @@ export class MemoryRunQueue implements RunQueue {
   async close(options?: CloseOptions): Promise<void> {
     const timeoutMs = closeTimeout(options, 'MemoryRunQueue');
     this.closed = true;
+    // Runs still waiting for a slot will never get one: each ends now the way a cancelled queued
+    // run does (`agent_started`, `agent_completed` cancelled), on an open worker, without capacity.
+    for (const entry of this.waiting) entry.endBefore ??= new AbortError(CLOSED_QUEUED);
+    this.dispatch();
+    // No open worker (none served, or all closed): no bridge to write their events. Their status
+    // says so instead of `queued` forever; the thread's log gets nothing.
+    for (const entry of this.waiting.splice(0)) this.endUnwritten(entry);
     await Promise.all(this.workers.map((worker) => worker.close({ timeoutMs })));
+  }
+
+  /** Ends a waiting run that no worker can write the events of (the queue closed without one). */
+  private endUnwritten(entry: Entry): void {
+    entry.info.state = 'finished';
+    entry.info.outcome = 'cancelled';
+    entry.info.error = { name: 'AbortError', message: `${CLOSED_QUEUED} (no worker wrote its events)`, code: 'ABORTED' };
+    entry.info.finishedAt = Date.now();
+    this.settled(entry);
   }
 
   /** Hands waiting runs to workers with free capacity; cancelled ones first, needing none. */
@@ -178,7 +210,7 @@ export class MemoryRunQueue implements RunQueue {
     if (open.length === 0) return;
     for (let i = 0; i < this.waiting.length; ) {
       const entry = this.waiting[i]!;
-      const worker = entry.info.cancelRequested ? open[0] : open.find((candidate) => candidate.free > 0 && candidate.serves(entry.job.agent)) ?? open.find((candidate) => candidate.free > 0);
+      const worker = entry.endBefore ? open[0] : open.find((candidate) => candidate.free > 0 && candidate.serves(entry.job.agent)) ?? open.find((candidate) => candidate.free > 0);
       if (!worker) {
         i++;
         continue;
@@ -211,8 +243,8 @@ export class MemoryRunQueue implements RunQueue {
     entry.info.waitMs = now - entry.job.queuedAt;
     this.waits.record(entry.info.waitMs);
     entry.controller = new AbortController();
-    if (entry.info.cancelRequested) entry.controller.abort(new AbortError('The run was cancelled before a worker took it'));
-    void worker.execute(entry.job, entry.controller).then((end) => {
+    if (entry.endBefore) entry.controller.abort(entry.endBefore);
+    entry.ended = worker.execute(entry.job, entry.controller).then((end) => {
       entry.info.state = 'finished';
       entry.info.outcome = end.outcome;
       if (end.error) entry.info.error = end.error;
@@ -222,13 +254,18 @@ export class MemoryRunQueue implements RunQueue {
       entry.info.finishedAt = Date.now();
       delete entry.controller;
       this.finished[end.outcome]++;
-      const left = (this.activeByUser.get(entry.job.userId) ?? 1) - 1;
-      if (left > 0) this.activeByUser.set(entry.job.userId, left);
-      else this.activeByUser.delete(entry.job.userId);
-      this.finishedOrder.push(entry.job.runId);
-      while (this.finishedOrder.length > this.maxFinished) this.forget(this.finishedOrder.shift()!);
+      this.settled(entry);
       this.dispatch();
     });
+  }
+
+  /** A finished run gives up its user's slot; the oldest finished statuses beyond `maxFinished` are forgotten. */
+  private settled(entry: Entry): void {
+    const left = (this.activeByUser.get(entry.job.userId) ?? 1) - 1;
+    if (left > 0) this.activeByUser.set(entry.job.userId, left);
+    else this.activeByUser.delete(entry.job.userId);
+    this.finishedOrder.push(entry.job.runId);
+    while (this.finishedOrder.length > this.maxFinished) this.forget(this.finishedOrder.shift()!);
   }
 }
 
@@ -240,6 +277,8 @@ class MemoryWorker implements RunWorker {
   private readonly bridge: AgentBridge | undefined;
   /** The logs its agents' bridges write to (asked for a thread's owner at submit). */
   readonly logs: ThreadOwners[];
+  /** Its agents' bridges (asked at submit whether a client-given run id is in use). */
+  readonly bridges: ReadonlySet<AgentBridge>;
   private readonly running = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   closing = false;
 
@@ -255,6 +294,7 @@ class MemoryWorker implements RunWorker {
     if (this.bridge) bridges.add(this.bridge);
     for (const agent of agents.values()) if (agent.bridge) bridges.add(agent.bridge);
     this.logs = ownerLogsOf(bridges);
+    this.bridges = bridges;
   }
 
   on<K extends keyof RunWorkerEvents>(event: K, listener: RunWorkerEvents[K]): this {
@@ -276,13 +316,10 @@ class MemoryWorker implements RunWorker {
 
   /** @internal */
   execute(job: RunJob, controller: AbortController) {
-    const done = (async () => {
-      if (controller.signal.aborted && !this.agents.has(job.agent) && this.bridge) {
-        await endQueuedAsCancelled(job, this.bridge);
-        return { outcome: 'cancelled' as const, error: { name: 'AbortError', message: 'The run was cancelled before a worker took it', code: 'ABORTED' } };
-      }
-      return executeJob(job, this.agents.get(job.agent), this.bridge, controller.signal);
-    })().finally(() => this.running.delete(job.runId));
+    // A run ended before it started (cancelled while queued, the queue closing) goes through the
+    // pipeline with its signal aborted: `agent_started`, `agent_completed` cancelled with the
+    // signal's reason; an agent this worker does not serve is stood in for by the bridge.
+    const done = executeJob(job, this.agents.get(job.agent), this.bridge, controller.signal).finally(() => this.running.delete(job.runId));
     this.running.set(job.runId, { controller, done });
     return done;
   }
@@ -321,4 +358,21 @@ async function ownerIn(logs: Iterable<ThreadOwners>, threadId: string): Promise<
     if (owner !== undefined) return owner;
   }
   return undefined;
+}
+
+/**
+ * Whether a run id is in use where `run()` would look on a worker: a bridge's registry knows a run
+ * started under it, or its transport retains events of it (`Transport.hasRun`). A failed look-up
+ * rejects (an id that cannot be checked is not taken for free), as `run()` does.
+ */
+async function runIdUsedIn(bridges: Iterable<AgentBridge>, runId: string): Promise<boolean> {
+  for (const bridge of bridges) {
+    if (bridge.registry.isUsed(runId)) return true;
+    if (bridge.transport.hasRun && (await bridge.transport.hasRun(runId))) return true;
+  }
+  return false;
+}
+
+function runIdConflict(runId: string): ValidationError {
+  return new ValidationError(`Run id ${shown(runId)} is in use: a run id is used once`, { field: 'runId', code: 'RUN_ID_CONFLICT' });
 }
