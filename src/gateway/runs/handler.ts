@@ -16,7 +16,10 @@ export interface RunsHandlerOptions extends Omit<FrontEndOptions, 'maxConnection
   queue: RunQueue;
   /** Path the endpoints live under. Default `'/runs'`. */
   path?: string;
-  /** Agent names a client may submit to. Default: any (a worker ends a run naming an agent it does not serve with `UNKNOWN_AGENT`). */
+  /**
+   * Agent names a client may submit to: a non-empty array of names (1-128 characters each).
+   * Default: any (a worker ends a run naming an agent it does not serve with `UNKNOWN_AGENT`).
+   */
   agents?: readonly string[];
 }
 
@@ -73,7 +76,7 @@ export class RunsHandler {
     }
     this.queue = options.queue;
     this.path = resolvePath(checker('RunsHandler'), options.path, '/runs').replace(/\/+$/, '') || '/runs';
-    this.agents = options.agents ? new Set(options.agents) : undefined;
+    this.agents = resolveAgents(options.agents);
     this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET', 'POST']);
   }
 
@@ -211,4 +214,23 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new ValidationError('Invalid run request: the run id is not a valid percent-encoded path segment', { field: 'runId', code: 'INVALID_REQUEST' });
   }
+}
+
+/**
+ * The `agents` option: `undefined` (any agent), or a non-empty array of agent names as `submit`
+ * takes them (1-128 characters). Anything else is `INVALID_OPTION`: a string would be taken as its
+ * characters, and an empty list would refuse every submit (leave the option out to allow any).
+ */
+function resolveAgents(agents: unknown): ReadonlySet<string> | undefined {
+  if (agents === undefined) return undefined;
+  const check = checker('RunsHandler');
+  if (!Array.isArray(agents) || agents.length === 0) {
+    throw check.fail('agents', `must be a non-empty array of agent names, or left out for any agent (got ${Array.isArray(agents) ? 'an empty array' : shown(agents)})`);
+  }
+  for (const [i, name] of agents.entries()) {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 128) {
+      throw check.fail('agents', `must hold agent names of 1-128 characters (got ${shown(name)} at index ${i})`);
+    }
+  }
+  return new Set(agents as string[]);
 }
