@@ -39,6 +39,8 @@ export interface AnswerResponseBody {
 }
 
 const NAME = 'AnswerEndpoint';
+/** Body fields that are the answer (refused `ANSWER_INVALID`, as by the log); the others address the request. */
+const ANSWER_FIELDS: ReadonlySet<string> = new Set(['approved', 'value', 'reason']);
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
 /**
@@ -46,7 +48,9 @@ const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache
  * body `{ threadId, runId, requestId, approved | value, reason? }` as the authenticated user. The
  * log decides (only the run's user, once); refusals are the contract's error bodies with their
  * catalog status: 403 `ANSWER_FORBIDDEN`, 409 `ANSWER_ALREADY_GIVEN` / `REQUEST_CLOSED` / `RUN_CLOSED`,
- * 404 `ANSWER_UNKNOWN_REQUEST`, 400 `ANSWER_INVALID` / `INVALID_REQUEST`, 413 `BODY_TOO_LARGE`, 401.
+ * 404 `ANSWER_UNKNOWN_REQUEST`, 400 `ANSWER_INVALID` (the answer: `approved` not a boolean, a `reason`
+ * over 1,024 characters, as the log refuses it) / `INVALID_REQUEST` (a body that addresses no request),
+ * 413 `BODY_TOO_LARGE`, 401.
  * Node: `endpoint.node(req, res)`; web-standard: `endpoint.web(request)`.
  */
 export class AnswerEndpoint {
@@ -137,7 +141,10 @@ export class AnswerEndpoint {
     const parsed = answerBodySchema.safeParse(parseJsonBody(text, this.maxBodyDepth));
     if (!parsed.success) {
       const issue = describeIssue(parsed.error);
-      throw new ValidationError(`Invalid answer: ${issue.field}: ${issue.message}`, { code: 'INVALID_REQUEST', field: issue.field });
+      // The answer itself (`approved` not a boolean, a `reason` over 1,024 characters) is refused as
+      // the log refuses it; a body that does not address a request is a malformed request.
+      const code = ANSWER_FIELDS.has(issue.field) ? 'ANSWER_INVALID' : 'INVALID_REQUEST';
+      throw new ValidationError(`Invalid answer: ${issue.field}: ${issue.message}`, { code, field: issue.field });
     }
     const { threadId, runId, requestId, approved, value, reason } = parsed.data;
     const receipt: AnswerReceipt = await this.log.answerRequest({ threadId, runId, requestId, userId, approved, value, reason });
