@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { AgentEvent } from '../../src/index.js';
 import { connect } from '../../src/client/node.js';
-import { AgentBridge, MemoryTransport, validateLifecycle } from '../../src/index.js';
+import { AgentBridge, MemoryTransport, StateError, validateLifecycle } from '../../src/index.js';
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
 import { StepAgent } from '../helpers/runs-agents.js';
@@ -84,6 +84,49 @@ describe('cancel frame over the WebSocket protocol', () => {
     await bob.waitFor(() => bob.ofType('error').length === 1, 'the refusal');
     expect(bob.ofType('error')[0]).toMatchObject({ code: 'UNAVAILABLE', runId: 'thread_c-2_run_1_abc' });
     bob.subscribe('c-3');
+    await bob.waitFor(() => bob.ofType('subscribed').length === 2, 'still serving');
+  });
+
+  it("a cancelRun hook that throws (or answers no CancelResult): the client gets UNAVAILABLE without the error's text, onError gets the error with stage 'cancel' and the run (attack F6)", async () => {
+    const transport = new MemoryTransport();
+    const reported: Array<{ error: unknown; context: unknown }> = [];
+    let answer: 'throw' | 'nonsense' | 'refuse' = 'throw';
+    const gateway = new WebSocketGateway({
+      authenticate,
+      log: transport,
+      onError: (error, context) => reported.push({ error, context }),
+      cancelRun: async ({ runId }) => {
+        if (answer === 'nonsense') return 'maybe' as never;
+        if (answer === 'refuse') throw new StateError('RUN_NOT_FOUND', `No run ${runId}`);
+        throw new Error('cancel backend down: postgres://admin:secret@db');
+      },
+    });
+    const { url } = await gateway.listen(0, '127.0.0.1');
+    stops.push(async () => {
+      await gateway.close();
+      await transport.close();
+    });
+    const bob = await following(url, 'bob', 'c-f6');
+    const runId = 'thread_c-f6_run_1_abc';
+    bob.send({ type: 'cancel', runId });
+    await bob.waitFor(() => bob.ofType('error').length === 1, 'the refusal');
+    expect(bob.ofType('error')[0]).toEqual({ type: 'error', code: 'UNAVAILABLE', message: 'the run could not be cancelled; try again', runId });
+    expect(reported).toHaveLength(1);
+    expect(reported[0]!.error).toMatchObject({ message: 'cancel backend down: postgres://admin:secret@db' });
+    expect(reported[0]!.context).toMatchObject({ surface: 'websocket', stage: 'cancel', userId: 'bob', runId, connectionId: expect.any(String) });
+    answer = 'nonsense';
+    bob.send({ type: 'cancel', runId });
+    await bob.waitFor(() => bob.ofType('error').length === 2, 'the second refusal');
+    expect(bob.ofType('error')[1]).toMatchObject({ code: 'UNAVAILABLE', runId });
+    expect(reported).toHaveLength(2);
+    expect(reported[1]!.error).toMatchObject({ name: 'TypeError', message: expect.stringContaining('"maybe"') });
+    // A refusal the hook means (unknown run, another user's) is an answer, not a contained error.
+    answer = 'refuse';
+    bob.send({ type: 'cancel', runId });
+    await bob.waitFor(() => bob.ofType('error').length === 3, 'the third refusal');
+    expect(bob.ofType('error')[2]).toMatchObject({ code: 'RUN_NOT_FOUND', runId });
+    expect(reported).toHaveLength(2);
+    bob.subscribe('c-f6-2');
     await bob.waitFor(() => bob.ofType('subscribed').length === 2, 'still serving');
   });
 

@@ -1,4 +1,5 @@
 import { AgentwireError } from '../../errors/index.js';
+import { shown } from '../../errors/options.js';
 import type { CancelAcceptedFrame, ErrorFrame } from '../../protocol/frames.js';
 import type { CancelRun } from './options.js';
 
@@ -8,17 +9,28 @@ const OUTCOMES: ReadonlySet<string> = new Set(['requested', 'cancelled', 'alread
  * Handles a `cancel` frame with the gateway's `cancelRun` hook, as the connection's authenticated
  * user: `cancel_accepted` with the hook's outcome, or an `error` frame naming the run. Another
  * user's run and an unknown one are told apart only as the hook tells them (a run queue answers
- * THREAD_FORBIDDEN / RUN_NOT_FOUND). Never rejects.
+ * THREAD_FORBIDDEN / RUN_NOT_FOUND). A hook that fails otherwise (it threw, or answered something
+ * that is not a `CancelResult`) is contained: the client gets `UNAVAILABLE` without the error's
+ * text, and `report` gets the error. Never rejects.
  */
-export async function cancelFrame(cancelRun: CancelRun | undefined, userId: string, runId: string): Promise<CancelAcceptedFrame | ErrorFrame> {
+export async function cancelFrame(
+  cancelRun: CancelRun | undefined,
+  userId: string,
+  runId: string,
+  report: (error: unknown) => void,
+): Promise<CancelAcceptedFrame | ErrorFrame> {
   const refuse = (code: ErrorFrame['code'], message: string): ErrorFrame => ({ type: 'error', code, message, runId });
   if (!cancelRun) return refuse('UNAVAILABLE', 'this gateway cancels no runs (no cancelRun hook)');
   try {
     const outcome = await cancelRun({ runId, userId });
-    if (!OUTCOMES.has(outcome)) return refuse('UNAVAILABLE', 'the run could not be cancelled; try again');
+    if (!OUTCOMES.has(outcome)) {
+      report(new TypeError(`The cancelRun hook answered ${shown(outcome)}, not 'requested', 'cancelled' or 'already_finished'`));
+      return refuse('UNAVAILABLE', 'the run could not be cancelled; try again');
+    }
     return { type: 'cancel_accepted', runId, outcome };
   } catch (error) {
     if (error instanceof AgentwireError && (error.code === 'RUN_NOT_FOUND' || error.code === 'THREAD_FORBIDDEN')) return refuse(error.code, error.message);
+    report(error);
     return refuse('UNAVAILABLE', 'the run could not be cancelled; try again');
   }
 }

@@ -49,6 +49,9 @@ export abstract class Inbox {
   abstract sendError(code: GatewayErrorCode, message: string, threadId?: string): void;
   abstract contain(stage: ReportedContext['stage'], step: () => void): void;
   abstract failed(error: unknown, stage: ReportedContext['stage']): void;
+  /** Hands a contained error to the gateway's `onError`. Never throws. */
+  abstract report(error: unknown, context: ReportedContext): void;
+  abstract readonly id: string;
   /** The subscription layer's (`Subscriptions`). */
   abstract subscribe(threadId: string, after: string | undefined): Promise<void>;
   protected abstract unsubscribe(threadId: string): boolean;
@@ -160,7 +163,9 @@ export abstract class Inbox {
         // As the connection's own user (the frame cannot name another); the log checks the owner and "once".
         return answerFrame(this.log, this.userId, frame).then((reply) => this.sendFrame(reply));
       case 'cancel':
-        return cancelFrame(this.options.cancelRun, this.userId, frame.runId).then((reply) => this.sendFrame(reply));
+        return cancelFrame(this.options.cancelRun, this.userId, frame.runId, (error) =>
+          this.report(error, { stage: 'cancel', userId: this.userId, connectionId: this.id, runId: frame.runId }),
+        ).then((reply) => this.sendFrame(reply));
     }
   }
 }

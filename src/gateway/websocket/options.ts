@@ -37,6 +37,8 @@ export interface GatewayErrorContext extends ErrorContext {
     | 'upgrade'
     /** A timer or socket callback (heartbeat, expiry, idle timeout, drain, close) failed. */
     | 'timer'
+    /** The `cancelRun` hook threw (other than `RUN_NOT_FOUND` / `THREAD_FORBIDDEN`) or answered no `CancelResult`: the client got `UNAVAILABLE`. */
+    | 'cancel'
     | 'close';
   connectionId?: string;
   eventId?: string;

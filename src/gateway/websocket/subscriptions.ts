@@ -83,7 +83,7 @@ export abstract class Subscriptions extends Inbox {
   private onlyFollowing: ThreadFollowing | undefined;
   private moreFollowing: Map<string, ThreadFollowing> | undefined;
 
-  abstract readonly id: string;
+  abstract override readonly id: string;
   abstract get scheduler(): FlushScheduler;
   abstract get maxSubscriptions(): number;
   /** Bound on live entries held before a subscription's replay is queued (the connection's `maxQueuedFrames`). */
@@ -101,7 +101,7 @@ export abstract class Subscriptions extends Inbox {
   abstract closeSlowConsumer(): void;
   /** Reports `error` and closes with 1011. Never throws. */
   abstract override failed(error: unknown, stage: ReportedContext['stage'], threadId?: string): void;
-  abstract report(error: unknown, context: ReportedContext): void;
+  abstract override report(error: unknown, context: ReportedContext): void;
   /** The number of subscriptions changed (the connection arms or clears its idle timer). */
   protected abstract subscriptionsChanged(count: number): void;
 
