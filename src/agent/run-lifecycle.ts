@@ -68,7 +68,8 @@ export async function runLifecycle<Input, Output>(
   let output: Output | undefined;
   let error: Error | undefined;
   try {
-    const work = Promise.resolve().then(() => host.execute(input, ctx));
+    // Cancelled before it began (a queued run cancelled, a queue closed): the agent's code never runs.
+    const work = signal.aborted ? Promise.reject(abortErrorFrom(signal)) : Promise.resolve().then(() => host.execute(input, ctx));
     output = await (signal === NEVER_ABORTED ? work : raceAbort(work, signal));
   } catch (caught) {
     status = signal.aborted ? 'cancelled' : 'failed';

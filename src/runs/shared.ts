@@ -127,14 +127,6 @@ export async function executeJob(
   }
 }
 
-/** Ends a queued run as cancelled through the pipeline (`agent_started`, then `agent_completed` cancelled). */
-export async function endQueuedAsCancelled(job: RunJob, bridge: AgentBridge): Promise<void> {
-  const controller = new AbortController();
-  controller.abort(new AbortError('The run was cancelled before a worker took it'));
-  const standIn = new StandInAgent(job.agent, bridge, new AbortError());
-  await standIn.run(job.input, { userId: job.userId, threadId: job.threadId, runId: job.runId, metadata: job.metadata, signal: controller.signal });
-}
-
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof AgentwireError) return { name: error.name, message: error.message, code: error.code };
   if (error instanceof Error) return { name: error.name, message: error.message };

@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentBridge, MemoryTransport, generateRunId, tokenFrom, validateLifecycle, type Authenticate } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, generateRunId, tokenFrom, validateLifecycle, type Authenticate } from '../../src/index.js';
 import { RunsHandler } from '../../src/gateway/runs/index.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
 import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
@@ -179,5 +179,37 @@ describe('attack F5: cancel of a run queued behind a busy worker', () => {
     queue.serve({ agents: [agent] });
     await until(() => log.terminal(queued).length === 1, 'the cancelled terminal event', 5_000);
     expect(log.terminal(queued)[0]).toMatchObject({ data: { status: 'cancelled' } });
+  });
+});
+
+describe('a run cancelled before it began never runs the agent’s code', () => {
+  it('a queued run cancelled, and one waiting when the queue closes, end cancelled without execute() being called', async () => {
+    const calls: string[] = [];
+    class Recording extends BaseAgent<{ id: string; ms?: number }, string> {
+      constructor(bridge: AgentBridge) {
+        super({ name: 'recording', bridge });
+      }
+      protected async execute(input: { id: string; ms?: number }): Promise<string> {
+        calls.push(input.id);
+        await new Promise((resolve) => setTimeout(resolve, input.ms ?? 1));
+        return 'ok';
+      }
+    }
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const queue = new MemoryRunQueue();
+    queue.serve({ agents: [new Recording(bridge)] }, { concurrency: 1 });
+    stops.push(() => bridge.close());
+    await queue.submit('recording', { id: 'busy', ms: 200 }, { userId: 'u', threadId: 't1' });
+    const cancelled = await queue.submit('recording', { id: 'cancelled-queued' }, { userId: 'u', threadId: 't2' });
+    const waiting = await queue.submit('recording', { id: 'waiting-at-close' }, { userId: 'u', threadId: 't3' });
+    await until(() => calls.includes('busy'), 'the busy run started');
+    expect(await queue.cancel(cancelled, { userId: 'u' })).toBe('cancelled');
+    await queue.close({ timeoutMs: 1_000 });
+    expect(calls).toEqual(['busy']);
+    for (const [runId, threadId] of [[cancelled, 't2'], [waiting, 't3']] as const) {
+      expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled' });
+      expect(transport.read(threadId, 'u').map((event) => event.type)).toEqual(['agent_started', 'agent_completed']);
+    }
   });
 });
