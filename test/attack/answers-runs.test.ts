@@ -2,8 +2,7 @@
  * Outside attacks on the HTTP AnswerEndpoint, the RunsHandler (POST /runs, GET /runs/:id,
  * POST /runs/:id/cancel), MemoryRunQueue with waiting runs, and useChat on a queue.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -16,6 +15,7 @@ import { startChatServer, type ChatServer } from '../helpers/ai-chat.js';
 import { BankAgent, pendingOf } from '../helpers/interactive.js';
 import { until } from '../helpers/wait.js';
 import { approvalModel, nested, sseChunks } from './harness.js';
+import { listenHttp } from '../helpers/http-listen.js';
 
 const authenticate: Authenticate = (req) => {
   const token = tokenFrom(req);
@@ -27,18 +27,7 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
 
-async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stops.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const listen = (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => listenHttp(handler, stops);
 
 /** A queue serving BankAgent, the run endpoints and the answer endpoint on one server. */
 async function start(options: { concurrency?: number; maxRunsPerUser?: number } = {}) {

@@ -2,8 +2,7 @@
  * Outside attacks (round 4) on the HTTP endpoints: RunsHandler's `agents` option (F7) and the
  * AnswerEndpoint's code for an answer of the wrong shape (F8).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, MemoryTransport, tokenFrom, type Authenticate } from '../../src/index.js';
 import { RunsHandler } from '../../src/gateway/runs/index.js';
@@ -11,6 +10,7 @@ import { MemoryRunQueue } from '../../src/runs/index.js';
 import { AnswerEndpoint } from '../../src/gateway/sse/index.js';
 import { BankAgent, pendingOf } from '../helpers/interactive.js';
 import { until } from '../helpers/wait.js';
+import { listenHttp } from '../helpers/http-listen.js';
 
 const authenticate: Authenticate = (req) => {
   const token = tokenFrom(req);
@@ -22,18 +22,7 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
 
-async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stops.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const listen = (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> => listenHttp(handler, stops);
 
 const post = (url: string, user: string, body: unknown) =>
   fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${user}` } });

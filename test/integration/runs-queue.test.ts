@@ -92,7 +92,7 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect(await queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
     });
 
-    it('a run id already used in the log by a run outside the queue is refused when the queued run starts: no second start, one terminal', async () => {
+    it('a run id already used in the log by a run outside the queue is refused at submit: nothing queued, no second start, one terminal', async () => {
       setup = await make();
       const { queue, agent } = setup;
       const log = await setup.follow('ivy', 't-reuse');
@@ -100,19 +100,9 @@ function contract(name: string, make: () => Promise<Setup>) {
       expect((await agent.run({ steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId })).status).toBe('succeeded');
       await until(() => log.terminal(runId).length === 1, 'the direct run to end', 10_000);
       queue.serve({ agents: [agent] }, { concurrency: 1 });
-      if (queue instanceof BullMQRunQueue) {
-        // The BullMQ queue asks the Redis log (hasRun) before queueing a client-given id: refused at submit, nothing queued.
-        await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId })).rejects.toMatchObject({ code: 'RUN_ID_CONFLICT' });
-        expect(await queue.status(runId)).toBeUndefined();
-      } else {
-        // The queue never saw this id, so it admits it; the worker's start meets the log's fencing.
-        await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId });
-        const status = async () => {
-          for (let i = 0; i < 300 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-          return queue.status(runId);
-        };
-        expect(await status()).toMatchObject({ state: 'finished', outcome: 'failed', error: { code: 'RUN_ID_CONFLICT' } });
-      }
+      // Both queues ask the log (BullMQ: the Redis log's hasRun; memory: its workers' bridges) before queueing a client-given id: refused at submit, nothing queued.
+      await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse', runId })).rejects.toMatchObject({ code: 'RUN_ID_CONFLICT' });
+      expect(await queue.status(runId)).toBeUndefined();
       // Barrier: a later run of the thread ends after anything the refused start could have written.
       const marker = await queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-reuse' });
       await until(() => log.terminal(marker).length === 1, 'the marker run', 10_000);
