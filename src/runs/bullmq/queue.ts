@@ -71,7 +71,7 @@ export class BullMQRunQueue implements RunQueue {
     if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
     const job = prepareJob(agent, input, options);
     try {
-      return await this.submitJob(job, (options as { runId?: unknown }).runId !== undefined);
+      return await this.submitJob(job, options.runId !== undefined);
     } catch (error) {
       // Redis unreachable (node-redis's ClientOfflineError, a refused socket): REDIS_UNAVAILABLE, retryable, a 503.
       throw toTransportError(error, `Submitting run ${job.runId}`);
@@ -89,7 +89,7 @@ export class BullMQRunQueue implements RunQueue {
     const [owner, reply, known] = await Promise.all([
       settled(this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner'])),
       settled(this.admit(job)),
-      settled(clientRunId ? this.logHasRun(job.runId) : Promise.resolve(false)),
+      settled(clientRunId ? logHasRun(this.connection, logKeys, job.runId, o.log.threadTtlSeconds) : Promise.resolve(false)),
     ]);
     const refused = !owner.ok || !known.ok || (owner.value !== null && owner.value !== job.userId) || known.value;
     if (refused && reply.ok && reply.value === 'ok') await UNSUBMIT.run(this.connection, 4, [...scriptKeys, job.runId]).catch(() => undefined);
@@ -117,15 +117,6 @@ export class BullMQRunQueue implements RunQueue {
     this.ctx.counters.submitted++;
     return job.runId;
   }
-
-  /**
-   * Whether the log holds events of a run with this id (what `RedisStreamsTransport.hasRun`
-   * answers, on the same keys: the thread its standard id names, or the one recorded for a custom id).
-   */
-  private logHasRun(runId: string): Promise<boolean> {
-    return logHasRun(this.connection, this.ctx.logKeys, runId, this.options.log.threadTtlSeconds);
-  }
-
 
   /** SUBMIT for `job`: the atomic check-and-record of admission; its reply ('ok', 'conflict', 'user', 'queue'). */
   private admit(job: RunJob): Promise<string> {
