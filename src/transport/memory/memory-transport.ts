@@ -211,8 +211,8 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       // Another user's thread dropped for room stays dropped: refused before it takes room or renews its TTL.
       const former = this.formerOwner(event.threadId, now);
       if (former !== undefined && former !== event.userId) throw ownerMismatch(event.threadId);
-      log = this.createLog(event.threadId, event.userId, now);
-      if (log.owner !== event.userId) throw ownerMismatch(event.threadId);
+      // The kept owner, if any, is this user: the new log is theirs.
+      log = this.createLog(event.threadId, event.userId, now, former);
     } else if (log.owner === undefined) {
       // A subscriber opened the thread before any event: the first event fixes the owner, and
       // subscribers of other users are told they are refused instead of silently receiving nothing.
@@ -415,11 +415,10 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     return offset;
   }
 
-  /** A new log for a thread; a thread dropped for capacity whose TTL has not run out comes back with its owner. */
-  private createLog(threadId: string, owner: string | undefined, now: number): ThreadLog {
+  /** A new log for a thread; a thread dropped for capacity whose TTL has not run out comes back with its owner (`former`, when the caller already looked it up). */
+  private createLog(threadId: string, owner: string | undefined, now: number, former = this.formerOwner(threadId, now)): ThreadLog {
     // Its kept owner goes first: the room that frees is what the thread dropped next for room
     // takes, so a thread coming back to its owner is never refused for the owners kept.
-    const former = this.formerOwner(threadId, now);
     if (former !== undefined) this.formerOwners.delete(threadId);
     this.evictIdle(now, this.threads.size >= this.maxThreads);
     const log = new ThreadLog(threadId, ++this.lastLogId, former ?? owner, this.shared, now);
