@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -15,6 +15,7 @@ import {
   type AuthRequest,
 } from '../../src/gateway/index.js';
 import { until } from '../helpers/wait.js';
+import { listenHttp } from '../helpers/http-listen.js';
 
 /**
  * Admission of surfaces that start runs (auth → body → validate → run slot), through a reference
@@ -51,7 +52,7 @@ function admission() {
 
 async function nodeEndpoint(): Promise<{ base: string; runs: RunAdmission }> {
   const { runs, parse } = admission();
-  const server: Server = createServer((req, res) => {
+  const base = await listenHttp((req, res) => {
     void (async () => {
       try {
         const admitted = await runs.admit(fromNodeRequest(req)!, parse);
@@ -62,16 +63,8 @@ async function nodeEndpoint(): Promise<{ base: string; runs: RunAdmission }> {
         respondNode(res, error);
       }
     })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, runs };
+  }, cleanups);
+  return { base, runs };
 }
 
 async function honoEndpoint(): Promise<{ base: string; runs: RunAdmission }> {
