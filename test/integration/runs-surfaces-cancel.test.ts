@@ -12,7 +12,12 @@ import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { NodeChat } from '../helpers/ai-chat.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { LogCollector } from '../helpers/runs-agents.js';
-import { until } from '../helpers/wait.js';
+import { until, untilAsync } from '../helpers/wait.js';
+
+/** The worker finishes a run's status just after the run's agent_completed is in the log. */
+function untilFinished(queue: BullMQRunQueue, runId: string): Promise<void> {
+  return untilAsync(async () => (await queue.status(runId))?.state === 'finished', "the run's status to be finished");
+}
 
 const availability = await probeRedis();
 const LEASE_MS = 2_000;
@@ -93,6 +98,7 @@ describeWithRedis('AG-UI abort and useChat stop reach a run on a BullMQ worker p
     const run = seen.events.filter((event) => event.runId === runId);
     expect(run.filter((event) => event.type === 'tool_completed')).toMatchObject([{ data: { status: 'failed' } }]);
     expect(validateLifecycle(run)).toEqual({ ok: true, runs: 1 });
+    await untilFinished(g.queue, runId);
     expect(await g.queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
   }, 60_000);
 
@@ -111,6 +117,7 @@ describeWithRedis('AG-UI abort and useChat stop reach a run on a BullMQ worker p
     console.log(`[runs-surfaces-cancel] AG-UI abortRun → agent_completed cancelled received: ${Date.now() - stoppedAt} ms`);
     expect(seen.terminal(runId)[0]).toMatchObject({ data: { status: 'cancelled' } });
     expect(validateLifecycle(seen.events.filter((event) => event.runId === runId))).toEqual({ ok: true, runs: 1 });
+    await untilFinished(g.queue, runId);
     expect(await g.queue.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled' });
   }, 60_000);
 
