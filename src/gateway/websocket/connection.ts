@@ -55,6 +55,7 @@ type Stage = ReportedContext['stage'];
  */
 export class Connection extends Subscriptions implements Flushable, Expiring, TrackedConnection, DrainWaiter, IdleWaiter {
   dirty = false;
+  flushedRound = 0;
   expiryIndex = -1;
   /** Whether the peer answered the last ping. */
   private alive = true;

@@ -84,6 +84,7 @@ export class WebSocketGateway implements Transport {
 
   constructor(options: WebSocketGatewayOptions) {
     this.options = resolveGatewayOptions(options);
+    this.scheduler.coalesceUnderLoad = this.options.coalesceUnderLoad;
     // Only undefined means the default (a new MemoryTransport): a null log is refused by resolveLog.
     const supplied = given<unknown>(options.log, options.transport);
     this.ownsLog = supplied === undefined;
