@@ -8,6 +8,7 @@ import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HistoryGapFrame, Serv
 export type CancelOutcome = CancelAcceptedFrame['outcome'];
 import type { HistoryGapReason } from '../transport/types.js';
 import { checker, given, shown } from '../errors/options.js';
+import { MAX_THREAD_ID_LENGTH, isValidThreadId } from '../ids/thread-id-format.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
@@ -158,15 +159,16 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     super();
     const check = checker('connect()');
     if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
-    if (typeof options.threadId !== 'string' || options.threadId.length === 0) {
-      throw new ValidationError('connect(): threadId is required', { field: 'threadId', code: 'INVALID_OPTION' });
+    // The gateway refuses a subscribe to anything else (INVALID_FRAME), which no reconnect mends.
+    if (!isValidThreadId(options.threadId)) {
+      throw check.fail('threadId', `must be a thread id, 1 to ${MAX_THREAD_ID_LENGTH} characters of letters, digits and _ - . : (got ${shown(options.threadId)})`);
     }
     this.threadId = options.threadId;
     if (options.token !== undefined && typeof options.token !== 'string' && typeof options.token !== 'function') {
-      throw new ValidationError('connect(): token must be a string or a function returning one', { field: 'token', code: 'INVALID_OPTION' });
+      throw check.fail('token', `must be a string or a function returning one (got ${typeof options.token})`);
     }
     if (options.tokenIn !== undefined && options.tokenIn !== 'query' && options.tokenIn !== 'header') {
-      throw new ValidationError('connect(): tokenIn must be "query" or "header"', { field: 'tokenIn', code: 'INVALID_OPTION' });
+      throw check.fail('tokenIn', `must be "query" or "header" (got ${shown(options.tokenIn)})`);
     }
     this.token = options.token;
     this.currentToken = typeof options.token === 'string' ? options.token : undefined;

@@ -1,13 +1,8 @@
 import { z } from 'zod/v4';
 import { ValidationError } from '../errors/index.js';
+import { MAX_RUN_ID_LENGTH, MAX_THREAD_ID_LENGTH, THREAD_ID_PATTERN, isSafeId, isValidThreadId } from './thread-id-format.js';
 
-/** Longest accepted thread id. Long enough for UUIDs, Slack `ts` pairs and prefixed keys. */
-export const MAX_THREAD_ID_LENGTH = 128;
-/** Longest accepted run id (a standard run id adds at most 40 characters to its thread id). */
-export const MAX_RUN_ID_LENGTH = 256;
-
-/** Thread ids are URL-, header- and Redis-key-safe: letters, digits and `_ - . :`. */
-const THREAD_ID_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+export { MAX_RUN_ID_LENGTH, MAX_THREAD_ID_LENGTH, isValidThreadId };
 
 export const threadIdSchema = z
   .string()
@@ -21,13 +16,6 @@ export const runIdSchema = z
   .max(MAX_RUN_ID_LENGTH, `run id must be at most ${MAX_RUN_ID_LENGTH} characters`)
   .regex(THREAD_ID_PATTERN, 'run id may only contain letters, digits and _ - . :');
 
-function isSafeId(value: unknown, maxLength: number): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && THREAD_ID_PATTERN.test(value);
-}
-
-export function isValidThreadId(value: unknown): value is string {
-  return isSafeId(value, MAX_THREAD_ID_LENGTH);
-}
 
 /** Throws a `ValidationError` naming the value when it is not a valid thread id. */
 export function assertThreadId(value: unknown): asserts value is string {

@@ -481,9 +481,15 @@ describe('constructor options: one validator, every hostile value refused', () =
       expect(thrownBy(() => buildClient(valid))).toBeUndefined();
     }
     expect(thrownBy(() => buildClient({ dedupeWindow: undefined, onHistoryGap: undefined, checkLifecycle: undefined, after: undefined, reconnect: undefined }))).toBeUndefined();
-    // The options object itself, and the checks that were there before (their messages unchanged).
+    // The options object itself, and the checks that were there before.
     expect(thrownBy(() => new AgentwireClient('ws://h/ws', null as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
-    expect(thrownBy(() => buildClient({ threadId: '' }))).toMatchObject({ code: 'INVALID_OPTION', field: 'threadId', message: 'connect(): threadId is required' });
+    // A thread id the gateway would refuse (INVALID_FRAME, then reconnects forever) is refused here.
+    for (const threadId of ['', 'a b', 'x'.repeat(129), 'é', undefined, 7]) {
+      expect(thrownBy(() => buildClient({ threadId }))).toMatchObject({ code: 'INVALID_OPTION', field: 'threadId', message: expect.stringMatching(/^connect\(\) option threadId must be a thread id, 1 to 128 characters/) });
+    }
+    expect(thrownBy(() => buildClient({ threadId: 'x'.repeat(128) }))).toBeUndefined();
+    expect(thrownBy(() => buildClient({ tokenIn: 'cookie' }))).toMatchObject({ code: 'INVALID_OPTION', field: 'tokenIn', message: 'connect() option tokenIn must be "query" or "header" (got "cookie")' });
+    expect(thrownBy(() => buildClient({ token: 5 }))).toMatchObject({ code: 'INVALID_OPTION', field: 'token', message: 'connect() option token must be a string or a function returning one (got number)' });
     expect(thrownBy(() => buildClient({ reconnect: null }))).toMatchObject({ code: 'INVALID_OPTION', field: 'reconnect' });
   });
 
