@@ -12,8 +12,12 @@ interface Family {
   samples: (snapshots: Snapshots) => Sample[];
 }
 
+type ScalarField = {
+  [K in keyof GatewayMetricsSnapshot]-?: NonNullable<GatewayMetricsSnapshot[K]> extends number ? K : never;
+}[keyof GatewayMetricsSnapshot];
+
 const scalar =
-  (field: 'users' | 'subscriptions' | 'framesSent' | 'queuedFrames' | 'bufferedBytes' | 'isolationDrops') =>
+  (field: ScalarField) =>
   (snapshots: Snapshots): Sample[] =>
     snapshots.flatMap(([gateway, metrics]) => {
       const value = metrics[field];
@@ -34,7 +38,13 @@ export const GATEWAY_FAMILIES: readonly Family[] = [
   { name: 'gateway_subscriptions', type: 'gauge', help: 'Live thread subscriptions across connections.', samples: scalar('subscriptions') },
   { name: 'gateway_frames_sent_total', type: 'counter', help: 'Frames (events and control messages) written to clients.', samples: scalar('framesSent') },
   { name: 'gateway_queued_frames', type: 'gauge', help: 'Frames waiting for sockets that push back.', samples: scalar('queuedFrames') },
+  { name: 'gateway_queued_bytes', type: 'gauge', help: 'Characters (about bytes) of live frames waiting in connection queues.', samples: scalar('queuedBytes') },
   { name: 'gateway_buffered_bytes', type: 'gauge', help: 'Bytes written to sockets but not yet flushed to the kernel.', samples: scalar('bufferedBytes') },
+  { name: 'gateway_messages_sent_total', type: 'counter', help: 'WebSocket messages written (a batch of frames is one message).', samples: scalar('messagesSent') },
+  { name: 'gateway_acks_total', type: 'counter', help: 'Client ack frames for threads the connection follows.', samples: scalar('acks') },
+  { name: 'gateway_invalid_frames_total', type: 'counter', help: 'Client frames answered with an error frame (bad JSON, wrong fields, unknown type, binary).', samples: scalar('invalidFrames') },
+  { name: 'gateway_poisoned_events_total', type: 'counter', help: 'Events refused or skipped because they could not be serialized.', samples: scalar('poisonedEvents') },
+  { name: 'gateway_errors_total', type: 'counter', help: 'Failures contained and reported through onError.', samples: scalar('errors') },
   {
     name: 'gateway_isolation_drops_total',
     type: 'counter',
@@ -67,7 +77,12 @@ export function websocketGatewayMetrics(gateway: { stats(): GatewayStats | Front
         subscriptions: s.subscriptions,
         framesSent: s.framesSent,
         queuedFrames: s.queuedFrames,
+        queuedBytes: s.queuedBytes,
         bufferedBytes: s.bufferedBytes,
+        messagesSent: s.messagesSent,
+        acks: s.acks,
+        invalidFrames: s.invalidFrames,
+        poisonedEvents: s.unserializableEvents,
         isolationDrops: s.isolationDrops,
         refused: { unauthorized: s.rejectedUnauthorized, unavailable: s.rejectedUnavailable },
         disconnects: {

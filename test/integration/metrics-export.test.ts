@@ -155,6 +155,10 @@ describe('Prometheus export of bridge and gateway metrics', () => {
     const socket = new WebSocket(`ws://${stack.host}/ws?token=user-alice`);
     cleanups.push(() => socket.terminate());
     await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
+    // One invalid frame, answered (the answer is the barrier).
+    const answered = new Promise<void>((resolve) => socket.on('message', (data) => String(data).includes('INVALID_JSON') && resolve()));
+    socket.send('nope');
+    await answered;
     const refused = new WebSocket(`ws://${stack.host}/ws?token=nobody`);
     await new Promise<void>((resolve) => refused.once('error', () => resolve()).once('close', () => resolve()));
     const sseAbort = new AbortController();
@@ -215,6 +219,18 @@ describe('Prometheus export of bridge and gateway metrics', () => {
     expect(metrics.value('agentwire_gateway_isolation_drops_total', { gateway: 'ws' })).toBe(0);
     expect(metrics.value('agentwire_gateway_subscriptions', { gateway: 'ws' })).toBe(0);
     expect(metrics.find('agentwire_gateway_subscriptions', { gateway: 'sse' })).toEqual([]); // the SSE gateway does not report it
+    // The WebSocket gateway's own stats, each one family, equal to what stats() says.
+    const ws = stack.ws.stats();
+    expect(metrics.value('agentwire_gateway_messages_sent_total', { gateway: 'ws' })).toBe(ws.messagesSent);
+    expect(ws.messagesSent).toBeGreaterThan(0);
+    expect(metrics.value('agentwire_gateway_acks_total', { gateway: 'ws' })).toBe(ws.acks);
+    expect(metrics.value('agentwire_gateway_invalid_frames_total', { gateway: 'ws' })).toBe(1);
+    expect(metrics.value('agentwire_gateway_queued_bytes', { gateway: 'ws' })).toBe(ws.queuedBytes);
+    for (const gateway of ['ws', 'sse', 'agui']) expect(metrics.value('agentwire_gateway_poisoned_events_total', { gateway })).toBe(0);
+    // The deprecated wrapper's flat stats have no `errors`: no sample for it.
+    for (const gateway of ['sse', 'agui']) expect(metrics.value('agentwire_gateway_errors_total', { gateway })).toBe(0);
+    expect(metrics.find('agentwire_gateway_errors_total', { gateway: 'ws' })).toEqual([]);
+    expect(metrics.find('agentwire_gateway_messages_sent_total', { gateway: 'sse' })).toEqual([]);
   });
 
   it('retries, failures, buffering, degraded state and thread-resolution failures are counted', async () => {
