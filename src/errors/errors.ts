@@ -22,6 +22,10 @@ export class AgentwireError extends Error {
    */
   protected constructor(code: ErrorCode, message: string, options: AgentwireErrorOptions & { retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // The types enforce it; plain JavaScript (or a code read off the wire) could break it.
+    if (!ownsCode(new.target, code)) {
+      throw new TypeError(`${new.target.name}: ${JSON.stringify(String(code))} is not one of its error codes (see ERROR_CATALOG; errorFromCode builds the right class for a code)`);
+    }
     this.name = new.target.name;
     this.code = code;
     this.details = options.details;
@@ -36,6 +40,16 @@ export class AgentwireError extends Error {
   toJSON(): { name: string; code: string; message: string } {
     return { name: this.name, code: this.code, message: this.message };
   }
+}
+
+/** Whether the class that owns `code` in the catalog is `target` or one of its ancestors (an application may subclass). */
+function ownsCode(target: object, code: unknown): boolean {
+  const owner = typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code) ? ERROR_CATALOG[code as ErrorCode].owner : undefined;
+  if (owner === undefined) return false;
+  for (let c: unknown = target; typeof c === 'function' && c !== AgentwireError; c = Object.getPrototypeOf(c)) {
+    if ((c as { name: string }).name === owner) return true;
+  }
+  return false;
 }
 
 /** Input that does not match a schema or format: events, run ids, thread ids, frames, options. */

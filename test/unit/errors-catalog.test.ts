@@ -26,6 +26,18 @@ describe('the error catalog', () => {
     }
   });
 
+  it("a constructor refuses, at run time, a code its class does not own (plain JavaScript), and accepts it in a subclass", () => {
+    const untyped = (Class: unknown, ...args: unknown[]) => () => new (Class as new (...a: unknown[]) => Error)(...args);
+    expect(untyped(root.ValidationError, 'x', { code: 'TOOL_FAILED' })).toThrow(TypeError);
+    expect(untyped(root.ValidationError, 'x', { code: 'TOOL_FAILED' })).toThrow(/ValidationError: "TOOL_FAILED" is not one of its error codes/);
+    expect(untyped(root.AuthError, 'x', { code: 'NOT_A_CODE' })).toThrow(TypeError);
+    expect(untyped(root.AuthError, 'x', { code: 'toString' })).toThrow(TypeError);
+    expect(untyped(root.StateError, 'VALIDATION_FAILED', 'x')).toThrow(TypeError);
+    class AppValidationError extends root.ValidationError {}
+    expect(new AppValidationError('x', { code: 'INVALID_OPTION' })).toMatchObject({ code: 'INVALID_OPTION', name: 'AppValidationError' });
+    expect(new root.AuthError('x', { code: 'THREAD_FORBIDDEN' }).code).toBe('THREAD_FORBIDDEN');
+  });
+
   it('error frame codes of the gateways are catalog codes', () => {
     for (const code of GATEWAY_ERROR_CODES) expect(isErrorCode(code), code).toBe(true);
     expect(isErrorCode('toString')).toBe(false);
