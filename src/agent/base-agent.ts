@@ -189,7 +189,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   /**
    * Runs the agent once. Rejects before any event (and without registering the run) when the
    * options are invalid, the run id is already used (`RUN_ID_CONFLICT`), or the input or metadata
-   * cannot be an event (`INPUT_NOT_SERIALIZABLE`). Otherwise resolves with the result, whatever
+   * cannot be an event (`INPUT_NOT_SERIALIZABLE`); and, with nothing of the run in the log nor at
+   * its local listeners, when the log refuses its `agent_started` (the thread is another user's:
+   * `THREAD_FORBIDDEN`; another process started that run id: `RUN_ID_CONFLICT`). Local listeners
+   * get `agent_started` once the log accepted it. Otherwise resolves with the result, whatever
    * `execute` did: `agent_completed` is always emitted exactly once.
    */
   async run(input: Input, options: RunOptions): Promise<RunResult<Output>> {
