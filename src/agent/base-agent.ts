@@ -13,7 +13,7 @@ import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
 import { checkRunOptions, checkUsage, type RunOptions, type RunResult } from './run-options.js';
 import { callTool, type ToolCallInfo, type ToolHost } from './tool-calls.js';
 import type { AnyTool, ToolDefinition } from './tool.js';
-import { isInteractionLog, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
+import { interactionLogOf, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
 import { askUser, type AskOptions } from './ask.js';
 
 export type { RunOptions, RunResult, RunStatus } from './run-options.js';
@@ -43,8 +43,9 @@ export interface BaseAgentOptions {
   instrumentation?: AgentInstrumentation;
   /**
    * The log runs of this agent record their requests to users in and follow for the answers
-   * (approvals, `ask`). Default: the bridge's transport when it is one (`MemoryTransport`); with
-   * Redis pass a `RedisEventLog` sharing the workers' Redis, so answers can arrive at any gateway.
+   * (approvals, `ask`). Default: the bridge's transport when it is one (`MemoryTransport`,
+   * `RedisStreamsTransport`), or the log it writes to when it is a gateway (`WebSocketGateway`:
+   * its `log`); with Redis the transport's own log lets answers arrive at any gateway reading it.
    */
   interaction?: InteractionLog;
 }
@@ -188,7 +189,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   /**
    * Runs the agent once. Rejects before any event (and without registering the run) when the
    * options are invalid, the run id is already used (`RUN_ID_CONFLICT`), or the input or metadata
-   * cannot be an event (`INPUT_NOT_SERIALIZABLE`). Otherwise resolves with the result, whatever
+   * cannot be an event (`INPUT_NOT_SERIALIZABLE`); and, with nothing of the run in the log nor at
+   * its local listeners, when the log refuses its `agent_started` (the thread is another user's:
+   * `THREAD_FORBIDDEN`; another process started that run id: `RUN_ID_CONFLICT`). Local listeners
+   * get `agent_started` once the log accepted it. Otherwise resolves with the result, whatever
    * `execute` did: `agent_completed` is always emitted exactly once.
    */
   async run(input: Input, options: RunOptions): Promise<RunResult<Output>> {
@@ -320,8 +324,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   /** The log answers are recorded in and followed from (see `BaseAgentOptions.interaction`). */
   get interaction(): InteractionLog | undefined {
     if (this.interactionLog) return this.interactionLog;
-    const transport = this.bridge?.transport;
-    return isInteractionLog(transport) ? transport : undefined;
+    return interactionLogOf(this.bridge?.transport);
   }
 
   /**

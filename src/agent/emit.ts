@@ -90,18 +90,24 @@ export function emitEvent<T extends EventType>(state: RunState, type: T, data: E
  * stores — another process won the race — or its thread belongs to another user), so the run
  * stops before anything else of it can reach the log; otherwise with undefined (a delivery
  * failure of another kind is recorded on the run like any other).
+ *
+ * Local listeners get the event only once it settled and was not refused: `run()` rejects before
+ * the first event, so a refused run shows them nothing (no `agent_started` without its
+ * `agent_completed`). The run emits nothing else until this settles, so the order stays the run's.
+ * Once per run: the events after it are observed as they are pushed.
  */
 export function dispatchStarted(state: RunState, event: AgentEvent): Promise<AgentwireError | undefined> {
   return new Promise((resolve) => {
     const settle: DeliveryCallback = (error, _receipt, settled) => {
       const refusal = error && startRefusal(error, settled);
+      if (!refusal) state.emitter.observe(event);
       if (error && !refusal) {
         state.deliveryErrors.push(error);
         state.onDeliveryError(error, settled);
       }
       resolve(refusal);
     };
-    state.emitter.dispatch(event, settle);
+    state.emitter.deliver(event, settle);
   });
 }
 

@@ -152,6 +152,23 @@ export class RunEmitter {
   }
 
   /**
+   * Delivers an event made by `prepare` without observing it locally; `observe` does that. For a
+   * run's `agent_started`, observed only once the log accepted it (a start the log refuses rejects
+   * `run()`, and local listeners must not see a run that never ends). Returns the run's queued count.
+   */
+  deliver(event: AgentEvent, settle: DeliveryCallback): number {
+    const bridge = this.options.bridge;
+    if (bridge) return bridge.enqueueSerialized(event, settle);
+    settle(undefined, 'delivered', event);
+    return 0;
+  }
+
+  /** Hands an event made by `prepare` to local observation (what `dispatch` does before delivering). */
+  observe(event: AgentEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  /**
    * The event's JSON, the same text as `JSON.stringify(event)`, remembered for `eventJson`. Built
    * from five pieces, four of them made once (per run, per type of the run, per millisecond), so a
    * think() costs one short rope and its flattening. Anything unusual (data that is not JSON, too

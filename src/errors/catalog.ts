@@ -100,7 +100,7 @@ export const ERROR_CATALOG = {
   ANSWER_ALREADY_GIVEN: { owner: 'StateError', status: 409, summary: 'The request was answered already: a request is answered once.' },
   ANSWER_UNKNOWN_REQUEST: { owner: 'StateError', status: 404, summary: 'The log knows no request of that id in that run (never asked, or no longer retained).' },
   REQUEST_CLOSED: { owner: 'StateError', status: 409, summary: 'The request was closed without an answer (timed out, cancelled, or its run ended).' },
-  NO_ANSWER_LOG: { owner: 'StateError', status: 500, summary: "A call needs an answer but the agent has no log to wait on (set the agent's interaction option, or use a bridge whose transport is one)." },
+  NO_ANSWER_LOG: { owner: 'StateError', status: 500, summary: "A call needs an answer but the agent has no log to wait on (set the agent's interaction option, or use a bridge whose transport is one, or a gateway over one)." },
 
   // GatewayError: what a front end refuses or reports to a client (error frames, close codes, HTTP refusals).
   INVALID_JSON: { owner: 'GatewayError', status: 400, summary: 'A frame or body is not JSON.' },

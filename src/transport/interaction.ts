@@ -80,6 +80,19 @@ export function isInteractionLog(value: unknown): value is InteractionLog {
   );
 }
 
+/**
+ * The interaction log a transport offers a run: the transport itself when it is one (a
+ * `MemoryTransport`, a `RedisStreamsTransport`), else the log it appends to, when it exposes one
+ * as `log` and that is one (a `WebSocketGateway` over either). Either way requests are recorded in
+ * the log the run's events are appended to, so no user can see a request that log does not know.
+ */
+export function interactionLogOf(transport: unknown): InteractionLog | undefined {
+  if (isInteractionLog(transport)) return transport;
+  if (typeof transport !== 'object' || transport === null) return undefined;
+  const log = (transport as { readonly log?: unknown }).log;
+  return isInteractionLog(log) ? log : undefined;
+}
+
 /** The thread of an answer: given, or named by its standard run id. */
 export function answerThreadId(input: AnswerInput): string {
   if (input.threadId !== undefined) return input.threadId;

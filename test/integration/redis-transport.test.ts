@@ -328,6 +328,10 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
       const b = worker();
       const runId = `race-${round}`;
       const options = { userId: 'alice', threadId: `race-t-${round}`, runId };
+      const seenA: AgentEvent[] = [];
+      const seenB: AgentEvent[] = [];
+      a.agent.on('event', (event) => seenA.push(event));
+      b.agent.on('event', (event) => seenB.push(event));
       const outcomes = await Promise.allSettled([a.agent.run({ steps: 6 }, options), b.agent.run({ steps: 6 }, options)]);
       const won = outcomes.filter((o) => o.status === 'fulfilled');
       const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -340,6 +344,10 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
       const events = collector.events.filter((e) => e.runId === runId);
       expect(events.map((e) => e.seq)).toEqual(Array.from({ length: StepAgent.eventCount(6) }, (_, i) => i + 1));
       expect(validateLifecycle(events)).toMatchObject({ ok: true });
+      // Local listeners: the winner's saw the run the log holds, the loser's nothing (no agent_started without its end).
+      const [winnerSeen, loserSeen] = outcomes[0]!.status === 'fulfilled' ? [seenA, seenB] : [seenB, seenA];
+      expect(winnerSeen.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      expect(loserSeen).toEqual([]);
       // The loser's bridge holds nothing of the run.
       expect(a.bridge.metrics().activeRuns + b.bridge.metrics().activeRuns).toBe(0);
     }
@@ -349,7 +357,10 @@ describeWithRedis('RedisStreamsTransport + RedisEventLog (real Redis)', availabi
     const a = worker();
     await a.agent.run({ steps: 1 }, { userId: 'alice', threadId: 'owned-t' });
     const b = worker();
+    const seen: AgentEvent[] = [];
+    b.agent.on('event', (event) => seen.push(event));
     await expect(b.agent.run({ steps: 3 }, { userId: 'mallory', threadId: 'owned-t' })).rejects.toMatchObject({ name: 'AuthError', code: 'THREAD_FORBIDDEN' });
+    expect(seen).toEqual([]);
     const { collector } = await follow(gateway(), 'alice', 'owned-t');
     expect(collector.events.filter((e) => e.userId !== 'alice')).toEqual([]);
     expect(b.bridge.metrics().activeRuns).toBe(0);
