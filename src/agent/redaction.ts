@@ -1,5 +1,5 @@
 import { AgentwireError, ToolError } from '../errors/index.js';
-import { isInstance } from '../errors/guards.js';
+import { isInstance, readField, readThrown } from '../errors/guards.js';
 import type { ErrorInfo } from '../events/schema.js';
 
 /** Where an error is about to leave the process, for `Redactor.error`. */
@@ -67,22 +67,28 @@ export function toolFailure(tool: string, cause: unknown): ToolError {
  * Every field is bounded.
  */
 export function defaultErrorInfo(error: unknown, context: ErrorRedactionContext): ErrorInfo {
-  if (isInstance(error, ToolError) && toolFailures.has(error)) {
-    return { name: 'ToolError', message: `Tool "${bound(error.tool, MAX_ERROR_NAME_LENGTH)}" failed`, code: 'TOOL_FAILED' };
-  }
-  if (isInstance(error, AgentwireError)) {
-    return bounded({ name: safeName(error), message: safeMessage(error), code: error.code });
-  }
+  // Each field of the thrown value is read once, guarded (`readThrown`): a getter that throws on
+  // `code` (or any field) or a proxy that throws on every trap still gets an ErrorInfo, so the
+  // run's terminal event and its tools' tool_completed always go out.
   const generic = context.event === 'tool_completed' && context.tool !== undefined ? `Tool "${context.tool}" failed` : `Agent "${context.agent}" failed`;
-  return { name: safeName(error), message: bound(generic, MAX_ERROR_MESSAGE_LENGTH) };
+  if (isInstance(error, ToolError) && toolFailures.has(error)) {
+    const tool = readField(error, 'tool');
+    return { name: 'ToolError', message: typeof tool === 'string' ? `Tool "${bound(tool, MAX_ERROR_NAME_LENGTH)}" failed` : bound(generic, MAX_ERROR_MESSAGE_LENGTH), code: 'TOOL_FAILED' };
+  }
+  const fields = readThrown(error);
+  const name = fields.isError && fields.name !== undefined && fields.name.length > 0 ? fields.name : 'Error';
+  if (isInstance(error, AgentwireError)) {
+    return bounded({ name, message: fields.message ?? 'Error', ...(fields.code !== undefined && { code: fields.code }) });
+  }
+  return { name: bound(name, MAX_ERROR_NAME_LENGTH), message: bound(generic, MAX_ERROR_MESSAGE_LENGTH) };
 }
 
 /** What an event carries for `error`: the hook's choice (checked and bounded) or the default. */
 export function errorInfoFor(hook: Redactor['error'], error: unknown, context: ErrorRedactionContext): ErrorInfo {
   if (hook) {
     try {
-      const chosen: unknown = hook(error, context);
-      if (isErrorInfo(chosen)) return bounded(chosen);
+      const chosen = errorInfoOf(hook(error, context));
+      if (chosen) return bounded(chosen);
     } catch {
       // A throwing hook gets the default: the event must still carry an error.
     }
@@ -96,10 +102,12 @@ export function shownToolName(name: unknown): string {
   return name.length <= 128 ? name : bound(name, 128);
 }
 
-function isErrorInfo(value: unknown): value is ErrorInfo {
-  if (typeof value !== 'object' || value === null) return false;
+/** The hook's answer as an ErrorInfo, its fields read once (a getter cannot answer differently twice), or undefined. */
+function errorInfoOf(value: unknown): ErrorInfo | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
   const { name, message, code } = value as Record<string, unknown>;
-  return typeof name === 'string' && name.length > 0 && typeof message === 'string' && (code === undefined || typeof code === 'string');
+  if (typeof name !== 'string' || name.length === 0 || typeof message !== 'string' || (code !== undefined && typeof code !== 'string')) return undefined;
+  return code === undefined ? { name, message } : { name, message, code };
 }
 
 function bounded(info: ErrorInfo): ErrorInfo {
@@ -115,24 +123,6 @@ export function bound(text: string, max: number): string {
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--;
   return `${text.slice(0, end)}…`;
-}
-
-function safeName(error: unknown): string {
-  try {
-    const name = (error as { name?: unknown } | null)?.name;
-    if (isInstance(error, Error) && typeof name === 'string' && name.length > 0) return bound(name, MAX_ERROR_NAME_LENGTH);
-  } catch {
-    // A throwing getter: fall through.
-  }
-  return 'Error';
-}
-
-function safeMessage(error: Error): string {
-  try {
-    return typeof error.message === 'string' ? error.message : 'Error';
-  } catch {
-    return 'Error';
-  }
 }
 
 /** A short description of a thrown value for a local message (never a JSON dump of an object). */

@@ -206,7 +206,7 @@ async function executeTool(tool: AnyTool, args: unknown, ctx: ToolContext, contr
     return await raceAbort(work, controller.signal);
   } catch (error) {
     // A timeout surfaces as the ToolTimeoutError itself, not as a generic abort.
-    if (controller.signal.aborted && controller.signal.reason instanceof ToolTimeoutError && !runSignal.aborted) {
+    if (controller.signal.aborted && isInstance(controller.signal.reason, ToolTimeoutError) && !runSignal.aborted) {
       throw controller.signal.reason;
     }
     throw error;

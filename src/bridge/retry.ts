@@ -1,5 +1,5 @@
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
-import { isInstance } from '../errors/guards.js';
+import { isInstance, readField } from '../errors/guards.js';
 import { AgentwireError } from '../errors/index.js';
 import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import type { Transport } from '../transport/types.js';
@@ -34,9 +34,12 @@ export function resolveRetry(options: RetryOptions | undefined, owner = 'AgentBr
   };
 }
 
-/** Whether repeating a send that failed with `error` may succeed. */
+/**
+ * Whether repeating a send that failed with `error` may succeed: anything but an `AgentwireError`
+ * that does not say `retryable: true` (read guarded: a throwing getter is not a yes).
+ */
 export function isRetryable(error: unknown): boolean {
-  return !(isInstance(error, AgentwireError) && !error.retryable);
+  return !isInstance(error, AgentwireError) || readField(error, 'retryable') === true;
 }
 
 /**

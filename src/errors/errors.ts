@@ -1,4 +1,5 @@
 import { ERROR_CATALOG, type CodeOf, type ErrorCode } from './catalog.js';
+import { isInstance, readField } from './guards.js';
 
 /**
  * One error hierarchy for the whole SDK. Every error carries a stable `code` from the catalog
@@ -75,7 +76,9 @@ export class DeliveryError extends AgentwireError {
   readonly causeCode: ErrorCode | undefined;
   constructor(message: string, options: AgentwireErrorOptions & { code?: CodeOf<'DeliveryError'> } = {}) {
     super(options.code ?? 'DELIVERY_FAILED', message, options);
-    this.causeCode = options.cause instanceof AgentwireError ? options.cause.code : undefined;
+    // The cause is often a transport's error: read guarded (a throwing `code` getter names no code).
+    const causeCode = isInstance(options.cause, AgentwireError) ? readField(options.cause, 'code') : undefined;
+    this.causeCode = typeof causeCode === 'string' && Object.hasOwn(ERROR_CATALOG, causeCode) ? (causeCode as ErrorCode) : undefined;
   }
 }
 

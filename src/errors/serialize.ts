@@ -1,9 +1,17 @@
 import { AgentwireError } from './errors.js';
+import { isInstance, readThrown } from './guards.js';
 
-/** The `{name, message, code?}` shape errors take inside events. */
+/**
+ * The `{name, message, code?}` shape errors take inside events (unredacted: what leaves the process
+ * is `redact.error`'s, see `defaultErrorInfo`). Never throws: each field of the value is read once,
+ * guarded (a throwing getter, a proxy whose traps throw give `'Error'`).
+ */
 export function serializeError(error: unknown): { name: string; message: string; code?: string } {
-  if (error instanceof AgentwireError) return { name: error.name, message: error.message, code: error.code };
-  if (error instanceof Error) return { name: error.name || 'Error', message: error.message };
+  const fields = readThrown(error);
+  if (fields.isError) {
+    const shown = { name: fields.name || 'Error', message: fields.message ?? 'Error' };
+    return isInstance(error, AgentwireError) && fields.code !== undefined ? { ...shown, code: fields.code } : shown;
+  }
   return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
 }
 
@@ -11,6 +19,10 @@ function safeString(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      return 'Error';
+    }
   }
 }

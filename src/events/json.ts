@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors/index.js';
+import { isInstance, readField } from '../errors/guards.js';
 import type { AgentEvent, EventIdentity } from './schema.js';
 
 /**
@@ -335,9 +336,13 @@ export function parseStoredEvent(json: string): AgentEvent {
 
 /** The reason a `ValidationError` of `serializeEvent` gives, if it is one. */
 export function notJsonReasonOf(error: unknown): NotJsonReason | undefined {
-  if (!(error instanceof ValidationError)) return undefined;
-  if (error.code !== 'EVENT_NOT_SERIALIZABLE' && error.code !== 'EVENT_TOO_LARGE') return undefined;
-  return error.details?.reason as NotJsonReason | undefined;
+  // Also asked about what an output hook threw: every read guarded.
+  if (!isInstance(error, ValidationError)) return undefined;
+  const code = readField(error, 'code');
+  if (code !== 'EVENT_NOT_SERIALIZABLE' && code !== 'EVENT_TOO_LARGE') return undefined;
+  const details = readField(error, 'details');
+  const reason = typeof details === 'object' && details !== null ? readField(details, 'reason') : undefined;
+  return typeof reason === 'string' ? (reason as NotJsonReason) : undefined;
 }
 
 function notSerializable(event: AgentEvent, outcome: JsonOutcome & { ok: false }): ValidationError {
