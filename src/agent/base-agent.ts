@@ -10,7 +10,7 @@ import { answerDeltaJson, thinkingJson } from './event-json.js';
 import type { Redactor } from './redaction.js';
 import { runStorage, type RunContext, type RunState } from './run-context.js';
 import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
-import { checkRunOptions, checkUsage, type RunOptions, type RunResult } from './run-options.js';
+import { RUN_TERMINAL, checkRunOptions, checkUsage, type RunOptions, type RunResult, type RunTerminal } from './run-options.js';
 import { callTool, type ToolCallInfo, type ToolHost } from './tool-calls.js';
 import type { AnyTool, ToolDefinition } from './tool.js';
 import { interactionLogOf, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
@@ -220,6 +220,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       onDeliveryError,
       delivery: new RunDelivery(deliveryErrors, onDeliveryError),
       abandon: bridge && (() => bridge.abandonRun(runId)),
+      onTerminal: terminalSink(options),
       aborted: signal.aborted,
     };
     // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).
@@ -381,4 +382,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       }
     }
   }
+}
+
+/** A run queue's `RUN_TERMINAL` callback on the run options, if any (read guarded: the options are the caller's). */
+function terminalSink(options: RunOptions): ((terminal: RunTerminal) => void) | undefined {
+  const sink = (options as RunOptions & { [RUN_TERMINAL]?: unknown })[RUN_TERMINAL];
+  return typeof sink === 'function' ? (sink as (terminal: RunTerminal) => void) : undefined;
 }

@@ -3,6 +3,7 @@ import type { RunEmitter } from '../bridge/run-emitter.js';
 import type { DeliveryError } from '../errors/index.js';
 import type { AgentEvent, Usage } from '../events/schema.js';
 import type { RunDelivery } from './emit.js';
+import type { RunTerminal } from './run-options.js';
 
 /** What `execute` (and tools) know about the run they serve. */
 export interface RunContext {
@@ -38,6 +39,8 @@ export interface RunState {
   readonly delivery: RunDelivery;
   /** Drops the run from its bridge when the log refused its `agent_started` (nothing of it is stored). */
   readonly abandon?: (() => void) | undefined;
+  /** Told what the run's `agent_completed` carries, once, when it is built (`RUN_TERMINAL`). */
+  readonly onTerminal?: ((terminal: RunTerminal) => void) | undefined;
   /** Mirrors `ctx.signal.aborted`. */
   aborted: boolean;
   /** Token usage reported with `reportUsage`, summed. */

@@ -1,8 +1,8 @@
 import type { RunEmitter } from '../bridge/run-emitter.js';
-import { isInstance } from '../errors/guards.js';
+import { isInstance, readThrown } from '../errors/guards.js';
 import { AgentwireError, StateError, ValidationError } from '../errors/index.js';
 import { notJsonReasonOf, toJson, type JsonLimits } from '../events/json.js';
-import type { AgentStartedEvent } from '../events/schema.js';
+import type { AgentStartedEvent, ErrorInfo } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
 import { dispatchStarted, emitEvent } from './emit.js';
 import { errorInfoFor, type Redactor } from './redaction.js';
@@ -94,8 +94,17 @@ export async function runLifecycle<Input, Output>(
       output = undefined;
     }
   }
+  let terminal: Promise<void>;
+  if (delivered) {
+    terminal = delivered;
+    state.onTerminal?.({ status });
+  } else {
+    const failed = emitFailed(host.redact, state, status as 'failed' | 'cancelled', error, durationMs);
+    terminal = failed.delivered;
+    state.onTerminal?.({ status, error: failed.info });
+  }
   // The run's queue is ordered: once the terminal event settled, every earlier one has too.
-  await (delivered ?? emitFailed(host.redact, state, status as 'failed' | 'cancelled', error, durationMs));
+  await terminal;
   return {
     runId,
     threadId,
@@ -110,15 +119,22 @@ export async function runLifecycle<Input, Output>(
 }
 
 /** The failed or cancelled `agent_completed`, with the error as `redact.error` (or the default) shows it. */
-function emitFailed(redact: Redactor, state: RunState, status: 'failed' | 'cancelled', error: unknown, durationMs: number): Promise<void> {
+function emitFailed(
+  redact: Redactor,
+  state: RunState,
+  status: 'failed' | 'cancelled',
+  error: unknown,
+  durationMs: number,
+): { delivered: Promise<void>; info: ErrorInfo } {
   const { runId, threadId, userId, agent } = state.ctx;
   const info = errorInfoFor(redact.error, error, { event: 'agent_completed', runId, threadId, userId, agent });
   const usage = state.usage;
   try {
-    return emitEvent(state, 'agent_completed', { status, error: info, durationMs, ...(usage && { usage }) });
+    return { delivered: emitEvent(state, 'agent_completed', { status, error: info, durationMs, ...(usage && { usage }) }), info };
   } catch {
     // Cannot happen with bounded error fields and the minimum limits; the terminal event must go out regardless.
-    return emitEvent(state, 'agent_completed', { status, error: { name: 'Error', message: `Agent "${agent}" failed` }, durationMs });
+    const fallback: ErrorInfo = { name: 'Error', message: `Agent "${agent}" failed` };
+    return { delivered: emitEvent(state, 'agent_completed', { status, error: fallback, durationMs }), info: fallback };
   }
 }
 
@@ -135,5 +151,6 @@ function outputError(caught: unknown): Error {
 }
 
 function messageOf(error: unknown): string {
-  return isInstance(error, AgentwireError) ? error.message : 'it cannot be serialized';
+  const message = isInstance(error, AgentwireError) ? readThrown(error).message : undefined;
+  return message ?? 'it cannot be serialized';
 }

@@ -1,6 +1,6 @@
 import type { DeliveryError } from '../errors/index.js';
 import { ValidationError } from '../errors/index.js';
-import type { Usage } from '../events/schema.js';
+import type { ErrorInfo, Usage } from '../events/schema.js';
 import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';
 import { assertThreadId, isValidRunIdShape } from '../ids/thread-id.js';
 
@@ -56,6 +56,20 @@ export interface CheckedRunOptions {
  * trip): the append's own refusal still rejects `RUN_ID_CONFLICT`.
  */
 export const RUN_ID_ADMITTED: unique symbol = Symbol('agentwire.runIdAdmitted');
+
+/**
+ * Internal (no entry point exports it): a callback on run options, called once with what the run's
+ * `agent_completed` carries (`status`, and `error` as `redact.error` or the default shows it) as
+ * soon as that event is built. A run queue records a run's outcome from it, so its status shows
+ * the same redacted error as the thread's log, never the raw thrown one (`RunResult.error`).
+ */
+export const RUN_TERMINAL: unique symbol = Symbol('agentwire.runTerminal');
+
+/** What a run's `agent_completed` says about how it ended (see `RUN_TERMINAL`). */
+export interface RunTerminal {
+  status: RunStatus;
+  error?: ErrorInfo;
+}
 
 export function checkRunOptions(options: RunOptions): CheckedRunOptions {
   if (options === null || typeof options !== 'object') {

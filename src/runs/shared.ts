@@ -2,11 +2,12 @@ import { BaseAgent } from '../agent/base-agent.js';
 import type { RunContext } from '../agent/run-context.js';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
 import { Histogram } from '../bridge/histogram.js';
-import { AbortError, AgentwireError, ValidationError } from '../errors/index.js';
+import { ValidationError } from '../errors/index.js';
 import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { toJson } from '../events/json.js';
 import type { ErrorInfo } from '../events/schema.js';
-import { RUN_ID_ADMITTED, checkRunOptions } from '../agent/run-options.js';
+import { RUN_ID_ADMITTED, RUN_TERMINAL, checkRunOptions, type RunTerminal } from '../agent/run-options.js';
+import { defaultErrorInfo } from '../agent/redaction.js';
 import type { AdmissionLimits, AgentSet, CloseOptions, RunOutcome, SubmitOptions } from './types.js';
 
 /** Waits in ms: from one to ten minutes, coarse (queue waits are not sub-millisecond). */
@@ -105,7 +106,11 @@ export interface RunEnd {
 
 /**
  * Runs one job on its agent (or a stand-in that ends it with `UNKNOWN_AGENT`) and reports how it
- * ended. `run()` refusing before any event (a run id in use) is reported as failed with no event.
+ * ended: the outcome and error its `agent_completed` carries (`RUN_TERMINAL`: the error as
+ * `redact.error` or the default shows it, never the raw thrown one, which stays in the worker).
+ * `run()` refusing before any event (a run id in use) is reported as failed with no event, its
+ * error as the default shows it (`defaultErrorInfo`: the SDK's own refusals keep their message,
+ * anything else, e.g. a throwing `redact.input` hook, gets a generic one).
  */
 export async function executeJob(
   job: RunJob,
@@ -114,23 +119,39 @@ export async function executeJob(
   signal: AbortSignal,
   admitted = false,
 ): Promise<RunEnd & { emitted: boolean }> {
-  const options = { userId: job.userId, threadId: job.threadId, runId: job.runId, metadata: job.metadata, signal, ...(admitted && { [RUN_ID_ADMITTED]: true }) };
+  let terminal: RunTerminal | undefined;
+  const onTerminal = (shown: RunTerminal) => {
+    terminal ??= shown;
+  };
+  const options = {
+    userId: job.userId,
+    threadId: job.threadId,
+    runId: job.runId,
+    metadata: job.metadata,
+    signal,
+    [RUN_TERMINAL]: onTerminal,
+    ...(admitted && { [RUN_ID_ADMITTED]: true }),
+  };
   const runner: BaseAgent<never, unknown> | undefined =
     agent ??
     (bridge && new StandInAgent(job.agent, bridge, new ValidationError(`No worker serves agent "${job.agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' })));
-  if (!runner) return { outcome: 'failed', error: errorInfo(new ValidationError(`No worker serves agent "${job.agent}"`, { code: 'UNKNOWN_AGENT' })), emitted: false };
+  if (!runner) return { outcome: 'failed', error: jobErrorInfo(job, new ValidationError(`No worker serves agent "${job.agent}"`, { code: 'UNKNOWN_AGENT' })), emitted: false };
+  let refusal: unknown;
   try {
-    const result = await runner.run(job.input as never, options);
-    return { outcome: result.status, ...(result.error && { error: errorInfo(result.error) }), emitted: true };
+    await runner.run(job.input as never, options);
   } catch (error) {
-    return { outcome: 'failed', error: errorInfo(error), emitted: false };
+    refusal = error;
   }
+  // Once the terminal event was built, it says how the run ended (also when an instrumentation
+  // wrapper rejected after it): the status and the thread's log show the same error.
+  const ended = terminal as RunTerminal | undefined;
+  if (ended) return { outcome: ended.status, ...(ended.error && { error: ended.error }), emitted: true };
+  return { outcome: 'failed', error: jobErrorInfo(job, refusal ?? new Error('The run emitted no terminal event')), emitted: false };
 }
 
-export function errorInfo(error: unknown): ErrorInfo {
-  if (error instanceof AgentwireError) return { name: error.name, message: error.message, code: error.code };
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  return { name: 'Error', message: String(error) };
+/** How a run's status (and, on Redis, the terminal event a worker writes for it) shows an error of a run that emitted nothing. */
+export function jobErrorInfo(job: RunJob, error: unknown): ErrorInfo {
+  return defaultErrorInfo(error, { event: 'agent_completed', runId: job.runId, threadId: job.threadId, userId: job.userId, agent: job.agent });
 }
 
 export function emptyFinished(): Record<RunOutcome, number> {
