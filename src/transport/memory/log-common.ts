@@ -1,4 +1,5 @@
 import { AgentwireError, TransportError } from '../../errors/index.js';
+import { isInstance, readThrown } from '../../errors/guards.js';
 import type { AgentEvent } from '../../events/schema.js';
 
 /** What the built-in logs (memory and Redis) share. */
@@ -24,8 +25,10 @@ export function threadTag(threadId: string): string {
  * (`eventJson` threw): not retryable, the reason as its cause (and its code in `details.reason`).
  */
 export function refusal(event: AgentEvent, cause: unknown): TransportError {
-  const reason = cause instanceof AgentwireError ? cause.code : undefined;
-  const message = cause instanceof Error ? cause.message : String(cause);
+  // The cause may be what an author's toJSON or getter threw: its fields read once, guarded.
+  const fields = readThrown(cause);
+  const reason = isInstance(cause, AgentwireError) ? fields.code : undefined;
+  const message = fields.isError ? (fields.message ?? 'Error') : shownCause(cause);
   const what =
     typeof event === 'object' && event !== null
       ? `The ${String(event.type)} event ${String(event.id)} of run ${String(event.runId)}`
@@ -36,4 +39,13 @@ export function refusal(event: AgentEvent, cause: unknown): TransportError {
     cause,
     details: reason === undefined ? {} : { reason },
   });
+}
+
+/** `String(cause)`, or a placeholder when that throws (a proxy, an object whose toString throws). */
+function shownCause(cause: unknown): string {
+  try {
+    return String(cause);
+  } catch {
+    return `a thrown ${typeof cause}`;
+  }
 }
