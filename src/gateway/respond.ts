@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { AgentwireError, ERROR_CATALOG, GatewayError, ValidationError, type ErrorClassName } from '../errors/index.js';
+import { isInstance, readField } from '../errors/guards.js';
 
 /** The JSON body of every refused HTTP request on every surface: `{ "error": { "code", "message", "field"? } }`. */
 export interface HttpErrorBody {
@@ -17,11 +18,15 @@ export interface Problem {
 const CLIENT_SAFE: ReadonlySet<ErrorClassName> = new Set(['GatewayError', 'AuthError', 'ValidationError', 'HistoryGapError', 'StateError']);
 
 /**
- * Any error as an `AgentwireError` for a client: an `AgentwireError` as is, anything else as
+ * Any error as an `AgentwireError` for a client: an `AgentwireError` with a readable catalog code
+ * as is, anything else (including one whose `code` getter throws, or a proxy whose traps throw) as
  * `GatewayError` `INTERNAL_ERROR` with a generic message (the caller reports the original).
  */
 export function toAgentwireError(error: unknown): AgentwireError {
-  if (error instanceof AgentwireError) return error;
+  if (isInstance(error, AgentwireError)) {
+    const code = readField(error, 'code');
+    if (typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code)) return error;
+  }
   return new GatewayError('INTERNAL_ERROR', 'The request failed inside the server', { cause: error });
 }
 
@@ -29,15 +34,32 @@ export function toAgentwireError(error: unknown): AgentwireError {
  * The one HTTP answer of an error: status from `ERROR_CATALOG`, body `{ error: { code, message,
  * field? } }`, headers from a `GatewayError` (`Allow`, `Retry-After`, …) plus `extra`. Messages
  * of errors not written for clients (a transport's, a driver's) are replaced by the catalog's summary.
+ * Never throws: each field of the error is read once, guarded.
  */
 export function problemOf(error: unknown, extra: Record<string, string> = {}): Problem {
   const failure = toAgentwireError(error);
-  const entry = ERROR_CATALOG[failure.code];
-  const message = CLIENT_SAFE.has(entry.owner) ? failure.message : entry.summary;
-  const field = failure instanceof GatewayError || failure instanceof ValidationError ? failure.field : undefined;
-  const headers: Record<string, string> = { ...(failure instanceof GatewayError ? failure.headers : {}), ...extra };
-  if (failure.code === 'AUTH_FAILED' || failure.code === 'TOKEN_EXPIRED') headers['WWW-Authenticate'] ??= 'Bearer';
-  return { status: entry.status, headers, body: { error: { code: failure.code, message, ...(field !== undefined && { field }) } } };
+  const read = readField(failure, 'code');
+  const code = (typeof read === 'string' && Object.hasOwn(ERROR_CATALOG, read) ? read : 'INTERNAL_ERROR') as keyof typeof ERROR_CATALOG;
+  const entry = ERROR_CATALOG[code];
+  const written = CLIENT_SAFE.has(entry.owner) ? readField(failure, 'message') : undefined;
+  const message = typeof written === 'string' ? written : entry.summary;
+  const rawField = isInstance(failure, GatewayError) || isInstance(failure, ValidationError) ? readField(failure, 'field') : undefined;
+  const field = typeof rawField === 'string' ? rawField : undefined;
+  const headers: Record<string, string> = { ...(isInstance(failure, GatewayError) ? headersOf(readField(failure, 'headers')) : {}), ...extra };
+  if (code === 'AUTH_FAILED' || code === 'TOKEN_EXPIRED') headers['WWW-Authenticate'] ??= 'Bearer';
+  return { status: entry.status, headers, body: { error: { code, message, ...(field !== undefined && { field }) } } };
+}
+
+/** A `GatewayError`'s extra headers: string values only, copied guarded. */
+function headersOf(value: unknown): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (typeof value !== 'object' || value === null) return headers;
+  try {
+    for (const [name, header] of Object.entries(value)) if (typeof header === 'string') headers[name] = header;
+  } catch {
+    // A hostile headers object adds none.
+  }
+  return headers;
 }
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { nanoid } from 'nanoid';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AgentBridge, BaseAgent, MemoryTransport, defineTool, validateLifecycle, type AgentEvent, type ErrorInfo, type EventLog, type RunContext } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, StateError, defineTool, validateLifecycle, type AgentEvent, type ErrorInfo, type EventLog, type RunContext } from '../../src/index.js';
 import { tokenFrom, type AuthRequest } from '../../src/gateway/index.js';
 import { RunsHandler } from '../../src/gateway/runs/index.js';
 import { MemoryRunQueue, type RunQueue } from '../../src/runs/index.js';
@@ -272,5 +272,46 @@ describeWithRedis('run status redaction (BullMQRunQueue on Redis)', availability
     expect(events[1]!.data).toMatchObject({ status: 'failed', error: { name: 'Error', message: 'Agent "input-hook" failed' } });
     expect((await queue.status(runId))?.error).toEqual((events[1]!.data as { error: ErrorInfo }).error);
     await assertRedisHoldsNoSecret();
+  });
+});
+
+describe('run endpoints answer a hostile error from the queue (its fields read guarded)', () => {
+  it('a queue whose status() rejects with an AgentwireError whose code getter throws, or a proxy whose every trap throws: 500 INTERNAL_ERROR, reported, no hang', async () => {
+    const evil = () => {
+      const error = new StateError('RUN_NOT_FOUND', SECRET);
+      Object.defineProperty(error, 'code', {
+        get() {
+          throw new Error('no code');
+        },
+      });
+      return error;
+    };
+    const trap = () => {
+      throw new Error('no trap');
+    };
+    const proxy = new Proxy(new Error(SECRET), { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap });
+    const memory = new MemoryRunQueue();
+    stops.push(() => memory.close({ timeoutMs: 10 }));
+    const queue: RunQueue = {
+      submit: (...args) => memory.submit(...args),
+      status: (runId) => Promise.reject(runId === 'proxy' ? proxy : evil()),
+      cancel: () => Promise.reject(proxy),
+      serve: (...args) => memory.serve(...args),
+      stats: () => memory.stats(),
+      close: (options) => memory.close(options),
+    };
+    const reported: unknown[] = [];
+    const base = await serve(new RunsHandler({ queue, authenticate, onError: (error) => reported.push(error) }), stops);
+    for (const url of [`${base}/evil`, `${base}/proxy`]) {
+      const response = await fetch(url, { headers: { Authorization: 'Bearer alice' } });
+      const text = await response.text();
+      expect(response.status).toBe(500);
+      expect(JSON.parse(text)).toMatchObject({ error: { code: 'INTERNAL_ERROR' } });
+      expect(text).not.toContain(SECRET);
+    }
+    const cancelled = await fetch(`${base}/any/cancel`, { method: 'POST', headers: { Authorization: 'Bearer alice' } });
+    expect(cancelled.status).toBe(500);
+    expect(await cancelled.text()).not.toContain(SECRET);
+    expect(reported).toHaveLength(3);
   });
 });
