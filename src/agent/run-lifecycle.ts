@@ -105,7 +105,8 @@ export async function runLifecycle<Input, Output>(
     durationMs,
     events: emitter.count,
     ...(usage && { usage }),
-    deliveryErrors: state.deliveryErrors,
+    // A copy: an event given up on after the run resolved (it was buffered) reaches the listeners, not this result.
+    deliveryErrors: state.deliveryErrors.slice(),
   };
 }
 

@@ -51,6 +51,12 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   private readonly recovery: Recovery;
   private readonly runIds: RunIds;
   private drained: (() => void) | undefined;
+  /**
+   * While `close()` drains: the state deliveries go on in (`active` or `degraded`; the public state
+   * is already `closed`). Undefined otherwise.
+   */
+  private draining: BridgeState | undefined;
+  private closing: Promise<void> | undefined;
   /** Synchronous sends so far, and the latency of the last one timed (see `deliverInline`). */
   private inlineSends = 0;
   private inlineLatency = 0;
@@ -81,7 +87,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.validate = check.boolean('validate', given(options.validate, true));
     this.highWaterMark = check.integer('highWaterMark', given(options.highWaterMark, 64), 0);
     this.recovery = new Recovery(recoveryIntervalMs, this.failAfterMs, {
-      isDegraded: () => this.currentState === 'degraded',
+      isDegraded: () => this.working === 'degraded',
       fail: () => this.fail(),
     });
     this.runIds = new RunIds(this.registry, this.transport);
@@ -94,7 +100,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       retry: this.retry,
       counters: this.counters,
       get state() {
-        return bridge.currentState;
+        return bridge.working;
       },
       ready: () => {
         if (this.currentState === 'uninitialized') void this.initialize().catch(() => undefined);
@@ -102,14 +108,17 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       },
       degrade: () => this.degrade(),
       recover: () => this.recover(),
-      idle: () => {
-        if (this.drained && this.queues.pendingCount() === 0) this.drained();
-      },
+      idle: () => this.checkDrained(),
     };
   }
 
   get state(): BridgeState {
     return this.currentState;
+  }
+
+  /** The state deliveries follow: the public one, or while `close()` drains, the one it drains in. */
+  private get working(): BridgeState {
+    return this.draining ?? this.currentState;
   }
 
   /** Checks the transport and becomes `active`. Idempotent; callable again from `failed`. */
@@ -315,12 +324,23 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     return true;
   }
 
-  /** Stops accepting events, waits up to `drainTimeoutMs` for queued ones, then closes the transport. */
-  async close(): Promise<void> {
-    if (this.currentState === 'closed') return;
-    const wasDegraded = this.currentState === 'degraded';
+  /**
+   * Stops accepting events, then drains: what is queued or held keeps being delivered, retried,
+   * and while the transport is down probed for recovery, until nothing is left or
+   * `drainTimeoutMs` passed. What is still queued then is reported undelivered (`UNDELIVERED`),
+   * and the transport is closed. A second call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.drainAndClose();
+    return this.closing;
+  }
+
+  private async drainAndClose(): Promise<void> {
+    const previous = this.currentState;
+    // Deliveries go on in the state the bridge was in (degraded: the recovery probes go on too).
+    this.draining = previous === 'degraded' || previous === 'failed' ? previous : 'active';
     this.setState('closed');
-    if (this.queues.pendingCount() > 0 && !wasDegraded) {
+    if (!this.isDrained()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.drainTimeoutMs);
         this.drained = () => {
@@ -330,8 +350,18 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       });
     }
     this.drained = undefined;
+    this.draining = undefined;
     this.giveUpOnQueued('Bridge closed before the event was delivered');
     await this.transport.close();
+  }
+
+  /** Nothing left for `close()` to wait for. */
+  private isDrained(): boolean {
+    return this.queues.pendingCount() === 0;
+  }
+
+  private checkDrained(): void {
+    if (this.drained && this.isDrained()) this.drained();
   }
 
   private refuse(event: AgentEvent, cause: unknown, code: CodeOf<'DeliveryError'>, settle: DeliveryCallback): void {
@@ -342,22 +372,31 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   private degrade(): void {
-    if (this.currentState !== 'active' && this.currentState !== 'initializing') return;
-    this.setState('degraded');
+    const state = this.working;
+    if (state !== 'active' && state !== 'initializing') return;
+    this.setWorking('degraded');
     this.queues.holdAll(this.maxBufferedTotal);
     this.recovery.start();
   }
 
   private recover(): void {
-    if (this.currentState !== 'degraded') return;
+    if (this.working !== 'degraded') return;
     this.recovery.stop();
-    this.setState('active');
+    this.setWorking('active');
     this.recovery.recovered();
   }
 
   private fail(): void {
-    this.setState('failed');
+    this.setWorking('failed');
     this.giveUpOnQueued(`Transport down for more than ${this.failAfterMs} ms`);
+    // close() waiting for the drain: nothing is left to wait for.
+    this.checkDrained();
+  }
+
+  /** Changes the state deliveries follow: the public state, or while `close()` drains, only the drain's. */
+  private setWorking(next: BridgeState): void {
+    if (this.draining !== undefined) this.draining = next;
+    else this.setState(next);
   }
 
   /** Reports every queued event undelivered, drops the queues and lets stalled pumps see the end. */
