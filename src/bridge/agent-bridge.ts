@@ -57,6 +57,8 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
    */
   private draining: BridgeState | undefined;
   private closing: Promise<void> | undefined;
+  /** Agents' runs under way (`trackRun`), each with how to cancel it: `close()` ends them and waits for their terminal event. */
+  private readonly inFlight = new Map<string, () => void>();
   /** Synchronous sends so far, and the latency of the last one timed (see `deliverInline`). */
   private inlineSends = 0;
   private inlineLatency = 0;
@@ -204,6 +206,24 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   /**
+   * An agent's run is under way (after `openRun`, before its `agent_started`): `close()` calls
+   * `cancel` (the run then ends cancelled, its open tool calls closed first), accepts the run's
+   * remaining events and waits for its end (`untrackRun`) within its drain. Returns false, and
+   * tracks nothing, once `close()` began: the run's events are refused (`BRIDGE_CLOSED`).
+   * @internal
+   */
+  trackRun(runId: string, cancel: () => void): boolean {
+    if (this.currentState === 'closed') return false;
+    this.inFlight.set(runId, cancel);
+    return true;
+  }
+
+  /** The run tracked with `trackRun` has ended (its terminal event settled). @internal */
+  untrackRun(runId: string): void {
+    if (this.inFlight.delete(runId)) this.checkDrained();
+  }
+
+  /**
    * Validates, serializes (with `limits`), routes and queues an event. An event that is not
    * valid, not JSON or too large is refused with a `DeliveryError` (its `causeCode` says why:
    * `INVALID_EVENT`, `EVENT_NOT_SERIALIZABLE`, `EVENT_TOO_LARGE`), counted in `failed`; other runs
@@ -257,7 +277,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
    * @internal
    */
   enqueueSerialized(event: AgentEvent, settle: DeliveryCallback): number {
-    const state = this.currentState;
+    let state = this.currentState;
+    // While close() drains, the runs it cancelled still get their last events (open tool calls
+    // closed, agent_completed) into the log; nothing else is accepted.
+    if (state === 'closed' && this.draining !== undefined && this.inFlight.has(event.runId)) state = this.draining;
     if (state === 'closed' || state === 'failed') {
       this.refuse(event, new StateError(state === 'closed' ? 'BRIDGE_CLOSED' : 'BRIDGE_FAILED', `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE', settle);
       return 0;
@@ -325,10 +348,12 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   /**
-   * Stops accepting events, then drains: what is queued or held keeps being delivered, retried,
-   * and while the transport is down probed for recovery, until nothing is left or
-   * `drainTimeoutMs` passed. What is still queued then is reported undelivered (`UNDELIVERED`),
-   * and the transport is closed. A second call returns the same promise.
+   * Stops accepting new runs and events, cancels the agents' runs under way (each ends with
+   * `agent_completed` cancelled, after its open tool calls are closed), then drains: what is
+   * queued or held (those runs' last events too) keeps being delivered, retried, and while the
+   * transport is down probed for recovery, until every cancelled run has ended and nothing is
+   * left, or `drainTimeoutMs` passed. What is still queued then is reported undelivered
+   * (`UNDELIVERED`), and the transport is closed. A second call returns the same promise.
    */
   close(): Promise<void> {
     this.closing ??= this.drainAndClose();
@@ -340,6 +365,13 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     // Deliveries go on in the state the bridge was in (degraded: the recovery probes go on too).
     this.draining = previous === 'degraded' || previous === 'failed' ? previous : 'active';
     this.setState('closed');
+    for (const cancel of [...this.inFlight.values()]) {
+      try {
+        cancel();
+      } catch {
+        // Cancelling one run must not keep the others from ending.
+      }
+    }
     if (!this.isDrained()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.drainTimeoutMs);
@@ -351,13 +383,15 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     }
     this.drained = undefined;
     this.draining = undefined;
+    // A run still under way now (its terminal event not handed over in time) gets nothing more in.
+    this.inFlight.clear();
     this.giveUpOnQueued('Bridge closed before the event was delivered');
     await this.transport.close();
   }
 
   /** Nothing left for `close()` to wait for. */
   private isDrained(): boolean {
-    return this.queues.pendingCount() === 0;
+    return this.inFlight.size === 0 && this.queues.pendingCount() === 0;
   }
 
   private checkDrained(): void {
