@@ -226,16 +226,21 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const onAbort = () => (state.aborted = true);
     const abortable = signal !== NEVER_ABORTED && !state.aborted;
     if (abortable) signal.addEventListener('abort', onAbort, { once: true });
-    // bridge.close() cancels the run and waits for its terminal event (refused once close() began).
-    state.tracked = bridge?.trackRun(runId, () => stopRun(state)) ?? false;
     // The caller's signal may outlive the run (one signal for many runs): never leave a listener on it.
-    const body = () =>
-      runStorage
+    const body = () => {
+      if (bridge) {
+        // bridge.close() cancels the run and waits for its terminal event. Once it began, a new run
+        // ends cancelled at once, without execute() (its events are refused: BRIDGE_CLOSED).
+        state.tracked = bridge.trackRun(runId, () => stopRun(state));
+        if (!state.tracked) stopRun(state);
+      }
+      return runStorage
         .run(state, () => runLifecycle(this.runHost, input, state, started))
         .finally(() => {
           if (abortable) signal.removeEventListener('abort', onAbort);
           if (state.tracked) bridge!.untrackRun(runId);
         });
+    };
     const wrap = this.instrumentation?.run;
     return wrap ? (wrap.call(this.instrumentation, ctx, body) as Promise<RunResult<Output>>) : body();
   }

@@ -207,12 +207,20 @@ describe('close() with runs under way', () => {
     expect(await running).toMatchObject({ status: 'succeeded', deliveryErrors: [] });
   });
 
-  it('a run started after close() began is refused before anything reaches the log', async () => {
-    const { bridge, agent, logged } = setup();
+  it('a run started after close() began ends cancelled without running execute; nothing of it reaches the log, every event is reported', async () => {
+    const { bridge, agent, agentErrors, logged } = setup();
     const closed = bridge.close();
-    const result = await agent.run([{ think: 'a' }], { userId: 'alice', threadId: 't1' });
+    const seen: string[] = [];
+    agent.on('event', (event) => seen.push(event.type));
+    const result = await agent.run([{ think: 'never emitted' }], { userId: 'alice', threadId: 't1' });
     await closed;
     expect(logged()).toEqual([]);
-    expect(result.deliveryErrors.map((error) => error.causeCode)).toEqual(['BRIDGE_CLOSED', 'BRIDGE_CLOSED', 'BRIDGE_CLOSED']);
+    expect(result).toMatchObject({ status: 'cancelled', events: 2, error: { name: 'AbortError', cause: { code: 'BRIDGE_CLOSED' } } });
+    expect(seen).toEqual(['agent_started', 'agent_completed']); // locally too, the run starts and ends
+    expect(result.deliveryErrors.map((error) => `${error.code}/${error.causeCode}`)).toEqual(['BRIDGE_UNAVAILABLE/BRIDGE_CLOSED', 'BRIDGE_UNAVAILABLE/BRIDGE_CLOSED']);
+    expect(agentErrors).toEqual([
+      { code: 'BRIDGE_UNAVAILABLE', type: 'agent_started' },
+      { code: 'BRIDGE_UNAVAILABLE', type: 'agent_completed' },
+    ]);
   });
 });
