@@ -35,6 +35,7 @@ export async function askUser<Schema extends z.ZodType>(
 ): Promise<z.output<Schema>> {
   const signal = state.ctx.signal;
   if (signal.aborted) throw abortErrorFrom(signal);
+  if (state.stopped) throw state.stopped;
   const log = host.interaction;
   if (!log) throw new StateError('NO_ANSWER_LOG', `ask() needs a log to wait on for the answer; ${host.name} has none`);
   const toolCallId = `call_${nanoid(16)}`;
@@ -61,7 +62,7 @@ export async function askUser<Schema extends z.ZodType>(
       const issue = describeIssue(parsed.error, 'value');
       throw new ValidationError(`The answer does not match the question's schema: ${issue.field}: ${issue.message}`, { code: 'ANSWER_INVALID', field: issue.field });
     }
-    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : new StateError('RUN_ENDED', 'The run finished before the answer arrived');
+    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : (state.stopped ?? new StateError('RUN_ENDED', 'The run finished before the answer arrived'));
     const completed = emitEvent(state, 'tool_completed', { toolCallId, tool: ASK_TOOL_NAME, status: 'succeeded', result: answer.data.value, durationMs: elapsed(startedAt) });
     state.openTools.delete(toolCallId);
     await completed;

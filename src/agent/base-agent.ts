@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
-import { DeliveryError, StateError, ValidationError } from '../errors/index.js';
+import { AbortError, DeliveryError, StateError, ValidationError } from '../errors/index.js';
 import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/json.js';
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
@@ -227,10 +227,20 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const abortable = signal !== NEVER_ABORTED && !state.aborted;
     if (abortable) signal.addEventListener('abort', onAbort, { once: true });
     // The caller's signal may outlive the run (one signal for many runs): never leave a listener on it.
-    const body = () =>
-      runStorage
+    const body = () => {
+      if (bridge) {
+        // bridge.close() cancels the run and waits for its terminal event. Once it began, a new run
+        // ends cancelled at once, without execute() (its events are refused: BRIDGE_CLOSED).
+        state.tracked = bridge.trackRun(runId, () => stopRun(state));
+        if (!state.tracked) stopRun(state);
+      }
+      return runStorage
         .run(state, () => runLifecycle(this.runHost, input, state, started))
-        .finally(() => abortable && signal.removeEventListener('abort', onAbort));
+        .finally(() => {
+          if (abortable) signal.removeEventListener('abort', onAbort);
+          if (state.tracked) bridge!.untrackRun(runId);
+        });
+    };
     const wrap = this.instrumentation?.run;
     return wrap ? (wrap.call(this.instrumentation, ctx, body) as Promise<RunResult<Output>>) : body();
   }
@@ -245,7 +255,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   think(text: string, step?: number): Promise<void> {
     try {
       const state = this.activeRun('think');
-      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+      if (state.aborted) return Promise.reject(state.stopped ?? abortErrorFrom(state.ctx.signal));
       return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step }, thinkingJson(text, step));
     } catch (error) {
       return Promise.reject(error);
@@ -266,7 +276,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   streamText(delta: string, options: StreamTextOptions = {}): Promise<void> {
     try {
       const state = this.activeRun('streamText');
-      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+      if (state.aborted) return Promise.reject(state.stopped ?? abortErrorFrom(state.ctx.signal));
       if (typeof delta !== 'string') {
         throw new ValidationError('streamText() takes a string delta', { code: 'INVALID_EVENT', field: 'data.text' });
       }
@@ -381,4 +391,18 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       }
     }
   }
+}
+
+/**
+ * The run's bridge is closing: the run ends cancelled (`AbortError`, caused by `BRIDGE_CLOSED`)
+ * as soon as it can: at once while `execute` runs (its promise is no longer waited for; the
+ * caller's `ctx.signal` is not aborted), or right after its `agent_started` settled, without
+ * running `execute`. Nothing once its terminal event is out.
+ */
+function stopRun(state: RunState): void {
+  if (state.stopped || state.emitter.isClosed) return;
+  const cause = new StateError('BRIDGE_CLOSED', 'The bridge is closed');
+  state.stopped = new AbortError('The run was cancelled: the bridge is closing', { cause });
+  state.aborted = true;
+  state.interrupt?.(state.stopped);
 }
