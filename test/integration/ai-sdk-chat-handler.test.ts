@@ -191,7 +191,7 @@ describe('createChatHandler: a user hook that throws costs its chunks, not the s
       log: transport,
       heartbeatIntervalMs: 0,
       input: () => ({ fail }),
-      onError: (error, context) => void reported.push({ error, stage: context.stage }),
+      onError: (error: unknown, context: { stage?: string }) => void reported.push({ error, stage: context.stage }),
       ...handler,
     } as never);
     cleanups.push(async () => {
