@@ -12,7 +12,8 @@ import { runStorage, type RunContext, type RunState } from './run-context.js';
 import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
 import { checkRunOptions, checkUsage, type RunOptions, type RunResult } from './run-options.js';
 import { callTool, type ToolCallInfo, type ToolHost } from './tool-calls.js';
-import type { AnyTool, ToolDefinition } from './tool.js';
+import { checkTool, type AnyTool, type ToolDefinition } from './tool.js';
+import { checker, given, shown } from '../errors/options.js';
 import { interactionLogOf, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
 import { askUser, type AskOptions } from './ask.js';
 
@@ -71,6 +72,21 @@ export interface AgentInstrumentation {
   tool?(call: ToolCallInfo, next: () => Promise<unknown>): Promise<unknown>;
 }
 
+const REDACT_HOOKS = ['input', 'toolArgs', 'toolResult', 'output', 'error'] as const;
+const INSTRUMENTATION_HOOKS = ['run', 'tool'] as const;
+
+/** An object whose `hooks` are functions when present (`redact`, `instrumentation`). */
+function checkHooks<T>(check: ReturnType<typeof checker>, option: string, value: T, hooks: readonly string[]): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw check.fail(option, `must be an object of hooks (${hooks.join(', ')}) (got ${shown(value)})`);
+  }
+  for (const hook of hooks) {
+    const fn = (value as Record<string, unknown>)[hook];
+    if (fn !== undefined) check.fn(`${option}.${hook}`, fn);
+  }
+  return value;
+}
+
 /** One listener per event type (`user_answered`: the answer a waiting run of this agent received). */
 type LifecycleListeners = { [K in AnyEventType]: (event: EventOfType<K>) => void };
 export interface AgentListeners extends LifecycleListeners {
@@ -104,12 +120,16 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   listenerErrors = 0;
 
   constructor(options: BaseAgentOptions = {}) {
-    this.name = options.name ?? this.constructor.name;
-    this.redact = options.redact ?? {};
+    const check = checker('BaseAgent');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    // The name goes into every event's `agent` field (1-128 characters).
+    this.name = options.name === undefined ? this.constructor.name : check.string('name', options.name, 128);
+    this.redact = checkHooks(check, 'redact', given(options.redact, {}), REDACT_HOOKS);
     resolveLimits(options.limits); // throws INVALID_OPTION now rather than at the first run
     this.limits = options.limits;
-    this.adapter = new BridgeAdapter((event) => this.observe(event), options.validateEvents ?? true);
-    this.instrumentation = options.instrumentation;
+    this.adapter = new BridgeAdapter((event) => this.observe(event), check.boolean('validateEvents', given(options.validateEvents, true)));
+    this.instrumentation = options.instrumentation === undefined ? undefined : checkHooks(check, 'instrumentation', options.instrumentation, INSTRUMENTATION_HOOKS);
+    if (options.tools !== undefined && !Array.isArray(options.tools)) throw check.fail('tools', `must be an array of tools (got ${shown(options.tools)})`);
     this.interactionLog = options.interaction;
     const agent = this;
     this.toolHost = {
@@ -143,11 +163,12 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   /** Sets the run/tool wrappers (replacing previous ones). */
   instrument(instrumentation: AgentInstrumentation | undefined): this {
-    this.instrumentation = instrumentation;
+    this.instrumentation = instrumentation === undefined ? undefined : checkHooks(checker('BaseAgent'), 'instrumentation', instrumentation, INSTRUMENTATION_HOOKS);
     return this;
   }
 
   addTool(tool: AnyTool): this {
+    checkTool(tool);
     if (this.tools.has(tool.name)) {
       throw new ValidationError(`Tool "${tool.name}" is already defined on ${this.name}`, { code: 'DUPLICATE_TOOL' });
     }

@@ -761,6 +761,7 @@ export class RunSurface {
       {
         finished: (finished, reason) => this.finished(finished, reason),
         poisoned: (owner, entry, error) => this.poisoned(owner, entry, error),
+        hookFailed: (owner, entry, error) => this.reportSerialize(owner, entry, error),
         isolationDrop: () => void this.recorder.isolationDrops++,
         framesSent: (count) => void (this.recorder.framesSent += count),
       },
@@ -797,6 +798,11 @@ export class RunSurface {
 
   private poisoned(session: RunStreamSession, entry: LogEntry, error: unknown): void {
     this.recorder.poisonedEvents++;
+    this.reportSerialize(session, entry, error);
+  }
+
+  /** An error met while writing an entry (stage `serialize`). */
+  private reportSerialize(session: RunStreamSession, entry: LogEntry, error: unknown): void {
     const event = entry.event as Partial<LogEntry['event']>;
     this.report(error, {
       surface: this.config.surface,
