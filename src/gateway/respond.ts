@@ -36,7 +36,7 @@ export function problemOf(error: unknown, extra: Record<string, string> = {}): P
   const message = CLIENT_SAFE.has(entry.owner) ? failure.message : entry.summary;
   const field = failure instanceof GatewayError || failure instanceof ValidationError ? failure.field : undefined;
   const headers: Record<string, string> = { ...(failure instanceof GatewayError ? failure.headers : {}), ...extra };
-  if (failure.code === 'AUTH_FAILED' || failure.code === 'TOKEN_EXPIRED') headers['WWW-Authenticate'] ??= 'Bearer';
+  if (failure.code === 'AUTH_FAILED' || failure.code === 'TOKEN_EXPIRED' || failure.code === 'REVOKED') headers['WWW-Authenticate'] ??= 'Bearer';
   return { status: entry.status, headers, body: { error: { code: failure.code, message, ...(field !== undefined && { field }) } } };
 }
 

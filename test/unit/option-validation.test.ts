@@ -14,6 +14,8 @@ import { MemoryRunQueue } from '../../src/runs/memory-queue.js';
 import { MemoryTransport } from '../../src/transport/memory/memory-transport.js';
 import { createAguiHandler } from '../../src/agui/handler.js';
 import { SseGateway } from '../../src/gateway/sse/gateway.js';
+import { AnswerEndpoint } from '../../src/gateway/answers/handler.js';
+import { RunsHandler } from '../../src/gateway/runs/handler.js';
 import { createChatHandler } from '../../src/ai-sdk/ui/chat-handler.js';
 import { resolveReconnect } from '../../src/client/backoff.js';
 import { AgentwireClient } from '../../src/client/client.js';
@@ -131,6 +133,15 @@ const runSurfaceOptions: Record<string, Kind> = {
   maxRuns: count,
   pauseOnRequest: { type: 'bool' },
   abortOnDisconnect: { type: 'bool' },
+};
+
+/** The shared options of the HTTP endpoints that hold no stream (AnswerEndpoint, RunsHandler). */
+const httpEndpointOptions: Record<string, Kind> = {
+  authTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+  onError: { type: 'fn' },
+  maxBodyBytes: count,
+  maxBodyDepth: count,
+  bodyTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
 };
 
 function optionsWith(option: string, value: unknown): Record<string, unknown> {
@@ -255,6 +266,17 @@ const subjects: Subject[] = [
     owner: 'SseGateway',
     build: withRequired({ authenticate, log: new MemoryTransport() }, (options) => new SseGateway(options as never)),
     options: { retryMs: count0, maxQueuedBytes: count, maxQueuedEvents: count },
+  },
+  {
+    // The answer endpoint and the run endpoints resolve the shared vocabulary as every surface (fifth attack round, f03).
+    owner: 'AnswerEndpoint',
+    build: withRequired({ authenticate, log: new MemoryTransport() }, (options) => new AnswerEndpoint(options as never)),
+    options: httpEndpointOptions,
+  },
+  {
+    owner: 'RunsHandler',
+    build: withRequired({ authenticate, queue: new MemoryRunQueue() }, (options) => new RunsHandler(options as never)),
+    options: httpEndpointOptions,
   },
   {
     owner: 'AguiHandler',
@@ -436,6 +458,43 @@ describe('constructor options: one validator, every hostile value refused', () =
       expect(thrownBy(() => subject.build(null as never))).toMatchObject({ code: 'INVALID_OPTION', field });
     });
   }
+
+  it('allowedOrigins: the same values refused with the same message on every surface, the answer and run endpoints included (a string is not a list)', () => {
+    const log = new MemoryTransport();
+    const surfaces: Array<[string, (allowedOrigins: unknown) => unknown]> = [
+      ['WebSocketGateway', (allowedOrigins) => resolveGatewayOptions({ authenticate, allowedOrigins } as never)],
+      ['SseGateway', (allowedOrigins) => new SseGateway({ authenticate, log, allowedOrigins } as never)],
+      ['AguiHandler', (allowedOrigins) => createAguiHandler({ authenticate, agent, log, allowedOrigins } as never)],
+      ['AnswerEndpoint', (allowedOrigins) => new AnswerEndpoint({ authenticate, log, allowedOrigins } as never)],
+      ['RunsHandler', (allowedOrigins) => new RunsHandler({ authenticate, queue: new MemoryRunQueue(), allowedOrigins } as never)],
+    ];
+    for (const value of ['https://app.example.com', null, ['https://app.example.com/'], ['app.example.com'], [42], {}, 1]) {
+      const messages = surfaces.map(([owner, build]) => {
+        const error = thrownBy(() => build(value));
+        expect(error, `${owner} allowedOrigins ${shown(value)}`).toMatchObject({ name: 'ValidationError', code: 'INVALID_OPTION', field: 'allowedOrigins' });
+        return (error as Error).message.slice(owner.length);
+      });
+      expect(new Set(messages).size, `one message for ${shown(value)}`).toBe(1);
+    }
+    for (const value of [undefined, '*', ['https://app.example.com'], (origin: string) => origin === 'https://app.example.com']) {
+      for (const [owner, build] of surfaces) expect(thrownBy(() => build(value)), `${owner} allowedOrigins ${shown(value)}`).toBeUndefined();
+    }
+  });
+
+  it('AnswerEndpoint keeps its own default body bound (an answer is small: 64 KiB) and names itself in refusals', async () => {
+    const log = new MemoryTransport();
+    const endpoint = new AnswerEndpoint({ authenticate: () => ({ userId: 'u' }), log });
+    const big = JSON.stringify({ threadId: 't', runId: 'r', requestId: 'q', approved: true, reason: 'x'.repeat(65 * 1024) });
+    const response = await endpoint.web(new Request('http://localhost/answer', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: big }));
+    expect([response.status, ((await response.json()) as { error: { code: string } }).error.code]).toEqual([413, 'BODY_TOO_LARGE']);
+    expect(thrownBy(() => new AnswerEndpoint({ authenticate, log, maxBodyBytes: null } as never))).toMatchObject({
+      code: 'INVALID_OPTION',
+      field: 'maxBodyBytes',
+      message: 'AnswerEndpoint option maxBodyBytes must be a positive integer (got null)',
+    });
+    expect(thrownBy(() => new AnswerEndpoint({ authenticate: undefined, log } as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'authenticate' });
+    expect(thrownBy(() => new AnswerEndpoint({ authenticate, log: {} } as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'log' });
+  });
 
   it('reads the messages the brief names, e.g. maxTotalEvents 1.5 and threadTtlMs -1', () => {
     expect(thrownBy(() => new MemoryTransport({ maxTotalEvents: 1.5 }))).toMatchObject({
