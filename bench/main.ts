@@ -14,7 +14,7 @@ import { inProcessSuite } from './suites/in-process.js';
 import { latencySuite } from './suites/latency.js';
 import { logHeapSuite } from './suites/log-heap.js';
 import { memorySuite } from './suites/memory.js';
-import { redisSuite } from './suites/redis.js';
+import { redisSuite, type RedisOptions } from './suites/redis.js';
 import { resumeSuite } from './suites/resume.js';
 import { runsSuite } from './suites/runs.js';
 import { wsFanoutSuite, type FanoutOptions } from './suites/ws-fanout.js';
@@ -70,11 +70,12 @@ const suites: Array<{ name: string; run: () => Promise<BenchRow[]> }> = [
   {
     name: 'redis',
     run: () =>
-      redisSuite(
-        quick
+      redisSuite({
+        ...(quick
           ? { concurrency: [1, 16, 256], events: { 1: 500, 16: 2_000, 256: 5_000 }, iterations: 1, warmupIterations: 1, connections: 100 }
-          : { concurrency: [1, 16, 256], events: { 1: 10_000, 16: 50_000, 256: 100_000 }, iterations: 3, warmupIterations: 1, connections: 100 },
-      ),
+          : { concurrency: [1, 16, 256], events: { 1: 10_000, 16: 50_000, 256: 100_000 }, iterations: 3, warmupIterations: 1, connections: 100 }),
+        ...redisOverrides(),
+      }),
   },
   {
     name: 'runs',
@@ -102,6 +103,20 @@ function fanoutOverrides(): Partial<FanoutOptions> {
     ...(variants && { variants: variants.split(',') }),
     sdkConnections: 0,
     wideConnections: Number(process.env.BENCH_WIDE ?? 0),
+  };
+}
+
+/**
+ * Profiling or A/B-timing some Redis rows without the rest: `BENCH_REDIS=runs[:iterations]`, e.g.
+ * `BENCH_REDIS=1` (the 1-run rows only) or `BENCH_REDIS=1,16:5` (5 measured runs each).
+ */
+function redisOverrides(): Partial<RedisOptions> {
+  const spec = process.env.BENCH_REDIS;
+  if (!spec) return {};
+  const [runs, iterations] = spec.split(':');
+  return {
+    ...(runs && { concurrency: runs.split(',').map(Number) }),
+    ...(iterations && { iterations: Number(iterations) }),
   };
 }
 

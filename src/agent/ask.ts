@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid';
 import { z } from 'zod/v4';
 import { AgentwireError, StateError, ValidationError } from '../errors/index.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { describeIssue } from '../events/parse.js';
 import { abortErrorFrom } from './abort.js';
 import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, openRequest } from './approval.js';
@@ -12,7 +13,11 @@ import { closeTool, elapsed, requestOf, type ToolHost } from './tool-calls.js';
 export const ASK_TOOL_NAME = 'ask_user';
 
 export interface AskOptions {
-  /** How long to wait for the answer; then `APPROVAL_TIMEOUT`. Default 300,000 (5 min). */
+  /**
+   * How long to wait for the answer; then `APPROVAL_TIMEOUT`. Whole ms from 1 to 2^31 - 1 (about
+   * 24.8 days, the longest timer Node honours); anything else rejects the call with
+   * `ValidationError` `INVALID_OPTION` before the question is shown. Default 300,000 (5 min).
+   */
   timeoutMs?: number;
 }
 
@@ -33,13 +38,17 @@ export async function askUser<Schema extends z.ZodType>(
   schema: Schema,
   options: AskOptions,
 ): Promise<z.output<Schema>> {
+  const check = checker('ask()');
+  if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+  // An integer: it travels as `pending.timeoutMs`, which the event schema wants whole.
+  const timeoutMs = check.integer('timeoutMs', given(options.timeoutMs, DEFAULT_APPROVAL_TIMEOUT_MS), 1, MAX_TIMER_MS);
   const signal = state.ctx.signal;
   if (signal.aborted) throw abortErrorFrom(signal);
+  if (state.stopped) throw state.stopped;
   const log = host.interaction;
   if (!log) throw new StateError('NO_ANSWER_LOG', `ask() needs a log to wait on for the answer; ${host.name} has none`);
   const toolCallId = `call_${nanoid(16)}`;
   const requestId = `req_${nanoid(16)}`;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
   const shownSchema = jsonSchemaOf(schema);
   const pending = { requestId, kind: 'question' as const, question, timeoutMs, ...(shownSchema !== undefined && { schema: shownSchema }) };
   const startedAt = performance.now();
@@ -61,7 +70,7 @@ export async function askUser<Schema extends z.ZodType>(
       const issue = describeIssue(parsed.error, 'value');
       throw new ValidationError(`The answer does not match the question's schema: ${issue.field}: ${issue.message}`, { code: 'ANSWER_INVALID', field: issue.field });
     }
-    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : new StateError('RUN_ENDED', 'The run finished before the answer arrived');
+    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : (state.stopped ?? new StateError('RUN_ENDED', 'The run finished before the answer arrived'));
     const completed = emitEvent(state, 'tool_completed', { toolCallId, tool: ASK_TOOL_NAME, status: 'succeeded', result: answer.data.value, durationMs: elapsed(startedAt) });
     state.openTools.delete(toolCallId);
     await completed;

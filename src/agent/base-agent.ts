@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AgentBridge } from '../bridge/agent-bridge.js';
-import { DeliveryError, StateError, ValidationError } from '../errors/index.js';
+import { AbortError, DeliveryError, StateError, ValidationError } from '../errors/index.js';
 import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/json.js';
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
@@ -12,7 +12,8 @@ import { runStorage, type RunContext, type RunState } from './run-context.js';
 import { prepareStarted, runLifecycle, type RunHost } from './run-lifecycle.js';
 import { RUN_TERMINAL, checkRunOptions, checkUsage, type RunOptions, type RunResult, type RunTerminal } from './run-options.js';
 import { callTool, type ToolCallInfo, type ToolHost } from './tool-calls.js';
-import type { AnyTool, ToolDefinition } from './tool.js';
+import { checkTool, type AnyTool, type ToolDefinition } from './tool.js';
+import { checker, given, shown } from '../errors/options.js';
 import { interactionLogOf, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
 import { askUser, type AskOptions } from './ask.js';
 
@@ -71,6 +72,21 @@ export interface AgentInstrumentation {
   tool?(call: ToolCallInfo, next: () => Promise<unknown>): Promise<unknown>;
 }
 
+const REDACT_HOOKS = ['input', 'toolArgs', 'toolResult', 'output', 'error'] as const;
+const INSTRUMENTATION_HOOKS = ['run', 'tool'] as const;
+
+/** An object whose `hooks` are functions when present (`redact`, `instrumentation`). */
+function checkHooks<T>(check: ReturnType<typeof checker>, option: string, value: T, hooks: readonly string[]): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw check.fail(option, `must be an object of hooks (${hooks.join(', ')}) (got ${shown(value)})`);
+  }
+  for (const hook of hooks) {
+    const fn = (value as Record<string, unknown>)[hook];
+    if (fn !== undefined) check.fn(`${option}.${hook}`, fn);
+  }
+  return value;
+}
+
 /** One listener per event type (`user_answered`: the answer a waiting run of this agent received). */
 type LifecycleListeners = { [K in AnyEventType]: (event: EventOfType<K>) => void };
 export interface AgentListeners extends LifecycleListeners {
@@ -104,12 +120,16 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   listenerErrors = 0;
 
   constructor(options: BaseAgentOptions = {}) {
-    this.name = options.name ?? this.constructor.name;
-    this.redact = options.redact ?? {};
+    const check = checker('BaseAgent');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    // The name goes into every event's `agent` field (1-128 characters).
+    this.name = options.name === undefined ? this.constructor.name : check.string('name', options.name, 128);
+    this.redact = checkHooks(check, 'redact', given(options.redact, {}), REDACT_HOOKS);
     resolveLimits(options.limits); // throws INVALID_OPTION now rather than at the first run
     this.limits = options.limits;
-    this.adapter = new BridgeAdapter((event) => this.observe(event), options.validateEvents ?? true);
-    this.instrumentation = options.instrumentation;
+    this.adapter = new BridgeAdapter((event) => this.observe(event), check.boolean('validateEvents', given(options.validateEvents, true)));
+    this.instrumentation = options.instrumentation === undefined ? undefined : checkHooks(check, 'instrumentation', options.instrumentation, INSTRUMENTATION_HOOKS);
+    if (options.tools !== undefined && !Array.isArray(options.tools)) throw check.fail('tools', `must be an array of tools (got ${shown(options.tools)})`);
     this.interactionLog = options.interaction;
     const agent = this;
     this.toolHost = {
@@ -143,11 +163,12 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   /** Sets the run/tool wrappers (replacing previous ones). */
   instrument(instrumentation: AgentInstrumentation | undefined): this {
-    this.instrumentation = instrumentation;
+    this.instrumentation = instrumentation === undefined ? undefined : checkHooks(checker('BaseAgent'), 'instrumentation', instrumentation, INSTRUMENTATION_HOOKS);
     return this;
   }
 
   addTool(tool: AnyTool): this {
+    checkTool(tool);
     if (this.tools.has(tool.name)) {
       throw new ValidationError(`Tool "${tool.name}" is already defined on ${this.name}`, { code: 'DUPLICATE_TOOL' });
     }
@@ -228,10 +249,20 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     const abortable = signal !== NEVER_ABORTED && !state.aborted;
     if (abortable) signal.addEventListener('abort', onAbort, { once: true });
     // The caller's signal may outlive the run (one signal for many runs): never leave a listener on it.
-    const body = () =>
-      runStorage
+    const body = () => {
+      if (bridge) {
+        // bridge.close() cancels the run and waits for its terminal event. Once it began, a new run
+        // ends cancelled at once, without execute() (its events are refused: BRIDGE_CLOSED).
+        state.tracked = bridge.trackRun(runId, () => stopRun(state));
+        if (!state.tracked) stopRun(state);
+      }
+      return runStorage
         .run(state, () => runLifecycle(this.runHost, input, state, started))
-        .finally(() => abortable && signal.removeEventListener('abort', onAbort));
+        .finally(() => {
+          if (abortable) signal.removeEventListener('abort', onAbort);
+          if (state.tracked) bridge!.untrackRun(runId);
+        });
+    };
     const wrap = this.instrumentation?.run;
     return wrap ? (wrap.call(this.instrumentation, ctx, body) as Promise<RunResult<Output>>) : body();
   }
@@ -246,7 +277,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   think(text: string, step?: number): Promise<void> {
     try {
       const state = this.activeRun('think');
-      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+      if (state.aborted) return Promise.reject(state.stopped ?? abortErrorFrom(state.ctx.signal));
       return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step }, thinkingJson(text, step));
     } catch (error) {
       return Promise.reject(error);
@@ -267,7 +298,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   streamText(delta: string, options: StreamTextOptions = {}): Promise<void> {
     try {
       const state = this.activeRun('streamText');
-      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
+      if (state.aborted) return Promise.reject(state.stopped ?? abortErrorFrom(state.ctx.signal));
       if (typeof delta !== 'string') {
         throw new ValidationError('streamText() takes a string delta', { code: 'INVALID_EVENT', field: 'data.text' });
       }
@@ -388,4 +419,18 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 function terminalSink(options: RunOptions): ((terminal: RunTerminal) => void) | undefined {
   const sink = (options as RunOptions & { [RUN_TERMINAL]?: unknown })[RUN_TERMINAL];
   return typeof sink === 'function' ? (sink as (terminal: RunTerminal) => void) : undefined;
+}
+
+/**
+ * The run's bridge is closing: the run ends cancelled (`AbortError`, caused by `BRIDGE_CLOSED`)
+ * as soon as it can: at once while `execute` runs (its promise is no longer waited for; the
+ * caller's `ctx.signal` is not aborted), or right after its `agent_started` settled, without
+ * running `execute`. Nothing once its terminal event is out.
+ */
+function stopRun(state: RunState): void {
+  if (state.stopped || state.emitter.isClosed) return;
+  const cause = new StateError('BRIDGE_CLOSED', 'The bridge is closed');
+  state.stopped = new AbortError('The run was cancelled: the bridge is closing', { cause });
+  state.aborted = true;
+  state.interrupt?.(state.stopped);
 }

@@ -37,6 +37,12 @@ export class RunDelivery {
         waiter();
       }
     };
+    // A buffered event given up on later (close() after its drain, a failed bridge): reported like
+    // any delivery error. The run's result is a copy made when it resolved: it does not change after.
+    this.settle.late = (error, event) => {
+      deliveryErrors.push(error);
+      onDeliveryError(error, event);
+    };
   }
 
   /** Pushes the run's next event (seq `seq`); returns whether it settled before the push returned, and the queued count. */
@@ -107,6 +113,7 @@ export function dispatchStarted(state: RunState, event: AgentEvent): Promise<Age
       }
       resolve(refusal);
     };
+    settle.late = state.delivery.settle.late;
     state.emitter.deliver(event, settle);
   });
 }

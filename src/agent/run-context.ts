@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RunEmitter } from '../bridge/run-emitter.js';
-import type { DeliveryError } from '../errors/index.js';
+import type { AbortError, DeliveryError } from '../errors/index.js';
 import type { AgentEvent, Usage } from '../events/schema.js';
 import type { RunDelivery } from './emit.js';
 import type { RunTerminal } from './run-options.js';
@@ -41,8 +41,14 @@ export interface RunState {
   readonly abandon?: (() => void) | undefined;
   /** Told what the run's `agent_completed` carries, once, when it is built (`RUN_TERMINAL`). */
   readonly onTerminal?: ((terminal: RunTerminal) => void) | undefined;
-  /** Mirrors `ctx.signal.aborted`. */
+  /** Mirrors `ctx.signal.aborted`, and is set when the bridge closing cancelled the run (`stopped`). */
   aborted: boolean;
+  /** `bridge.close()` tracks this run (`trackRun`): it cancels it and waits for its terminal event. */
+  tracked?: boolean;
+  /** The run's bridge is closing and cancelled it: the error it ends (cancelled) with. */
+  stopped?: AbortError;
+  /** While `execute` runs under a tracked run: ends the wait for it with the run cancelled (see `stopRun`). */
+  interrupt?: ((error: AbortError) => void) | undefined;
   /** Token usage reported with `reportUsage`, summed. */
   usage?: Usage;
   /** The answer message `streamText` writes to, and the seq of its last delta (it continues while that is the run's last event). */

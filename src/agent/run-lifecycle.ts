@@ -68,12 +68,18 @@ export async function runLifecycle<Input, Output>(
   let output: Output | undefined;
   let error: Error | undefined;
   try {
-    // Cancelled before it began (a queued run cancelled, a queue closed): the agent's code never runs.
-    const work = signal.aborted ? Promise.reject(abortErrorFrom(signal)) : Promise.resolve().then(() => host.execute(input, ctx));
-    output = await (signal === NEVER_ABORTED ? work : raceAbort(work, signal));
+    // Cancelled before it began (a queued run cancelled, a queue closed, its bridge closing): the agent's code never runs.
+    const work = signal.aborted
+      ? Promise.reject(abortErrorFrom(signal))
+      : state.stopped
+        ? Promise.reject(state.stopped)
+        : Promise.resolve().then(() => host.execute(input, ctx));
+    const raced = signal === NEVER_ABORTED ? work : raceAbort(work, signal);
+    output = await (state.tracked ? raceStop(raced, state) : raced);
   } catch (caught) {
-    status = signal.aborted ? 'cancelled' : 'failed';
-    error = signal.aborted ? abortErrorFrom(signal) : toError(caught);
+    const cancelled = signal.aborted || state.stopped !== undefined;
+    status = cancelled ? 'cancelled' : 'failed';
+    error = signal.aborted ? abortErrorFrom(signal) : (state.stopped ?? toError(caught));
   }
   // No run ever leaves an orphaned tool_executing: close what is still open first.
   if (state.openTools.size > 0) {
@@ -114,7 +120,8 @@ export async function runLifecycle<Input, Output>(
     durationMs,
     events: emitter.count,
     ...(usage && { usage }),
-    deliveryErrors: state.deliveryErrors,
+    // A copy: an event given up on after the run resolved (it was buffered) reaches the listeners, not this result.
+    deliveryErrors: state.deliveryErrors.slice(),
   };
 }
 
@@ -136,6 +143,27 @@ function emitFailed(
     const fallback: ErrorInfo = { name: 'Error', message: `Agent "${agent}" failed` };
     return { delivered: emitEvent(state, 'agent_completed', { status, error: fallback, durationMs }), info: fallback };
   }
+}
+
+/** Settles with `work`, or rejects as soon as the bridge closing cancels the run (`state.interrupt`). */
+function raceStop<T>(work: Promise<T>, state: RunState): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    state.interrupt = (stopped) => {
+      state.interrupt = undefined;
+      work.catch(() => undefined);
+      reject(stopped);
+    };
+    work.then(
+      (value) => {
+        state.interrupt = undefined;
+        resolve(value);
+      },
+      (error: unknown) => {
+        state.interrupt = undefined;
+        reject(error);
+      },
+    );
+  });
 }
 
 function toError(error: unknown): Error {

@@ -42,6 +42,7 @@ export interface ToolHost {
 export function callTool<Result>(host: ToolHost, state: RunState, name: unknown, args: unknown): Promise<Result> {
   const runSignal = state.ctx.signal;
   if (runSignal.aborted) return Promise.reject(abortErrorFrom(runSignal));
+  if (state.stopped) return Promise.reject(state.stopped);
   const toolCallId = state.emitter.nextCallId();
   const tool = shownToolName(name);
   const wrap = host.instrument;
@@ -122,7 +123,7 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
     const result = (isThenable(running) ? await running : running) as Result;
     if (!state.openTools.has(toolCallId)) {
       // The run closed the call while it finished (aborted, or ended without waiting for it).
-      throw runSignal.aborted ? abortErrorFrom(runSignal) : new StateError('RUN_ENDED', 'The run finished before this tool call did');
+      throw runSignal.aborted ? abortErrorFrom(runSignal) : (state.stopped ?? new StateError('RUN_ENDED', 'The run finished before this tool call did'));
     }
     const shownResult = host.redact.toolResult ? host.redact.toolResult(tool, result) : result;
     const completed = emitSucceeded(state, toolCallId, tool, shownResult, startedAt);

@@ -40,7 +40,7 @@ export class AguiCodec implements RunStreamCodec {
     this.mapper = new AguiEventMapper(options);
   }
 
-  write(entry: LogEntry, skip = 0): { text: string; frames: number } {
+  write(entry: LogEntry, skip = 0): { text: string; frames: number; faults?: unknown[] } {
     // An event that is not JSON is refused here, before the mapping moves (costs this event only).
     if (entry.json === undefined) eventJson(entry.event);
     const cursor = entry.cursor;
@@ -63,7 +63,8 @@ export class AguiCodec implements RunStreamCodec {
         text += `id: ${id}\ndata: ${JSON.stringify(frames[index])}\n\n`;
         written++;
       }
-      return { text, frames: written };
+      const faults = this.mapper.takeFaults();
+      return faults.length > 0 ? { text, frames: written, faults } : { text, frames: written };
     } catch (error) {
       this.mapper.restore(saved);
       throw error;

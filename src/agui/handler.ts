@@ -128,7 +128,12 @@ class AguiEndpoint<Input> implements AguiHandler {
     this.toInput = options.toInput === undefined ? (input: RunAgentInput) => input as Input : check.fn('toInput', options.toInput);
     this.abortOnDisconnect = check.boolean('abortOnDisconnect', given(options.abortOnDisconnect, true));
     const pauseOnRequest = check.boolean('pauseOnRequest', given(options.pauseOnRequest, true));
-    const mapping = { thinking: options.thinking, cancelled: options.cancelled, answerText: options.answerText };
+    const mapping = {
+      thinking: check.oneOf('thinking', given(options.thinking, 'reasoning'), ['reasoning', 'text'] as const),
+      cancelled: check.oneOf('cancelled', given(options.cancelled, 'outcome'), ['outcome', 'error'] as const),
+      ...(options.answerText !== undefined && { answerText: check.fn('answerText', options.answerText) }),
+    };
+    if (options.metadata !== undefined) check.fn('metadata', options.metadata);
     this.surface = new RunSurface(options, {
       ...AGUI_DEFAULTS,
       surface: 'agui',

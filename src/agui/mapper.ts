@@ -35,6 +35,13 @@ const defaultAnswerText = (output: unknown): string | undefined =>
   typeof output === 'string' && output.length > 0 ? output : undefined;
 
 /**
+ * What a client is told when the `answerText` hook throws (or returns something other than a
+ * string or undefined): the run's stream ends with `RUN_ERROR` `INTERNAL_ERROR` and this message
+ * (never the hook's own error text, which goes to `onError`).
+ */
+export const ANSWER_HOOK_FAILED = "The server could not show the run's answer (details withheld)";
+
+/**
  * Translates the events of ONE agentwire run into AG-UI events, in order. Stateful (an open
  * reasoning span is closed before anything else happens), so use one mapper per run.
  *
@@ -59,6 +66,8 @@ export class AguiEventMapper {
   private openText: { key: string; messageId: string } | undefined;
   /** The run streamed answer text: its final text message is not sent again with the result. */
   private streamed = false;
+  /** Errors of user hooks contained while mapping (see `takeFaults`). */
+  private faults: unknown[] = [];
 
   constructor(options: AguiMapperOptions = {}) {
     this.thinking = options.thinking ?? 'reasoning';
@@ -71,7 +80,18 @@ export class AguiEventMapper {
     return { openReasoning: this.openReasoning, openText: this.openText, streamed: this.streamed };
   }
 
+  /**
+   * The errors user hooks threw while mapping the last event (cleared): the event's frames were
+   * still written, without what the hook would have given (see `ANSWER_HOOK_FAILED`).
+   */
+  takeFaults(): unknown[] {
+    const faults = this.faults;
+    this.faults = [];
+    return faults;
+  }
+
   restore(state: unknown): void {
+    this.faults = [];
     const saved = state as { openReasoning: string | undefined; openText: { key: string; messageId: string } | undefined; streamed: boolean };
     this.openReasoning = saved.openReasoning;
     this.openText = saved.openText;
@@ -183,7 +203,15 @@ export class AguiEventMapper {
     const usage = data.usage ? { usage: [tokenUsage(data.usage)] } : {};
     const ids = { threadId: event.threadId, runId: event.runId };
     if (data.status === 'succeeded') {
-      const answer = this.streamed ? undefined : this.answerText(data.result);
+      let answer: string | undefined;
+      try {
+        answer = this.streamed ? undefined : textOf(this.answerText(data.result));
+      } catch (error) {
+        // A hook that throws costs its frames, not the stream's grammar: open messages were closed
+        // (closeOpen, in map), and the stream still ends, with a RUN_ERROR that withholds the error.
+        this.faults.push(error);
+        return [{ type: EventType.RUN_ERROR, message: ANSWER_HOOK_FAILED, code: 'INTERNAL_ERROR', ...usage, timestamp }];
+      }
       const message = answer === undefined ? [] : this.textMessage(`msg_${event.id}`, answer, timestamp);
       // A result JSON cannot carry (cycles, BigInt) is left out rather than losing RUN_FINISHED.
       const result = data.result === undefined || !jsonOf(data.result).ok ? {} : { result: data.result };
@@ -194,6 +222,12 @@ export class AguiEventMapper {
     }
     return [{ type: EventType.RUN_ERROR, message: data.error.message, code: errorCode(data.error), ...usage, timestamp }];
   }
+}
+
+/** What `answerText` returned, if it is a string or undefined; a `TypeError` otherwise. */
+function textOf(answer: unknown): string | undefined {
+  if (answer === undefined || typeof answer === 'string') return answer;
+  throw new TypeError(`answerText returned ${answer === null ? 'null' : typeof answer}, not a string or undefined`);
 }
 
 function errorCode(error: ErrorInfo): string {

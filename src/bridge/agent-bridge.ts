@@ -51,6 +51,14 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   private readonly recovery: Recovery;
   private readonly runIds: RunIds;
   private drained: (() => void) | undefined;
+  /**
+   * While `close()` drains: the state deliveries go on in (`active` or `degraded`; the public state
+   * is already `closed`). Undefined otherwise.
+   */
+  private draining: BridgeState | undefined;
+  private closing: Promise<void> | undefined;
+  /** Agents' runs under way (`trackRun`), each with how to cancel it: `close()` ends them and waits for their terminal event. */
+  private readonly inFlight = new Map<string, () => void>();
   /** Synchronous sends so far, and the latency of the last one timed (see `deliverInline`). */
   private inlineSends = 0;
   private inlineLatency = 0;
@@ -81,7 +89,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     this.validate = check.boolean('validate', given(options.validate, true));
     this.highWaterMark = check.integer('highWaterMark', given(options.highWaterMark, 64), 0);
     this.recovery = new Recovery(recoveryIntervalMs, this.failAfterMs, {
-      isDegraded: () => this.currentState === 'degraded',
+      isDegraded: () => this.working === 'degraded',
       fail: () => this.fail(),
     });
     this.runIds = new RunIds(this.registry, this.transport);
@@ -94,7 +102,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       retry: this.retry,
       counters: this.counters,
       get state() {
-        return bridge.currentState;
+        return bridge.working;
       },
       ready: () => {
         if (this.currentState === 'uninitialized') void this.initialize().catch(() => undefined);
@@ -102,14 +110,17 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       },
       degrade: () => this.degrade(),
       recover: () => this.recover(),
-      idle: () => {
-        if (this.drained && this.queues.pendingCount() === 0) this.drained();
-      },
+      idle: () => this.checkDrained(),
     };
   }
 
   get state(): BridgeState {
     return this.currentState;
+  }
+
+  /** The state deliveries follow: the public one, or while `close()` drains, the one it drains in. */
+  private get working(): BridgeState {
+    return this.draining ?? this.currentState;
   }
 
   /** Checks the transport and becomes `active`. Idempotent; callable again from `failed`. */
@@ -195,6 +206,24 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   /**
+   * An agent's run is under way (after `openRun`, before its `agent_started`): `close()` calls
+   * `cancel` (the run then ends cancelled, its open tool calls closed first), accepts the run's
+   * remaining events and waits for its end (`untrackRun`) within its drain. Returns false, and
+   * tracks nothing, once `close()` began: the run's events are refused (`BRIDGE_CLOSED`).
+   * @internal
+   */
+  trackRun(runId: string, cancel: () => void): boolean {
+    if (this.currentState === 'closed') return false;
+    this.inFlight.set(runId, cancel);
+    return true;
+  }
+
+  /** The run tracked with `trackRun` has ended (its terminal event settled). @internal */
+  untrackRun(runId: string): void {
+    if (this.inFlight.delete(runId)) this.checkDrained();
+  }
+
+  /**
    * Validates, serializes (with `limits`), routes and queues an event. An event that is not
    * valid, not JSON or too large is refused with a `DeliveryError` (its `causeCode` says why:
    * `INVALID_EVENT`, `EVENT_NOT_SERIALIZABLE`, `EVENT_TOO_LARGE`), counted in `failed`; other runs
@@ -248,7 +277,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
    * @internal
    */
   enqueueSerialized(event: AgentEvent, settle: DeliveryCallback): number {
-    const state = this.currentState;
+    let state = this.currentState;
+    // While close() drains, the runs it cancelled still get their last events (open tool calls
+    // closed, agent_completed) into the log; nothing else is accepted.
+    if (state === 'closed' && this.draining !== undefined && this.inFlight.has(event.runId)) state = this.draining;
     if (state === 'closed' || state === 'failed') {
       this.refuse(event, new StateError(state === 'closed' ? 'BRIDGE_CLOSED' : 'BRIDGE_FAILED', `The bridge is ${state}`), 'BRIDGE_UNAVAILABLE', settle);
       return 0;
@@ -315,12 +347,32 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     return true;
   }
 
-  /** Stops accepting events, waits up to `drainTimeoutMs` for queued ones, then closes the transport. */
-  async close(): Promise<void> {
-    if (this.currentState === 'closed') return;
-    const wasDegraded = this.currentState === 'degraded';
+  /**
+   * Stops accepting new runs and events, cancels the agents' runs under way (each ends with
+   * `agent_completed` cancelled, after its open tool calls are closed), then drains: what is
+   * queued or held (those runs' last events too) keeps being delivered, retried, and while the
+   * transport is down probed for recovery, until every cancelled run has ended and nothing is
+   * left, or `drainTimeoutMs` passed. What is still queued then is reported undelivered
+   * (`UNDELIVERED`), and the transport is closed. A second call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.drainAndClose();
+    return this.closing;
+  }
+
+  private async drainAndClose(): Promise<void> {
+    const previous = this.currentState;
+    // Deliveries go on in the state the bridge was in (degraded: the recovery probes go on too).
+    this.draining = previous === 'degraded' || previous === 'failed' ? previous : 'active';
     this.setState('closed');
-    if (this.queues.pendingCount() > 0 && !wasDegraded) {
+    for (const cancel of [...this.inFlight.values()]) {
+      try {
+        cancel();
+      } catch {
+        // Cancelling one run must not keep the others from ending.
+      }
+    }
+    if (!this.isDrained()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.drainTimeoutMs);
         this.drained = () => {
@@ -330,8 +382,20 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       });
     }
     this.drained = undefined;
+    this.draining = undefined;
+    // A run still under way now (its terminal event not handed over in time) gets nothing more in.
+    this.inFlight.clear();
     this.giveUpOnQueued('Bridge closed before the event was delivered');
     await this.transport.close();
+  }
+
+  /** Nothing left for `close()` to wait for. */
+  private isDrained(): boolean {
+    return this.inFlight.size === 0 && this.queues.pendingCount() === 0;
+  }
+
+  private checkDrained(): void {
+    if (this.drained && this.isDrained()) this.drained();
   }
 
   private refuse(event: AgentEvent, cause: unknown, code: CodeOf<'DeliveryError'>, settle: DeliveryCallback): void {
@@ -342,22 +406,31 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
   }
 
   private degrade(): void {
-    if (this.currentState !== 'active' && this.currentState !== 'initializing') return;
-    this.setState('degraded');
+    const state = this.working;
+    if (state !== 'active' && state !== 'initializing') return;
+    this.setWorking('degraded');
     this.queues.holdAll(this.maxBufferedTotal);
     this.recovery.start();
   }
 
   private recover(): void {
-    if (this.currentState !== 'degraded') return;
+    if (this.working !== 'degraded') return;
     this.recovery.stop();
-    this.setState('active');
+    this.setWorking('active');
     this.recovery.recovered();
   }
 
   private fail(): void {
-    this.setState('failed');
+    this.setWorking('failed');
     this.giveUpOnQueued(`Transport down for more than ${this.failAfterMs} ms`);
+    // close() waiting for the drain: nothing is left to wait for.
+    this.checkDrained();
+  }
+
+  /** Changes the state deliveries follow: the public state, or while `close()` drains, only the drain's. */
+  private setWorking(next: BridgeState): void {
+    if (this.draining !== undefined) this.draining = next;
+    else this.setState(next);
   }
 
   /** Reports every queued event undelivered, drops the queues and lets stalled pumps see the end. */

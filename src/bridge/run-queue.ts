@@ -6,8 +6,16 @@ import type { BridgeCounters } from './metrics.js';
 /** How `send` settled: handed to the transport, or held in the bounded buffer while it is down. */
 export type DeliveryReceipt = 'delivered' | 'buffered';
 
-/** Callback form of a delivery outcome: an error, or the receipt. Called exactly once. */
-export type DeliveryCallback = (error: DeliveryError | undefined, receipt: DeliveryReceipt | undefined, event: AgentEvent) => void;
+/**
+ * Callback form of a delivery outcome: an error, or the receipt. Called exactly once. An event it
+ * settled as `'buffered'` that the bridge gives up on later (`close()` after its drain, `failed`)
+ * is reported to `late`, when the callback has one (the agents' runs: their `delivery_error`
+ * listeners, and the run's `deliveryErrors` while it has not resolved).
+ */
+export type DeliveryCallback = ((error: DeliveryError | undefined, receipt: DeliveryReceipt | undefined, event: AgentEvent) => void) & {
+  /** @internal */
+  late?: (error: DeliveryError, event: AgentEvent) => void;
+};
 
 export interface Pending {
   event: AgentEvent;
@@ -148,7 +156,14 @@ export class RunQueues {
     this.counters.failed++;
     if (pending.settled) this.counters.addBuffered(-1);
     this.onDeliveryError(error, pending.event);
-    if (!pending.settled) {
+    if (pending.settled) {
+      // Settled as buffered: its sender hears of the loss through `late` (isolated like a listener).
+      try {
+        pending.settle.late?.(error, pending.event);
+      } catch {
+        // A throwing observer must not break delivery.
+      }
+    } else {
       pending.settled = true;
       pending.settle(error, undefined, pending.event);
     }

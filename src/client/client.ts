@@ -165,7 +165,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     this.threadId = options.threadId;
     if (options.token !== undefined && typeof options.token !== 'string' && typeof options.token !== 'function') {
-      throw check.fail('token', `must be a string or a function returning one (got ${typeof options.token})`);
+      throw check.fail('token', `must be a string or a function returning one (got ${shown(options.token)})`);
     }
     if (options.tokenIn !== undefined && options.tokenIn !== 'query' && options.tokenIn !== 'header') {
       throw check.fail('tokenIn', `must be "query" or "header" (got ${shown(options.tokenIn)})`);

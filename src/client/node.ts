@@ -17,6 +17,7 @@ export * from './index.js';
  * in `?token=` unless you set `tokenIn: 'header'` (your class must then accept `(url, { headers })`).
  */
 export function connect(url: string, options: ConnectOptions): AgentwireClient {
-  if (options.WebSocket) return connectWith(url, options);
-  return connectWith(url, { ...options, tokenIn: options.tokenIn ?? 'header', WebSocket: WebSocket satisfies WebSocketConstructor });
+  // Only undefined means the default: a null or 0 `WebSocket` / `tokenIn` goes to connect()'s checks (INVALID_OPTION).
+  if (typeof options !== 'object' || options === null || options.WebSocket !== undefined) return connectWith(url, options);
+  return connectWith(url, { ...options, tokenIn: options.tokenIn === undefined ? 'header' : options.tokenIn, WebSocket: WebSocket satisfies WebSocketConstructor });
 }

@@ -62,6 +62,10 @@ export interface OptionChecker {
   fn<T>(option: string, value: T): T;
   /** `true` or `false`. */
   boolean(option: string, value: unknown): boolean;
+  /** One of `values` (strings, shown quoted: `must be "a" or "b"`). */
+  oneOf<T extends string>(option: string, value: unknown, values: readonly T[]): T;
+  /** A string of `min` (default 1) to `max` characters. */
+  string(option: string, value: unknown, max: number, min?: number): string;
 }
 
 /** Validation helpers of one constructor (its name, e.g. `MemoryTransport`, goes into every message). */
@@ -109,6 +113,17 @@ export function checker(owner: string): OptionChecker {
     },
     boolean(option, value) {
       if (typeof value !== 'boolean') throw refuse(option, 'true or false', value);
+      return value;
+    },
+    oneOf(option, value, values) {
+      if (!(values as readonly unknown[]).includes(value)) {
+        const listed = values.map((v) => JSON.stringify(v));
+        throw refuse(option, listed.length > 1 ? `${listed.slice(0, -1).join(', ')} or ${listed.at(-1)}` : `${listed[0]}`, value);
+      }
+      return value as (typeof values)[number];
+    },
+    string(option, value, max, min = 1) {
+      if (typeof value !== 'string' || value.length < min || value.length > max) throw refuse(option, `a string of ${min} to ${max} characters`, value);
       return value;
     },
   };

@@ -3,6 +3,7 @@ import { assertUnexpired, authenticateRequest, type Authenticate, type Principal
 import { readNodeBody, readWebBody, type ReadBodyOptions } from './body.js';
 import type { ResolvedBodyOptions, ResolvedRunLimitOptions } from './options.js';
 import type { AuthRequest } from './request.js';
+import type { RevocationWatch } from './revocations.js';
 import { RunSlots } from './run-slots.js';
 
 export interface RunAdmissionOptions {
@@ -26,8 +27,11 @@ export interface AdmittedRun<T> {
  * Admission of every surface that starts runs (AG-UI, useChat, run endpoints), in one order:
  * authenticate (with its timeout) → read the body (bytes, depth, timeout) → validate it
  * (`parse`, the surface's schema) → take a run slot (per user and in total). A slow, oversized
- * or invalid body never holds a slot, so it cannot lock its user out. Every refusal is an
- * `AgentwireError` to answer with `respondNode` / `respondWeb`.
+ * or invalid body never holds a slot, so it cannot lock its user out. A user revoked on the
+ * surface since the request began (`watch`, from the surface's `Revocations`) is refused with
+ * `REVOKED` after the hook and again after the body; credentials that expired while the body
+ * arrived with `TOKEN_EXPIRED`. The caller admits (ends) the watch when its stream or run is
+ * registered. Every refusal is an `AgentwireError` to answer with `respondNode` / `respondWeb`.
  */
 export class RunAdmission {
   readonly slots: RunSlots;
@@ -42,11 +46,15 @@ export class RunAdmission {
     return this.pending;
   }
 
-  /** `takesSlot(input)` false: the request starts no run (e.g. it answers a waiting one) and holds no slot. */
+  /**
+   * `takesSlot(input)` false: the request starts no run (e.g. it answers a waiting one) and holds
+   * no slot. `watch`: the request's `RevocationWatch` (checked here, ended by the caller).
+   */
   async admit<T>(
     request: AuthRequest,
     parse: (body: unknown, principal: Principal) => T | Promise<T>,
     takesSlot: (input: T) => boolean = () => true,
+    watch?: RevocationWatch,
   ): Promise<AdmittedRun<T>> {
     this.pending++;
     let principal: Principal;
@@ -58,8 +66,11 @@ export class RunAdmission {
     } finally {
       this.pending--;
     }
+    watch?.check(principal.userId);
     const body = await readBody(request, this.options.body);
-    // A body can take up to bodyTimeoutMs to arrive: no run starts for credentials that expired meanwhile.
+    // A body can take up to bodyTimeoutMs to arrive: no run starts for a user revoked or for
+    // credentials that expired meanwhile.
+    watch?.check(principal.userId);
     assertUnexpired(principal, Date.now());
     const input = await parse(body, principal);
     const release = takesSlot(input) ? this.slots.acquire(principal.userId) : () => undefined;

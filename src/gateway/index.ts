@@ -38,6 +38,7 @@ export { parseJsonBody, readNodeBody, readNodeText, readWebBody, readWebText, va
 export { RunSlots } from './run-slots.js';
 export { RunAdmission, readBody, type AdmittedRun, type RunAdmissionOptions } from './admission.js';
 export { ConnectionTracker, type ConnectionLimits, type TrackedConnection } from './connections.js';
+export { Revocations, revokedError, type RevocationWatch } from './revocations.js';
 export { OriginPolicy, type AllowedOrigins, type OriginCheck } from './origin.js';
 export { Follower, entryChars, type FollowResult, type FollowTarget, type FollowerOptions } from './follower.js';
 export { StatsRecorder, type DisconnectReason, type GatewayStats } from './stats.js';

@@ -157,12 +157,13 @@ export function resolveFrontEndOptions(options: FrontEndOptions, defaults: Surfa
   return resolved;
 }
 
-export function resolveBodyOptions(options: BodyOptions, name: string): ResolvedBodyOptions {
+/** Resolves and validates the body limits; `defaults`: a surface's own defaults where they differ (the answer endpoint's smaller `maxBodyBytes`). */
+export function resolveBodyOptions(options: BodyOptions, name: string, defaults: Partial<ResolvedBodyOptions> = {}): ResolvedBodyOptions {
   const check = checker(name);
   return {
-    maxBodyBytes: check.integer('maxBodyBytes', given(options.maxBodyBytes, DEFAULTS.maxBodyBytes), 1),
-    maxBodyDepth: check.integer('maxBodyDepth', given(options.maxBodyDepth, DEFAULTS.maxBodyDepth), 1),
-    bodyTimeoutMs: check.integer('bodyTimeoutMs', given(options.bodyTimeoutMs, DEFAULTS.bodyTimeoutMs), 1, MAX_TIMER_MS),
+    maxBodyBytes: check.integer('maxBodyBytes', given(options.maxBodyBytes, defaults.maxBodyBytes ?? DEFAULTS.maxBodyBytes), 1),
+    maxBodyDepth: check.integer('maxBodyDepth', given(options.maxBodyDepth, defaults.maxBodyDepth ?? DEFAULTS.maxBodyDepth), 1),
+    bodyTimeoutMs: check.integer('bodyTimeoutMs', given(options.bodyTimeoutMs, defaults.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs), 1, MAX_TIMER_MS),
   };
 }
 

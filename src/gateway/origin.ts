@@ -37,7 +37,9 @@ export class OriginPolicy {
     if (this.allowed === '*') return { ok: true, headers: { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': EXPOSED_HEADERS } };
     let allowed: boolean;
     try {
-      allowed = typeof this.allowed === 'function' ? this.allowed(origin) === true : this.allowed.includes(origin);
+      // Exact matches of a list only: anything else (a string slipped past validation) allows nothing,
+      // never a substring match (`'https://app.example.com'.includes('https://app.example.co')`).
+      allowed = typeof this.allowed === 'function' ? this.allowed(origin) === true : Array.isArray(this.allowed) && this.allowed.includes(origin);
     } catch {
       allowed = false;
     }

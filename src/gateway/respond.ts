@@ -46,7 +46,7 @@ export function problemOf(error: unknown, extra: Record<string, string> = {}): P
   const rawField = isInstance(failure, GatewayError) || isInstance(failure, ValidationError) ? readField(failure, 'field') : undefined;
   const field = typeof rawField === 'string' ? rawField : undefined;
   const headers: Record<string, string> = { ...(isInstance(failure, GatewayError) ? headersOf(readField(failure, 'headers')) : {}), ...extra };
-  if (code === 'AUTH_FAILED' || code === 'TOKEN_EXPIRED') headers['WWW-Authenticate'] ??= 'Bearer';
+  if (code === 'AUTH_FAILED' || code === 'TOKEN_EXPIRED' || code === 'REVOKED') headers['WWW-Authenticate'] ??= 'Bearer';
   return { status: entry.status, headers, body: { error: { code, message, ...(field !== undefined && { field }) } } };
 }
 

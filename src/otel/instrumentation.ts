@@ -17,6 +17,12 @@ export interface OtelInstrumentationOptions {
   maxContentLength?: number;
   /** Record the run's user as `user.id`. Default false (user ids are personal data). */
   recordUserId?: boolean;
+  /**
+   * Record a failed run's or tool's exception (message and stack, `span.recordException`) and its
+   * message as the span status message. Messages often quote arguments (personal data, secrets):
+   * false keeps only `error.type` and status ERROR. Default true (what tracing backends expect).
+   */
+  recordExceptions?: boolean;
 }
 
 /**
@@ -38,6 +44,7 @@ export interface OtelInstrumentationOptions {
 export function otelInstrumentation(options: OtelInstrumentationOptions = {}): AgentInstrumentation {
   const tracer = options.tracer ?? trace.getTracer('agentwire');
   const maxContentLength = options.maxContentLength ?? 4_096;
+  const recordExceptions = options.recordExceptions ?? true;
   /** Open run spans by run id: the parent of tool spans when no context manager carries it. */
   const runSpans = new Map<string, Span>();
 
@@ -67,10 +74,10 @@ export function otelInstrumentation(options: OtelInstrumentationOptions = {}): A
             span.setAttribute(GEN_AI.USAGE_INPUT_TOKENS, result.usage.inputTokens);
             span.setAttribute(GEN_AI.USAGE_OUTPUT_TOKENS, result.usage.outputTokens);
           }
-          if (result.status !== 'succeeded') fail(span, result.error);
+          if (result.status !== 'succeeded') fail(span, result.error, recordExceptions);
           return result;
         } catch (error) {
-          fail(span, error);
+          fail(span, error, recordExceptions);
           throw error;
         } finally {
           runSpans.delete(ctx.runId);
@@ -95,7 +102,7 @@ export function otelInstrumentation(options: OtelInstrumentationOptions = {}): A
           if (options.captureToolContent) span.setAttribute(GEN_AI.TOOL_CALL_RESULT, content(result));
           return result;
         } catch (error) {
-          fail(span, error);
+          fail(span, error, recordExceptions);
           throw error;
         } finally {
           span.end();
@@ -111,11 +118,24 @@ function parentOf(active: Context, runSpan: Span | undefined): Context {
   return trace.setSpan(active, runSpan);
 }
 
-function fail(span: Span, error: unknown): void {
-  span.setAttribute(ERROR_TYPE, errorType(error));
-  const message = error instanceof Error ? error.message : String(error);
-  span.setStatus({ code: SpanStatusCode.ERROR, message });
-  if (error instanceof Error) span.recordException(error);
+/** Marks the span failed. Never throws: a thrown value's getters (or toString) may, and the run's own error must go on. */
+function fail(span: Span, error: unknown, recordExceptions: boolean): void {
+  let type = '_OTHER';
+  let message: string | undefined;
+  try {
+    type = errorType(error);
+    if (recordExceptions) message = error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    // A hostile value: the span says it failed, with what could be read.
+  }
+  span.setAttribute(ERROR_TYPE, type);
+  span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
+  if (!recordExceptions || !(error instanceof Error)) return;
+  try {
+    span.recordException(error);
+  } catch {
+    // As above.
+  }
 }
 
 function toJson(value: unknown): string {

@@ -405,6 +405,67 @@ describe('AG-UI endpoint with @ag-ui/client HttpAgent (verifier and schema enfor
   });
 });
 
+describe('AG-UI endpoint: a user hook that throws costs its frames, not the stream', () => {
+  // A realistic bug: the hook expects an object, the output is a string (TypeError).
+  const buggy = (output: unknown) => (output as { text: string }).text.trim();
+
+  for (const [name, answerText] of [
+    ['throws', buggy],
+    ['returns a number', () => 5 as unknown as string],
+  ] as const) {
+    it(`answerText that ${name}: open reasoning is closed, the stream ends with RUN_ERROR INTERNAL_ERROR (fixed message), verified; onError gets the hook's error`, async () => {
+      const reported: Array<{ error: unknown; stage?: string; runId?: string }> = [];
+      const endpoint = await startEndpoint({ answerText, onError: (error, context) => void reported.push({ error, stage: context.stage, runId: context.runId }) });
+      const run = await runThroughClient(endpoint.client('alice', `thread-hook-${name.length}`), [{ think: 'Thinking' }], {}, `hook-run-${name.length}`);
+      expect(run.failures).toEqual([]);
+      expectNoClientComplaints();
+      expect(run.types).toEqual([
+        EventType.RUN_STARTED,
+        EventType.REASONING_START,
+        EventType.REASONING_MESSAGE_START,
+        EventType.REASONING_MESSAGE_CONTENT,
+        EventType.REASONING_MESSAGE_END,
+        EventType.REASONING_END,
+        EventType.RUN_ERROR,
+      ]);
+      const last = run.seen.at(-1) as BaseEvent & { code?: string; message?: string };
+      expect(last).toMatchObject({ code: 'INTERNAL_ERROR', message: "The server could not show the run's answer (details withheld)" });
+      expect(JSON.stringify(run.seen)).not.toMatch(/trim|answerText returned/);
+      expect(reported).toHaveLength(1);
+      expect(reported[0]).toMatchObject({ stage: 'serialize', runId: `hook-run-${name.length}` });
+      expect(reported[0]!.error).toBeInstanceOf(TypeError);
+      // The run itself succeeded; only its answer frame was lost.
+      expect(endpoint.eventsOf(`hook-run-${name.length}`).at(-1)?.data).toMatchObject({ status: 'succeeded' });
+
+      // The raw frames of a second run: every frame matches the schema and the verifier accepts the stream.
+      const response = await endpoint.post(
+        { threadId: `thread-hook-raw-${name.length}`, messages: [{ id: 'u1', role: 'user', content: 'hi' }], forwardedProps: { steps: [{ think: 'a' }, { think: 'b' }] } },
+        { Authorization: 'Bearer user-alice' },
+      );
+      const frames = await sseEvents(response);
+      for (const frame of frames) expect(EventSchema.safeParse(frame).error).toBeUndefined();
+      const verified = await lastValueFrom(from(frames).pipe(verifyEvents(), toArray()));
+      expect(verified.map((frame) => frame.type).slice(-2)).toEqual([EventType.REASONING_END, EventType.RUN_ERROR]);
+      expect(endpoint.handler.stats().poisonedEvents).toBe(0);
+    });
+  }
+
+  it('a throwing metadata hook refuses the POST (500, details withheld) before anything streams; onError gets it', async () => {
+    const reported: unknown[] = [];
+    const endpoint = await startEndpoint({
+      metadata: () => {
+        throw new Error('secret detail');
+      },
+      onError: (error) => void reported.push(error),
+    });
+    const response = await endpoint.post({ threadId: 'thread-meta', messages: [], forwardedProps: { steps: [] } }, { Authorization: 'Bearer user-alice' });
+    expect(response.status).toBe(500);
+    expect(await response.text()).not.toContain('secret detail');
+    expect(reported).toHaveLength(1);
+    expect(endpoint.events).toEqual([]);
+  });
+});
+
 describe('AG-UI endpoint: run ids, concurrency and isolation', () => {
   it('without a runId the run gets a standard agentwire run id of its thread; every frame matches the AG-UI schema', async () => {
     const endpoint = await startEndpoint();

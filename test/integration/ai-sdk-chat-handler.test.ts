@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { ModelAgent, agentwireCursorOf, messageAtCursor, resumeAfterCursor, type ChatHandlerOptions } from '../../src/ai-sdk/index.js';
-import { AgentBridge, MemoryTransport, defineTool, validateLifecycle, type AgentEvent, type LogEntry } from '../../src/index.js';
+import { AgentBridge, BaseAgent, MemoryTransport, defineTool, validateLifecycle, type AgentEvent, type LogEntry } from '../../src/index.js';
 import {
   NodeChat,
   chunksOfRun,
@@ -160,6 +160,78 @@ describe('createChatHandler: POST streams a run as the AI SDK UI message stream'
     await readMessage(recordChunks(await send(chatTransport('alice-token'), 'chat-1', [userMessage('Hi')]), chunks), undefined, (e) => errors.push(e));
     expect(chunks.filter((c) => c.type !== 'message-metadata').map((c) => c.type)).toEqual(['start', 'error', 'finish']);
     expect(errors.map((e) => (e as Error).message)).toEqual(['Agent "weather" failed']); // the provider's message stays on the server
+  });
+});
+
+describe('createChatHandler: a user hook that throws costs its chunks, not the stream', () => {
+  const flaky = defineTool({
+    name: 'flaky',
+    description: 'always fails',
+    parameters: z.object({}),
+    execute: () => {
+      throw new Error('tool broke');
+    },
+  });
+  /** Thinks, calls a failing tool, then answers with a plain string (or fails with `fail`). */
+  class Plain extends BaseAgent<{ fail: boolean }, string> {
+    protected async execute(input: { fail: boolean }): Promise<string> {
+      await this.think('Thinking');
+      await this.callTool('flaky', {}).catch(() => undefined);
+      if (input.fail) throw new Error('run broke');
+      return 'plain string answer';
+    }
+  }
+
+  async function chatWith(handler: Partial<ChatHandlerOptions<{ fail: boolean }>>, fail: boolean) {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const reported: Array<{ error: unknown; stage?: string }> = [];
+    const server = await startChatServer({
+      agent: new Plain({ name: 'plain', bridge, tools: [flaky] }),
+      log: transport,
+      heartbeatIntervalMs: 0,
+      input: () => ({ fail }),
+      onError: (error: unknown, context: { stage?: string }) => void reported.push({ error, stage: context.stage }),
+      ...handler,
+    } as never);
+    cleanups.push(async () => {
+      await server.close();
+      await bridge.close();
+    });
+    const chat = new DefaultChatTransport<UIMessage>({ api: `${server.url}/api/chat`, headers: { authorization: 'Bearer alice-token' } });
+    const chunks: UIMessageChunk[] = [];
+    const errors: unknown[] = [];
+    const message = await readMessage(recordChunks(await send(chat, 'chat-hook', [userMessage('Hi')]), chunks), undefined, (e) => errors.push(e));
+    return { chunks, errors, message, reported, types: chunks.filter((c) => c.type !== 'message-metadata').map((c) => c.type) };
+  }
+  const buggy = (result: unknown) => (result as { text: string }).text.trim();
+
+  it('resultText that throws: the step closes and the stream ends with an error chunk (fixed text) and finish; onError gets the TypeError', async () => {
+    const { types, chunks, errors, message, reported } = await chatWith({ resultText: buggy }, false);
+    expect(types).toEqual(['start', 'start-step', 'reasoning-start', 'reasoning-delta', 'reasoning-end', 'tool-input-available', 'tool-output-error', 'finish-step', 'error', 'finish']);
+    const fixed = "INTERNAL_ERROR: The server could not show the run's answer (details withheld)";
+    expect(chunks.find((c) => c.type === 'error')).toEqual({ type: 'error', errorText: fixed });
+    expect(chunks.at(-1)).toMatchObject({ type: 'finish', finishReason: 'error' });
+    expect(errors.map((e) => (e as Error).message)).toEqual([fixed]);
+    expect(summary(message)).toEqual(['step-start', 'reasoning:Thinking', 'tool-flaky:output-error']);
+    expect(reported.map(({ error, stage }) => [(error as Error).constructor.name, stage])).toEqual([['TypeError', 'serialize']]);
+  });
+
+  it('resultText that returns a number is a failed hook too (no text-delta with a number)', async () => {
+    const { types, reported } = await chatWith({ resultText: () => 5 as never }, false);
+    expect(types.slice(-3)).toEqual(['finish-step', 'error', 'finish']);
+    expect(reported).toHaveLength(1);
+  });
+
+  it('errorText that throws: tool-output-error and the error chunk carry a fixed text, the stream ends with finish; each failure reported', async () => {
+    const { types, chunks, errors, reported } = await chatWith({ errorText: buggy as never }, true);
+    expect(types).toEqual(['start', 'start-step', 'reasoning-start', 'reasoning-delta', 'reasoning-end', 'tool-input-available', 'tool-output-error', 'finish-step', 'error', 'finish']);
+    const fixed = 'The server could not show this error (details withheld)';
+    expect(chunks.find((c) => c.type === 'tool-output-error')).toMatchObject({ errorText: fixed });
+    expect(chunks.find((c) => c.type === 'error')).toEqual({ type: 'error', errorText: fixed });
+    expect(errors.map((e) => (e as Error).message)).toEqual([fixed]);
+    expect(JSON.stringify(chunks)).not.toMatch(/trim|tool broke|run broke/);
+    expect(reported.map(({ stage }) => stage)).toEqual(['serialize', 'serialize']);
   });
 });
 

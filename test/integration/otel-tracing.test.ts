@@ -196,6 +196,18 @@ describe('otelInstrumentation with an AsyncLocalStorage context manager (what No
     expect(tree.tools.map((span) => span.attributes['error.type'])).toEqual(['RangeError']);
   });
 
+  it('recordExceptions: false keeps error.type and status ERROR, and records no message nor exception', async () => {
+    const { agent } = scripted({ recordExceptions: false });
+    const result = await agent.run([{ tool: 'boom', args: {}, catchError: true }, { throw: 'postgres://admin:hunter2@db' }], { userId: 'alice', threadId: 'thread-quiet' });
+    expect(result.status).toBe('failed');
+    const { run, tools } = expectRunTree(tracing.spans(), result.runId, 'thread-quiet');
+    expect(run.status).toEqual({ code: SpanStatusCode.ERROR });
+    expect(run.attributes['error.type']).toBe('Error');
+    expect(tools.map((span) => [span.status, span.attributes['error.type']])).toEqual([[{ code: SpanStatusCode.ERROR }, 'RangeError']]);
+    for (const span of [run, ...tools]) expect(span.events.filter((e) => e.name === 'exception')).toEqual([]);
+    expect(JSON.stringify(tracing.spans().map((span) => [span.attributes, span.status, span.events]))).not.toContain('hunter2');
+  });
+
   it('an aborted run: the open tool span and the run span end with ERROR, error.type ABORTED', async () => {
     const { agent, events } = scripted();
     const controller = new AbortController();

@@ -43,6 +43,20 @@ describeWithRedis('BullMQRunQueue.submit refuses before queueing (F1, F3)', avai
     return { queue, other, transport, agent: new StepAgent({ bridge }), threadKey };
   }
 
+  it('after close() every operation refuses with QUEUE_CLOSED (not the closed connection\'s TRANSPORT_CLOSED)', async () => {
+    const { queue, other, agent } = setup();
+    const runId = await other.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-closed' });
+    await queue.close({ timeoutMs: 100 });
+    const closed = { code: 'QUEUE_CLOSED', name: 'StateError' };
+    await expect(queue.submit('steps', { steps: 1, stepMs: 1 }, { userId: 'ivy', threadId: 't-closed' })).rejects.toMatchObject(closed);
+    await expect(queue.cancel(runId, { userId: 'ivy' })).rejects.toMatchObject(closed);
+    await expect(queue.status(runId)).rejects.toMatchObject(closed);
+    await expect(queue.stats()).rejects.toMatchObject(closed);
+    expect(() => queue.serve({ agents: { steps: agent } })).toThrow(expect.objectContaining(closed));
+    // Another handle on the same queue still answers.
+    expect(await other.status(runId)).toMatchObject({ state: 'queued' });
+  });
+
   it('F1: a client-given run id the log already holds is refused RUN_ID_CONFLICT at submit (standard and custom ids); nothing is queued', async () => {
     const { queue, other, transport, agent } = setup();
     const standard = generateRunId('t-known');

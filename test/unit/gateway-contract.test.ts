@@ -90,6 +90,16 @@ describe('request parsers (property tests)', () => {
     );
   });
 
+  it('the origin check matches list entries exactly: a string that slipped past validation allows nothing, never a substring (f03)', () => {
+    const check = (allowed: unknown, origin: string) =>
+      new OriginPolicy(allowed as never, ['POST']).check(fromWebRequest(new Request('http://api.example.com/answer', { headers: { Origin: origin } }))!);
+    for (const origin of ['https://app.example.co', 'https://app.example.com', 'https://app', 'app.example.com']) {
+      expect(check('https://app.example.com', origin)).toMatchObject({ ok: false, error: { code: 'ORIGIN_FORBIDDEN' } });
+    }
+    expect(check(['https://app.example.com'], 'https://app.example.co')).toMatchObject({ ok: false });
+    expect(check(['https://app.example.com'], 'https://app.example.com')).toMatchObject({ ok: true, headers: { 'Access-Control-Allow-Origin': 'https://app.example.com' } });
+  });
+
   const deepJson = fc
     .tuple(fc.integer({ min: 0, max: 8_000 }), fc.constantFrom('[', '{"k":'), fc.boolean())
     .map(([depth, open, closed]) => open.repeat(depth) + '0' + (closed ? (open === '[' ? ']' : '}').repeat(depth) : ''));

@@ -14,12 +14,19 @@ import { MemoryRunQueue } from '../../src/runs/memory-queue.js';
 import { MemoryTransport } from '../../src/transport/memory/memory-transport.js';
 import { createAguiHandler } from '../../src/agui/handler.js';
 import { SseGateway } from '../../src/gateway/sse/gateway.js';
+import { AnswerEndpoint } from '../../src/gateway/answers/handler.js';
+import { RunsHandler } from '../../src/gateway/runs/handler.js';
 import { createChatHandler } from '../../src/ai-sdk/ui/chat-handler.js';
 import { resolveReconnect } from '../../src/client/backoff.js';
 import { AgentwireClient } from '../../src/client/client.js';
 import type { WebSocketLike } from '../../src/client/socket.js';
 import { ThreadRegistry } from '../../src/ids/thread-registry.js';
 import { ScriptedAgent } from '../helpers/agents.js';
+import { until } from '../helpers/wait.js';
+import { z } from 'zod';
+import { BaseAgent } from '../../src/agent/base-agent.js';
+import { defineTool } from '../../src/agent/tool.js';
+import { connect as connectNode } from '../../src/client/node.js';
 import { resolveGatewayOptions } from '../../src/gateway/websocket/options.js';
 import { resolveEventLogOptions, resolveTransportOptions } from '../../src/transport/redis/options.js';
 
@@ -31,7 +38,10 @@ type Kind =
   | { type: 'attempts' }
   | { type: 'fn' }
   | { type: 'bool' }
-  | { type: 'enum'; values: readonly unknown[] };
+  | { type: 'enum'; values: readonly unknown[] }
+  | { type: 'str'; min: number; max: number }
+  | { type: 'obj' }
+  | { type: 'fnOrBool' };
 
 const count: Kind = { type: 'int', min: 1 };
 const count0: Kind = { type: 'int', min: 0 };
@@ -47,6 +57,12 @@ function accepts(kind: Kind, value: unknown): boolean {
       return typeof value === 'boolean';
     case 'enum':
       return kind.values.includes(value);
+    case 'str':
+      return typeof value === 'string' && value.length >= kind.min && value.length <= kind.max;
+    case 'obj':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'fnOrBool':
+      return typeof value === 'function' || typeof value === 'boolean';
     case 'num':
       return typeof value === 'number' && Number.isFinite(value) && value >= kind.min && value <= kind.max;
     case 'attempts':
@@ -119,10 +135,33 @@ const runSurfaceOptions: Record<string, Kind> = {
   abortOnDisconnect: { type: 'bool' },
 };
 
+/** The shared options of the HTTP endpoints that hold no stream (AnswerEndpoint, RunsHandler). */
+const httpEndpointOptions: Record<string, Kind> = {
+  authTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+  onError: { type: 'fn' },
+  maxBodyBytes: count,
+  maxBodyDepth: count,
+  bodyTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+};
+
 function optionsWith(option: string, value: unknown): Record<string, unknown> {
   const [head, tail] = option.split('.') as [string, string | undefined];
   return tail === undefined ? { [head]: value } : { [head]: { [tail]: value } };
 }
+
+/** `connect()` of `agentwire/client/node` (fills in `ws` and `tokenIn: 'header'` only for undefined), closed at once. */
+function buildNodeClient(options: Record<string, unknown>): void {
+  const client = connectNode('ws://127.0.0.1:1/ws', (options === null ? null : { threadId: 't', reconnect: false, ...options }) as never);
+  client.close();
+}
+
+class PlainAgent extends BaseAgent<unknown, string> {
+  protected async execute(): Promise<string> {
+    return 'o';
+  }
+}
+
+const tool = { name: 't', description: 'd', parameters: z.object({}), execute: () => 'r' };
 
 const subjects: Subject[] = [
   {
@@ -229,14 +268,68 @@ const subjects: Subject[] = [
     options: { retryMs: count0, maxQueuedBytes: count, maxQueuedEvents: count },
   },
   {
+    // The answer endpoint and the run endpoints resolve the shared vocabulary as every surface (fifth attack round, f03).
+    owner: 'AnswerEndpoint',
+    build: withRequired({ authenticate, log: new MemoryTransport() }, (options) => new AnswerEndpoint(options as never)),
+    options: httpEndpointOptions,
+  },
+  {
+    owner: 'RunsHandler',
+    build: withRequired({ authenticate, queue: new MemoryRunQueue() }, (options) => new RunsHandler(options as never)),
+    options: httpEndpointOptions,
+  },
+  {
     owner: 'AguiHandler',
     build: withRequired({ authenticate, agent, log: new MemoryTransport() }, (options) => createAguiHandler(options as never)),
-    options: { ...runSurfaceOptions, toInput: { type: 'fn' } },
+    options: {
+      ...runSurfaceOptions,
+      toInput: { type: 'fn' },
+      thinking: { type: 'enum', values: ['reasoning', 'text'] },
+      cancelled: { type: 'enum', values: ['outcome', 'error'] },
+      answerText: { type: 'fn' },
+      metadata: { type: 'fn' },
+    },
   },
   {
     owner: 'ChatHandler',
     build: withRequired({ authenticate, agent, log: new MemoryTransport() }, (options) => createChatHandler(options as never)),
-    options: { ...runSurfaceOptions, input: { type: 'fn' } },
+    options: { ...runSurfaceOptions, input: { type: 'fn' }, resultText: { type: 'fn' }, errorText: { type: 'fn' }, cursorMetadata: { type: 'bool' } },
+  },
+  {
+    owner: 'connect()',
+    build: buildNodeClient,
+    options: { WebSocket: { type: 'fn' }, tokenIn: { type: 'enum', values: ['query', 'header'] } },
+  },
+  {
+    owner: 'BaseAgent',
+    build: (options) => new PlainAgent(options as never),
+    options: {
+      name: { type: 'str', min: 1, max: 128 },
+      validateEvents: { type: 'bool' },
+      redact: { type: 'obj' },
+      'redact.input': { type: 'fn' },
+      'redact.toolArgs': { type: 'fn' },
+      'redact.toolResult': { type: 'fn' },
+      'redact.output': { type: 'fn' },
+      'redact.error': { type: 'fn' },
+      instrumentation: { type: 'obj' },
+      'instrumentation.run': { type: 'fn' },
+      'instrumentation.tool': { type: 'fn' },
+    },
+  },
+  {
+    owner: 'defineTool()',
+    nullField: 'definition',
+    // Required fields have no default: an undefined one keeps the valid definition's.
+    build: (options) => defineTool((options === null ? null : { ...tool, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) }) as never),
+    options: {
+      name: { type: 'str', min: 1, max: 128 },
+      execute: { type: 'fn' },
+      // Timers: at most 2^31 - 1 ms (Node fires a longer one after 1 ms); approvals travel as whole ms.
+      timeoutMs: timer,
+      needsApproval: { type: 'fnOrBool' },
+      approvalTimeoutMs: { type: 'int', min: 1, max: MAX_TIMER_MS },
+    },
   },
   {
     owner: 'RedisStreamsTransport',
@@ -366,6 +459,43 @@ describe('constructor options: one validator, every hostile value refused', () =
     });
   }
 
+  it('allowedOrigins: the same values refused with the same message on every surface, the answer and run endpoints included (a string is not a list)', () => {
+    const log = new MemoryTransport();
+    const surfaces: Array<[string, (allowedOrigins: unknown) => unknown]> = [
+      ['WebSocketGateway', (allowedOrigins) => resolveGatewayOptions({ authenticate, allowedOrigins } as never)],
+      ['SseGateway', (allowedOrigins) => new SseGateway({ authenticate, log, allowedOrigins } as never)],
+      ['AguiHandler', (allowedOrigins) => createAguiHandler({ authenticate, agent, log, allowedOrigins } as never)],
+      ['AnswerEndpoint', (allowedOrigins) => new AnswerEndpoint({ authenticate, log, allowedOrigins } as never)],
+      ['RunsHandler', (allowedOrigins) => new RunsHandler({ authenticate, queue: new MemoryRunQueue(), allowedOrigins } as never)],
+    ];
+    for (const value of ['https://app.example.com', null, ['https://app.example.com/'], ['app.example.com'], [42], {}, 1]) {
+      const messages = surfaces.map(([owner, build]) => {
+        const error = thrownBy(() => build(value));
+        expect(error, `${owner} allowedOrigins ${shown(value)}`).toMatchObject({ name: 'ValidationError', code: 'INVALID_OPTION', field: 'allowedOrigins' });
+        return (error as Error).message.slice(owner.length);
+      });
+      expect(new Set(messages).size, `one message for ${shown(value)}`).toBe(1);
+    }
+    for (const value of [undefined, '*', ['https://app.example.com'], (origin: string) => origin === 'https://app.example.com']) {
+      for (const [owner, build] of surfaces) expect(thrownBy(() => build(value)), `${owner} allowedOrigins ${shown(value)}`).toBeUndefined();
+    }
+  });
+
+  it('AnswerEndpoint keeps its own default body bound (an answer is small: 64 KiB) and names itself in refusals', async () => {
+    const log = new MemoryTransport();
+    const endpoint = new AnswerEndpoint({ authenticate: () => ({ userId: 'u' }), log });
+    const big = JSON.stringify({ threadId: 't', runId: 'r', requestId: 'q', approved: true, reason: 'x'.repeat(65 * 1024) });
+    const response = await endpoint.web(new Request('http://localhost/answer', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: big }));
+    expect([response.status, ((await response.json()) as { error: { code: string } }).error.code]).toEqual([413, 'BODY_TOO_LARGE']);
+    expect(thrownBy(() => new AnswerEndpoint({ authenticate, log, maxBodyBytes: null } as never))).toMatchObject({
+      code: 'INVALID_OPTION',
+      field: 'maxBodyBytes',
+      message: 'AnswerEndpoint option maxBodyBytes must be a positive integer (got null)',
+    });
+    expect(thrownBy(() => new AnswerEndpoint({ authenticate: undefined, log } as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'authenticate' });
+    expect(thrownBy(() => new AnswerEndpoint({ authenticate, log: {} } as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'log' });
+  });
+
   it('reads the messages the brief names, e.g. maxTotalEvents 1.5 and threadTtlMs -1', () => {
     expect(thrownBy(() => new MemoryTransport({ maxTotalEvents: 1.5 }))).toMatchObject({
       name: 'ValidationError',
@@ -489,7 +619,7 @@ describe('constructor options: one validator, every hostile value refused', () =
     }
     expect(thrownBy(() => buildClient({ threadId: 'x'.repeat(128) }))).toBeUndefined();
     expect(thrownBy(() => buildClient({ tokenIn: 'cookie' }))).toMatchObject({ code: 'INVALID_OPTION', field: 'tokenIn', message: 'connect() option tokenIn must be "query" or "header" (got "cookie")' });
-    expect(thrownBy(() => buildClient({ token: 5 }))).toMatchObject({ code: 'INVALID_OPTION', field: 'token', message: 'connect() option token must be a string or a function returning one (got number)' });
+    expect(thrownBy(() => buildClient({ token: 5 }))).toMatchObject({ code: 'INVALID_OPTION', field: 'token', message: 'connect() option token must be a string or a function returning one (got 5)' });
     expect(thrownBy(() => buildClient({ reconnect: null }))).toMatchObject({ code: 'INVALID_OPTION', field: 'reconnect' });
   });
 
@@ -507,6 +637,88 @@ describe('constructor options: one validator, every hostile value refused', () =
       expect(error).toMatchObject({ code: 'INVALID_OPTION', field: option });
       expect((error as Error).message).toMatch(new RegExp(`^Test option ${option} must be .*\\(got ${gatewayShown(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
     }
+  });
+});
+
+describe('timeouts of tools and ask(): refused past 2^31 - 1 ms instead of firing after 1 ms', () => {
+  const DAYS30 = 30 * 24 * 3600 * 1000;
+
+  it('defineTool, addTool and the tools option refuse them at definition, with the common message', () => {
+    expect(thrownBy(() => defineTool({ ...tool, timeoutMs: DAYS30 }))).toMatchObject({
+      name: 'ValidationError',
+      code: 'INVALID_OPTION',
+      field: 'timeoutMs',
+      message: `defineTool() option timeoutMs must be a finite number of milliseconds > 0 and <= ${MAX_TIMER_MS} (got ${DAYS30})`,
+    });
+    expect(thrownBy(() => defineTool({ ...tool, needsApproval: true, approvalTimeoutMs: DAYS30 }))).toMatchObject({
+      field: 'approvalTimeoutMs',
+      message: `defineTool() option approvalTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS} (got ${DAYS30})`,
+    });
+    // A definition that skipped defineTool is checked when registered.
+    expect(thrownBy(() => new PlainAgent({ tools: [{ ...tool, timeoutMs: -1 }] }))).toMatchObject({ code: 'INVALID_OPTION', field: 'timeoutMs' });
+    expect(thrownBy(() => new PlainAgent().addTool({ ...tool, approvalTimeoutMs: Number.NaN }))).toMatchObject({ code: 'INVALID_OPTION', field: 'approvalTimeoutMs' });
+    expect(thrownBy(() => new PlainAgent({ tools: 'x' as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'tools' });
+    for (const parameters of [undefined, null, 5, {}, { '~standard': {} }]) {
+      expect(thrownBy(() => defineTool({ ...tool, parameters: parameters as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'parameters' });
+    }
+    for (const description of [undefined, null, 5]) {
+      expect(thrownBy(() => defineTool({ ...tool, description: description as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'description' });
+    }
+  });
+
+  it('a tool with the longest timer runs its body to the end (no TOOL_TIMEOUT after 1 ms)', async () => {
+    const bridge = new AgentBridge({ transport: new MemoryTransport() });
+    const slow = defineTool({ ...tool, name: 'slow', timeoutMs: MAX_TIMER_MS, execute: async () => new Promise<string>((resolve) => setTimeout(() => resolve('done'), 20)) });
+    class Caller extends BaseAgent<unknown, unknown> {
+      protected async execute(): Promise<unknown> {
+        return this.callTool('slow', {}).catch((error: { code?: string }) => `ERR ${error.code}`);
+      }
+    }
+    const result = await new Caller({ bridge, tools: [slow] }).run('x', { userId: 'u', threadId: 't-long' });
+    expect(result.output).toBe('done');
+    await bridge.close();
+  });
+
+  it('ask(…, { timeoutMs }) refuses what a timer or pending.timeoutMs cannot hold, at the call (no question shown), and waits with the rest', async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const shownTimeouts: unknown[] = [];
+    // The options ask() gets (not the run's input: a BigInt or a function cannot be an event).
+    let askOptions: unknown;
+    class Asker extends BaseAgent<unknown, unknown> {
+      protected async execute(): Promise<unknown> {
+        return this.ask('color?', z.string(), askOptions as never).catch((error: { code?: string; field?: string; message?: string }) => ({ ...error, message: error.message }));
+      }
+    }
+    const asker = new Asker({ bridge });
+    asker.on('tool_executing', (event) => shownTimeouts.push(event.data.pending?.timeoutMs));
+    const valid = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_TIMER_MS;
+    let thread = 0;
+    for (const timeoutMs of [...HOSTILE, DAYS30, 60_000]) {
+      const before = shownTimeouts.length;
+      const controller = new AbortController();
+      askOptions = { timeoutMs };
+      const started = asker.run('x', { userId: 'u', threadId: `t-ask-${thread++}`, signal: controller.signal });
+      if (valid(timeoutMs)) {
+        // Waiting: the question is shown with the promised timeout; cancelling ends the run.
+        await until(() => shownTimeouts.length > before, 'the question to be shown', 2_000);
+        expect(shownTimeouts.at(-1)).toBe(timeoutMs);
+        controller.abort();
+        expect((await started).status).toBe('cancelled');
+        continue;
+      }
+      const result = await started;
+      expect(result.output, shown(timeoutMs)).toMatchObject({
+        code: 'INVALID_OPTION',
+        field: 'timeoutMs',
+        message: `ask() option timeoutMs must be an integer from 1 to ${MAX_TIMER_MS} (got ${shown(timeoutMs)})`,
+      });
+      expect(shownTimeouts.length).toBe(before);
+    }
+    askOptions = null;
+    const result = await asker.run('x', { userId: 'u', threadId: 't-ask-null' });
+    expect(result.output).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+    await bridge.close();
   });
 });
 

@@ -114,7 +114,9 @@ class AiSdkChatHandler<Input> implements ChatHandler {
     this.toInput = options.input === undefined ? (request) => modelInputFromChat(request) as Input | Promise<Input> : check.fn('input', options.input);
     this.abortOnDisconnect = check.boolean('abortOnDisconnect', given(options.abortOnDisconnect, false));
     this.pauseOnRequest = check.boolean('pauseOnRequest', given(options.pauseOnRequest, true));
-    const { resultText, errorText, cursorMetadata } = options;
+    const resultText = options.resultText === undefined ? undefined : check.fn('resultText', options.resultText);
+    const errorText = options.errorText === undefined ? undefined : check.fn('errorText', options.errorText);
+    const cursorMetadata = check.boolean('cursorMetadata', given(options.cursorMetadata, true));
     this.surface = new RunSurface(options, {
       ...CHAT_DEFAULTS,
       surface: 'ai-sdk',

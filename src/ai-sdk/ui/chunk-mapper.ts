@@ -28,6 +28,15 @@ interface OpenText {
 /** Chunks that add a part to the message (what `processUIMessageStream` pushes a new part for). */
 const PART_OPENING = new Set<UIMessageChunk['type']>(['start-step', 'reasoning-start', 'text-start', 'tool-input-available']);
 
+/**
+ * The `error` chunk's text when the `resultText` hook throws (or returns something other than a
+ * string or undefined): the stream ends with it and `finish` (`error`); the hook's own error goes
+ * to `onError`, never to the client.
+ */
+export const RESULT_HOOK_FAILED = "INTERNAL_ERROR: The server could not show the run's answer (details withheld)";
+/** The text an `error` / `tool-output-error` chunk or an `abort` reason carries when the `errorText` hook throws (or returns no string). */
+export const ERROR_HOOK_FAILED = 'The server could not show this error (details withheld)';
+
 export function defaultResultText(result: unknown): string | undefined {
   if (result === undefined || result === null) return undefined;
   if (typeof result === 'string') return result;
@@ -73,6 +82,8 @@ export class UiChunkMapper {
   private readonly resultText: (result: unknown) => string | undefined;
   private readonly errorText: (error: ErrorInfo) => string;
   private readonly cursorMetadata: boolean;
+  /** Errors of user hooks contained while mapping (see `takeFaults`). */
+  private faults: unknown[] = [];
 
   constructor(options: UiMappingOptions = {}) {
     this.resultText = options.resultText ?? defaultResultText;
@@ -86,7 +97,15 @@ export class UiChunkMapper {
     return { stepOpen: this.stepOpen, settled: this.settled, openTools: [...this.openTools], parts: this.parts, openText, streamed: this.streamed };
   }
 
+  /** The errors user hooks threw while mapping the last event (cleared); its chunks were still made, with fixed texts. */
+  takeFaults(): unknown[] {
+    const faults = this.faults;
+    this.faults = [];
+    return faults;
+  }
+
   restore(state: unknown): void {
+    this.faults = [];
     const saved = state as {
       stepOpen: boolean;
       settled: boolean;
@@ -189,12 +208,19 @@ export class UiChunkMapper {
         if (data.status === 'succeeded') return [{ type: 'tool-output-available', toolCallId: data.toolCallId, output: data.result ?? null }];
         // A denied call is the AI SDK's output-denied state (the model got TOOL_DENIED as the tool's error result).
         if (data.error.code === 'TOOL_DENIED') return [{ type: 'tool-output-denied', toolCallId: data.toolCallId }];
-        return [{ type: 'tool-output-error', toolCallId: data.toolCallId, errorText: this.errorText(data.error) }];
+        return [{ type: 'tool-output-error', toolCallId: data.toolCallId, errorText: this.errorTextOf(data.error) }];
       }
       case 'agent_completed': {
         const { data } = event;
         if (data.status === 'succeeded') {
-          const answer = this.streamed ? undefined : this.resultText(data.result);
+          let answer: string | undefined;
+          try {
+            answer = this.streamed ? undefined : textOf(this.resultText(data.result), 'resultText', true);
+          } catch (error) {
+            // A hook that throws costs its chunks, not the stream's grammar: the step closes and the stream ends with an error.
+            this.faults.push(error);
+            return [...this.closeStep(), { type: 'error', errorText: RESULT_HOOK_FAILED }, { type: 'finish', finishReason: 'error' }];
+          }
           const id = event.id;
           const text: UIMessageChunk[] =
             answer === undefined || answer === ''
@@ -203,10 +229,20 @@ export class UiChunkMapper {
           return [...text, ...this.closeStep(), { type: 'finish', finishReason: 'stop' }];
         }
         if (data.status === 'failed') {
-          return [...this.closeStep(), { type: 'error', errorText: this.errorText(data.error) }, { type: 'finish', finishReason: 'error' }];
+          return [...this.closeStep(), { type: 'error', errorText: this.errorTextOf(data.error) }, { type: 'finish', finishReason: 'error' }];
         }
-        return [...this.closeStep(), { type: 'abort', reason: this.errorText(data.error) }];
+        return [...this.closeStep(), { type: 'abort', reason: this.errorTextOf(data.error) }];
       }
+    }
+  }
+
+  /** The `errorText` hook's text of `error`, or `ERROR_HOOK_FAILED` when it throws or returns no string. */
+  private errorTextOf(error: ErrorInfo): string {
+    try {
+      return textOf(this.errorText(error), 'errorText', false)!;
+    } catch (fault) {
+      this.faults.push(fault);
+      return ERROR_HOOK_FAILED;
     }
   }
 
@@ -235,4 +271,10 @@ export class UiChunkMapper {
     this.settled = false;
     return [{ type: 'finish-step' }];
   }
+}
+
+/** What a text hook returned, if it is a string (or undefined where allowed); a `TypeError` otherwise. */
+function textOf(text: unknown, hook: string, optional: boolean): string | undefined {
+  if (typeof text === 'string' || (optional && text === undefined)) return text as string | undefined;
+  throw new TypeError(`${hook} returned ${text === null ? 'null' : typeof text}, not a string${optional ? ' or undefined' : ''}`);
 }

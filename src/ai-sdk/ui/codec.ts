@@ -20,7 +20,7 @@ export class UiCodec implements RunStreamCodec {
     this.mapper = new UiChunkMapper(options);
   }
 
-  write(entry: LogEntry): { text: string; frames: number } {
+  write(entry: LogEntry): { text: string; frames: number; faults?: unknown[] } {
     // An event that is not JSON is refused here, before the mapping moves (costs this event only).
     if (entry.json === undefined) eventJson(entry.event);
     const saved = this.mapper.save();
@@ -28,7 +28,8 @@ export class UiCodec implements RunStreamCodec {
       const chunks = this.mapper.map(entry.event, String(entry.cursor));
       let text = '';
       for (const chunk of chunks) text += `data: ${JSON.stringify(chunk)}\n\n`;
-      return { text, frames: chunks.length };
+      const faults = this.mapper.takeFaults();
+      return faults.length > 0 ? { text, frames: chunks.length, faults } : { text, frames: chunks.length };
     } catch (error) {
       this.mapper.restore(saved);
       throw error;

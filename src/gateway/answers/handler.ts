@@ -3,28 +3,32 @@ import { answerFrameSchema } from '../../protocol/frames.js';
 import { GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { describeIssue } from '../../events/parse.js';
 import { isInteractionLog, type AnswerLog, type AnswerReceipt } from '../../transport/interaction.js';
-import { authenticateRequest, type Authenticate } from '../auth.js';
+import { assertUnexpired, authenticateRequest, type Principal } from '../auth.js';
 import { parseJsonBody, readNodeText, readWebText } from '../body.js';
-import { OriginPolicy, type AllowedOrigins } from '../origin.js';
-import { MAX_TIMER_MS, checker, type OnError } from '../options.js';
+import { OriginPolicy } from '../origin.js';
+import {
+  checker,
+  resolveBodyOptions,
+  resolveFrontEndOptions,
+  type BodyOptions,
+  type ErrorContext,
+  type FrontEndOptions,
+  type ResolvedBodyOptions,
+  type ResolvedFrontEndOptions,
+} from '../options.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { problemOf, respondNode, respondWeb } from '../respond.js';
+import { Revocations, type RevocationWatch } from '../revocations.js';
 
-/** Options of the answer endpoint: the front-end contract's names and meanings. */
-export interface AnswerEndpointOptions {
-  authenticate: Authenticate;
+/**
+ * Options of the answer endpoint: the front-end contract's names and meanings, resolved and
+ * validated as on every surface (`INVALID_OPTION`; only `undefined` means the default):
+ * `authenticate` (required), `authTimeoutMs` (10,000 ms), `allowedOrigins`, `onError`, and the
+ * body limits `maxBodyBytes` (an answer is small: 64 KiB), `maxBodyDepth` (64), `bodyTimeoutMs` (10,000 ms).
+ */
+export interface AnswerEndpointOptions extends Pick<FrontEndOptions, 'authenticate' | 'authTimeoutMs' | 'allowedOrigins' | 'onError'>, BodyOptions {
   /** Where answers go: the log the runs wait on (a `MemoryTransport`, a `RedisEventLog`, …). */
   log: AnswerLog;
-  /** Default 10,000 ms. */
-  authTimeoutMs?: number;
-  /** An answer is small: default 64 KiB. */
-  maxBodyBytes?: number;
-  /** Default 64. */
-  maxBodyDepth?: number;
-  /** Default 10,000 ms. */
-  bodyTimeoutMs?: number;
-  allowedOrigins?: AllowedOrigins;
-  onError?: OnError;
 }
 
 /** `POST` body of the answer endpoint: the WebSocket `answer` frame without its type. The user is the authenticated one, never a field. */
@@ -39,6 +43,8 @@ export interface AnswerResponseBody {
 }
 
 const NAME = 'AnswerEndpoint';
+/** An answer is small: the endpoint's own default body bound. */
+const ANSWER_BODY_DEFAULTS = { maxBodyBytes: 64 * 1024 } as const;
 /** Body fields that are the answer (refused `ANSWER_INVALID`, as by the log); the others address the request. */
 const ANSWER_FIELDS: ReadonlySet<string> = new Set(['approved', 'value', 'reason']);
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
@@ -50,29 +56,27 @@ const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache
  * catalog status: 403 `ANSWER_FORBIDDEN`, 409 `ANSWER_ALREADY_GIVEN` / `REQUEST_CLOSED` / `RUN_CLOSED`,
  * 404 `ANSWER_UNKNOWN_REQUEST`, 400 `ANSWER_INVALID` (the answer: `approved` not a boolean, a `reason`
  * over 1,024 characters, as the log refuses it) / `INVALID_REQUEST` (a body that addresses no request),
- * 413 `BODY_TOO_LARGE`, 401.
+ * 413 `BODY_TOO_LARGE`, 401 (`AUTH_FAILED`; `TOKEN_EXPIRED` also for credentials that expired while
+ * the body arrived; `REVOKED` for a user `revoke()`d while the request was being admitted).
  * Node: `endpoint.node(req, res)`; web-standard: `endpoint.web(request)`.
  */
 export class AnswerEndpoint {
   private readonly log: AnswerLog;
-  private readonly authTimeoutMs: number;
-  private readonly maxBodyBytes: number;
-  private readonly maxBodyDepth: number;
-  private readonly bodyTimeoutMs: number;
+  private readonly options: ResolvedFrontEndOptions;
+  private readonly body: ResolvedBodyOptions;
   private readonly origins: OriginPolicy;
+  /** Revocations that requests still being admitted (auth hook, body) must see. */
+  private readonly revocations = new Revocations();
 
-  constructor(private readonly options: AnswerEndpointOptions) {
-    const check = checker(NAME);
-    if (typeof options?.authenticate !== 'function') throw check.fail('authenticate', 'is required: a function (request: AuthRequest) => { userId } | null');
+  constructor(options: AnswerEndpointOptions) {
+    // The shared resolution: the same values are refused with the same messages as on every surface.
+    this.options = resolveFrontEndOptions(options, { name: NAME, heartbeatIntervalMs: 0, closeTimeoutMs: 0 });
     if (typeof (options.log as Partial<AnswerLog> | undefined)?.answerRequest !== 'function') {
-      throw check.fail('log', 'is required: a log that takes answers (answerRequest), e.g. a MemoryTransport or a RedisEventLog');
+      throw checker(NAME).fail('log', 'is required: a log that takes answers (answerRequest), e.g. a MemoryTransport or a RedisEventLog');
     }
     this.log = options.log;
-    this.authTimeoutMs = check.integer('authTimeoutMs', options.authTimeoutMs ?? 10_000, 1, MAX_TIMER_MS);
-    this.maxBodyBytes = check.integer('maxBodyBytes', options.maxBodyBytes ?? 64 * 1024, 1);
-    this.maxBodyDepth = check.integer('maxBodyDepth', options.maxBodyDepth ?? 64, 1);
-    this.bodyTimeoutMs = check.integer('bodyTimeoutMs', options.bodyTimeoutMs ?? 10_000, 1, MAX_TIMER_MS);
-    this.origins = new OriginPolicy(options.allowedOrigins, ['POST']);
+    this.body = resolveBodyOptions(options, NAME, ANSWER_BODY_DEFAULTS);
+    this.origins = new OriginPolicy(this.options.allowedOrigins, ['POST']);
   }
 
   /** Whether `log` can take answers (what the endpoint needs). */
@@ -92,9 +96,7 @@ export class AnswerEndpoint {
         return;
       }
       headers = this.admit(request);
-      const principal = await this.authenticate(request);
-      const text = await readNodeText(req, this.maxBodyBytes, this.bodyTimeoutMs);
-      const body = JSON.stringify(await this.answer(principal.userId, text));
+      const body = JSON.stringify(await this.watched(request, () => readNodeText(req, this.body.maxBodyBytes, this.body.bodyTimeoutMs)));
       res.writeHead(200, { ...JSON_HEADERS, ...headers, 'Content-Length': Buffer.byteLength(body) }).end(body);
     } catch (error) {
       this.report(error);
@@ -113,9 +115,8 @@ export class AnswerEndpoint {
         return new Response(null, { status: 204, headers: preflight.headers });
       }
       headers = this.admit(info);
-      const principal = await this.authenticate(info);
-      const text = await readWebText(request, this.maxBodyBytes, this.bodyTimeoutMs);
-      return new Response(JSON.stringify(await this.answer(principal.userId, text)), { status: 200, headers: { ...JSON_HEADERS, ...headers } });
+      const answered = await this.watched(info, () => readWebText(request, this.body.maxBodyBytes, this.body.bodyTimeoutMs));
+      return new Response(JSON.stringify(answered), { status: 200, headers: { ...JSON_HEADERS, ...headers } });
     } catch (error) {
       this.report(error);
       return respondWeb(error, headers);
@@ -130,15 +131,47 @@ export class AnswerEndpoint {
     return origin.headers;
   }
 
-  private authenticate(request: AuthRequest) {
+  /**
+   * Refuses the answers of `userId` still being admitted (the auth hook answering, the body
+   * arriving) with 401 `REVOKED`: nothing is appended for them. Returns how many streams were
+   * closed: always 0, the endpoint holds none. Make `authenticate` refuse the user's credentials too.
+   */
+  revoke(userId: string): number {
+    this.revocations.revoke(userId);
+    return 0;
+  }
+
+  /**
+   * Authenticates, reads the body (`read`) and answers, in the order of every surface: a user
+   * revoked since the request began is refused (`REVOKED`) after the hook and again after the body,
+   * credentials that expired while the body arrived with `TOKEN_EXPIRED`; nothing is appended then.
+   */
+  private async watched(request: AuthRequest, read: () => Promise<string>): Promise<AnswerResponseBody> {
+    const watch = this.revocations.watch();
+    try {
+      const principal = await this.authenticate(request);
+      watch.check(principal.userId);
+      const text = await read();
+      return await this.answer(principal, text, watch);
+    } finally {
+      watch.end();
+    }
+  }
+
+  private authenticate(request: AuthRequest): Promise<Principal> {
     return authenticateRequest(this.options.authenticate, request, {
-      timeoutMs: this.authTimeoutMs,
-      report: (error) => this.options.onError?.(error, { surface: 'answers', stage: 'authenticate' }),
+      timeoutMs: this.options.authTimeoutMs,
+      report: (error) => this.notify(error, { surface: 'answers', stage: 'authenticate' }),
     });
   }
 
-  private async answer(userId: string, text: string): Promise<AnswerResponseBody> {
-    const parsed = answerBodySchema.safeParse(parseJsonBody(text, this.maxBodyDepth));
+  private async answer(principal: Principal, text: string, watch: RevocationWatch): Promise<AnswerResponseBody> {
+    const { userId } = principal;
+    // The body may take up to bodyTimeoutMs: no answer is given for a user revoked or for
+    // credentials that expired meanwhile.
+    watch.admit(userId);
+    assertUnexpired(principal, Date.now());
+    const parsed = answerBodySchema.safeParse(parseJsonBody(text, this.body.maxBodyDepth));
     if (!parsed.success) {
       const issue = describeIssue(parsed.error);
       // The answer itself (`approved` not a boolean, a `reason` over 1,024 characters) is refused as
@@ -153,6 +186,15 @@ export class AnswerEndpoint {
 
   /** Failures that are not refusals (the log failed) go to `onError`. */
   private report(error: unknown): void {
-    if (problemOf(error).status >= 500 && !(error instanceof StateError)) this.options.onError?.(error, { surface: 'answers', stage: 'request' });
+    if (problemOf(error).status >= 500 && !(error instanceof StateError)) this.notify(error, { surface: 'answers', stage: 'request' });
+  }
+
+  /** Calls `onError`; a throwing error hook changes nothing (the client still gets its answer). */
+  private notify(error: unknown, context: ErrorContext): void {
+    try {
+      this.options.onError?.(error, context);
+    } catch {
+      // A throwing error hook must not turn a refusal into an unhandled rejection.
+    }
   }
 }

@@ -17,9 +17,12 @@ export interface RunStreamCodec {
    * The SSE text of `entry`, without its first `skip` frames (a client resuming inside an entry's
    * frames has them), and how many frames it holds. Advances the mapping state. Throws for an entry
    * that cannot be written (not JSON, a cursor that cannot be an SSE id): the state is left as it
-   * was, the entry is skipped, reported and counted.
+   * was, the entry is skipped, reported and counted. A user hook that threw while mapping (e.g.
+   * `answerText`) costs what it would have given, not the entry: its frames are still written (the
+   * stream's grammar holds: AG-UI ends with `RUN_ERROR`, useChat with an `error` chunk) and the
+   * hook's errors come back as `faults`, reported (not counted as poisoned).
    */
-  write(entry: LogEntry, skip?: number): { text: string; frames: number };
+  write(entry: LogEntry, skip?: number): { text: string; frames: number; faults?: unknown[] };
   /**
    * Optional: what a stream resumed after an entry boundary sends before the entries that follow,
    * from the mapping state the entries the client has left (useChat: a streamed text part still
@@ -51,6 +54,8 @@ export interface RunStreamHooks {
   finished(session: RunStreamSession, reason: RunStreamEnd): void;
   /** An entry could not be written: skipped, reported and counted. */
   poisoned(session: RunStreamSession, entry: LogEntry, error: unknown): void;
+  /** A user hook threw while an entry was written; the entry was still written (see `RunStreamCodec.write`). */
+  hookFailed(session: RunStreamSession, entry: LogEntry, error: unknown): void;
   isolationDrop(session: RunStreamSession): void;
   framesSent(count: number): void;
 }
@@ -226,9 +231,10 @@ export class RunStreamSession implements TrackedConnection {
       const entry = seen[seen.length - 1]!;
       this.lastSeq = Math.max(this.lastSeq, entry.event.seq);
       try {
-        const { text, frames } = this.codec.write(entry, plan.skip);
+        const { text, frames, faults } = this.codec.write(entry, plan.skip);
         this.opening = text;
         this.openingFrames = frames;
+        for (const fault of faults ?? []) this.hooks.hookFailed(this, entry, fault);
       } catch (error) {
         if (error instanceof HistoryGapError) throw error; // a position inside the entry that it does not have
         this.hooks.poisoned(this, entry, error);
@@ -429,6 +435,7 @@ export class RunStreamSession implements TrackedConnection {
             const written = this.codec.write(entry);
             chunk += written.text;
             frames += written.frames;
+            for (const fault of written.faults ?? []) this.hooks.hookFailed(this, entry, fault);
           } catch (error) {
             // One entry that cannot be written costs that entry only.
             this.hooks.poisoned(this, entry, error);

@@ -33,6 +33,7 @@ import {
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { respondNode, respondWeb, toAgentwireError } from '../respond.js';
+import { Revocations, type RevocationWatch } from '../revocations.js';
 import { NodeSseSink, WebSseSink } from '../sse/sinks.js';
 import { STREAM_HEADERS } from '../sse/wire.js';
 import { StatsRecorder, type DisconnectReason, type GatewayStats } from '../stats.js';
@@ -187,6 +188,8 @@ export class RunSurface {
   private readonly origins: OriginPolicy;
   private readonly tracker: ConnectionTracker<RunStreamSession>;
   private readonly recorder = new StatsRecorder();
+  /** Revocations that requests still being admitted (auth hook, body, subscription) must see. */
+  private readonly revocations = new Revocations();
   private readonly maxQueuedChars: number;
   private readonly maxQueuedEntries: number;
   private readonly terminalTimeoutMs: number;
@@ -278,17 +281,33 @@ export class RunSurface {
    */
   async start<T extends { threadId: string; runId: string }>(request: AuthRequest, responder: RunResponder, cors: Record<string, string>, spec: RunStartSpec<T>): Promise<void> {
     this.assertOpen();
+    // From here until its stream is registered, a revoke() of the user refuses the request (REVOKED).
+    const watch = this.revocations.watch();
+    try {
+      await this.startWatched(request, responder, cors, spec, watch);
+    } finally {
+      watch.end();
+    }
+  }
+
+  private async startWatched<T extends { threadId: string; runId: string }>(
+    request: AuthRequest,
+    responder: RunResponder,
+    cors: Record<string, string>,
+    spec: RunStartSpec<T>,
+    watch: RevocationWatch,
+  ): Promise<void> {
     const done = this.tracker.authenticating();
     let admitted;
     try {
-      admitted = await this.admission.admit(request, spec.parse, (input) => spec.continuation?.(input) === undefined);
+      admitted = await this.admission.admit(request, spec.parse, (input) => spec.continuation?.(input) === undefined, watch);
     } finally {
       done();
     }
     const continuation = spec.continuation?.(admitted.input);
     if (continuation) {
       if (responder.gone()) return;
-      return this.continueRun(admitted.principal, continuation, responder, cors, spec);
+      return this.continueRun(admitted.principal, continuation, responder, cors, spec, watch);
     }
     let handedOver = false;
     try {
@@ -300,7 +319,7 @@ export class RunSurface {
       else this.claimed.add(runId);
       let claimHeld = true;
       try {
-        const session = this.session(principal, threadId, runId, true);
+        const session = this.session(principal, threadId, runId, true, watch);
         let result;
         try {
           result = await session.subscribe(this.log);
@@ -396,6 +415,15 @@ export class RunSurface {
    */
   async resume(request: AuthRequest, responder: RunResponder, cors: Record<string, string>, target: ResumeTarget): Promise<void> {
     this.assertOpen();
+    const watch = this.revocations.watch();
+    try {
+      await this.resumeWatched(request, responder, cors, target, watch);
+    } finally {
+      watch.end();
+    }
+  }
+
+  private async resumeWatched(request: AuthRequest, responder: RunResponder, cors: Record<string, string>, target: ResumeTarget, watch: RevocationWatch): Promise<void> {
     const done = this.tracker.authenticating();
     let principal: Principal;
     try {
@@ -406,6 +434,7 @@ export class RunSurface {
     } finally {
       done();
     }
+    watch.check(principal.userId);
     if (responder.gone()) return;
     this.assertOpen();
     const { userId } = principal;
@@ -413,9 +442,12 @@ export class RunSurface {
     let runId = target.runId;
     if (runId === undefined && position === undefined) {
       runId = await latestActiveRun(this.log, userId, threadId);
-      if (runId === undefined) return responder.empty(204, cors);
+      if (runId === undefined) {
+        watch.admit(userId);
+        return responder.empty(204, cors);
+      }
     }
-    const session = this.session(principal, threadId, runId, false);
+    const session = this.session(principal, threadId, runId, false, watch);
     let plan;
     try {
       const result = await session.subscribe(this.log);
@@ -469,6 +501,7 @@ export class RunSurface {
     responder: RunResponder,
     cors: Record<string, string>,
     spec: RunStartSpec<T>,
+    watch: RevocationWatch,
   ): Promise<void> {
     this.assertOpen();
     const answers = this.log as Partial<AnswerLog>;
@@ -477,7 +510,7 @@ export class RunSurface {
     }
     const { userId } = principal;
     const { threadId } = request;
-    const session = this.session(principal, threadId, undefined, true);
+    const session = this.session(principal, threadId, undefined, true, watch);
     let runId: string | undefined;
     try {
       const result = await session.subscribe(this.log);
@@ -520,6 +553,8 @@ export class RunSurface {
           resolved.push(entry);
           continue;
         }
+        // Revoked (or expired, replaced) since the stream was registered: no further answer is given for the user.
+        if (!session.isOpen) throw session.refusal();
         try {
           await answers.answerRequest({ runId, threadId, requestId: pending.requestId, userId, ...response.answer(pending) });
           resolved.push(entry);
@@ -614,10 +649,13 @@ export class RunSurface {
 
   /**
    * Ends every open stream of `userId` (final message `REVOKED`) and cancels the runs this surface
-   * started for that user; returns how many streams were closed. Make `authenticate` refuse the
-   * user's credentials too.
+   * started for that user; returns how many streams were closed. The user's requests still being
+   * admitted (hook answering, body arriving, stream being set up) are refused with 401 `REVOKED`
+   * and start nothing. Make `authenticate` refuse the user's credentials too.
    */
   revoke(userId: string): number {
+    // Requests still being admitted (hook answering, body arriving) are refused with REVOKED.
+    this.revocations.revoke(userId);
     for (const run of this.runs.values()) {
       if (run.userId === userId) run.controller.abort(new AbortError("The user's access was revoked"));
     }
@@ -751,7 +789,13 @@ export class RunSurface {
     return new GatewayError('INTERNAL_ERROR', 'The run could not be started', { cause: error });
   }
 
-  private session(principal: Principal, threadId: string, runId: string | undefined, startedRun: boolean): RunStreamSession {
+  /**
+   * A stream registered for `principal` (limits, expiry, revocation from now on). `watch`: the
+   * request's revocation watch, admitted here: a user revoked since the request began is refused
+   * (`REVOKED`) before anything is registered.
+   */
+  private session(principal: Principal, threadId: string, runId: string | undefined, startedRun: boolean, watch: RevocationWatch): RunStreamSession {
+    watch.admit(principal.userId);
     const session: RunStreamSession = new RunStreamSession(
       principal.userId,
       threadId,
@@ -761,6 +805,7 @@ export class RunSurface {
       {
         finished: (finished, reason) => this.finished(finished, reason),
         poisoned: (owner, entry, error) => this.poisoned(owner, entry, error),
+        hookFailed: (owner, entry, error) => this.reportSerialize(owner, entry, error),
         isolationDrop: () => void this.recorder.isolationDrops++,
         framesSent: (count) => void (this.recorder.framesSent += count),
       },
@@ -797,6 +842,11 @@ export class RunSurface {
 
   private poisoned(session: RunStreamSession, entry: LogEntry, error: unknown): void {
     this.recorder.poisonedEvents++;
+    this.reportSerialize(session, entry, error);
+  }
+
+  /** An error met while writing an entry (stage `serialize`). */
+  private reportSerialize(session: RunStreamSession, entry: LogEntry, error: unknown): void {
     const event = entry.event as Partial<LogEntry['event']>;
     this.report(error, {
       surface: this.config.surface,

@@ -9,6 +9,7 @@ import { checker, resolveBodyOptions, resolveFrontEndOptions, resolvePath, type 
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { problemOf } from '../respond.js';
+import { Revocations, type RevocationWatch } from '../revocations.js';
 import { StatsRecorder, type GatewayStats } from '../stats.js';
 
 export interface RunsHandlerOptions extends Omit<FrontEndOptions, 'maxConnectionsPerUser' | 'maxConnections' | 'userLimitPolicy' | 'heartbeatIntervalMs'>, BodyOptions {
@@ -65,6 +66,8 @@ export class RunsHandler {
   private readonly agents: ReadonlySet<string> | undefined;
   private readonly origins: OriginPolicy;
   private readonly recorder = new StatsRecorder();
+  /** Revocations that requests still being admitted (auth hook, body) must see. */
+  private readonly revocations = new Revocations();
   private authenticating = 0;
   private closed = false;
 
@@ -108,6 +111,17 @@ export class RunsHandler {
   }
 
   /**
+   * Refuses the requests of `userId` still being admitted (the auth hook answering, a submit's
+   * body arriving) with 401 `REVOKED`: nothing is queued or cancelled for them. Returns how many
+   * streams were closed: always 0, the run endpoints hold none (runs already queued are the
+   * queue's: cancel them with `queue.cancel`). Make `authenticate` refuse the user's credentials too.
+   */
+  revoke(userId: string): number {
+    this.revocations.revoke(userId);
+    return 0;
+  }
+
+  /**
    * Refuses new requests with 503 `GATEWAY_CLOSED` (the queue and its runs are the caller's to
    * close). Settles at once (it holds no connection); a promise like every surface's `close()`.
    */
@@ -138,12 +152,20 @@ export class RunsHandler {
       if (request.method !== method) {
         throw new GatewayError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, { headers: { Allow: `OPTIONS, ${method}` } });
       }
-      const principal = await this.authenticate(request);
-      if (route === 'submit') return { status: 202, ...(await this.submit(request, principal, cors)) };
-      const runId = rest[0]!;
-      if (route === 'status') return { status: 200, headers: cors, body: await this.ownedStatus(runId, principal.userId) };
-      const result = await this.queue.cancel(runId, { userId: principal.userId });
-      return { status: 202, headers: cors, body: { runId, result } };
+      // From the hook's start until the request acts, a revoke() of its user refuses it (REVOKED).
+      const watch = this.revocations.watch();
+      try {
+        const principal = await this.authenticate(request);
+        watch.check(principal.userId);
+        if (route === 'submit') return { status: 202, ...(await this.submit(request, principal, cors, watch)) };
+        watch.end();
+        const runId = rest[0]!;
+        if (route === 'status') return { status: 200, headers: cors, body: await this.ownedStatus(runId, principal.userId) };
+        const result = await this.queue.cancel(runId, { userId: principal.userId });
+        return { status: 202, headers: cors, body: { runId, result } };
+      } finally {
+        watch.end();
+      }
     } catch (error) {
       return this.refuse(error, cors);
     }
@@ -161,9 +183,11 @@ export class RunsHandler {
     }
   }
 
-  private async submit(request: AuthRequest, principal: Principal, cors: Record<string, string>): Promise<Omit<Answer, 'status'>> {
+  private async submit(request: AuthRequest, principal: Principal, cors: Record<string, string>, watch: RevocationWatch): Promise<Omit<Answer, 'status'>> {
     const raw = await readBody(request, this.body);
-    // The body may take up to bodyTimeoutMs: no run is queued for credentials that expired meanwhile.
+    // The body may take up to bodyTimeoutMs: no run is queued for a user revoked or for
+    // credentials that expired meanwhile.
+    watch.admit(principal.userId);
     assertUnexpired(principal, Date.now());
     const userId = principal.userId;
     const parsed = submitSchema.safeParse(raw);

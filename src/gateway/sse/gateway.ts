@@ -10,6 +10,7 @@ import { checker, given, resolveFrontEndOptions, resolveLog, resolvePath, type E
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { respondNode, respondWeb, toAgentwireError } from '../respond.js';
+import { Revocations } from '../revocations.js';
 import { StatsRecorder, type DisconnectReason, type GatewayStats } from '../stats.js';
 import type { FollowResult } from '../follower.js';
 import { parseStreamRequest } from './request.js';
@@ -69,6 +70,8 @@ export class SseGateway {
   private readonly origins: OriginPolicy;
   private readonly tracker: ConnectionTracker<SseSession>;
   private readonly recorder = new StatsRecorder();
+  /** Revocations that requests still authenticating must see. */
+  private readonly revocations = new Revocations();
   /** Sessions not finished yet (open, or still subscribing), for shutdown. */
   private readonly live = new Set<SseSession>();
   private readonly idleWaiters: Array<() => void> = [];
@@ -167,9 +170,11 @@ export class SseGateway {
 
   /**
    * Ends every open stream of `userId` with a final `close` event `REVOKED`; returns how many.
-   * Make `authenticate` refuse the user's credentials too: EventSource reconnects by itself.
+   * The user's requests whose `authenticate` hook is still answering are refused with 401
+   * `REVOKED`. Make `authenticate` refuse the user's credentials too: EventSource reconnects by itself.
    */
   revoke(userId: string): number {
+    this.revocations.revoke(userId);
     return this.tracker.revoke(userId);
   }
 
@@ -218,13 +223,17 @@ export class SseGateway {
     const target = parseStreamRequest(request);
 
     const done = this.tracker.authenticating();
+    // A revoke() of the user while the hook answers refuses the request (REVOKED) when it does.
+    const watch = this.revocations.watch();
     let principal: Principal;
     try {
       principal = await authenticateRequest(this.options.authenticate, request, {
         timeoutMs: this.options.authTimeoutMs,
         report: (error) => this.report(error, { surface: 'sse', threadId: target.threadId, stage: 'authenticate' }),
       });
+      watch.check(principal.userId);
     } finally {
+      watch.end();
       done();
     }
     if (responder.gone()) return; // the client left during authentication

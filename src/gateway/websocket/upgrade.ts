@@ -1,8 +1,9 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AgentwireError, AuthError, GatewayError, httpStatusOf } from '../../errors/index.js';
+import { AgentwireError, GatewayError, httpStatusOf } from '../../errors/index.js';
 import { authFailed, authenticateRequest, type Authenticate, type Principal } from '../auth.js';
 import type { AuthRequest } from '../request.js';
+import { Revocations } from '../revocations.js';
 
 /** Answers an upgrade request with a plain HTTP error; no WebSocket is opened. */
 export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
@@ -66,34 +67,31 @@ function upgradeMessage(error: AgentwireError): string {
 
 /**
  * Authentication of upgrades through the contract's `authenticateRequest`, plus revocations that
- * land while a hook is answering: user → the revocation's sequence number and time. A handshake
- * that started before the revocation is refused (`REVOKED`) when its hook answers. Entries older
- * than `authTimeoutMs` cannot matter (every handshake pending then has timed out) and are
- * dropped; the map is emptied whenever no handshake is pending.
+ * land while a hook is answering (the shared `Revocations` of every surface): a handshake that
+ * started before `revoke(userId)` is refused (`REVOKED`) when its hook answers.
  */
 export class Handshakes {
-  private readonly revocations = new Map<string, { seq: number; at: number }>();
-  private revocationSeq = 0;
-  /** Handshakes waiting for `authenticate`. */
-  pending = 0;
+  private readonly revocations = new Revocations();
 
   constructor(
     private readonly hook: Authenticate,
     private readonly timeoutMs: number,
   ) {}
 
+  /** Handshakes waiting for `authenticate`. */
+  get pending(): number {
+    return this.revocations.size;
+  }
+
   /** The principal of `request`; throws `AuthError` (`AUTH_FAILED`, `AUTH_TIMEOUT`, `TOKEN_EXPIRED`, `REVOKED`). */
   async authenticate(request: AuthRequest, report: (error: unknown) => void): Promise<Principal> {
-    this.pending++;
-    const before = this.revocationSeq;
+    const watch = this.revocations.watch();
     let principal: Principal;
     try {
       principal = await authenticateRequest(this.hook, request, { timeoutMs: this.timeoutMs, report });
-      if ((this.revocations.get(principal.userId)?.seq ?? 0) > before) {
-        throw new AuthError("The user's access was revoked", { code: 'REVOKED' });
-      }
+      watch.check(principal.userId);
     } finally {
-      if (--this.pending === 0) this.revocations.clear();
+      watch.end();
     }
     // Only what the gateway uses: a hook may return a richer object.
     return principal.expiresAt === undefined ? { userId: principal.userId } : { userId: principal.userId, expiresAt: principal.expiresAt };
@@ -101,14 +99,6 @@ export class Handshakes {
 
   /** Handshakes of `userId` pending now are refused when their hook answers. */
   revoke(userId: string): void {
-    if (this.pending === 0) return;
-    const now = Date.now();
-    for (const [user, revocation] of this.revocations) {
-      if (revocation.at >= now - this.timeoutMs - 1_000) break;
-      this.revocations.delete(user);
-    }
-    // Re-inserted at the end: the map stays in order of time.
-    this.revocations.delete(userId);
-    this.revocations.set(userId, { seq: ++this.revocationSeq, at: now });
+    this.revocations.revoke(userId);
   }
 }

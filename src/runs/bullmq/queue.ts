@@ -68,7 +68,7 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   async submit(agent: string, input: unknown, options: SubmitOptions): Promise<string> {
-    if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
+    this.assertOpen();
     const job = prepareJob(agent, input, options);
     try {
       return await this.submitJob(job, options.runId !== undefined);
@@ -167,6 +167,7 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   async cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
+    this.assertOpen();
     try {
       return await this.cancelRun(runId, options);
     } catch (error) {
@@ -204,6 +205,7 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   async status(runId: string): Promise<RunInfo | undefined> {
+    this.assertOpen();
     const flat = await this.connection.send<string[]>(['HGETALL', this.ctx.keys.run(runId)]).catch((error: unknown) => {
       throw toTransportError(error, `Reading the status of run ${shown(runId)}`);
     });
@@ -212,7 +214,7 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   serve({ agents }: { agents: AgentSet }, options: ServeOptions = {}): RunWorker {
-    if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
+    this.assertOpen();
     const worker = new BullMQWorker(this.ctx, agentsByName(agents), options, (closed) => this.workers.delete(closed));
     this.workers.add(worker);
     this.reaper.start();
@@ -220,6 +222,7 @@ export class BullMQRunQueue implements RunQueue {
   }
 
   async stats(): Promise<RunQueueStats> {
+    this.assertOpen();
     const { keys, counters } = this.ctx;
     const [queued, running, oldest] = await Promise.all([
       this.connection.send<number>(['ZCARD', keys.queued]),
@@ -245,6 +248,11 @@ export class BullMQRunQueue implements RunQueue {
   /** Runs one reaper pass now (tests, and processes that want a pass before exiting). */
   reapNow(): Promise<void> {
     return this.reaper.tick();
+  }
+
+  /** After `close()` its Redis connection is gone: every operation refuses with `QUEUE_CLOSED` (not the connection's `TRANSPORT_CLOSED`). */
+  private assertOpen(): void {
+    if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
   }
 
   async close(options?: CloseOptions): Promise<void> {
