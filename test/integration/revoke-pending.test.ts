@@ -6,8 +6,7 @@
  * servers on loopback, bodies written in pieces; every assertion is on what the client received
  * and what the log holds.
  */
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, MemoryTransport, tokenFrom, type Authenticate, type Principal } from '../../src/index.js';
 import { AnswerEndpoint } from '../../src/gateway/index.js';
@@ -20,6 +19,7 @@ import { StepAgent } from '../helpers/runs-agents.js';
 import { SseTestClient } from '../helpers/sse-client.js';
 import { scriptedRun } from '../helpers/sse-server.js';
 import { until } from '../helpers/wait.js';
+import { listenHttp } from '../helpers/http-listen.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -110,18 +110,7 @@ function slowPost(url: string, headers: Record<string, string>, body: unknown): 
 
 const codeOf = (text: string): string => (JSON.parse(text) as { error: { code: string } }).error.code;
 
-async function listen(handler: Parameters<typeof createServer>[1]): Promise<string> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const listen = (handler: Parameters<typeof listenHttp>[0]): Promise<string> => listenHttp(handler, cleanups);
 
 describe.each([
   ['agui', 'node'],
