@@ -1,4 +1,4 @@
-import { ERROR_CATALOG, type CodeOf, type ErrorCode } from './catalog.js';
+import { ERROR_CATALOG, isErrorCode, type CodeOf, type ErrorCode } from './catalog.js';
 import { isInstance, readField } from './guards.js';
 
 /**
@@ -45,8 +45,8 @@ export class AgentwireError extends Error {
 
 /** Whether the class that owns `code` in the catalog is `target` or one of its ancestors (an application may subclass). */
 function ownsCode(target: object, code: unknown): boolean {
-  const owner = typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code) ? ERROR_CATALOG[code as ErrorCode].owner : undefined;
-  if (owner === undefined) return false;
+  if (!isErrorCode(code)) return false;
+  const owner = ERROR_CATALOG[code].owner;
   for (let c: unknown = target; typeof c === 'function' && c !== AgentwireError; c = Object.getPrototypeOf(c)) {
     if ((c as { name: string }).name === owner) return true;
   }
@@ -78,7 +78,7 @@ export class DeliveryError extends AgentwireError {
     super(options.code ?? 'DELIVERY_FAILED', message, options);
     // The cause is often a transport's error: read guarded (a throwing `code` getter names no code).
     const causeCode = isInstance(options.cause, AgentwireError) ? readField(options.cause, 'code') : undefined;
-    this.causeCode = typeof causeCode === 'string' && Object.hasOwn(ERROR_CATALOG, causeCode) ? (causeCode as ErrorCode) : undefined;
+    this.causeCode = isErrorCode(causeCode) ? causeCode : undefined;
   }
 }
 

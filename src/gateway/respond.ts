@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { AgentwireError, ERROR_CATALOG, GatewayError, ValidationError, type ErrorClassName } from '../errors/index.js';
+import { AgentwireError, ERROR_CATALOG, GatewayError, ValidationError, isErrorCode, type ErrorClassName } from '../errors/index.js';
 import { isInstance, readField } from '../errors/guards.js';
 
 /** The JSON body of every refused HTTP request on every surface: `{ "error": { "code", "message", "field"? } }`. */
@@ -24,8 +24,7 @@ const CLIENT_SAFE: ReadonlySet<ErrorClassName> = new Set(['GatewayError', 'AuthE
  */
 export function toAgentwireError(error: unknown): AgentwireError {
   if (isInstance(error, AgentwireError)) {
-    const code = readField(error, 'code');
-    if (typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code)) return error;
+    if (isErrorCode(readField(error, 'code'))) return error;
   }
   return new GatewayError('INTERNAL_ERROR', 'The request failed inside the server', { cause: error });
 }
@@ -39,7 +38,7 @@ export function toAgentwireError(error: unknown): AgentwireError {
 export function problemOf(error: unknown, extra: Record<string, string> = {}): Problem {
   const failure = toAgentwireError(error);
   const read = readField(failure, 'code');
-  const code = (typeof read === 'string' && Object.hasOwn(ERROR_CATALOG, read) ? read : 'INTERNAL_ERROR') as keyof typeof ERROR_CATALOG;
+  const code = isErrorCode(read) ? read : 'INTERNAL_ERROR';
   const entry = ERROR_CATALOG[code];
   const written = CLIENT_SAFE.has(entry.owner) ? readField(failure, 'message') : undefined;
   const message = typeof written === 'string' ? written : entry.summary;
