@@ -84,28 +84,24 @@ export class FlushScheduler {
   }
 
   /** Writes everything now, deferring nothing (used by `close()` to drain before closing sockets). */
-  readonly flushAll = (): void => {
+  readonly flushAll = (): void => this.flush(false);
+
+  /** The per-tick flush: under saturation a connection written by the previous flush waits for the next. */
+  private readonly onTick = (): void => this.flush(this.coalesceUnderLoad && this.isSaturated());
+
+  private flush(coalescing: boolean): void {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = undefined;
     const round = ++this.round;
     const items = this.dirty;
     this.dirty = [];
-    for (const item of items) this.write(item, round);
-  };
-
-  /** The per-tick flush: like `flushAll`, but under saturation a connection written by the previous flush waits for the next. */
-  private readonly onTick = (): void => {
-    this.scheduled = undefined;
-    const round = ++this.round;
-    const items = this.dirty;
-    this.dirty = [];
-    const coalescing = this.coalesceUnderLoad && this.isSaturated();
     for (const item of items) {
       if (coalescing && item.flushedRound === round - 1) this.dirty.push(item); // still dirty: written next tick
       else this.write(item, round);
     }
-    if (this.dirty.length !== 0) this.scheduled = setImmediate(this.onTick);
-  };
+    // `??=`: a write may have marked something dirty (and scheduled the next flush) already.
+    if (this.dirty.length !== 0) this.scheduled ??= setImmediate(this.onTick);
+  }
 
   private write(item: Flushable, round: number): void {
     item.dirty = false;
