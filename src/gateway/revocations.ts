@@ -51,6 +51,16 @@ export class Revocations {
     return watch;
   }
 
+  /** Runs `work` with a watch that ends when it settles, however it settles. */
+  async watching<T>(work: (watch: RevocationWatch) => Promise<T>): Promise<T> {
+    const watch = this.watch();
+    try {
+      return await work(watch);
+    } finally {
+      watch.end();
+    }
+  }
+
   /** Requests of `userId` pending now are refused with `REVOKED` at their next check. */
   revoke(userId: string): void {
     if (this.pending.size === 0) return;

@@ -146,16 +146,13 @@ export class AnswerEndpoint {
    * revoked since the request began is refused (`REVOKED`) after the hook and again after the body,
    * credentials that expired while the body arrived with `TOKEN_EXPIRED`; nothing is appended then.
    */
-  private async watched(request: AuthRequest, read: () => Promise<string>): Promise<AnswerResponseBody> {
-    const watch = this.revocations.watch();
-    try {
+  private watched(request: AuthRequest, read: () => Promise<string>): Promise<AnswerResponseBody> {
+    return this.revocations.watching(async (watch) => {
       const principal = await this.authenticate(request);
       watch.check(principal.userId);
       const text = await read();
-      return await this.answer(principal, text, watch);
-    } finally {
-      watch.end();
-    }
+      return this.answer(principal, text, watch);
+    });
   }
 
   private authenticate(request: AuthRequest): Promise<Principal> {

@@ -282,12 +282,7 @@ export class RunSurface {
   async start<T extends { threadId: string; runId: string }>(request: AuthRequest, responder: RunResponder, cors: Record<string, string>, spec: RunStartSpec<T>): Promise<void> {
     this.assertOpen();
     // From here until its stream is registered, a revoke() of the user refuses the request (REVOKED).
-    const watch = this.revocations.watch();
-    try {
-      await this.startWatched(request, responder, cors, spec, watch);
-    } finally {
-      watch.end();
-    }
+    await this.revocations.watching((watch) => this.startWatched(request, responder, cors, spec, watch));
   }
 
   private async startWatched<T extends { threadId: string; runId: string }>(
@@ -415,12 +410,7 @@ export class RunSurface {
    */
   async resume(request: AuthRequest, responder: RunResponder, cors: Record<string, string>, target: ResumeTarget): Promise<void> {
     this.assertOpen();
-    const watch = this.revocations.watch();
-    try {
-      await this.resumeWatched(request, responder, cors, target, watch);
-    } finally {
-      watch.end();
-    }
+    await this.revocations.watching((watch) => this.resumeWatched(request, responder, cors, target, watch));
   }
 
   private async resumeWatched(request: AuthRequest, responder: RunResponder, cors: Record<string, string>, target: ResumeTarget, watch: RevocationWatch): Promise<void> {

@@ -85,14 +85,11 @@ export class Handshakes {
 
   /** The principal of `request`; throws `AuthError` (`AUTH_FAILED`, `AUTH_TIMEOUT`, `TOKEN_EXPIRED`, `REVOKED`). */
   async authenticate(request: AuthRequest, report: (error: unknown) => void): Promise<Principal> {
-    const watch = this.revocations.watch();
-    let principal: Principal;
-    try {
-      principal = await authenticateRequest(this.hook, request, { timeoutMs: this.timeoutMs, report });
-      watch.check(principal.userId);
-    } finally {
-      watch.end();
-    }
+    const principal = await this.revocations.watching(async (watch) => {
+      const answered = await authenticateRequest(this.hook, request, { timeoutMs: this.timeoutMs, report });
+      watch.check(answered.userId);
+      return answered;
+    });
     // Only what the gateway uses: a hook may return a richer object.
     return principal.expiresAt === undefined ? { userId: principal.userId } : { userId: principal.userId, expiresAt: principal.expiresAt };
   }
