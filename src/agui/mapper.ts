@@ -1,5 +1,6 @@
 import { EventType, PROTOCOL_VERSION, type BaseEvent, type TokenUsage } from '@ag-ui/core';
 import { toJson as jsonOf } from '../events/json.js';
+import { hookText } from '../gateway/run-stream/hook-text.js';
 import type { AgentEvent, ErrorInfo, EventOfType, Usage } from '../events/schema.js';
 
 /** How `agent_thinking` is shown to an AG-UI client. */
@@ -205,7 +206,7 @@ export class AguiEventMapper {
     if (data.status === 'succeeded') {
       let answer: string | undefined;
       try {
-        answer = this.streamed ? undefined : textOf(this.answerText(data.result));
+        answer = this.streamed ? undefined : hookText(this.answerText(data.result), 'answerText', true);
       } catch (error) {
         // A hook that throws costs its frames, not the stream's grammar: open messages were closed
         // (closeOpen, in map), and the stream still ends, with a RUN_ERROR that withholds the error.
@@ -222,12 +223,6 @@ export class AguiEventMapper {
     }
     return [{ type: EventType.RUN_ERROR, message: data.error.message, code: errorCode(data.error), ...usage, timestamp }];
   }
-}
-
-/** What `answerText` returned, if it is a string or undefined; a `TypeError` otherwise. */
-function textOf(answer: unknown): string | undefined {
-  if (answer === undefined || typeof answer === 'string') return answer;
-  throw new TypeError(`answerText returned ${answer === null ? 'null' : typeof answer}, not a string or undefined`);
 }
 
 function errorCode(error: ErrorInfo): string {

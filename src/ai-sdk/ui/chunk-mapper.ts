@@ -1,5 +1,6 @@
 import type { UIMessageChunk } from 'ai';
 import { toJson } from '../../events/json.js';
+import { hookText } from '../../gateway/run-stream/hook-text.js';
 import type { AgentEvent, ErrorInfo } from '../../events/schema.js';
 import type { AgentwireCursorMetadata } from '../client.js';
 
@@ -215,7 +216,7 @@ export class UiChunkMapper {
         if (data.status === 'succeeded') {
           let answer: string | undefined;
           try {
-            answer = this.streamed ? undefined : textOf(this.resultText(data.result), 'resultText', true);
+            answer = this.streamed ? undefined : hookText(this.resultText(data.result), 'resultText', true);
           } catch (error) {
             // A hook that throws costs its chunks, not the stream's grammar: the step closes and the stream ends with an error.
             this.faults.push(error);
@@ -239,7 +240,7 @@ export class UiChunkMapper {
   /** The `errorText` hook's text of `error`, or `ERROR_HOOK_FAILED` when it throws or returns no string. */
   private errorTextOf(error: ErrorInfo): string {
     try {
-      return textOf(this.errorText(error), 'errorText', false)!;
+      return hookText(this.errorText(error), 'errorText', false)!;
     } catch (fault) {
       this.faults.push(fault);
       return ERROR_HOOK_FAILED;
@@ -273,8 +274,3 @@ export class UiChunkMapper {
   }
 }
 
-/** What a text hook returned, if it is a string (or undefined where allowed); a `TypeError` otherwise. */
-function textOf(text: unknown, hook: string, optional: boolean): string | undefined {
-  if (typeof text === 'string' || (optional && text === undefined)) return text as string | undefined;
-  throw new TypeError(`${hook} returned ${text === null ? 'null' : typeof text}, not a string${optional ? ' or undefined' : ''}`);
-}
