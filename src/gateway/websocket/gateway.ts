@@ -123,14 +123,17 @@ export class WebSocketGateway implements Transport {
       idle: new IdleDeadlines<Connection>(this.options.subscribeTimeoutMs, (connection) => connection.idleExpired()),
     };
     if (this.options.heartbeatIntervalMs > 0) {
-      this.heartbeatTimer = setInterval(() => {
+      const sweep = (): void => {
         try {
           // Connection.heartbeat contains its own failures.
           for (const connection of [...this.tracker.all()]) connection.heartbeat();
         } catch (error) {
           this.report(error, { stage: 'timer' });
         }
-      }, this.options.heartbeatIntervalMs);
+      };
+      // The verdict waits for this turn's I/O: on a loop busy past the interval, pongs that have
+      // arrived are read before a peer is judged silent (timers run before the poll phase).
+      this.heartbeatTimer = setInterval(() => setImmediate(sweep), this.options.heartbeatIntervalMs);
       this.heartbeatTimer.unref();
     }
     if (options.server) this.attach(options.server);
