@@ -207,6 +207,11 @@ const subjects: Subject[] = [
       reconnectMaxDelayMs: { type: 'ms', min: 50, max: MAX_TIMER_MS },
       connectTimeoutMs: { type: 'ms', min: 1, max: MAX_TIMER_MS },
       onError: { type: 'fn' },
+      // The read side opens on the first subscribe(); its options are refused at construction.
+      'log.blockMs': { type: 'ms', min: 1, max: MAX_TIMER_MS, integer: true },
+      'log.readCount': count,
+      'log.maxPendingPerSubscriber': count,
+      'log.validate': { type: 'bool' },
     },
   },
   {
@@ -458,6 +463,20 @@ describe('constructor options: one validator, every hostile value refused', () =
       expect(thrownBy(() => subject.build(null as never))).toMatchObject({ code: 'INVALID_OPTION', field });
     });
   }
+
+  it('Redis read side: blockMs must stay below node-redis socketTimeout (a blocking read would be dropped every time), on the log and in a transport\'s log option', () => {
+    const clientOptions = { socket: { socketTimeout: 3_000 } };
+    expect(thrownBy(() => resolveEventLogOptions({ clientOptions }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      field: 'blockMs',
+      message: "RedisEventLog option blockMs must be below clientOptions.socket.socketTimeout (3000 ms): the tail's XREAD BLOCK keeps its socket silent that long (got 5000)",
+    });
+    expect(thrownBy(() => resolveTransportOptions({ clientOptions, log: { blockMs: 3_000 } }))).toMatchObject({ code: 'INVALID_OPTION', field: 'log.blockMs' });
+    expect(resolveEventLogOptions({ clientOptions, blockMs: 2_999 }).blockMs).toBe(2_999);
+    expect(resolveTransportOptions({ clientOptions, log: { blockMs: 1_000 } }).logOptions.blockMs).toBe(1_000);
+    // No timeout (undefined or 0: node-redis's "none") leaves blockMs free.
+    expect(resolveEventLogOptions({ clientOptions: { socket: { socketTimeout: 0 } } }).blockMs).toBe(5_000);
+  });
 
   it('allowedOrigins: the same values refused with the same message on every surface, the answer and run endpoints included (a string is not a list)', () => {
     const log = new MemoryTransport();

@@ -1,5 +1,5 @@
 import type { RedisClientOptions } from 'redis';
-import { MAX_TIMER_MS, checker, given, shown } from '../../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown, type OptionChecker } from '../../errors/options.js';
 import { DEFAULT_SLOT_GROUPS, type RedisClusterConfig } from './cluster.js';
 
 /** How to reach Redis. Shared by the write side (`RedisStreamsTransport`) and the read side (`RedisEventLog`). */
@@ -52,7 +52,7 @@ export type StreamRecreatedPolicy =
 
 /** The read side: replay from cursors and the live tail, for WebSocket and SSE gateways. */
 export interface RedisEventLogOptions extends RedisConnectionOptions {
-  /** How long one blocking `XREAD` waits before it is issued again (a wake-up stream cuts it short when the set of threads changes). Default 5,000 ms. */
+  /** How long one blocking `XREAD` waits before it is issued again (a wake-up stream cuts it short when the set of threads changes). Below `clientOptions.socket.socketTimeout` when that is set. Default 5,000 ms. */
   blockMs?: number;
   /** Entries read per stream by one `XREAD`, and per page of a replay (`XRANGE … COUNT`). Default 500. */
   readCount?: number;
@@ -96,7 +96,11 @@ export type ResolvedConnectionOptions = Required<Omit<RedisConnectionOptions, 'c
 export type ResolvedEventLogOptions = ResolvedConnectionOptions &
   Required<Omit<RedisEventLogOptions, keyof RedisConnectionOptions>>;
 export type ResolvedTransportOptions = ResolvedConnectionOptions &
-  Required<Omit<RedisStreamsTransportOptions, keyof RedisConnectionOptions | 'log'>> & { log: RedisStreamsTransportOptions['log'] };
+  Required<Omit<RedisStreamsTransportOptions, keyof RedisConnectionOptions | 'log'>> & {
+    log: RedisStreamsTransportOptions['log'];
+    /** The read side's options, resolved (and refused) with the transport's. */
+    logOptions: ResolvedEventLogOptions;
+  };
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -130,29 +134,45 @@ export function resolveConnectionOptions(options: RedisConnectionOptions, owner:
 }
 
 export function resolveEventLogOptions(options: RedisEventLogOptions): ResolvedEventLogOptions {
+  return resolveReadOptions(options, resolveConnectionOptions(options, 'RedisEventLog'), checker('RedisEventLog'), '');
+}
+
+/**
+ * The read side's own options over resolved connection options; `path` names them in messages
+ * (`log.` when a transport's `log` option holds them).
+ */
+function resolveReadOptions(
+  options: Omit<RedisEventLogOptions, keyof RedisConnectionOptions>,
+  connection: ResolvedConnectionOptions,
+  check: OptionChecker,
+  path: string,
+): ResolvedEventLogOptions {
   const resolved: ResolvedEventLogOptions = {
-    ...resolveConnectionOptions(options, 'RedisEventLog'),
+    ...connection,
     blockMs: given(options.blockMs, 5_000),
     readCount: given(options.readCount, 500),
     validate: given(options.validate, true),
-    onStreamRecreated: options.onStreamRecreated ?? 'continue',
+    onStreamRecreated: given(options.onStreamRecreated, 'continue'),
     maxPendingPerSubscriber: given(options.maxPendingPerSubscriber, 50_000),
   };
-  const check = checker('RedisEventLog');
   // XREAD BLOCK takes whole milliseconds.
-  check.duration('blockMs', resolved.blockMs, { min: 1, max: MAX_TIMER_MS, integer: true });
-  check.integer('readCount', resolved.readCount);
-  check.integer('maxPendingPerSubscriber', resolved.maxPendingPerSubscriber);
-  check.boolean('validate', resolved.validate);
-  if (resolved.onStreamRecreated !== 'continue' && resolved.onStreamRecreated !== 'close') {
-    throw invalid('RedisEventLog', 'onStreamRecreated', `must be "continue" or "close", got ${JSON.stringify(resolved.onStreamRecreated)}`);
+  check.duration(`${path}blockMs`, resolved.blockMs, { min: 1, max: MAX_TIMER_MS, integer: true });
+  const socketTimeout = socketTimeoutOf(resolved.clientOptions);
+  if (socketTimeout !== undefined && socketTimeout <= resolved.blockMs) {
+    // A blocking read keeps its socket silent for up to blockMs: node-redis would drop it every time.
+    throw check.fail(`${path}blockMs`, `must be below clientOptions.socket.socketTimeout (${socketTimeout} ms): the tail's XREAD BLOCK keeps its socket silent that long (got ${resolved.blockMs})`);
   }
+  check.integer(`${path}readCount`, resolved.readCount);
+  check.integer(`${path}maxPendingPerSubscriber`, resolved.maxPendingPerSubscriber);
+  check.boolean(`${path}validate`, resolved.validate);
+  check.oneOf(`${path}onStreamRecreated`, resolved.onStreamRecreated, ['continue', 'close']);
   return resolved;
 }
 
 export function resolveTransportOptions(options: RedisStreamsTransportOptions): ResolvedTransportOptions {
-  const resolved: ResolvedTransportOptions = {
-    ...resolveConnectionOptions(options, 'RedisStreamsTransport'),
+  const connection = resolveConnectionOptions(options, 'RedisStreamsTransport');
+  const resolved: Omit<ResolvedTransportOptions, 'logOptions'> = {
+    ...connection,
     maxLenPerThread: given(options.maxLenPerThread, 10_000),
     threadTtlSeconds: given(options.threadTtlSeconds, 86_400),
     maxBatchSize: given(options.maxBatchSize, 256),
@@ -166,7 +186,15 @@ export function resolveTransportOptions(options: RedisStreamsTransportOptions): 
   if (resolved.log !== undefined && (typeof resolved.log !== 'object' || resolved.log === null)) {
     throw check.fail('log', `must be an object (got ${shown(resolved.log)})`);
   }
-  return resolved;
+  // The read side opens on the first subscribe(); its options are refused here, not then.
+  return { ...resolved, logOptions: resolveReadOptions(resolved.log ?? {}, connection, check, 'log.') };
+}
+
+/** node-redis's idle-socket timeout, when the caller set one (0 and undefined mean none). */
+function socketTimeoutOf(clientOptions: RedisClientOptions | undefined): number | undefined {
+  const socket: unknown = typeof clientOptions === 'object' && clientOptions !== null ? clientOptions.socket : undefined;
+  const timeout: unknown = typeof socket === 'object' && socket !== null ? (socket as { socketTimeout?: unknown }).socketTimeout : undefined;
+  return typeof timeout === 'number' && timeout > 0 ? timeout : undefined;
 }
 
 function resolveCluster(cluster: RedisClusterConfig | undefined, owner: string): Required<RedisClusterConfig> | undefined {

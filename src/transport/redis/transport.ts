@@ -110,7 +110,7 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
   /** The read side sharing this transport's connection (plus a blocking one of its own). */
   eventLog(): RedisEventLog {
     if (this.closed) throw closedError('RedisStreamsTransport');
-    this.log ??= new RedisEventLog({ ...this.options, ...this.options.log }, this.connection);
+    this.log ??= new RedisEventLog(this.options.logOptions, this.connection);
     return this.log;
   }
 
