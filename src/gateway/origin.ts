@@ -5,7 +5,7 @@ import type { AuthRequest } from './request.js';
  * Browser origins a surface serves: `'*'` (any, without credentials), a list of exact origins
  * (`'https://app.example.com'`, echoed with `Access-Control-Allow-Credentials: true`), or a
  * predicate. Requests without an `Origin` header (not from a browser, or same-origin GETs) and
- * same-origin requests (`Origin` matches `Host`) are always served.
+ * same-origin requests (`Origin` matches the request's scheme and `Host`) are always served.
  */
 export type AllowedOrigins = '*' | readonly string[] | ((origin: string) => boolean);
 
@@ -72,11 +72,16 @@ export class OriginPolicy {
   }
 }
 
+/**
+ * Same origin: the scheme and the `Host` of the request itself. The scheme counts: a plain-HTTP
+ * page of the same host (one a network attacker injected) is another origin.
+ */
 function isSameOrigin(origin: string, request: AuthRequest): boolean {
   const host = request.headers.get('host');
   if (host === null) return false;
   try {
-    return new URL(origin).host === host;
+    const url = new URL(origin);
+    return url.host === host && url.protocol === request.url.protocol;
   } catch {
     return false;
   }

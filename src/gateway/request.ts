@@ -17,6 +17,7 @@ export interface AuthRequest {
   /**
    * The request URL, absolute. For a node request it is built from `Host` (or `localhost` when
    * `Host` is missing or malformed) and `req.url`; only path and query come from the client line.
+   * Its scheme is `https:` on a TLS socket, `http:` otherwise (behind a proxy that ends TLS, `http:`).
    */
   readonly url: URL;
   readonly headers: HeaderReader;
@@ -57,9 +58,10 @@ export function fromWebRequest(request: Request): AuthRequest | undefined {
 function nodeUrl(req: IncomingMessage): URL | undefined {
   const path = req.url ?? '/';
   const host = req.headers.host;
+  const scheme = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http';
   if (host !== undefined && /^[A-Za-z0-9.:[\]_-]{1,300}$/.test(host)) {
     try {
-      return new URL(path, `http://${host}`);
+      return new URL(path, `${scheme}://${host}`);
     } catch {
       // fall through to the neutral base
     }

@@ -210,6 +210,11 @@ describe.each(['node', 'hono'] as const)('SSE surface through the %s handler', (
       const sameOrigin = await open(url('t3', 'alice'), { headers: { Origin: base } });
       expect([noOrigin.status, sameOrigin.status]).toEqual([200, 200]);
       expect([noOrigin.headers['access-control-allow-origin'], sameOrigin.headers['access-control-allow-origin']]).toEqual([undefined, undefined]);
+      // Same host, other scheme (a plain-HTTP page a network attacker injected, seen by an https
+      // server; here the mirror image): another origin, refused unless listed.
+      const otherScheme = await open(url('t3', 'alice'), { headers: { Origin: base.replace(/^http:/, 'https:') } });
+      await otherScheme.ended;
+      expect([otherScheme.status, otherScheme.error.code, otherScheme.events]).toEqual([403, 'ORIGIN_FORBIDDEN', []]);
 
       const preflight = await exchange(url('t1', 'alice'), {
         method: 'OPTIONS',

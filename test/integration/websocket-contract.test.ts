@@ -32,14 +32,20 @@ describe('WebSocketGateway on the front-end contract', () => {
   it('refuses an upgrade from an origin that is not allowed with 403 before opening a socket; serves allowed and non-browser ones', async () => {
     const { gateway, url } = await start();
     expect(await refusedStatus(`${url}?token=${tokenOf('alice')}`, { Origin: 'https://evil.example' })).toBe(403);
+    // The gateway's own host over the other scheme is another origin (the same-origin pass needs
+    // scheme and Host to match): served over ws:, so https://<host> is refused, http://<host> served.
+    const host = new URL(url).host;
+    expect(await refusedStatus(`${url}?token=${tokenOf('alice')}`, { Origin: `https://${host}` })).toBe(403);
+    const sameOrigin = await open(url, 'carol', `http://${host}`);
+    expect(sameOrigin.ofType('hello')).toHaveLength(1);
     const fromApp = await open(url, 'alice', APP);
     const noOrigin = await open(url, 'bob');
     expect(fromApp.ofType('hello')).toHaveLength(1);
     expect(noOrigin.ofType('hello')).toHaveLength(1);
     const stats = gateway.stats();
-    expect(stats).toMatchObject({ connections: { open: 2, authenticating: 0 }, users: 2, refused: { origin_forbidden: 1 } });
+    expect(stats).toMatchObject({ connections: { open: 3, authenticating: 0 }, users: 3, refused: { origin_forbidden: 2 } });
     // The contract's shape is a metrics snapshot as is.
-    expect(websocketGatewayMetrics(gateway).metrics()).toMatchObject({ connections: { open: 2 }, refused: { origin_forbidden: 1 } });
+    expect(websocketGatewayMetrics(gateway).metrics()).toMatchObject({ connections: { open: 3 }, refused: { origin_forbidden: 2 } });
   });
 
   it('reads and appends to the `log` it is given; counts refusals and disconnects by reason', async () => {
