@@ -14,7 +14,7 @@ export type { ModelCallSettings, ModelRunOptions, ModelSettings, ProviderOptions
 export type { TextStreaming } from './model/thinking.js';
 export { createChatHandler, type ChatHandler, type ChatHandlerOptions, type ChatHandlerBaseOptions, type ChatInput } from './ui/chat-handler.js';
 export type { MountedRunSurface } from '../gateway/run-stream/mounted.js';
-export { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatApprovalResponse, type ChatRequest } from './ui/chat-request.js';
+export { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatApprovalResponse, type ChatRequest, type ParseChatOptions } from './ui/chat-request.js';
 export { UiChunkMapper, defaultResultText, type UiMappingOptions, type AgentwireMessageMetadata } from './ui/chunk-mapper.js';
 export { UiCodec } from './ui/codec.js';
 export { agentwireCursorOf, messageAtCursor, resumeAfterCursor, AGENTWIRE_CURSOR_HEADER, AGENTWIRE_RUN_ID_HEADER, type AgentwireCursorMetadata } from './client.js';

@@ -298,7 +298,7 @@ const subjects: Subject[] = [
   {
     owner: 'ChatHandler',
     build: withRequired({ authenticate, agent, log: new MemoryTransport() }, (options) => createChatHandler(options as never)),
-    options: { ...runSurfaceOptions, input: { type: 'fn' }, resultText: { type: 'fn' }, errorText: { type: 'fn' }, cursorMetadata: { type: 'bool' } },
+    options: { ...runSurfaceOptions, input: { type: 'fn' }, resultText: { type: 'fn' }, errorText: { type: 'fn' }, cursorMetadata: { type: 'bool' }, maxMessageParts: count },
   },
   {
     owner: 'connect()',

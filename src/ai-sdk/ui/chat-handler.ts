@@ -13,7 +13,7 @@ import type { GatewayStats } from '../../gateway/stats.js';
 import { AGENTWIRE_CURSOR_HEADER, AGENTWIRE_RUN_ID_HEADER } from '../client.js';
 import type { ModelAgentInput } from '../model/model-agent.js';
 import type { UiMappingOptions } from './chunk-mapper.js';
-import { approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatRequest } from './chat-request.js';
+import { DEFAULT_MAX_MESSAGE_PARTS, approvalResponsesOf, modelInputFromChat, parseChatRequest, type ChatRequest } from './chat-request.js';
 import { UiCodec } from './codec.js';
 
 /** Builds the agent's input from a chat request. Throw a `ValidationError` to answer 400. */
@@ -24,7 +24,7 @@ export type ChatInput<Input> = (request: ChatRequest, principal: Principal) => I
  * `authTimeoutMs`, `maxConnectionsPerUser`, `maxConnections`, `userLimitPolicy`,
  * `heartbeatIntervalMs` (default 15,000), `closeTimeoutMs` (default 5,000), `onError`, `log`,
  * `allowedOrigins`, `maxBodyBytes`, `maxBodyDepth`, `bodyTimeoutMs`, `maxRunsPerUser`, `maxRuns`,
- * `maxQueuedBytes`, `maxQueuedEvents`, `terminalTimeoutMs`) plus the UI mapping.
+ * `maxQueuedBytes`, `maxQueuedEvents`, `terminalTimeoutMs`) plus the UI mapping and `maxMessageParts`.
  */
 export interface ChatHandlerBaseOptions<Input> extends UiMappingOptions, RunSurfaceOptions {
   /**
@@ -50,6 +50,11 @@ export interface ChatHandlerBaseOptions<Input> extends UiMappingOptions, RunSurf
   path?: string;
   /** Cancel the run when the POST's client disconnects (or is cut for not reading). Default `false`: the run goes on and can be resumed. */
   abortOnDisconnect?: boolean;
+  /**
+   * Most parts across a POST's messages (400 `INVALID_MESSAGES` past it, before the AI SDK's
+   * validator runs: a tool part costs it ~0.1-0.3 ms of the event loop). Default 2,000.
+   */
+  maxMessageParts?: number;
 }
 
 /** `input` is optional when the agent takes `ModelAgentInput` (the default converts the messages), required otherwise. */
@@ -99,6 +104,7 @@ class AiSdkChatHandler<Input> implements ChatHandler {
   private readonly toInput: ChatInput<Input>;
   private readonly abortOnDisconnect: boolean;
   private readonly pauseOnRequest: boolean;
+  private readonly maxMessageParts: number;
 
   constructor(private readonly options: ChatHandlerBaseOptions<Input> & { input?: ChatInput<Input> }) {
     // Bound, so that `export const GET = handler.fetch` (Next.js) and `app.use(handler.handle)` work.
@@ -114,6 +120,7 @@ class AiSdkChatHandler<Input> implements ChatHandler {
     this.toInput = options.input === undefined ? (request) => modelInputFromChat(request) as Input | Promise<Input> : check.fn('input', options.input);
     this.abortOnDisconnect = check.boolean('abortOnDisconnect', given(options.abortOnDisconnect, false));
     this.pauseOnRequest = check.boolean('pauseOnRequest', given(options.pauseOnRequest, true));
+    this.maxMessageParts = check.integer('maxMessageParts', given(options.maxMessageParts, DEFAULT_MAX_MESSAGE_PARTS));
     const resultText = options.resultText === undefined ? undefined : check.fn('resultText', options.resultText);
     const errorText = options.errorText === undefined ? undefined : check.fn('errorText', options.errorText);
     const cursorMetadata = check.boolean('cursorMetadata', given(options.cursorMetadata, true));
@@ -223,7 +230,7 @@ class AiSdkChatHandler<Input> implements ChatHandler {
   }
 
   private async parse(body: unknown, principal: Principal): Promise<ChatRun<Input>> {
-    const request = await parseChatRequest(body);
+    const request = await parseChatRequest(body, { maxMessageParts: this.maxMessageParts });
     const approvals = !this.pauseOnRequest ? [] : approvalResponsesOf(request);
     if (approvals.length > 0) {
       // The resend after addToolApprovalResponse: the answers to the run that waits, not a new run.
