@@ -44,7 +44,6 @@ export async function askUser<Schema extends z.ZodType>(
   const timeoutMs = check.integer('timeoutMs', given(options.timeoutMs, DEFAULT_APPROVAL_TIMEOUT_MS), 1, MAX_TIMER_MS);
   const signal = state.ctx.signal;
   if (signal.aborted) throw abortErrorFrom(signal);
-  if (state.stopped) throw state.stopped;
   const log = host.interaction;
   if (!log) throw new StateError('NO_ANSWER_LOG', `ask() needs a log to wait on for the answer; ${host.name} has none`);
   const toolCallId = `call_${nanoid(16)}`;
@@ -70,7 +69,7 @@ export async function askUser<Schema extends z.ZodType>(
       const issue = describeIssue(parsed.error, 'value');
       throw new ValidationError(`The answer does not match the question's schema: ${issue.field}: ${issue.message}`, { code: 'ANSWER_INVALID', field: issue.field });
     }
-    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : (state.stopped ?? new StateError('RUN_ENDED', 'The run finished before the answer arrived'));
+    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : new StateError('RUN_ENDED', 'The run finished before the answer arrived');
     const completed = emitEvent(state, 'tool_completed', { toolCallId, tool: ASK_TOOL_NAME, status: 'succeeded', result: answer.data.value, durationMs: elapsed(startedAt) });
     state.openTools.delete(toolCallId);
     await completed;

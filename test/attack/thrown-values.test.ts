@@ -141,9 +141,10 @@ describe('attack: thrown values that throw when looked at', () => {
       };
       const bridge = new AgentBridge({ transport });
       expect((await bridge.health()).transport).toMatchObject({ ok: false });
-      // The first run starts the bridge lazily; the check fails: its events are reported undelivered.
-      const result = await new Thrower(bridge).run({ where: 'tool', kind }, { userId: 'alice', threadId: `thrown-health-${kind}` });
-      expect(result.deliveryErrors.length).toBeGreaterThan(0);
+      // The first run starts the bridge lazily; the check fails: the run is refused (its agent_started
+      // reported undelivered, caused by BRIDGE_FAILED), without running execute.
+      const run = new Thrower(bridge).run({ where: 'tool', kind }, { userId: 'alice', threadId: `thrown-health-${kind}` });
+      await expect(run).rejects.toMatchObject({ name: 'StateError', code: 'BRIDGE_FAILED', cause: { code: 'UNDELIVERED', causeCode: 'BRIDGE_FAILED' } });
       expect(bridge.state).toBe('failed');
       expect(bridge.metrics().activeRuns).toBe(0);
       await bridge.close();
