@@ -8,6 +8,7 @@ import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, openRequest } from './approva
 import { emitEvent } from './emit.js';
 import type { RunState } from './run-context.js';
 import { closeTool, elapsed, requestOf, type ToolHost } from './tool-calls.js';
+import { isInstance } from '../errors/guards.js';
 
 /** The tool name a question to the user is shown as. */
 export const ASK_TOOL_NAME = 'ask_user';
@@ -76,6 +77,6 @@ export async function askUser<Schema extends z.ZodType>(
     return parsed.data as z.output<Schema>;
   } catch (error) {
     closeTool(host, state, toolCallId, error);
-    throw error instanceof AgentwireError ? error : new StateError('RUN_ENDED', 'ask() failed', { cause: error });
+    throw isInstance(error, AgentwireError) ? error : new StateError('RUN_ENDED', 'ask() failed', { cause: error });
   }
 }
