@@ -23,6 +23,7 @@ import {
 import { WebSocketGateway } from '../../src/gateway/websocket/index.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
 import { FaultyTransport } from '../helpers/faulty-transport.js';
+import { isLastFrame, post, startSurface } from '../helpers/run-surfaces.js';
 import { RawClient, authenticate } from '../helpers/ws-harness.js';
 
 /** Settles only when `signal` aborts (rejecting with its reason), as fetch() or a model SDK call does. */
@@ -256,5 +257,30 @@ describe('a failed bridge refuses a run up front', () => {
     expect(agent.executed).toBe(0);
     expect(local).toEqual([]);
     expect(received).toEqual([]);
+  });
+
+  it('an AG-UI POST on a failed bridge is answered 503 BRIDGE_FAILED with no stream and no event; once initialize() succeeds, the next POST streams its run', async () => {
+    const fixture = await startSurface('agui', 'node');
+    stops.push(() => fixture.close());
+    const health = fixture.transport.health.bind(fixture.transport);
+    fixture.transport.health = () => ({ ok: false, detail: 'down (injected)' });
+    await expect(fixture.bridge.initialize()).rejects.toMatchObject({ code: 'TRANSPORT_UNHEALTHY' });
+    expect(fixture.bridge.state).toBe('failed');
+
+    const refused = post(fixture, 'tok-alice', fixture.body('t-agui-failed', [{ think: 'never' }]));
+    await refused.ended;
+    expect(refused.status).toBe(503);
+    expect(refused.frames).toEqual([]);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'BRIDGE_FAILED' } });
+    expect(fixture.events).toEqual([]);
+    expect(fixture.transport.read('t-agui-failed', 'alice')).toEqual([]);
+
+    fixture.transport.health = health;
+    await fixture.bridge.initialize();
+    const served = post(fixture, 'tok-alice', fixture.body('t-agui-failed', [{ think: 'now' }]));
+    await served.ended;
+    expect(served.status).toBe(200);
+    expect(isLastFrame('agui', JSON.parse(served.frames.at(-1)!.data) as Record<string, unknown>)).toBe(true);
+    expect(fixture.events.map((event) => event.type)).toEqual(['agent_started', 'agent_thinking', 'agent_completed']);
   });
 });
