@@ -3,6 +3,7 @@ import type { UserAnsweredEvent } from '../events/schema.js';
 import type { InteractionLog, PendingRequest } from '../transport/interaction.js';
 import type { LogEntry, Subscription } from '../transport/types.js';
 import { abortErrorFrom } from './abort.js';
+import { isInstance } from '../errors/guards.js';
 
 /** How long a call waits for its user by default (`approvalTimeoutMs`, `ask(…, { timeoutMs })`): 5 minutes. */
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 300_000;
@@ -109,7 +110,7 @@ export async function awaitAnswer(
             onEntries(result.replay);
           },
           (error: unknown) => {
-            const failure = error instanceof AgentwireError ? error : new StateError('NO_ANSWER_LOG', `Following thread ${request.threadId} failed`, { cause: error });
+            const failure = isInstance(error, AgentwireError) ? error : new StateError('NO_ANSWER_LOG', `Following thread ${request.threadId} failed`, { cause: error });
             finish(() => reject(failure));
           },
         );

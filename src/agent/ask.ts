@@ -8,6 +8,7 @@ import { DEFAULT_APPROVAL_TIMEOUT_MS, awaitAnswer, openRequest } from './approva
 import { emitEvent } from './emit.js';
 import type { RunState } from './run-context.js';
 import { closeTool, elapsed, requestOf, type ToolHost } from './tool-calls.js';
+import { isInstance } from '../errors/guards.js';
 
 /** The tool name a question to the user is shown as. */
 export const ASK_TOOL_NAME = 'ask_user';
@@ -44,7 +45,6 @@ export async function askUser<Schema extends z.ZodType>(
   const timeoutMs = check.integer('timeoutMs', given(options.timeoutMs, DEFAULT_APPROVAL_TIMEOUT_MS), 1, MAX_TIMER_MS);
   const signal = state.ctx.signal;
   if (signal.aborted) throw abortErrorFrom(signal);
-  if (state.stopped) throw state.stopped;
   const log = host.interaction;
   if (!log) throw new StateError('NO_ANSWER_LOG', `ask() needs a log to wait on for the answer; ${host.name} has none`);
   const toolCallId = `call_${nanoid(16)}`;
@@ -70,13 +70,13 @@ export async function askUser<Schema extends z.ZodType>(
       const issue = describeIssue(parsed.error, 'value');
       throw new ValidationError(`The answer does not match the question's schema: ${issue.field}: ${issue.message}`, { code: 'ANSWER_INVALID', field: issue.field });
     }
-    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : (state.stopped ?? new StateError('RUN_ENDED', 'The run finished before the answer arrived'));
+    if (!state.openTools.has(toolCallId)) throw signal.aborted ? abortErrorFrom(signal) : new StateError('RUN_ENDED', 'The run finished before the answer arrived');
     const completed = emitEvent(state, 'tool_completed', { toolCallId, tool: ASK_TOOL_NAME, status: 'succeeded', result: answer.data.value, durationMs: elapsed(startedAt) });
     state.openTools.delete(toolCallId);
     await completed;
     return parsed.data as z.output<Schema>;
   } catch (error) {
     closeTool(host, state, toolCallId, error);
-    throw error instanceof AgentwireError ? error : new StateError('RUN_ENDED', 'ask() failed', { cause: error });
+    throw isInstance(error, AgentwireError) ? error : new StateError('RUN_ENDED', 'ask() failed', { cause: error });
   }
 }

@@ -209,18 +209,27 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
 
   /**
    * Runs the agent once. Rejects before any event (and without registering the run) when the
-   * options are invalid, the run id is already used (`RUN_ID_CONFLICT`), or the input or metadata
-   * cannot be an event (`INPUT_NOT_SERIALIZABLE`); and, with nothing of the run in the log nor at
-   * its local listeners, when the log refuses its `agent_started` (the thread is another user's:
-   * `THREAD_FORBIDDEN`; another process started that run id: `RUN_ID_CONFLICT`). Local listeners
+   * options are invalid, the bridge is `failed` (`StateError` `BRIDGE_FAILED`), the run id is
+   * already used (`RUN_ID_CONFLICT`), or the input or metadata cannot be an event
+   * (`INPUT_NOT_SERIALIZABLE`); and, with nothing of the run in the log nor at its local
+   * listeners and without calling `execute`, when its `agent_started` is refused: by the log (the
+   * thread is another user's: `THREAD_FORBIDDEN`; another process started that run id:
+   * `RUN_ID_CONFLICT`), or because the bridge failed meanwhile (its lazy first health check
+   * failed: `BRIDGE_FAILED`). The run's `ctx.signal` aborts when it is cancelled: the caller's
+   * `signal` aborts, or the bridge closes (`AbortError` caused by `BRIDGE_CLOSED`). Local listeners
    * get `agent_started` once the log accepted it. Otherwise resolves with the result, whatever
    * `execute` did: `agent_completed` is always emitted exactly once.
    */
   async run(input: Input, options: RunOptions): Promise<RunResult<Output>> {
     const { userId, threadId, runId, runIdGiven, metadata } = checkRunOptions(options);
-    const signal = options.signal ?? NEVER_ABORTED;
+    const callerSignal = options.signal ?? NEVER_ABORTED;
     const identity = { runId, threadId, userId, agent: this.name };
     const bridge = this.bridge;
+    // A failed bridge accepts no event: the run would be invisible to everyone. Refused before
+    // anything happens (nothing registered, no event, execute() not called); initialize() starts over.
+    if (bridge?.state === 'failed') {
+      throw new StateError('BRIDGE_FAILED', `The bridge is failed: run ${runId} was not started (call bridge.initialize() to start over)`);
+    }
     const limits = this.limits ? resolveLimits(this.limits, bridge?.limits) : (bridge?.limits ?? DEFAULT_JSON_LIMITS);
     const emitter = this.adapter.createEmitter(identity, limits);
     const started = prepareStarted(emitter, this.redact, input, metadata, limits);
@@ -228,6 +237,10 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       if (runIdGiven) await bridge.claimRunId(runId);
       bridge.openRun(identity); // AuthError for another user's thread; ends the claim either way
     }
+    // A run on a bridge has a signal of its own, so that bridge.close() can abort it (the caller's
+    // signal is the caller's): it follows the caller's signal, with the caller's reason.
+    const controller = bridge ? new AbortController() : undefined;
+    const signal = controller ? controller.signal : callerSignal;
     const ctx: RunContext = { ...identity, signal, metadata };
     const deliveryErrors: DeliveryError[] = [];
     const onDeliveryError = (error: DeliveryError, event: AgentEvent) => this.notify('delivery_error', error, event);
@@ -242,12 +255,15 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       delivery: new RunDelivery(deliveryErrors, onDeliveryError),
       abandon: bridge && (() => bridge.abandonRun(runId)),
       onTerminal: terminalSink(options),
-      aborted: signal.aborted,
+      aborted: false,
+      controller,
+      callerSignal: callerSignal !== NEVER_ABORTED,
     };
     // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).
-    const onAbort = () => (state.aborted = true);
-    const abortable = signal !== NEVER_ABORTED && !state.aborted;
-    if (abortable) signal.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => abortRun(state, callerSignal.reason);
+    if (callerSignal.aborted) onAbort();
+    const abortable = callerSignal !== NEVER_ABORTED && !callerSignal.aborted;
+    if (abortable) callerSignal.addEventListener('abort', onAbort, { once: true });
     // The caller's signal may outlive the run (one signal for many runs): never leave a listener on it.
     const body = () => {
       if (bridge) {
@@ -259,7 +275,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       return runStorage
         .run(state, () => runLifecycle(this.runHost, input, state, started))
         .finally(() => {
-          if (abortable) signal.removeEventListener('abort', onAbort);
+          if (abortable) callerSignal.removeEventListener('abort', onAbort);
           if (state.tracked) bridge!.untrackRun(runId);
         });
     };
@@ -277,7 +293,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   think(text: string, step?: number): Promise<void> {
     try {
       const state = this.activeRun('think');
-      if (state.aborted) return Promise.reject(state.stopped ?? abortErrorFrom(state.ctx.signal));
+      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
       return emitEvent(state, 'agent_thinking', step === undefined ? { text } : { text, step }, thinkingJson(text, step));
     } catch (error) {
       return Promise.reject(error);
@@ -298,7 +314,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
   streamText(delta: string, options: StreamTextOptions = {}): Promise<void> {
     try {
       const state = this.activeRun('streamText');
-      if (state.aborted) return Promise.reject(state.stopped ?? abortErrorFrom(state.ctx.signal));
+      if (state.aborted) return Promise.reject(abortErrorFrom(state.ctx.signal));
       if (typeof delta !== 'string') {
         throw new ValidationError('streamText() takes a string delta', { code: 'INVALID_EVENT', field: 'data.text' });
       }
@@ -422,15 +438,24 @@ function terminalSink(options: RunOptions): ((terminal: RunTerminal) => void) | 
 }
 
 /**
- * The run's bridge is closing: the run ends cancelled (`AbortError`, caused by `BRIDGE_CLOSED`)
- * as soon as it can: at once while `execute` runs (its promise is no longer waited for; the
- * caller's `ctx.signal` is not aborted), or right after its `agent_started` settled, without
- * running `execute`. Nothing once its terminal event is out.
+ * Cancels the run: aborts its `ctx.signal` (a run on a bridge has its own) with `reason`. What
+ * the agent's code awaits with that signal (a model call, fetch(), a tool) is aborted, the run
+ * stops waiting for `execute` and ends cancelled, its open tool calls closed first. Without a
+ * bridge the signal is the caller's, already aborted: only the flag is set.
+ */
+function abortRun(state: RunState, reason: unknown): void {
+  state.aborted = true;
+  if (state.controller && !state.controller.signal.aborted) state.controller.abort(reason);
+}
+
+/**
+ * The run's bridge is closing: the run is cancelled (`abortRun`) with an `AbortError` caused by
+ * `StateError` `BRIDGE_CLOSED`, so its `ctx.signal` and its tools' signals abort with it; a run
+ * whose `agent_started` is still being sent ends right after it settled, without running
+ * `execute`. Nothing once its terminal event is out (it ends as it was).
  */
 function stopRun(state: RunState): void {
-  if (state.stopped || state.emitter.isClosed) return;
+  if (state.aborted || state.emitter.isClosed) return;
   const cause = new StateError('BRIDGE_CLOSED', 'The bridge is closed');
-  state.stopped = new AbortError('The run was cancelled: the bridge is closing', { cause });
-  state.aborted = true;
-  state.interrupt?.(state.stopped);
+  abortRun(state, new AbortError('The run was cancelled: the bridge is closing', { cause }));
 }

@@ -1,5 +1,5 @@
 import type { DeliveryCallback } from '../bridge/run-queue.js';
-import { ValidationError, type AgentwireError, type DeliveryError } from '../errors/index.js';
+import { StateError, ValidationError, type AgentwireError, type DeliveryError } from '../errors/index.js';
 import type { AgentEvent, EventData, EventType } from '../events/schema.js';
 import type { RunState } from './run-context.js';
 import { threadForbidden } from '../errors/thread-forbidden.js';
@@ -93,7 +93,8 @@ export function emitEvent<T extends EventType>(state: RunState, type: T, data: E
 /**
  * Dispatches a run's `agent_started` (made with `RunEmitter.prepare`) and resolves once it settled:
  * with the typed refusal when the log refused the start itself (its run id is in use by a run it
- * stores — another process won the race — or its thread belongs to another user), so the run
+ * stores — another process won the race — or its thread belongs to another user) or the bridge is
+ * failed (`BRIDGE_FAILED`: refused while failed, or its lazy health check failed), so the run
  * stops before anything else of it can reach the log; otherwise with undefined (a delivery
  * failure of another kind is recorded on the run like any other).
  *
@@ -125,6 +126,9 @@ function startRefusal(error: DeliveryError, event: AgentEvent): AgentwireError |
       return new ValidationError(`Run id "${event.runId}" is in use by a run the log stores: a run id is used once`, { code: 'RUN_ID_CONFLICT', field: 'runId', cause: error });
     case 'THREAD_OWNER_MISMATCH':
       return threadForbidden(event.threadId, error);
+    // The bridge is (or just became) failed: nothing of the run can reach anyone, so it does not start.
+    case 'BRIDGE_FAILED':
+      return new StateError('BRIDGE_FAILED', `The bridge is failed: run ${event.runId} was not started (call bridge.initialize() to start over)`, { cause: error });
     default:
       return undefined;
   }

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RunEmitter } from '../bridge/run-emitter.js';
-import type { AbortError, DeliveryError } from '../errors/index.js';
+import type { DeliveryError } from '../errors/index.js';
 import type { AgentEvent, Usage } from '../events/schema.js';
 import type { RunDelivery } from './emit.js';
 import type { RunTerminal } from './run-options.js';
@@ -12,7 +12,11 @@ export interface RunContext {
   readonly userId: string;
   /** Name of the agent running. */
   readonly agent: string;
-  /** Aborted when the caller's signal aborts; pass it to fetch(), model calls, child processes. */
+  /**
+   * Aborted when the run is cancelled: the caller's signal aborts (with its reason), the run queue
+   * cancels it, or its bridge closes (`AbortError` caused by `BRIDGE_CLOSED`). Pass it to fetch(),
+   * model calls, child processes.
+   */
   readonly signal: AbortSignal;
   readonly metadata: Readonly<Record<string, unknown>>;
 }
@@ -41,14 +45,17 @@ export interface RunState {
   readonly abandon?: (() => void) | undefined;
   /** Told what the run's `agent_completed` carries, once, when it is built (`RUN_TERMINAL`). */
   readonly onTerminal?: ((terminal: RunTerminal) => void) | undefined;
-  /** Mirrors `ctx.signal.aborted`, and is set when the bridge closing cancelled the run (`stopped`). */
+  /** Mirrors `ctx.signal.aborted` (set by `abortRun`). */
   aborted: boolean;
+  /**
+   * The controller of `ctx.signal` when the run has a bridge (its own signal, following the
+   * caller's): `bridge.close()` aborts it. Undefined without a bridge: `ctx.signal` is the caller's.
+   */
+  readonly controller: AbortController | undefined;
+  /** The caller passed a signal: each tool call then gets a controller of its own, aborted when the run closes the call. */
+  readonly callerSignal: boolean;
   /** `bridge.close()` tracks this run (`trackRun`): it cancels it and waits for its terminal event. */
   tracked?: boolean;
-  /** The run's bridge is closing and cancelled it: the error it ends (cancelled) with. */
-  stopped?: AbortError;
-  /** While `execute` runs under a tracked run: ends the wait for it with the run cancelled (see `stopRun`). */
-  interrupt?: ((error: AbortError) => void) | undefined;
   /** Token usage reported with `reportUsage`, summed. */
   usage?: Usage;
   /** The answer message `streamText` writes to, and the seq of its last delta (it continues while that is the run's last event). */

@@ -69,17 +69,11 @@ export async function runLifecycle<Input, Output>(
   let error: Error | undefined;
   try {
     // Cancelled before it began (a queued run cancelled, a queue closed, its bridge closing): the agent's code never runs.
-    const work = signal.aborted
-      ? Promise.reject(abortErrorFrom(signal))
-      : state.stopped
-        ? Promise.reject(state.stopped)
-        : Promise.resolve().then(() => host.execute(input, ctx));
-    const raced = signal === NEVER_ABORTED ? work : raceAbort(work, signal);
-    output = await (state.tracked ? raceStop(raced, state) : raced);
+    const work = signal.aborted ? Promise.reject(abortErrorFrom(signal)) : Promise.resolve().then(() => host.execute(input, ctx));
+    output = await (signal === NEVER_ABORTED ? work : raceAbort(work, signal));
   } catch (caught) {
-    const cancelled = signal.aborted || state.stopped !== undefined;
-    status = cancelled ? 'cancelled' : 'failed';
-    error = signal.aborted ? abortErrorFrom(signal) : (state.stopped ?? toError(caught));
+    status = signal.aborted ? 'cancelled' : 'failed';
+    error = signal.aborted ? abortErrorFrom(signal) : toError(caught);
   }
   // No run ever leaves an orphaned tool_executing: close what is still open first.
   if (state.openTools.size > 0) {
@@ -143,27 +137,6 @@ function emitFailed(
     const fallback: ErrorInfo = { name: 'Error', message: `Agent "${agent}" failed` };
     return { delivered: emitEvent(state, 'agent_completed', { status, error: fallback, durationMs }), info: fallback };
   }
-}
-
-/** Settles with `work`, or rejects as soon as the bridge closing cancels the run (`state.interrupt`). */
-function raceStop<T>(work: Promise<T>, state: RunState): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    state.interrupt = (stopped) => {
-      state.interrupt = undefined;
-      work.catch(() => undefined);
-      reject(stopped);
-    };
-    work.then(
-      (value) => {
-        state.interrupt = undefined;
-        resolve(value);
-      },
-      (error: unknown) => {
-        state.interrupt = undefined;
-        reject(error);
-      },
-    );
-  });
 }
 
 function toError(error: unknown): Error {

@@ -42,7 +42,6 @@ export interface ToolHost {
 export function callTool<Result>(host: ToolHost, state: RunState, name: unknown, args: unknown): Promise<Result> {
   const runSignal = state.ctx.signal;
   if (runSignal.aborted) return Promise.reject(abortErrorFrom(runSignal));
-  if (state.stopped) return Promise.reject(state.stopped);
   const toolCallId = state.emitter.nextCallId();
   const tool = shownToolName(name);
   const wrap = host.instrument;
@@ -55,8 +54,10 @@ export function callTool<Result>(host: ToolHost, state: RunState, name: unknown,
 async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: string, name: unknown, tool: string, args: unknown): Promise<Result> {
   const runSignal = state.ctx.signal;
   const registered = typeof name === 'string' ? host.tools.get(name) : undefined;
-  // A controller (and its listeners) only when something can abort this call: the run's signal or a timeout.
-  const controller = runSignal !== NEVER_ABORTED || registered?.timeoutMs !== undefined ? new AbortController() : undefined;
+  // A controller (and its listeners) only when something can abort this call but the run's own
+  // signal: the caller's signal (the call is then aborted when the run closes it) or a timeout.
+  // Otherwise the tool gets the run's signal itself (aborted when the bridge closes).
+  const controller = state.callerSignal || registered?.timeoutMs !== undefined ? new AbortController() : undefined;
   const startedAt = performance.now();
   let redactFailure: { error: unknown } | undefined;
   let shownArgs = args;
@@ -123,7 +124,7 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
     const result = (isThenable(running) ? await running : running) as Result;
     if (!state.openTools.has(toolCallId)) {
       // The run closed the call while it finished (aborted, or ended without waiting for it).
-      throw runSignal.aborted ? abortErrorFrom(runSignal) : (state.stopped ?? new StateError('RUN_ENDED', 'The run finished before this tool call did'));
+      throw runSignal.aborted ? abortErrorFrom(runSignal) : new StateError('RUN_ENDED', 'The run finished before this tool call did');
     }
     const shownResult = host.redact.toolResult ? host.redact.toolResult(tool, result) : result;
     const completed = emitSucceeded(state, toolCallId, tool, shownResult, startedAt);

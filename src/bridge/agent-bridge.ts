@@ -140,8 +140,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
         if (this.currentState === 'initializing') {
           this.setState('failed');
           // Events that waited for this check (a run's lazy start) are reported undelivered, as
-          // fail() does: their pumps stop on 'failed' without settling them.
-          this.giveUpOnQueued(`Transport health check failed: ${messageOf(error)}`);
+          // fail() does: their pumps stop on 'failed' without settling them. Caused by BRIDGE_FAILED:
+          // a run whose agent_started this was is refused (run() rejects, execute() never runs).
+          const reason = `Transport health check failed: ${messageOf(error)}`;
+          this.giveUpOnQueued(reason, new StateError('BRIDGE_FAILED', reason, { cause: error }));
         }
         throw isInstance(error, AgentwireError) ? error : new TransportError('Transport health check failed', { cause: error });
       }
@@ -422,7 +424,8 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
 
   private fail(): void {
     this.setWorking('failed');
-    this.giveUpOnQueued(`Transport down for more than ${this.failAfterMs} ms`);
+    const reason = `Transport down for more than ${this.failAfterMs} ms`;
+    this.giveUpOnQueued(reason, new StateError('BRIDGE_FAILED', reason));
     // close() waiting for the drain: nothing is left to wait for.
     this.checkDrained();
   }
@@ -433,10 +436,10 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     else this.setState(next);
   }
 
-  /** Reports every queued event undelivered, drops the queues and lets stalled pumps see the end. */
-  private giveUpOnQueued(reason: string): void {
+  /** Reports every queued event undelivered (with `cause`, when given), drops the queues and lets stalled pumps see the end. */
+  private giveUpOnQueued(reason: string, cause?: StateError): void {
     this.recovery.stop();
-    this.queues.failAll(reason);
+    this.queues.failAll(reason, cause);
     this.recovery.wakeAll();
   }
 

@@ -196,16 +196,17 @@ export class RunQueues {
   }
 
   /**
-   * Reports every queued event undelivered and drops every queue. Each event is marked abandoned
+   * Reports every queued event undelivered (`UNDELIVERED`, caused by `cause` when given: its code is
+   * the error's `causeCode`) and drops every queue. Each event is marked abandoned
    * and its retry wait cancelled, so a pump still sending or retrying it stops.
    */
-  failAll(reason: string): void {
+  failAll(reason: string, cause?: unknown): void {
     for (const queue of this.queues.values()) {
       for (let i = queue.head; i < queue.items.length; i++) {
         const pending = queue.items[i]!;
         pending.abandoned = true;
         pending.retrying?.abort(new StateError('BRIDGE_GAVE_UP', 'The bridge gave up on this event'));
-        this.fail(pending, undelivered(pending.event, reason, 'UNDELIVERED'));
+        this.fail(pending, undelivered(pending.event, reason, 'UNDELIVERED', cause));
       }
       queue.head = queue.items.length;
     }

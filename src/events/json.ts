@@ -124,19 +124,19 @@ function notJson(error: unknown, limits: JsonLimits): JsonOutcome & { ok: false 
   let message = '';
   let name = 'Error';
   try {
-    if (error instanceof Error) {
+    if (isInstance(error, Error)) {
       message = String(error.message);
       name = String(error.name).slice(0, 64);
     }
   } catch {
     // A hostile error object: classify it as unserializable below.
   }
-  if (error instanceof RangeError && /invalid string length/i.test(message)) {
+  if (isInstance(error, RangeError) && /invalid string length/i.test(message)) {
     return { ok: false, reason: 'size', message: `the value serializes to more than ${limits.maxBytes} bytes` };
   }
-  if (error instanceof RangeError) return { ok: false, reason: 'depth', message: `the value nests deeper than ${limits.maxDepth} levels` };
-  if (error instanceof TypeError && /bigint/i.test(message)) return { ok: false, reason: 'bigint', message: 'a BigInt cannot be represented in JSON' };
-  if (error instanceof TypeError && /circular/i.test(message)) return { ok: false, reason: 'cycle', message: 'the value contains a cycle' };
+  if (isInstance(error, RangeError)) return { ok: false, reason: 'depth', message: `the value nests deeper than ${limits.maxDepth} levels` };
+  if (isInstance(error, TypeError) && /bigint/i.test(message)) return { ok: false, reason: 'bigint', message: 'a BigInt cannot be represented in JSON' };
+  if (isInstance(error, TypeError) && /circular/i.test(message)) return { ok: false, reason: 'cycle', message: 'the value contains a cycle' };
   return { ok: false, reason: 'unserializable', message: `the value cannot be serialized (a toJSON method, getter or proxy threw ${name})` };
 }
 

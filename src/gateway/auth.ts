@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { AuthError, ValidationError } from '../errors/index.js';
 import type { AuthRequest } from './request.js';
+import { agentwireCode } from '../errors/code-of.js';
 
 export type { AuthRequest, HeaderReader } from './request.js';
 
@@ -80,7 +81,8 @@ export async function authenticateRequest(hook: Authenticate, request: AuthReque
   try {
     outcome = await Promise.race([Promise.resolve().then(() => hook(request)), timeout]);
   } catch (error) {
-    if (error instanceof AuthError) throw error;
+    // The hook's own AuthError passes as is when its code reads as one (read guarded: a hostile value is a generic failure).
+    if (agentwireCode(error, AuthError) !== undefined) throw error;
     options.report(error);
     throw authFailed();
   } finally {

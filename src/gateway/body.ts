@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { exceedsDepth } from '../events/json.js';
 import { GatewayError } from '../errors/index.js';
 import type { ResolvedBodyOptions } from './options.js';
+import { isInstance } from '../errors/guards.js';
 
 /**
  * Request bodies of every HTTP surface, node and web: at most `maxBodyBytes` (413
@@ -160,7 +161,7 @@ export async function readWebText(request: Request, maxBytes: number, timeoutMs:
     return text + decoder.decode();
   } catch (error) {
     void reader.cancel().catch(() => undefined);
-    if (error instanceof GatewayError) throw error;
+    if (isInstance(error, GatewayError)) throw error;
     throw new GatewayError('INVALID_JSON', 'The request body could not be read', { field: 'body', cause: error });
   } finally {
     clearTimeout(timer);

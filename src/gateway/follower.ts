@@ -1,7 +1,9 @@
-import { AgentwireError, AuthError, GatewayError } from '../errors/index.js';
+import { AuthError, GatewayError } from '../errors/index.js';
 import { eventJson } from '../events/json.js';
 import type { EventLog, HistoryGap, LogEntry, LogListener, Subscription } from '../transport/types.js';
 import { threadForbidden } from '../errors/thread-forbidden.js';
+import { agentwireCode } from '../errors/code-of.js';
+import { isInstance, readField } from '../errors/guards.js';
 
 /** What to follow: one thread, for one user, optionally after a cursor. */
 export interface FollowTarget {
@@ -129,7 +131,7 @@ export abstract class FollowerCore implements LogListener {
   /** Closed, or ended by the log or an overflow. */
   private get over(): boolean {
     const state = this.state;
-    return state === 'closed' || state === 'log_closed' || state === 'overflow' || state instanceof Error;
+    return state === 'closed' || state === 'log_closed' || state === 'overflow' || isInstance(state, Error);
   }
 
   /**
@@ -146,11 +148,13 @@ export abstract class FollowerCore implements LogListener {
     } catch (error) {
       this.state = 'closed';
       this.early = undefined;
-      if (error instanceof AuthError) throw threadForbidden(threadId, error);
+      // What the log threw is read guarded: a value that throws when looked at is a failure like any other.
+      if (isInstance(error, AuthError)) throw threadForbidden(threadId, error);
       // A fixed message: the log's own may name its internals (a Redis URL, its bounds); it stays the `cause`, for `onError`.
+      const retryable = agentwireCode(error) !== undefined && readField(error as object, 'retryable') === true;
       throw new GatewayError('SUBSCRIBE_FAILED', `Could not subscribe to the thread: ${subscribeFailure(error)}`, {
         cause: error,
-        ...(error instanceof AgentwireError && error.retryable && { headers: { 'Retry-After': '1' } }),
+        ...(retryable && { headers: { 'Retry-After': '1' } }),
       });
     }
     if (result.status === 'history_gap') {
@@ -163,7 +167,7 @@ export abstract class FollowerCore implements LogListener {
       // Closed, or ended by the log or an overflow, while the log was answering.
       result.subscription.close();
       const state = this.state as 'closed' | 'log_closed' | 'overflow' | Error;
-      if (!(state instanceof Error)) return { status: 'ended', reason: state, error: undefined };
+      if (!isInstance(state, Error)) return { status: 'ended', reason: state, error: undefined };
       this.state = 'log_closed';
       return { status: 'ended', reason: 'log_closed', error: state };
     }
@@ -269,7 +273,7 @@ export abstract class FollowerCore implements LogListener {
   private end(reason: 'log_closed' | 'overflow', error?: Error): void {
     const wasFollowing = this.following;
     // While subscribing, start() tells its caller instead: the log's reason is kept as the state.
-    this.state = !wasFollowing && reason === 'log_closed' && error instanceof Error ? error : reason;
+    this.state = !wasFollowing && reason === 'log_closed' && isInstance(error, Error) ? error : reason;
     this.release();
     if (wasFollowing) this.ended(reason, error);
   }
@@ -370,7 +374,7 @@ function entryId(entry: LogEntry): string {
  * (the log's own message may name its internals: a Redis URL, its bounds).
  */
 export function subscribeFailure(error: unknown): string {
-  if (error instanceof AgentwireError && error.code === 'TOO_MANY_THREADS') {
+  if (agentwireCode(error) === 'TOO_MANY_THREADS') {
     return 'the event log holds as many threads as it may (TOO_MANY_THREADS); a new thread opens once idle ones expire';
   }
   return 'the event log failed; retry later';

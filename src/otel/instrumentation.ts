@@ -2,6 +2,7 @@ import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context
 import type { AgentInstrumentation, RunResult, ToolCallInfo } from '../agent/base-agent.js';
 import type { RunContext } from '../agent/run-context.js';
 import { AGENTWIRE, ERROR_TYPE, errorType, GEN_AI, OPERATION, USER_ID } from './attributes.js';
+import { isInstance } from '../errors/guards.js';
 
 export interface OtelInstrumentationOptions {
   /** Where spans go. Default `trace.getTracer('agentwire')`: a no-op until the application registers an SDK. */
@@ -130,7 +131,7 @@ function fail(span: Span, error: unknown, recordExceptions: boolean): void {
   }
   span.setAttribute(ERROR_TYPE, type);
   span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
-  if (!recordExceptions || !(error instanceof Error)) return;
+  if (!recordExceptions || !isInstance(error, Error)) return;
   try {
     span.recordException(error);
   } catch {

@@ -63,6 +63,29 @@ const completedOf = (events: AgentEvent[]) => events.filter((event) => event.typ
 
 describe('attack: thrown values that throw when looked at', () => {
   for (const kind of ['revoked', 'throwing-error'] as const) {
+    it(`a tool result whose toJSON throws a ${kind} proxy: the call fails RESULT_NOT_SERIALIZABLE (unserializable), the run goes on and succeeds`, async () => {
+      const transport = new MemoryTransport();
+      const bridge = new AgentBridge({ transport });
+      const threadId = `thrown-tojson-${kind}`;
+      class Poisoned extends BaseAgent<void, string> {
+        constructor() {
+          super({ name: 'poisoned', bridge, tools: [defineTool({ name: 'poison', description: 'a result that cannot be shown', parameters: z.object({}), execute: () => ({ toJSON: () => { throw hostile(kind); } }) })] });
+        }
+        protected async execute(): Promise<string> {
+          return this.callTool('poison', {}).then(
+            () => 'no error',
+            (error: { code?: string; details?: { reason?: string } }) => `${String(error.code)}/${String(error.details?.reason)}`,
+          );
+        }
+      }
+      const result = await new Poisoned().run(undefined, { userId: 'alice', threadId });
+      expect(result).toMatchObject({ status: 'succeeded', output: 'RESULT_NOT_SERIALIZABLE/unserializable' });
+      const events = transport.read(threadId, 'alice');
+      expect(validateLifecycle(events)).toEqual({ ok: true, runs: 1 });
+      expect(events.find((event) => event.type === 'tool_completed')?.data).toMatchObject({ status: 'failed', error: { name: 'ToolError' } });
+      await bridge.close();
+    });
+
     it(`execute() throws a ${kind} proxy: the run fails with one agent_completed, run() resolves`, async () => {
       const transport = new MemoryTransport();
       const bridge = new AgentBridge({ transport });
@@ -141,9 +164,10 @@ describe('attack: thrown values that throw when looked at', () => {
       };
       const bridge = new AgentBridge({ transport });
       expect((await bridge.health()).transport).toMatchObject({ ok: false });
-      // The first run starts the bridge lazily; the check fails: its events are reported undelivered.
-      const result = await new Thrower(bridge).run({ where: 'tool', kind }, { userId: 'alice', threadId: `thrown-health-${kind}` });
-      expect(result.deliveryErrors.length).toBeGreaterThan(0);
+      // The first run starts the bridge lazily; the check fails: the run is refused (its agent_started
+      // reported undelivered, caused by BRIDGE_FAILED), without running execute.
+      const run = new Thrower(bridge).run({ where: 'tool', kind }, { userId: 'alice', threadId: `thrown-health-${kind}` });
+      await expect(run).rejects.toMatchObject({ name: 'StateError', code: 'BRIDGE_FAILED', cause: { code: 'UNDELIVERED', causeCode: 'BRIDGE_FAILED' } });
       expect(bridge.state).toBe('failed');
       expect(bridge.metrics().activeRuns).toBe(0);
       await bridge.close();

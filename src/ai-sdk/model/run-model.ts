@@ -1,5 +1,7 @@
 import { stepCountIs, streamText, type FinishReason, type LanguageModelUsage, type TextStreamPart, type ToolSet } from 'ai';
-import { AbortError, ValidationError } from '../../errors/index.js';
+import { abortErrorFrom } from '../../agent/abort.js';
+import { isInstance } from '../../errors/guards.js';
+import { ValidationError } from '../../errors/index.js';
 import type { Usage } from '../../events/schema.js';
 import { resolveThinking, type ModelRunOptions } from './options.js';
 import { ThinkingCoalescer, type TextStreaming } from './thinking.js';
@@ -37,7 +39,7 @@ export const DEFAULT_MAX_STEPS = 10;
  */
 export async function runModel(driver: ModelDriver, options: ModelRunOptions): Promise<ModelRunResult> {
   const { signal } = options;
-  if (signal.aborted) throw abortErrorOf(signal);
+  if (signal.aborted) throw abortErrorFrom(signal);
   const prompt = promptOf(options);
   const streaming = textStreamingOf(options.textStreaming);
   const writeAnswer = driver.streamText;
@@ -119,7 +121,7 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
         modelError ??= { error: part.error };
         return;
       case 'abort':
-        throw abortErrorOf(signal);
+        throw abortErrorFrom(signal);
       default:
         return;
     }
@@ -131,12 +133,12 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
       // Backpressure: once per step, and per text delta when the answer streams (a slow log slows the model loop).
       if (part.type === 'finish-step' || (streaming !== 'off' && part.type === 'text-delta')) await thinking.drain();
     }
-    if (signal.aborted) throw abortErrorOf(signal);
+    if (signal.aborted) throw abortErrorFrom(signal);
     thinking.finish();
     await thinking.drain();
   } catch (error) {
     thinking.close();
-    throw signal.aborted ? abortErrorOf(signal) : error;
+    throw signal.aborted ? abortErrorFrom(signal) : error;
   } finally {
     sequencer.releaseAll();
   }
@@ -173,16 +175,8 @@ function tokens(value: number | undefined): number {
   return value === undefined || !Number.isFinite(value) ? 0 : Math.max(0, Math.round(value));
 }
 
-function abortErrorOf(signal: AbortSignal): AbortError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof AbortError) return reason;
-  return new AbortError(reason instanceof Error && reason.message ? `The run was aborted: ${reason.message}` : 'The run was aborted', {
-    cause: reason,
-  });
-}
-
 /** Model errors keep their own name and message (e.g. `AI_APICallError`); non-errors are wrapped. */
 function asError(error: unknown): Error {
-  if (error instanceof Error) return error;
+  if (isInstance(error, Error)) return error;
   return new Error(typeof error === 'string' ? error : 'The model call failed', { cause: error });
 }

@@ -19,6 +19,7 @@ import {
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { problemOf, respondNode, respondWeb } from '../respond.js';
 import { Revocations, type RevocationWatch } from '../revocations.js';
+import { isInstance } from '../../errors/guards.js';
 
 /**
  * Options of the answer endpoint: the front-end contract's names and meanings, resolved and
@@ -183,7 +184,7 @@ export class AnswerEndpoint {
 
   /** Failures that are not refusals (the log failed) go to `onError`. */
   private report(error: unknown): void {
-    if (problemOf(error).status >= 500 && !(error instanceof StateError)) this.notify(error, { surface: 'answers', stage: 'request' });
+    if (problemOf(error).status >= 500 && !isInstance(error, StateError)) this.notify(error, { surface: 'answers', stage: 'request' });
   }
 
   /** Calls `onError`; a throwing error hook changes nothing (the client still gets its answer). */

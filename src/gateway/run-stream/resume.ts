@@ -1,6 +1,7 @@
 import { AuthError, GatewayError } from '../../errors/index.js';
 import type { EventLog, HistoryGap, HistoryGapReason, LogEntry } from '../../transport/types.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
+import { isInstance } from '../../errors/guards.js';
 
 /** Where a resuming client is: after the entry with `cursor`, or inside it after `skip` of its frames. */
 export interface ResumePosition {
@@ -51,7 +52,7 @@ export async function planResume(
     try {
       verdict = await log.subscribe({ userId, threadId, after: position.cursor }, NOOP_LISTENER);
     } catch (error) {
-      if (error instanceof AuthError) throw threadForbidden(threadId, error);
+      if (isInstance(error, AuthError)) throw threadForbidden(threadId, error);
       throw new GatewayError('SUBSCRIBE_FAILED', 'Could not read the thread; retry later', { cause: error });
     }
     if (verdict.status === 'history_gap') return { kind: 'gap', gap: verdict.gap };
@@ -99,7 +100,7 @@ export async function latestActiveRun(log: EventLog, userId: string, threadId: s
   try {
     result = await log.subscribe({ userId, threadId }, NOOP_LISTENER);
   } catch (error) {
-    if (error instanceof AuthError) throw threadForbidden(threadId, error);
+    if (isInstance(error, AuthError)) throw threadForbidden(threadId, error);
     throw new GatewayError('SUBSCRIBE_FAILED', 'Could not read the thread; retry later', { cause: error });
   }
   if (result.status !== 'subscribed') return undefined;

@@ -7,6 +7,7 @@ import { SERVER_ENDINGS, refusalOf } from '../endings.js';
 import { Follower, type FollowResult } from '../follower.js';
 import type { SseSink } from '../sse/session.js';
 import type { DisconnectReason } from '../stats.js';
+import { isInstance } from '../../errors/guards.js';
 
 /**
  * How one surface writes a run's log entries (AG-UI events, AI SDK UI message chunks). A codec
@@ -153,7 +154,7 @@ export class RunStreamSession implements TrackedConnection {
         maxQueuedEntries: limits.maxQueuedEntries,
         readable: () => this.readable(),
         ended: (why, error) => {
-          if (error instanceof AuthError) this.forbidden ??= error;
+          if (isInstance(error, AuthError)) this.forbidden ??= error;
           if (why === 'overflow') this.cut('slow_consumer');
           else this.close('log_closed');
         },
@@ -185,7 +186,7 @@ export class RunStreamSession implements TrackedConnection {
     try {
       result = await this.follower.start(log);
     } catch (error) {
-      if (error instanceof AuthError) this.reason ??= 'error';
+      if (isInstance(error, AuthError)) this.reason ??= 'error';
       throw error;
     }
     if (result.status === 'following') {
@@ -195,7 +196,7 @@ export class RunStreamSession implements TrackedConnection {
       }
       if (this.state === 'subscribing') this.state = 'ready';
     } else if (result.status === 'ended') {
-      if (result.error instanceof AuthError) this.forbidden ??= result.error;
+      if (isInstance(result.error, AuthError)) this.forbidden ??= result.error;
       this.reason ??= result.reason === 'overflow' ? 'slow_consumer' : result.reason === 'log_closed' ? 'log_closed' : 'error';
       if (this.state === 'subscribing') this.state = 'ending';
     }
@@ -236,7 +237,7 @@ export class RunStreamSession implements TrackedConnection {
         this.openingFrames = frames;
         for (const fault of faults ?? []) this.hooks.hookFailed(this, entry, fault);
       } catch (error) {
-        if (error instanceof HistoryGapError) throw error; // a position inside the entry that it does not have
+        if (isInstance(error, HistoryGapError)) throw error; // a position inside the entry that it does not have
         this.hooks.poisoned(this, entry, error);
       }
       this.openingTerminal = entry.event.type === 'agent_completed';

@@ -40,6 +40,8 @@ import { StatsRecorder, type DisconnectReason, type GatewayStats } from '../stat
 import { latestActiveRun, planResume, type ResumePosition } from './resume.js';
 import { RunStreamSession, settledIdOf, type RunStreamCodec, type RunStreamEnd } from './session.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
+import { isInstance } from '../../errors/guards.js';
+import { agentwireCode } from '../../errors/code-of.js';
 
 /**
  * Options of every HTTP surface that starts runs and streams them from the log (AG-UI, useChat):
@@ -446,7 +448,7 @@ export class RunSurface {
       else plan = await planResume(this.log, { userId, threadId, runId }, session.replay, position);
     } catch (error) {
       this.discard(session);
-      if (!(error instanceof AuthError)) this.report(error, { surface: this.config.surface, userId, threadId, stage: 'subscribe' });
+      if (!isInstance(error, AuthError)) this.report(error, { surface: this.config.surface, userId, threadId, stage: 'subscribe' });
       throw error;
     }
     if (!plan || !session.isOpen || responder.gone()) {
@@ -470,7 +472,7 @@ export class RunSurface {
       session.plan(plan);
     } catch (error) {
       this.discard(session);
-      if (error instanceof HistoryGapError) this.recorder.disconnected('history_gap');
+      if (isInstance(error, HistoryGapError)) this.recorder.disconnected('history_gap');
       throw error;
     }
     responder.stream(session, { ...cors, ...this.config.streamHeaders(plan.runId) });
@@ -549,8 +551,8 @@ export class RunSurface {
           await answers.answerRequest({ runId, threadId, requestId: pending.requestId, userId, ...response.answer(pending) });
           resolved.push(entry);
         } catch (error) {
-          if (error instanceof StateError && error.code === 'ANSWER_ALREADY_GIVEN' && distinct.size > 1) {
-            refusal ??= error;
+          if (agentwireCode(error, StateError) === 'ANSWER_ALREADY_GIVEN' && distinct.size > 1) {
+            refusal ??= error as StateError;
             continue;
           }
           throw error;
@@ -572,8 +574,8 @@ export class RunSurface {
       });
     } catch (error) {
       this.discard(session);
-      if (error instanceof HistoryGapError) this.recorder.disconnected('history_gap');
-      else if (!(error instanceof AgentwireError)) this.report(error, { surface: this.config.surface, userId, threadId, stage: 'answer' });
+      if (isInstance(error, HistoryGapError)) this.recorder.disconnected('history_gap');
+      else if (!isInstance(error, AgentwireError)) this.report(error, { surface: this.config.surface, userId, threadId, stage: 'answer' });
       throw error;
     }
     this.streamElsewhere(session, responder, cors, runId, userId, spec);
@@ -736,13 +738,13 @@ export class RunSurface {
     try {
       await serve(request, responder, origin.headers);
     } catch (error) {
-      if (!(error instanceof AgentwireError)) this.report(error, { surface: this.config.surface, stage: 'request' });
+      if (!isInstance(error, AgentwireError)) this.report(error, { surface: this.config.surface, stage: 'request' });
       if (!responder.gone()) this.refuse(responder, toAgentwireError(error), origin.headers);
     }
   }
 
   private failed(error: unknown, responder: RunResponder): void {
-    if (!(error instanceof AgentwireError)) this.report(error, { surface: this.config.surface, stage: 'request' });
+    if (!isInstance(error, AgentwireError)) this.report(error, { surface: this.config.surface, stage: 'request' });
     if (!responder.gone()) this.refuse(responder, toAgentwireError(error), {});
   }
 
@@ -773,8 +775,8 @@ export class RunSurface {
 
   /** The client answer for a run that `run()` refused before its first event. */
   private runRefusal(error: unknown, context: { userId: string; threadId: string; runId: string }): AgentwireError {
-    if (error instanceof AuthError) return threadForbidden(context.threadId, error);
-    if (error instanceof AgentwireError) return error;
+    if (isInstance(error, AuthError)) return threadForbidden(context.threadId, error);
+    if (isInstance(error, AgentwireError)) return error;
     this.report(error, { surface: this.config.surface, ...context, stage: 'run' });
     return new GatewayError('INTERNAL_ERROR', 'The run could not be started', { cause: error });
   }

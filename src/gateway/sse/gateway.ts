@@ -18,6 +18,7 @@ import { SseSession } from './session.js';
 import { NodeSseSink, WebSseSink } from './sinks.js';
 import { STREAM_HEADERS } from './wire.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
+import { isInstance } from '../../errors/guards.js';
 
 export interface SseGatewayOptions extends FrontEndOptions {
   /** Where streams are read from: any `EventLog` (e.g. a `MemoryTransport`). Required. */
@@ -212,7 +213,7 @@ export class SseGateway {
     try {
       await this.serveStream(request, responder, origin.headers);
     } catch (error) {
-      if (!(error instanceof AgentwireError)) this.report(error, { surface: 'sse', stage: 'request' });
+      if (!isInstance(error, AgentwireError)) this.report(error, { surface: 'sse', stage: 'request' });
       if (!responder.gone()) this.refuseWith(responder, toAgentwireError(error), origin.headers);
     }
   }
@@ -259,7 +260,7 @@ export class SseGateway {
     try {
       result = await session.subscribe(this.log);
     } catch (error) {
-      if (!(error instanceof AuthError)) this.report(error, { surface: 'sse', userId, threadId: target.threadId, stage: 'subscribe' });
+      if (!isInstance(error, AuthError)) this.report(error, { surface: 'sse', userId, threadId: target.threadId, stage: 'subscribe' });
       this.discard(session);
       throw error;
     }
@@ -276,7 +277,7 @@ export class SseGateway {
       // 403 THREAD_FORBIDDEN, as a stream of it requested now; the log closed it, or more live
       // events arrived than the stream may hold: 503 SUBSCRIBE_FAILED (retry).
       this.discard(session);
-      if (result.error instanceof AuthError) {
+      if (isInstance(result.error, AuthError)) {
         throw threadForbidden(target.threadId, result.error);
       }
       throw refusalOf(result.reason === 'overflow' ? 'slow_consumer' : 'log_closed');
@@ -295,7 +296,7 @@ export class SseGateway {
 
   private failed(error: unknown, responder: Responder): void {
     const failure = toAgentwireError(error);
-    if (!(error instanceof AgentwireError)) this.report(error, { surface: 'sse', stage: 'request' });
+    if (!isInstance(error, AgentwireError)) this.report(error, { surface: 'sse', stage: 'request' });
     if (!responder.gone()) this.refuseWith(responder, failure, {});
   }
 

@@ -5,6 +5,7 @@ import { SERVER_ENDINGS } from '../endings.js';
 import { Follower, type FollowResult } from '../follower.js';
 import type { DisconnectReason } from '../stats.js';
 import { closeBlock, eventBlock, HEARTBEAT_BLOCK, historyGapBlock, retryBlock, subscribedBlock } from './wire.js';
+import { isInstance } from '../../errors/guards.js';
 
 /** Where a session writes: a node `ServerResponse` or a web `ReadableStream` (see node.ts, web.ts). */
 export interface SseSink {
@@ -72,7 +73,7 @@ export class SseSession implements TrackedConnection {
         ended: (why, error) => {
           if (why === 'overflow') return this.cut('slow_consumer');
           // The log refused the user after the fact (e.g. the thread's first event is another user's).
-          if (error instanceof AuthError) this.finalEvent = FORBIDDEN_ENDING;
+          if (isInstance(error, AuthError)) this.finalEvent = FORBIDDEN_ENDING;
           this.close('log_closed');
         },
         isolationDrop: () => hooks.isolationDrop(this),
@@ -106,7 +107,7 @@ export class SseSession implements TrackedConnection {
       // SUBSCRIBE_FAILED). Given one here, the headers are out: the stream ends at once with its
       // `close` event (THREAD_FORBIDDEN for another user's thread, else the reason's, e.g.
       // SUBSCRIPTION_ENDED), never left open with nothing to follow.
-      if (result.error instanceof AuthError) this.finalEvent = FORBIDDEN_ENDING;
+      if (isInstance(result.error, AuthError)) this.finalEvent = FORBIDDEN_ENDING;
       this.state = 'open';
       this.write(retryBlock(this.limits.retryMs));
       this.close(result.reason === 'closed' ? (this.reason ?? 'shutdown') : 'log_closed');

@@ -1,4 +1,5 @@
-import { AgentwireError } from '../../errors/index.js';
+import { agentwireCode } from '../../errors/code-of.js';
+import { readThrown } from '../../errors/guards.js';
 import { GATEWAY_ERROR_CODES, type GatewayErrorCode } from '../../protocol/constants.js';
 import type { ErrorFrame, AnsweredFrame } from '../../protocol/frames.js';
 import type { z } from 'zod/v4';
@@ -30,8 +31,10 @@ export async function answerFrame(log: EventLog, userId: string, frame: z.infer<
     });
     return { type: 'answered', threadId, requestId, cursor: receipt.cursor };
   } catch (error) {
-    if (error instanceof AgentwireError && ANSWER_CODES.has(error.code)) return refuse(error.code as GatewayErrorCode, error.message);
-    if (error instanceof AgentwireError && error.code === 'THREAD_FORBIDDEN') return refuse('ANSWER_FORBIDDEN', error.message);
+    // The log's value is read guarded: one that throws when looked at is a failure like any other.
+    const code = agentwireCode(error);
+    if (code !== undefined && ANSWER_CODES.has(code)) return refuse(code as GatewayErrorCode, readThrown(error).message ?? 'the answer was refused');
+    if (code === 'THREAD_FORBIDDEN') return refuse('ANSWER_FORBIDDEN', readThrown(error).message ?? "only the run's own user may answer its requests");
     return refuse('UNAVAILABLE', 'the answer could not be stored; try again');
   }
 }

@@ -1,4 +1,5 @@
-import { AgentwireError } from '../../errors/index.js';
+import { agentwireCode } from '../../errors/code-of.js';
+import { readThrown } from '../../errors/guards.js';
 import { shown } from '../../errors/options.js';
 import type { CancelAcceptedFrame, ErrorFrame } from '../../protocol/frames.js';
 import type { CancelRun } from './options.js';
@@ -29,7 +30,11 @@ export async function cancelFrame(
     }
     return { type: 'cancel_accepted', runId, outcome };
   } catch (error) {
-    if (error instanceof AgentwireError && (error.code === 'RUN_NOT_FOUND' || error.code === 'THREAD_FORBIDDEN')) return refuse(error.code, error.message);
+    // The hook's value is read guarded: one that throws when looked at is a failure like any other.
+    const code = agentwireCode(error);
+    if (code === 'RUN_NOT_FOUND' || code === 'THREAD_FORBIDDEN') {
+      return refuse(code, readThrown(error).message ?? (code === 'RUN_NOT_FOUND' ? `no run ${runId}` : `run ${runId} belongs to another user`));
+    }
     report(error);
     return refuse('UNAVAILABLE', 'the run could not be cancelled; try again');
   }

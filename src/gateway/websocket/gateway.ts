@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AgentwireError, AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
+import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { eventJson, eventJsonUnremembered } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import { isValidThreadId } from '../../ids/thread-id.js';
@@ -23,6 +23,7 @@ import { Lingering } from './lingering.js';
 import { resolveGatewayOptions, type ReportedContext, type ResolvedGatewayOptions, type WebSocketGatewayOptions } from './options.js';
 import { WebSocketStatsRecorder, type WebSocketGatewayStats } from './stats.js';
 import { Handshakes, refuseUpgrade, rejectUpgrade, requestPath } from './upgrade.js';
+import { agentwireCode } from '../../errors/code-of.js';
 
 const ACCEPTED = Promise.resolve();
 
@@ -345,8 +346,9 @@ export class WebSocketGateway implements Transport {
     try {
       principal = await this.admit(request);
     } catch (error) {
-      if (!(error instanceof AgentwireError)) throw error;
-      this.recorder.refused(error.code);
+      const code = agentwireCode(error);
+      if (code === undefined) throw error;
+      this.recorder.refused(code);
       if (!socket.destroyed) refuseUpgrade(socket, error);
       return;
     }
@@ -393,9 +395,10 @@ export class WebSocketGateway implements Transport {
       // Expiry is the gateway's (one timer for all connections), so the tracker gets the user id only.
       this.tracker.admit(connection, { userId: principal.userId });
     } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
-      this.recorder.refused(error.code);
-      if (error.code === 'TOO_MANY_CONNECTIONS') connection.end(CloseCode.TOO_MANY_CONNECTIONS, 'too many connections for this user');
+      const code = agentwireCode(error, GatewayError);
+      if (code === undefined) throw error;
+      this.recorder.refused(code);
+      if (code === 'TOO_MANY_CONNECTIONS') connection.end(CloseCode.TOO_MANY_CONNECTIONS, 'too many connections for this user');
       else connection.end(CloseCode.TRY_AGAIN_LATER, 'server at capacity; try again later');
       return;
     }

@@ -1,4 +1,4 @@
-import { AgentwireError, AuthError } from '../../errors/index.js';
+import { AuthError } from '../../errors/index.js';
 import type { GatewayErrorCode } from '../../protocol/constants.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
@@ -7,6 +7,8 @@ import type { FlushScheduler } from './flush-scheduler.js';
 import { Inbox } from './inbox.js';
 import type { ReportedContext } from './options.js';
 import type { WebSocketStatsRecorder } from './stats.js';
+import { agentwireCode } from '../../errors/code-of.js';
+import { isInstance, readField } from '../../errors/guards.js';
 
 /**
  * A connection's follower of one thread: the contract's handover (`FollowerCore`), told through
@@ -147,10 +149,11 @@ export abstract class Subscriptions extends Inbox {
       this.stats.subscribeFailures++;
       closeQuietly(following);
       this.forgetFollowing(following);
-      if (error instanceof AuthError) {
+      // What the log threw is read guarded (the follower wraps it, but a log may break its contract).
+      if (isInstance(error, AuthError)) {
         this.sendForbidden(threadId);
-      } else if (error instanceof AgentwireError && error.code === 'SUBSCRIBE_FAILED') {
-        this.sendError('SUBSCRIBE_FAILED', `could not subscribe to thread "${threadId}": ${subscribeFailure(error.cause)}`, threadId);
+      } else if (agentwireCode(error) === 'SUBSCRIBE_FAILED') {
+        this.sendError('SUBSCRIBE_FAILED', `could not subscribe to thread "${threadId}": ${subscribeFailure(readField(error as object, 'cause'))}`, threadId);
       } else {
         // The log answered with something that is not a SubscribeResult (it broke its contract).
         this.report(error, { stage: 'message', userId: this.userId, connectionId: this.id, threadId });
@@ -218,7 +221,7 @@ export abstract class Subscriptions extends Inbox {
     }
     // The thread's first event was another user's (subscribed before it had an owner): refused as
     // a subscribe of it is now, so the client stops instead of reconnecting to be refused (as SSE).
-    if (error instanceof AuthError) {
+    if (isInstance(error, AuthError)) {
       this.sendForbidden(threadId);
       return;
     }

@@ -1,9 +1,9 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AgentwireError, GatewayError, httpStatusOf } from '../../errors/index.js';
 import { authFailed, authenticateRequest, type Authenticate, type Principal } from '../auth.js';
 import type { AuthRequest } from '../request.js';
 import { Revocations } from '../revocations.js';
+import { problemOf } from '../respond.js';
 
 /** Answers an upgrade request with a plain HTTP error; no WebSocket is opened. */
 export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
@@ -37,19 +37,20 @@ export function requestPath(request: IncomingMessage): string | undefined {
 
 const GENERIC_AUTH_FAILURE = authFailed().message;
 
-/** Refuses an upgrade for `error` (an `AgentwireError`): status from the catalog, a short plain-text body. */
-export function refuseUpgrade(socket: Duplex, error: AgentwireError): void {
-  const status = httpStatusOf(error.code);
-  const headers = error instanceof GatewayError ? { ...error.headers } : {};
-  if (status === 401) headers['WWW-Authenticate'] ??= 'Bearer';
-  rejectUpgrade(socket, status, upgradeMessage(error), headers);
+/**
+ * Refuses an upgrade for `error` (an `AgentwireError`; anything else is `INTERNAL_ERROR`): status
+ * and headers from the catalog (`problemOf`: every field read once, guarded), a short plain-text body.
+ */
+export function refuseUpgrade(socket: Duplex, error: unknown): void {
+  const problem = problemOf(error);
+  rejectUpgrade(socket, problem.status, upgradeMessage(problem.body.error.code, problem.body.error.message), problem.headers);
 }
 
 /** The body of a refused upgrade: an `AuthError` of the hook's own verbatim, the generic texts short. */
-function upgradeMessage(error: AgentwireError): string {
-  switch (error.code) {
+function upgradeMessage(code: string, message: string): string {
+  switch (code) {
     case 'AUTH_FAILED':
-      return error.message === GENERIC_AUTH_FAILURE ? 'authentication failed' : error.message;
+      return message === GENERIC_AUTH_FAILURE ? 'authentication failed' : message;
     case 'AUTH_TIMEOUT':
       return 'authentication timed out';
     case 'TOKEN_EXPIRED':
@@ -61,7 +62,7 @@ function upgradeMessage(error: AgentwireError): string {
     case 'GATEWAY_CLOSED':
       return 'server shutting down';
     default:
-      return error.message;
+      return message;
   }
 }
 
