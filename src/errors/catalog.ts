@@ -92,7 +92,7 @@ export const ERROR_CATALOG = {
   RUN_CLOSED: { owner: 'StateError', status: 409, summary: 'The run has completed: nothing can follow agent_completed.' },
   RUN_ENDED: { owner: 'StateError', status: 500, summary: 'The run finished before this tool call did (the call is closed as failed).' },
   BRIDGE_CLOSED: { owner: 'StateError', status: 503, summary: 'The bridge is closed.' },
-  BRIDGE_FAILED: { owner: 'StateError', status: 503, summary: 'The bridge failed (transport down past failAfterMs).' },
+  BRIDGE_FAILED: { owner: 'StateError', status: 503, summary: 'The bridge failed (transport down past failAfterMs, or its health check failed); runs and events are refused until initialize() succeeds.' },
   BRIDGE_GAVE_UP: { owner: 'StateError', status: 503, summary: 'The bridge gave up retrying an event.' },
   GATEWAY_CLOSED: { owner: 'StateError', status: 503, summary: 'The gateway or handler is closed or shutting down.' },
   ALREADY_LISTENING: { owner: 'StateError', status: 500, summary: 'listen() was called twice.' },
