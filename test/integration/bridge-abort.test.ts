@@ -25,6 +25,7 @@ import { MemoryRunQueue } from '../../src/runs/index.js';
 import { FaultyTransport } from '../helpers/faulty-transport.js';
 import { isLastFrame, post, startSurface } from '../helpers/run-surfaces.js';
 import { RawClient, authenticate } from '../helpers/ws-harness.js';
+import { until } from '../helpers/wait.js';
 
 /** Settles only when `signal` aborts (rejecting with its reason), as fetch() or a model SDK call does. */
 function untilAborted(signal: AbortSignal): Promise<never> {
@@ -157,6 +158,40 @@ describe('bridge.close() aborts the ctx.signal of every run under way', () => {
     await closed;
     expect(result).toMatchObject({ status: 'cancelled', error: closedReason });
     expect(agent.executed).toBe(0);
+  });
+
+  it('code that ignores the signal goes on in the background; its later think() and callTool() reject with RUN_CLOSED once agent_completed is out, and emit nothing', async () => {
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const later: Array<Promise<PromiseSettledResult<unknown>[]>> = [];
+    let began!: () => void;
+    const executing = new Promise<void>((resolve) => (began = resolve));
+    class Stubborn extends BaseAgent<void, string> {
+      protected async execute(): Promise<string> {
+        began();
+        await released; // ignores ctx.signal
+        later.push(Promise.allSettled([this.think('after close'), this.callTool('none', {})]));
+        return 'done';
+      }
+    }
+    const agent = new Stubborn({ name: 'stubborn', bridge });
+    const emitted: string[] = [];
+    agent.on('event', (event) => emitted.push(event.type));
+    const run = agent.run(undefined, { userId: 'alice', threadId: 't-stubborn' });
+    await executing;
+    await bridge.close();
+    expect(await run).toMatchObject({ status: 'cancelled', error: closedReason });
+    release();
+    await until(() => later.length === 1);
+    const outcomes = await later[0]!;
+    expect(outcomes).toHaveLength(2);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({ name: 'StateError', code: 'RUN_CLOSED' });
+    }
+    expect(emitted).toEqual(['agent_started', 'agent_completed']);
   });
 });
 
