@@ -145,3 +145,5 @@ export {
 // The auth hook every front end takes (the gateways themselves are under their subpaths).
 export { tokenFrom, type Authenticate, type Principal } from './gateway/auth.js';
 export type { AuthRequest, HeaderReader } from './gateway/request.js';
+// The options every front end shares (each surface's options extend them).
+export type { FrontEndOptions, ErrorContext } from './gateway/options.js';
