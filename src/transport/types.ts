@@ -30,6 +30,14 @@ export interface Transport {
 /** One event in a thread's ordered log, with the opaque cursor that points just after it. */
 export interface LogEntry {
   readonly cursor: string;
+  /**
+   * The event as the log holds it: `json` parsed back (the built-in logs give exactly that, live
+   * entries included), never the object the agent built. Readers that map events to another
+   * protocol (AG-UI, useChat, run streams) read this, so what they send is what the log holds,
+   * within its limits, and the same live as on replay. A log of your own should do the same
+   * (parse `json` when `event` is read); share one entry, and one parse, among subscribers.
+   * Treat it as read-only: it is shared by every reader of the entry.
+   */
   readonly event: AgentEvent;
   /**
    * The event's JSON (`eventJson(event)`), made once when the event was appended; the exact text a
@@ -38,16 +46,17 @@ export interface LogEntry {
   readonly json: string;
   /**
    * Optional, for readers that route or check entries without reading `event`: the event's
-   * `userId`, `threadId`, `runId` and `id` as the log recorded them, each equal to the event's own.
-   * The built-in memory log gives them from its own records (a thread's owner, which its append
-   * checks against every event; the entry's run; the id read from the stored JSON), so a replayed
-   * entry is routed, checked against its subscriber and written without parsing its event. Readers
-   * fall back to `event` for a log that leaves them out.
+   * `userId`, `threadId`, `runId`, `id` and `type` as the log recorded them, each equal to the
+   * event's own. The built-in memory log gives them from its own records (a thread's owner, which
+   * its append checks against every event; the entry's run; the id and type read from the stored
+   * JSON), so an entry is routed, checked against its subscriber and written without parsing its
+   * event. Readers fall back to `event` for a log that leaves them out.
    */
   readonly userId?: string;
   readonly threadId?: string;
   readonly runId?: string;
   readonly eventId?: string;
+  readonly eventType?: string;
 }
 
 export type HistoryGapReason =

@@ -68,7 +68,8 @@ export function eventBlock(entry: LogEntry): string {
     // A log may supply the JSON it stored (Redis); JSON escapes CR and LF inside strings.
     const supplied = entry.json;
     const data = supplied !== undefined && !LINE_BREAK.test(supplied) ? supplied : eventJson(entry.event);
-    const type = String(entry.event.type);
+    // The type from the log's records when it gives it (no event parsed for it).
+    const type = String(entry.eventType ?? entry.event.type);
     if (LINE_BREAK.test(type)) throw new ValidationError('An event type cannot contain a line break', { code: 'INVALID_EVENT', field: 'type' });
     block = `id: ${cursor}\nevent: ${type}\ndata: ${data}\n\n`;
     rememberForThisTick(entry, block);

@@ -230,7 +230,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       run = { runId: event.runId, retained: 0, start: undefined, end: undefined };
       this.retention.runs.set(event.runId, run);
     }
-    const entry = log.append(event, json, run, now);
+    const entry = log.append(json, run, now);
     this.activity.touched(log);
     if (event.type === 'agent_started') run.start = entry;
     else if (event.type === 'agent_completed') run.end = entry;
@@ -531,7 +531,7 @@ function serialized(event: AgentEvent): string {
  */
 function checkRun(run: RunRecord, event: AgentEvent): LogEntry | undefined {
   if (event.type === 'agent_started') {
-    if (run.start !== undefined && run.start.event.id === event.id) return run.start;
+    if (run.start !== undefined && run.start.eventId === event.id) return run.start;
     throw new ValidationError(`Run id ${event.runId} is in use: its events are still retained`, {
       code: 'RUN_ID_CONFLICT',
       field: 'runId',
@@ -539,7 +539,7 @@ function checkRun(run: RunRecord, event: AgentEvent): LogEntry | undefined {
     });
   }
   if (run.end === undefined) return undefined;
-  if (run.end.event.id === event.id) return run.end;
+  if (run.end.eventId === event.id) return run.end;
   throw new StateError('RUN_CLOSED', `Run ${event.runId} has completed: its ${String(event.type)} event ${event.id} cannot follow agent_completed`, {
     details: { runId: event.runId, eventId: event.id },
   });

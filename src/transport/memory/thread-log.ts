@@ -11,7 +11,7 @@ import { threadTag } from './log-common.js';
 export interface RunRecord {
   readonly runId: string;
   retained: number;
-  /** The run's first and last entries (live entries: they keep their event, two per run). */
+  /** The run's first and last entries (for the fencing checks, which read their ids from the JSON). */
   start: MemoryLogEntry | undefined;
   end: MemoryLogEntry | undefined;
 }
@@ -35,30 +35,33 @@ export interface EntryOrigin {
 
 /** `{"v":<n>,"id":"<id>"` at the start of an event's JSON (how `eventJson` writes every event of a `RunEmitter`); ids with escapes are left to the parser. */
 const LEADING_ID = /^\{"v":\d+,"id":"([^"\\]*)"/;
+/** `{"v":<n>,"id":"<id>","type":"<type>"` (the same canonical start, up to the type); types with escapes are left to the parser. */
+const LEADING_TYPE = /^\{"v":\d+,"id":"[^"\\]*","type":"([^"\\]*)"/;
 
 /**
  * A log entry as the log hands it out: its JSON (made once at append; its length is what the byte
  * bounds count), its offset and run. The log itself retains only the JSON string and the run of
  * each entry (one string per event instead of the event object, its data and a copy of every
- * string inside it: the event's JSON is what a replay writes anyway). A live entry carries the
- * event it was appended with; a replayed one parses its JSON the first time `event` is read, and
- * keeps the result only as long as the caller keeps the entry. Its user, thread, run and id come
- * from the log's own records (`LogEntry.userId` …), so a replay is routed, checked and written
- * without parsing a single event. The cursor string is only built when read (most entries are
- * never resumed from).
+ * string inside it: the event's JSON is what a replay writes anyway). Its `event` is always that
+ * JSON parsed back (the first time it is read; kept as long as the caller keeps the entry), live
+ * entries included: never the object the agent built, whose getters, proxies or `toJSON` may read
+ * differently (bigger, a BigInt) once the event was checked and serialized. So every reader of
+ * `event` (the AG-UI and useChat mappers, run streams) gets exactly what the log holds and what a
+ * replay or the Redis log gives, and one live event is parsed at most once for all its
+ * subscribers (they share the entry). Its user, thread, run, id and type come from the log's own
+ * records and the JSON's canonical start (`LogEntry.userId` …), so an entry is routed, checked
+ * and written without parsing its event. The cursor string is only built when read (most entries
+ * are never resumed from).
  */
 export class MemoryLogEntry implements LogEntry {
-  private parsed: AgentEvent | undefined;
+  private parsed: AgentEvent | undefined = undefined;
 
   constructor(
     private readonly origin: EntryOrigin,
     readonly offset: number,
     readonly json: string,
     readonly run: RunRecord,
-    event?: AgentEvent,
-  ) {
-    this.parsed = event;
-  }
+  ) {}
 
   get event(): AgentEvent {
     return (this.parsed ??= parseStoredEvent(this.json));
@@ -85,6 +88,12 @@ export class MemoryLogEntry implements LogEntry {
     const parsed = this.parsed;
     if (parsed !== undefined) return parsed.id;
     return LEADING_ID.exec(this.json)?.[1] ?? this.event.id;
+  }
+
+  get eventType(): string {
+    const parsed = this.parsed;
+    if (parsed !== undefined) return parsed.type;
+    return LEADING_TYPE.exec(this.json)?.[1] ?? this.event.type;
   }
 }
 
@@ -251,8 +260,9 @@ export class ThreadLog implements EntryOrigin {
   }
 
   /** Appends, then drops the oldest entries (possibly this one, if it alone exceeds `maxBytes`) to stay within the limits. */
-  append(event: AgentEvent, json: string, run: RunRecord, now: number): MemoryLogEntry {
-    const entry = new MemoryLogEntry(this, this.nextOffset++, json, run, event);
+  append(json: string, run: RunRecord, now: number): MemoryLogEntry {
+    // The entry reads its event from `json` (see `MemoryLogEntry`), never the object the agent built.
+    const entry = new MemoryLogEntry(this, this.nextOffset++, json, run);
     const history = (this.history ??= new ThreadHistory());
     if (history.jsons === NO_JSONS) {
       history.jsons = [];
