@@ -324,16 +324,6 @@ export function rememberEventJson(event: AgentEvent, json: string): void {
   remember(event, json);
 }
 
-/**
- * The event a log stored as JSON (made by `eventJson` when it was appended), parsed back, with
- * that JSON remembered for `eventJson`: a replayed event is never serialized again.
- */
-export function parseStoredEvent(json: string): AgentEvent {
-  const event = JSON.parse(json) as AgentEvent;
-  otherJson.set(event, json);
-  return event;
-}
-
 /** The reason a `ValidationError` of `serializeEvent` gives, if it is one. */
 export function notJsonReasonOf(error: unknown): NotJsonReason | undefined {
   // Also asked about what an output hook threw: every read guarded.

@@ -1,4 +1,3 @@
-import { parseStoredEvent } from '../../events/json.js';
 import type { AgentEvent } from '../../events/schema.js';
 import type { LogEntry, LogListener } from '../types.js';
 import { threadTag } from './log-common.js';
@@ -64,7 +63,9 @@ export class MemoryLogEntry implements LogEntry {
   ) {}
 
   get event(): AgentEvent {
-    return (this.parsed ??= parseStoredEvent(this.json));
+    // A plain parse, like the Redis log's: its JSON is not remembered for `eventJson` (a WeakMap
+    // entry per event costs about a microsecond; every reader of an entry takes `json` from it).
+    return (this.parsed ??= JSON.parse(this.json) as AgentEvent);
   }
 
   get cursor(): string {
