@@ -5,7 +5,8 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AguiEventMapper, createAguiHandler, type AguiHandler } from '../../src/agui/index.js';
-import { AgentBridge, BaseAgent, DEFAULT_JSON_LIMITS, MemoryTransport, defineTool, validateLifecycle, type LogEntry } from '../../src/index.js';
+import type { ChatRequest } from '../../src/ai-sdk/index.js';
+import { AgentBridge, BaseAgent, DEFAULT_JSON_LIMITS, MemoryTransport, defineTool, validateLifecycle, type ErrorContext, type LogEntry } from '../../src/index.js';
 import { chatAuthenticate, chunksOfRun, readMessage, recordChunks, resumedChunks, startChatServer, userMessage, type ChatServer } from '../helpers/ai-chat.js';
 import { Exchange, post } from '../helpers/run-surfaces.js';
 
@@ -82,8 +83,8 @@ beforeAll(async () => {
     agent,
     log: transport,
     heartbeatIntervalMs: 0,
-    input: (request) => inputSchema.parse(request.body),
-    onError: (error, context) => void errors.push(`chat ${context.stage}: ${error.message}`),
+    input: (request: ChatRequest) => inputSchema.parse(request.body),
+    onError: (error: unknown, context: ErrorContext) => void errors.push(`chat ${context.stage}: ${String(error)}`),
   } as never);
   agui = createAguiHandler({
     agent,
@@ -91,7 +92,7 @@ beforeAll(async () => {
     authenticate: chatAuthenticate,
     heartbeatIntervalMs: 0,
     toInput: (input) => inputSchema.parse(input.forwardedProps),
-    onError: (error, context) => void errors.push(`agui ${context.stage}: ${error.message}`),
+    onError: (error, context) => void errors.push(`agui ${context.stage}: ${String(error)}`),
   });
   aguiBase = `http://127.0.0.1:${(await agui.listen()).port}`;
 });

@@ -254,7 +254,7 @@ describe('MemoryTransport serialization', () => {
     const appended = all.map((event) => transport.append(event));
     const result = transport.subscribeSync({ userId: 'alice', threadId: 't1' }, listener);
     if (result.status !== 'subscribed') throw new Error('expected subscribed');
-    const identity = (entry: LogEntry) => [entry.userId, entry.threadId, entry.runId, entry.eventId];
+    const identity = (entry: LogEntry) => [entry.userId, entry.threadId, entry.runId, entry.eventId, entry.eventType];
     const parsed = (entry: LogEntry) => (entry as unknown as { parsed?: unknown }).parsed;
     // A reader that checks, routes and writes a replay (the WebSocket gateway's Follower and frames).
     const follower = new Follower({ userId: 'alice', threadId: 't1' }, { maxQueuedEntries: 10, maxQueuedChars: 1e6, readable: () => undefined, ended: () => undefined });
@@ -265,8 +265,39 @@ describe('MemoryTransport serialization', () => {
     expect(taken.slice(0, 5).map(parsed)).toEqual([undefined, undefined, undefined, undefined, undefined]);
     expect(frames.map((frame) => JSON.parse(frame).event)).toEqual(all);
     for (const entries of [appended, result.replay, taken]) {
-      expect(entries.map(identity)).toEqual(all.map((event) => [event.userId, event.threadId, event.runId, event.id]));
+      expect(entries.map(identity)).toEqual(all.map((event) => [event.userId, event.threadId, event.runId, event.id, event.type]));
     }
+  });
+
+  it("a live entry's event is its JSON parsed back, never the appended object (a getter read again is not seen); subscribers share one parse", () => {
+    const transport = new MemoryTransport();
+    const emitter = emitterFor('alice', 't1');
+    const seen: LogEntry[][] = [[], []];
+    for (const into of seen) transport.subscribeSync({ userId: 'alice', threadId: 't1' }, { onEntries: (e) => into.push(...e) });
+    let reads = 0;
+    const result = {
+      get v(): unknown {
+        return ++reads === 1 ? 'ok' : 10n;
+      },
+    };
+    const events = [
+      emitter.emit('agent_started', { metadata: {} }).event,
+      emitter.emit('tool_executing', { toolCallId: 'c1', tool: 't', args: {} }).event,
+      emitter.emit('tool_completed', { toolCallId: 'c1', tool: 't', status: 'succeeded', result, durationMs: 1 }).event,
+    ];
+    const appended = events.map((event) => transport.append(event));
+    expect(reads).toBe(1); // serialized once, where it was built
+    const [first, second] = seen;
+    for (const entries of [appended, first!, second!]) {
+      expect(entries.map((entry) => entry.eventType)).toEqual(['agent_started', 'tool_executing', 'tool_completed']);
+      expect(entries[2]!.event === events[2]).toBe(false); // (not `not.toBe`: its diff would read the getter)
+      expect(entries[2]!.event).toEqual(JSON.parse(entries[2]!.json));
+      expect(entries[2]!.event).toMatchObject({ type: 'tool_completed', data: { result: { v: 'ok' } } });
+    }
+    expect(reads).toBe(1);
+    // The live entry is one object for every subscriber: one parse per event, not per reader.
+    expect(first![2]).toBe(second![2]);
+    expect(first![2]!.event).toBe(second![2]!.event);
   });
 
   it('refuses an event that is not JSON alone (TRANSPORT_REFUSED, not retryable) and stores nothing of it', async () => {
