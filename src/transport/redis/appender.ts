@@ -55,9 +55,8 @@ export function runLimit(maxLenPerThread: number): number {
  *
  * A custom run id's `agent_started` is queued only once its claim (`CLAIM_RUN_SCRIPT`, one round
  * trip on the run id's own key) is held: a run id claimed by another thread is refused
- * `RUN_ID_CONFLICT` and never reaches the append script. Nothing of that run is sent before its
- * start settles (the bridge sends a run's events one at a time), so its order holds; events of
- * other runs of the thread may be stored before that start.
+ * `RUN_ID_CONFLICT` and never reaches the append script. What the thread is sent while that claim
+ * is out waits behind the start (other threads do not), so call order per thread holds.
  */
 export class Appender {
   private queue: PendingAppend[] = [];
@@ -75,6 +74,13 @@ export class Appender {
   claims = 0;
   /** Set by `rejectQueued`: a claim settling later rejects its append with it instead of queueing it. */
   private stopped: Error | undefined;
+  /** Per thread with a start whose claim is out: what was sent to that thread after it, in call order. */
+  private readonly held = new Map<string, PendingAppend[]>();
+  private heldCount(): number {
+    let n = 0;
+    for (const items of this.held.values()) n += items.length;
+    return n;
+  }
 
   constructor(
     private readonly connection: RedisConnection,
@@ -87,9 +93,18 @@ export class Appender {
       const pending = request as PendingAppend;
       pending.resolve = resolve;
       pending.reject = reject;
-      if (request.kind === 's' && request.customRunId) this.claimThenQueue(pending);
-      else this.enqueue(pending);
+      this.admit(pending);
     });
+  }
+
+  /** Queues `item` in call order per thread: behind a start of the thread whose claim is still out. */
+  private admit(item: PendingAppend): void {
+    const held = this.held.get(item.threadId);
+    if (held) held.push(item);
+    else if (item.kind === 's' && item.customRunId) {
+      this.held.set(item.threadId, []);
+      this.claimThenQueue(item);
+    } else this.enqueue(item);
   }
 
   private enqueue(item: PendingAppend): void {
@@ -105,19 +120,30 @@ export class Appender {
     }
   }
 
-  /** Claims a custom run id for its thread, then queues its `agent_started`; another thread's claim refuses it. */
+  /**
+   * Claims a custom run id for its thread, then queues its `agent_started` (another thread's claim
+   * refuses it), then what the thread was sent meanwhile, in call order.
+   */
   private claimThenQueue(item: PendingAppend): void {
     this.claims++;
+    const release = (): void => {
+      const held = this.held.get(item.threadId) ?? [];
+      this.held.delete(item.threadId);
+      for (const next of held) this.admit(next);
+    };
     const claim = claimRunId(this.connection, this.keys, item.runId, item.threadId, this.limits.threadTtlSeconds).then(
-      (held) => {
-        if (held) {
-          this.enqueue(item);
-          return;
+      (owned) => {
+        if (owned) this.enqueue(item);
+        else {
+          this.refused++;
+          item.reject(claimedElsewhere(item.runId, { threadId: item.threadId, runId: item.runId, eventId: item.eventId }));
         }
-        this.refused++;
-        item.reject(claimedElsewhere(item.runId, { threadId: item.threadId, runId: item.runId, eventId: item.eventId }));
+        release();
       },
-      (error: unknown) => item.reject(toTransportError(error, `Claiming run id ${item.runId} in Redis failed`)),
+      (error: unknown) => {
+        item.reject(toTransportError(error, `Claiming run id ${item.runId} in Redis failed`));
+        release();
+      },
     );
     this.track(claim);
   }
@@ -128,7 +154,7 @@ export class Appender {
   }
 
   get pending(): number {
-    return this.queue.length + this.inFlight.size;
+    return this.queue.length + this.inFlight.size + (this.held.size === 0 ? 0 : this.heldCount());
   }
 
   /** Issues what is queued now, then waits (at most `timeoutMs`) for every batch in flight. */
