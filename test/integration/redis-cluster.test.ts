@@ -232,6 +232,33 @@ describeWithRedis('the event log on a real 3-master Redis Cluster', redisCluster
     expectComplete(collector.events, 1);
   });
 
+  it('two processes race one custom run id into two threads on two masters: one run starts, the other is refused RUN_ID_CONFLICT', async () => {
+    const a = worker();
+    const b = worker();
+    const log = gateway();
+    // Two threads whose streams live on two different masters (the run id's claim key on its own slot).
+    const threads: string[] = [];
+    for (let i = 0; threads.length < 2; i++) {
+      const threadId = `claim-${i}`;
+      if (threads.length === 0 || masterPort(a.transport.keys.stream(threadId)) !== masterPort(a.transport.keys.stream(threads[0]!))) threads.push(threadId);
+    }
+    for (let i = 0; i < 15; i++) {
+      const runId = `cluster-client-run-${i}-${prefix.slice(-9, -1)}`;
+      const outcomes = await Promise.allSettled([
+        a.agent.run({ steps: 1 }, { userId: 'alice', threadId: threads[0]!, runId }),
+        b.agent.run({ steps: 1 }, { userId: 'bob', threadId: threads[1]!, runId }),
+      ]);
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+      expect(outcomes.find((outcome) => outcome.status === 'rejected')).toMatchObject({ reason: { code: 'RUN_ID_CONFLICT' } });
+      let starts = 0;
+      for (const [userId, threadId] of [['alice', threads[0]!], ['bob', threads[1]!]] as const) {
+        const { collector } = await follow(log, userId, threadId);
+        starts += collector.events.filter((event) => event.runId === runId && event.type === 'agent_started').length;
+      }
+      expect(starts).toBe(1);
+    }
+  });
+
   it('answers a waiting run’s request once, only by its user, from another process, into the thread’s stream', async () => {
     const { agent, transport } = worker();
     const log = gateway();

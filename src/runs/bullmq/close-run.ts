@@ -3,6 +3,7 @@ import { TransportError } from '../../errors/index.js';
 import type { ErrorInfo } from '../../events/schema.js';
 import type { RedisConnection } from '../../transport/redis/connection.js';
 import type { RedisKeys } from '../../transport/redis/keys.js';
+import { claimRunId, namesThread } from '../../transport/redis/run-claim.js';
 import { LuaScript, RUN_STATE_LUA } from '../../transport/redis/scripts.js';
 
 const makeId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-', 16);
@@ -15,10 +16,12 @@ const makeId = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm
  * after it (a slow worker's late events get `RUN_CLOSED`). A run whose `agent_started` never
  * reached the log gets `agent_started` and `agent_completed` (a late start then gets
  * `RUN_ID_CONFLICT`). A run already closed is left alone: there is one terminal event, whoever wrote it.
+ * With `mayStart` '0' (its run id is claimed by another thread, see `claimRunId`) a run this
+ * thread does not know is not started here: {'conflict'}, nothing written.
  *
  * KEYS stream, meta. ARGV runId, userId, threadId, agent, status, error JSON, id base, metadata
- * JSON, maxlen, ttl seconds, epoch, run limit.
- * Returns {'closed', terminal JSON} (already closed), {'owner'}, or {'ended', tools closed, terminal JSON}.
+ * JSON, maxlen, ttl seconds, epoch, run limit, mayStart ('1' or '0').
+ * Returns {'closed', terminal JSON} (already closed), {'owner'}, {'conflict'}, or {'ended', tools closed, terminal JSON}.
  */
 const CLOSE_RUN = new LuaScript(`${RUN_STATE_LUA}
 local stream, meta = KEYS[1], KEYS[2]
@@ -29,6 +32,7 @@ local now = nowMs()
 local current = redis.call('HMGET', meta, 'owner', 'epoch', field)
 local owner, epoch, state = current[1], current[2], current[3]
 if owner and owner ~= userId then return {'owner'} end
+if ARGV[13] == '0' and (not state or not epoch or redis.call('EXISTS', stream) == 0) then return {'conflict'} end
 if not epoch or redis.call('EXISTS', stream) == 0 then
   epoch = epochArg
   redis.call('DEL', meta)
@@ -118,15 +122,28 @@ export interface CloseRunRequest {
 export type CloseRunResult =
   | { kind: 'ended'; toolsClosed: number; terminal: string }
   | { kind: 'closed'; terminal: string }
-  | { kind: 'owner' };
+  | { kind: 'owner' }
+  | { kind: 'conflict' };
 
 export interface LogLimits {
   maxLenPerThread: number;
   threadTtlSeconds: number;
 }
 
-/** Runs `CLOSE_RUN` for one run (see there). */
+/**
+ * Runs `CLOSE_RUN` for one run (see there). A run id that does not name its thread is claimed for
+ * it first, as the transport's `agent_started` does (`claimRunId`): a run id another thread holds
+ * gets no `agent_started` here ({kind: 'conflict'}), so one run id never has two starts.
+ */
 export async function closeRunInLog(connection: RedisConnection, keys: RedisKeys, limits: LogLimits, request: CloseRunRequest): Promise<CloseRunResult> {
+  let mayStart = true;
+  if (!namesThread(request.runId, request.threadId)) {
+    try {
+      mayStart = await claimRunId(connection, keys, request.runId, request.threadId, limits.threadTtlSeconds);
+    } catch (error) {
+      throw new TransportError(`Claiming run id ${request.runId} for its thread failed`, { code: 'REDIS_ERROR', cause: error });
+    }
+  }
   const args = [
     keys.stream(request.threadId),
     keys.meta(request.threadId),
@@ -142,6 +159,7 @@ export async function closeRunInLog(connection: RedisConnection, keys: RedisKeys
     String(limits.threadTtlSeconds),
     `runs-${makeId()}`,
     String(2 * limits.maxLenPerThread + 256),
+    mayStart ? '1' : '0',
   ];
   let reply: Array<string | number>;
   try {
@@ -151,5 +169,6 @@ export async function closeRunInLog(connection: RedisConnection, keys: RedisKeys
   }
   if (reply[0] === 'ended') return { kind: 'ended', toolsClosed: Number(reply[1]), terminal: String(reply[2]) };
   if (reply[0] === 'closed') return { kind: 'closed', terminal: String(reply[1] ?? '') };
+  if (reply[0] === 'conflict') return { kind: 'conflict' };
   return { kind: 'owner' };
 }

@@ -41,6 +41,8 @@ export const WORKER_LOST_ERROR: ErrorInfo = {
   message: 'The worker running this run was lost: it stopped renewing its lease',
   code: 'WORKER_LOST',
 };
+/** A run ended in the queue whose run id another thread of the log holds: nothing of it is in its thread. */
+export const RUN_ID_CLAIMED_ERROR: ErrorInfo = { name: 'ValidationError', message: 'The run id is in use by a run of another thread: a run id is used once', code: 'RUN_ID_CONFLICT' };
 export const CANCELLED_QUEUED_ERROR: ErrorInfo = { name: 'AbortError', message: 'The run was cancelled before a worker took it', code: 'ABORTED' };
 
 /** Records a run's end in the queue; `worker` '' for a reaper. Returns FINISH's reply. */
@@ -101,6 +103,8 @@ export async function closeRun(ctx: QueueContext, runId: string, fields: Record<
     shown = terminal?.error;
   } else if (result.kind === 'owner') {
     shown = { name: 'TransportError', message: 'The thread belongs to another user', code: 'THREAD_OWNER_MISMATCH' };
+  } else if (result.kind === 'conflict') {
+    shown = RUN_ID_CLAIMED_ERROR;
   }
   // A lost run (this pass's terminal event, or an earlier pass's that died before finishing) may be
   // retried, unless its user had asked to cancel it (the worker died before the cancel reached it).

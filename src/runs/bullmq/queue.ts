@@ -85,11 +85,14 @@ export class BullMQRunQueue implements RunQueue {
     // The thread's owner (the log's meta hash, another slot on a Cluster), and for a client-given
     // run id whether the log holds a run of that id, are read in the same round trip as the
     // admission script runs: a run refused by either is undone before its job exists, so no worker
-    // can see it; it held an admission slot for that round trip only.
+    // can see it; it held an admission slot for that round trip only. A client run id claimed by
+    // another thread is refused here too (the same claim the worker's agent_started takes, see
+    // `claimRunId`: one contract); one claimed between this check and the worker's start is
+    // refused there, and the run ends failed RUN_ID_CONFLICT without writing to the log.
     const [owner, reply, known] = await Promise.all([
       settled(this.connection.send<string | null>(['HGET', logKeys.meta(job.threadId), 'owner'])),
       settled(this.admit(job)),
-      settled(clientRunId ? logHasRun(this.connection, logKeys, job.runId, o.log.threadTtlSeconds) : Promise.resolve(false)),
+      settled(clientRunId ? logHasRun(this.connection, logKeys, job.runId, o.log.threadTtlSeconds, job.threadId) : Promise.resolve(false)),
     ]);
     const refused = !owner.ok || !known.ok || (owner.value !== null && owner.value !== job.userId) || known.value;
     if (refused && reply.ok && reply.value === 'ok') await UNSUBMIT.run(this.connection, 4, [...scriptKeys, job.runId]).catch(() => undefined);

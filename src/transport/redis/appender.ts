@@ -3,6 +3,7 @@ import { StateError, TransportError, ValidationError, type AgentwireError } from
 import type { RedisConnection } from './connection.js';
 import { isTransientReply, toTransportError } from './connection.js';
 import type { RedisKeys } from './keys.js';
+import { claimedElsewhere, claimRunId } from './run-claim.js';
 import { APPEND_SCRIPT } from './scripts.js';
 
 const makeSeed = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 8);
@@ -18,7 +19,10 @@ export interface AppendRequest {
   runId: string;
   /** The event id (the script compares it for `agent_started` / `agent_completed` only). */
   eventId: string;
-  /** Whether the run id does not name this thread (then `hasRun` needs the run → thread key). */
+  /**
+   * Whether the run id does not name this thread (a custom, client-given id): its `agent_started`
+   * first claims the run id for the thread (`claimRunId`), its `agent_completed` refreshes the claim.
+   */
   customRunId: boolean;
 }
 
@@ -48,6 +52,11 @@ export function runLimit(maxLenPerThread: number): number {
  * Order: appends are issued in the order `append` was called, so per-run (and per-thread) order
  * is the bridge's order. On a Redis Cluster a tick's appends are split per slot group first
  * (a script call touches one slot); each group's batches keep the call order. Each append settles on its own: resolved once Redis stored the entry.
+ *
+ * A custom run id's `agent_started` is queued only once its claim (`CLAIM_RUN_SCRIPT`, one round
+ * trip on the run id's own key) is held: a run id claimed by another thread is refused
+ * `RUN_ID_CONFLICT` and never reaches the append script. What the thread is sent while that claim
+ * is out waits behind the start (other threads do not), so call order per thread holds.
  */
 export class Appender {
   private queue: PendingAppend[] = [];
@@ -61,6 +70,17 @@ export class Appender {
   appended = 0;
   repeats = 0;
   refused = 0;
+  /** Run id claims issued (one per `agent_started` of a custom run id, plus a refresh per its `agent_completed`). */
+  claims = 0;
+  /** Set by `rejectQueued`: a claim settling later rejects its append with it instead of queueing it. */
+  private stopped: Error | undefined;
+  /** Per thread with a start whose claim is out: what was sent to that thread after it, in call order. */
+  private readonly held = new Map<string, PendingAppend[]>();
+  private heldCount(): number {
+    let n = 0;
+    for (const items of this.held.values()) n += items.length;
+    return n;
+  }
 
   constructor(
     private readonly connection: RedisConnection,
@@ -73,17 +93,68 @@ export class Appender {
       const pending = request as PendingAppend;
       pending.resolve = resolve;
       pending.reject = reject;
-      this.queue.push(pending);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // nextTick runs after the microtasks of this tick have drained: every send made in it joins the batch.
-        process.nextTick(this.flush);
-      }
+      this.admit(pending);
     });
   }
 
+  /** Queues `item` in call order per thread: behind a start of the thread whose claim is still out. */
+  private admit(item: PendingAppend): void {
+    const held = this.held.get(item.threadId);
+    if (held) held.push(item);
+    else if (item.kind === 's' && item.customRunId) {
+      this.held.set(item.threadId, []);
+      this.claimThenQueue(item);
+    } else this.enqueue(item);
+  }
+
+  private enqueue(item: PendingAppend): void {
+    if (this.stopped) {
+      item.reject(this.stopped);
+      return;
+    }
+    this.queue.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // nextTick runs after the microtasks of this tick have drained: every send made in it joins the batch.
+      process.nextTick(this.flush);
+    }
+  }
+
+  /**
+   * Claims a custom run id for its thread, then queues its `agent_started` (another thread's claim
+   * refuses it), then what the thread was sent meanwhile, in call order.
+   */
+  private claimThenQueue(item: PendingAppend): void {
+    this.claims++;
+    const release = (): void => {
+      const held = this.held.get(item.threadId) ?? [];
+      this.held.delete(item.threadId);
+      for (const next of held) this.admit(next);
+    };
+    const claim = claimRunId(this.connection, this.keys, item.runId, item.threadId, this.limits.threadTtlSeconds).then(
+      (owned) => {
+        if (owned) this.enqueue(item);
+        else {
+          this.refused++;
+          item.reject(claimedElsewhere(item.runId, { threadId: item.threadId, runId: item.runId, eventId: item.eventId }));
+        }
+        release();
+      },
+      (error: unknown) => {
+        item.reject(toTransportError(error, `Claiming run id ${item.runId} in Redis failed`));
+        release();
+      },
+    );
+    this.track(claim);
+  }
+
+  private track(call: Promise<void>): void {
+    this.inFlight.add(call);
+    void call.finally(() => this.inFlight.delete(call));
+  }
+
   get pending(): number {
-    return this.queue.length + this.inFlight.size;
+    return this.queue.length + this.inFlight.size + (this.held.size === 0 ? 0 : this.heldCount());
   }
 
   /** Issues what is queued now, then waits (at most `timeoutMs`) for every batch in flight. */
@@ -91,17 +162,24 @@ export class Appender {
     this.flush();
     if (this.inFlight.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
+    let timedOut = false;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, timeoutMs);
+    });
+    // A claim that settles queues its start: issue that too (at most one more round, a start is claimed once).
+    while (this.inFlight.size > 0 && !timedOut) {
+      await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
+      this.flush();
+    }
     clearTimeout(timer);
   }
 
-  /** Rejects everything not yet issued (on close). */
+  /** Rejects everything not yet issued (on close), and any start whose claim settles later. */
   rejectQueued(error: Error): void {
+    this.stopped = error;
     const queued = this.queue;
     this.queue = [];
     for (const item of queued) item.reject(error);
@@ -177,7 +255,7 @@ export class Appender {
             if (reply.charCodeAt(0) === 61 /* = */) this.repeats++;
             else {
               this.appended++;
-              if (item.kind === 's' && item.customRunId) this.indexRun(item);
+              if (item.kind === 'c' && item.customRunId) this.refreshClaim(item);
             }
             item.resolve();
           } else {
@@ -191,15 +269,17 @@ export class Appender {
         for (let i = start; i < end; i++) queue[i]!.reject(failure);
       },
     );
-    this.inFlight.add(call);
-    void call.finally(() => this.inFlight.delete(call));
+    this.track(call);
   }
 
-  /** Remembers the thread of a run whose id does not name it, for `hasRun` (best effort: the script is what fences). */
-  private indexRun(item: PendingAppend): void {
-    void this.connection
-      .send(['SET', this.keys.runThread(item.runId), item.threadId, 'EX', String(this.limits.threadTtlSeconds)])
-      .catch(() => undefined);
+  /**
+   * After a custom run id's `agent_completed`: its claim is held for `threadTtlSeconds` from the
+   * run's end too, not only from its start (as long as an idle thread is retained). Best effort,
+   * off the send's path: a claim held by another thread is left alone.
+   */
+  private refreshClaim(item: PendingAppend): void {
+    this.claims++;
+    void claimRunId(this.connection, this.keys, item.runId, item.threadId, this.limits.threadTtlSeconds).catch(() => undefined);
   }
 }
 

@@ -9,8 +9,10 @@ import { slotGroupOf, slotGroupTag } from './cluster.js';
  * - `<prefix>thread:{<threadId>}:events`  the thread's stream; each entry has `e` (event JSON) and `p` (epoch)
  * - `<prefix>thread:{<threadId>}:meta`    hash: `owner` (user id), `epoch` (incarnation of the stream), and
  *                                         the thread's run states: `r:<runId>` per run it knows, `n` their count
- * - `<prefix>run:{<runId>}:thread`        the thread of a run whose id does not name it (custom run ids), for
- *                                         `hasRun`; written after the run's `agent_started`, same TTL as a thread
+ * - `<prefix>run:{<runId>}:thread`        the claim of a run id that does not name its thread (custom run ids):
+ *                                         the thread that holds it, set before the run's `agent_started` is
+ *                                         appended (`CLAIM_RUN_SCRIPT`, its own slot), refreshed by the run's
+ *                                         `agent_completed`, TTL `threadTtlSeconds`; read by `hasRun`
  * - `<prefix>gateway:<id>:wake`           per-gateway stream that cuts a blocking `XREAD` short
  *                                         (on a cluster one per slot group: `<prefix>gateway:<id>:{aw<n>}:wake`)
  */

@@ -276,3 +276,21 @@ if state == 'a' then return string.sub(record, 2) end
 if state == 'p' then redis.call('HSET', KEYS[1], ARGV[1], 'c' .. string.sub(record, 2)) end
 return ''
 `);
+
+/**
+ * Claims a run id for a thread (`RedisKeys.runThread`): the cross-thread half of "a run id is used
+ * once" for run ids that do not name their thread (custom, client-given ids). Two threads live in
+ * two streams (on a Redis Cluster, two slots), so the append script cannot see a start in another
+ * thread; this one key can. The first thread to claim holds the id for `ttl` seconds; a claim by
+ * the same thread (a retry, another event of that run, a repeat of its start) is accepted and
+ * refreshes the TTL. Within the thread, the append script's fencing stays the authority.
+ *
+ * KEYS: run → thread key. ARGV: thread id, ttl seconds.
+ * Returns '' when the thread holds the claim, else the thread that does.
+ */
+export const CLAIM_RUN_SCRIPT = new LuaScript(`
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return ''
+`);

@@ -2,7 +2,6 @@ import { eventJson } from '../../events/json.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
 import type { AgentEvent } from '../../events/schema.js';
-import { isRunId, parseRunId } from '../../ids/run-id.js';
 import { refusal } from '../memory/log-common.js';
 import type { EventLog, LogListener, SubscribeRequest, SubscribeResult, Transport, TransportHealth } from '../types.js';
 import { Appender, type AppendKind } from './appender.js';
@@ -11,6 +10,7 @@ import { RedisEventLog } from './event-log.js';
 import { RedisKeys } from './keys.js';
 import { resolveTransportOptions, type ResolvedTransportOptions, type RedisStreamsTransportOptions } from './options.js';
 import { logHasRun } from './has-run.js';
+import { namesThread } from './run-claim.js';
 
 /**
  * Transport over Redis Streams, for agents running in worker processes and users connected to
@@ -22,7 +22,8 @@ import { logHasRun } from './has-run.js';
  * recovery. Refused for good (not retryable), each costing that one event only: an event that is
  * not JSON (`TRANSPORT_REFUSED`, the `ValidationError` as its cause), an event for a thread owned
  * by another user (`THREAD_OWNER_MISMATCH`), an `agent_started` of a run id with retained events
- * (`ValidationError` RUN_ID_CONFLICT), any event of a run after its retained `agent_completed`
+ * (`ValidationError` RUN_ID_CONFLICT; for a run id that does not name its thread, also one another
+ * thread claimed: see `claimRunId`), any event of a run after its retained `agent_completed`
  * (`StateError` RUN_CLOSED). A repeat of a run's `agent_started` or `agent_completed` (same
  * event id, e.g. a retry after a lost reply) is accepted and not stored twice. Concurrent sends
  * are coalesced into batched, pipelined script calls.
@@ -68,7 +69,7 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
       kind,
       runId: event.runId,
       eventId: event.id,
-      customRunId: kind === 's' && !namesThread(event.runId, event.threadId),
+      customRunId: kind !== 'o' && !namesThread(event.runId, event.threadId),
     });
   }
 
@@ -116,10 +117,12 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
 
   /**
    * Events appended so far and the script calls that carried them (their ratio is the batch size),
-   * repeats accepted without a second entry, and events the script refused.
+   * repeats accepted without a second entry, events refused (by the script or a run id's claim),
+   * and run id claims issued (each one round trip: a custom run id's start and end).
    */
-  stats(): { appended: number; batches: number; repeats: number; refused: number; pending: number; reconnects: number } {
+  stats(): { appended: number; batches: number; repeats: number; refused: number; claims: number; pending: number; reconnects: number } {
     return {
+      claims: this.appender.claims,
       appended: this.appender.appended,
       batches: this.appender.batches,
       repeats: this.appender.repeats,
@@ -149,9 +152,4 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
     await this.log?.close();
     await this.connection.close();
   }
-}
-
-/** Whether a run id is a standard one naming this thread. */
-function namesThread(runId: string, threadId: string): boolean {
-  return isRunId(runId) && parseRunId(runId).threadId === threadId;
 }
