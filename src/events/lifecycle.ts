@@ -76,7 +76,7 @@ export class LifecycleChecker {
     const violations: LifecycleViolation[] = [];
     for (const [runId, run] of this.runs) {
       if (!run.completed) {
-        violations.push({ rule: 'incomplete', runId, message: `run ${runId} ended without agent_completed` });
+        violations.push({ rule: 'incomplete', runId, message: `run ${text(runId)} ended without agent_completed` });
       }
     }
     if (violations[0] && !this.firstViolation) this.firstViolation = violations[0];
@@ -106,12 +106,12 @@ export class LifecycleChecker {
       eventId: event.id,
       seq: event.seq,
       index,
-      message: `${event.type} #${event.seq} of run ${event.runId}: ${message}`,
+      message: `${text(event.type)} #${text(event.seq)} of run ${text(event.runId)}: ${message}`,
     });
     let run = this.runs.get(event.runId);
     if (!run) {
       if (event.type !== 'agent_started') return fail('started_first', 'the first event of a run must be agent_started');
-      if (event.seq !== 1) return fail('seq_gap', `expected seq 1, got ${event.seq}`);
+      if (event.seq !== 1) return fail('seq_gap', `expected seq 1, got ${text(event.seq)}`);
       run = {
         threadId: event.threadId,
         userId: event.userId,
@@ -125,7 +125,7 @@ export class LifecycleChecker {
     }
     if (run.completed) return fail('after_completed', 'event after agent_completed');
     if (event.type === 'user_answered') return this.checkAnswer(run, event, fail);
-    if (event.seq !== run.lastSeq + 1) return fail('seq_gap', `expected seq ${run.lastSeq + 1}, got ${event.seq}`);
+    if (event.seq !== run.lastSeq + 1) return fail('seq_gap', `expected seq ${run.lastSeq + 1}, got ${text(event.seq)}`);
     if (event.threadId !== run.threadId || event.userId !== run.userId || event.agent !== run.agent) {
       return fail('run_identity', 'threadId, userId or agent changed within the run');
     }
@@ -135,7 +135,7 @@ export class LifecycleChecker {
         return fail('started_once', 'agent_started appeared twice');
       case 'tool_executing':
         if (run.openTools.has(event.data.toolCallId)) {
-          return fail('tool_reopened', `tool call ${event.data.toolCallId} opened twice`);
+          return fail('tool_reopened', `tool call ${text(event.data.toolCallId)} opened twice`);
         }
         run.openTools.add(event.data.toolCallId);
         if (event.data.pending) {
@@ -145,7 +145,7 @@ export class LifecycleChecker {
         return undefined;
       case 'tool_completed':
         if (!run.openTools.delete(event.data.toolCallId)) {
-          return fail('tool_not_open', `tool call ${event.data.toolCallId} was not open`);
+          return fail('tool_not_open', `tool call ${text(event.data.toolCallId)} was not open`);
         }
         if (run.requests) {
           for (const [id, request] of run.requests) if (request.toolCallId === event.data.toolCallId) run.requests.delete(id);
@@ -154,7 +154,7 @@ export class LifecycleChecker {
       case 'agent_completed':
         run.completed = true;
         if (run.openTools.size > 0) {
-          return fail('tools_open_at_completion', `tool calls still open: ${[...run.openTools].join(', ')}`);
+          return fail('tools_open_at_completion', `tool calls still open: ${[...run.openTools].map(text).join(', ')}`);
         }
         return undefined;
       default:
@@ -164,6 +164,11 @@ export class LifecycleChecker {
 }
 
 type Fail = (rule: LifecycleRule, message: string) => LifecycleViolation;
+
+/** A field of an event in a message: strings as they are, anything else by `shown` (never converted: its toString may throw). */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : shown(value);
+}
 
 /**
  * `user_answered` is not a run event: it answers a pending request of the run, once, while that
@@ -175,9 +180,9 @@ function answerViolation(run: RunState, event: Extract<AgentEvent, { type: 'user
   }
   const request = run.requests?.get(event.data.requestId);
   if (!request || request.toolCallId !== event.data.toolCallId || request.seq !== event.seq) {
-    return fail('answer_unknown', `request ${event.data.requestId} is not pending in this run`);
+    return fail('answer_unknown', `request ${text(event.data.requestId)} is not pending in this run`);
   }
-  if (request.answered) return fail('answer_repeated', `request ${event.data.requestId} was answered twice`);
+  if (request.answered) return fail('answer_repeated', `request ${text(event.data.requestId)} was answered twice`);
   request.answered = true;
   return undefined;
 }
