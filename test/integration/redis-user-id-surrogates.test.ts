@@ -147,7 +147,7 @@ describeWithRedis('user ids with lone surrogates never share an owner in Redis (
     const keys = new RedisKeys(prefix);
     const redis = await rawClient();
     closers.push(() => redis.quit());
-    const entries = await redis.xRange(keys.stream('victim-thread'), '-', '+');
+    const entries = (await redis.xRange(keys.stream('victim-thread'), '-', '+')) ?? [];
     const users = entries.flatMap((entry) => Object.values(entry.message).filter((v) => v.startsWith('{')).map((v) => (JSON.parse(v) as AgentEvent).userId));
     expect(users.length).toBe(received.length);
     expect(new Set(users)).toEqual(new Set([VICTIM]));
