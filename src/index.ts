@@ -77,6 +77,8 @@ export {
   isRunId,
   assertThreadId,
   isValidThreadId,
+  assertUserId,
+  isValidUserId,
   MAX_THREAD_ID_LENGTH,
   MAX_RUN_ID_LENGTH,
   ThreadRegistry,

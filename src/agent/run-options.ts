@@ -3,6 +3,7 @@ import { ValidationError } from '../errors/index.js';
 import type { ErrorInfo, Usage } from '../events/schema.js';
 import { generateRunId, isRunId, parseRunId } from '../ids/run-id.js';
 import { assertThreadId, isValidRunIdShape } from '../ids/thread-id.js';
+import { assertUserId } from '../ids/user-id.js';
 
 export interface RunOptions {
   userId: string;
@@ -76,13 +77,7 @@ export function checkRunOptions(options: RunOptions): CheckedRunOptions {
     throw new ValidationError('run() needs options { userId, threadId }', { field: 'options', code: 'INVALID_RUN_OPTIONS' });
   }
   const { userId, threadId, metadata = {} } = options;
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
-    const shown = typeof userId === 'string' ? JSON.stringify(userId.slice(0, 80)) : typeof userId;
-    throw new ValidationError(`Invalid userId ${shown}: expected a non-empty string of at most 256 characters`, {
-      field: 'userId',
-      code: 'INVALID_USER_ID',
-    });
-  }
+  assertUserId(userId);
   assertThreadId(threadId);
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
     throw new ValidationError('metadata must be a plain object', { field: 'metadata', code: 'INVALID_RUN_OPTIONS' });

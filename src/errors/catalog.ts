@@ -15,7 +15,7 @@ export const ERROR_CATALOG = {
   INPUT_NOT_SERIALIZABLE: { owner: 'ValidationError', status: 400, summary: 'A run input or metadata cannot be represented as JSON, or is too large or too deep.' },
   OUTPUT_NOT_SERIALIZABLE: { owner: 'ValidationError', status: 500, summary: "A run's output cannot be represented as JSON, or is too large or too deep; the run fails with this error." },
   INVALID_OPTION: { owner: 'ValidationError', status: 400, summary: 'An option passed to a constructor or function is invalid.' },
-  INVALID_USER_ID: { owner: 'ValidationError', status: 400, summary: 'A user id is not a string of 1-256 characters.' },
+  INVALID_USER_ID: { owner: 'ValidationError', status: 400, summary: 'A user id is not a string of 1-256 characters of well-formed UTF-16 (no lone surrogate).' },
   INVALID_THREAD_ID: { owner: 'ValidationError', status: 400, summary: 'A thread id is not 1-128 characters of letters, digits and _ - . :' },
   MISSING_THREAD_ID: { owner: 'ValidationError', status: 400, summary: 'A request needs a thread id and has none.' },
   INVALID_RUN_ID: { owner: 'ValidationError', status: 400, summary: 'A run id is malformed.' },

@@ -1,6 +1,7 @@
 import { z } from 'zod/v4';
 import { discriminatedUnion } from './discriminated-union.js';
 import { runIdSchema, threadIdSchema } from '../ids/thread-id.js';
+import { userIdSchema, wellFormedString } from '../ids/user-id.js';
 
 /** Wire format version carried by every event. */
 export const WIRE_VERSION = 1 as const;
@@ -28,7 +29,7 @@ export const usageSchema = z.object({
 
 const durationMs = z.number().nonnegative();
 /** Id of a request to the user (`tool_executing.data.pending.requestId`, `user_answered.data.requestId`). */
-const requestId = z.string().min(1).max(64);
+const requestId = wellFormedString(1, 64, 'request id');
 
 /**
  * What a `tool_executing` waiting for its user carries: the request to answer (an `approval` of the
@@ -123,10 +124,11 @@ export const userAnsweredDataSchema = z.object({
 export const envelopeShape = {
   v: z.literal(WIRE_VERSION),
   /** Unique per event: the client's dedupe key. */
-  id: z.string().min(1).max(64),
+  id: wellFormedString(1, 64, 'event id'),
   runId: runIdSchema,
   threadId: threadIdSchema,
-  userId: z.string().min(1).max(256),
+  /** 1-256 characters of well-formed UTF-16 (see `userIdProblem`). */
+  userId: userIdSchema,
   /** Name of the agent that produced the event. */
   agent: z.string().min(1).max(128),
   /** Per run, starts at 1, gapless. */

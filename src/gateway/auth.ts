@@ -1,16 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import { AuthError, ValidationError } from '../errors/index.js';
+import { MAX_USER_ID_LENGTH, userIdProblem } from '../ids/user-id-format.js';
 import type { AuthRequest } from './request.js';
 import { agentwireCode } from '../errors/code-of.js';
 
 export type { AuthRequest, HeaderReader } from './request.js';
 
 /** Longest accepted user id. */
-export const MAX_USER_ID_LENGTH = 256;
+export { MAX_USER_ID_LENGTH };
 
 /** Who a connection or request belongs to. Everything it receives is filtered by this `userId`. */
 export interface Principal {
-  /** 1–256 characters. */
+  /** 1–256 characters of well-formed UTF-16 (no lone surrogate: Redis would store it as U+FFFD, another user's id). */
   userId: string;
   /**
    * When the credentials expire (epoch milliseconds). An open connection or stream is closed
@@ -110,9 +111,8 @@ export function assertUnexpired(principal: Principal, now: number): void {
 export function principalProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'expected an object { userId }';
   const { userId, expiresAt } = value as Partial<Principal>;
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
-    return `userId must be a string of 1-${MAX_USER_ID_LENGTH} characters`;
-  }
+  const userIdIssue = userIdProblem(userId);
+  if (userIdIssue !== undefined) return userIdIssue;
   if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
     return 'expiresAt must be a finite number (epoch milliseconds) when given';
   }

@@ -8,3 +8,12 @@ export {
   MAX_RUN_ID_LENGTH,
 } from './thread-id.js';
 export { ThreadRegistry, type ThreadRegistryOptions, type ThreadRoute } from './thread-registry.js';
+export {
+  userIdSchema,
+  assertUserId,
+  isValidUserId,
+  isWellFormed,
+  userIdProblem,
+  wellFormedString,
+  MAX_USER_ID_LENGTH,
+} from './user-id.js';

@@ -1,6 +1,6 @@
 import { customAlphabet } from 'nanoid';
 import { ValidationError } from '../errors/index.js';
-import { checker } from '../errors/options.js';
+import { checker, shown as shownValue } from '../errors/options.js';
 import { assertThreadId, isValidThreadId } from './thread-id.js';
 
 /**
@@ -54,7 +54,8 @@ export function isRunId(value: unknown): value is string {
 export function parseRunId(runId: unknown): ParsedRunId {
   const parsed = match(runId);
   if (parsed) return parsed;
-  const shown = typeof runId === 'string' ? JSON.stringify(runId.slice(0, 120)) : String(runId);
+  // Never String(value): an object without a prototype, or whose toString throws, must still get this error.
+  const shown = typeof runId === 'string' ? JSON.stringify(runId.slice(0, 120)) : shownValue(runId);
   throw new ValidationError(
     `Invalid run id ${shown}: expected thread_<threadId>_run_<epochMs>_<unique>`,
     { field: 'runId', code: 'INVALID_RUN_ID', details: { value: runId } },

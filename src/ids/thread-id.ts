@@ -1,5 +1,6 @@
 import { z } from 'zod/v4';
 import { ValidationError } from '../errors/index.js';
+import { shown as shownValue } from '../errors/options.js';
 import { MAX_RUN_ID_LENGTH, MAX_THREAD_ID_LENGTH, THREAD_ID_PATTERN, isSafeId, isValidThreadId } from './thread-id-format.js';
 
 export { MAX_RUN_ID_LENGTH, MAX_THREAD_ID_LENGTH, isValidThreadId };
@@ -20,7 +21,8 @@ export const runIdSchema = z
 /** Throws a `ValidationError` naming the value when it is not a valid thread id. */
 export function assertThreadId(value: unknown): asserts value is string {
   if (isValidThreadId(value)) return;
-  const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : String(value);
+  // Never String(value): an object without a prototype, or whose toString throws, must still get this error.
+  const shown = shownValue(value);
   throw new ValidationError(
     `Invalid thread id ${shown}: expected 1-${MAX_THREAD_ID_LENGTH} characters of letters, digits and _ - . :`,
     { field: 'threadId', code: 'INVALID_THREAD_ID', details: { value } },

@@ -1,6 +1,7 @@
 import { ThreadResolutionError, ValidationError } from '../errors/index.js';
 import { parseRunId } from './run-id.js';
 import { assertThreadId, isValidRunIdShape } from './thread-id.js';
+import { assertUserId } from './user-id.js';
 import { threadForbidden } from '../errors/thread-forbidden.js';
 import { checker, given, shown } from '../errors/options.js';
 
@@ -116,9 +117,7 @@ export class ThreadRegistry {
   register(runId: string, threadId: string, userId: string): void {
     if (!isValidRunIdShape(runId)) parseRunId(runId); // throws the descriptive ValidationError
     assertThreadId(threadId);
-    if (typeof userId !== 'string' || userId.length === 0) {
-      throw new ValidationError('userId must be a non-empty string', { field: 'userId', code: 'INVALID_USER_ID' });
-    }
+    assertUserId(userId);
     const now = this.now();
     this.sweep(now);
     const existing = this.runs.get(runId);
@@ -233,7 +232,7 @@ export class ThreadRegistry {
     } catch (cause) {
       this.resolutionFailures++;
       throw new ThreadResolutionError(
-        `Cannot resolve the thread of run ${JSON.stringify(String(runId).slice(0, 120))}: not registered and not a standard run id`,
+        `Cannot resolve the thread of run ${typeof runId === 'string' ? JSON.stringify(runId.slice(0, 120)) : shown(runId)}: not registered and not a standard run id`,
         { cause, details: { runId } },
       );
     }

@@ -1,6 +1,7 @@
 import { z } from 'zod/v4';
 import { discriminatedUnion } from '../events/discriminated-union.js';
 import { threadIdSchema } from '../ids/thread-id.js';
+import { wellFormedString } from '../ids/user-id.js';
 import type { AgentEvent, EventType, WIRE_VERSION as SCHEMA_WIRE_VERSION } from '../events/schema.js';
 import type { HistoryGapReason } from '../transport/types.js';
 import type { ClientFrameType, EVENT_TYPES, PROTOCOL_VERSION, ServerFrameType, WIRE_VERSION } from './constants.js';
@@ -35,8 +36,9 @@ export const ackFrameSchema = z.object({
 export const answerFrameSchema = z.object({
   type: z.literal('answer'),
   threadId: threadIdSchema,
-  runId: z.string().min(1).max(512),
-  requestId: z.string().min(1).max(64),
+  // Well-formed like every id that reaches a Redis key, field or script argument (no lone surrogate).
+  runId: wellFormedString(1, 512, 'run id'),
+  requestId: wellFormedString(1, 64, 'request id'),
   /** Approvals. */
   approved: z.boolean().optional(),
   /** Questions. */
@@ -46,7 +48,7 @@ export const answerFrameSchema = z.object({
 /** Asks to cancel a run of the connection's user, wherever it runs (the gateway's `cancelRun` hook, e.g. a run queue's `cancel`). */
 export const cancelFrameSchema = z.object({
   type: z.literal('cancel'),
-  runId: z.string().min(1).max(512),
+  runId: wellFormedString(1, 512, 'run id'),
 });
 export const clientFrameSchema = discriminatedUnion('type', [subscribeFrameSchema, unsubscribeFrameSchema, ackFrameSchema, answerFrameSchema, cancelFrameSchema]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;

@@ -5,6 +5,7 @@ import type { AgentBridge } from '../bridge/agent-bridge.js';
 import type { EventLog } from '../transport/types.js';
 import { AbortError, AuthError, GatewayError, StateError, ValidationError } from '../errors/index.js';
 import { given, shown } from '../errors/options.js';
+import { assertUserId } from '../ids/user-id.js';
 import {
   closeTimeout,
   agentsByName,
@@ -132,6 +133,11 @@ export class MemoryRunQueue implements RunQueue {
   }
 
   cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
+    try {
+      assertUserId(options?.userId, 'cancel()');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const entry = this.runs.get(runId);
     if (!entry) return Promise.reject(new StateError('RUN_NOT_FOUND', `No run ${shown(runId)}`));
     if (entry.job.userId !== options?.userId) return Promise.reject(new AuthError(`Run ${runId} belongs to another user`, { code: 'THREAD_FORBIDDEN' }));

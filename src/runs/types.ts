@@ -129,7 +129,10 @@ export interface RunWorkerEvents {
 export interface RunQueue {
   /** Queues a run and resolves with its id at once (before any worker took it). */
   submit(agent: string, input: unknown, options: SubmitOptions): Promise<string>;
-  /** Cancels a run for its owner: `RUN_NOT_FOUND` for an unknown run, `AuthError` `THREAD_FORBIDDEN` for another user's. */
+  /**
+   * Cancels a run for its owner: `RUN_NOT_FOUND` for an unknown run, `AuthError` `THREAD_FORBIDDEN` for another user's,
+   * `ValidationError` `INVALID_USER_ID` for a `userId` that is no user id (see `isValidUserId`), before anything else.
+   */
   cancel(runId: string, options: { userId: string }): Promise<CancelResult>;
   /** The run's state, or undefined when the queue does not know it. */
   status(runId: string): Promise<RunInfo | undefined>;

@@ -12,9 +12,9 @@ const ROOT = [
   'AbortError', 'AgentBridge', 'AgentwireError', 'AuthError', 'BaseAgent', 'DEFAULT_JSON_LIMITS', 'DeliveryError',
   'ERROR_CATALOG', 'EVENT_TYPES', 'GatewayError', 'HistoryGapError', 'LifecycleChecker', 'MAX_RUN_ID_LENGTH',
   'MAX_THREAD_ID_LENGTH', 'MemoryTransport', 'StateError', 'ThreadRegistry', 'ThreadResolutionError', 'ToolError',
-  'ToolTimeoutError', 'TransportError', 'ValidationError', 'WIRE_VERSION', 'assertThreadId', 'defaultErrorInfo',
+  'ToolTimeoutError', 'TransportError', 'ValidationError', 'WIRE_VERSION', 'assertThreadId', 'assertUserId', 'defaultErrorInfo',
   'defineTool', 'errorFromCode', 'generateRunId', 'httpStatusOf', 'isErrorCode', 'isNotSerializableMarker', 'isRunId',
-  'isValidThreadId', 'parseEvent', 'parseRunId', 'safeParseEvent', 'serializeError', 'tokenFrom', 'validateLifecycle',
+  'isValidThreadId', 'isValidUserId', 'parseEvent', 'parseRunId', 'safeParseEvent', 'serializeError', 'tokenFrom', 'validateLifecycle',
 ];
 const INTERNALS = ['RunEmitter', 'Histogram', 'LATENCY_BUCKETS_MS', 'BridgeAdapter', 'formatCursor', 'parseCursor', 'compareIds', 'measureAppendThroughput', 'deleteKeysWithPrefix', 'eventJson'];
 

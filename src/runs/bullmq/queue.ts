@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { shown } from '../../errors/options.js';
+import { assertUserId } from '../../ids/user-id.js';
 import type { ErrorInfo } from '../../events/schema.js';
 import { RedisConnection, toTransportError } from '../../transport/redis/connection.js';
 import { logHasRun } from '../../transport/redis/has-run.js';
@@ -171,6 +172,8 @@ export class BullMQRunQueue implements RunQueue {
 
   async cancel(runId: string, options: { userId: string }): Promise<CancelResult> {
     this.assertOpen();
+    // Before the script: Redis would compare a lone surrogate as U+FFFD, i.e. as another user's id.
+    assertUserId(options?.userId, 'cancel()');
     try {
       return await this.cancelRun(runId, options);
     } catch (error) {
@@ -185,7 +188,7 @@ export class BullMQRunQueue implements RunQueue {
       keys.queued,
       keys.leases,
       runId,
-      String(options?.userId ?? ''),
+      options.userId,
       String(Date.now()),
       keys.cancelChannel,
     ]);

@@ -8,6 +8,7 @@ import { formatCursor } from './cursor.js';
 import type { RedisKeys } from './keys.js';
 import { ANSWER_REQUEST_SCRIPT, CLOSE_REQUEST_SCRIPT, OPEN_REQUEST_SCRIPT } from './scripts.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
+import { assertUserId } from '../../ids/user-id.js';
 
 /** Requests (and answers) are kept this long after a thread's last request: the default thread TTL. */
 const REQUEST_TTL_SECONDS = 86_400;
@@ -29,6 +30,7 @@ export class RedisRequests {
   /** The script is sent synchronously (before anything the caller does next, on the same connection). */
   async open(request: PendingRequest): Promise<void> {
     const { threadId } = request;
+    assertUserId(request.userId, 'openRequest()');
     const args = [this.keys.meta(threadId), this.keys.requests(threadId), field(request.requestId), `p${JSON.stringify(request)}`, request.userId, String(REQUEST_TTL_SECONDS)];
     // EVAL, not EVALSHA: a NOSCRIPT retry would go out after the call's event, and the order is the point.
     const result = await this.connection.send<number>(['EVAL', OPEN_REQUEST_SCRIPT.source, '2', ...args]).catch((error: unknown) => {
@@ -39,6 +41,8 @@ export class RedisRequests {
 
   async answer(input: AnswerInput): Promise<AnswerReceipt> {
     const threadId = answerThreadId(input);
+    // The script compares the user in Redis (UTF-8, where a lone surrogate reads as U+FFFD).
+    assertUserId(input.userId, 'answerRequest()');
     const meta = this.keys.meta(threadId);
     const key = field(input.requestId);
     const record = await this.connection.send<string | null>(['HGET', this.keys.requests(threadId), key]).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { customAlphabet } from 'nanoid';
 import { AuthError, HistoryGapError, TransportError } from '../../errors/index.js';
 import { assertThreadId } from '../../ids/thread-id.js';
+import { assertUserId } from '../../ids/user-id.js';
 import { threadTag } from '../memory/log-common.js';
 import type {
   EventLog,
@@ -158,6 +159,8 @@ export class RedisEventLog implements EventLog, InteractionLog {
   async subscribe(request: SubscribeRequest, listener: LogListener): Promise<SubscribeResult> {
     const { userId, threadId, after } = request;
     assertThreadId(threadId);
+    // The owner is compared in Redis (UTF-8): a lone surrogate would read as U+FFFD, another user's id.
+    assertUserId(userId, 'subscribe()');
     let from: ReadFrom = { epoch: undefined, id: undefined };
     if (after !== undefined) {
       const cursor = parseCursor(after);

@@ -2,6 +2,7 @@ import { eventJson } from '../../events/json.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
 import type { AgentEvent } from '../../events/schema.js';
+import { assertUserId } from '../../ids/user-id.js';
 import { refusal } from '../memory/log-common.js';
 import type { EventLog, LogListener, SubscribeRequest, SubscribeResult, Transport, TransportHealth } from '../types.js';
 import { Appender, type AppendKind } from './appender.js';
@@ -55,6 +56,8 @@ export class RedisStreamsTransport implements Transport, EventLog, InteractionLo
     if (this.closed) return Promise.reject(closedError('RedisStreamsTransport'));
     let json: string;
     try {
+      // Redis stores UTF-8: a lone surrogate would become U+FFFD, another user's id (the owner checks run in Redis).
+      assertUserId(event.userId);
       // Serialized once, where the event was built; gateways hand this exact JSON to every connection.
       json = eventJson(event);
     } catch (error) {
