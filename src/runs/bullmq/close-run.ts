@@ -47,6 +47,14 @@ local function fieldOf(entry, name)
   return nil
 end
 local enc = cjson.encode
+-- cjson refuses an escaped lone surrogate, which JSON.stringify writes (a think text cut mid-pair):
+-- such an event is read again with every surrogate escape as U+FFFD. Only ids, numbers and names
+-- are read here, so nothing of the run is skipped (a skipped event would reuse its seq).
+local function decodeEvent(json)
+  local ok, ev = pcall(cjson.decode, json)
+  if ok then return ok, ev end
+  return pcall(cjson.decode, (string.gsub(json, '\\[uU][dD][89a-fA-F]%x%x', '\\ufffd')))
+end
 local envelope = '"runId":' .. enc(runId) .. ',"threadId":' .. enc(threadId) .. ',"userId":' .. enc(userId)
 local n = 0
 local function event(type, seq, data)
@@ -67,7 +75,7 @@ if state then
   end
   startId, startEvent = s, se
   for _, entry in ipairs(redis.call('XRANGE', stream, s, '+')) do
-    local ok, ev = pcall(cjson.decode, fieldOf(entry, 'e') or '')
+    local ok, ev = decodeEvent(fieldOf(entry, 'e') or '')
     if ok and type(ev) == 'table' and ev.runId == runId then
       if type(ev.seq) == 'number' and ev.seq > seq then seq = ev.seq end
       if type(ev.agent) == 'string' then agent = ev.agent end
