@@ -84,3 +84,36 @@ export function readBody(request: AuthRequest, options: ReadBodyOptions): Promis
   if (typeof (raw as Request).headers?.get === 'function') return readWebBody(raw as Request, options);
   return readNodeBody(raw as IncomingMessage, options);
 }
+
+/** What `submitAdmitted` needs: the queue's submit and cancel, and where a failed cancel is reported. */
+export interface QueuedSubmit {
+  /** Submits the run (`queue.submit(…)`); resolves with its run id once the queue holds it. */
+  submit(): Promise<string>;
+  /** Cancels the just-submitted run as its user (`queue.cancel(runId, { userId })`). */
+  cancel(runId: string): Promise<unknown>;
+  /** A cancel that failed (the refusal stands; the run may then go on). */
+  report(error: unknown): void;
+}
+
+/**
+ * The last step of a request that queues a run (AG-UI and useChat with `queue`, `POST /runs`):
+ * submits it, then admits the request's revocation watch. A queue's submit is a round trip (a
+ * Redis one for BullMQ); a user `revoke()`d while it was in flight gets the run cancelled at once
+ * (`cancel`, awaited, so it is requested before the client hears anything) and the request
+ * refused with 401 `REVOKED`: the run ends `cancelled` (its agent may have begun). Errors of
+ * `submit` are thrown as they are; the watch stays the caller's to end on that path.
+ */
+export async function submitAdmitted(watch: RevocationWatch, userId: string, queued: QueuedSubmit): Promise<string> {
+  const runId = await queued.submit();
+  try {
+    watch.admit(userId);
+  } catch (refusal) {
+    try {
+      await queued.cancel(runId);
+    } catch (error) {
+      queued.report(error);
+    }
+    throw refusal;
+  }
+  return runId;
+}
