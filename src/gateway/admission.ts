@@ -31,7 +31,8 @@ export interface AdmittedRun<T> {
  * surface since the request began (`watch`, from the surface's `Revocations`) is refused with
  * `REVOKED` after the hook and again after the body; credentials that expired while the body
  * arrived with `TOKEN_EXPIRED`. The caller admits (ends) the watch when its stream or run is
- * registered. Every refusal is an `AgentwireError` to answer with `respondNode` / `respondWeb`.
+ * registered (a queued run: once the queue took it, `submitAdmitted`). Every refusal is an
+ * `AgentwireError` to answer with `respondNode` / `respondWeb`.
  */
 export class RunAdmission {
   readonly slots: RunSlots;

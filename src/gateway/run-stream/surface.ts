@@ -655,7 +655,8 @@ export class RunSurface {
    * Ends every open stream of `userId` (final message `REVOKED`) and cancels the runs this surface
    * started for that user; returns how many streams were closed. The user's requests still being
    * admitted (hook answering, body arriving, stream being set up) are refused with 401 `REVOKED`
-   * and start nothing. Make `authenticate` refuse the user's credentials too.
+   * and start nothing; one whose `queue.submit` was in flight gets its run cancelled at once
+   * (`cancelRun`). Make `authenticate` refuse the user's credentials too.
    */
   revoke(userId: string): number {
     // Requests still being admitted (hook answering, body arriving) are refused with REVOKED.

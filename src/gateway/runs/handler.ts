@@ -106,7 +106,9 @@ export class RunsHandler {
 
   /**
    * Refuses the requests of `userId` still being admitted (the auth hook answering, a submit's
-   * body arriving) with 401 `REVOKED`: nothing is queued or cancelled for them. Returns how many
+   * body arriving) with 401 `REVOKED`: nothing is queued or cancelled for them. A submit whose
+   * `queue.submit` was in flight is refused too, its run cancelled at once (`queue.cancel`): it
+   * ends `cancelled` (its agent may have begun). Returns how many
    * streams were closed: always 0, the run endpoints hold none (runs already queued are the
    * queue's: cancel them with `queue.cancel`). Make `authenticate` refuse the user's credentials too.
    */
