@@ -31,7 +31,8 @@ export interface AdmittedRun<T> {
  * surface since the request began (`watch`, from the surface's `Revocations`) is refused with
  * `REVOKED` after the hook and again after the body; credentials that expired while the body
  * arrived with `TOKEN_EXPIRED`. The caller admits (ends) the watch when its stream or run is
- * registered. Every refusal is an `AgentwireError` to answer with `respondNode` / `respondWeb`.
+ * registered (a queued run: once the queue took it, `submitAdmitted`). Every refusal is an
+ * `AgentwireError` to answer with `respondNode` / `respondWeb`.
  */
 export class RunAdmission {
   readonly slots: RunSlots;
@@ -83,4 +84,37 @@ export function readBody(request: AuthRequest, options: ReadBodyOptions): Promis
   const raw = request.raw;
   if (typeof (raw as Request).headers?.get === 'function') return readWebBody(raw as Request, options);
   return readNodeBody(raw as IncomingMessage, options);
+}
+
+/** What `submitAdmitted` needs: the queue's submit and cancel, and where a failed cancel is reported. */
+export interface QueuedSubmit {
+  /** Submits the run (`queue.submit(…)`); resolves with its run id once the queue holds it. */
+  submit(): Promise<string>;
+  /** Cancels the just-submitted run as its user (`queue.cancel(runId, { userId })`). */
+  cancel(runId: string): Promise<unknown>;
+  /** A cancel that failed (the refusal stands; the run may then go on). */
+  report(error: unknown): void;
+}
+
+/**
+ * The last step of a request that queues a run (AG-UI and useChat with `queue`, `POST /runs`):
+ * submits it, then admits the request's revocation watch. A queue's submit is a round trip (a
+ * Redis one for BullMQ); a user `revoke()`d while it was in flight gets the run cancelled at once
+ * (`cancel`, awaited, so it is requested before the client hears anything) and the request
+ * refused with 401 `REVOKED`: the run ends `cancelled` (its agent may have begun). Errors of
+ * `submit` are thrown as they are; the watch stays the caller's to end on that path.
+ */
+export async function submitAdmitted(watch: RevocationWatch, userId: string, queued: QueuedSubmit): Promise<string> {
+  const runId = await queued.submit();
+  try {
+    watch.admit(userId);
+  } catch (refusal) {
+    try {
+      await queued.cancel(runId);
+    } catch (error) {
+      queued.report(error);
+    }
+    throw refusal;
+  }
+  return runId;
 }

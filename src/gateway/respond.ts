@@ -80,3 +80,64 @@ export function respondWeb(error: unknown, extra?: Record<string, string>): Resp
   const problem = problemOf(error, extra);
   return new Response(JSON.stringify(problem.body), { status: problem.status, headers: { ...JSON_HEADERS, ...problem.headers } });
 }
+
+/** A JSON answer ready to be written by a node or a web handler: `text` is `undefined` for a body-less one (204). */
+export interface JsonReply {
+  status: number;
+  headers: Record<string, string>;
+  text: string | undefined;
+}
+
+/**
+ * The one guarded serializer of the HTTP answers of every surface: `body` as JSON text. A body
+ * that is not JSON (a BigInt or a cycle in what a queue or a log of your own returned, a throwing
+ * `toJSON` or getter, a value JSON leaves out) costs this one request, never the process: the reply
+ * becomes 500 `INTERNAL_ERROR` with the contract's error body (and the `keep` headers, e.g. CORS),
+ * and the error goes to `report`.
+ */
+export function jsonReply(status: number, body: unknown, headers: Record<string, string>, report: (error: unknown) => void, keep: Record<string, string> = {}): JsonReply {
+  if (body === undefined) return { status, headers, text: undefined };
+  let text: unknown;
+  try {
+    text = JSON.stringify(body);
+  } catch (error) {
+    report(error);
+    return unwritable(keep);
+  }
+  if (typeof text !== 'string') {
+    report(new TypeError(`The answer body is not JSON (a ${typeof body})`));
+    return unwritable(keep);
+  }
+  return { status, headers: { ...JSON_HEADERS, ...headers }, text };
+}
+
+function unwritable(keep: Record<string, string>): JsonReply {
+  const problem = problemOf(new GatewayError('INTERNAL_ERROR', 'The answer could not be written'), keep);
+  return { status: problem.status, headers: { ...JSON_HEADERS, ...problem.headers }, text: JSON.stringify(problem.body) };
+}
+
+/**
+ * Writes `reply` to a node response. Headers node refuses (a run id with a line break from a queue
+ * of your own) go to `report` and the answer becomes 500 `INTERNAL_ERROR`; never throws.
+ */
+export function writeNodeReply(res: ServerResponse, reply: JsonReply, report: (error: unknown) => void): void {
+  const text = reply.text ?? '';
+  try {
+    res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(text) });
+  } catch (error) {
+    report(error);
+    respondNode(res, new GatewayError('INTERNAL_ERROR', 'The answer could not be written'));
+    return;
+  }
+  res.end(text);
+}
+
+/** `reply` as a web-standard `Response`; headers the platform refuses go to `report` and the answer becomes 500 `INTERNAL_ERROR`. */
+export function webReply(reply: JsonReply, report: (error: unknown) => void): Response {
+  try {
+    return new Response(reply.text ?? null, { status: reply.status, headers: reply.headers });
+  } catch (error) {
+    report(error);
+    return respondWeb(new GatewayError('INTERNAL_ERROR', 'The answer could not be written'));
+  }
+}

@@ -319,4 +319,48 @@ describe('Prometheus export of bridge and gateway metrics', () => {
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
+
+  it('metricsHandler: a throwing authorize hook or a failing collector gets a fixed message; the error goes to onError only', async () => {
+    const bridge = new AgentBridge();
+    cleanups.push(() => bridge.close());
+    const registry = createMetricsRegistry({ bridges: { main: bridge } });
+    let collectFails = false;
+    new Counter({
+      name: 'app_probe_total',
+      help: 'a collector of the application that can fail',
+      registers: [registry],
+      collect() {
+        if (collectFails) throw new Error('collector down: redis://ops:hunter2@10.0.3.8:6379');
+      },
+    });
+    const reported: Array<{ message: string; context: unknown }> = [];
+    const handler = metricsHandler(registry, {
+      authorize: (req) => {
+        if (req.headers.authorization === 'Bearer scraper') return true;
+        throw new Error(`connect ECONNREFUSED postgres://metrics_ro:Pa55w0rd@10.0.3.7:5432/ops while checking ${req.headers.authorization ?? ''}`);
+      },
+      onError: (error, context) => {
+        reported.push({ message: (error as Error).message, context });
+        throw new Error('a throwing error hook changes nothing');
+      },
+    });
+    const server = createServer((req, res) => void handler(req, res));
+    const host = await listen(server);
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    const denied = await get(`http://${host}/metrics`, { Authorization: 'Bearer guess' });
+    expect([denied.status, denied.body]).toEqual([500, 'Authorization check failed\n']);
+    expect(reported).toEqual([{ message: expect.stringContaining('Pa55w0rd'), context: { surface: 'metrics', stage: 'authorize' } }]);
+
+    collectFails = true;
+    const failed = await get(`http://${host}/metrics`, { Authorization: 'Bearer scraper' });
+    expect([failed.status, failed.body]).toEqual([500, 'Metrics collection failed\n']);
+    expect(reported[1]).toEqual({ message: expect.stringContaining('hunter2'), context: { surface: 'metrics', stage: 'collect' } });
+
+    collectFails = false;
+    const ok = await get(`http://${host}/metrics`, { Authorization: 'Bearer scraper' });
+    expect(ok.status).toBe(200);
+    expect(parseExposition(ok.body).value('agentwire_bridge_active_runs', { bridge: 'main' })).toBe(0);
+    expect(reported).toHaveLength(2);
+  });
 });

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AuthError } from '../../src/errors/index.js';
+import { submitAdmitted } from '../../src/gateway/admission.js';
 import { Revocations } from '../../src/gateway/revocations.js';
 
 const thrown = (act: () => void): unknown => {
@@ -73,5 +74,59 @@ describe('Revocations', () => {
     first.end();
     expect(thrown(() => second.check('mallory'))).toMatchObject({ code: 'REVOKED' });
     second.end();
+  });
+});
+
+describe('submitAdmitted: the watch covers a queue submit', () => {
+  it('revoked while the submit is in flight: the submitted run is cancelled (awaited), then REVOKED; the watch is ended', async () => {
+    const revocations = new Revocations();
+    const steps: string[] = [];
+    let answer!: (runId: string) => void;
+    const result = revocations.watching((watch) =>
+      submitAdmitted(watch, 'mallory', {
+        submit: () => new Promise<string>((resolve) => (answer = resolve)),
+        cancel: async (runId) => void steps.push(`cancel ${runId}`),
+        report: (error) => steps.push(`report ${String(error)}`),
+      }).then(
+        (runId) => steps.push(`admitted ${runId}`),
+        (error: unknown) => steps.push(`refused ${(error as AuthError).code}`),
+      ),
+    );
+    revocations.revoke('mallory');
+    answer('run-1');
+    await result;
+    expect(steps).toEqual(['cancel run-1', 'refused REVOKED']);
+    expect(revocations.size).toBe(0);
+  });
+
+  it('a cancel that fails is reported and the refusal stands', async () => {
+    const revocations = new Revocations();
+    const reported: unknown[] = [];
+    const failure = new Error('redis down');
+    const watch = revocations.watch();
+    revocations.revoke('mallory');
+    const error = await submitAdmitted(watch, 'mallory', {
+      submit: async () => 'run-1',
+      cancel: () => Promise.reject(failure),
+      report: (e) => reported.push(e),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthError);
+    expect((error as AuthError).code).toBe('REVOKED');
+    expect(reported).toEqual([failure]);
+  });
+
+  it('not revoked (or another user revoked): the run id, no cancel; a submit that fails is thrown as it is', async () => {
+    const revocations = new Revocations();
+    const cancels: string[] = [];
+    const queued = { cancel: async (runId: string) => void cancels.push(runId), report: () => undefined };
+    const watch = revocations.watch();
+    revocations.revoke('someone-else');
+    expect(await submitAdmitted(watch, 'alice', { ...queued, submit: async () => 'run-2' })).toBe('run-2');
+    const refusal = new Error('QUEUE_FULL');
+    const second = revocations.watch();
+    expect(await submitAdmitted(second, 'alice', { ...queued, submit: () => Promise.reject(refusal) }).catch((e: unknown) => e)).toBe(refusal);
+    second.end();
+    expect(cancels).toEqual([]);
+    expect(revocations.size).toBe(0);
   });
 });

@@ -17,7 +17,7 @@ import {
   type ResolvedFrontEndOptions,
 } from '../options.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
-import { problemOf, respondNode, respondWeb } from '../respond.js';
+import { jsonReply, problemOf, respondNode, respondWeb, webReply, writeNodeReply } from '../respond.js';
 import { Revocations, type RevocationWatch } from '../revocations.js';
 import { isInstance } from '../../errors/guards.js';
 
@@ -48,7 +48,6 @@ const NAME = 'AnswerEndpoint';
 const ANSWER_BODY_DEFAULTS = { maxBodyBytes: 64 * 1024 } as const;
 /** Body fields that are the answer (refused `ANSWER_INVALID`, as by the log); the others address the request. */
 const ANSWER_FIELDS: ReadonlySet<string> = new Set(['approved', 'value', 'reason']);
-const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
 /**
  * The HTTP way to answer a pending request (for SSE and other read-only front ends): `POST` a JSON
@@ -97,8 +96,8 @@ export class AnswerEndpoint {
         return;
       }
       headers = this.admit(request);
-      const body = JSON.stringify(await this.watched(request, () => readNodeText(req, this.body.maxBodyBytes, this.body.bodyTimeoutMs)));
-      res.writeHead(200, { ...JSON_HEADERS, ...headers, 'Content-Length': Buffer.byteLength(body) }).end(body);
+      const answered = await this.watched(request, () => readNodeText(req, this.body.maxBodyBytes, this.body.bodyTimeoutMs));
+      writeNodeReply(res, jsonReply(200, answered, headers, this.unwritable, headers), this.unwritable);
     } catch (error) {
       this.report(error);
       respondNode(res, error, headers);
@@ -117,7 +116,7 @@ export class AnswerEndpoint {
       }
       headers = this.admit(info);
       const answered = await this.watched(info, () => readWebText(request, this.body.maxBodyBytes, this.body.bodyTimeoutMs));
-      return new Response(JSON.stringify(answered), { status: 200, headers: { ...JSON_HEADERS, ...headers } });
+      return webReply(jsonReply(200, answered, headers, this.unwritable, headers), this.unwritable);
     } catch (error) {
       this.report(error);
       return respondWeb(error, headers);
@@ -181,6 +180,9 @@ export class AnswerEndpoint {
     const receipt: AnswerReceipt = await this.log.answerRequest({ threadId, runId, requestId, userId, approved, value, reason });
     return { requestId, cursor: receipt.cursor, eventId: receipt.event.id };
   }
+
+  /** An answer that could not be written (a receipt of a log of your own that is not JSON): `onError`, stage `respond`. */
+  private readonly unwritable = (error: unknown): void => this.notify(error, { surface: 'answers', stage: 'respond' });
 
   /** Failures that are not refusals (the log failed) go to `onError`. */
   private report(error: unknown): void {

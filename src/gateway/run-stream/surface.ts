@@ -12,7 +12,7 @@ import {
 import type { PendingInput } from '../../events/schema.js';
 import type { AnswerLog } from '../../transport/interaction.js';
 import type { EventLog, LogEntry } from '../../transport/types.js';
-import { RunAdmission } from '../admission.js';
+import { RunAdmission, submitAdmitted } from '../admission.js';
 import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
 import { Heartbeat } from '../heartbeat.js';
@@ -316,7 +316,8 @@ export class RunSurface {
       else this.claimed.add(runId);
       let claimHeld = true;
       try {
-        const session = this.session(principal, threadId, runId, true, watch);
+        // A queued run's watch stays open over the submit (a round trip): admitted once the queue took it.
+        const session = this.session(principal, threadId, runId, true, watch, spec.queued !== true);
         let result;
         try {
           result = await session.subscribe(this.log);
@@ -335,12 +336,25 @@ export class RunSurface {
         }
         session.plan({ runId, seen: [], rest: [] });
         if (spec.queued) {
-          // A queued run: it runs on a worker; the stream opens once the queue took it.
+          // A queued run: it runs on a worker; the stream opens once the queue took it. A user
+          // revoked while the submit was in flight: the run is cancelled at once, 401 REVOKED.
+          const context = { userId: principal.userId, threadId, runId };
           try {
-            await spec.execute(input, principal, new AbortController().signal);
+            await submitAdmitted(watch, principal.userId, {
+              submit: async () => {
+                try {
+                  const queuedId = await spec.execute(input, principal, new AbortController().signal);
+                  return typeof queuedId === 'string' ? queuedId : runId;
+                } catch (error) {
+                  throw this.runRefusal(error, context);
+                }
+              },
+              cancel: (queuedId) => this.cancelRun(queuedId, principal.userId, "The user's access was revoked"),
+              report: (error) => this.report(error, { ...context, surface: this.config.surface, stage: 'cancel' }),
+            });
           } catch (error) {
             this.discard(session);
-            throw this.runRefusal(error, { userId: principal.userId, threadId, runId });
+            throw error;
           }
           this.streamElsewhere(session, responder, cors, runId, principal.userId, spec);
           return;
@@ -643,7 +657,8 @@ export class RunSurface {
    * Ends every open stream of `userId` (final message `REVOKED`) and cancels the runs this surface
    * started for that user; returns how many streams were closed. The user's requests still being
    * admitted (hook answering, body arriving, stream being set up) are refused with 401 `REVOKED`
-   * and start nothing. Make `authenticate` refuse the user's credentials too.
+   * and start nothing; one whose `queue.submit` was in flight gets its run cancelled at once
+   * (`cancelRun`). Make `authenticate` refuse the user's credentials too.
    */
   revoke(userId: string): number {
     // Requests still being admitted (hook answering, body arriving) are refused with REVOKED.
@@ -784,10 +799,12 @@ export class RunSurface {
   /**
    * A stream registered for `principal` (limits, expiry, revocation from now on). `watch`: the
    * request's revocation watch, admitted here: a user revoked since the request began is refused
-   * (`REVOKED`) before anything is registered.
+   * (`REVOKED`) before anything is registered. `admit` false (a queued run): only checked here,
+   * admitted once the queue took the run (`submitAdmitted`).
    */
-  private session(principal: Principal, threadId: string, runId: string | undefined, startedRun: boolean, watch: RevocationWatch): RunStreamSession {
-    watch.admit(principal.userId);
+  private session(principal: Principal, threadId: string, runId: string | undefined, startedRun: boolean, watch: RevocationWatch, admit = true): RunStreamSession {
+    if (admit) watch.admit(principal.userId);
+    else watch.check(principal.userId);
     const session: RunStreamSession = new RunStreamSession(
       principal.userId,
       threadId,

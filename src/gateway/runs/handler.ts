@@ -4,11 +4,11 @@ import { AuthError, GatewayError, StateError, ValidationError } from '../../erro
 import { shown } from '../../errors/options.js';
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
 import { assertUnexpired, authenticateRequest, type Principal } from '../auth.js';
-import { readBody } from '../admission.js';
+import { readBody, submitAdmitted } from '../admission.js';
 import { checker, resolveBodyOptions, resolveFrontEndOptions, resolvePath, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
-import { problemOf } from '../respond.js';
+import { jsonReply, problemOf, webReply, writeNodeReply, type JsonReply } from '../respond.js';
 import { Revocations, type RevocationWatch } from '../revocations.js';
 import { StatsRecorder, type GatewayStats } from '../stats.js';
 
@@ -41,9 +41,9 @@ interface Answer {
   status: number;
   headers: Record<string, string>;
   body?: unknown;
+  /** The CORS headers, kept on a 500 that replaces an answer that could not be written. */
+  cors?: Record<string, string>;
 }
-
-const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
 /**
  * The run endpoints, on the front-end contract (auth hook with its timeout, body limits, origin
@@ -87,10 +87,7 @@ export class RunsHandler {
   readonly handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const request = fromNodeRequest(req);
     if (!request || !this.owns(request)) return false;
-    const answer = await this.answer(request);
-    const text = answer.body === undefined ? '' : JSON.stringify(answer.body);
-    res.writeHead(answer.status, { ...(text && JSON_HEADERS), ...answer.headers, 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
+    writeNodeReply(res, this.reply(await this.answer(request)), this.reporting);
     return true;
   };
 
@@ -98,10 +95,7 @@ export class RunsHandler {
   readonly fetch = async (webRequest: Request): Promise<Response> => {
     const request = fromWebRequest(webRequest);
     const answer = request && this.owns(request) ? await this.answer(request) : this.refuse(new GatewayError('NOT_FOUND', 'No such endpoint'), {});
-    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
-      status: answer.status,
-      headers: { ...(answer.body !== undefined && JSON_HEADERS), ...answer.headers },
-    });
+    return webReply(this.reply(answer), this.reporting);
   };
 
   /** Counters of the endpoints (refusals by code, errors) and the queue's figures. */
@@ -112,7 +106,9 @@ export class RunsHandler {
 
   /**
    * Refuses the requests of `userId` still being admitted (the auth hook answering, a submit's
-   * body arriving) with 401 `REVOKED`: nothing is queued or cancelled for them. Returns how many
+   * body arriving) with 401 `REVOKED`: nothing is queued or cancelled for them. A submit whose
+   * `queue.submit` was in flight is refused too, its run cancelled at once (`queue.cancel`): it
+   * ends `cancelled` (its agent may have begun). Returns how many
    * streams were closed: always 0, the run endpoints hold none (runs already queued are the
    * queue's: cancel them with `queue.cancel`). Make `authenticate` refuse the user's credentials too.
    */
@@ -133,6 +129,16 @@ export class RunsHandler {
   private owns(request: AuthRequest): boolean {
     const path = request.url.pathname;
     return path === this.path || path.startsWith(`${this.path}/`);
+  }
+
+  /** What a failure to write an answer reports (counted in `stats().errors`, `onError` stage `respond`). */
+  private readonly reporting = (error: unknown): void => this.report(error, 'respond');
+
+  /** The answer serialized, guarded: a body that is not JSON (a queue's status with a BigInt, a cycle) is 500 `INTERNAL_ERROR`. */
+  private reply(answer: Answer): JsonReply {
+    const reply = jsonReply(answer.status, answer.body, answer.headers, this.reporting, answer.cors);
+    if (reply.status !== answer.status) this.recorder.refused('INTERNAL_ERROR');
+    return reply;
   }
 
   private async answer(request: AuthRequest): Promise<Answer> {
@@ -157,12 +163,12 @@ export class RunsHandler {
       try {
         const principal = await this.authenticate(request);
         watch.check(principal.userId);
-        if (route === 'submit') return { status: 202, ...(await this.submit(request, principal, cors, watch)) };
+        if (route === 'submit') return { status: 202, cors, ...(await this.submit(request, principal, cors, watch)) };
         watch.end();
         const runId = rest[0]!;
-        if (route === 'status') return { status: 200, headers: cors, body: await this.ownedStatus(runId, principal.userId) };
+        if (route === 'status') return { status: 200, headers: cors, cors, body: await this.ownedStatus(runId, principal.userId) };
         const result = await this.queue.cancel(runId, { userId: principal.userId });
-        return { status: 202, headers: cors, body: { runId, result } };
+        return { status: 202, headers: cors, cors, body: { runId, result } };
       } finally {
         watch.end();
       }
@@ -187,7 +193,7 @@ export class RunsHandler {
     const raw = await readBody(request, this.body);
     // The body may take up to bodyTimeoutMs: no run is queued for a user revoked or for
     // credentials that expired meanwhile.
-    watch.admit(principal.userId);
+    watch.check(principal.userId);
     assertUnexpired(principal, Date.now());
     const userId = principal.userId;
     const parsed = submitSchema.safeParse(raw);
@@ -198,7 +204,17 @@ export class RunsHandler {
     }
     const { agent, input, threadId, runId, metadata } = parsed.data;
     if (this.agents && !this.agents.has(agent)) throw new ValidationError(`Unknown agent "${agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' });
-    const id = await this.queue.submit(agent, input, { userId, threadId, ...(runId !== undefined && { runId }), ...(metadata && { metadata }) });
+    // The watch covers the submit too: a user revoked while it was in flight gets the run
+    // cancelled at once and 401 REVOKED.
+    const id = await submitAdmitted(watch, userId, {
+      submit: async () => {
+        const submitted: unknown = await this.queue.submit(agent, input, { userId, threadId, ...(runId !== undefined && { runId }), ...(metadata && { metadata }) });
+        if (typeof submitted !== 'string') throw new GatewayError('INTERNAL_ERROR', 'The run queue answered the submit without a run id', { cause: submitted });
+        return submitted;
+      },
+      cancel: (queued) => this.queue.cancel(queued, { userId }),
+      report: (error) => this.report(error, 'cancel'),
+    });
     return {
       headers: { ...cors, 'X-Agentwire-Run-Id': id, Location: `${this.path}/${encodeURIComponent(id)}` },
       body: { runId: id, threadId, state: 'queued' },
