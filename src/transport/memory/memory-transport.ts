@@ -422,8 +422,9 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
    * no other traffic.
    */
   private expire(now: number): void {
+    const idle = this.idle;
     const cutoff = now - this.threadTtlMs;
-    for (let log = this.idle.oldest; log !== undefined && log.lastActivity <= cutoff; log = this.idle.oldest) {
+    for (let log = idle.oldest; log !== undefined && log.lastActivity <= cutoff; log = idle.oldest) {
       this.dropThread(log);
     }
   }

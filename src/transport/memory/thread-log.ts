@@ -291,7 +291,8 @@ export class ThreadLog implements EntryOrigin {
       history.head = 0;
     }
     this.activeAt = now - this.shared.origin;
-    if (this.subscriberCount === 0) this.shared.idle.touched(this);
+    const subs = this.subs;
+    if (subs === undefined || (subs instanceof Set && subs.size === 0)) this.shared.idle.touched(this);
     return entry;
   }
 
