@@ -9,6 +9,7 @@ import { emitEvent } from './emit.js';
 import type { RunState } from './run-context.js';
 import { closeTool, elapsed, requestOf, type ToolHost } from './tool-calls.js';
 import { isInstance } from '../errors/guards.js';
+import { jsonSchemaReady, jsonSchemaSync } from './json-schema.js';
 
 /** The tool name a question to the user is shown as. */
 export const ASK_TOOL_NAME = 'ask_user';
@@ -20,15 +21,6 @@ export interface AskOptions {
    * `ValidationError` `INVALID_OPTION` before the question is shown. Default 300,000 (5 min).
    */
   timeoutMs?: number;
-}
-
-/** JSON Schema of the expected answer for the front end; left out when zod cannot express it. */
-function jsonSchemaOf(schema: z.ZodType): unknown {
-  try {
-    return z.toJSONSchema(schema);
-  } catch {
-    return undefined;
-  }
 }
 
 /** `BaseAgent.ask`: a call of `ask_user` that waits for the user's `user_answered` and completes with its value. */
@@ -49,7 +41,14 @@ export async function askUser<Schema extends z.ZodType>(
   if (!log) throw new StateError('NO_ANSWER_LOG', `ask() needs a log to wait on for the answer; ${host.name} has none`);
   const toolCallId = `call_${nanoid(16)}`;
   const requestId = `req_${nanoid(16)}`;
-  const shownSchema = jsonSchemaOf(schema);
+  // JSON Schema of the expected answer for the front end (zod 3 or 4); left out when it cannot be
+  // expressed. Synchronous (nothing else of the run can come first) once zod 3's converter is loaded.
+  const loading = jsonSchemaReady(schema);
+  if (loading !== undefined) {
+    await loading;
+    if (signal.aborted) throw abortErrorFrom(signal);
+  }
+  const shownSchema = jsonSchemaSync(schema, { io: 'input' });
   const pending = { requestId, kind: 'question' as const, question, timeoutMs, ...(shownSchema !== undefined && { schema: shownSchema }) };
   const startedAt = performance.now();
   const request = requestOf(state, pending, toolCallId, 'question');

@@ -32,7 +32,7 @@ function scenario() {
   write('A', 20); // trimmed: only the last 8 retained
   write('B', 5);
   write('A.1', 3); // a thread id that differs from A by a suffix
-  // C goes idle past its TTL and is dropped by the sweep that 64 new threads trigger, then is recreated.
+  // C goes idle past its TTL and is dropped (by the next call: the first filler), then is recreated.
   now = 1_000;
   for (let i = 0; i < 64; i++) write(`filler-${i}`, 1);
   incarnations.set('C', 1);

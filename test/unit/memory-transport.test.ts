@@ -103,7 +103,7 @@ describe('MemoryTransport', () => {
     now = 1_500;
     const recent = transport.append(thoughts(1, 'u', 'recent')[0]!);
     now = 2_000; // old and watched are idle for 2 s (past the TTL), recent for 0.5 s
-    // Creating threads runs the sweep (every 64 new threads, or when full).
+    // Any call sees the TTL: the first of these appends drops the expired threads.
     for (let i = 0; i < 64; i++) transport.append(thoughts(1, 'u', `t${i}`)[0]!);
     expect(transport.threadCount).toBe(64 + 2);
 
@@ -393,7 +393,7 @@ describe('MemoryTransport cursors name their log and thread', () => {
     const transport = new MemoryTransport({ threadTtlMs: 10, now: () => now });
     const first = thoughts(5, 'alice', 'T').map((event) => transport.append(event));
     now = 1_000;
-    // 64 new threads trigger the idle sweep: T is dropped.
+    // Any call sees the TTL: the first filler drops T.
     for (let i = 0; i < 64; i++) transport.append(thoughts(1, 'bob', `filler-${i}`)[0]!);
     expect(transport.read('T', 'alice')).toEqual([]);
     const dropped = transport.subscribeSync({ userId: 'alice', threadId: 'T', after: first[2]!.cursor }, listener);

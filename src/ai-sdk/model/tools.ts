@@ -1,6 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
-import { asSchema, jsonSchema, tool, type FlexibleSchema, type ToolSet } from 'ai';
+import { asSchema, jsonSchema, tool, type FlexibleSchema, type JSONSchema7, type ToolSet } from 'ai';
 import type { AnyTool } from '../../agent/tool.js';
+import { jsonSchemaOf } from '../../agent/json-schema.js';
 import type { ToolSequencer } from './tool-sequencer.js';
 
 /** The part of a `BaseAgent` a model run drives. Every `BaseAgent` has it. */
@@ -36,9 +37,13 @@ export function toAiSdkTools(driver: ModelDriver, tools: readonly AnyTool[], seq
     };
     set[name] = tool<unknown, unknown>({
       description: definition.description,
-      // The model is shown the schema (zod 3 or 4, or a Standard Schema with JSON Schema support);
+      // The model is shown the schema: zod 3 or 4 through the one conversion every surface uses
+      // (`jsonSchemaOf`), another Standard Schema with JSON Schema support through the AI SDK;
       // validation is left to callTool (see above).
-      inputSchema: jsonSchema(() => asSchema(definition.parameters as FlexibleSchema<unknown>).jsonSchema),
+      inputSchema: jsonSchema(async () => {
+        const shown = await jsonSchemaOf(definition.parameters, { io: 'input', closeObjects: true });
+        return (shown as JSONSchema7 | undefined) ?? asSchema(definition.parameters as FlexibleSchema<unknown>).jsonSchema;
+      }),
       execute: AsyncResource.bind(execute),
     });
   }

@@ -19,7 +19,7 @@ import type {
   Transport,
   TransportHealth,
 } from '../types.js';
-import { ActivityList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits, type ThreadLogShared } from './thread-log.js';
+import { ActivityList, IdleList, ThreadLog, type Retention, type RunRecord, type Subscriber, type ThreadLogLimits, type ThreadLogShared } from './thread-log.js';
 import { refusal, threadTag } from './log-common.js';
 import { MemoryRequests } from './answers.js';
 import { FormerOwners } from './former-owners.js';
@@ -73,7 +73,12 @@ export interface MemoryTransportOptions {
   maxTotalEvents?: number;
   /** JSON size of the events retained across all threads, counted like `maxBytesPerThread`; past it, like `maxTotalEvents`. Default 64 MiB (67,108,864). */
   maxTotalBytes?: number;
-  /** A thread with no subscribers and no new event for this long is dropped. Default 1 h. */
+  /**
+   * A thread with no subscribers and no new event for this long is dropped (counted from its last
+   * event or from when its last subscriber left, whichever is later), by a timer (unref'd, stopped
+   * by `close()`) and on every call; its owner is forgotten and a cursor of it gets `history_gap`
+   * `trimmed`. Default 1 h.
+   */
   threadTtlMs?: number;
   /** Clock (epoch ms), injectable for tests: a function. Default `Date.now`. */
   now?: () => number;
@@ -118,6 +123,10 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   private readonly threadTtlMs: number;
   private readonly now: () => number;
   private closed = false;
+  /** Logs without subscribers, least recently active first: what the TTL drops. */
+  private readonly idle = new IdleList(() => this.armSweep());
+  /** Fires when the oldest idle log's TTL runs out (unref'd: it never keeps the process alive). */
+  private sweepTimer: ReturnType<typeof setTimeout> | undefined;
   /** A live entry is being handed to subscribers; entries appended meanwhile (by a listener) wait in `deferred` (log, entry, user triples). */
   private delivering = false;
   private deferred: Array<ThreadLog | LogEntry | string> | undefined;
@@ -142,25 +151,30 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     };
     this.threadTtlMs = check.duration('threadTtlMs', given(options.threadTtlMs, 3_600_000));
     this.now = check.fn('now', given(options.now, Date.now));
-    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads, origin: this.now(), now: this.now };
+    this.shared = { epoch: this.epoch, limits: this.limits, retention: this.retention, threads: this.threads, origin: this.now(), now: this.now, idle: this.idle };
   }
 
+  /** Threads retained (threads idle past `threadTtlMs` are dropped first). */
   get threadCount(): number {
+    this.expire(this.now());
     return this.threads.size;
   }
 
   /** Events currently retained across all threads. */
   get eventCount(): number {
+    this.expire(this.now());
     return this.retention.events;
   }
 
   /** JSON size of the events currently retained across all threads (what `maxTotalBytes` bounds). */
   get byteCount(): number {
+    this.expire(this.now());
     return this.retention.bytes;
   }
 
   /** Runs with at least one retained event. */
   get runCount(): number {
+    this.expire(this.now());
     return this.retention.runs.size;
   }
 
@@ -180,6 +194,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
 
   /** Whether events of this run are retained (its id is in use). */
   hasRun(runId: string): boolean {
+    this.expire(this.now());
     return this.retention.runs.has(runId);
   }
 
@@ -200,12 +215,13 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
    */
   appendSerialized(event: AgentEvent, json: string): LogEntry {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
+    const now = this.now();
+    this.expire(now);
     const known = this.retention.runs.get(event.runId);
     if (known) {
       const repeat = checkRun(known, event);
       if (repeat) return repeat;
     }
-    const now = this.now();
     let log = this.threads.get(event.threadId);
     if (!log) {
       // Another user's thread dropped for room stays dropped: refused before it takes room or renews its TTL.
@@ -318,8 +334,10 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   subscribeSync(request: SubscribeRequest, listener: LogListener): SubscribeResult {
     if (this.closed) throw new TransportError('MemoryTransport is closed', { code: 'TRANSPORT_CLOSED', retryable: false });
     const { userId, threadId, after } = request;
+    const now = this.now();
+    this.expire(now);
     let log = this.threads.get(threadId);
-    const owner = this.ownerNow(threadId, log);
+    const owner = this.ownerNow(threadId, log, now);
     if (owner !== undefined && owner !== userId) {
       throw threadForbidden(threadId);
     }
@@ -330,7 +348,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
       replayFrom = checked;
     }
     if (!log) {
-      log = this.createLog(threadId, undefined, this.now());
+      log = this.createLog(threadId, undefined, now);
       // Subscriptions must not grow the thread map past its bound (events always may: they were accepted).
       if (this.threads.size > this.maxThreads) {
         this.threads.delete(threadId);
@@ -356,16 +374,22 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   }
 
   async ownerOf(threadId: string): Promise<string | undefined> {
-    return this.ownerNow(threadId, this.threads.get(threadId));
+    const now = this.now();
+    this.expire(now);
+    return this.ownerNow(threadId, this.threads.get(threadId), now);
   }
 
-  /** A thread's owner: its log's, or (no log) the owner it kept when it was dropped for room. */
-  private ownerNow(threadId: string, log: ThreadLog | undefined): string | undefined {
-    return log ? log.owner : this.formerOwner(threadId, this.now());
+  /**
+   * A thread's owner: its log's, or (no log) the owner it kept when it was dropped for room. A
+   * thread dropped for its TTL keeps none: it is free.
+   */
+  private ownerNow(threadId: string, log: ThreadLog | undefined, now: number): string | undefined {
+    return log ? log.owner : this.formerOwner(threadId, now);
   }
 
   /** Every retained event of a thread visible to `userId` (tests and debugging). */
   read(threadId: string, userId: string): AgentEvent[] {
+    this.expire(this.now());
     const log = this.threads.get(threadId);
     if (!log) return [];
     return log.after(0).flatMap((entry) => (entry.event.userId === userId ? [entry.event] : []));
@@ -378,13 +402,48 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     for (const log of this.threads.values()) {
       for (const subscriber of log.subscribers()) subscriber.listener.onClose?.();
       log.clearSubscribers();
       log.clear();
     }
     this.activity.clear();
+    this.idle.clear();
     this.threads.clear();
+  }
+
+  /**
+   * Drops the threads idle (no subscriber) for `threadTtlMs` or longer, oldest first: O(1) when
+   * none is, plus O(1) per thread dropped (the idle list is in order of last activity). Their
+   * owners are forgotten (a thread dropped for its TTL is free), and a cursor of them gets
+   * `history_gap` `trimmed`. Run on every operation and by a timer, so that the TTL holds with
+   * no other traffic.
+   */
+  private expire(now: number): void {
+    const idle = this.idle;
+    const cutoff = now - this.threadTtlMs;
+    for (let log = idle.oldest; log !== undefined && log.lastActivity <= cutoff; log = idle.oldest) {
+      this.dropThread(log);
+    }
+  }
+
+  /** Arms the timer for when the oldest idle thread's TTL runs out, if it is not armed. */
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined || this.closed) return;
+    const oldest = this.idle.oldest;
+    if (oldest === undefined) return;
+    // At least 1 ms; at most what setTimeout takes (24.8 days), after which it is re-armed.
+    const delay = Math.min(Math.max(oldest.lastActivity + this.threadTtlMs - this.now(), 1), 2_147_483_647);
+    const timer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      if (this.closed) return;
+      this.expire(this.now());
+      this.armSweep();
+    }, delay);
+    timer.unref?.();
+    this.sweepTimer = timer;
   }
 
   /**
@@ -438,18 +497,11 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
     return true;
   }
 
-  /** Drops threads idle past their TTL, then (if still full) the least recently active idle one. */
+  /** Drops threads idle past their TTL, then (if still full) the least recently active idle one: O(1) plus what is dropped. */
   private evictIdle(now: number, full: boolean): void {
-    if (!full && this.threads.size % 64 !== 0) return;
-    let oldest: ThreadLog | undefined;
-    for (const log of this.threads.values()) {
-      if (log.subscriberCount > 0) continue;
-      if (log.lastActivity + this.threadTtlMs <= now) {
-        this.dropThread(log);
-        continue;
-      }
-      if (!oldest || log.lastActivity < oldest.lastActivity) oldest = log;
-    }
+    if (!full) return;
+    this.expire(now);
+    const oldest = this.idle.oldest;
     if (this.threads.size >= this.maxThreads && oldest) {
       // Dropped for room, not for its TTL: its owner stays the owner until the TTL runs out.
       if (oldest.owner !== undefined) {
@@ -465,6 +517,7 @@ export class MemoryTransport implements Transport, EventLog, InteractionLog {
   private dropThread(log: ThreadLog): void {
     this.threads.delete(log.threadId);
     this.activity.remove(log);
+    this.idle.remove(log);
     log.clear();
   }
 
@@ -496,6 +549,7 @@ class MemorySubscription implements Subscriber {
     const threads = log.shared.threads;
     if (log.subscriberCount === 0 && log.owner === undefined && threads.get(log.threadId) === log) {
       threads.delete(log.threadId);
+      log.shared.idle.remove(log);
     }
   }
 }

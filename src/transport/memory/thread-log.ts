@@ -123,6 +123,8 @@ export interface ThreadLogShared {
   readonly origin: number;
   /** The transport's clock. */
   readonly now: () => number;
+  /** The logs without subscribers, least recently active first: what the TTL drops. */
+  readonly idle: IdleList;
 }
 
 /**
@@ -163,6 +165,10 @@ export class ThreadLog implements EntryOrigin {
   private activeAt: number;
   /** `cursorPrefix`, made when first asked for (a thread without entries never is). */
   private prefix: string | undefined = undefined;
+  /** @internal Neighbours in the transport's `IdleList` (while the log has no subscriber). */
+  olderIdle: ThreadLog | undefined = undefined;
+  newerIdle: ThreadLog | undefined = undefined;
+  inIdleList = false;
 
   constructor(
     readonly threadId: string,
@@ -225,6 +231,8 @@ export class ThreadLog implements EntryOrigin {
     if (subs instanceof Set) subs.add(subscriber);
     else if (subs === undefined) this.subs = subscriber;
     else if (subs !== subscriber) this.subs = new Set([subs, subscriber]);
+    // Followed: in use, out of the TTL's reach.
+    this.shared.idle.remove(this);
   }
 
   deleteSubscriber(subscriber: Subscriber): void {
@@ -234,7 +242,11 @@ export class ThreadLog implements EntryOrigin {
     else return;
     // A thread is in use while it is followed: its TTL counts from when its last subscriber left,
     // not from its last event (else a thread watched past its TTL would be free the moment it is left).
-    if (this.subscriberCount === 0) this.activeAt = this.shared.now() - this.shared.origin;
+    if (this.subscriberCount === 0) {
+      this.activeAt = this.shared.now() - this.shared.origin;
+      // Its TTL runs from now: it is the newest idle log (unless it is no longer the transport's).
+      if (this.shared.threads.get(this.threadId) === this) this.shared.idle.touched(this);
+    }
   }
 
   clearSubscribers(): void {
@@ -290,6 +302,8 @@ export class ThreadLog implements EntryOrigin {
       history.head = 0;
     }
     this.activeAt = now - this.shared.origin;
+    const subs = this.subs;
+    if (subs === undefined || (subs instanceof Set && subs.size === 0)) this.shared.idle.touched(this);
     return entry;
   }
 
@@ -386,6 +400,58 @@ export class ActivityList {
         links.newerActive = undefined;
         links.inActivityList = false;
       }
+      log = next;
+    }
+    this.oldest = undefined;
+    this.newest = undefined;
+  }
+}
+
+/**
+ * The logs without subscribers, least recently active first (last appended to, created, or left by
+ * their last subscriber): what `threadTtlMs` drops, from the oldest, so that a sweep costs O(1)
+ * plus the logs it drops, and the least recently active idle log (what `maxThreads` drops) is the
+ * first one. Intrusive (the links are fields of `ThreadLog`): nothing is allocated per append, and
+ * an append to the newest idle log (or to a followed one) touches no link. `onIdle` is called when
+ * a log joins while the list was empty (the transport arms its timer then).
+ */
+export class IdleList {
+  oldest: ThreadLog | undefined = undefined;
+  private newest: ThreadLog | undefined = undefined;
+
+  constructor(private readonly onIdle: () => void) {}
+
+  /** `log` has no subscriber and was just active: it becomes the newest. */
+  touched(log: ThreadLog): void {
+    if (this.newest === log) return;
+    this.remove(log);
+    log.olderIdle = this.newest;
+    log.newerIdle = undefined;
+    if (this.newest) this.newest.newerIdle = log;
+    else this.oldest = log;
+    this.newest = log;
+    log.inIdleList = true;
+    if (this.oldest === log) this.onIdle();
+  }
+
+  remove(log: ThreadLog): void {
+    if (!log.inIdleList) return;
+    const { olderIdle, newerIdle } = log;
+    if (olderIdle) olderIdle.newerIdle = newerIdle;
+    else this.oldest = newerIdle;
+    if (newerIdle) newerIdle.olderIdle = olderIdle;
+    else this.newest = olderIdle;
+    log.olderIdle = undefined;
+    log.newerIdle = undefined;
+    log.inIdleList = false;
+  }
+
+  clear(): void {
+    for (let log = this.oldest; log !== undefined; ) {
+      const next = log.newerIdle;
+      log.olderIdle = undefined;
+      log.newerIdle = undefined;
+      log.inIdleList = false;
       log = next;
     }
     this.oldest = undefined;
