@@ -480,7 +480,7 @@ describe('redact.error: what error name/message/code leave the process', () => {
 
   it('a failed terminal event always fits, even with the smallest limits and the longest fields', async () => {
     const s = stack({ bridge: { limits: { maxEventBytes: 16 * 1024 } } });
-    const userId = '\ud800'.repeat(256); // every character escapes to 6 bytes
+    const userId = '\u0001'.repeat(256); // every character escapes to 6 bytes (a control character: well-formed, unlike a lone surrogate)
     const received = s.follow(userId, 't1');
     const agent = new Probe({ bridge: s.bridge, name: '\u0001'.repeat(128) }, async () => {
       throw new ValidationError('"\\'.repeat(5000));
