@@ -30,6 +30,7 @@ export class ModelAgent extends BaseAgent<ModelAgentInput, string> {
   private readonly settings: ModelSettings;
 
   constructor(options: ModelAgentOptions) {
+    if (typeof options !== 'object' || options === null) throw checker('ModelAgent').fail('options', `must be an object (got ${shown(options)})`);
     const { model, system, maxSteps, stopWhen, thinking, textStreaming, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools, ...base } =
       options;
     super(base);
