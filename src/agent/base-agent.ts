@@ -5,6 +5,7 @@ import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
+import { checkBridge } from '../bridge/bridge-like.js';
 import { RunDelivery, emitEvent } from './emit.js';
 import { answerDeltaJson, thinkingJson } from './event-json.js';
 import type { Redactor } from './redaction.js';
@@ -75,18 +76,7 @@ export interface AgentInstrumentation {
 const REDACT_HOOKS = ['input', 'toolArgs', 'toolResult', 'output', 'error'] as const;
 const INSTRUMENTATION_HOOKS = ['run', 'tool'] as const;
 
-/** The methods of an `AgentBridge` an agent's runs call (a bridge of another copy of the package passes too). */
-const BRIDGE_METHODS = ['openRun', 'claimRunId', 'abandonRun', 'trackRun', 'untrackRun', 'deliver', 'enqueueSerialized'] as const;
 const INTERACTION_METHODS = ['subscribe', 'answerRequest', 'openRequest', 'closeRequest'] as const;
-
-/** `bridge`, refused unless it has the methods a run calls (a number or `null` failed the first run with a TypeError). */
-function checkBridge(check: ReturnType<typeof checker>, option: string, bridge: unknown): AgentBridge {
-  const methods = bridge as Record<string, unknown> | null;
-  if (typeof bridge !== 'object' || methods === null || !BRIDGE_METHODS.every((name) => typeof methods[name] === 'function')) {
-    throw check.fail(option, `must be an AgentBridge (got ${shown(bridge)})`);
-  }
-  return bridge as AgentBridge;
-}
 
 /** An object whose `hooks` are functions when present (`redact`, `instrumentation`). */
 function checkHooks<T>(check: ReturnType<typeof checker>, option: string, value: T, hooks: readonly string[]): T {

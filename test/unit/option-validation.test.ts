@@ -33,6 +33,10 @@ import { MockLanguageModelV3, convertArrayToReadableStream } from 'ai/test';
 import { createServer } from 'node:http';
 import { WebSocketGateway } from '../../src/gateway/websocket/gateway.js';
 import { ModelAgent } from '../../src/ai-sdk/model/model-agent.js';
+import { otelInstrumentation } from '../../src/otel/instrumentation.js';
+import { createMetricsRegistry } from '../../src/metrics/registry.js';
+import { metricsHandler } from '../../src/metrics/handler.js';
+import { Registry } from 'prom-client';
 
 /** What an option accepts. */
 type Kind =
@@ -444,6 +448,68 @@ const subjects: Subject[] = [
       'reconnect.factor': { type: 'num', min: 1, max: 1_000 },
       'reconnect.jitter': { type: 'bool' },
       'reconnect.maxAttempts': { type: 'attempts' },
+    },
+  },
+  {
+    // The factories of agentwire/otel and agentwire/metrics check their options as the constructors do.
+    owner: 'otelInstrumentation()',
+    build: (options) => otelInstrumentation(options as never),
+    options: {
+      tracer: { type: 'like', methods: ['startActiveSpan'] },
+      providerName: { type: 'str', min: 1, max: 128 },
+      captureToolContent: { type: 'bool' },
+      maxContentLength: count0,
+      recordUserId: { type: 'bool' },
+      recordExceptions: { type: 'bool' },
+    },
+  },
+  {
+    owner: 'createMetricsRegistry()',
+    build: (options) => createMetricsRegistry(options as never),
+    options: {
+      registry: { type: 'like', methods: ['registerMetric'] },
+      prefix: { type: 'custom', accepts: (value) => typeof value === 'string' && /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(value) },
+      bridges: { type: 'obj' },
+      'bridges.main': { type: 'like', methods: ['metrics'] },
+      gateways: { type: 'obj' },
+      'gateways.ws': { type: 'like', methods: ['metrics'] },
+    },
+  },
+  {
+    owner: 'metricsHandler()',
+    build: (options) => metricsHandler(new Registry(), options as never),
+    options: { authorize: { type: 'fn' } },
+  },
+  {
+    // serve() of the run queues: checked before a worker exists (a number reached setBridge; null was none).
+    owner: 'serve()',
+    build: (options) => {
+      const queue = new MemoryRunQueue();
+      try {
+        queue.serve({ agents: [new ScriptedAgent()] }, options as never);
+      } finally {
+        void queue.close();
+      }
+    },
+    options: { concurrency: count, bridge: { type: 'like', methods: BRIDGE_METHODS } },
+  },
+  {
+    owner: 'BullMQRunQueue',
+    build: (options) => resolveQueueOptions(options as never),
+    options: {
+      queueName: { type: 'custom', accepts: (value) => typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) },
+      log: { type: 'obj' },
+      // Connection options, shared with the Redis transport and log.
+      url: { type: 'custom', accepts: (value) => typeof value === 'string' && /^rediss?:\/\//.test(value) },
+      keyPrefix: { type: 'custom', accepts: (value) => typeof value === 'string' },
+      clientOptions: { type: 'obj' },
+    },
+  },
+  {
+    owner: 'AgentBridge',
+    build: (options) => new AgentBridge(options as never),
+    options: {
+      transport: { type: 'like', methods: ['send', 'close'] },
     },
   },
 ];
@@ -911,6 +977,30 @@ describe('objects taken on trust before (tester round 6): refused at constructio
     expect([result.status, result.output]).toEqual(['succeeded', 'Hello.']);
     expect(transport.read('t-model', 'u').filter((event) => event.type === 'agent_thinking').map((event) => (event.data as { text: string }).text)).toEqual(['Hello.']);
     await bridge.close();
+  });
+
+  it('the scan: serve(), a transport\'s optional members, Redis clientOptions and null as BullMQ queueName are refused', async () => {
+    const queue = new MemoryRunQueue();
+    const agentWithoutBridge = new ScriptedAgent();
+    expect(thrownBy(() => queue.serve({ agents: [agentWithoutBridge] }, { bridge: 5 as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'bridge', message: 'serve() option bridge must be an AgentBridge (got 5)' });
+    expect(agentWithoutBridge.bridge).toBeUndefined();
+    expect(thrownBy(() => queue.serve(null as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+    expect(thrownBy(() => queue.serve({ agents: null as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'agents' });
+    await queue.close();
+    const send = async () => undefined;
+    const close = async () => undefined;
+    expect(thrownBy(() => new AgentBridge({ transport: { send } as never }))).toMatchObject({ field: 'transport', message: 'AgentBridge option transport must be a Transport with send(event) and close() (got object)' });
+    for (const name of ['health', 'sendSync', 'hasRun']) {
+      expect(thrownBy(() => new AgentBridge({ transport: { send, close, [name]: 5 } as never }))).toMatchObject({ code: 'INVALID_OPTION', field: `transport.${name}`, message: `AgentBridge option transport.${name} must be a function (got 5)` });
+    }
+    expect(thrownBy(() => new AgentBridge({ transport: { send, close, health: () => ({ ok: true }), hasRun: () => false } }))).toBeUndefined();
+    for (const owner of ['RedisStreamsTransport', 'RedisEventLog'] as const) {
+      const resolve = owner === 'RedisEventLog' ? resolveEventLogOptions : resolveTransportOptions;
+      expect(thrownBy(() => resolve({ clientOptions: 'redis://x' as never }))).toMatchObject({ field: 'clientOptions', message: `${owner} option clientOptions must be an object of node-redis client options (got "redis://x")` });
+      expect(thrownBy(() => resolve({ url: 'http://x' }))).toMatchObject({ field: 'url', message: `${owner} option url must be a redis:// or rediss:// URL (got "http://x")` });
+    }
+    expect(thrownBy(() => resolveQueueOptions({ queueName: null as never }))).toMatchObject({ field: 'queueName', message: 'BullMQRunQueue option queueName must be 1-64 letters, digits, _ . - (got null)' });
+    expect(thrownBy(() => resolveQueueOptions({ retryLostRuns: null as never }))).toMatchObject({ field: 'retryLostRuns' });
   });
 
   it('WebSocketGateway server: null, 5 or a string are INVALID_OPTION before anything is created; attach() checks the same', async () => {
