@@ -1001,6 +1001,15 @@ describe('objects taken on trust before (tester round 6): refused at constructio
     }
     expect(thrownBy(() => resolveQueueOptions({ queueName: null as never }))).toMatchObject({ field: 'queueName', message: 'BullMQRunQueue option queueName must be 1-64 letters, digits, _ . - (got null)' });
     expect(thrownBy(() => resolveQueueOptions({ retryLostRuns: null as never }))).toMatchObject({ field: 'retryLostRuns' });
+    // RunsHandler calls status() and stats() of its queue too.
+    const partial = { submit: async () => 'r', cancel: async () => 'cancelled' };
+    for (const value of [null, 5, partial]) {
+      expect(thrownBy(() => new RunsHandler({ authenticate, queue: value as never }))).toMatchObject({
+        code: 'INVALID_OPTION',
+        field: 'queue',
+        message: `RunsHandler option queue is required: a RunQueue with submit, cancel, status, stats (got ${shown(value)})`,
+      });
+    }
   });
 
   it('WebSocketGateway server: null, 5 or a string are INVALID_OPTION before anything is created; attach() checks the same', async () => {
