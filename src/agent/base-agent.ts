@@ -128,7 +128,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     // The name goes into every event's `agent` field (1-128 characters).
     this.name = options.name === undefined ? this.constructor.name : check.string('name', options.name, 128);
     this.redact = checkHooks(check, 'redact', given(options.redact, {}), REDACT_HOOKS);
-    resolveLimits(options.limits); // throws INVALID_OPTION now rather than at the first run
+    resolveLimits(options.limits, undefined, 'BaseAgent'); // throws INVALID_OPTION now rather than at the first run
     this.limits = options.limits;
     this.adapter = new BridgeAdapter((event) => this.observe(event), check.boolean('validateEvents', given(options.validateEvents, true)));
     this.instrumentation = options.instrumentation === undefined ? undefined : checkHooks(check, 'instrumentation', options.instrumentation, INSTRUMENTATION_HOOKS);

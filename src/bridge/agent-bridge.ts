@@ -76,7 +76,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       throw check.fail('registry', `must be a ThreadRegistry (got ${shown(options.registry)})`);
     }
     this.registry = options.registry ?? new ThreadRegistry({ claimOnRegister: typeof (this.transport as { ownerOf?: unknown }).ownerOf !== 'function' });
-    this.limits = resolveLimits(options.limits);
+    this.limits = resolveLimits(options.limits, undefined, 'AgentBridge');
     this.retry = resolveRetry(options.retry);
     this.maxBufferedPerRun = check.integer('maxBufferedPerRun', given(options.maxBufferedPerRun, 1_000));
     this.maxBufferedTotal = check.integer('maxBufferedTotal', given(options.maxBufferedTotal, 100_000));

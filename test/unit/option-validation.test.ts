@@ -350,6 +350,10 @@ const subjects: Subject[] = [
       // What a run calls on them (null or 5 failed the first run with a TypeError; tester round 6, f4).
       bridge: { type: 'like', methods: BRIDGE_METHODS },
       interaction: { type: 'like', methods: INTERACTION_METHODS },
+      // Event limits: null was the default, messages named no owner.
+      limits: { type: 'obj' },
+      'limits.maxEventBytes': { type: 'int', min: 16 * 1024 },
+      'limits.maxDepth': { type: 'int', min: 4 },
     },
   },
   {
@@ -510,6 +514,9 @@ const subjects: Subject[] = [
     build: (options) => new AgentBridge(options as never),
     options: {
       transport: { type: 'like', methods: ['send', 'close'] },
+      limits: { type: 'obj' },
+      'limits.maxEventBytes': { type: 'int', min: 16 * 1024 },
+      'limits.maxDepth': { type: 'int', min: 4 },
     },
   },
 ];
