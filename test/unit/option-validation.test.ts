@@ -34,6 +34,8 @@ import { createServer } from 'node:http';
 import { WebSocketGateway } from '../../src/gateway/websocket/gateway.js';
 import { ModelAgent } from '../../src/ai-sdk/model/model-agent.js';
 import { otelInstrumentation } from '../../src/otel/instrumentation.js';
+import { AguiEventMapper } from '../../src/agui/mapper.js';
+import { UiChunkMapper } from '../../src/ai-sdk/ui/chunk-mapper.js';
 import { createMetricsRegistry } from '../../src/metrics/registry.js';
 import { metricsHandler } from '../../src/metrics/handler.js';
 import { Registry } from 'prom-client';
@@ -518,6 +520,17 @@ const subjects: Subject[] = [
       'limits.maxEventBytes': { type: 'int', min: 16 * 1024 },
       'limits.maxDepth': { type: 'int', min: 4 },
     },
+  },
+  {
+    // The mappers the AG-UI and useChat handlers use, public for custom front ends.
+    owner: 'AguiEventMapper',
+    build: (options) => new AguiEventMapper(options as never),
+    options: { thinking: { type: 'enum', values: ['reasoning', 'text'] }, cancelled: { type: 'enum', values: ['outcome', 'error'] }, answerText: { type: 'fn' } },
+  },
+  {
+    owner: 'UiChunkMapper',
+    build: (options) => new UiChunkMapper(options as never),
+    options: { resultText: { type: 'fn' }, errorText: { type: 'fn' }, cursorMetadata: { type: 'bool' } },
   },
 ];
 
