@@ -484,7 +484,7 @@ const subjects: Subject[] = [
   {
     owner: 'metricsHandler()',
     build: (options) => metricsHandler(new Registry(), options as never),
-    options: { authorize: { type: 'fn' } },
+    options: { authorize: { type: 'fn' }, onError: { type: 'fn' } },
   },
   {
     // serve() of the run queues: checked before a worker exists (a number reached setBridge; null was none).
