@@ -5,6 +5,7 @@ import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { BridgeAdapter } from './bridge-adapter.js';
+import { checkBridge } from '../bridge/bridge-like.js';
 import { RunDelivery, emitEvent } from './emit.js';
 import { answerDeltaJson, thinkingJson } from './event-json.js';
 import type { Redactor } from './redaction.js';
@@ -14,7 +15,7 @@ import { RUN_TERMINAL, checkRunOptions, checkUsage, type RunOptions, type RunRes
 import { callTool, type ToolCallInfo, type ToolHost } from './tool-calls.js';
 import { checkTool, type AnyTool, type ToolDefinition } from './tool.js';
 import { checker, given, shown } from '../errors/options.js';
-import { interactionLogOf, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
+import { interactionLogOf, isInteractionLog, type AnswerInput, type AnswerReceipt, type InteractionLog } from '../transport/interaction.js';
 import { askUser, type AskOptions } from './ask.js';
 
 export type { RunOptions, RunResult, RunStatus } from './run-options.js';
@@ -75,6 +76,8 @@ export interface AgentInstrumentation {
 const REDACT_HOOKS = ['input', 'toolArgs', 'toolResult', 'output', 'error'] as const;
 const INSTRUMENTATION_HOOKS = ['run', 'tool'] as const;
 
+const INTERACTION_METHODS = ['subscribe', 'answerRequest', 'openRequest', 'closeRequest'] as const;
+
 /** An object whose `hooks` are functions when present (`redact`, `instrumentation`). */
 function checkHooks<T>(check: ReturnType<typeof checker>, option: string, value: T, hooks: readonly string[]): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -125,11 +128,14 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     // The name goes into every event's `agent` field (1-128 characters).
     this.name = options.name === undefined ? this.constructor.name : check.string('name', options.name, 128);
     this.redact = checkHooks(check, 'redact', given(options.redact, {}), REDACT_HOOKS);
-    resolveLimits(options.limits); // throws INVALID_OPTION now rather than at the first run
+    resolveLimits(options.limits, undefined, 'BaseAgent'); // throws INVALID_OPTION now rather than at the first run
     this.limits = options.limits;
     this.adapter = new BridgeAdapter((event) => this.observe(event), check.boolean('validateEvents', given(options.validateEvents, true)));
     this.instrumentation = options.instrumentation === undefined ? undefined : checkHooks(check, 'instrumentation', options.instrumentation, INSTRUMENTATION_HOOKS);
     if (options.tools !== undefined && !Array.isArray(options.tools)) throw check.fail('tools', `must be an array of tools (got ${shown(options.tools)})`);
+    if (options.interaction !== undefined && !isInteractionLog(options.interaction)) {
+      throw check.fail('interaction', `must be an InteractionLog with ${INTERACTION_METHODS.join(', ')} (got ${shown(options.interaction)})`);
+    }
     this.interactionLog = options.interaction;
     const agent = this;
     this.toolHost = {
@@ -146,14 +152,14 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     };
     this.runHost = { redact: this.redact, tools: this.toolHost, execute: (input, ctx) => this.execute(input, ctx) };
     for (const tool of options.tools ?? []) this.addTool(tool);
-    if (options.bridge) this.setBridge(options.bridge);
+    if (options.bridge !== undefined) this.setBridge(checkBridge(check, 'bridge', options.bridge));
   }
 
   /** The agent's work. Use `this.think()` and `this.callTool()` inside; honour `ctx.signal`. */
   protected abstract execute(input: Input, ctx: RunContext): Promise<Output>;
 
   setBridge(bridge: AgentBridge | undefined): this {
-    this.adapter.setBridge(bridge);
+    this.adapter.setBridge(bridge === undefined ? undefined : checkBridge(checker('BaseAgent setBridge()'), 'bridge', bridge));
     return this;
   }
 

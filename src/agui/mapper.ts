@@ -1,5 +1,6 @@
 import { EventType, PROTOCOL_VERSION, type BaseEvent, type TokenUsage } from '@ag-ui/core';
 import { toJson as jsonOf } from '../events/json.js';
+import { checker, given, shown } from '../errors/options.js';
 import { hookText } from '../gateway/run-stream/hook-text.js';
 import type { AgentEvent, ErrorInfo, EventOfType, Usage } from '../events/schema.js';
 
@@ -71,9 +72,11 @@ export class AguiEventMapper {
   private faults: unknown[] = [];
 
   constructor(options: AguiMapperOptions = {}) {
-    this.thinking = options.thinking ?? 'reasoning';
-    this.cancelled = options.cancelled ?? 'outcome';
-    this.answerText = options.answerText ?? defaultAnswerText;
+    const check = checker('AguiEventMapper');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    this.thinking = check.oneOf('thinking', given(options.thinking, 'reasoning'), ['reasoning', 'text']);
+    this.cancelled = check.oneOf('cancelled', given(options.cancelled, 'outcome'), ['outcome', 'error']);
+    this.answerText = check.fn('answerText', given<NonNullable<AguiMapperOptions['answerText']>>(options.answerText, defaultAnswerText));
   }
 
   /** The mapping state (to restore when the frames of an event could not be written). */

@@ -68,9 +68,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
     super();
     const check = checker('AgentBridge');
     if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
-    if (options.transport !== undefined && typeof options.transport?.send !== 'function') {
-      throw check.fail('transport', `must be a Transport with send(event) (got ${shown(options.transport)})`);
-    }
+    if (options.transport !== undefined) checkTransport(check, options.transport);
     this.transport = options.transport ?? new MemoryTransport();
     // A transport that knows threads' owners (`ownerOf`: the built-in logs) refuses other users'
     // events itself; for any other, a registered run claims its new thread (see claimOnRegister).
@@ -78,7 +76,7 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       throw check.fail('registry', `must be a ThreadRegistry (got ${shown(options.registry)})`);
     }
     this.registry = options.registry ?? new ThreadRegistry({ claimOnRegister: typeof (this.transport as { ownerOf?: unknown }).ownerOf !== 'function' });
-    this.limits = resolveLimits(options.limits);
+    this.limits = resolveLimits(options.limits, undefined, 'AgentBridge');
     this.retry = resolveRetry(options.retry);
     this.maxBufferedPerRun = check.integer('maxBufferedPerRun', given(options.maxBufferedPerRun, 1_000));
     this.maxBufferedTotal = check.integer('maxBufferedTotal', given(options.maxBufferedTotal, 100_000));
@@ -461,6 +459,18 @@ export class AgentBridge extends EventEmitter<BridgeEvents> {
       // A throwing observer must not break the state machine.
     }
   }
+}
+
+/**
+ * A transport has `send` and `close` (`bridge.close()` calls it), and its optional members, when
+ * present, are functions (a `health: 5` failed `initialize()` with a TypeError).
+ */
+function checkTransport(check: ReturnType<typeof checker>, transport: unknown): void {
+  const methods = transport as Record<string, unknown> | null;
+  if (typeof transport !== 'object' || methods === null || typeof methods.send !== 'function' || typeof methods.close !== 'function') {
+    throw check.fail('transport', `must be a Transport with send(event) and close() (got ${shown(transport)})`);
+  }
+  for (const name of ['sendSync', 'health', 'hasRun'] as const) if (methods[name] !== undefined) check.fn(`transport.${name}`, methods[name]);
 }
 
 /** The methods of a `ThreadRegistry` the bridge calls (a registry of another copy of the package passes too). */

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors/index.js';
 import { isInstance, readField } from '../errors/guards.js';
+import { checker, given, shown } from '../errors/options.js';
 import type { AgentEvent, EventIdentity } from './schema.js';
 
 /**
@@ -42,22 +43,13 @@ export const MIN_DEPTH = 4;
  * Checks `EventLimits` and turns them into `JsonLimits` (on top of `base`, default
  * `DEFAULT_JSON_LIMITS`). Throws `ValidationError` `INVALID_OPTION` for a bad value.
  */
-export function resolveLimits(limits: EventLimits | undefined, base: Readonly<JsonLimits> = DEFAULT_JSON_LIMITS): Readonly<JsonLimits> {
+export function resolveLimits(limits: EventLimits | undefined, base: Readonly<JsonLimits> = DEFAULT_JSON_LIMITS, owner = 'limits'): Readonly<JsonLimits> {
   if (limits === undefined) return base;
-  if (limits === null || typeof limits !== 'object') {
-    throw new ValidationError('limits must be an object { maxEventBytes?, maxDepth? }', { code: 'INVALID_OPTION', field: 'limits' });
-  }
-  const maxBytes = limits.maxEventBytes ?? base.maxBytes;
-  const maxDepth = limits.maxDepth ?? base.maxDepth;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < MIN_EVENT_BYTES) {
-    throw new ValidationError(`limits.maxEventBytes must be an integer of at least ${MIN_EVENT_BYTES}`, {
-      code: 'INVALID_OPTION',
-      field: 'limits.maxEventBytes',
-    });
-  }
-  if (!Number.isSafeInteger(maxDepth) || maxDepth < MIN_DEPTH) {
-    throw new ValidationError(`limits.maxDepth must be an integer of at least ${MIN_DEPTH}`, { code: 'INVALID_OPTION', field: 'limits.maxDepth' });
-  }
+  // The one checker: `<owner> option limits.maxEventBytes must be … (got …)`; only undefined is the default (null is refused).
+  const check = checker(owner);
+  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) throw check.fail('limits', `must be an object { maxEventBytes?, maxDepth? } (got ${shown(limits)})`);
+  const maxBytes = check.integer('limits.maxEventBytes', given(limits.maxEventBytes, base.maxBytes), MIN_EVENT_BYTES);
+  const maxDepth = check.integer('limits.maxDepth', given(limits.maxDepth, base.maxDepth), MIN_DEPTH);
   if (maxBytes === base.maxBytes && maxDepth === base.maxDepth) return base;
   return Object.freeze({ maxBytes, maxDepth });
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OnError } from '../gateway/options.js';
 import type { AnyRegistry } from './registry.js';
+import { checker, shown } from '../errors/options.js';
 
 export interface MetricsHandlerOptions {
   /**
@@ -21,6 +22,11 @@ const TEXT = 'text/plain; charset=utf-8';
 
 /** A `GET /metrics` handler for node:http / express: the registry in its text format (Prometheus by default). */
 export function metricsHandler(registry: AnyRegistry, options: MetricsHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const check = checker('metricsHandler()');
+  if (typeof (registry as Partial<AnyRegistry> | null)?.metrics !== 'function') throw check.fail('registry', `must be a prom-client Registry (got ${shown(registry)})`);
+  if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+  if (options.authorize !== undefined) check.fn('authorize', options.authorize);
+  if (options.onError !== undefined) check.fn('onError', options.onError);
   const report = (error: unknown, stage: 'authorize' | 'collect'): void => {
     try {
       options.onError?.(error, { surface: 'metrics', stage });

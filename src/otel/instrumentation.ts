@@ -3,6 +3,7 @@ import type { AgentInstrumentation, RunResult, ToolCallInfo } from '../agent/bas
 import type { RunContext } from '../agent/run-context.js';
 import { AGENTWIRE, ERROR_TYPE, errorType, GEN_AI, OPERATION, USER_ID } from './attributes.js';
 import { isInstance } from '../errors/guards.js';
+import { checker, given, shown } from '../errors/options.js';
 
 export interface OtelInstrumentationOptions {
   /** Where spans go. Default `trace.getTracer('agentwire')`: a no-op until the application registers an SDK. */
@@ -43,9 +44,18 @@ export interface OtelInstrumentationOptions {
  * Pass it as `new MyAgent({ instrumentation: otelInstrumentation() })` or `agent.instrument(…)`.
  */
 export function otelInstrumentation(options: OtelInstrumentationOptions = {}): AgentInstrumentation {
+  // Checked now, not at the first span: a wrong value throws ValidationError INVALID_OPTION naming it.
+  const check = checker('otelInstrumentation()');
+  if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+  if (options.tracer !== undefined && typeof (options.tracer as Partial<Tracer> | null)?.startActiveSpan !== 'function') {
+    throw check.fail('tracer', `must be an OpenTelemetry Tracer (got ${shown(options.tracer)})`);
+  }
+  if (options.providerName !== undefined) check.string('providerName', options.providerName, 128);
+  check.boolean('captureToolContent', given(options.captureToolContent, false));
+  check.boolean('recordUserId', given(options.recordUserId, false));
   const tracer = options.tracer ?? trace.getTracer('agentwire');
-  const maxContentLength = options.maxContentLength ?? 4_096;
-  const recordExceptions = options.recordExceptions ?? true;
+  const maxContentLength = check.integer('maxContentLength', given(options.maxContentLength, 4_096), 0);
+  const recordExceptions = check.boolean('recordExceptions', given(options.recordExceptions, true));
   /** Open run spans by run id: the parent of tool spans when no context manager carries it. */
   const runSpans = new Map<string, Span>();
 

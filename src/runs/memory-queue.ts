@@ -8,7 +8,9 @@ import { given, shown } from '../errors/options.js';
 import { assertUserId } from '../ids/user-id.js';
 import {
   closeTimeout,
+  agentSetOf,
   agentsByName,
+  resolveServeOptions,
   emptyFinished,
   executeJob,
   newWaitHistogram,
@@ -159,9 +161,9 @@ export class MemoryRunQueue implements RunQueue {
     return Promise.resolve(entry ? { ...entry.info } : undefined);
   }
 
-  serve({ agents }: { agents: AgentSet }, options: ServeOptions = {}): RunWorker {
+  serve(set: { agents: AgentSet }, options?: ServeOptions): RunWorker {
     if (this.closed) throw new StateError('QUEUE_CLOSED', 'The run queue is closed');
-    const worker = new MemoryWorker(this, agentsByName(agents), options);
+    const worker = new MemoryWorker(this, agentsByName(agentSetOf(set)), resolveServeOptions(options));
     this.workers.push(worker);
     for (const log of worker.logs) this.ownerLogs.add(log);
     for (const bridge of worker.bridges) this.bridges.add(bridge);

@@ -8,7 +8,8 @@ import { toJson } from '../events/json.js';
 import type { ErrorInfo } from '../events/schema.js';
 import { RUN_ID_ADMITTED, RUN_TERMINAL, checkRunOptions, type RunTerminal } from '../agent/run-options.js';
 import { defaultErrorInfo } from '../agent/redaction.js';
-import type { AdmissionLimits, AgentSet, CloseOptions, RunOutcome, SubmitOptions } from './types.js';
+import type { AdmissionLimits, AgentSet, CloseOptions, RunOutcome, ServeOptions, SubmitOptions } from './types.js';
+import { checkBridge } from '../bridge/bridge-like.js';
 
 /** Waits in ms: from one to ten minutes, coarse (queue waits are not sub-millisecond). */
 export const WAIT_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000] as const;
@@ -70,8 +71,31 @@ export function prepareJob(agent: string, input: unknown, options: SubmitOptions
   return { runId: checked.runId, threadId: checked.threadId, userId: checked.userId, agent, input, metadata: checked.metadata, queuedAt: Date.now() };
 }
 
-/** The agents of `serve()` by name. */
+/**
+ * `serve()`'s options, checked before a worker exists: `concurrency` a positive integer, `bridge` an
+ * `AgentBridge` (a number reached the agents' `setBridge`; `null` was taken as none).
+ */
+export function resolveServeOptions(options: ServeOptions | undefined): ServeOptions {
+  const check = checker('serve()');
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object { concurrency?, bridge? } (got ${shown(options)})`);
+  return {
+    concurrency: check.integer('concurrency', given(options.concurrency, 1)),
+    ...(options.bridge !== undefined && { bridge: checkBridge(check, 'bridge', options.bridge) }),
+  };
+}
+
+/** `serve()`'s first argument, `{ agents }`. */
+export function agentSetOf(set: { agents: AgentSet }): AgentSet {
+  if (typeof set !== 'object' || set === null) throw checker('serve()').fail('options', `must be an object { agents } (got ${shown(set)})`);
+  return set.agents;
+}
+
+/** The agents of `serve({ agents })` by name. */
 export function agentsByName(agents: AgentSet): Map<string, BaseAgent<never, unknown>> {
+  if (typeof agents !== 'object' || agents === null) {
+    throw checker('serve()').fail('agents', `must be an array of agents or an object of them by name (got ${shown(agents)})`);
+  }
   const map = new Map<string, BaseAgent<never, unknown>>();
   const entries: Array<[string, BaseAgent<never, unknown>]> = Array.isArray(agents)
     ? (agents as ReadonlyArray<BaseAgent<never, unknown>>).map((agent) => [agent.name, agent])

@@ -14,7 +14,8 @@ import { Exchange, surfaceAuthenticate } from '../helpers/run-surfaces.js';
 import { AgentBridge, BaseAgent, MemoryTransport, defineTool, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { answerStep, scriptedModel, text, toolCall, toolStep } from '../helpers/ai-models.js';
 import { pendingOf } from '../helpers/interactive.js';
-import { ModelAgent, type TextStreaming } from '../../src/ai-sdk/index.js';
+import { ModelAgent, runModel, type TextStreaming } from '../../src/ai-sdk/index.js';
+import type { RunContext } from '../../src/index.js';
 import { AnswerText } from '../../src/client/index.js';
 import { RawClient, follow, startGateway as startWsGateway, until } from '../helpers/ws-harness.js';
 import { TcpProxy } from '../helpers/ws-proxy.js';
@@ -103,13 +104,25 @@ describe('ModelAgent textStreaming', () => {
     expect(rebuilt(events, events[0]!.runId)).toBe(PROGRESS.join('') + ANSWER.join(''));
   });
 
-  it('refuses an unknown textStreaming value with INVALID_OPTION (the run fails, nothing streams)', async () => {
+  it('refuses an unknown textStreaming value with INVALID_OPTION: ModelAgent at construction, runModel at the call (no event)', async () => {
     const transport = new MemoryTransport();
     const bridge = new AgentBridge({ transport });
     cleanups.push(() => bridge.close());
-    const result = await weatherAgent(bridge, 'tokens' as TextStreaming).run('Weather?', { userId: 'alice', threadId: 't-bad' });
+    expect(() => weatherAgent(bridge, 'tokens' as TextStreaming)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', field: 'textStreaming', message: 'ModelAgent option textStreaming must be "off", "sentence" or "delta" (got "tokens")' }),
+    );
+    class Direct extends BaseAgent<string, string> {
+      protected async execute(prompt: string, ctx: RunContext): Promise<string> {
+        return (await runModel(this, { model: streamingModel(), prompt, signal: ctx.signal, textStreaming: 'tokens' as TextStreaming })).text;
+      }
+    }
+    const received: AgentEvent[] = [];
+    const agent = new Direct({ bridge });
+    agent.on('event', (event) => received.push(event));
+    const result = await agent.run('Weather?', { userId: 'alice', threadId: 't-bad' });
     expect(result.status).toBe('failed');
-    expect(result.error).toMatchObject({ code: 'INVALID_OPTION' });
+    expect(result.error).toMatchObject({ code: 'INVALID_OPTION', message: 'runModel() option textStreaming must be "off", "sentence" or "delta" (got "tokens")' });
+    expect(received.map((event) => event.type)).toEqual(['agent_started', 'agent_completed']);
   });
 });
 

@@ -29,6 +29,16 @@ import { defineTool } from '../../src/agent/tool.js';
 import { connect as connectNode } from '../../src/client/node.js';
 import { resolveGatewayOptions } from '../../src/gateway/websocket/options.js';
 import { resolveEventLogOptions, resolveTransportOptions } from '../../src/transport/redis/options.js';
+import { MockLanguageModelV3, convertArrayToReadableStream } from 'ai/test';
+import { createServer } from 'node:http';
+import { WebSocketGateway } from '../../src/gateway/websocket/gateway.js';
+import { ModelAgent } from '../../src/ai-sdk/model/model-agent.js';
+import { otelInstrumentation } from '../../src/otel/instrumentation.js';
+import { AguiEventMapper } from '../../src/agui/mapper.js';
+import { UiChunkMapper } from '../../src/ai-sdk/ui/chunk-mapper.js';
+import { createMetricsRegistry } from '../../src/metrics/registry.js';
+import { metricsHandler } from '../../src/metrics/handler.js';
+import { Registry } from 'prom-client';
 
 /** What an option accepts. */
 type Kind =
@@ -41,7 +51,11 @@ type Kind =
   | { type: 'enum'; values: readonly unknown[] }
   | { type: 'str'; min: number; max: number }
   | { type: 'obj' }
-  | { type: 'fnOrBool' };
+  | { type: 'fnOrBool' }
+  /** An object with these methods (a bridge, a log, a server): what the owner calls on it. */
+  | { type: 'like'; methods: readonly string[] }
+  /** Anything else: what the option's type says, as a predicate. */
+  | { type: 'custom'; accepts: (value: unknown) => boolean };
 
 const count: Kind = { type: 'int', min: 1 };
 const count0: Kind = { type: 'int', min: 0 };
@@ -63,6 +77,10 @@ function accepts(kind: Kind, value: unknown): boolean {
       return typeof value === 'object' && value !== null && !Array.isArray(value);
     case 'fnOrBool':
       return typeof value === 'function' || typeof value === 'boolean';
+    case 'like':
+      return typeof value === 'object' && value !== null && kind.methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+    case 'custom':
+      return kind.accepts(value);
     case 'num':
       return typeof value === 'number' && Number.isFinite(value) && value >= kind.min && value <= kind.max;
     case 'attempts':
@@ -145,8 +163,8 @@ const httpEndpointOptions: Record<string, Kind> = {
 };
 
 function optionsWith(option: string, value: unknown): Record<string, unknown> {
-  const [head, tail] = option.split('.') as [string, string | undefined];
-  return tail === undefined ? { [head]: value } : { [head]: { [tail]: value } };
+  const [head, ...rest] = option.split('.') as [string, ...string[]];
+  return { [head]: rest.length === 0 ? value : optionsWith(rest.join('.'), value) };
 }
 
 /** `connect()` of `agentwire/client/node` (fills in `ws` and `tokenIn: 'header'` only for undefined), closed at once. */
@@ -162,6 +180,15 @@ class PlainAgent extends BaseAgent<unknown, string> {
 }
 
 const tool = { name: 't', description: 'd', parameters: z.object({}), execute: () => 'r' };
+
+/** What a run calls on its bridge, and on its interaction log. */
+const BRIDGE_METHODS = ['openRun', 'claimRunId', 'abandonRun', 'trackRun', 'untrackRun', 'deliver', 'enqueueSerialized'];
+const INTERACTION_METHODS = ['subscribe', 'answerRequest', 'openRequest', 'closeRequest'];
+const mockModel = new MockLanguageModelV3();
+const anyNumber: Kind = { type: 'num', min: -Number.MAX_VALUE, max: Number.MAX_VALUE };
+const stringList: Kind = { type: 'custom', accepts: (value) => Array.isArray(value) && value.every((item) => typeof item === 'string') };
+/** `options` without its undefined values. */
+const definedOf = (options: Record<string, unknown>) => Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
 const subjects: Subject[] = [
   {
@@ -263,6 +290,8 @@ const subjects: Subject[] = [
       maxInvalidFrames: count0,
       cancelRun: { type: 'fn' },
       onError: { type: 'fn' },
+      // An http.Server to attach to (null was taken as none, 5 threw `TypeError: server.on is not a function`; tester round 6, f6).
+      server: { type: 'like', methods: ['on', 'off', 'listenerCount'] },
       'rateLimit.framesPerSecond': { type: 'ms' },
       'rateLimit.burst': count,
     },
@@ -320,6 +349,55 @@ const subjects: Subject[] = [
       instrumentation: { type: 'obj' },
       'instrumentation.run': { type: 'fn' },
       'instrumentation.tool': { type: 'fn' },
+      // What a run calls on them (null or 5 failed the first run with a TypeError; tester round 6, f4).
+      bridge: { type: 'like', methods: BRIDGE_METHODS },
+      interaction: { type: 'like', methods: INTERACTION_METHODS },
+      // Event limits: null was the default, messages named no owner.
+      limits: { type: 'obj' },
+      'limits.maxEventBytes': { type: 'int', min: 16 * 1024 },
+      'limits.maxDepth': { type: 'int', min: 4 },
+    },
+  },
+  {
+    // Every option of the ModelAgent table of docs/agents.md (tester round 6, f5: they failed every run, or were ignored).
+    owner: 'ModelAgent',
+    // `model` is required: an undefined one keeps the mock's (as defineTool's required fields).
+    build: (options) => new ModelAgent((options === null ? null : { model: mockModel, ...definedOf(options) }) as never),
+    options: {
+      model: { type: 'custom', accepts: (value) => (typeof value === 'string' && value.length > 0) || (typeof value === 'object' && value !== null && typeof (value as { doStream?: unknown }).doStream === 'function') },
+      system: { type: 'custom', accepts: (value) => typeof value === 'string' || typeof value === 'function' },
+      maxSteps: count,
+      stopWhen: { type: 'custom', accepts: (value) => typeof value === 'function' || (Array.isArray(value) && value.length > 0 && value.every((c) => typeof c === 'function')) },
+      maxRetries: count0,
+      callSettings: { type: 'obj' },
+      'callSettings.maxOutputTokens': count,
+      'callSettings.temperature': anyNumber,
+      'callSettings.topP': anyNumber,
+      'callSettings.topK': anyNumber,
+      'callSettings.presencePenalty': anyNumber,
+      'callSettings.frequencyPenalty': anyNumber,
+      'callSettings.seed': { type: 'custom', accepts: (value) => Number.isSafeInteger(value) },
+      'callSettings.stopSequences': stringList,
+      'callSettings.headers': { type: 'obj' },
+      'callSettings.timeout': { type: 'custom', accepts: (value) => accepts(timer, value) || accepts({ type: 'obj' }, value) },
+      'callSettings.timeout.totalMs': timer,
+      'callSettings.timeout.stepMs': timer,
+      'callSettings.timeout.chunkMs': timer,
+      providerOptions: { type: 'obj' },
+      activeTools: stringList,
+      toolChoice: {
+        type: 'custom',
+        accepts: (value) => ['auto', 'none', 'required'].includes(value as string) || (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'tool' && typeof (value as { toolName?: unknown }).toolName === 'string' && (value as { toolName: string }).toolName.length > 0),
+      },
+      repairToolCall: { type: 'fn' },
+      thinking: { type: 'obj' },
+      'thinking.flush': { type: 'enum', values: ['sentence', 'step'] },
+      'thinking.minChars': count0,
+      'thinking.maxDelayMs': timer0,
+      'thinking.maxChars': count,
+      'thinking.reasoning': { type: 'bool' },
+      'thinking.text': { type: 'enum', values: ['tool-steps', 'all', 'none'] },
+      textStreaming: { type: 'enum', values: ['off', 'sentence', 'delta'] },
     },
   },
   {
@@ -377,6 +455,82 @@ const subjects: Subject[] = [
       'reconnect.jitter': { type: 'bool' },
       'reconnect.maxAttempts': { type: 'attempts' },
     },
+  },
+  {
+    // The factories of agentwire/otel and agentwire/metrics check their options as the constructors do.
+    owner: 'otelInstrumentation()',
+    build: (options) => otelInstrumentation(options as never),
+    options: {
+      tracer: { type: 'like', methods: ['startActiveSpan'] },
+      providerName: { type: 'str', min: 1, max: 128 },
+      captureToolContent: { type: 'bool' },
+      maxContentLength: count0,
+      recordUserId: { type: 'bool' },
+      recordExceptions: { type: 'bool' },
+    },
+  },
+  {
+    owner: 'createMetricsRegistry()',
+    build: (options) => createMetricsRegistry(options as never),
+    options: {
+      registry: { type: 'like', methods: ['registerMetric'] },
+      prefix: { type: 'custom', accepts: (value) => typeof value === 'string' && /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(value) },
+      bridges: { type: 'obj' },
+      'bridges.main': { type: 'like', methods: ['metrics'] },
+      gateways: { type: 'obj' },
+      'gateways.ws': { type: 'like', methods: ['metrics'] },
+    },
+  },
+  {
+    owner: 'metricsHandler()',
+    build: (options) => metricsHandler(new Registry(), options as never),
+    options: { authorize: { type: 'fn' }, onError: { type: 'fn' } },
+  },
+  {
+    // serve() of the run queues: checked before a worker exists (a number reached setBridge; null was none).
+    owner: 'serve()',
+    build: (options) => {
+      const queue = new MemoryRunQueue();
+      try {
+        queue.serve({ agents: [new ScriptedAgent()] }, options as never);
+      } finally {
+        void queue.close();
+      }
+    },
+    options: { concurrency: count, bridge: { type: 'like', methods: BRIDGE_METHODS } },
+  },
+  {
+    owner: 'BullMQRunQueue',
+    build: (options) => resolveQueueOptions(options as never),
+    options: {
+      queueName: { type: 'custom', accepts: (value) => typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) },
+      log: { type: 'obj' },
+      // Connection options, shared with the Redis transport and log.
+      url: { type: 'custom', accepts: (value) => typeof value === 'string' && /^rediss?:\/\//.test(value) },
+      keyPrefix: { type: 'custom', accepts: (value) => typeof value === 'string' },
+      clientOptions: { type: 'obj' },
+    },
+  },
+  {
+    owner: 'AgentBridge',
+    build: (options) => new AgentBridge(options as never),
+    options: {
+      transport: { type: 'like', methods: ['send', 'close'] },
+      limits: { type: 'obj' },
+      'limits.maxEventBytes': { type: 'int', min: 16 * 1024 },
+      'limits.maxDepth': { type: 'int', min: 4 },
+    },
+  },
+  {
+    // The mappers the AG-UI and useChat handlers use, public for custom front ends.
+    owner: 'AguiEventMapper',
+    build: (options) => new AguiEventMapper(options as never),
+    options: { thinking: { type: 'enum', values: ['reasoning', 'text'] }, cancelled: { type: 'enum', values: ['outcome', 'error'] }, answerText: { type: 'fn' } },
+  },
+  {
+    owner: 'UiChunkMapper',
+    build: (options) => new UiChunkMapper(options as never),
+    options: { resultText: { type: 'fn' }, errorText: { type: 'fn' }, cursorMetadata: { type: 'bool' } },
   },
 ];
 
@@ -769,5 +923,129 @@ describe('close({ timeoutMs }) of run queues and workers: null is not the defaul
     const queue = new MemoryRunQueue();
     await expect(queue.close(null as never)).rejects.toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
     await expect(queue.close()).resolves.toBeUndefined();
+  });
+});
+
+describe('objects taken on trust before (tester round 6): refused at construction, not at the first run', () => {
+  it('BaseAgent bridge and interaction: null, a number, a string or a stranger are INVALID_OPTION; a bridge and a log are taken', async () => {
+    for (const [option, value, expected] of [
+      ['bridge', null, 'an AgentBridge (got null)'],
+      ['bridge', 5, 'an AgentBridge (got 5)'],
+      ['bridge', new MemoryTransport(), 'an AgentBridge (got object)'],
+      ['interaction', null, `an InteractionLog with ${INTERACTION_METHODS.join(', ')} (got null)`],
+      ['interaction', 'x', `an InteractionLog with ${INTERACTION_METHODS.join(', ')} (got "x")`],
+      ['interaction', new AgentBridge(), `an InteractionLog with ${INTERACTION_METHODS.join(', ')} (got object)`],
+    ] as const) {
+      expect(thrownBy(() => new PlainAgent({ name: 'a', [option]: value } as never))).toMatchObject({
+        name: 'ValidationError',
+        code: 'INVALID_OPTION',
+        field: option,
+        message: `BaseAgent option ${option} must be ${expected}`,
+      });
+    }
+    const agent = new PlainAgent();
+    expect(thrownBy(() => agent.setBridge(5 as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'bridge', message: 'BaseAgent setBridge() option bridge must be an AgentBridge (got 5)' });
+    expect(agent.bridge).toBeUndefined();
+    // The real ones run: events reach the bridge's transport, the log is the agent's.
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const own = new MemoryTransport();
+    const wired = new PlainAgent({ bridge, interaction: own });
+    expect(wired.interaction).toBe(own);
+    expect((await wired.run('x', { userId: 'u', threadId: 't-wired' })).status).toBe('succeeded');
+    expect(transport.read('t-wired', 'u').map((event) => event.type)).toEqual(['agent_started', 'agent_completed']);
+    expect(agent.setBridge(bridge).setBridge(undefined).bridge).toBeUndefined();
+    await bridge.close();
+  });
+
+  it('ModelAgent: the values of the finding are refused naming the option, and a valid agent still runs', async () => {
+    for (const [options, field, expected] of [
+      [{ textStreaming: 'bogus' }, 'textStreaming', 'must be "off", "sentence" or "delta" (got "bogus")'],
+      [{ textStreaming: null }, 'textStreaming', 'must be "off", "sentence" or "delta" (got null)'],
+      [{ maxRetries: -3 }, 'maxRetries', 'must be a non-negative integer (got -3)'],
+      [{ maxSteps: -1 }, 'maxSteps', 'must be a positive integer (got -1)'],
+      [{ thinking: { flush: 'bogus' } }, 'thinking.flush', 'must be "sentence" or "step" (got "bogus")'],
+      [{ thinking: { minChars: -5 } }, 'thinking.minChars', 'must be a non-negative integer (got -5)'],
+      [{ thinking: null }, 'thinking', 'must be an object of flush, minChars, maxDelayMs, maxChars, reasoning, text (got null)'],
+      [{ callSettings: { maxOutputTokens: 0 } }, 'callSettings.maxOutputTokens', 'must be a positive integer (got 0)'],
+      [{ model: undefined }, 'model', 'must be an AI SDK LanguageModel: a model object with doStream, or a model id string (got undefined)'],
+    ] as const) {
+      expect(thrownBy(() => new ModelAgent({ model: mockModel, ...options } as never))).toMatchObject({
+        name: 'ValidationError',
+        code: 'INVALID_OPTION',
+        field,
+        message: `ModelAgent option ${field} ${expected}`,
+      });
+    }
+    // A BaseAgent option is checked as BaseAgent's.
+    expect(thrownBy(() => new ModelAgent({ model: mockModel, bridge: 5 } as never))).toMatchObject({ field: 'bridge', message: 'BaseAgent option bridge must be an AgentBridge (got 5)' });
+    const transport = new MemoryTransport();
+    const bridge = new AgentBridge({ transport });
+    const model = new MockLanguageModelV3({
+      doStream: async () => ({
+        stream: convertArrayToReadableStream([
+          { type: 'stream-start', warnings: [] },
+          { type: 'text-start', id: 't' },
+          { type: 'text-delta', id: 't', delta: 'Hello.' },
+          { type: 'text-end', id: 't' },
+          { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: { inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 1, text: 1, reasoning: 0 } } },
+        ]),
+      }),
+    });
+    const agent = new ModelAgent({ model, bridge, maxSteps: 1, maxRetries: 0, textStreaming: 'delta', thinking: { flush: 'step', minChars: 0, maxDelayMs: 0, maxChars: 1_000 }, toolChoice: 'none', activeTools: [] });
+    const result = await agent.run('hi', { userId: 'u', threadId: 't-model' });
+    expect([result.status, result.output]).toEqual(['succeeded', 'Hello.']);
+    expect(transport.read('t-model', 'u').filter((event) => event.type === 'agent_thinking').map((event) => (event.data as { text: string }).text)).toEqual(['Hello.']);
+    await bridge.close();
+  });
+
+  it('the scan: serve(), a transport\'s optional members, Redis clientOptions and null as BullMQ queueName are refused', async () => {
+    const queue = new MemoryRunQueue();
+    const agentWithoutBridge = new ScriptedAgent();
+    expect(thrownBy(() => queue.serve({ agents: [agentWithoutBridge] }, { bridge: 5 as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'bridge', message: 'serve() option bridge must be an AgentBridge (got 5)' });
+    expect(agentWithoutBridge.bridge).toBeUndefined();
+    expect(thrownBy(() => queue.serve(null as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'options' });
+    expect(thrownBy(() => queue.serve({ agents: null as never }))).toMatchObject({ code: 'INVALID_OPTION', field: 'agents' });
+    await queue.close();
+    const send = async () => undefined;
+    const close = async () => undefined;
+    expect(thrownBy(() => new AgentBridge({ transport: { send } as never }))).toMatchObject({ field: 'transport', message: 'AgentBridge option transport must be a Transport with send(event) and close() (got object)' });
+    for (const name of ['health', 'sendSync', 'hasRun']) {
+      expect(thrownBy(() => new AgentBridge({ transport: { send, close, [name]: 5 } as never }))).toMatchObject({ code: 'INVALID_OPTION', field: `transport.${name}`, message: `AgentBridge option transport.${name} must be a function (got 5)` });
+    }
+    expect(thrownBy(() => new AgentBridge({ transport: { send, close, health: () => ({ ok: true }), hasRun: () => false } }))).toBeUndefined();
+    for (const owner of ['RedisStreamsTransport', 'RedisEventLog'] as const) {
+      const resolve = owner === 'RedisEventLog' ? resolveEventLogOptions : resolveTransportOptions;
+      expect(thrownBy(() => resolve({ clientOptions: 'redis://x' as never }))).toMatchObject({ field: 'clientOptions', message: `${owner} option clientOptions must be an object of node-redis client options (got "redis://x")` });
+      expect(thrownBy(() => resolve({ url: 'http://x' }))).toMatchObject({ field: 'url', message: `${owner} option url must be a redis:// or rediss:// URL (got "http://x")` });
+    }
+    expect(thrownBy(() => resolveQueueOptions({ queueName: null as never }))).toMatchObject({ field: 'queueName', message: 'BullMQRunQueue option queueName must be 1-64 letters, digits, _ . - (got null)' });
+    expect(thrownBy(() => resolveQueueOptions({ retryLostRuns: null as never }))).toMatchObject({ field: 'retryLostRuns' });
+    // RunsHandler calls status() and stats() of its queue too.
+    const partial = { submit: async () => 'r', cancel: async () => 'cancelled' };
+    for (const value of [null, 5, partial]) {
+      expect(thrownBy(() => new RunsHandler({ authenticate, queue: value as never }))).toMatchObject({
+        code: 'INVALID_OPTION',
+        field: 'queue',
+        message: `RunsHandler option queue is required: a RunQueue with submit, cancel, status, stats (got ${shown(value)})`,
+      });
+    }
+  });
+
+  it('WebSocketGateway server: null, 5 or a string are INVALID_OPTION before anything is created; attach() checks the same', async () => {
+    for (const value of [null, 5, 'srv', {}]) {
+      expect(thrownBy(() => new WebSocketGateway({ authenticate, server: value as never }))).toMatchObject({
+        name: 'ValidationError',
+        code: 'INVALID_OPTION',
+        field: 'server',
+        message: `WebSocketGateway option server must be an http.Server (got ${shown(value)})`,
+      });
+    }
+    const server = createServer();
+    const gateway = new WebSocketGateway({ authenticate, server });
+    expect(server.listenerCount('upgrade')).toBe(1);
+    expect(thrownBy(() => gateway.attach(5 as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'server', message: 'WebSocketGateway attach() option server must be an http.Server (got 5)' });
+    await gateway.close();
+    expect(server.listenerCount('upgrade')).toBe(0);
   });
 });

@@ -2,7 +2,8 @@ import type { LanguageModel, ModelMessage } from 'ai';
 import { BaseAgent, type BaseAgentOptions } from '../../agent/base-agent.js';
 import type { RunContext } from '../../agent/run-context.js';
 import { ValidationError } from '../../errors/index.js';
-import type { ModelSettings } from './options.js';
+import { checker, shown } from '../../errors/options.js';
+import { checkModel, resolveModelSettings, type ModelSettings } from './options.js';
 import { runModel } from './run-model.js';
 
 /** What a `ModelAgent` run takes: a user prompt, or the conversation so far. */
@@ -29,13 +30,22 @@ export class ModelAgent extends BaseAgent<ModelAgentInput, string> {
   private readonly settings: ModelSettings;
 
   constructor(options: ModelAgentOptions) {
+    if (typeof options !== 'object' || options === null) throw checker('ModelAgent').fail('options', `must be an object (got ${shown(options)})`);
     const { model, system, maxSteps, stopWhen, thinking, textStreaming, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools, ...base } =
       options;
     super(base);
-    if (!model) throw new ValidationError('ModelAgent needs a model', { field: 'model' });
+    const check = checker('ModelAgent');
+    checkModel(check, model);
+    if (system !== undefined && typeof system !== 'string' && typeof system !== 'function') {
+      throw check.fail('system', `must be a string or a function of the run context returning one (got ${shown(system)})`);
+    }
     this.model = model;
     this.system = system;
-    this.settings = { maxSteps, stopWhen, thinking, textStreaming, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools };
+    // Checked now: a wrong setting would fail (or be ignored by) every run.
+    this.settings = resolveModelSettings(
+      { maxSteps, stopWhen, thinking, textStreaming, maxRetries, callSettings, providerOptions, toolChoice, repairToolCall, activeTools },
+      'ModelAgent',
+    );
   }
 
   protected async execute(input: ModelAgentInput, ctx: RunContext): Promise<string> {

@@ -3,8 +3,9 @@ import { abortErrorFrom } from '../../agent/abort.js';
 import { isInstance } from '../../errors/guards.js';
 import { ValidationError } from '../../errors/index.js';
 import type { Usage } from '../../events/schema.js';
-import { resolveThinking, type ModelRunOptions } from './options.js';
-import { ThinkingCoalescer, type TextStreaming } from './thinking.js';
+import { checkModel, resolveModelSettings, type ModelRunOptions } from './options.js';
+import { checker } from '../../errors/options.js';
+import { ThinkingCoalescer } from './thinking.js';
 import { ToolSequencer } from './tool-sequencer.js';
 import { toAiSdkTools, type ModelDriver } from './tools.js';
 
@@ -41,13 +42,16 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
   const { signal } = options;
   if (signal.aborted) throw abortErrorFrom(signal);
   const prompt = promptOf(options);
-  const streaming = textStreamingOf(options.textStreaming);
+  // ModelAgent checked its settings at construction; a direct call is checked here, before any event.
+  checkModel(checker('runModel()'), options.model);
+  const settings = resolveModelSettings(options, 'runModel()');
+  const streaming = settings.textStreaming;
   const writeAnswer = driver.streamText;
   if (streaming !== 'off' && !writeAnswer) {
     throw new ValidationError('textStreaming needs a driver with streamText (every BaseAgent has it)', { code: 'INVALID_OPTION', field: 'textStreaming' });
   }
   const thinking = new ThinkingCoalescer(
-    resolveThinking(options.thinking),
+    settings.thinking,
     (text, step) => driver.think(text, step),
     streaming,
     writeAnswer && ((text, step) => writeAnswer.call(driver, text, { step })),
@@ -144,14 +148,6 @@ export async function runModel(driver: ModelDriver, options: ModelRunOptions): P
   }
   if (modelError) throw asError(modelError.error);
   return { text: answer, steps, finishReason, usage };
-}
-
-const TEXT_STREAMING = new Set<string>(['off', 'sentence', 'delta']);
-
-function textStreamingOf(value: unknown): TextStreaming {
-  if (value === undefined) return 'off';
-  if (typeof value === 'string' && TEXT_STREAMING.has(value)) return value as TextStreaming;
-  throw new ValidationError("textStreaming must be 'off', 'sentence' or 'delta'", { code: 'INVALID_OPTION', field: 'textStreaming' });
 }
 
 function promptOf(options: ModelRunOptions): { prompt: string } | { messages: NonNullable<ModelRunOptions['messages']> } {

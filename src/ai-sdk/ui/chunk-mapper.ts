@@ -1,5 +1,6 @@
 import type { UIMessageChunk } from 'ai';
 import { toJson } from '../../events/json.js';
+import { checker, given, shown } from '../../errors/options.js';
 import { hookText } from '../../gateway/run-stream/hook-text.js';
 import type { AgentEvent, ErrorInfo } from '../../events/schema.js';
 import type { AgentwireCursorMetadata } from '../client.js';
@@ -87,9 +88,11 @@ export class UiChunkMapper {
   private faults: unknown[] = [];
 
   constructor(options: UiMappingOptions = {}) {
-    this.resultText = options.resultText ?? defaultResultText;
-    this.errorText = options.errorText ?? ((error) => error.message);
-    this.cursorMetadata = options.cursorMetadata ?? true;
+    const check = checker('UiChunkMapper');
+    if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
+    this.resultText = check.fn('resultText', given<NonNullable<UiMappingOptions['resultText']>>(options.resultText, defaultResultText));
+    this.errorText = check.fn('errorText', given<NonNullable<UiMappingOptions['errorText']>>(options.errorText, (error) => error.message));
+    this.cursorMetadata = check.boolean('cursorMetadata', given(options.cursorMetadata, true));
   }
 
   /** The mapping state (to restore when the chunks of an event could not be written). */

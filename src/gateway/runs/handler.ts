@@ -29,6 +29,9 @@ export interface RunsHandlerStats extends GatewayStats {
   queue: RunQueueStats;
 }
 
+/** What the run endpoints call on their queue. */
+const QUEUE_METHODS = ['submit', 'cancel', 'status', 'stats'] as const;
+
 const submitSchema = z.object({
   agent: z.string().min(1).max(128),
   input: z.unknown().optional(),
@@ -74,8 +77,10 @@ export class RunsHandler {
   constructor(options: RunsHandlerOptions) {
     this.options = resolveFrontEndOptions(options, { name: 'RunsHandler', heartbeatIntervalMs: 0, closeTimeoutMs: 0 });
     this.body = resolveBodyOptions(options, 'RunsHandler');
-    if (typeof options.queue?.submit !== 'function' || typeof options.queue.cancel !== 'function') {
-      throw new ValidationError('RunsHandler option queue is required: a RunQueue', { field: 'queue', code: 'INVALID_OPTION' });
+    // The methods the endpoints call: a queue without status() or stats() failed those requests with a TypeError.
+    const queue = options.queue as unknown as Record<string, unknown> | null | undefined;
+    if (typeof queue !== 'object' || queue === null || !QUEUE_METHODS.every((name) => typeof queue[name] === 'function')) {
+      throw checker('RunsHandler').fail('queue', `is required: a RunQueue with ${QUEUE_METHODS.join(', ')} (got ${shown(options.queue)})`);
     }
     this.queue = options.queue;
     this.path = resolvePath(checker('RunsHandler'), options.path, '/runs').replace(/\/+$/, '') || '/runs';

@@ -12,7 +12,7 @@ import { MemoryTransport } from '../../transport/memory/memory-transport.js';
 import type { EventLog, Transport, TransportHealth } from '../../transport/types.js';
 import type { Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
-import { given, resolveLog } from '../options.js';
+import { checker, given, resolveLog } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest } from '../request.js';
 import { Connection, GatewaySocket, closeReason, type ConnectionContext } from './connection.js';
@@ -20,7 +20,7 @@ import { ExpiryQueue } from './expiry-queue.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import { IdleDeadlines } from './idle-deadlines.js';
 import { Lingering } from './lingering.js';
-import { resolveGatewayOptions, type ReportedContext, type ResolvedGatewayOptions, type WebSocketGatewayOptions } from './options.js';
+import { checkServer, resolveGatewayOptions, type ReportedContext, type ResolvedGatewayOptions, type WebSocketGatewayOptions } from './options.js';
 import { WebSocketStatsRecorder, type WebSocketGatewayStats } from './stats.js';
 import { Handshakes, refuseUpgrade, rejectUpgrade, requestPath } from './upgrade.js';
 import { agentwireCode } from '../../errors/code-of.js';
@@ -137,7 +137,7 @@ export class WebSocketGateway implements Transport {
       this.heartbeatTimer = setInterval(() => setImmediate(sweep), this.options.heartbeatIntervalMs);
       this.heartbeatTimer.unref();
     }
-    if (options.server) this.attach(options.server);
+    if (options.server !== undefined) this.attach(options.server);
   }
 
   /** @deprecated The old name of `log`. */
@@ -147,6 +147,7 @@ export class WebSocketGateway implements Transport {
 
   /** Handles WebSocket upgrades on `path` of this server. Other paths are left to other handlers. */
   attach(server: Server): this {
+    checkServer(checker('WebSocketGateway attach()'), 'server', server);
     if (this.closing) throw new StateError('GATEWAY_CLOSED', 'WebSocketGateway is closed');
     if (!this.servers.has(server)) {
       const handler = (request: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(server, request, socket, head);

@@ -149,6 +149,7 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
   const check = checker(WS_DEFAULTS.name);
   const path = resolvePath(check, options.path, '/ws');
   if (options.cancelRun !== undefined) check.fn('cancelRun', options.cancelRun);
+  if (options.server !== undefined) checkServer(check, 'server', options.server);
   const rateLimit: unknown = options.rateLimit;
   if (rateLimit !== undefined && (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit))) {
     throw check.fail('rateLimit', `must be an object { framesPerSecond?, burst? } (got ${shown(rateLimit)})`);
@@ -172,4 +173,16 @@ export function resolveGatewayOptions(options: WebSocketGatewayOptions): Resolve
     },
     maxInvalidFrames: check.integer('maxInvalidFrames', given(options.maxInvalidFrames, 10), 0),
   };
+}
+
+/** The methods of an `http.Server` (or `https`/`http2` one) the gateway calls on one it attaches to. */
+const SERVER_METHODS = ['on', 'off', 'listenerCount'] as const;
+
+/** An `http.Server` to attach to; anything else is refused (a number threw `TypeError: server.on is not a function`). */
+export function checkServer(check: ReturnType<typeof checker>, option: string, server: unknown): Server {
+  const methods = server as Record<string, unknown> | null;
+  if (typeof server !== 'object' || methods === null || !SERVER_METHODS.every((name) => typeof methods[name] === 'function')) {
+    throw check.fail(option, `must be an http.Server (got ${shown(server)})`);
+  }
+  return server as Server;
 }

@@ -1,5 +1,4 @@
-import { ValidationError } from '../../errors/index.js';
-import { MAX_TIMER_MS, checker, given } from '../../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../../errors/options.js';
 import type { RedisConnectionOptions } from '../../transport/redis/options.js';
 import { resolveConnectionOptions, type ResolvedConnectionOptions } from '../../transport/redis/options.js';
 import { positiveInt, resolveAdmission } from '../shared.js';
@@ -62,12 +61,16 @@ export interface ResolvedQueueOptions extends ResolvedConnectionOptions {
 export function resolveQueueOptions(options: BullMQRunQueueOptions): ResolvedQueueOptions {
   const connection = resolveConnectionOptions(options, OWNER);
   const check = checker(OWNER);
-  const queueName = options.queueName ?? 'runs';
+  // Only undefined means the default: a null queue name (or log, or retryLostRuns) is refused.
+  const queueName: unknown = given(options.queueName, 'runs');
   if (typeof queueName !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(queueName)) {
-    throw new ValidationError(`BullMQRunQueue option queueName must be 1-64 letters, digits, _ . -, got ${JSON.stringify(queueName)}`, {
-      field: 'queueName',
-      code: 'INVALID_OPTION',
-    });
+    throw check.fail('queueName', `must be 1-64 letters, digits, _ . - (got ${shown(queueName)})`);
+  }
+  for (const name of ['log', 'retryLostRuns'] as const) {
+    const value: unknown = options[name];
+    if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      throw check.fail(name, `must be an object (got ${shown(value)})`);
+    }
   }
   return {
     ...connection,

@@ -11,7 +11,7 @@ import { closeRun, Reaper, type QueueContext, type RetryFields } from './context
 import { QueueKeys, resolveQueueOptions, type BullMQRunQueueOptions, type ResolvedQueueOptions } from './options.js';
 import { CANCEL, SUBMIT, UNSUBMIT } from './scripts.js';
 import { BullMQWorker } from './worker.js';
-import { agentsByName, closeTimeout, emptyFinished, newWaitHistogram, prepareJob, type RunJob } from '../shared.js';
+import { agentSetOf, agentsByName, closeTimeout, emptyFinished, newWaitHistogram, prepareJob, resolveServeOptions, type RunJob } from '../shared.js';
 import type { AgentSet, CancelResult, CloseOptions, RunInfo, RunOutcome, RunQueue, RunQueueStats, RunState, RunWorker, ServeOptions, SubmitOptions } from '../types.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
 
@@ -219,9 +219,9 @@ export class BullMQRunQueue implements RunQueue {
     return toRunInfo(runId, pairs(flat));
   }
 
-  serve({ agents }: { agents: AgentSet }, options: ServeOptions = {}): RunWorker {
+  serve(set: { agents: AgentSet }, options?: ServeOptions): RunWorker {
     this.assertOpen();
-    const worker = new BullMQWorker(this.ctx, agentsByName(agents), options, (closed) => this.workers.delete(closed));
+    const worker = new BullMQWorker(this.ctx, agentsByName(agentSetOf(set)), resolveServeOptions(options), (closed) => this.workers.delete(closed));
     this.workers.add(worker);
     this.reaper.start();
     return worker;

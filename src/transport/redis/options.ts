@@ -118,9 +118,14 @@ export function resolveConnectionOptions(options: RedisConnectionOptions, owner:
     cluster: resolveCluster(options.cluster, owner),
   };
   if (typeof resolved.url !== 'string' || !/^rediss?:\/\//.test(resolved.url)) {
-    throw invalid(owner, 'url', `must be a redis:// or rediss:// URL, got ${JSON.stringify(resolved.url)}`);
+    throw invalid(owner, 'url', `must be a redis:// or rediss:// URL (got ${shown(resolved.url)})`);
   }
-  if (typeof resolved.keyPrefix !== 'string') throw invalid(owner, 'keyPrefix', 'must be a string');
+  if (typeof resolved.keyPrefix !== 'string') throw invalid(owner, 'keyPrefix', `must be a string (got ${shown(resolved.keyPrefix)})`);
+  // Spread into node-redis's createClient: a string or a number was taken as no options at all.
+  const clientOptions: unknown = resolved.clientOptions;
+  if (clientOptions !== undefined && (typeof clientOptions !== 'object' || clientOptions === null || Array.isArray(clientOptions))) {
+    throw invalid(owner, 'clientOptions', `must be an object of node-redis client options (got ${shown(clientOptions)})`);
+  }
   if (resolved.cluster && /[{}]/.test(resolved.keyPrefix)) {
     throw invalid(owner, 'keyPrefix', 'must not contain { or } on a Redis Cluster (agentwire sets the hash tags of its keys)');
   }
