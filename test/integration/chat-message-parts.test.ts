@@ -44,26 +44,41 @@ async function start(maxMessageParts?: number) {
     });
     return { status: response.status, text: await response.text() };
   };
-  return { log, post };
+  return { log, post, port };
 }
 
 describe('useChat handler: maxMessageParts', () => {
   it('refuses a conversation past the limit with 400 INVALID_MESSAGES before validating it, and starts no run; at the limit the run streams', async () => {
     const { log, post } = await start(5);
-    const refused = await post('chat-over', [3, 3]);
+    // Messages and parts count together: 2 messages of 2 parts each are 6.
+    const refused = await post('chat-over', [2, 2]);
     expect(refused.status).toBe(400);
-    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'INVALID_MESSAGES', field: 'messages', message: 'Invalid messages: more than 5 parts (maxMessageParts)' });
+    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'INVALID_MESSAGES', field: 'messages', message: 'Invalid messages: more than 5 messages and parts (maxMessageParts)' });
     expect(await log.ownerOf('chat-over')).toBeUndefined();
 
-    const served = await post('chat-at', [2, 3]);
+    const served = await post('chat-at', [1, 2]);
     expect(served.status).toBe(200);
     expect(served.text).toContain('"type":"finish"');
     expect(await log.ownerOf('chat-at')).toBe('alice');
   });
 
-  it('defaults to 2,000 parts', async () => {
+  it('defaults to 2,000 messages and parts', async () => {
     const { post } = await start();
-    expect((await post('chat-default-over', [1_000, 1_001])).status).toBe(400);
-    expect((await post('chat-default-at', [1_000, 1_000])).status).toBe(200);
+    expect((await post('chat-default-over', [999, 1_000])).status).toBe(400);
+    expect((await post('chat-default-at', [999, 999])).status).toBe(200);
+  });
+
+  it('refuses a message that is not an object with a parts array before validating the rest (350,000 empty messages held the loop for 9 s)', async () => {
+    const { log, port } = await start();
+    for (const message of [{}, 0, [], { parts: 'x' }]) {
+      const response = await fetch(`http://127.0.0.1:${port}/api/chat`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer alice', 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'chat-empty', messages: [{ id: 'm', role: 'user', parts: [] }, ...Array.from({ length: 50_000 }, () => message)] }),
+      });
+      expect(response.status).toBe(400);
+      expect((await response.json()).error).toMatchObject({ code: 'INVALID_MESSAGES', message: 'Invalid messages: messages[1] must be an object with a parts array' });
+    }
+    expect(await log.ownerOf('chat-empty')).toBeUndefined();
   });
 });

@@ -51,8 +51,9 @@ export interface ChatHandlerBaseOptions<Input> extends UiMappingOptions, RunSurf
   /** Cancel the run when the POST's client disconnects (or is cut for not reading). Default `false`: the run goes on and can be resumed. */
   abortOnDisconnect?: boolean;
   /**
-   * Most parts across a POST's messages (400 `INVALID_MESSAGES` past it, before the AI SDK's
-   * validator runs: a tool part costs it ~0.1-0.3 ms of the event loop). Default 2,000.
+   * Most messages and parts, counted together, in a POST (400 `INVALID_MESSAGES` past it, before
+   * the AI SDK's validator runs: a tool part costs it ~0.1-0.3 ms of the event loop, an empty
+   * message ~27 µs). Default 2,000.
    */
   maxMessageParts?: number;
 }

@@ -18,9 +18,9 @@ export interface ChatRequest {
 
 export interface ParseChatOptions {
   /**
-   * Most parts across the conversation's messages, refused before the AI SDK validates them
-   * (`INVALID_MESSAGES`): validating a tool part costs ~0.1-0.3 ms of the event loop, so a 1 MiB
-   * body of them held the loop for seconds. Default 2,000.
+   * Most messages and parts (counted together) in the conversation, refused before the AI SDK
+   * validates them (`INVALID_MESSAGES`): validating a tool part costs ~0.1-0.3 ms of the event
+   * loop, so a 1 MiB body of them held the loop for seconds. Default 2,000.
    */
   maxMessageParts?: number;
 }
@@ -38,9 +38,8 @@ export async function parseChatRequest(body: unknown, options: ParseChatOptions 
     throw new ValidationError('id must be a chat id of 1-128 letters, digits and _ - . :', { code: 'INVALID_THREAD_ID', field: 'id' });
   }
   const maxParts = options.maxMessageParts ?? DEFAULT_MAX_MESSAGE_PARTS;
-  const parts = partCount(messages, maxParts);
-  if (parts > maxParts) {
-    throw new ValidationError(`Invalid messages: more than ${maxParts} parts (maxMessageParts)`, {
+  if (itemCount(messages, maxParts) > maxParts) {
+    throw new ValidationError(`Invalid messages: more than ${maxParts} messages and parts (maxMessageParts)`, {
       code: 'INVALID_MESSAGES',
       field: 'messages',
       details: { reason: 'message_parts', limit: maxParts },
@@ -64,13 +63,22 @@ export async function parseChatRequest(body: unknown, options: ParseChatOptions 
   };
 }
 
-/** Parts of `messages`, counted up to just past `limit`; 0 for a non-array (the validator refuses it). */
-function partCount(messages: unknown, limit: number): number {
+/**
+ * Messages and parts of `messages`, counted up to just past `limit` (each costs the validator
+ * about as much: 350,000 empty messages held the loop for 9 s); 0 for a non-array (the validator
+ * refuses it). A message that is not an object with a `parts` array is refused here, before the
+ * validator walks the rest.
+ */
+function itemCount(messages: unknown, limit: number): number {
   if (!Array.isArray(messages)) return 0;
   let count = 0;
-  for (const message of messages) {
+  for (let i = 0; i < messages.length; i++) {
+    const message: unknown = messages[i];
     const parts: unknown = typeof message === 'object' && message !== null ? (message as { parts?: unknown }).parts : undefined;
-    if (Array.isArray(parts)) count += parts.length;
+    if (!Array.isArray(parts)) {
+      throw new ValidationError(`Invalid messages: messages[${i}] must be an object with a parts array`, { code: 'INVALID_MESSAGES', field: 'messages' });
+    }
+    count += 1 + parts.length;
     if (count > limit) return count;
   }
   return count;
