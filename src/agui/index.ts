@@ -14,7 +14,7 @@ export {
 } from './handler.js';
 export { AguiEventMapper, type AguiEvent, type AguiMapperOptions, type ThinkingMode, type CancelledMode } from './mapper.js';
 export { AguiCodec, positionOfFrameId } from './codec.js';
-export { parseRunAgentInput, parseResumeRequest, lastUserText, type AguiResumeRequest } from './request.js';
+export { parseRunAgentInput, parseResumeRequest, lastUserText, type AguiResumeRequest, type ParseRunInputOptions } from './request.js';
 export type { HttpErrorBody as AguiErrorBody } from '../gateway/respond.js';
 export type { GatewayStats as AguiHandlerStats } from '../gateway/stats.js';
 export type { RunStreamCodec } from '../gateway/run-stream/session.js';

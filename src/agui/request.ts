@@ -10,6 +10,30 @@ function invalid(code: CodeOf<'ValidationError'>, message: string, field: string
   return new ValidationError(message, { code, field });
 }
 
+export interface ParseRunInputOptions {
+  /**
+   * Most JSON values (objects, arrays, strings, numbers, … counted together) in the body, refused
+   * before `@ag-ui/core`'s schema runs: it spends ~6 µs of the event loop per value, so 350,000
+   * empty objects in `context` (within 1 MiB) held it for 2 s. Default 20,000.
+   */
+  maxInputValues?: number;
+}
+
+export const DEFAULT_MAX_INPUT_VALUES = 20_000;
+
+/** Whether `value` holds more than `limit` JSON values, walked with an explicit stack (stops at the limit). */
+function exceedsValues(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (++count > limit) return true;
+    if (typeof current !== 'object' || current === null) continue;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push(child);
+  }
+  return false;
+}
+
 /**
  * Validates a request body as AG-UI's `RunAgentInput` (with `@ag-ui/core`'s own schema) and
  * applies agentwire's id rules. Run id mapping:
@@ -21,9 +45,13 @@ function invalid(code: CodeOf<'ValidationError'>, message: string, field: string
  *
  * Throws `ValidationError` (400) naming the first failing field.
  */
-export function parseRunAgentInput(body: unknown): RunAgentInput {
+export function parseRunAgentInput(body: unknown, options: ParseRunInputOptions = {}): RunAgentInput {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalid('VALIDATION_FAILED', 'Invalid RunAgentInput: expected a JSON object', 'body');
+  }
+  const maxValues = options.maxInputValues ?? DEFAULT_MAX_INPUT_VALUES;
+  if (exceedsValues(body, maxValues)) {
+    throw invalid('VALIDATION_FAILED', `Invalid RunAgentInput: more than ${maxValues} JSON values (maxInputValues)`, 'body');
   }
   const record = body as Record<string, unknown>;
   const withRunId =

@@ -322,6 +322,7 @@ const subjects: Subject[] = [
       cancelled: { type: 'enum', values: ['outcome', 'error'] },
       answerText: { type: 'fn' },
       metadata: { type: 'fn' },
+      maxInputValues: count,
     },
   },
   {
