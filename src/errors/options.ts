@@ -1,4 +1,5 @@
 import { ValidationError } from './errors.js';
+import { isWellFormed } from '../ids/user-id-format.js';
 
 /**
  * The one validator of constructor options (gateways, transports, the bridge, run queues): every
@@ -64,7 +65,7 @@ export interface OptionChecker {
   boolean(option: string, value: unknown): boolean;
   /** One of `values` (strings, shown quoted: `must be "a" or "b"`). */
   oneOf<T extends string>(option: string, value: unknown, values: readonly T[]): T;
-  /** A string of `min` (default 1) to `max` characters. */
+  /** A string of `min` (default 1) to `max` characters, well-formed UTF-16 (no lone surrogate). */
   string(option: string, value: unknown, max: number, min?: number): string;
 }
 
@@ -123,7 +124,10 @@ export function checker(owner: string): OptionChecker {
       return value as (typeof values)[number];
     },
     string(option, value, max, min = 1) {
-      if (typeof value !== 'string' || value.length < min || value.length > max) throw refuse(option, `a string of ${min} to ${max} characters`, value);
+      // Names reach UTF-8 stores and Redis scripts: a lone surrogate would come back as U+FFFD.
+      if (typeof value !== 'string' || value.length < min || value.length > max || !isWellFormed(value)) {
+        throw refuse(option, `a string of ${min} to ${max} characters of well-formed UTF-16`, value);
+      }
       return value;
     },
   };

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { AgentBridge } from '../../src/bridge/agent-bridge.js';
 import { ValidationError } from '../../src/errors/index.js';
 import { MAX_TIMER_MS, checker, shown } from '../../src/errors/options.js';
+import { isWellFormed } from '../../src/ids/user-id-format.js';
 import { checker as gatewayChecker, resolveFrontEndOptions, shown as gatewayShown } from '../../src/gateway/options.js';
 import { resolveQueueOptions } from '../../src/runs/bullmq/options.js';
 import { MemoryRunQueue } from '../../src/runs/memory-queue.js';
@@ -72,7 +73,7 @@ function accepts(kind: Kind, value: unknown): boolean {
     case 'enum':
       return kind.values.includes(value);
     case 'str':
-      return typeof value === 'string' && value.length >= kind.min && value.length <= kind.max;
+      return typeof value === 'string' && value.length >= kind.min && value.length <= kind.max && isWellFormed(value);
     case 'obj':
       return typeof value === 'object' && value !== null && !Array.isArray(value);
     case 'fnOrBool':
@@ -619,18 +620,24 @@ describe('constructor options: one validator, every hostile value refused', () =
     });
   }
 
-  it('Redis read side: blockMs must stay below node-redis socketTimeout (a blocking read would be dropped every time), on the log and in a transport\'s log option', () => {
+  it('Redis read side: blockMs must stay at most half of node-redis socketTimeout (a blocking read would be dropped), on the log and in a transport\'s log option', () => {
     const clientOptions = { socket: { socketTimeout: 3_000 } };
     expect(thrownBy(() => resolveEventLogOptions({ clientOptions }))).toMatchObject({
       code: 'INVALID_OPTION',
       field: 'blockMs',
-      message: "RedisEventLog option blockMs must be below clientOptions.socket.socketTimeout (3000 ms): the tail's XREAD BLOCK keeps its socket silent that long (got 5000)",
+      message: "RedisEventLog option blockMs must be at most half of clientOptions.socket.socketTimeout (3000 ms): the tail's XREAD BLOCK keeps its socket silent that long (got 5000)",
     });
-    expect(thrownBy(() => resolveTransportOptions({ clientOptions, log: { blockMs: 3_000 } }))).toMatchObject({ code: 'INVALID_OPTION', field: 'log.blockMs' });
-    expect(resolveEventLogOptions({ clientOptions, blockMs: 2_999 }).blockMs).toBe(2_999);
+    expect(thrownBy(() => resolveTransportOptions({ clientOptions, log: { blockMs: 1_501 } }))).toMatchObject({ code: 'INVALID_OPTION', field: 'log.blockMs' });
+    expect(resolveEventLogOptions({ clientOptions, blockMs: 1_500 }).blockMs).toBe(1_500);
     expect(resolveTransportOptions({ clientOptions, log: { blockMs: 1_000 } }).logOptions.blockMs).toBe(1_000);
     // No timeout (undefined or 0: node-redis's "none") leaves blockMs free.
     expect(resolveEventLogOptions({ clientOptions: { socket: { socketTimeout: 0 } } }).blockMs).toBe(5_000);
+  });
+
+  it('names are well-formed UTF-16: an agent or tool name with a lone surrogate is refused (a lost-worker reaper reading it back from Redis would write U+FFFD)', () => {
+    expect(thrownBy(() => new PlainAgent({ name: 'bot\ud83e' } as never))).toMatchObject({ code: 'INVALID_OPTION', field: 'name' });
+    expect(thrownBy(() => defineTool({ name: 'slow\ud83e', description: 'd', parameters: z.object({}), execute: () => 1 }))).toMatchObject({ code: 'INVALID_OPTION', field: 'name' });
+    expect(thrownBy(() => new PlainAgent({ name: 'bot\ud83e\udd16' } as never))).toBeUndefined();
   });
 
   it('allowedOrigins: the same values refused with the same message on every surface, the answer and run endpoints included (a string is not a list)', () => {

@@ -52,7 +52,7 @@ export type StreamRecreatedPolicy =
 
 /** The read side: replay from cursors and the live tail, for WebSocket and SSE gateways. */
 export interface RedisEventLogOptions extends RedisConnectionOptions {
-  /** How long one blocking `XREAD` waits before it is issued again (a wake-up stream cuts it short when the set of threads changes). Below `clientOptions.socket.socketTimeout` when that is set. Default 5,000 ms. */
+  /** How long one blocking `XREAD` waits before it is issued again (a wake-up stream cuts it short when the set of threads changes). At most half of `clientOptions.socket.socketTimeout` when that is set. Default 5,000 ms. */
   blockMs?: number;
   /** Entries read per stream by one `XREAD`, and per page of a replay (`XRANGE … COUNT`). Default 500. */
   readCount?: number;
@@ -163,9 +163,10 @@ function resolveReadOptions(
   // XREAD BLOCK takes whole milliseconds.
   check.duration(`${path}blockMs`, resolved.blockMs, { min: 1, max: MAX_TIMER_MS, integer: true });
   const socketTimeout = socketTimeoutOf(resolved.clientOptions);
-  if (socketTimeout !== undefined && socketTimeout <= resolved.blockMs) {
-    // A blocking read keeps its socket silent for up to blockMs: node-redis would drop it every time.
-    throw check.fail(`${path}blockMs`, `must be below clientOptions.socket.socketTimeout (${socketTimeout} ms): the tail's XREAD BLOCK keeps its socket silent that long (got ${resolved.blockMs})`);
+  if (socketTimeout !== undefined && resolved.blockMs > socketTimeout / 2) {
+    // A blocking read keeps its socket silent for up to blockMs, and its reply needs a margin:
+    // node-redis drops a socket silent for socketTimeout (950 of 1,000 ms still failed reads).
+    throw check.fail(`${path}blockMs`, `must be at most half of clientOptions.socket.socketTimeout (${socketTimeout} ms): the tail's XREAD BLOCK keeps its socket silent that long (got ${resolved.blockMs})`);
   }
   check.integer(`${path}readCount`, resolved.readCount);
   check.integer(`${path}maxPendingPerSubscriber`, resolved.maxPendingPerSubscriber);
