@@ -202,6 +202,21 @@ describeWithRedis('a client-given run id is claimed once across processes (real 
     }
   });
 
+  it('a run that goes on past threadTtlSeconds keeps its claim: its events renew it, so another thread still cannot start the id', async () => {
+    const a = transport({ threadTtlSeconds: 1 });
+    const b = transport({ threadTtlSeconds: 1 });
+    const runId = `client-run-${nanoid(8)}`;
+    await a.send(raw('agent_started', runId, 'long-a', 'ivy'));
+    // 2.5 TTLs of a run emitting every 150 ms: without renewal the claim expires after 1 s.
+    const until = Date.now() + 2_500;
+    for (let seq = 2; Date.now() < until; seq++) {
+      await a.send(raw('agent_thinking', runId, 'long-a', 'ivy', seq));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    expect(await redis<number>(['PTTL', a.keys.runThread(runId)])).toBeGreaterThan(0);
+    await expect(b.send(raw('agent_started', runId, 'long-b', 'mallory'))).rejects.toMatchObject({ code: 'RUN_ID_CONFLICT' });
+  });
+
   it("BullMQ: submit refuses a client run id another thread claimed; closing a run in the log never starts a run id another thread holds", async () => {
     const a = transport({ threadTtlSeconds: 600 });
     const log = gateway();

@@ -72,6 +72,12 @@ export class Appender {
   refused = 0;
   /** Run id claims issued (one per `agent_started` of a custom run id, plus a refresh per its `agent_completed`). */
   claims = 0;
+  /**
+   * Custom run ids this process started and has not ended, with when their claim was last
+   * renewed: a long run renews it every quarter of `threadTtlSeconds`, so it cannot expire while
+   * the run goes on (another thread could then start the same id). Bounded: cleared past 50,000.
+   */
+  private readonly running = new Map<string, number>();
   /** Set by `rejectQueued`: a claim settling later rejects its append with it instead of queueing it. */
   private stopped: Error | undefined;
   /** Per thread with a start whose claim is out: what was sent to that thread after it, in call order. */
@@ -255,7 +261,7 @@ export class Appender {
             if (reply.charCodeAt(0) === 61 /* = */) this.repeats++;
             else {
               this.appended++;
-              if (item.kind === 'c' && item.customRunId) this.refreshClaim(item);
+              if (this.running.size > 0 || item.customRunId) this.renewClaim(item);
             }
             item.resolve();
           } else {
@@ -280,6 +286,26 @@ export class Appender {
   private refreshClaim(item: PendingAppend): void {
     this.claims++;
     void claimRunId(this.connection, this.keys, item.runId, item.threadId, this.limits.threadTtlSeconds).catch(() => undefined);
+  }
+
+  /** After an appended event: track a custom run id's start, renew its claim during the run, refresh it at its end. */
+  private renewClaim(item: PendingAppend): void {
+    if (item.kind === 's') {
+      if (!item.customRunId) return;
+      if (this.running.size >= 50_000) this.running.clear();
+      this.running.set(item.runId, Date.now());
+    } else if (item.kind === 'c') {
+      if (!item.customRunId) return;
+      this.running.delete(item.runId);
+      this.refreshClaim(item);
+    } else {
+      const renewed = this.running.get(item.runId);
+      if (renewed === undefined) return;
+      const now = Date.now();
+      if (now - renewed < (this.limits.threadTtlSeconds * 1000) / 4) return;
+      this.running.set(item.runId, now);
+      this.refreshClaim(item);
+    }
   }
 }
 
