@@ -22,10 +22,12 @@ describe('agentwire/client in the browser', () => {
     const { inputs, code } = await browserBundle('src/client/index.ts');
     expect(inputs.filter((path) => path.includes('node_modules/')).every((path) => path.includes('node_modules/eventemitter3/'))).toBe(true);
     const ours = inputs.filter((path) => path.startsWith('src/'));
-    // The protocol's zod-free constants module, not its zod frame schemas (frames.ts); the id format without the id schemas.
+    // The protocol's zod-free constants module, not its zod frame schemas (frames.ts); the id formats without the id schemas
+    // (the option checker's well-formed string test is the user id format's).
     expect(ours.filter((path) => !path.startsWith('src/client/') && !path.startsWith('src/errors/')).sort()).toEqual([
       'src/events/lifecycle.ts',
       'src/ids/thread-id-format.ts',
+      'src/ids/user-id-format.ts',
       'src/protocol/constants.ts',
     ]);
     expect(ours).not.toContain('src/client/node.ts');
