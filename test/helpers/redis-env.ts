@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nanoid } from 'nanoid';
 import { createClient } from 'redis';
-import { describe, it } from 'vitest';
+import { afterAll, afterEach, describe, it } from 'vitest';
 import { z } from 'zod';
 import { BaseAgent, defineTool, type AgentEvent, type BaseAgentOptions, type LogEntry, type LogListener } from '../../src/index.js';
+import { RedisEventLog, RedisStreamsTransport, type RedisStreamsTransportOptions } from '../../src/transport/redis/index.js';
 
 /** The Redis the tests use: `REDIS_URL`, default `redis://127.0.0.1:6379`. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -64,6 +65,33 @@ export function testPrefix(file: string): string {
 export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
   // A server that is gone has nothing left to clean.
   await deleteKeysWithPrefix(url, prefix).catch(() => undefined);
+}
+
+/**
+ * Inside a describe: transports and logs on the prefix (read when each is made), closed after
+ * each test (plus whatever else is pushed to `closers`), and the prefix's keys deleted after all.
+ */
+export function useRedisLogs(prefix: () => string) {
+  const closers: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+  });
+  afterAll(async () => {
+    await deletePrefix(prefix());
+  });
+  return {
+    closers,
+    transport(options: RedisStreamsTransportOptions = {}): RedisStreamsTransport {
+      const transport = new RedisStreamsTransport({ url: REDIS_URL, keyPrefix: prefix(), ...options });
+      closers.push(() => transport.close());
+      return transport;
+    },
+    gateway(): RedisEventLog {
+      const log = new RedisEventLog({ url: REDIS_URL, keyPrefix: prefix() });
+      closers.push(() => log.close());
+      return log;
+    },
+  };
 }
 
 export async function rawClient(url = REDIS_URL) {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import {
   AgentBridge,
   DeliveryError,
@@ -12,9 +12,9 @@ import {
 import { RunEmitter } from '../../src/bridge/run-emitter.js';
 import { eventJson } from '../../src/events/json.js';
 import { threadTag } from '../../src/transport/memory/log-common.js';
-import { RedisEventLog, RedisStreamsTransport, type RedisStreamsTransportOptions } from '../../src/transport/redis/index.js';
+import type { RedisEventLog } from '../../src/transport/redis/index.js';
 import { runLimit } from '../../src/transport/redis/appender.js';
-import { Collector, REDIS_URL, StepAgent, deletePrefix, describeWithRedis, probeRedis, rawClient, testPrefix } from '../helpers/redis-env.js';
+import { Collector, StepAgent, describeWithRedis, probeRedis, rawClient, testPrefix, useRedisLogs } from '../helpers/redis-env.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -53,29 +53,10 @@ function raw(type: AgentEvent['type'], runId: string, threadId: string, extra: {
 
 describeWithRedis('Redis log: serialization, cursors and run fencing (real Redis)', availability, () => {
   let prefix: string;
-  const closers: Array<() => Promise<unknown>> = [];
-
   beforeAll(() => {
     prefix = testPrefix('logs');
   });
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  });
-  afterAll(async () => {
-    await deletePrefix(prefix);
-  });
-
-  function transport(options: RedisStreamsTransportOptions = {}) {
-    const t = new RedisStreamsTransport({ url: REDIS_URL, keyPrefix: prefix, ...options });
-    closers.push(() => t.close());
-    return t;
-  }
-
-  function gateway() {
-    const log = new RedisEventLog({ url: REDIS_URL, keyPrefix: prefix });
-    closers.push(() => log.close());
-    return log;
-  }
+  const { closers, transport, gateway } = useRedisLogs(() => prefix);
 
   async function replay(log: RedisEventLog, threadId: string, after?: string, userId = 'alice') {
     const result = await log.subscribe({ userId, threadId, after }, new Collector());

@@ -6,14 +6,14 @@
  * what Redis holds or what a subscriber / HTTP client received.
  */
 import { nanoid } from 'nanoid';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { AgentBridge, generateRunId, validateLifecycle, type AgentEvent } from '../../src/index.js';
 import { createAguiHandler } from '../../src/agui/index.js';
 import { closeRunInLog } from '../../src/runs/bullmq/close-run.js';
 import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisConnection } from '../../src/transport/redis/connection.js';
-import { RedisEventLog, RedisStreamsTransport, type RedisStreamsTransportOptions } from '../../src/transport/redis/index.js';
-import { Collector, REDIS_URL, StepAgent, deletePrefix, describeWithRedis, probeRedis, rawClient } from '../helpers/redis-env.js';
+import type { RedisEventLog } from '../../src/transport/redis/index.js';
+import { Collector, REDIS_URL, StepAgent, describeWithRedis, probeRedis, rawClient, useRedisLogs } from '../helpers/redis-env.js';
 import { untilAsync } from '../helpers/wait.js';
 
 const availability = await probeRedis();
@@ -31,25 +31,7 @@ function raw(type: AgentEvent['type'], runId: string, threadId: string, userId: 
 
 describeWithRedis('a client-given run id is claimed once across processes (real Redis)', availability, () => {
   const prefix = `aw-runid-${nanoid(8)}:`;
-  const closers: Array<() => Promise<unknown>> = [];
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  });
-  afterAll(async () => {
-    await deletePrefix(prefix);
-  });
-
-  function transport(options: RedisStreamsTransportOptions = {}) {
-    const t = new RedisStreamsTransport({ url: REDIS_URL, keyPrefix: prefix, ...options });
-    closers.push(() => t.close());
-    return t;
-  }
-
-  function gateway() {
-    const log = new RedisEventLog({ url: REDIS_URL, keyPrefix: prefix });
-    closers.push(() => log.close());
-    return log;
-  }
+  const { closers, transport, gateway } = useRedisLogs(() => prefix);
 
   /** What a subscriber of the thread gets (replay). */
   async function received(log: RedisEventLog, userId: string, threadId: string): Promise<AgentEvent[]> {

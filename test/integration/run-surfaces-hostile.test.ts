@@ -1,6 +1,7 @@
 import { HttpAgent, type BaseEvent } from '@ag-ui/client';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage } from 'ai';
 import fc from 'fast-check';
+import { hostileValue as anyHostileValue } from '../helpers/hostile-values.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { createAguiHandler } from '../../src/agui/index.js';
@@ -79,18 +80,7 @@ const deep = (levels: number, leaf: unknown): unknown => {
   for (let i = 0; i < levels; i++) value = i % 2 === 0 ? [value] : { nested: value };
   return value;
 };
-const anything = fc.anything({
-  maxDepth: 4,
-  withBigInt: true,
-  withBoxedValues: true,
-  withMap: true,
-  withSet: true,
-  withSparseArray: true,
-  withNullPrototype: true,
-  withObjectString: true,
-  withTypedArray: true,
-  withDate: true,
-});
+const anything = anyHostileValue({ maxDepth: 4 });
 const hostileValue = fc.oneof(
   anything,
   anything.map(withCycle),
