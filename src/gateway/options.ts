@@ -49,6 +49,16 @@ export interface ErrorContext {
 
 export type OnError = (error: unknown, context: ErrorContext) => void;
 
+/** Hands `error` to a surface's `onError` hook, if any. Never throws: a throwing hook must not take the surface down. */
+export function callOnError<C extends ErrorContext>(hook: ((error: unknown, context: C) => void) | undefined, error: unknown, context: C): void {
+  if (!hook) return;
+  try {
+    hook(error, context);
+  } catch {
+    // The hook's failure must not become the surface's.
+  }
+}
+
 /** Options shared by every surface. */
 export interface FrontEndOptions {
   authenticate: Authenticate;

@@ -111,8 +111,13 @@ export function jsonReply(status: number, body: unknown, headers: Record<string,
   return { status, headers: { ...JSON_HEADERS, ...headers }, text };
 }
 
+/** What a client gets for an answer that could not be serialized or written. */
+function cannotWrite(): GatewayError {
+  return new GatewayError('INTERNAL_ERROR', 'The answer could not be written');
+}
+
 function unwritable(keep: Record<string, string>): JsonReply {
-  const problem = problemOf(new GatewayError('INTERNAL_ERROR', 'The answer could not be written'), keep);
+  const problem = problemOf(cannotWrite(), keep);
   return { status: problem.status, headers: { ...JSON_HEADERS, ...problem.headers }, text: JSON.stringify(problem.body) };
 }
 
@@ -126,7 +131,7 @@ export function writeNodeReply(res: ServerResponse, reply: JsonReply, report: (e
     res.writeHead(reply.status, { ...reply.headers, 'Content-Length': Buffer.byteLength(text) });
   } catch (error) {
     report(error);
-    respondNode(res, new GatewayError('INTERNAL_ERROR', 'The answer could not be written'));
+    respondNode(res, cannotWrite());
     return;
   }
   res.end(text);
@@ -138,6 +143,6 @@ export function webReply(reply: JsonReply, report: (error: unknown) => void): Re
     return new Response(reply.text ?? null, { status: reply.status, headers: reply.headers });
   } catch (error) {
     report(error);
-    return respondWeb(new GatewayError('INTERNAL_ERROR', 'The answer could not be written'));
+    return respondWeb(cannotWrite());
   }
 }

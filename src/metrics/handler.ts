@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OnError } from '../gateway/options.js';
+import { callOnError, type OnError } from '../gateway/options.js';
 import type { AnyRegistry } from './registry.js';
 import { checker, shown } from '../errors/options.js';
 
@@ -27,13 +27,7 @@ export function metricsHandler(registry: AnyRegistry, options: MetricsHandlerOpt
   if (typeof options !== 'object' || options === null) throw check.fail('options', `must be an object (got ${shown(options)})`);
   if (options.authorize !== undefined) check.fn('authorize', options.authorize);
   if (options.onError !== undefined) check.fn('onError', options.onError);
-  const report = (error: unknown, stage: 'authorize' | 'collect'): void => {
-    try {
-      options.onError?.(error, { surface: 'metrics', stage });
-    } catch {
-      // A throwing error hook changes nothing.
-    }
-  };
+  const report = (error: unknown, stage: 'authorize' | 'collect'): void => callOnError(options.onError, error, { surface: 'metrics', stage });
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, TEXT, 'Use GET\n', { Allow: 'GET, HEAD' });
     if (options.authorize) {

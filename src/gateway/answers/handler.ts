@@ -7,6 +7,7 @@ import { assertUnexpired, authenticateRequest, type Principal } from '../auth.js
 import { parseJsonBody, readNodeText, readWebText } from '../body.js';
 import { OriginPolicy } from '../origin.js';
 import {
+  callOnError,
   checker,
   resolveBodyOptions,
   resolveFrontEndOptions,
@@ -191,10 +192,6 @@ export class AnswerEndpoint {
 
   /** Calls `onError`; a throwing error hook changes nothing (the client still gets its answer). */
   private notify(error: unknown, context: ErrorContext): void {
-    try {
-      this.options.onError?.(error, context);
-    } catch {
-      // A throwing error hook must not turn a refusal into an unhandled rejection.
-    }
+    callOnError(this.options.onError, error, context);
   }
 }

@@ -18,6 +18,7 @@ import { ConnectionTracker } from '../connections.js';
 import { Heartbeat } from '../heartbeat.js';
 import {
   MAX_TIMER_MS,
+  callOnError,
   checker,
   given,
   resolveBodyOptions,
@@ -729,11 +730,7 @@ export class RunSurface {
   /** Reports an error the surface absorbed (counted in `stats().errors`, passed to `onError`). */
   report(error: unknown, context: ErrorContext): void {
     this.recorder.errors++;
-    try {
-      this.options.onError?.(error, context);
-    } catch {
-      // A throwing error hook must not take the surface down.
-    }
+    callOnError(this.options.onError, error, context);
   }
 
   private async dispatch(

@@ -5,7 +5,7 @@ import { shown } from '../../errors/options.js';
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
 import { assertUnexpired, authenticateRequest, type Principal } from '../auth.js';
 import { readBody, submitAdmitted } from '../admission.js';
-import { checker, resolveBodyOptions, resolveFrontEndOptions, resolvePath, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
+import { callOnError, checker, resolveBodyOptions, resolveFrontEndOptions, resolvePath, type BodyOptions, type FrontEndOptions, type ResolvedBodyOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { jsonReply, problemOf, webReply, writeNodeReply, type JsonReply } from '../respond.js';
@@ -244,11 +244,7 @@ export class RunsHandler {
 
   private report(error: unknown, stage: string): void {
     this.recorder.errors++;
-    try {
-      this.options.onError?.(error, { surface: 'runs', stage });
-    } catch {
-      // A throwing error hook changes nothing.
-    }
+    callOnError(this.options.onError, error, { surface: 'runs', stage });
   }
 }
 

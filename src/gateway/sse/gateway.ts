@@ -6,7 +6,7 @@ import { authenticateRequest, type Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
 import { Heartbeat } from '../heartbeat.js';
 import { refusalOf } from '../endings.js';
-import { checker, given, resolveFrontEndOptions, resolveLog, resolvePath, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions } from '../options.js';
+import { callOnError, checker, given, resolveFrontEndOptions, resolveLog, resolvePath, type ErrorContext, type FrontEndOptions, type ResolvedFrontEndOptions } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest, fromWebRequest, type AuthRequest } from '../request.js';
 import { respondNode, respondWeb, toAgentwireError } from '../respond.js';
@@ -350,11 +350,7 @@ export class SseGateway {
 
   private report(error: unknown, context: ErrorContext): void {
     this.recorder.errors++;
-    try {
-      this.options.onError?.(error, context);
-    } catch {
-      // A throwing error hook must not take the gateway down.
-    }
+    callOnError(this.options.onError, error, context);
   }
 }
 

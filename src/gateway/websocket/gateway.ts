@@ -12,7 +12,7 @@ import { MemoryTransport } from '../../transport/memory/memory-transport.js';
 import type { EventLog, Transport, TransportHealth } from '../../transport/types.js';
 import type { Principal } from '../auth.js';
 import { ConnectionTracker } from '../connections.js';
-import { checker, given, resolveLog } from '../options.js';
+import { callOnError, checker, given, resolveLog } from '../options.js';
 import { OriginPolicy } from '../origin.js';
 import { fromNodeRequest } from '../request.js';
 import { Connection, GatewaySocket, closeReason, type ConnectionContext } from './connection.js';
@@ -239,13 +239,7 @@ export class WebSocketGateway implements Transport {
   private report(error: unknown, context: ReportedContext): void {
     this.recorder.errors++;
     if (context.stage !== 'serialize' && context.stage !== 'authenticate') this.recorder.internalErrors++;
-    const hook = this.options.onError;
-    if (!hook) return;
-    try {
-      hook(error, { surface: 'websocket', ...context });
-    } catch {
-      // The hook's failure must not become the gateway's.
-    }
+    callOnError(this.options.onError, error, { surface: 'websocket', ...context });
   }
 
   async health(): Promise<TransportHealth> {

@@ -302,8 +302,7 @@ export class ThreadLog implements EntryOrigin {
       history.head = 0;
     }
     this.activeAt = now - this.shared.origin;
-    const subs = this.subs;
-    if (subs === undefined || (subs instanceof Set && subs.size === 0)) this.shared.idle.touched(this);
+    if (this.subscriberCount === 0) this.shared.idle.touched(this);
     return entry;
   }
 

@@ -70,7 +70,7 @@ export class Appender {
   appended = 0;
   repeats = 0;
   refused = 0;
-  /** Run id claims issued (one per `agent_started` of a custom run id, plus a refresh per its `agent_completed`). */
+  /** Run id claims issued (one per `agent_started` of a custom run id, plus its renewals during the run and a refresh at its `agent_completed`). */
   claims = 0;
   /**
    * Custom run ids this process started and has not ended, with when their claim was last
