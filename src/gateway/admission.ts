@@ -31,7 +31,8 @@ export interface AdmittedRun<T> {
  * surface since the request began (`watch`, from the surface's `Revocations`) is refused with
  * `REVOKED` after the hook and again after the body; credentials that expired while the body
  * arrived with `TOKEN_EXPIRED`. The caller admits (ends) the watch when its stream or run is
- * registered (a queued run: once the queue took it, `submitAdmitted`). Every refusal is an
+ * registered (a queued run: once the queue took it, `submitAdmitted`, which checks the expiry
+ * again). Every refusal is an
  * `AgentwireError` to answer with `respondNode` / `respondWeb`.
  */
 export class RunAdmission {
@@ -98,16 +99,18 @@ export interface QueuedSubmit {
 
 /**
  * The last step of a request that queues a run (AG-UI and useChat with `queue`, `POST /runs`):
- * submits it, then admits the request's revocation watch. A queue's submit is a round trip (a
- * Redis one for BullMQ); a user `revoke()`d while it was in flight gets the run cancelled at once
- * (`cancel`, awaited, so it is requested before the client hears anything) and the request
- * refused with 401 `REVOKED`: the run ends `cancelled` (its agent may have begun). Errors of
- * `submit` are thrown as they are; the watch stays the caller's to end on that path.
+ * submits it, then admits the request's revocation watch and checks the principal's expiry. A
+ * queue's submit is a round trip (a Redis one for BullMQ); a user `revoke()`d while it was in
+ * flight, or credentials whose `expiresAt` passed meanwhile, get the run cancelled at once
+ * (`cancel`, awaited, so it is requested before the client hears anything) and the request refused
+ * with 401 `REVOKED` / `TOKEN_EXPIRED`: the run ends `cancelled` (its agent may have begun). Errors
+ * of `submit` are thrown as they are; the watch stays the caller's to end on that path.
  */
-export async function submitAdmitted(watch: RevocationWatch, userId: string, queued: QueuedSubmit): Promise<string> {
+export async function submitAdmitted(watch: RevocationWatch, principal: Principal, queued: QueuedSubmit, now: () => number = Date.now): Promise<string> {
   const runId = await queued.submit();
   try {
-    watch.admit(userId);
+    watch.admit(principal.userId);
+    assertUnexpired(principal, now());
   } catch (refusal) {
     try {
       await queued.cancel(runId);

@@ -7,6 +7,11 @@
  * queue (its agent had begun; it never completes). A user not revoked meanwhile is served.
  * Real servers on loopback, in process and on BullMQ with a Redis log; assertions on what the
  * client received and what the log and the queue hold.
+ *
+ * Token expiry is held to the same rule: credentials whose `expiresAt` passes while the submit is
+ * in flight get 401 `TOKEN_EXPIRED` and the just-queued run cancelled. The principal of the user
+ * `expiring` expires EXPIRY_MS after its hook answered; the held submit is released once the
+ * clock has passed that instant.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAguiHandler } from '../../src/agui/index.js';
@@ -19,16 +24,25 @@ import { RedisEventLog, RedisStreamsTransport } from '../../src/transport/redis/
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { listenHttp } from '../helpers/http-listen.js';
 import { StepAgent } from '../helpers/runs-agents.js';
-import { untilAsync } from '../helpers/wait.js';
+import { until, untilAsync } from '../helpers/wait.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** How long the credentials of the user `expiring` last: ample for the request to reach its submit on a loaded machine. */
+const EXPIRY_MS = 400;
+/** When the last principal of the user `expiring` expires (epoch ms). */
+let expiringAt = 0;
+
 const authenticate: Authenticate = (req) => {
   const token = tokenFrom(req);
-  return token?.startsWith('tok-') ? { userId: token.slice(4) } : null;
+  if (!token?.startsWith('tok-')) return null;
+  const userId = token.slice(4);
+  if (userId !== 'expiring') return { userId };
+  expiringAt = Date.now() + EXPIRY_MS;
+  return { userId, expiresAt: expiringAt };
 };
 
 /** One step waiting 1 s: long enough that only a cancel ends it before the test looks, short enough that a run nobody cancels succeeds. */
@@ -201,6 +215,49 @@ async function revokedDuringSubmit(f: Fixture): Promise<void> {
   expect(events.at(-1)?.type).toBe('agent_completed');
 }
 
+/**
+ * The user `expiring` POSTs a run; once it is queued and before the submit answers, the credentials'
+ * `expiresAt` passes; what the client, the log and the queue got.
+ */
+async function expiredDuringSubmit(f: Fixture): Promise<void> {
+  const reply = f.post('expiring', 'expiring-t');
+  const first = await Promise.race([f.queue.submitted, reply]);
+  // The request must reach its submit before the credentials expire (else EXPIRY_MS is too short for this machine).
+  if (typeof first !== 'string') throw new Error(`answered ${first.status} ${first.text} before its submit: raise EXPIRY_MS`);
+  const runId = first;
+  expect((await f.queue.inner.status(runId))?.userId).toBe('expiring');
+  // The barrier is the clock itself: the credentials are expired once it passed expiresAt.
+  await until(() => Date.now() > expiringAt, 'the credentials to expire', EXPIRY_MS + 5_000);
+  f.queue.release();
+  const answer = await reply;
+  expect([answer.status, codeOf(answer.text)]).toEqual([401, 'TOKEN_EXPIRED']);
+  // The cancel was asked for, as the run's user, before the client got its answer.
+  expect(f.queue.cancels).toEqual([{ runId, userId: 'expiring' }]);
+
+  await untilAsync(async () => (await f.queue.inner.status(runId))?.state === 'finished', 'the run to finish');
+  expect(await f.queue.inner.status(runId)).toMatchObject({ state: 'finished', outcome: 'cancelled', cancelRequested: true });
+  const events = await f.events('expiring-t', 'expiring');
+  const terminals = events.filter((event) => event.type === 'agent_completed');
+  expect(terminals.map((event) => (event.data as { status: string }).status)).toEqual(['cancelled']);
+  expect(events.at(-1)?.type).toBe('agent_completed');
+}
+
+describe.each(['agui', 'chat', 'runs (node)', 'runs (web)'] as Kind[])('%s with a queue: the credentials expire while queue.submit is in flight', (kind) => {
+  it('answers 401 TOKEN_EXPIRED and the just-queued run is cancelled at once: it ends cancelled, never succeeds', async () => {
+    await expiredDuringSubmit(await start(kind, 'expiring'));
+  });
+
+  it('credentials still valid when the submit answers: served, the run goes on', async () => {
+    const f = await start(kind, 'expiring');
+    const reply = f.post('expiring', 'expiring-t');
+    await f.queue.submitted;
+    f.queue.release();
+    const answer = await reply;
+    expect(answer.status).toBe(kind.startsWith('runs') ? 202 : 200);
+    expect(f.queue.cancels).toEqual([]);
+  });
+});
+
 describe.each(['agui', 'chat', 'runs (node)', 'runs (web)'] as Kind[])('%s with a queue: revoke() while queue.submit is in flight', (kind) => {
   it('answers 401 REVOKED and the just-queued run is cancelled at once: it ends cancelled, never succeeds', async () => {
     await revokedDuringSubmit(await start(kind, 'mallory'));
@@ -220,7 +277,7 @@ describe.each(['agui', 'chat', 'runs (node)', 'runs (web)'] as Kind[])('%s with 
 
 const availability = await probeRedis();
 
-describeWithRedis('BullMQ queue and Redis log: revoke() while queue.submit is in flight', availability, () => {
+describeWithRedis('BullMQ queue and Redis log: revoke() or expiry while queue.submit is in flight', availability, () => {
   let prefix: string;
   beforeAll(() => {
     prefix = testPrefix('revoke-during-submit');
@@ -251,5 +308,9 @@ describeWithRedis('BullMQ queue and Redis log: revoke() while queue.submit is in
 
   it.each(['agui', 'runs (node)'] as Kind[])('%s: 401 REVOKED, the run queued on Redis ends cancelled', async (kind) => {
     await revokedDuringSubmit(await start(kind, 'mallory', redisBackend(`rds-${kind === 'agui' ? 'agui' : 'runs'}`)));
+  });
+
+  it.each(['agui', 'runs (node)'] as Kind[])('%s: 401 TOKEN_EXPIRED for credentials that expired during the submit, the run queued on Redis ends cancelled', async (kind) => {
+    await expiredDuringSubmit(await start(kind, 'expiring', redisBackend(`rds-exp-${kind === 'agui' ? 'agui' : 'runs'}`)));
   });
 });

@@ -83,7 +83,7 @@ describe('submitAdmitted: the watch covers a queue submit', () => {
     const steps: string[] = [];
     let answer!: (runId: string) => void;
     const result = revocations.watching((watch) =>
-      submitAdmitted(watch, 'mallory', {
+      submitAdmitted(watch, { userId: 'mallory' }, {
         submit: () => new Promise<string>((resolve) => (answer = resolve)),
         cancel: async (runId) => void steps.push(`cancel ${runId}`),
         report: (error) => steps.push(`report ${String(error)}`),
@@ -99,13 +99,46 @@ describe('submitAdmitted: the watch covers a queue submit', () => {
     expect(revocations.size).toBe(0);
   });
 
+  it('credentials that expire while the submit is in flight: the submitted run is cancelled (awaited), then TOKEN_EXPIRED', async () => {
+    const revocations = new Revocations();
+    const steps: string[] = [];
+    let now = 1_000;
+    let answer!: (runId: string) => void;
+    const result = revocations.watching((watch) =>
+      submitAdmitted(
+        watch,
+        { userId: 'alice', expiresAt: 2_000 },
+        {
+          submit: () => new Promise<string>((resolve) => (answer = resolve)),
+          cancel: async (runId) => void steps.push(`cancel ${runId}`),
+          report: (error) => steps.push(`report ${String(error)}`),
+        },
+        () => now,
+      ).then(
+        (runId) => steps.push(`admitted ${runId}`),
+        (error: unknown) => steps.push(`refused ${(error as AuthError).code}`),
+      ),
+    );
+    now = 2_000; // expiresAt is the first instant the credentials are no longer valid
+    answer('run-1');
+    await result;
+    expect(steps).toEqual(['cancel run-1', 'refused TOKEN_EXPIRED']);
+    expect(revocations.size).toBe(0);
+    // Still valid when the queue answers: admitted, nothing cancelled.
+    const served = await revocations.watching((watch) =>
+      submitAdmitted(watch, { userId: 'alice', expiresAt: 2_000 }, { submit: async () => 'run-2', cancel: async () => void steps.push('cancel'), report: () => undefined }, () => 1_999),
+    );
+    expect(served).toBe('run-2');
+    expect(steps).toHaveLength(2);
+  });
+
   it('a cancel that fails is reported and the refusal stands', async () => {
     const revocations = new Revocations();
     const reported: unknown[] = [];
     const failure = new Error('redis down');
     const watch = revocations.watch();
     revocations.revoke('mallory');
-    const error = await submitAdmitted(watch, 'mallory', {
+    const error = await submitAdmitted(watch, { userId: 'mallory' }, {
       submit: async () => 'run-1',
       cancel: () => Promise.reject(failure),
       report: (e) => reported.push(e),
@@ -121,10 +154,10 @@ describe('submitAdmitted: the watch covers a queue submit', () => {
     const queued = { cancel: async (runId: string) => void cancels.push(runId), report: () => undefined };
     const watch = revocations.watch();
     revocations.revoke('someone-else');
-    expect(await submitAdmitted(watch, 'alice', { ...queued, submit: async () => 'run-2' })).toBe('run-2');
+    expect(await submitAdmitted(watch, { userId: 'alice' }, { ...queued, submit: async () => 'run-2' })).toBe('run-2');
     const refusal = new Error('QUEUE_FULL');
     const second = revocations.watch();
-    expect(await submitAdmitted(second, 'alice', { ...queued, submit: () => Promise.reject(refusal) }).catch((e: unknown) => e)).toBe(refusal);
+    expect(await submitAdmitted(second, { userId: 'alice' }, { ...queued, submit: () => Promise.reject(refusal) }).catch((e: unknown) => e)).toBe(refusal);
     second.end();
     expect(cancels).toEqual([]);
     expect(revocations.size).toBe(0);

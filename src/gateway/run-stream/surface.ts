@@ -338,10 +338,11 @@ export class RunSurface {
         session.plan({ runId, seen: [], rest: [] });
         if (spec.queued) {
           // A queued run: it runs on a worker; the stream opens once the queue took it. A user
-          // revoked while the submit was in flight: the run is cancelled at once, 401 REVOKED.
+          // revoked, or credentials that expired, while the submit was in flight: the run is
+          // cancelled at once, 401 REVOKED / TOKEN_EXPIRED.
           const context = { userId: principal.userId, threadId, runId };
           try {
-            await submitAdmitted(watch, principal.userId, {
+            await submitAdmitted(watch, principal, {
               submit: async () => {
                 try {
                   const queuedId = await spec.execute(input, principal, new AbortController().signal);
@@ -350,7 +351,7 @@ export class RunSurface {
                   throw this.runRefusal(error, context);
                 }
               },
-              cancel: (queuedId) => this.cancelRun(queuedId, principal.userId, "The user's access was revoked"),
+              cancel: (queuedId) => this.cancelRun(queuedId, principal.userId, "The user's access was revoked or the credentials expired"),
               report: (error) => this.report(error, { ...context, surface: this.config.surface, stage: 'cancel' }),
             });
           } catch (error) {

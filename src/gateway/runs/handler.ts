@@ -113,7 +113,9 @@ export class RunsHandler {
    * Refuses the requests of `userId` still being admitted (the auth hook answering, a submit's
    * body arriving) with 401 `REVOKED`: nothing is queued or cancelled for them. A submit whose
    * `queue.submit` was in flight is refused too, its run cancelled at once (`queue.cancel`): it
-   * ends `cancelled` (its agent may have begun). Returns how many
+   * ends `cancelled` (its agent may have begun). The same holds for credentials whose `expiresAt`
+   * passed while the body arrived (nothing queued) or while the submit was in flight (the run
+   * cancelled), with 401 `TOKEN_EXPIRED`. Returns how many
    * streams were closed: always 0, the run endpoints hold none (runs already queued are the
    * queue's: cancel them with `queue.cancel`). Make `authenticate` refuse the user's credentials too.
    */
@@ -209,9 +211,9 @@ export class RunsHandler {
     }
     const { agent, input, threadId, runId, metadata } = parsed.data;
     if (this.agents && !this.agents.has(agent)) throw new ValidationError(`Unknown agent "${agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' });
-    // The watch covers the submit too: a user revoked while it was in flight gets the run
-    // cancelled at once and 401 REVOKED.
-    const id = await submitAdmitted(watch, userId, {
+    // The watch covers the submit too: a user revoked, or credentials that expired, while it was
+    // in flight get the run cancelled at once and 401 REVOKED / TOKEN_EXPIRED.
+    const id = await submitAdmitted(watch, principal, {
       submit: async () => {
         const submitted: unknown = await this.queue.submit(agent, input, { userId, threadId, ...(runId !== undefined && { runId }), ...(metadata && { metadata }) });
         if (typeof submitted !== 'string') throw new GatewayError('INTERNAL_ERROR', 'The run queue answered the submit without a run id', { cause: submitted });
