@@ -1,5 +1,6 @@
 import { AbortError } from '../errors/index.js';
 import { isInstance } from '../errors/guards.js';
+import { listenRaw, unlistenRaw } from './contained-signal.js';
 
 /**
  * The signal of runs started without one. It never aborts, which lets the hot path skip abort
@@ -37,14 +38,15 @@ export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
       work.catch(() => undefined);
       reject(abortErrorFrom(signal));
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    // Natively: this listener cannot throw, so it needs no containing wrapper (contained-signal.ts).
+    listenRaw(signal, onAbort);
     work.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        unlistenRaw(signal, onAbort);
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unlistenRaw(signal, onAbort);
         reject(error);
       },
     );

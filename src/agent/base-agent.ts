@@ -4,6 +4,9 @@ import { AbortError, DeliveryError, StateError, ValidationError } from '../error
 import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/json.js';
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
+import { containedController } from './contained-signal.js';
+import { messageOf } from '../bridge/run-queue.js';
+import { bound } from './redaction.js';
 import { BridgeAdapter } from './bridge-adapter.js';
 import { checkBridge } from '../bridge/bridge-like.js';
 import { RunDelivery, emitEvent } from './emit.js';
@@ -244,8 +247,12 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       bridge.openRun(identity); // AuthError for another user's thread; ends the claim either way
     }
     // A run on a bridge has a signal of its own, so that bridge.close() can abort it (the caller's
-    // signal is the caller's): it follows the caller's signal, with the caller's reason.
-    const controller = bridge ? new AbortController() : undefined;
+    // signal is the caller's): it follows the caller's signal, with the caller's reason. So does a
+    // run given a signal without a bridge. That signal contains its listeners: one the agent's code
+    // added that throws is reported (listener_error, LISTENER_FAILED), never an uncaught exception.
+    // A run with neither keeps NEVER_ABORTED: nothing can abort it, so no listener of it ever runs.
+    const signalListenerFailed = (error: unknown) => this.signalListenerFailed(error, started);
+    const controller = bridge || callerSignal !== NEVER_ABORTED ? containedController(signalListenerFailed) : undefined;
     const signal = controller ? controller.signal : callerSignal;
     const ctx: RunContext = { ...identity, signal, metadata };
     const deliveryErrors: DeliveryError[] = [];
@@ -264,6 +271,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
       aborted: false,
       controller,
       callerSignal: callerSignal !== NEVER_ABORTED,
+      signalListenerFailed,
     };
     // A plain flag for the per-event check (AbortSignal's getter is measurably slower on the hot path).
     const onAbort = () => abortRun(state, callerSignal.reason);
@@ -424,6 +432,18 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
     this.notify('event', event);
   }
 
+  /**
+   * A listener the agent's code put on a run's signal (`ctx.signal`, a tool call's signal) threw or
+   * rejected when the signal aborted: counted in `listenerErrors` and reported as `listener_error`
+   * (`StateError` `LISTENER_FAILED`, the thrown value as its cause, with the run's `agent_started`).
+   * The run goes on to its end as it would have; the process is not crashed.
+   */
+  private signalListenerFailed(error: unknown, started: AgentEvent): void {
+    this.listenerErrors++;
+    const failure = new StateError('LISTENER_FAILED', `An abort listener of run ${started.runId} threw: ${bound(messageOf(error), 512)}`, { cause: error });
+    this.notify('listener_error', failure, started);
+  }
+
   private notify<K extends keyof AgentListeners>(type: K, ...args: Parameters<AgentListeners[K]>): void {
     if (this.listeners.listenerCount(type) === 0) return;
     for (const listener of this.listeners.listeners(type)) {
@@ -444,10 +464,10 @@ function terminalSink(options: RunOptions): ((terminal: RunTerminal) => void) | 
 }
 
 /**
- * Cancels the run: aborts its `ctx.signal` (a run on a bridge has its own) with `reason`. What
- * the agent's code awaits with that signal (a model call, fetch(), a tool) is aborted, the run
- * stops waiting for `execute` and ends cancelled, its open tool calls closed first. Without a
- * bridge the signal is the caller's, already aborted: only the flag is set.
+ * Cancels the run: aborts its `ctx.signal` (a run on a bridge or given a signal has its own) with
+ * `reason`. What the agent's code awaits with that signal (a model call, fetch(), a tool) is
+ * aborted, the run stops waiting for `execute` and ends cancelled, its open tool calls closed
+ * first. A listener of that signal that throws is reported, not rethrown (`containListeners`).
  */
 function abortRun(state: RunState, reason: unknown): void {
   state.aborted = true;

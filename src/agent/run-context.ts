@@ -15,7 +15,8 @@ export interface RunContext {
   /**
    * Aborted when the run is cancelled: the caller's signal aborts (with its reason), the run queue
    * cancels it, or its bridge closes (`AbortError` caused by `BRIDGE_CLOSED`). Pass it to fetch(),
-   * model calls, child processes.
+   * model calls, child processes. A listener added to it that throws (or rejects) is reported as
+   * the agent's `listener_error` (`LISTENER_FAILED`) instead of crashing the process.
    */
   readonly signal: AbortSignal;
   readonly metadata: Readonly<Record<string, unknown>>;
@@ -48,12 +49,15 @@ export interface RunState {
   /** Mirrors `ctx.signal.aborted` (set by `abortRun`). */
   aborted: boolean;
   /**
-   * The controller of `ctx.signal` when the run has a bridge (its own signal, following the
-   * caller's): `bridge.close()` aborts it. Undefined without a bridge: `ctx.signal` is the caller's.
+   * The controller of `ctx.signal` when the run has a bridge or was given a signal (its own signal,
+   * following the caller's; its listeners contained): `bridge.close()` aborts it. Undefined with
+   * neither: `ctx.signal` is `NEVER_ABORTED`.
    */
   readonly controller: AbortController | undefined;
   /** The caller passed a signal: each tool call then gets a controller of its own, aborted when the run closes the call. */
   readonly callerSignal: boolean;
+  /** Where a throwing listener of the run's signals (`ctx.signal`, a tool call's) is reported (`listener_error`). */
+  readonly signalListenerFailed: (error: unknown) => void;
   /** `bridge.close()` tracks this run (`trackRun`): it cancels it and waits for its terminal event. */
   tracked?: boolean;
   /** Token usage reported with `reportUsage`, summed. */

@@ -4,6 +4,7 @@ import { AgentwireError, StateError, ToolError, ToolTimeoutError } from '../erro
 import { notJsonReasonOf, notSerializableMarker } from '../events/json.js';
 import { validateStandard } from './standard-schema.js';
 import { NEVER_ABORTED, abortErrorFrom, raceAbort } from './abort.js';
+import { containedController, listenRaw, unlistenRaw } from './contained-signal.js';
 import { DELIVERED, emitEvent } from './emit.js';
 import { executingJson, succeededJson } from './event-json.js';
 import { bound, errorInfoFor, shownToolName, toolFailure, type Redactor } from './redaction.js';
@@ -57,7 +58,8 @@ async function invokeTool<Result>(host: ToolHost, state: RunState, toolCallId: s
   // A controller (and its listeners) only when something can abort this call but the run's own
   // signal: the caller's signal (the call is then aborted when the run closes it) or a timeout.
   // Otherwise the tool gets the run's signal itself (aborted when the bridge closes).
-  const controller = state.callerSignal || registered?.timeoutMs !== undefined ? new AbortController() : undefined;
+  // Its signal contains its listeners like the run's (a throwing one is reported, not uncaught).
+  const controller = state.callerSignal || registered?.timeoutMs !== undefined ? containedController(state.signalListenerFailed) : undefined;
   const startedAt = performance.now();
   let redactFailure: { error: unknown } | undefined;
   let shownArgs = args;
@@ -198,7 +200,7 @@ async function executeTool(tool: AnyTool, args: unknown, ctx: ToolContext, contr
   // Runs started without a signal share NEVER_ABORTED: listening on it would pile up one listener per
   // concurrent timed tool call on that one signal (a MaxListenersExceededWarning past 10) for nothing.
   const abortable = runSignal !== NEVER_ABORTED;
-  if (abortable) runSignal.addEventListener('abort', onRunAbort, { once: true });
+  if (abortable) listenRaw(runSignal, onRunAbort);
   let timer: NodeJS.Timeout | undefined;
   if (tool.timeoutMs !== undefined) {
     timer = setTimeout(() => controller.abort(new ToolTimeoutError(tool.name, tool.timeoutMs!)), tool.timeoutMs);
@@ -214,7 +216,7 @@ async function executeTool(tool: AnyTool, args: unknown, ctx: ToolContext, contr
     throw error;
   } finally {
     if (timer) clearTimeout(timer);
-    if (abortable) runSignal.removeEventListener('abort', onRunAbort);
+    if (abortable) unlistenRaw(runSignal, onRunAbort);
   }
 }
 
