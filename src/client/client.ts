@@ -8,6 +8,7 @@ import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HistoryGapFrame, Serv
 export type CancelOutcome = CancelAcceptedFrame['outcome'];
 import type { HistoryGapReason } from '../transport/types.js';
 import { checker, given, shown } from '../errors/options.js';
+import { CURSOR_FORMAT, isValidCursor } from '../ids/cursor-format.js';
 import { MAX_THREAD_ID_LENGTH, isValidThreadId } from '../ids/thread-id-format.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
@@ -116,6 +117,7 @@ export interface ClientStats {
 /** Close codes after which reconnecting would only repeat the problem. */
 const TERMINAL_CLOSE_CODES: ReadonlyMap<number, CodeOf<'GatewayError'>> = new Map<number, CodeOf<'GatewayError'>>([
   [CloseCode.UNSUPPORTED_DATA, 'UNSUPPORTED_DATA'],
+  [CloseCode.INVALID_FRAME_PAYLOAD_DATA, 'INVALID_FRAME_PAYLOAD_DATA'],
   [CloseCode.POLICY_VIOLATION, 'POLICY_VIOLATION'],
   [CloseCode.MESSAGE_TOO_BIG, 'MESSAGE_TOO_BIG'],
   [CloseCode.TOO_MANY_CONNECTIONS, 'TOO_MANY_CONNECTIONS'],
@@ -174,9 +176,9 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.currentToken = typeof options.token === 'string' ? options.token : undefined;
     this.tokenIn = options.tokenIn ?? 'query';
     // As for every option: only `undefined` means the default (`null`, -1, 'x' are refused, not defaulted).
-    // The gateway refuses a subscribe whose cursor is not 1 to 128 characters (src/protocol/frames.ts).
-    if (options.after !== undefined && (typeof options.after !== 'string' || options.after.length === 0 || options.after.length > 128)) {
-      throw check.fail('after', `must be a cursor, a string of 1 to 128 characters (got ${shown(options.after)})`);
+    // The gateway refuses a subscribe whose cursor is anything else (INVALID_CURSOR), which no reconnect mends.
+    if (options.after !== undefined && !isValidCursor(options.after)) {
+      throw check.fail('after', `must be a cursor, ${CURSOR_FORMAT} (got ${shown(options.after)})`);
     }
     if (options.WebSocket !== undefined) check.fn('WebSocket', options.WebSocket);
     const gapPolicy = given<unknown>(options.onHistoryGap, 'resubscribe');

@@ -58,6 +58,7 @@ export const ERROR_CATALOG = {
   PROTOCOL_ERROR: { owner: 'TransportError', status: 502, summary: 'The peer sent something the protocol does not allow.' },
   PROTOCOL_VERSION: { owner: 'TransportError', status: 502, summary: 'The peer speaks another protocol version.' },
   UNSUPPORTED_DATA: { owner: 'GatewayError', status: 400, summary: 'Closed with 1003: the server does not accept this kind of data.' },
+  INVALID_FRAME_PAYLOAD_DATA: { owner: 'GatewayError', status: 400, summary: 'Closed with 1007: a text frame was not valid UTF-8.' },
   POLICY_VIOLATION: { owner: 'GatewayError', status: 400, summary: 'Closed with 1008: too many invalid frames.' },
   MESSAGE_TOO_BIG: { owner: 'GatewayError', status: 413, summary: 'Closed with 1009: a frame exceeded maxPayload.' },
 

@@ -30,6 +30,8 @@ export type DisconnectReason =
   | 'invalid_frames'
   /** WebSocket: a client frame over `maxPayload` (1009). */
   | 'oversized_frame'
+  /** WebSocket: a client text frame that is not valid UTF-8 (1007). */
+  | 'invalid_utf8'
   /** WebSocket: no subscription within `subscribeTimeoutMs` (4001). */
   | 'no_subscription';
 

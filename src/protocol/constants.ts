@@ -34,6 +34,8 @@ export const GATEWAY_ERROR_CODES = [
   'BINARY_NOT_SUPPORTED',
   /** The frame is JSON but not a valid client frame (wrong or missing fields). */
   'INVALID_FRAME',
+  /** A cursor (`after` of a subscribe, `cursor` of an ack) that is not 1-128 printable ASCII characters; the value is not echoed. */
+  'INVALID_CURSOR',
   'UNKNOWN_FRAME_TYPE',
   /** The thread belongs to another user (answer to `subscribe`). */
   'THREAD_FORBIDDEN',
@@ -67,6 +69,8 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Protocol violation the connection cannot recover from (e.g. binary frames). */
   UNSUPPORTED_DATA: 1003,
+  /** A text frame that is not valid UTF-8. */
+  INVALID_FRAME_PAYLOAD_DATA: 1007,
   /** Too many invalid frames. */
   POLICY_VIOLATION: 1008,
   /** A frame exceeded `maxPayload`. */

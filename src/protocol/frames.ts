@@ -1,5 +1,6 @@
 import { z } from 'zod/v4';
 import { discriminatedUnion } from '../events/discriminated-union.js';
+import { CURSOR_FORMAT, CURSOR_PATTERN, MAX_CURSOR_LENGTH } from '../ids/cursor-format.js';
 import { threadIdSchema } from '../ids/thread-id.js';
 import { wellFormedString } from '../ids/user-id.js';
 import type { AgentEvent, EventType, WIRE_VERSION as SCHEMA_WIRE_VERSION } from '../events/schema.js';
@@ -13,7 +14,12 @@ import type { ClientFrameType, EVENT_TYPES, PROTOCOL_VERSION, ServerFrameType, W
  * code that must not pull in zod (the browser client).
  */
 
-const cursorSchema = z.string().min(1).max(128);
+/** A resume cursor as a client sends it (`ids/cursor-format.ts`, the rule of the SSE gateway too). */
+const cursorSchema = z
+  .string()
+  .min(1, `cursor must be ${CURSOR_FORMAT}`)
+  .max(MAX_CURSOR_LENGTH, `cursor must be ${CURSOR_FORMAT}`)
+  .regex(CURSOR_PATTERN, `cursor must be ${CURSOR_FORMAT}`);
 
 /** Client → server frames. Every frame is JSON text; binary frames are refused. */
 export const subscribeFrameSchema = z.object({

@@ -142,7 +142,11 @@ describe('attack: hostile clients on the WebSocket gateway', () => {
     const errors = bad.errors();
     expect(errors.length).toBeGreaterThanOrEqual(10);
     expect(errors[0]!.code).toBe('INVALID_JSON');
-    expect(errors.every((e) => ['INVALID_JSON', 'INVALID_FRAME', 'UNKNOWN_FRAME_TYPE'].includes(e.code!))).toBe(true);
+    expect(errors.every((e) => ['INVALID_JSON', 'INVALID_FRAME', 'INVALID_CURSOR', 'UNKNOWN_FRAME_TYPE'].includes(e.code!))).toBe(true);
+    // A malformed cursor (129 characters: the tenth frame, the last answered) names its thread, not its value.
+    expect(errors.filter((e) => e.code === 'INVALID_CURSOR')).toEqual([
+      { type: 'error', code: 'INVALID_CURSOR', message: 'invalid subscribe frame: after: expected 1-128 printable ASCII characters', threadId: 'ok' },
+    ]);
     const unknown = errors.find((e) => e.code === 'UNKNOWN_FRAME_TYPE');
     expect(unknown).toBeDefined();
     // "at most 40 characters of an unknown frame type" are echoed (SECURITY.md)

@@ -17,6 +17,7 @@ type Kind =
   | 'binary'
   | 'invalid_json'
   | 'invalid_frame'
+  | 'invalid_cursor'
   | 'unknown_type'
   | 'subscribe_victim'
   | 'subscribe_own'
@@ -32,6 +33,7 @@ const INVALID_CODES: Partial<Record<Kind, string>> = {
   binary: 'BINARY_NOT_SUPPORTED',
   invalid_json: 'INVALID_JSON',
   invalid_frame: 'INVALID_FRAME',
+  invalid_cursor: 'INVALID_CURSOR',
   unknown_type: 'UNKNOWN_FRAME_TYPE',
 };
 
@@ -93,7 +95,7 @@ describe('hostile frames (property, thousands of frames) next to well-behaved us
       fc.constantFrom(...victimCursors), // real cursors of other users' streams
       fc.nat({ max: 5_000 }).map((n) => `${epoch}:${n}`), // this epoch, any offset
       fc.constantFrom('abcdefghij:5', `${epoch}:999999999999999`, `${epoch}:-1`, `${epoch}:`, ':', '1:2:3', 'zzz', `${epoch}:1e3`, `${epoch}:0x10`),
-      fc.string({ minLength: 1, maxLength: 60 }),
+      fc.stringMatching(/^[\x21-\x7e]{1,60}$/), // any cursor of the protocol's format
     );
     const withCursor = (frame: Record<string, unknown>) =>
       fc.option(cursor, { nil: undefined }).map((after) => JSON.stringify(after === undefined ? frame : { ...frame, after }));
@@ -132,11 +134,19 @@ describe('hostile frames (property, thousands of frames) next to well-behaved us
           const field = Object.keys(frame).find((key) => key !== 'type')!;
           return JSON.stringify({ ...frame, [field]: value });
         }),
-        // Thread ids and cursors outside the protocol's alphabet or length.
+        // Thread ids outside the protocol's alphabet or length.
         fc.constantFrom('../etc/passwd', 'a b', 'x'.repeat(129), '', 'é', 'thread\u0000', '<script>').map((threadId) => JSON.stringify({ type: 'subscribe', threadId })),
-        fc.constantFrom('x'.repeat(129), '').map((after) => JSON.stringify({ type: 'subscribe', threadId: 'eve-thread', after })),
       )
       .map(spec('invalid_frame'));
+    // Cursors outside the protocol's format (1-128 printable ASCII), in a subscribe or an ack: answered INVALID_CURSOR.
+    const badCursor = fc.oneof(
+      fc.constantFrom('x'.repeat(129), '', 'a b', 'é', '\u0000', '\ud800', 'a\nb', '\u2028'),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }).filter((text) => !/^[\x21-\x7e]+$/.test(text)),
+    );
+    const invalidCursor = fc
+      .tuple(fc.oneof(ownThread, fc.constantFrom(...victimThreads)), badCursor, fc.boolean())
+      .map(([threadId, c, asAck]) => JSON.stringify(asAck ? { type: 'ack', threadId, cursor: c } : { type: 'subscribe', threadId, after: c }))
+      .map(spec('invalid_cursor'));
     const unknownType = fc
       .record({ type: fc.string({ maxLength: 20 }).filter((t) => !['subscribe', 'unsubscribe', 'ack'].includes(t)), threadId: validThreadId })
       .map((v) => spec('unknown_type')(JSON.stringify(v)));
@@ -163,7 +173,7 @@ describe('hostile frames (property, thousands of frames) next to well-behaved us
     const script = fc.tuple(
       fc.array(
         fc.oneof(
-          { weight: 6, arbitrary: fc.oneof(binary, invalidJson, invalidFrame, unknownType).map((one) => [one]) },
+          { weight: 6, arbitrary: fc.oneof(binary, invalidJson, invalidFrame, invalidCursor, unknownType).map((one) => [one]) },
           { weight: 3, arbitrary: fc.oneof(subscribeVictim, subscribeOwn, unsubscribe, ack).map((one) => [one]) },
           { weight: 1, arbitrary: flood },
         ),

@@ -26,6 +26,7 @@ describe('agentwire/client in the browser', () => {
     // (the option checker's well-formed string test is the user id format's).
     expect(ours.filter((path) => !path.startsWith('src/client/') && !path.startsWith('src/errors/')).sort()).toEqual([
       'src/events/lifecycle.ts',
+      'src/ids/cursor-format.ts',
       'src/ids/thread-id-format.ts',
       'src/ids/user-id-format.ts',
       'src/protocol/constants.ts',

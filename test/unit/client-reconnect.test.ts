@@ -115,7 +115,7 @@ describe('client connection and resume', () => {
     expect(limited.client.status).toBe('closed');
     expect(limited.errors.map((e) => e.code)).toEqual(['RECONNECT_FAILED']);
 
-    for (const [code, name] of [[4029, 'TOO_MANY_CONNECTIONS'], [1008, 'POLICY_VIOLATION'], [1009, 'MESSAGE_TOO_BIG']] as const) {
+    for (const [code, name] of [[4029, 'TOO_MANY_CONNECTIONS'], [1007, 'INVALID_FRAME_PAYLOAD_DATA'], [1008, 'POLICY_VIOLATION'], [1009, 'MESSAGE_TOO_BIG']] as const) {
       FakeWebSocket.reset();
       const { client, errors } = start();
       subscribe().drop(code, 'because');

@@ -774,10 +774,13 @@ describe('constructor options: one validator, every hostile value refused', () =
       ['onHistoryGap', null, '"resubscribe" or "stop" (got null)'],
       ['checkLifecycle', 'no', 'true or false (got "no")'],
       ['checkLifecycle', null, 'true or false (got null)'],
-      ['after', '', 'a cursor, a string of 1 to 128 characters (got "")'],
-      ['after', null, 'a cursor, a string of 1 to 128 characters (got null)'],
-      ['after', -1, 'a cursor, a string of 1 to 128 characters (got -1)'],
-      ['after', 'x'.repeat(129), `a cursor, a string of 1 to 128 characters (got ${shown('x'.repeat(129))})`],
+      ['after', '', 'a cursor, 1-128 printable ASCII characters (got "")'],
+      ['after', null, 'a cursor, 1-128 printable ASCII characters (got null)'],
+      ['after', -1, 'a cursor, 1-128 printable ASCII characters (got -1)'],
+      ['after', 'x'.repeat(129), `a cursor, 1-128 printable ASCII characters (got ${shown('x'.repeat(129))})`],
+      // What the gateway would refuse with INVALID_CURSOR (its rule, ids/cursor-format.ts).
+      ['after', 'é', 'a cursor, 1-128 printable ASCII characters (got "é")'],
+      ['after', 'a b', 'a cursor, 1-128 printable ASCII characters (got "a b")'],
       ['WebSocket', 'x', 'a function (got "x")'],
       ['WebSocket', null, 'a function (got null)'],
     ] as const) {

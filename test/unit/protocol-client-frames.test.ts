@@ -1,10 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/index.js';
+import { parseStreamRequest } from '../../src/gateway/sse/request.js';
 import { parseClientFrame } from '../../src/transport/websocket/index.js';
 
-const ERROR_CODES = ['INVALID_JSON', 'INVALID_FRAME', 'UNKNOWN_FRAME_TYPE'];
+const ERROR_CODES = ['INVALID_JSON', 'INVALID_FRAME', 'INVALID_CURSOR', 'UNKNOWN_FRAME_TYPE'];
 const threadId = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/);
-const cursor = fc.string({ minLength: 1, maxLength: 128 });
+/** A cursor as SECURITY.md states it: 1–128 printable ASCII characters (no space). */
+const cursor = fc.stringMatching(/^[\x21-\x7e]{1,128}$/);
 const validFrame = fc.oneof(
   fc.record({ type: fc.constant('subscribe'), threadId }, { requiredKeys: ['type', 'threadId'] }),
   fc.record({ type: fc.constant('subscribe'), threadId, after: cursor }),
@@ -84,9 +87,43 @@ describe('parseClientFrame', () => {
     for (const bad of ['', 'has space', 'slash/y', 'x'.repeat(129), 'ümlaut']) {
       expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: bad }))).toMatchObject({ ok: false, code: 'INVALID_FRAME' });
     }
-    expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: '' }))).toMatchObject({ ok: false });
-    expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: 'c'.repeat(129) }))).toMatchObject({ ok: false });
+    for (const bad of ['', 'c'.repeat(129), 'a b', '\u0000', '\u007f', 'é', '\ud800', 'a\nb', '\u2028']) {
+      expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: bad }))).toMatchObject({ ok: false, code: 'INVALID_CURSOR', threadId: 't' });
+      expect(parseClientFrame(JSON.stringify({ type: 'ack', threadId: 't', cursor: bad }))).toMatchObject({ ok: false, code: 'INVALID_CURSOR', threadId: 't' });
+    }
+    // A cursor that is not a string is a malformed frame.
+    expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: 7 }))).toMatchObject({ ok: false, code: 'INVALID_FRAME' });
     expect(parseClientFrame('{"type":"subscribe","threadId":"t","__proto__":{"polluted":true}}')).toMatchObject({ ok: true });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('one cursor rule for WebSocket and SSE: a subscribe `after` is INVALID_CURSOR exactly when SSE refuses it as ?after=', () => {
+    const anyString = fc.oneof(fc.string({ unit: 'binary', maxLength: 140 }), fc.string({ unit: 'binary-ascii', maxLength: 140 }), cursor, fc.stringMatching(/^[\x21-\x7e]{129,140}$/));
+    const sseRefuses = (after: string): boolean => {
+      const url = new URL('http://localhost/events');
+      url.searchParams.set('threadId', 't');
+      url.searchParams.set('after', after);
+      try {
+        parseStreamRequest({ url, headers: { get: () => null } });
+        return false;
+      } catch (error) {
+        expect(error).toMatchObject({ code: 'INVALID_CURSOR' });
+        expect(error).toBeInstanceOf(ValidationError);
+        return true;
+      }
+    };
+    fc.assert(
+      fc.property(anyString, (after) => {
+        const ws = parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after }));
+        const refused = !ws.ok && ws.code === 'INVALID_CURSOR';
+        expect(ws.ok || refused).toBe(true);
+        // SSE reads an empty ?after= as "no cursor"; the WebSocket frame names one, so it is refused.
+        if (after !== '') expect(sseRefuses(after)).toBe(refused);
+        expect(refused).toBe(!/^[\x21-\x7e]{1,128}$/.test(after));
+        // The message is fixed: nothing of the value is echoed.
+        if (refused) expect(ws.message).toBe('invalid subscribe frame: after: expected 1-128 printable ASCII characters');
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });

@@ -1,11 +1,10 @@
 import { ValidationError } from '../../errors/index.js';
+import { CURSOR_FORMAT, MAX_CURSOR_LENGTH, isValidCursor } from '../../ids/cursor-format.js';
 import { isValidThreadId, MAX_THREAD_ID_LENGTH } from '../../ids/thread-id.js';
 import type { AuthRequest } from '../request.js';
 
-/** Longest accepted resume cursor (matches the WebSocket protocol's limit). */
-export const MAX_CURSOR_LENGTH = 128;
-/** Printable ASCII without spaces: what every built-in log issues as a cursor. */
-const CURSOR_PATTERN = /^[\x21-\x7e]+$/;
+/** Longest accepted resume cursor (the WebSocket gateway's too: one rule, `ids/cursor-format.ts`). */
+export { MAX_CURSOR_LENGTH };
 
 export interface StreamRequest {
   threadId: string;
@@ -32,9 +31,9 @@ export function parseStreamRequest(request: Pick<AuthRequest, 'url' | 'headers'>
   const header = request.headers.get('last-event-id');
   const fromHeader = header !== null && header !== '' ? header : undefined;
   const after = fromHeader ?? (request.url.searchParams.get('after') || undefined);
-  if (after !== undefined && (after.length > MAX_CURSOR_LENGTH || !CURSOR_PATTERN.test(after))) {
+  if (after !== undefined && !isValidCursor(after)) {
     const source = fromHeader !== undefined ? 'Last-Event-ID header' : 'query parameter "after"';
-    throw new ValidationError(`invalid cursor in ${source}: expected 1-${MAX_CURSOR_LENGTH} printable ASCII characters`, {
+    throw new ValidationError(`invalid cursor in ${source}: expected ${CURSOR_FORMAT}`, {
       code: 'INVALID_CURSOR',
       field: fromHeader !== undefined ? 'Last-Event-ID' : 'after',
     });

@@ -1,12 +1,17 @@
 import { describeIssue } from '../../events/parse.js';
+import { CURSOR_FORMAT, isValidCursor } from '../../ids/cursor-format.js';
+import { isValidThreadId } from '../../ids/thread-id-format.js';
 import { CLIENT_FRAME_TYPES, type GatewayErrorCode } from '../../protocol/constants.js';
 import { clientFrameSchema, type ClientFrame } from '../../protocol/frames.js';
 
 export type ParsedClientFrame =
   | { ok: true; frame: ClientFrame }
-  | { ok: false; code: GatewayErrorCode; message: string };
+  | { ok: false; code: GatewayErrorCode; message: string; threadId?: string };
 
 const FRAME_TYPES: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
+
+/** The cursor field of the frame types that carry one. */
+const CURSOR_FIELDS: Readonly<Record<string, string>> = { subscribe: 'after', ack: 'cursor' };
 
 function invalid(code: GatewayErrorCode, message: string): ParsedClientFrame {
   return { ok: false, code, message };
@@ -35,6 +40,17 @@ export function parseClientFrame(text: string): ParsedClientFrame {
   if (typeof type !== 'string') return invalid('INVALID_FRAME', 'frame is missing a string "type"');
   if (!FRAME_TYPES.has(type)) {
     return invalid('UNKNOWN_FRAME_TYPE', `unknown frame type ${quote(type)}; expected subscribe, unsubscribe, ack, answer or cancel`);
+  }
+  // A string cursor outside the format is INVALID_CURSOR (as on SSE), never echoed and never
+  // handed to the log; a cursor that is not a string at all is a malformed frame (below).
+  const cursorField = CURSOR_FIELDS[type];
+  if (cursorField !== undefined) {
+    const cursor: unknown = (value as Record<string, unknown>)[cursorField];
+    if (typeof cursor === 'string' && !isValidCursor(cursor)) {
+      const threadId: unknown = (value as { threadId?: unknown }).threadId;
+      const refused: ParsedClientFrame = { ok: false, code: 'INVALID_CURSOR', message: `invalid ${type} frame: ${cursorField}: expected ${CURSOR_FORMAT}` };
+      return isValidThreadId(threadId) ? { ...refused, threadId } : refused;
+    }
   }
   const result = clientFrameSchema.safeParse(value);
   if (!result.success) {

@@ -311,7 +311,8 @@ export class Connection extends Subscriptions implements Flushable, Expiring, Tr
 
   /** @internal The socket's `error`. */
   socketError(error: Error & { code?: string }): void {
-    // ws closes the socket itself after an error (1009 for frames over maxPayload, 1002/1007 for protocol errors).
+    // ws closes the socket itself after an error (1009 for frames over maxPayload, 1002 for protocol
+    // errors); the UTF-8 of text frames is the gateway's own check (1007, counted as `invalid_utf8`: see `Inbox`).
     if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.context.stats.disconnected('oversized_frame');
   }
 

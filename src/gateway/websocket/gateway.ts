@@ -104,7 +104,15 @@ export class WebSocketGateway implements Transport {
         log.sendSync!(event);
       };
     }
-    this.wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: this.options.maxPayload, WebSocket: GatewaySocket });
+    // UTF-8 of text frames is checked by the connection (`Inbox`): closed with 1007, a reason, and counted (`invalid_utf8`).
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.options.maxPayload,
+      skipUTF8Validation: true,
+      WebSocket: GatewaySocket,
+    });
     this.origins = new OriginPolicy(this.options.allowedOrigins, ['GET']);
     this.tracker = new ConnectionTracker(this.options);
     this.handshakes = new Handshakes(this.options.authenticate, this.options.authTimeoutMs);

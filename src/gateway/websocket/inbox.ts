@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { RawData } from 'ws';
 import { CloseCode, type GatewayErrorCode } from '../../protocol/constants.js';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
@@ -14,7 +15,8 @@ const CLOCK_ORIGIN = Date.now();
 /**
  * A connection's client frames: rate limit, parsing, answers in the order of the requests (a
  * subscribe waiting for the log holds the frames after it), invalid frames tolerated up to
- * `maxInvalidFrames`, and the cut (4008, 1008) after the answers to what came before it.
+ * `maxInvalidFrames`, and the cut (4008, 1008, 1007 for a text frame that is not UTF-8) after
+ * the answers to what came before it.
  *
  * The first layer of `Connection` (`Inbox` ← `Subscriptions` ← `Connection`: one object per
  * connection, each layer in its own module); what it needs of the connection is abstract here.
@@ -81,24 +83,31 @@ export abstract class Inbox {
         this.rejectFrame('BINARY_NOT_SUPPORTED', 'binary frames are not supported: send JSON text frames');
         return;
       }
-      const parsed = parseClientFrame(rawText(data));
+      const text = utf8Text(data);
+      if (text === undefined) {
+        // The gateway's socket leaves this check to the gateway (`skipUTF8Validation`) so that the
+        // close carries a reason and is counted, and what came before it is answered first.
+        this.cutFor(CloseCode.INVALID_FRAME_PAYLOAD_DATA, 'invalid UTF-8 in a text frame', 'invalid_utf8');
+        return;
+      }
+      const parsed = parseClientFrame(text);
       if (parsed.ok) {
         const { frame } = parsed;
         this.inTurn(() => this.processFrame(frame));
       } else {
-        this.rejectFrame(parsed.code, parsed.message);
+        this.rejectFrame(parsed.code, parsed.message, parsed.threadId);
       }
     });
   }
 
   /** Answers an invalid frame with an `error` frame (in turn with the other answers); past `maxInvalidFrames` closes with 1008. */
-  private rejectFrame(code: GatewayErrorCode, message: string): void {
+  private rejectFrame(code: GatewayErrorCode, message: string, threadId?: string): void {
     this.stats.invalidFrames++;
     if (++this.invalidFrames > this.options.maxInvalidFrames) {
       this.cutFor(CloseCode.POLICY_VIOLATION, 'too many invalid frames', 'invalid_frames');
       return;
     }
-    this.inTurn(() => this.sendError(code, message));
+    this.inTurn(() => this.sendError(code, message, threadId));
   }
 
   /**
@@ -106,7 +115,7 @@ export abstract class Inbox {
    * (a subscribe still waiting for the log gets its `subscribed` and replay), then the close
    * frame follows. If the log does not answer within `closeTimeoutMs`, it closes without them.
    */
-  private cutFor(code: number, reason: string, why: 'rate_limited' | 'invalid_frames'): void {
+  private cutFor(code: number, reason: string, why: 'rate_limited' | 'invalid_frames' | 'invalid_utf8'): void {
     this.cutting = true;
     this.stats.disconnected(why);
     if (this.busy === undefined) {
@@ -170,8 +179,8 @@ export abstract class Inbox {
   }
 }
 
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+/** The text of a text frame; undefined when its bytes are not UTF-8 (RFC 6455 §8.1: the connection fails with 1007). */
+function utf8Text(data: RawData): string | undefined {
+  const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  return isUtf8(bytes) ? bytes.toString('utf8') : undefined;
 }
