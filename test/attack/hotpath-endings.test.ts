@@ -169,7 +169,7 @@ describe('attack: endings on a busy hot path', () => {
     expect(gateway.stats().subscriptions).toBe(1);
   });
 
-  it('forged cursors (signs, exponents, hex, padding, past the end, another thread’s) get history_gap, never a partial replay', async () => {
+  it('forged cursors (signs, exponents, hex, padding, past the end, another thread’s) get history_gap (space-padded ones error INVALID_CURSOR), never a partial replay', async () => {
     const { gateway, url } = await startGateway();
     const p = await peer(url, 'forger');
     const run = new RunBuilder('forger', 'fc');
@@ -190,7 +190,9 @@ describe('attack: endings on a busy hot path', () => {
     for (const cursor of forged) {
       const q = await peer(url, 'forger');
       const answer = await q.subscribe('fc', cursor);
-      expect({ cursor, type: answer.type }).toEqual({ cursor, type: 'history_gap' });
+      // Padded with a space: refused by the cursor format before the log is asked.
+      if (cursor.includes(' ')) expect({ cursor, type: answer.type, code: (answer as { code?: string }).code }).toEqual({ cursor, type: 'error', code: 'INVALID_CURSOR' });
+      else expect({ cursor, type: answer.type }).toEqual({ cursor, type: 'history_gap' });
       q.ws.terminate();
     }
     // The real cursor replays exactly the suffix.
