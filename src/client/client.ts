@@ -156,6 +156,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSocketError: string | undefined;
+  /** Whether a socket of this client ever opened: a first attempt that never did is `CONNECT_FAILED`, not a lost connection. */
+  private everOpened = false;
 
   constructor(url: string, options: ConnectOptions) {
     super();
@@ -193,6 +195,10 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.lastCursor = options.after;
     this.order = checkLifecycle ? new RunOrderCheck(options.after !== undefined) : undefined;
     this.openSocket();
+    // The first status is emitted once the caller could attach a listener (right after connect()).
+    queueMicrotask(() => {
+      if (this.currentStatus === 'connecting') this.safeEmit('status', 'connecting');
+    });
   }
 
   /** Cursor of the last new event received: pass it as `after` to resume elsewhere. */
@@ -315,7 +321,9 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.socket = socket;
     this.lastSocketError = undefined;
     socket.onopen = () => {
-      if (socket === this.socket) this.subscribe(this.lastCursor);
+      if (socket !== this.socket) return;
+      this.everOpened = true;
+      this.subscribe(this.lastCursor);
     };
     socket.onmessage = (event: MessageEventLike) => {
       if (socket === this.socket) this.onMessage(event.data);
@@ -477,7 +485,11 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private scheduleReconnect(): void {
     if (this.currentStatus === 'closed' || this.reconnectTimer !== undefined) return;
     if (this.reconnect === false) {
-      this.fail(new TransportError('the connection closed and reconnecting is disabled', { code: 'CONNECTION_LOST', retryable: false }));
+      if (this.everOpened) this.fail(new TransportError('the connection closed and reconnecting is disabled', { code: 'CONNECTION_LOST', retryable: false }));
+      else {
+        const cause = this.lastSocketError ? `: ${this.lastSocketError}` : '';
+        this.fail(new TransportError(`could not connect to ${redactUrl(this.url)}${cause} (reconnecting is disabled)`, { code: 'CONNECT_FAILED', retryable: false }));
+      }
       return;
     }
     this.attempts++;

@@ -98,12 +98,14 @@ export class ToolError extends AgentwireError {
   }
 }
 
-/** A tool call exceeded its `timeoutMs`. */
-export class ToolTimeoutError extends AgentwireError {
-  readonly tool: string;
+/**
+ * A tool call exceeded its `timeoutMs`. A `ToolError` like every other tool failure, so
+ * `catch (error) { if (error instanceof ToolError) … }` around `callTool` handles it too.
+ */
+export class ToolTimeoutError extends ToolError {
   constructor(tool: string, timeoutMs: number) {
-    super('TOOL_TIMEOUT', `Tool "${tool}" timed out after ${timeoutMs} ms`, { details: { timeoutMs } });
-    this.tool = tool;
+    // TOOL_TIMEOUT is this subclass's code (the constructor's check accepts it for new.target).
+    super(tool, `Tool "${tool}" timed out after ${timeoutMs} ms`, { code: 'TOOL_TIMEOUT' as unknown as CodeOf<'ToolError'>, details: { timeoutMs } });
   }
 }
 

@@ -130,7 +130,7 @@ describe('principal expiry', () => {
     const alice = followed(url, 'alice', 't', { token: expiring('alice', Date.now() + 300) });
     await until(() => alice.client.status === 'closed', 'closed');
     expect(alice.errors.map((e) => [e.code, e instanceof AuthError])).toEqual([['TOKEN_EXPIRED', true]]);
-    expect(alice.statuses).toEqual(['open', 'closed']);
+    expect(alice.statuses).toEqual(['connecting', 'open', 'closed']);
     expect(alice.client.stats.reconnects).toBe(0);
   });
 

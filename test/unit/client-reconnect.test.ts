@@ -56,6 +56,26 @@ describe('client connection and resume', () => {
     expect(statuses).toEqual(['open', 'closed']);
   });
 
+  it("emits 'connecting' to a listener attached right after connect(), before 'open'", async () => {
+    const { client, statuses } = start();
+    await Promise.resolve();
+    expect(statuses).toEqual(['connecting']);
+    subscribe();
+    expect(statuses).toEqual(['connecting', 'open']);
+    client.close();
+  });
+
+  it('with reconnect: false, a first connection that never opens fails CONNECT_FAILED; one that opened and closed, CONNECTION_LOST', () => {
+    const never = start({ reconnect: false });
+    FakeWebSocket.last().drop();
+    expect(never.errors.map((e) => e.code)).toEqual(['CONNECT_FAILED']);
+    expect(never.client.status).toBe('closed');
+    const opened = start({ reconnect: false });
+    subscribe();
+    FakeWebSocket.last().drop();
+    expect(opened.errors.map((e) => e.code)).toEqual(['CONNECTION_LOST']);
+  });
+
   it('reconnects with backoff after a drop and resumes after the last cursor it received', () => {
     const { client, events, statuses } = start();
     const first = subscribe();
@@ -262,7 +282,7 @@ describe('client construction and tokens', () => {
     expect(errors).toEqual([]); // nothing from the constructor
     await vi.advanceTimersByTimeAsync(0);
     expect(errors.map((e) => [e.code, e.message])).toEqual([['AUTH_FAILED', 'the token function failed: identity provider down']]);
-    expect(statuses).toEqual(['reconnecting']);
+    expect(statuses).toEqual(['connecting', 'reconnecting']);
     expect(FakeWebSocket.instances).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(100);
     expect(errors.map((e) => e.message)).toEqual(['the token function failed: identity provider down', 'the token function failed: still down']);

@@ -38,6 +38,13 @@ describe('the error catalog', () => {
     expect(new root.AuthError('x', { code: 'THREAD_FORBIDDEN' }).code).toBe('THREAD_FORBIDDEN');
   });
 
+  it('a tool timeout is a ToolError (what `callTool` rejects with for every tool failure), built directly or from its code', () => {
+    for (const error of [new root.ToolTimeoutError('lookup', 50), errorFromCode('TOOL_TIMEOUT', 'Tool "lookup" timed out', { details: { tool: 'lookup', timeoutMs: 50 } })]) {
+      expect(error).toBeInstanceOf(root.ToolError);
+      expect(error).toMatchObject({ name: 'ToolTimeoutError', code: 'TOOL_TIMEOUT', tool: 'lookup', status: 504 });
+    }
+  });
+
   it('error frame codes of the gateways are catalog codes', () => {
     for (const code of GATEWAY_ERROR_CODES) expect(isErrorCode(code), code).toBe(true);
     expect(isErrorCode('toString')).toBe(false);
