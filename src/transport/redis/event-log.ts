@@ -82,6 +82,8 @@ export interface RedisEventLogStats {
   epochChanges: number;
   /** Replays completed up to the live tail's position because the tail had read past their end meanwhile. */
   catchUps: number;
+  /** Stream entries transferred from Redis by replays (and their catch-ups), whether or not they were handed over. */
+  replayEntriesRead: number;
   /** Blocking reads issued, entries they returned, and reads that failed (then resumed). */
   reads: number;
   entriesRead: number;
@@ -117,7 +119,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
   private readonly tail: LiveTail<Subscriber>;
   private readonly subscribers = new Set<Subscriber>();
   private closed = false;
-  private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0 };
+  private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0, replayEntriesRead: 0 };
   private readonly requests: RedisRequests;
 
   /**
@@ -453,11 +455,12 @@ export class RedisEventLog implements EventLog, InteractionLog {
       let reply: PageReply;
       try {
         const start = position === undefined ? '-' : `(${position}`;
-        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [stream, meta, start, end, String(count), verify ? position! : '']);
+        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [stream, meta, start, end, String(count), verify ? position! : '', userId]);
       } catch (error) {
         throw toTransportError(error, `Reading thread "${threadId}" from Redis`);
       }
       const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present] = reply;
+      this.counters.replayEntriesRead += raw.length;
       if (owner !== '' && owner !== userId) {
         throw threadForbidden(threadId);
       }

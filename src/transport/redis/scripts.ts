@@ -200,13 +200,19 @@ return 0
  * the first retained entry id, the last generated id, the largest deleted id, and (when asked)
  * whether the entry a client's cursor names is still there.
  *
+ * A thread owned by another user than the reader is answered with its owner alone, before
+ * anything of the stream is looked at: a refusal transfers no entry.
+ *
  * KEYS: stream, meta
- * ARGV: start (`-` or `(<id>`), end (`+` or an id), count, id to look up (or '')
+ * ARGV: start (`-` or `(<id>`), end (`+` or an id), count, id to look up (or ''), reading user
  * Returns {owner|'', epoch|'', firstId|'', lastGeneratedId|'', maxDeletedId, entries, present (1, 0, or -1 when not asked)}.
  */
 export const READ_PAGE_SCRIPT = new LuaScript(`
 local current = redis.call('HMGET', KEYS[2], 'owner', 'epoch')
 local owner, epoch = current[1] or '', current[2] or ''
+if owner ~= '' and owner ~= ARGV[5] then
+  return {owner, '', '', '', '0-0', {}, -1}
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {owner, '', '', '', '0-0', {}, -1}
 end
