@@ -65,6 +65,7 @@ type PageReply = [
   maxDeletedId: string,
   entries: RawStreamEntry[],
   present: number,
+  boundary: string,
 ];
 
 /** Attempts at a consistent replay when retention or a recreated stream moves under it (no-cursor subscriptions). */
@@ -172,7 +173,8 @@ export class RedisEventLog implements EventLog, InteractionLog {
     }
     for (let attempt = 1; ; attempt++) {
       this.assertOpen();
-      const replay = await this.read(threadId, userId, from, '+');
+      // Without a cursor: the newest entries within maxReplayBytes. With one: all that follows it, or a gap.
+      const replay = await this.read(threadId, userId, from, '+', after === undefined ? 'newest' : 'whole');
       if (!replay.ok) {
         if (after !== undefined) return this.gap(threadId, after, replay.reason, replay.message);
         if (attempt < MAX_REPLAY_ATTEMPTS) continue;
@@ -287,7 +289,8 @@ export class RedisEventLog implements EventLog, InteractionLog {
       this.counters.catchUps++;
       let gapFill: ReadOutcome;
       try {
-        gapFill = await this.read(threadId, userId, { epoch: replay.epoch, id: replay.lastId }, upTo);
+        // What the tail read past the replay, within a budget of its own; more: replayed again (or a gap for a cursor).
+        gapFill = await this.read(threadId, userId, { epoch: replay.epoch, id: replay.lastId }, upTo, 'whole');
       } catch (error) {
         // E.g. THREAD_FORBIDDEN: the thread got its owner since the replay. Not left attached.
         this.end(subscriber, undefined, false);
@@ -440,8 +443,14 @@ export class RedisEventLog implements EventLog, InteractionLog {
    * Reads a thread's entries after `from` up to `end` (`+` or an id), in pages, each page
    * atomically with the state needed to prove nothing after `from` is missing. Only the
    * requesting user's entries are returned; a thread owned by another user throws `AuthError`.
+   *
+   * At most `maxReplayBytes` of entry JSON is read: the first page's script measures the range
+   * from its end back and pins `end` to the stream's last id then. `window` says what happens
+   * when the range does not fit: `newest` reads only the newest entries that do (the older ones
+   * count as trimmed, as the memory log's `maxBytesPerThread` would have), `whole` answers a
+   * `trimmed` outcome (a cursor's successors are all replayed or none).
    */
-  private async read(threadId: string, userId: string, from: ReadFrom, end: string): Promise<ReadOutcome> {
+  private async read(threadId: string, userId: string, from: ReadFrom, end: string, window: 'newest' | 'whole'): Promise<ReadOutcome> {
     const stream = this.keys.stream(threadId);
     const meta = this.keys.meta(threadId);
     const entries: RedisLogEntry[] = [];
@@ -455,11 +464,22 @@ export class RedisEventLog implements EventLog, InteractionLog {
       let reply: PageReply;
       try {
         const start = position === undefined ? '-' : `(${position}`;
-        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [stream, meta, start, end, String(count), verify ? position! : '', userId]);
+        const budget = page === 0 ? String(this.options.maxReplayBytes) : '';
+        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [
+          stream,
+          meta,
+          start,
+          end,
+          String(count),
+          verify ? position! : '',
+          userId,
+          budget,
+          window === 'whole' ? '1' : '',
+        ]);
       } catch (error) {
         throw toTransportError(error, `Reading thread "${threadId}" from Redis`);
       }
-      const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present] = reply;
+      const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present, boundary] = reply;
       this.counters.replayEntriesRead += raw.length;
       if (owner !== '' && owner !== userId) {
         throw threadForbidden(threadId);
@@ -471,6 +491,17 @@ export class RedisEventLog implements EventLog, InteractionLog {
         const problem = checkPosition(position, epoch, metaEpoch, firstId, lastGenerated, maxDeleted, verify ? present : -1);
         if (problem) return problem;
         verify = false;
+      }
+      if (page === 0) {
+        if (boundary !== '') {
+          if (window === 'whole') {
+            return { ok: false, reason: 'trimmed', message: `the events after this cursor exceed what a replay may hold (maxReplayBytes ${this.options.maxReplayBytes})` };
+          }
+          // The boundary and everything before it are outside the window: read after it.
+          position = boundary;
+        }
+        // Entries appended from now on are the live tail's: the replay stays within the budget measured.
+        if (end === '+' && lastGenerated !== '') end = lastGenerated;
       }
       for (const item of raw) {
         const entry = readEntry(item, this.options.validate, tag);
