@@ -2,6 +2,10 @@ import { beforeAll, expect, it } from 'vitest';
 import { nanoid } from 'nanoid';
 import type { AgentEvent, LogEntry } from '../../src/index.js';
 import { RedisEventLog, type RedisEventLogOptions } from '../../src/transport/redis/index.js';
+import { READ_PAGE_SCRIPT } from '../../src/transport/redis/scripts.js';
+import { WebSocketGateway } from '../../src/transport/websocket/index.js';
+import { startGateway as startSse } from '../helpers/sse-server.js';
+import { authenticate, follow } from '../helpers/ws-harness.js';
 import { Collector, REDIS_URL, describeWithRedis, probeRedis, useRedisLogs } from '../helpers/redis-env.js';
 import { until } from '../helpers/wait.js';
 
@@ -170,5 +174,144 @@ describeWithRedis('Redis log: bounded replays (real Redis)', availability, () =>
     expect(fresh.cursor).toBe(listener.entries[0]!.cursor);
     const before = await reader.subscribe({ userId: 'alice', threadId, after: sub.replay[0]!.cursor }, new Collector());
     expect(before).toMatchObject({ status: 'history_gap', gap: { reason: 'trimmed' } });
+  });
+
+  /**
+   * Holds the log's replay page reads of `userId` (the script's reading-user argument) until
+   * `open()`; records the stream of each held read, in the order they were issued.
+   */
+  function holdReplaysOf(reader: RedisEventLog, userId: string) {
+    const main = (reader as unknown as { main: { send: (command: string[]) => Promise<unknown> } }).main;
+    const send = main.send.bind(main);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const streams: string[] = [];
+    main.send = async (command: string[]) => {
+      // EVALSHA sha 2 stream meta start end count lookup user budget whole
+      const script = command[1] === READ_PAGE_SCRIPT.sha || command[1] === READ_PAGE_SCRIPT.source;
+      if ((command[0] === 'EVALSHA' || command[0] === 'EVAL') && script && command[9] === userId) {
+        streams.push(command[3]!);
+        await gate;
+      }
+      return send(command);
+    };
+    return { streams, open };
+  }
+
+  it("one user's replays take turns (maxConcurrentReplaysPerUser) and past maxQueuedReplaysPerUser are refused TOO_MANY_REPLAYS; another user's subscribe and live events are not delayed", async () => {
+    const threads = Array.from({ length: 5 }, (_, i) => `turn-${i}-${nanoid(6)}`);
+    const written = await Promise.all(threads.map((threadId) => fill('alice', threadId, 3)));
+    const bobThread = `bob-${nanoid(6)}`;
+    await fill('bob', bobThread, 2);
+    const reader = log({ maxConcurrentReplaysPerUser: 2, maxQueuedReplaysPerUser: 3 });
+    await reader.connect();
+    const held = holdReplaysOf(reader, 'alice');
+    const settled: boolean[] = [];
+    const subscribes = threads.map((threadId, i) => {
+      settled[i] = false;
+      return reader.subscribe({ userId: 'alice', threadId }, new Collector()).finally(() => (settled[i] = true));
+    });
+    // A failing assertion below must not leave them unhandled when the log closes.
+    for (const subscribe of subscribes) subscribe.catch(() => undefined);
+    // Two read (held in Redis's path), three wait their turn.
+    await until(() => held.streams.length === 2 && reader.stats().replaysWaiting === 3);
+    expect(reader.stats()).toMatchObject({ replaysActive: 2, replaysWaiting: 3, replaysQueued: 3 });
+    await expect(reader.subscribe({ userId: 'alice', threadId: threads[0]! }, new Collector())).rejects.toMatchObject({
+      name: 'TransportError',
+      code: 'TOO_MANY_REPLAYS',
+      retryable: true,
+    });
+    expect(reader.stats().replaysRefused).toBe(1);
+    // Bob is served meanwhile: his replay, then a live event, while none of alice's has completed.
+    const bob = new Collector();
+    const bobSub = await reader.subscribe({ userId: 'bob', threadId: bobThread }, bob);
+    if (bobSub.status !== 'subscribed') throw new Error(bobSub.status);
+    expect(bobSub.replay).toHaveLength(2);
+    const live = thinking('bob', bobThread, bobSub.replay[0]!.event.runId, 99);
+    await transport().send(live);
+    await until(() => bob.entries.length === 1);
+    expect(bob.events.map((event) => event.id)).toEqual([live.id]);
+    expect(settled).toEqual([false, false, false, false, false]);
+    expect(held.streams).toHaveLength(2);
+    bobSub.subscription.close();
+    held.open();
+    const results = await Promise.all(subscribes);
+    // Each got its whole thread; the waiting ones read in the order they asked.
+    results.forEach((result, i) => {
+      if (result.status !== 'subscribed') throw new Error(result.status);
+      expect(result.replay.map((entry) => entry.event.id)).toEqual(written[i]!.map((event) => event.id));
+      result.subscription.close();
+    });
+    expect(held.streams.slice(2)).toEqual(threads.slice(2).map((threadId) => reader.keys.stream(threadId)));
+    expect(reader.stats()).toMatchObject({ replaysActive: 0, replaysWaiting: 0 });
+  });
+
+  it('closing the log refuses the replays waiting for a turn', async () => {
+    const threadId = `close-${nanoid(6)}`;
+    await fill('alice', threadId, 2);
+    const reader = log({ maxConcurrentReplaysPerUser: 1 });
+    await reader.connect();
+    const held = holdReplaysOf(reader, 'alice');
+    const first = reader.subscribe({ userId: 'alice', threadId }, new Collector());
+    const second = reader.subscribe({ userId: 'alice', threadId }, new Collector());
+    await until(() => held.streams.length === 1 && reader.stats().replaysWaiting === 1);
+    const closing = reader.close();
+    await expect(second).rejects.toMatchObject({ code: 'TRANSPORT_CLOSED' });
+    held.open();
+    await first.catch(() => undefined);
+    await closing;
+  });
+
+  it('through the gateways: a refused replay is SSE 503 SUBSCRIBE_FAILED with Retry-After and a WebSocket error the client recovers from; the client then gets the newest window and live events', async () => {
+    const threadId = `gw-${nanoid(6)}`;
+    await fill('alice', threadId, 40, 200);
+    const all = await everything(threadId);
+    const budget = 2_000;
+    const window = newestWithin(all, budget);
+    expect(window.length).toBeGreaterThan(2);
+    expect(window.length).toBeLessThan(all.length);
+    const bobThread = `gw-bob-${nanoid(6)}`;
+    const [bobFirst] = await fill('bob', bobThread, 1);
+    const shared = transport({ log: { maxReplayBytes: budget, maxConcurrentReplaysPerUser: 1, maxQueuedReplaysPerUser: 0 } });
+    const reader = shared.eventLog();
+    await reader.connect();
+    const ws = new WebSocketGateway({ authenticate, log: shared });
+    const { url } = await ws.listen(0, '127.0.0.1');
+    closers.push(() => ws.close());
+    const sse = await startSse({ log: reader });
+    closers.push(() => sse.close());
+    const held = holdReplaysOf(reader, 'alice');
+    // Alice's one turn is taken (and held in Redis's path).
+    const taking = reader.subscribe({ userId: 'alice', threadId }, new Collector());
+    taking.catch(() => undefined);
+    await until(() => held.streams.length === 1);
+    const refused = await fetch(sse.url(threadId, 'alice'));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    const body = await refused.text();
+    expect(body).toContain('SUBSCRIBE_FAILED');
+    expect(body).toContain('TOO_MANY_REPLAYS');
+    const alice = follow(url, 'alice', threadId);
+    closers.push(async () => alice.client.close());
+    const bob = follow(url, 'bob', bobThread);
+    closers.push(async () => bob.client.close());
+    await until(() => alice.errors.some((error) => error.code === 'SUBSCRIBE_FAILED'));
+    expect(alice.errors.find((error) => error.code === 'SUBSCRIBE_FAILED')!.message).toContain('TOO_MANY_REPLAYS');
+    // Bob is served while alice waits: his replay and a live event.
+    await until(() => bob.events.length === 1);
+    const bobLive = thinking('bob', bobThread, bobFirst!.runId, 2);
+    await shared.send(bobLive);
+    await until(() => bob.events.length === 2);
+    expect(bob.events.map((event) => event.id)).toEqual([bobFirst!.id, bobLive.id]);
+    expect(alice.events).toEqual([]);
+    held.open();
+    const first = await taking;
+    if (first.status === 'subscribed') first.subscription.close();
+    // The client reconnects on its own and gets the newest entries within the budget, then live ones.
+    await until(() => alice.events.length >= window.length);
+    const live = thinking('alice', threadId, all[0]!.event.runId, 1000);
+    await shared.send(live);
+    await until(() => alice.events.length === window.length + 1);
+    expect(alice.events.map((event) => event.id)).toEqual([...window.map((entry) => entry.event.id), live.id]);
   });
 });

@@ -21,6 +21,7 @@ import { READ_PAGE_SCRIPT } from './scripts.js';
 import { StreamTail, type LiveTail, type TailedThread, type TailHooks } from './tail.js';
 import { GroupedTail } from './tail-groups.js';
 import { RedisRequests } from './answers.js';
+import { ReplayTurns } from './replay-turns.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
@@ -83,6 +84,12 @@ export interface RedisEventLogStats {
   epochChanges: number;
   /** Replays completed up to the live tail's position because the tail had read past their end meanwhile. */
   catchUps: number;
+  /** Replays reading from Redis now, and replays waiting for their user's turn (`maxConcurrentReplaysPerUser`). */
+  replaysActive: number;
+  replaysWaiting: number;
+  /** Replays that waited for their user's turn, and those refused because too many waited (`TOO_MANY_REPLAYS`). */
+  replaysQueued: number;
+  replaysRefused: number;
   /** Stream entries transferred from Redis by replays (and their catch-ups), whether or not they were handed over. */
   replayEntriesRead: number;
   /** Blocking reads issued, entries they returned, and reads that failed (then resumed). */
@@ -122,6 +129,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
   private closed = false;
   private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0, replayEntriesRead: 0 };
   private readonly requests: RedisRequests;
+  private readonly turns: ReplayTurns;
 
   /**
    * @param connection Share this connection for non-blocking commands (it stays open on `close()`).
@@ -133,6 +141,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
     this.ownsMain = connection === undefined;
     this.main = connection ?? new RedisConnection(this.options, 'agentwire-log');
     this.requests = new RedisRequests(this.main, this.keys);
+    this.turns = new ReplayTurns(this.options.maxConcurrentReplaysPerUser, this.options.maxQueuedReplaysPerUser);
     const hooks: TailHooks<Subscriber> = {
       onEntries: (thread, entries) => {
         const owner = thread.owner;
@@ -171,6 +180,23 @@ export class RedisEventLog implements EventLog, InteractionLog {
       if (cursor.tag !== threadTag(threadId)) return this.gap(threadId, after, 'unknown_cursor', 'cursor belongs to another thread');
       from = { epoch: cursor.epoch, id: cursor.id, verify: true };
     }
+    this.assertOpen();
+    // One user's replays take turns (maxConcurrentReplaysPerUser); other users' do not wait for them.
+    const giveBack = await this.turns.take(userId);
+    try {
+      return await this.replayAndFollow(threadId, userId, after, from, listener);
+    } finally {
+      giveBack();
+    }
+  }
+
+  private async replayAndFollow(
+    threadId: string,
+    userId: string,
+    after: string | undefined,
+    from: ReadFrom,
+    listener: LogListener,
+  ): Promise<SubscribeResult> {
     for (let attempt = 1; ; attempt++) {
       this.assertOpen();
       // Without a cursor: the newest entries within maxReplayBytes. With one: all that follows it, or a gap.
@@ -219,10 +245,15 @@ export class RedisEventLog implements EventLog, InteractionLog {
   }
 
   stats(): RedisEventLogStats {
+    const turns = this.turns.counts;
     return {
       threads: this.tail.threadCount,
       subscribers: this.subscribers.size,
       ...this.counters,
+      replaysActive: turns.active,
+      replaysWaiting: turns.waiting,
+      replaysQueued: this.turns.waited,
+      replaysRefused: this.turns.refused,
       reads: this.tail.reads,
       entriesRead: this.tail.entriesRead,
       readFailures: this.tail.readFailures,
@@ -245,6 +276,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.turns.refuseAll(new TransportError('RedisEventLog is closed', { code: 'TRANSPORT_CLOSED', retryable: false }));
     for (const subscriber of [...this.subscribers]) this.end(subscriber, undefined);
     await this.tail.close();
     if (this.ownsMain) await this.main.close();
