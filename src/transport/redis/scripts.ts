@@ -203,7 +203,8 @@ return 0
  * A thread owned by another user than the reader is answered with its owner alone, before
  * anything of the stream is looked at: a refusal transfers no entry.
  *
- * With a byte budget (the first page of a replay), the script first walks the requested range
+ * With a byte budget (the first page of a replay), unless the whole stream takes less memory
+ * than the budget (`MEMORY USAGE`), the script walks the requested range
  * back from its end (`XREVRANGE`, pages of 64), summing the length of each entry's event JSON
  * (field `e`, UTF-8 bytes), and stops at the first entry that would take the sum past the budget:
  * that entry is the window's boundary, and the page is read after it (only the newest entries
@@ -238,7 +239,11 @@ if ARGV[4] ~= '' then
   present = #redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4])
 end
 local boundary = ''
-if ARGV[6] ~= '' then
+-- The whole stream's memory (SAMPLES 0: every node counted, no estimate) is an upper bound of its
+-- entries' JSON: within the budget, no walk is needed (the usual case). A server that refuses the
+-- command is walked.
+local size = ARGV[6] ~= '' and redis.pcall('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0')
+if ARGV[6] ~= '' and not (type(size) == 'number' and size <= tonumber(ARGV[6])) then
   local budget, total, upper = tonumber(ARGV[6]), 0, ARGV[2]
   while boundary == '' do
     local page = redis.call('XREVRANGE', KEYS[1], upper, ARGV[1], 'COUNT', 64)
