@@ -116,6 +116,12 @@ export interface RedisEventLogStats {
  *   malformed one, one past the end, or one naming an entry the stream never had `unknown_cursor`.
  * - Replay hands over to live with no gap and no duplicate: each subscriber remembers the last
  *   id it was given and drops anything at or before it.
+ * - A replay is bounded like the memory log's retention: at most `maxReplayBytes` of entry JSON,
+ *   the newest (without a cursor; an entry larger than that alone is live-only), or all of a
+ *   cursor's successors, else `history_gap` (`trimmed`). A refused subscribe reads no entry.
+ * - One user's replays take turns (`maxConcurrentReplaysPerUser` at once, FIFO, at most
+ *   `maxQueuedReplaysPerUser` waiting, then `TransportError` `TOO_MANY_REPLAYS`); other users'
+ *   replays never wait for them.
  */
 export class RedisEventLog implements EventLog, InteractionLog {
   readonly options: ResolvedEventLogOptions;
