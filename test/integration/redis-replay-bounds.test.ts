@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
 import { nanoid } from 'nanoid';
 import type { AgentEvent, LogEntry } from '../../src/index.js';
@@ -313,5 +314,45 @@ describeWithRedis('Redis log: bounded replays (real Redis)', availability, () =>
     await shared.send(live);
     await until(() => alice.events.length === window.length + 1);
     expect(alice.events.map((event) => event.id)).toEqual([...window.map((entry) => entry.event.id), live.id]);
+  });
+
+  it('property: for any entry sizes, budget and cursor, a replay is the newest entries within the budget, or all successors of the cursor, or trimmed', async () => {
+    const writer = transport();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 8, max: 3_000 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 40_000 }),
+        fc.nat(),
+        async (sizes, budget, at) => {
+          const threadId = `prop-${nanoid(8)}`;
+          const runId = `thread_${threadId}_run_${Date.now()}_${nanoid(6)}`;
+          await Promise.all(sizes.map((size, i) => writer.send(thinking('alice', threadId, runId, i + 1, size))));
+          const all = await everything(threadId);
+          expect(all).toHaveLength(sizes.length);
+          const bounded = new RedisEventLog({ url: REDIS_URL, keyPrefix: prefix, maxReplayBytes: budget, readCount: 5 });
+          try {
+            const fresh = await bounded.subscribe({ userId: 'alice', threadId }, new Collector());
+            if (fresh.status !== 'subscribed') throw new Error(fresh.status);
+            fresh.subscription.close();
+            expect(fresh.replay.map((entry) => entry.event.id)).toEqual(newestWithin(all, budget).map((entry) => entry.event.id));
+            expect(fresh.cursor).toBe(all.at(-1)!.cursor);
+            const index = at % all.length;
+            const successors = all.slice(index + 1);
+            const bytes = successors.reduce((sum, entry) => sum + Buffer.byteLength(entry.json!), 0);
+            const resumed = await bounded.subscribe({ userId: 'alice', threadId, after: all[index]!.cursor }, new Collector());
+            if (bytes <= budget) {
+              if (resumed.status !== 'subscribed') throw new Error(JSON.stringify(resumed));
+              resumed.subscription.close();
+              expect(resumed.replay.map((entry) => entry.event.id)).toEqual(successors.map((entry) => entry.event.id));
+            } else {
+              expect(resumed).toMatchObject({ status: 'history_gap', gap: { reason: 'trimmed' } });
+            }
+          } finally {
+            await bounded.close();
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });
