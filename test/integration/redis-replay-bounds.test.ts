@@ -7,6 +7,8 @@ import { READ_PAGE_SCRIPT } from '../../src/transport/redis/scripts.js';
 import { WebSocketGateway } from '../../src/transport/websocket/index.js';
 import { startGateway as startSse } from '../helpers/sse-server.js';
 import { authenticate, follow } from '../helpers/ws-harness.js';
+import { startChatServer } from '../helpers/ai-chat.js';
+import { MemoryRunQueue } from '../../src/runs/index.js';
 import { Collector, REDIS_URL, describeWithRedis, probeRedis, useRedisLogs } from '../helpers/redis-env.js';
 import { until } from '../helpers/wait.js';
 
@@ -354,5 +356,33 @@ describeWithRedis('Redis log: bounded replays (real Redis)', availability, () =>
       ),
       { numRuns: 25 },
     );
+  });
+
+  it("useChat's resume (GET /api/chat/:id/stream) refused for too many replays is 503 SUBSCRIBE_FAILED with Retry-After, and answers once the turn is free", async () => {
+    const threadId = `chat-${nanoid(6)}`;
+    await fill('alice', threadId, 3);
+    const shared = transport({ log: { maxConcurrentReplaysPerUser: 1, maxQueuedReplaysPerUser: 0 } });
+    const reader = shared.eventLog();
+    await reader.connect();
+    const queue = new MemoryRunQueue({});
+    closers.push(() => queue.close());
+    const chat = await startChatServer({ agent: 'weather', queue, log: shared, heartbeatIntervalMs: 0 });
+    closers.push(() => chat.close());
+    const held = holdReplaysOf(reader, 'alice');
+    const taking = reader.subscribe({ userId: 'alice', threadId }, new Collector());
+    taking.catch(() => undefined);
+    await until(() => held.streams.length === 1);
+    const resume = () => fetch(`${chat.url}/api/chat/${threadId}/stream`, { headers: { authorization: 'Bearer alice-token' } });
+    const refused = await resume();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    const body = await refused.text();
+    expect(body).toContain('SUBSCRIBE_FAILED');
+    expect(body).toContain('TOO_MANY_REPLAYS');
+    held.open();
+    const first = await taking;
+    if (first.status === 'subscribed') first.subscription.close();
+    // No run under way in the thread (only thinking events of a run without a start): nothing to resume.
+    expect((await resume()).status).toBe(204);
   });
 });
