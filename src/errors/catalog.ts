@@ -52,6 +52,7 @@ export const ERROR_CATALOG = {
   REPLAY_UNSTABLE: { owner: 'TransportError', status: 503, summary: 'A replay kept being overtaken by retention or growth.' },
   SUBSCRIBE_RACE: { owner: 'TransportError', status: 503, summary: 'A thread changed while subscribing; try again.' },
   SUBSCRIBER_OVERFLOW: { owner: 'TransportError', status: 503, summary: 'Too many live entries arrived while a replay was completed.' },
+  TOO_MANY_REPLAYS: { owner: 'TransportError', status: 429, summary: "A user has as many replays reading the Redis log and waiting for their turn as allowed (maxConcurrentReplaysPerUser, maxQueuedReplaysPerUser); retry shortly." },
   CONNECT_FAILED: { owner: 'TransportError', status: 503, summary: 'The client could not open a connection.' },
   CONNECTION_LOST: { owner: 'TransportError', status: 503, summary: 'The connection closed and reconnecting is disabled.' },
   RECONNECT_FAILED: { owner: 'TransportError', status: 503, summary: 'The client gave up reconnecting.' },

@@ -150,12 +150,7 @@ export abstract class FollowerCore implements LogListener {
       this.early = undefined;
       // What the log threw is read guarded: a value that throws when looked at is a failure like any other.
       if (isInstance(error, AuthError)) throw threadForbidden(threadId, error);
-      // A fixed message: the log's own may name its internals (a Redis URL, its bounds); it stays the `cause`, for `onError`.
-      const retryable = agentwireCode(error) !== undefined && readField(error as object, 'retryable') === true;
-      throw new GatewayError('SUBSCRIBE_FAILED', `Could not subscribe to the thread: ${subscribeFailure(error)}`, {
-        cause: error,
-        ...(retryable && { headers: { 'Retry-After': '1' } }),
-      });
+      throw subscribeFailed(error, 'Could not subscribe to the thread');
     }
     if (result.status === 'history_gap') {
       this.state = 'closed';
@@ -374,8 +369,26 @@ function entryId(entry: LogEntry): string {
  * (the log's own message may name its internals: a Redis URL, its bounds).
  */
 export function subscribeFailure(error: unknown): string {
-  if (agentwireCode(error) === 'TOO_MANY_THREADS') {
+  const code = agentwireCode(error);
+  if (code === 'TOO_MANY_THREADS') {
     return 'the event log holds as many threads as it may (TOO_MANY_THREADS); a new thread opens once idle ones expire';
   }
+  if (code === 'TOO_MANY_REPLAYS') {
+    return 'this user has as many replays of the event log under way as allowed (TOO_MANY_REPLAYS); retry shortly';
+  }
   return 'the event log failed; retry later';
+}
+
+/**
+ * `GatewayError` `SUBSCRIBE_FAILED` (503) for what a log threw at a subscribe, `what` first, then
+ * the fixed phrase of `subscribeFailure` (the log's own message may name its internals; it stays
+ * the `cause`, for `onError`), with `Retry-After: 1` when the log's error is retryable.
+ */
+export function subscribeFailed(error: unknown, what: string): GatewayError {
+  // What the log threw is read guarded: a value that throws when looked at is a failure like any other.
+  const retryable = agentwireCode(error) !== undefined && readField(error as object, 'retryable') === true;
+  return new GatewayError('SUBSCRIBE_FAILED', `${what}: ${subscribeFailure(error)}`, {
+    cause: error,
+    ...(retryable && { headers: { 'Retry-After': '1' } }),
+  });
 }

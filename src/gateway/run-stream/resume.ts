@@ -1,7 +1,8 @@
-import { AuthError, GatewayError } from '../../errors/index.js';
+import { AuthError } from '../../errors/index.js';
 import type { EventLog, HistoryGap, HistoryGapReason, LogEntry } from '../../transport/types.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
 import { isInstance } from '../../errors/guards.js';
+import { subscribeFailed } from '../follower.js';
 
 /** Where a resuming client is: after the entry with `cursor`, or inside it after `skip` of its frames. */
 export interface ResumePosition {
@@ -53,7 +54,7 @@ export async function planResume(
       verdict = await log.subscribe({ userId, threadId, after: position.cursor }, NOOP_LISTENER);
     } catch (error) {
       if (isInstance(error, AuthError)) throw threadForbidden(threadId, error);
-      throw new GatewayError('SUBSCRIBE_FAILED', 'Could not read the thread; retry later', { cause: error });
+      throw subscribeFailed(error, 'Could not read the thread');
     }
     if (verdict.status === 'history_gap') return { kind: 'gap', gap: verdict.gap };
     verdict.subscription.close();
@@ -101,7 +102,7 @@ export async function latestActiveRun(log: EventLog, userId: string, threadId: s
     result = await log.subscribe({ userId, threadId }, NOOP_LISTENER);
   } catch (error) {
     if (isInstance(error, AuthError)) throw threadForbidden(threadId, error);
-    throw new GatewayError('SUBSCRIBE_FAILED', 'Could not read the thread; retry later', { cause: error });
+    throw subscribeFailed(error, 'Could not read the thread');
   }
   if (result.status !== 'subscribed') return undefined;
   result.subscription.close();

@@ -21,6 +21,7 @@ import { READ_PAGE_SCRIPT } from './scripts.js';
 import { StreamTail, type LiveTail, type TailedThread, type TailHooks } from './tail.js';
 import { GroupedTail } from './tail-groups.js';
 import { RedisRequests } from './answers.js';
+import { ReplayTurns } from './replay-turns.js';
 import type { AnswerInput, AnswerReceipt, InteractionLog, PendingRequest } from '../interaction.js';
 import type { UserAnsweredEvent } from '../../events/schema.js';
 import { threadForbidden } from '../../errors/thread-forbidden.js';
@@ -65,6 +66,7 @@ type PageReply = [
   maxDeletedId: string,
   entries: RawStreamEntry[],
   present: number,
+  boundary: string,
 ];
 
 /** Attempts at a consistent replay when retention or a recreated stream moves under it (no-cursor subscriptions). */
@@ -82,6 +84,14 @@ export interface RedisEventLogStats {
   epochChanges: number;
   /** Replays completed up to the live tail's position because the tail had read past their end meanwhile. */
   catchUps: number;
+  /** Replays reading from Redis now, and replays waiting for their user's turn (`maxConcurrentReplaysPerUser`). */
+  replaysActive: number;
+  replaysWaiting: number;
+  /** Replays that waited for their user's turn, and those refused because too many waited (`TOO_MANY_REPLAYS`). */
+  replaysQueued: number;
+  replaysRefused: number;
+  /** Stream entries transferred from Redis by replays (and their catch-ups), whether or not they were handed over. */
+  replayEntriesRead: number;
   /** Blocking reads issued, entries they returned, and reads that failed (then resumed). */
   reads: number;
   entriesRead: number;
@@ -106,6 +116,12 @@ export interface RedisEventLogStats {
  *   malformed one, one past the end, or one naming an entry the stream never had `unknown_cursor`.
  * - Replay hands over to live with no gap and no duplicate: each subscriber remembers the last
  *   id it was given and drops anything at or before it.
+ * - A replay is bounded like the memory log's retention: at most `maxReplayBytes` of entry JSON,
+ *   the newest (without a cursor; an entry larger than that alone is live-only), or all of a
+ *   cursor's successors, else `history_gap` (`trimmed`). A refused subscribe reads no entry.
+ * - One user's replays take turns (`maxConcurrentReplaysPerUser` at once, FIFO, at most
+ *   `maxQueuedReplaysPerUser` waiting, then `TransportError` `TOO_MANY_REPLAYS`); other users'
+ *   replays never wait for them.
  */
 export class RedisEventLog implements EventLog, InteractionLog {
   readonly options: ResolvedEventLogOptions;
@@ -117,8 +133,9 @@ export class RedisEventLog implements EventLog, InteractionLog {
   private readonly tail: LiveTail<Subscriber>;
   private readonly subscribers = new Set<Subscriber>();
   private closed = false;
-  private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0 };
+  private counters = { isolationDrops: 0, invalidEntries: 0, epochChanges: 0, catchUps: 0, replayEntriesRead: 0 };
   private readonly requests: RedisRequests;
+  private readonly turns: ReplayTurns;
 
   /**
    * @param connection Share this connection for non-blocking commands (it stays open on `close()`).
@@ -130,6 +147,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
     this.ownsMain = connection === undefined;
     this.main = connection ?? new RedisConnection(this.options, 'agentwire-log');
     this.requests = new RedisRequests(this.main, this.keys);
+    this.turns = new ReplayTurns(this.options.maxConcurrentReplaysPerUser, this.options.maxQueuedReplaysPerUser);
     const hooks: TailHooks<Subscriber> = {
       onEntries: (thread, entries) => {
         const owner = thread.owner;
@@ -168,9 +186,27 @@ export class RedisEventLog implements EventLog, InteractionLog {
       if (cursor.tag !== threadTag(threadId)) return this.gap(threadId, after, 'unknown_cursor', 'cursor belongs to another thread');
       from = { epoch: cursor.epoch, id: cursor.id, verify: true };
     }
+    this.assertOpen();
+    // One user's replays take turns (maxConcurrentReplaysPerUser); other users' do not wait for them.
+    const giveBack = await this.turns.take(userId);
+    try {
+      return await this.replayAndFollow(threadId, userId, after, from, listener);
+    } finally {
+      giveBack();
+    }
+  }
+
+  private async replayAndFollow(
+    threadId: string,
+    userId: string,
+    after: string | undefined,
+    from: ReadFrom,
+    listener: LogListener,
+  ): Promise<SubscribeResult> {
     for (let attempt = 1; ; attempt++) {
       this.assertOpen();
-      const replay = await this.read(threadId, userId, from, '+');
+      // Without a cursor: the newest entries within maxReplayBytes. With one: all that follows it, or a gap.
+      const replay = await this.read(threadId, userId, from, '+', after === undefined ? 'newest' : 'whole');
       if (!replay.ok) {
         if (after !== undefined) return this.gap(threadId, after, replay.reason, replay.message);
         if (attempt < MAX_REPLAY_ATTEMPTS) continue;
@@ -215,10 +251,15 @@ export class RedisEventLog implements EventLog, InteractionLog {
   }
 
   stats(): RedisEventLogStats {
+    const turns = this.turns.counts;
     return {
       threads: this.tail.threadCount,
       subscribers: this.subscribers.size,
       ...this.counters,
+      replaysActive: turns.active,
+      replaysWaiting: turns.waiting,
+      replaysQueued: this.turns.waited,
+      replaysRefused: this.turns.refused,
       reads: this.tail.reads,
       entriesRead: this.tail.entriesRead,
       readFailures: this.tail.readFailures,
@@ -241,6 +282,7 @@ export class RedisEventLog implements EventLog, InteractionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.turns.refuseAll(new TransportError('RedisEventLog is closed', { code: 'TRANSPORT_CLOSED', retryable: false }));
     for (const subscriber of [...this.subscribers]) this.end(subscriber, undefined);
     await this.tail.close();
     if (this.ownsMain) await this.main.close();
@@ -285,7 +327,8 @@ export class RedisEventLog implements EventLog, InteractionLog {
       this.counters.catchUps++;
       let gapFill: ReadOutcome;
       try {
-        gapFill = await this.read(threadId, userId, { epoch: replay.epoch, id: replay.lastId }, upTo);
+        // What the tail read past the replay, within a budget of its own; more: replayed again (or a gap for a cursor).
+        gapFill = await this.read(threadId, userId, { epoch: replay.epoch, id: replay.lastId }, upTo, 'whole');
       } catch (error) {
         // E.g. THREAD_FORBIDDEN: the thread got its owner since the replay. Not left attached.
         this.end(subscriber, undefined, false);
@@ -438,8 +481,14 @@ export class RedisEventLog implements EventLog, InteractionLog {
    * Reads a thread's entries after `from` up to `end` (`+` or an id), in pages, each page
    * atomically with the state needed to prove nothing after `from` is missing. Only the
    * requesting user's entries are returned; a thread owned by another user throws `AuthError`.
+   *
+   * At most `maxReplayBytes` of entry JSON is read: the first page's script measures the range
+   * from its end back and pins `end` to the stream's last id then. `window` says what happens
+   * when the range does not fit: `newest` reads only the newest entries that do (the older ones
+   * count as trimmed, as the memory log's `maxBytesPerThread` would have), `whole` answers a
+   * `trimmed` outcome (a cursor's successors are all replayed or none).
    */
-  private async read(threadId: string, userId: string, from: ReadFrom, end: string): Promise<ReadOutcome> {
+  private async read(threadId: string, userId: string, from: ReadFrom, end: string, window: 'newest' | 'whole'): Promise<ReadOutcome> {
     const stream = this.keys.stream(threadId);
     const meta = this.keys.meta(threadId);
     const entries: RedisLogEntry[] = [];
@@ -453,11 +502,23 @@ export class RedisEventLog implements EventLog, InteractionLog {
       let reply: PageReply;
       try {
         const start = position === undefined ? '-' : `(${position}`;
-        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [stream, meta, start, end, String(count), verify ? position! : '']);
+        const budget = page === 0 ? String(this.options.maxReplayBytes) : '';
+        reply = await READ_PAGE_SCRIPT.run<PageReply>(this.main, 2, [
+          stream,
+          meta,
+          start,
+          end,
+          String(count),
+          verify ? position! : '',
+          userId,
+          budget,
+          window === 'whole' ? '1' : '',
+        ]);
       } catch (error) {
         throw toTransportError(error, `Reading thread "${threadId}" from Redis`);
       }
-      const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present] = reply;
+      const [owner, metaEpoch, firstId, lastGenerated, maxDeleted, raw, present, boundary] = reply;
+      this.counters.replayEntriesRead += raw.length;
       if (owner !== '' && owner !== userId) {
         throw threadForbidden(threadId);
       }
@@ -468,6 +529,17 @@ export class RedisEventLog implements EventLog, InteractionLog {
         const problem = checkPosition(position, epoch, metaEpoch, firstId, lastGenerated, maxDeleted, verify ? present : -1);
         if (problem) return problem;
         verify = false;
+      }
+      if (page === 0) {
+        if (boundary !== '') {
+          if (window === 'whole') {
+            return { ok: false, reason: 'trimmed', message: `the events after this cursor exceed what a replay may hold (maxReplayBytes ${this.options.maxReplayBytes})` };
+          }
+          // The boundary and everything before it are outside the window: read after it.
+          position = boundary;
+        }
+        // Entries appended from now on are the live tail's: the replay stays within the budget measured.
+        if (end === '+' && lastGenerated !== '') end = lastGenerated;
       }
       for (const item of raw) {
         const entry = readEntry(item, this.options.validate, tag);

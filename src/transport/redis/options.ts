@@ -65,6 +65,26 @@ export interface RedisEventLogOptions extends RedisConnectionOptions {
    * subscription is closed (the client resumes from its cursor). Default 50,000.
    */
   maxPendingPerSubscriber?: number;
+  /**
+   * Event JSON (UTF-8 bytes, as stored) one replay may read from Redis, like the memory log's
+   * `maxBytesPerThread`: a subscription without a cursor replays the newest entries that fit
+   * (older ones count as trimmed; an entry larger than this alone is delivered live but never
+   * replayed), and a cursor whose successors do not fit gets `history_gap` (`trimmed`). Measured
+   * in Redis, atomically with the replay's first page. The entries the live tail read past the
+   * replay meanwhile are caught up within a budget as large again. Default 8 MiB (8,388,608).
+   */
+  maxReplayBytes?: number;
+  /**
+   * Replays (subscribes and resumes) one user may have reading from Redis at once in this
+   * process; further ones wait their turn, first come first served, without delaying other
+   * users. Default 2.
+   */
+  maxConcurrentReplaysPerUser?: number;
+  /**
+   * Replays of one user waiting for their turn; one more is refused with `TransportError`
+   * `TOO_MANY_REPLAYS` (retryable; gateways answer it as `SUBSCRIBE_FAILED`, 503 with `Retry-After`). Default 64.
+   */
+  maxQueuedReplaysPerUser?: number;
 }
 
 /** The write side: what agents' bridges send through. */
@@ -159,6 +179,9 @@ function resolveReadOptions(
     validate: given(options.validate, true),
     onStreamRecreated: given(options.onStreamRecreated, 'continue'),
     maxPendingPerSubscriber: given(options.maxPendingPerSubscriber, 50_000),
+    maxReplayBytes: given(options.maxReplayBytes, 8 * 1024 * 1024),
+    maxConcurrentReplaysPerUser: given(options.maxConcurrentReplaysPerUser, 2),
+    maxQueuedReplaysPerUser: given(options.maxQueuedReplaysPerUser, 64),
   };
   // XREAD BLOCK takes whole milliseconds.
   check.duration(`${path}blockMs`, resolved.blockMs, { min: 1, max: MAX_TIMER_MS, integer: true });
@@ -170,6 +193,9 @@ function resolveReadOptions(
   }
   check.integer(`${path}readCount`, resolved.readCount);
   check.integer(`${path}maxPendingPerSubscriber`, resolved.maxPendingPerSubscriber);
+  check.integer(`${path}maxReplayBytes`, resolved.maxReplayBytes);
+  check.integer(`${path}maxConcurrentReplaysPerUser`, resolved.maxConcurrentReplaysPerUser);
+  check.integer(`${path}maxQueuedReplaysPerUser`, resolved.maxQueuedReplaysPerUser, 0);
   check.boolean(`${path}validate`, resolved.validate);
   check.oneOf(`${path}onStreamRecreated`, resolved.onStreamRecreated, ['continue', 'close']);
   return resolved;

@@ -200,15 +200,31 @@ return 0
  * the first retained entry id, the last generated id, the largest deleted id, and (when asked)
  * whether the entry a client's cursor names is still there.
  *
+ * A thread owned by another user than the reader is answered with its owner alone, before
+ * anything of the stream is looked at: a refusal transfers no entry.
+ *
+ * With a byte budget (the first page of a replay), unless the whole stream takes less memory
+ * than the budget (`MEMORY USAGE`), the script walks the requested range
+ * back from its end (`XREVRANGE`, pages of 64), summing the length of each entry's event JSON
+ * (field `e`, UTF-8 bytes), and stops at the first entry that would take the sum past the budget:
+ * that entry is the window's boundary, and the page is read after it (only the newest entries
+ * within the budget are replayed). All or nothing (`whole`): when the range does not fit, no
+ * entries are returned (the caller answers `history_gap`).
+ *
  * KEYS: stream, meta
- * ARGV: start (`-` or `(<id>`), end (`+` or an id), count, id to look up (or '')
- * Returns {owner|'', epoch|'', firstId|'', lastGeneratedId|'', maxDeletedId, entries, present (1, 0, or -1 when not asked)}.
+ * ARGV: start (`-` or `(<id>`), end (`+` or an id), count, id to look up (or ''), reading user,
+ *   byte budget (or '' for none), whole ('1' or '')
+ * Returns {owner|'', epoch|'', firstId|'', lastGeneratedId|'', maxDeletedId, entries, present (1, 0,
+ * or -1 when not asked), boundary id ('' when the range fits the budget or none was given)}.
  */
 export const READ_PAGE_SCRIPT = new LuaScript(`
 local current = redis.call('HMGET', KEYS[2], 'owner', 'epoch')
 local owner, epoch = current[1] or '', current[2] or ''
+if owner ~= '' and owner ~= ARGV[5] then
+  return {owner, '', '', '', '0-0', {}, -1, ''}
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {owner, '', '', '', '0-0', {}, -1}
+  return {owner, '', '', '', '0-0', {}, -1, ''}
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local first, last, deleted = '', '', '0-0'
@@ -222,8 +238,38 @@ local present = -1
 if ARGV[4] ~= '' then
   present = #redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4])
 end
-local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
-return {owner, epoch, first, last, deleted, entries, present}
+local boundary = ''
+-- The whole stream's memory (SAMPLES 0: every node counted, no estimate) is an upper bound of its
+-- entries' JSON: within the budget, no walk is needed (the usual case). A server that refuses the
+-- command is walked.
+local size = ARGV[6] ~= '' and redis.pcall('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0')
+if ARGV[6] ~= '' and not (type(size) == 'number' and size <= tonumber(ARGV[6])) then
+  local budget, total, upper = tonumber(ARGV[6]), 0, ARGV[2]
+  while boundary == '' do
+    local page = redis.call('XREVRANGE', KEYS[1], upper, ARGV[1], 'COUNT', 64)
+    for j = 1, #page do
+      local fields = page[j][2]
+      for k = 1, #fields - 1, 2 do
+        if fields[k] == 'e' then total = total + #fields[k + 1] end
+      end
+      if total > budget then
+        boundary = page[j][1]
+        break
+      end
+    end
+    if boundary == '' then
+      if #page < 64 then break end
+      upper = '(' .. page[#page][1]
+    end
+  end
+end
+local entries = {}
+if boundary == '' then
+  entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
+elseif ARGV[7] ~= '1' then
+  entries = redis.call('XRANGE', KEYS[1], '(' .. boundary, ARGV[2], 'COUNT', ARGV[3])
+end
+return {owner, epoch, first, last, deleted, entries, present, boundary}
 `);
 
 /**
