@@ -40,8 +40,9 @@ async function peer(url: string, userId: string): Promise<Peer> {
   return p;
 }
 
-/** The rule as SECURITY.md states it, written out here (not imported): 1–128 characters, each printable ASCII but the space. */
-function wellFormedCursor(value: string): boolean {
+/** The rule as SECURITY.md states it, written out here (not imported): a string of 1–128 characters, each printable ASCII but the space. */
+function wellFormedCursor(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
   if (value.length < 1 || value.length > 128) return false;
   for (let i = 0; i < value.length; i++) {
     const unit = value.charCodeAt(i);
@@ -52,22 +53,28 @@ function wellFormedCursor(value: string): boolean {
 
 const INVALID_SUBSCRIBE_CURSOR = 'invalid subscribe frame: after: expected 1-128 printable ASCII characters';
 
-/** Cursors of every kind: any UTF-16 code unit (lone surrogates, controls, U+2028), any code point, long ones, and ones of the right format. */
-const anyCursor = fc.oneof(
+/**
+ * Cursors of every kind: any UTF-16 code unit (lone surrogates, controls, U+2028), any code point,
+ * long ones, ones of the right format, and present values that are no string at all (gateways.md:
+ * "an `after` that is not 1–128 printable ASCII characters" is INVALID_CURSOR naming the thread).
+ */
+const anyCursor: fc.Arbitrary<unknown> = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 140 }),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 20 }),
   fc.stringMatching(/^[\x21-\x7e]{1,160}$/),
   fc.constantFrom('\u0000', '\u0001\u0002', '\u007f', 'é', '\ud800', '\udfff', 'a\nb', 'a\rb', '\u2028', '\u2029', ' ', 'a b', '\t', 'x'.repeat(129), 'x'.repeat(128), '', '\ufeff'),
+  fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constantFrom({}, [], ['abc'], { a: 1 }), fc.jsonValue({ maxDepth: 2 }).filter((v) => typeof v !== 'string')),
 );
 
 describe('attack 8: WebSocket cursors and UTF-8', () => {
-  it('property: every cursor outside 1–128 printable ASCII gets error INVALID_CURSOR (not echoed, naming the thread); every other one reaches the log (history_gap for an unknown one)', async () => {
+  it('property: every cursor outside 1–128 printable ASCII (a string or any other JSON value) gets error INVALID_CURSOR (not echoed, naming the thread); every other one reaches the log (history_gap for an unknown one)', async () => {
     const { gateway, url } = await startGateway({ maxInvalidFrames: 1_000_000, rateLimit: { framesPerSecond: 1_000_000, burst: 1_000_000 } });
     const eve = await peer(url, 'eve');
     let n = 0;
     let invalid = 0;
     let valid = 0;
+    let nonString = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(anyCursor, { minLength: 1, maxLength: 12 }), async (cursors) => {
         const sent = cursors.map((after) => ({ after, threadId: `t${n++}` }));
@@ -84,6 +91,7 @@ describe('attack 8: WebSocket cursors and UTF-8', () => {
             expect(answers[0]).toMatchObject({ type: 'history_gap', threadId, requested: after });
           } else {
             invalid++;
+            if (typeof after !== 'string') nonString++;
             // Exactly this frame: a fixed message, so nothing of the value comes back.
             expect(answers[0]).toEqual({ type: 'error', code: 'INVALID_CURSOR', message: INVALID_SUBSCRIBE_CURSOR, threadId });
           }
@@ -94,6 +102,7 @@ describe('attack 8: WebSocket cursors and UTF-8', () => {
     expect(eve.close).toBeUndefined();
     expect(eve.decodeErrors).toEqual([]);
     expect(invalid).toBeGreaterThan(50);
+    expect(nonString).toBeGreaterThan(10);
     expect(valid).toBeGreaterThan(20);
     expect(gateway.stats().invalidFrames).toBe(invalid);
     expect(gateway.stats().disconnects).toEqual({});
@@ -128,6 +137,29 @@ describe('attack 8: WebSocket cursors and UTF-8', () => {
     expect(gateway.stats().invalidFrames).toBe(9);
     expect(gateway.stats().acks).toBe(0);
     expect(ann.close).toBeUndefined();
+  });
+
+  it('attack 9 finding 09: a present `after` (or ack `cursor`) that is no string (123, null, {}) is INVALID_CURSOR naming the thread, not INVALID_FRAME; the connection still serves', async () => {
+    const { gateway, url } = await startGateway();
+    const run = new RunBuilder('odo', 'odo-t');
+    await gateway.send(run.started());
+    const odo = await peer(url, 'odo');
+    for (const [i, after] of [123, null, { a: 1 }].entries()) {
+      odo.send({ type: 'subscribe', threadId: `odd${i}`, after });
+    }
+    odo.send({ type: 'ack', threadId: 'odo-t', cursor: 42 });
+    await odo.until(() => odo.errors().length === 4, 5_000, 'four errors');
+    expect(odo.errors()).toEqual([
+      { type: 'error', code: 'INVALID_CURSOR', message: INVALID_SUBSCRIBE_CURSOR, threadId: 'odd0' },
+      { type: 'error', code: 'INVALID_CURSOR', message: INVALID_SUBSCRIBE_CURSOR, threadId: 'odd1' },
+      { type: 'error', code: 'INVALID_CURSOR', message: INVALID_SUBSCRIBE_CURSOR, threadId: 'odd2' },
+      { type: 'error', code: 'INVALID_CURSOR', message: 'invalid ack frame: cursor: expected 1-128 printable ASCII characters', threadId: 'odo-t' },
+    ]);
+    // Only a present cursor: a subscribe without `after` is served (the replay), and the refused ones were never subscribed.
+    expect(await odo.subscribe('odo-t')).toMatchObject({ type: 'subscribed', threadId: 'odo-t', replayed: 1 });
+    expect(odo.frames.filter((f) => f.type === 'subscribed').map((f) => f.threadId)).toEqual(['odo-t']);
+    expect(gateway.stats().invalidFrames).toBe(4);
+    expect(odo.close).toBeUndefined();
   });
 
   it('malformed cursors count toward maxInvalidFrames: past it, close 1008 (invalid_frames)', async () => {

@@ -91,8 +91,20 @@ describe('parseClientFrame', () => {
       expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: bad }))).toMatchObject({ ok: false, code: 'INVALID_CURSOR', threadId: 't' });
       expect(parseClientFrame(JSON.stringify({ type: 'ack', threadId: 't', cursor: bad }))).toMatchObject({ ok: false, code: 'INVALID_CURSOR', threadId: 't' });
     }
-    // A cursor that is not a string is a malformed frame.
-    expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: 7 }))).toMatchObject({ ok: false, code: 'INVALID_FRAME' });
+    // A present cursor that is no string is INVALID_CURSOR naming the thread too (gateways.md, subscribe row); absent, the schema decides.
+    for (const bad of [7, 0, -1.5, true, false, null, {}, { a: 1 }, [], ['c']]) {
+      expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't', after: bad }))).toEqual({
+        ok: false,
+        code: 'INVALID_CURSOR',
+        message: 'invalid subscribe frame: after: expected 1-128 printable ASCII characters',
+        threadId: 't',
+      });
+      expect(parseClientFrame(JSON.stringify({ type: 'ack', threadId: 't', cursor: bad }))).toMatchObject({ ok: false, code: 'INVALID_CURSOR', threadId: 't' });
+      // A malformed thread id as well: refused without naming any thread.
+      expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 'a b', after: bad }))).not.toHaveProperty('threadId');
+    }
+    expect(parseClientFrame(JSON.stringify({ type: 'subscribe', threadId: 't' }))).toMatchObject({ ok: true });
+    expect(parseClientFrame(JSON.stringify({ type: 'ack', threadId: 't' }))).toMatchObject({ ok: false, code: 'INVALID_FRAME' });
     expect(parseClientFrame('{"type":"subscribe","threadId":"t","__proto__":{"polluted":true}}')).toMatchObject({ ok: true });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });

@@ -41,12 +41,14 @@ export function parseClientFrame(text: string): ParsedClientFrame {
   if (!FRAME_TYPES.has(type)) {
     return invalid('UNKNOWN_FRAME_TYPE', `unknown frame type ${quote(type)}; expected subscribe, unsubscribe, ack, answer or cancel`);
   }
-  // A string cursor outside the format is INVALID_CURSOR (as on SSE), never echoed and never
-  // handed to the log; a cursor that is not a string at all is a malformed frame (below).
+  // A cursor outside the format is INVALID_CURSOR (as on SSE), never echoed and never handed to
+  // the log: a string of the wrong characters or length, and a present cursor that is no string
+  // at all (123, null, {}), so the client learns which thread's resume point is bad. An absent
+  // cursor is the schema's (a subscribe may omit `after`; an ack without `cursor` is INVALID_FRAME).
   const cursorField = CURSOR_FIELDS[type];
-  if (cursorField !== undefined) {
+  if (cursorField !== undefined && Object.hasOwn(value, cursorField)) {
     const cursor: unknown = (value as Record<string, unknown>)[cursorField];
-    if (typeof cursor === 'string' && !isValidCursor(cursor)) {
+    if (!isValidCursor(cursor)) {
       const threadId: unknown = (value as { threadId?: unknown }).threadId;
       const refused: ParsedClientFrame = { ok: false, code: 'INVALID_CURSOR', message: `invalid ${type} frame: ${cursorField}: expected ${CURSOR_FORMAT}` };
       return isValidThreadId(threadId) ? { ...refused, threadId } : refused;
