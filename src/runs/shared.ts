@@ -10,6 +10,7 @@ import { RUN_ID_ADMITTED, RUN_TERMINAL, checkRunOptions, type RunTerminal } from
 import { defaultErrorInfo } from '../agent/redaction.js';
 import type { AdmissionLimits, AgentSet, CloseOptions, RunOutcome, ServeOptions, SubmitOptions } from './types.js';
 import { checkBridge } from '../bridge/bridge-like.js';
+import { assertSubmitterMetadata } from './reserved-metadata.js';
 
 /** Waits in ms: from one to ten minutes, coarse (queue waits are not sub-millisecond). */
 export const WAIT_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000] as const;
@@ -53,7 +54,11 @@ export interface RunJob {
   queuedAt: number;
 }
 
-/** Checks `submit()`'s arguments like `run()` does (typed errors before anything is queued) and names the run. */
+/**
+ * Checks `submit()`'s arguments like `run()` does (typed errors before anything is queued) and names
+ * the run. Metadata carrying a key only the queue sets (`retryOf`, `attempt`) is refused
+ * (`INVALID_RUN_OPTIONS`, see `assertSubmitterMetadata`).
+ */
 export function prepareJob(agent: string, input: unknown, options: SubmitOptions): RunJob {
   if (typeof agent !== 'string' || agent.length === 0 || agent.length > 128) {
     throw new ValidationError('submit() needs the name of an agent (1-128 characters)', { field: 'agent', code: 'UNKNOWN_AGENT' });
@@ -68,7 +73,23 @@ export function prepareJob(agent: string, input: unknown, options: SubmitOptions
       details: { reason: json.reason },
     });
   }
-  return { runId: checked.runId, threadId: checked.threadId, userId: checked.userId, agent, input, metadata: checked.metadata, queuedAt: Date.now() };
+  // The metadata the run carries is its JSON form (what crosses to a BullMQ worker, what
+  // agent_started holds): checked for the queue's reserved keys, and kept, so a toJSON() or a
+  // getter cannot answer the check one way and the run another.
+  const carried = toJson(checked.metadata);
+  if (!carried.ok) {
+    throw new ValidationError(`The run's input or metadata cannot be represented as JSON: ${carried.message}`, {
+      field: 'metadata',
+      code: 'INPUT_NOT_SERIALIZABLE',
+      details: { reason: carried.reason },
+    });
+  }
+  const metadata = JSON.parse(carried.json) as unknown;
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw new ValidationError('metadata must be a plain object', { field: 'metadata', code: 'INVALID_RUN_OPTIONS' });
+  }
+  assertSubmitterMetadata(metadata as Record<string, unknown>);
+  return { runId: checked.runId, threadId: checked.threadId, userId: checked.userId, agent, input, metadata: metadata as Record<string, unknown>, queuedAt: Date.now() };
 }
 
 /**

@@ -14,7 +14,11 @@ export interface SubmitOptions {
   threadId: string;
   /** Default `generateRunId(threadId)`. A run id is used once: a known one is refused (`RUN_ID_CONFLICT`). */
   runId?: string;
-  /** Carried by `agent_started.data.metadata`. Must be JSON. */
+  /**
+   * Carried by `agent_started.data.metadata`. Must be JSON. `retryOf` and `attempt` are the queue's
+   * (set on a retry of a lost run): metadata carrying either is refused, `ValidationError`
+   * `INVALID_RUN_OPTIONS` naming `metadata.retryOf` / `metadata.attempt`.
+   */
   metadata?: Record<string, unknown>;
 }
 

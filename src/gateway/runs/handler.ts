@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod/v4';
 import { AuthError, GatewayError, StateError, ValidationError } from '../../errors/index.js';
 import { shown } from '../../errors/options.js';
+import { assertSubmitterMetadata } from '../../runs/reserved-metadata.js';
 import type { RunInfo, RunQueue, RunQueueStats } from '../../runs/types.js';
 import { assertUnexpired, authenticateRequest, type Principal } from '../auth.js';
 import { readBody, submitAdmitted } from '../admission.js';
@@ -211,6 +212,8 @@ export class RunsHandler {
     }
     const { agent, input, threadId, runId, metadata } = parsed.data;
     if (this.agents && !this.agents.has(agent)) throw new ValidationError(`Unknown agent "${agent}"`, { field: 'agent', code: 'UNKNOWN_AGENT' });
+    // retryOf / attempt are the queue's (a retry of a lost run): refused here too, whatever queue is behind the endpoints.
+    if (metadata) assertSubmitterMetadata(metadata);
     // The watch covers the submit too: a user revoked, or credentials that expired, while it was
     // in flight get the run cancelled at once and 401 REVOKED / TOKEN_EXPIRED.
     const id = await submitAdmitted(watch, principal, {
