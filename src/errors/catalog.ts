@@ -19,7 +19,7 @@ export const ERROR_CATALOG = {
   INVALID_THREAD_ID: { owner: 'ValidationError', status: 400, summary: 'A thread id is not 1-128 characters of letters, digits and _ - . :' },
   MISSING_THREAD_ID: { owner: 'ValidationError', status: 400, summary: 'A request needs a thread id and has none.' },
   INVALID_RUN_ID: { owner: 'ValidationError', status: 400, summary: 'A run id is malformed.' },
-  INVALID_RUN_OPTIONS: { owner: 'ValidationError', status: 400, summary: 'The options of run() are invalid.' },
+  INVALID_RUN_OPTIONS: { owner: 'ValidationError', status: 400, summary: 'The options of run() or of a run queue submit() are invalid.' },
   RUN_THREAD_MISMATCH: { owner: 'ValidationError', status: 400, summary: 'A standard run id names another thread than the one given.' },
   RUN_ID_CONFLICT: { owner: 'ValidationError', status: 409, summary: 'A run id is already in use or its events are still retained: a run id is used once.' },
   DUPLICATE_TOOL: { owner: 'ValidationError', status: 400, summary: 'Two tools of one agent have the same name.' },
