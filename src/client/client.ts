@@ -145,8 +145,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private readonly gapPolicy: HistoryGapPolicy;
   private readonly seen: RecentSet;
   private readonly order: RunOrderCheck | undefined;
-  private readonly answers = new PendingReplies<string>('answer');
-  private readonly cancels = new PendingReplies<CancelOutcome>('cancel');
+  private readonly answers = new PendingReplies<string>('answer', (error) => this.redactError(error));
+  private readonly cancels = new PendingReplies<CancelOutcome>('cancel', (error) => this.redactError(error));
   private readonly streams = new Set<EventStream<AgentEvent>>();
   private socket: WebSocketLike | undefined;
   private currentStatus: ClientStatus = 'connecting';
@@ -424,7 +424,13 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private onHistoryGap(frame: HistoryGapFrame): void {
-    const gap: HistoryGapInfo = { threadId: frame.threadId, requested: frame.requested, reason: frame.reason, message: frame.message };
+    // What the server wrote is redacted like any message: a server (or proxy) echoing the token does not pass it on.
+    const gap: HistoryGapInfo = {
+      threadId: frame.threadId,
+      requested: this.redactValue(frame.requested) as string,
+      reason: this.redactValue(frame.reason) as HistoryGapReason,
+      message: this.redactValue(frame.message) as string,
+    };
     this.safeEmit('history_gap', gap);
     const then = this.gapPolicy === 'resubscribe' ? 'resubscribing from the oldest retained event' : 'stopping';
     this.report(new HistoryGapError(`history gap on thread "${gap.threadId}" (${gap.reason}): ${gap.message}; ${then}`, { details: { ...gap } }));
@@ -537,10 +543,30 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private report(error: AgentwireError): void {
-    // Whatever produced the message (a socket error, a server frame, a token function), the token does not leave in it.
+    this.safeEmit('error', this.redactError(error));
+  }
+
+  /**
+   * Whatever produced an error (a socket error, a server frame, a token function), the token does
+   * not leave in it: not in its message, its stack, nor any string of its `details`.
+   */
+  private redactError(error: AgentwireError): AgentwireError {
     error.message = this.redact(error.message);
     if (error.stack) error.stack = this.redact(error.stack);
-    this.safeEmit('error', error);
+    if (error.details !== undefined) (error as { details: unknown }).details = this.redactValue(error.details);
+    return error;
+  }
+
+  /** `value` with every string in it (nested in plain objects and arrays) redacted; anything else as it is. */
+  private redactValue(value: unknown, depth = 0): unknown {
+    if (typeof value === 'string') return this.redact(value);
+    if (depth >= 8 || typeof value !== 'object' || value === null) return value;
+    if (Array.isArray(value)) return value.map((item) => this.redactValue(item, depth + 1));
+    const prototype = Object.getPrototypeOf(value) as unknown;
+    if (prototype !== Object.prototype && prototype !== null) return value;
+    const copy: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) copy[key] = this.redactValue(item, depth + 1);
+    return copy;
   }
 
   /** `text` without the current token, nor any `token=` query parameter. */

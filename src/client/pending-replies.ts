@@ -23,7 +23,11 @@ interface Waiter<T> {
 export class PendingReplies<T> {
   private readonly waiters = new Map<string, Waiter<T>>();
 
-  constructor(private readonly what: string) {}
+  /** `redact` removes the token from what the gateway wrote before an error reaches the caller. */
+  constructor(
+    private readonly what: string,
+    private readonly redact: (error: AgentwireError) => AgentwireError = (error) => error,
+  ) {}
 
   add(key: string): Promise<T> {
     if (this.waiters.has(key)) return Promise.reject(new TransportError(`a ${this.what} for ${key} is already on its way`, { code: 'PROTOCOL_ERROR', retryable: false }));
@@ -45,7 +49,8 @@ export class PendingReplies<T> {
     if (!waiter) return false;
     this.waiters.delete(key as string);
     const code = isErrorCode(frame.code) ? frame.code : 'SERVER_ERROR';
-    waiter.reject(errorFromCode(code, typeof frame.message === 'string' ? frame.message : `the ${this.what} was refused`, { details: { key } }));
+    const message = typeof frame.message === 'string' ? frame.message : `the ${this.what} was refused`;
+    waiter.reject(this.redact(errorFromCode(code, message, { details: { key } })));
     return true;
   }
 

@@ -217,6 +217,27 @@ describe('client construction and tokens', () => {
     expect(errors[0]!.message).toBe('echo [redacted] and ws://x/ws?token=[redacted]');
   });
 
+  it('never puts the token in error details, history_gap payloads or refused answers, whatever the server echoes', async () => {
+    const { client, errors } = start({ token: 'tok-abcdef' });
+    const gaps: unknown[] = [];
+    client.on('history_gap', (gap) => gaps.push(gap));
+    const socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive({ type: 'error', code: 'bad auth Bearer tok-abcdef', message: 'm' } as never);
+    socket.receive({ type: 'history_gap', threadId: 't', requested: 'Bearer tok-abcdef', reason: 'trimmed', message: 'for tok-abcdef' });
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+    const refused = client.answer({ runId: 'r', requestId: 'q1', approved: true });
+    socket.receive({ type: 'error', code: 'ANSWER_FORBIDDEN', message: 'not for tok-abcdef', requestId: 'q1' } as never);
+    const rejection = await refused.catch((error: AgentwireError) => error);
+    expect(errors.map((e) => e.code)).toEqual(['SERVER_ERROR', 'HISTORY_GAP']);
+    expect(errors[0]!.details).toEqual({ serverCode: 'bad auth Bearer [redacted]' });
+    expect(errors[1]!.details).toMatchObject({ requested: 'Bearer [redacted]', message: 'for [redacted]' });
+    expect(gaps).toEqual([{ threadId: 't', requested: 'Bearer [redacted]', reason: 'trimmed', message: 'for [redacted]' }]);
+    expect(rejection).toMatchObject({ code: 'ANSWER_FORBIDDEN', message: 'not for [redacted]' });
+    for (const text of [JSON.stringify(errors.map((e) => [e.message, e.stack, e.details])), JSON.stringify(gaps), JSON.stringify(rejection)]) expect(text).not.toContain('tok-abcdef');
+    client.close();
+  });
+
   it("tokenIn 'header' sends Authorization: Bearer and keeps the token out of the URL", () => {
     const { client } = start({ token: 'tok-header', tokenIn: 'header' });
     const socket = FakeWebSocket.last();
