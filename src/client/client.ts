@@ -382,6 +382,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         this.onServerError(frame);
         return;
       case 'answered':
+        // A confirmation whose cursor fails the cursor rule is not handed out as a resume point.
+        if (!isValidCursor(frame.cursor)) {
+          const refused = new TransportError(`the server confirmed an answer with a cursor that is not ${CURSOR_FORMAT}`, { code: 'PROTOCOL_ERROR', retryable: false });
+          if (!this.answers.reject(frame.requestId, refused)) this.report(refused);
+          return;
+        }
         this.answers.resolve(frame.requestId, frame.cursor);
         return;
       case 'cancel_accepted':
@@ -398,6 +404,15 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     const event: unknown = frame.event;
     if (!isAgentEvent(event) || typeof frame.cursor !== 'string') {
       this.report(new TransportError('the server sent a malformed event frame', { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    // The cursor becomes `client.cursor` and the next resume's `after`: it must pass the rule every
+    // side uses (else the gateway would refuse the resume, and connect({ after }) would too). The
+    // event is dropped with its frame, like any malformed frame: delivered without its position, a
+    // saved `client.cursor` would replay it to the next client. Not remembered as seen either, so
+    // the same event with a valid cursor (after a reconnect) is still delivered.
+    if (!isValidCursor(frame.cursor)) {
+      this.report(new TransportError(`the server sent an event frame whose cursor is not ${CURSOR_FORMAT} (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
       return;
     }
     const foreignUser = this.userIdFromServer !== undefined && event.userId !== this.userIdFromServer;

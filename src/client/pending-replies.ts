@@ -43,6 +43,15 @@ export class PendingReplies<T> {
     return true;
   }
 
+  /** The reply for `key` broke the protocol: rejects with `error`; whether it was one of this client's. */
+  reject(key: unknown, error: AgentwireError): boolean {
+    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    if (!waiter) return false;
+    this.waiters.delete(key as string);
+    waiter.reject(error);
+    return true;
+  }
+
   /** The gateway refused `key` with `frame`; whether it was one of this client's. */
   refuse(key: unknown, frame: ErrorFrame): boolean {
     const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;

@@ -382,6 +382,32 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('refuses an event frame whose cursor fails the cursor rule (PROTOCOL_ERROR): not delivered, cursor and resume after unchanged', async () => {
+    const { client, events, errors } = start({ reconnect: { initialDelayMs: 10, jitter: false } });
+    const socket = subscribe();
+    const run = runEvents(1);
+    socket.receive(eventFrames(run.slice(0, 1)));
+    for (const cursor of ['bad cursor', 'x'.repeat(129), 'caf\u00e9', '', 'a\nb']) {
+      socket.receive({ type: 'event', threadId: 't', cursor, event: run[1]! });
+    }
+    expect(events.map((e) => e.seq)).toEqual([1]);
+    expect(errors.map((e) => e.code)).toEqual(Array(5).fill('PROTOCOL_ERROR'));
+    expect(client.cursor).toBe('e:1');
+    // The same event with a valid cursor (e.g. after a reconnect) is still delivered.
+    socket.receive(eventFrames(run.slice(1, 2), 1));
+    expect(events.map((e) => e.seq)).toEqual([1, 2]);
+    socket.drop();
+    vi.advanceTimersByTime(10);
+    FakeWebSocket.last().open();
+    expect(FakeWebSocket.last().sent).toEqual([{ type: 'subscribe', threadId: 't', after: 'e:2' }]);
+    // An answer confirmed with a malformed cursor is rejected, not resolved with it.
+    subscribe(FakeWebSocket.last());
+    const answered = client.answer({ runId: 'r', requestId: 'q1', approved: true });
+    FakeWebSocket.last().receive({ type: 'answered', threadId: 't', runId: 'r', requestId: 'q1', cursor: 'no good' } as never);
+    await expect(answered).rejects.toMatchObject({ code: 'PROTOCOL_ERROR' });
+    client.close();
+  });
+
   it('refuses events of another user or thread (defence in depth) without showing them', () => {
     const { client, events, errors } = start();
     const socket = subscribe();
