@@ -15,7 +15,7 @@ import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
 import { PendingReplies, type ClientAnswer } from './pending-replies.js';
 import { RecentSet } from './recent-set.js';
-import { isAgentEvent, parseServerMessage } from './server-messages.js';
+import { isAgentEvent, parseServerMessage, retainedFieldProblem } from './server-messages.js';
 import {
   OPEN,
   resolveWebSocket,
@@ -404,6 +404,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     const event: unknown = frame.event;
     if (!isAgentEvent(event) || typeof frame.cursor !== 'string') {
       this.report(new TransportError('the server sent a malformed event frame', { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    // Ids outside the schema's bounds are refused before anything keeps them (dedupe, order check).
+    const problem = retainedFieldProblem(event);
+    if (problem !== undefined) {
+      this.report(new TransportError(`the server sent an event whose ${problem} is outside the event schema (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
       return;
     }
     // The cursor becomes `client.cursor` and the next resume's `after`: it must pass the rule every

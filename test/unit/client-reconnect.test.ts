@@ -408,6 +408,31 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('refuses events whose ids are outside the event schema bounds (PROTOCOL_ERROR) before keeping them', () => {
+    const { client, events, errors } = start();
+    const socket = subscribe();
+    const [started, thinking] = runEvents(1);
+    const tool = { ...thinking!, type: 'tool_executing', data: { toolCallId: 'c1', tool: 'x', args: {} } } as unknown as typeof started;
+    const bad = [
+      { ...started!, id: 'x'.repeat(65) },
+      { ...started!, id: '' },
+      { ...started!, id: 'ok\ud800' },
+      { ...started!, runId: 'r'.repeat(257) },
+      { ...started!, agent: 'a'.repeat(129) },
+      { ...tool!, data: { toolCallId: 'c'.repeat(129), tool: 'x', args: {} } },
+      { ...tool!, data: { toolCallId: 'c1', tool: 'x', args: {}, pending: { requestId: 'q'.repeat(65), kind: 'approval', timeoutMs: 1 } } },
+    ];
+    socket.receive(bad.map((event, i) => ({ type: 'event', threadId: 't', cursor: `e:${i + 1}`, event }) as never));
+    expect(events).toEqual([]);
+    expect(errors.map((e) => e.code)).toEqual(Array(bad.length).fill('PROTOCOL_ERROR'));
+    expect(errors[0]!.message).toMatch(/whose id \(1-64 characters/);
+    expect(client.cursor).toBeUndefined();
+    // A 64-character id is fine.
+    socket.receive({ type: 'event', threadId: 't', cursor: 'e:9', event: { ...started!, id: 'x'.repeat(64) } });
+    expect(events).toHaveLength(1);
+    client.close();
+  });
+
   it('refuses events of another user or thread (defence in depth) without showing them', () => {
     const { client, events, errors } = start();
     const socket = subscribe();
