@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, AuthError, GatewayError, HistoryGapError, StateError, TransportError, ValidationError, errorFromCode, isErrorCode, type CodeOf } from '../errors/index.js';
 import type { AgentEvent, AnyEventType, EventOfType, EventType } from '../events/schema.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
-import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
+import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HelloFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
 
 /** What a cancel did (`AgentwireClient.cancel`). */
 export type CancelOutcome = CancelAcceptedFrame['outcome'];
@@ -10,6 +10,7 @@ import type { HistoryGapReason } from '../transport/types.js';
 import { checker, given, shown } from '../errors/options.js';
 import { CURSOR_FORMAT, isValidCursor } from '../ids/cursor-format.js';
 import { MAX_THREAD_ID_LENGTH, isValidThreadId } from '../ids/thread-id-format.js';
+import { isValidUserId } from '../ids/user-id-format.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
@@ -152,6 +153,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private currentStatus: ClientStatus = 'connecting';
   private lastCursor: string | undefined;
   private userIdFromServer: string | undefined;
+  /**
+   * The user the current connection's first `hello` named: the only one whose events it may
+   * deliver. Undefined until that `hello` (events before it are refused); a later `hello` does not change it.
+   */
+  private connectionUser: string | undefined;
+  private helloSeen = false;
   /** Failed attempts in a row (reset when a subscription is confirmed). */
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -320,6 +327,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     this.socket = socket;
     this.lastSocketError = undefined;
+    this.helloSeen = false;
+    this.connectionUser = undefined;
     socket.onopen = () => {
       if (socket !== this.socket) return;
       this.everOpened = true;
@@ -356,13 +365,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case 'hello':
-        if (frame.v !== PROTOCOL_VERSION) {
-          this.fail(
-            new TransportError(`the server speaks protocol version ${String(frame.v)}; this client speaks ${PROTOCOL_VERSION}`, { code: 'PROTOCOL_VERSION' }),
-          );
-          return;
-        }
-        this.userIdFromServer = frame.userId;
+        this.onHello(frame);
         return;
       case 'subscribed':
         if (frame.threadId !== this.threadId) return;
@@ -399,6 +402,32 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
   }
 
+  /**
+   * Only the first `hello` of a connection counts: it names the user whose events the connection
+   * may deliver. A later one is a `PROTOCOL_ERROR` and changes nothing; a first one without a user
+   * id is a `PROTOCOL_ERROR` that fails the attempt (the connection is dropped and retried with
+   * backoff: no event could be checked on it).
+   */
+  private onHello(frame: HelloFrame): void {
+    if (this.helloSeen) {
+      this.report(new TransportError('the server sent a second hello on one connection (ignored: the first one names the user)', { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    this.helloSeen = true;
+    if (frame.v !== PROTOCOL_VERSION) {
+      this.fail(new TransportError(`the server speaks protocol version ${String(frame.v)}; this client speaks ${PROTOCOL_VERSION}`, { code: 'PROTOCOL_VERSION' }));
+      return;
+    }
+    if (!isValidUserId(frame.userId)) {
+      this.report(new TransportError('the server sent a hello without a valid userId (connection dropped)', { code: 'PROTOCOL_ERROR', retryable: false }));
+      this.dropSocket();
+      this.scheduleReconnect();
+      return;
+    }
+    this.connectionUser = frame.userId;
+    this.userIdFromServer = frame.userId;
+  }
+
   private onEvent(frame: EventFrame): void {
     const replayed = frame.threadId === this.threadId && this.order !== undefined && this.order.frameArrived();
     const event: unknown = frame.event;
@@ -421,8 +450,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       this.report(new TransportError(`the server sent an event frame whose cursor is not ${CURSOR_FORMAT} (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
       return;
     }
-    const foreignUser = this.userIdFromServer !== undefined && event.userId !== this.userIdFromServer;
-    if (foreignUser || frame.threadId !== this.threadId || event.threadId !== this.threadId) {
+    if (this.connectionUser === undefined) {
+      // `hello` is the first frame: before it, nobody said whose events this connection carries.
+      this.report(new TransportError(`the server sent an event before hello (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    if (event.userId !== this.connectionUser || frame.threadId !== this.threadId || event.threadId !== this.threadId) {
       // Defence in depth: the gateway already filters; never show such an event.
       this.stats.foreign++;
       this.report(new AuthError(`refused an event of another user or thread (event ${event.id})`, { code: 'FOREIGN_EVENT' }));

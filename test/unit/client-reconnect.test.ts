@@ -444,6 +444,42 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('only the first hello of a connection counts: a later one (other user or none) is a PROTOCOL_ERROR and delivers no event of another user', () => {
+    for (const second of [{ type: 'hello', v: 1, connectionId: 'c2' }, { type: 'hello', v: 1, userId: 'mallory', connectionId: 'c3' }]) {
+      FakeWebSocket.reset();
+      const { client, events, errors } = start();
+      const socket = subscribe();
+      socket.receive(second as never);
+      socket.receive(eventFrames(runEvents(1, 'mallory').slice(0, 1)));
+      socket.receive(eventFrames(runEvents(1, 'alice').slice(0, 1), 5));
+      expect(events.map((e) => e.userId)).toEqual(['alice']);
+      expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'FOREIGN_EVENT']);
+      expect(client.stats.foreign).toBe(1);
+      expect(client.userId).toBe('alice');
+      client.close();
+    }
+  });
+
+  it('refuses events before any hello (PROTOCOL_ERROR); a first hello without a user id fails the attempt', () => {
+    const { client, events, errors } = start({ reconnect: { initialDelayMs: 10, jitter: false } });
+    const socket = FakeWebSocket.last();
+    socket.readyState = 1;
+    (socket.onopen as unknown as () => void)();
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+    socket.receive(eventFrames(runEvents(1, 'mallory').slice(0, 1)));
+    socket.receive(eventFrames(runEvents(1, 'alice').slice(0, 1), 1));
+    expect(events).toEqual([]);
+    expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'PROTOCOL_ERROR']);
+    expect(client.stats.foreign).toBe(0);
+    socket.receive({ type: 'hello', v: 1, connectionId: 'c' } as never);
+    expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'PROTOCOL_ERROR', 'PROTOCOL_ERROR']);
+    expect(socket.closedWith).toBeDefined();
+    expect(client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(10);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    client.close();
+  });
+
   it('history_gap with the default policy: emits it and an error, then re-subscribes without a cursor', () => {
     const { client, errors } = start({ after: 'old:5' });
     const gaps: unknown[] = [];
