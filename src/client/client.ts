@@ -468,9 +468,13 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.seen.add(event.id);
     this.lastCursor = frame.cursor;
     this.stats.received++;
-    const violation = this.order?.check(event, replayed);
-    if (violation) {
+    const checked = this.order?.check(event, replayed);
+    if (checked?.violation) {
+      const { violation } = checked;
       this.report(new ValidationError(violation.message, { code: 'LIFECYCLE_VIOLATION', details: { violation, eventId: event.id } }));
+    } else if (checked?.stopped) {
+      const { runId, openTools, message } = checked.stopped;
+      this.report(new ValidationError(message, { code: 'LIFECYCLE_UNCHECKED', details: { runId, openTools, eventId: event.id } }));
     }
     this.safeEmit('event', event, frame.cursor);
     this.safeEmit(event.type, event as never, frame.cursor);

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuthError, connect, reconnectDelay, type AgentwireError, type ConnectOptions } from '../../src/client/index.js';
 import { recordClient } from '../helpers/client-recorder.js';
+import type { ServerFrame } from '../../src/protocol/frames.js';
 import { FakeWebSocket, eventFrames, runEvents } from '../helpers/ws-fake-socket.js';
 
 function start(options: Partial<ConnectOptions> = {}) {
@@ -328,6 +329,21 @@ describe('client checks and surfaces problems', () => {
     // Another run that starts mid-way (no agent_started) is reported too.
     socket.receive(eventFrames(runEvents(2).slice(1), 10));
     expect(errors.map((e) => e.details?.violation)).toMatchObject([{ rule: 'seq_gap' }, { rule: 'started_first' }]);
+    client.close();
+  });
+
+  it('a run with more than 10,000 open tool calls is reported once (LIFECYCLE_UNCHECKED) and still delivered', () => {
+    const { client, events, errors } = start();
+    const socket = subscribe();
+    const [started] = runEvents(0);
+    const frames: ServerFrame[] = [{ type: 'event', threadId: 't', cursor: 'e:1', event: started! }];
+    for (let seq = 2; seq <= 10_003; seq++) {
+      const event = { ...started!, id: `tool-${seq}`, seq, type: 'tool_executing', data: { toolCallId: `call-${seq}`, tool: 'x', args: {} } };
+      frames.push({ type: 'event', threadId: 't', cursor: `e:${seq}`, event: event as never });
+    }
+    socket.receive(frames);
+    expect(events).toHaveLength(10_003);
+    expect(errors.map((e) => [e.code, e.details?.openTools])).toEqual([['LIFECYCLE_UNCHECKED', 10_001]]);
     client.close();
   });
 
