@@ -159,8 +159,13 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
    */
   private connectionUser: string | undefined;
   private helloSeen = false;
-  /** Failed attempts in a row (reset when a subscription is confirmed). */
+  /**
+   * Failed attempts in a row. Reset only once a connection proved healthy: it delivered a new event,
+   * or stayed subscribed for `reconnect.maxDelayMs` (see `armHealthy`). A server that confirms the
+   * subscription and drops it at once does not reset the backoff nor `maxAttempts`.
+   */
   private attempts = 0;
+  private healthyTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSocketError: string | undefined;
   /** Whether a socket of this client ever opened: a first attempt that never did is `CONNECT_FAILED`, not a lost connection. */
@@ -371,7 +376,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         if (frame.threadId !== this.threadId) return;
         // The replay's events come next: runs first seen in it may have begun before it (see RunOrderCheck).
         this.order?.subscribed(frame.replayed);
-        this.attempts = 0;
+        this.armHealthy();
         this.setStatus('open');
         return;
       case 'event':
@@ -466,6 +471,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       return;
     }
     this.seen.add(event.id);
+    this.connectionHealthy();
     this.lastCursor = frame.cursor;
     this.stats.received++;
     const checked = this.order?.check(event, replayed);
@@ -520,6 +526,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
+    this.disarmHealthy();
     this.answers.failAll();
     this.cancels.failAll();
     const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
@@ -544,6 +551,31 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       return;
     }
     this.scheduleReconnect();
+  }
+
+  /**
+   * A subscription was confirmed: the connection counts as a success (the attempts in a row are
+   * reset) once it delivers a new event, or once it stayed up for `maxDelayMs`, the longest
+   * backoff delay. So a flapping server is reconnected to no faster than the backoff allows, and
+   * `maxAttempts` ends it.
+   */
+  private armHealthy(): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
+    if (this.reconnect === false || this.attempts === 0) return;
+    this.healthyTimer = setTimeout(() => this.connectionHealthy(), this.reconnect.maxDelayMs);
+  }
+
+  private connectionHealthy(): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
+    this.attempts = 0;
+  }
+
+  /** The connection ended before it proved healthy: its attempt stays counted. */
+  private disarmHealthy(): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
   }
 
   private scheduleReconnect(): void {
@@ -589,6 +621,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = undefined;
+    this.disarmHealthy();
     this.answers.failAll();
     this.cancels.failAll();
     if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');

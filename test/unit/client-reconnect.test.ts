@@ -147,6 +147,52 @@ describe('client connection and resume', () => {
     }
   });
 
+  it('a flapping server (subscribed, then dropped) does not reset the backoff: the delay grows and maxAttempts ends it', () => {
+    const { client, errors } = start({ reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false, maxAttempts: 3 } });
+    const opened: number[] = [];
+    for (const delay of [100, 200, 400]) {
+      subscribe().drop(1011, 'boom');
+      expect(client.status).toBe('reconnecting');
+      vi.advanceTimersByTime(delay - 1);
+      opened.push(FakeWebSocket.instances.length);
+      vi.advanceTimersByTime(1);
+    }
+    expect(opened).toEqual([1, 2, 3]);
+    subscribe().drop(1011, 'boom');
+    expect(client.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual(['RECONNECT_FAILED']);
+    expect(FakeWebSocket.instances).toHaveLength(4);
+  });
+
+  it('a connection counts as healthy (attempts reset) once it delivers a new event or stays subscribed for maxDelayMs', () => {
+    const { client } = start({ reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false } });
+    subscribe().drop();
+    vi.advanceTimersByTime(100);
+    subscribe().drop(); // not healthy: attempt 2 waits 200 ms
+    vi.advanceTimersByTime(199);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    const steady = subscribe();
+    vi.advanceTimersByTime(999);
+    steady.drop(); // 999 ms up is not enough: attempt 3 waits 400 ms
+    vi.advanceTimersByTime(399);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+    vi.advanceTimersByTime(1);
+    const long = subscribe();
+    vi.advanceTimersByTime(1_000);
+    long.drop(); // up for maxDelayMs: healthy, back to the first delay
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(5);
+    subscribe().drop();
+    vi.advanceTimersByTime(200);
+    const eventful = subscribe();
+    eventful.receive(eventFrames(runEvents(0).slice(0, 1)));
+    eventful.drop(); // delivered a new event: healthy
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(7);
+    client.close();
+  });
+
   it('reconnects after server-side closes that a new connection can fix (1001, 1013, 4000, 4008)', () => {
     for (const code of [1001, 1013, 4000, 4008]) {
       FakeWebSocket.reset();
