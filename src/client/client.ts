@@ -166,6 +166,10 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
    */
   private attempts = 0;
   private healthyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `history_gap`s since the last new event: past the first, re-subscribing is paced like a reconnect. */
+  private gapsInARow = 0;
+  /** Why the last attempt failed, when the client knows better than "the socket closed" (quoted by RECONNECT_FAILED). */
+  private lastFailure: string | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSocketError: string | undefined;
   /** Whether a socket of this client ever opened: a first attempt that never did is `CONNECT_FAILED`, not a lost connection. */
@@ -334,6 +338,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.lastSocketError = undefined;
     this.helloSeen = false;
     this.connectionUser = undefined;
+    this.lastFailure = undefined;
     socket.onopen = () => {
       if (socket !== this.socket) return;
       this.everOpened = true;
@@ -472,6 +477,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     this.seen.add(event.id);
     this.connectionHealthy();
+    this.gapsInARow = 0;
     this.lastCursor = frame.cursor;
     this.stats.received++;
     const checked = this.order?.check(event, replayed);
@@ -496,16 +502,32 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       message: this.redactValue(frame.message) as string,
     };
     this.safeEmit('history_gap', gap);
-    const then = this.gapPolicy === 'resubscribe' ? 'resubscribing from the oldest retained event' : 'stopping';
+    // The first gap since the last new event is the normal one (the cursor is gone): re-subscribe
+    // at once, without a cursor. A subscribe without a cursor has nothing to honour, so a gap again
+    // (before any new event) means a broken or hostile server: that attempt failed, and the next
+    // one is a new connection after the backoff delay (maxAttempts counts it), never a tight loop.
+    const repeated = this.gapPolicy === 'resubscribe' && ++this.gapsInARow > 1;
+    const then = this.gapPolicy === 'stop' ? 'stopping' : repeated ? `${this.gapsInARow} in a row, ${this.reconnect === false ? 'stopping' : 'reconnecting with backoff'}` : 'resubscribing from the oldest retained event';
     this.report(new HistoryGapError(`history gap on thread "${gap.threadId}" (${gap.reason}): ${gap.message}; ${then}`, { details: { ...gap } }));
-    if (this.gapPolicy === 'stop') {
+    if (this.gapPolicy === 'stop' || this.currentStatus === 'closed') {
       this.finish();
       return;
     }
     // Until a new event arrives there is no cursor: a reconnect also starts from the oldest retained event.
     this.lastCursor = undefined;
     if (this.order) this.order.joinedMidStream = true;
-    this.subscribe(undefined);
+    if (!repeated) {
+      this.subscribe(undefined);
+      return;
+    }
+    const failure = `the server answered ${this.gapsInARow} subscribes in a row with history_gap`;
+    if (this.reconnect === false) {
+      this.fail(new TransportError(`${failure} (reconnecting is disabled)`, { code: 'RECONNECT_FAILED', retryable: false }));
+      return;
+    }
+    this.dropSocket();
+    this.lastFailure = failure;
+    this.scheduleReconnect();
   }
 
   private onServerError(frame: ErrorFrame): void {
@@ -590,7 +612,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     this.attempts++;
     if (this.attempts > this.reconnect.maxAttempts) {
-      this.fail(new TransportError(`gave up reconnecting after ${this.attempts - 1} attempts`, { code: 'RECONNECT_FAILED', retryable: false }));
+      const last = this.lastFailure === undefined ? '' : ` (the last: ${this.lastFailure})`;
+      this.fail(new TransportError(`gave up reconnecting after ${this.attempts - 1} attempts${last}`, { code: 'RECONNECT_FAILED', retryable: false }));
       return;
     }
     this.setStatus('reconnecting');

@@ -560,6 +560,58 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('a server answering every subscribe with history_gap is re-subscribed to with backoff, not in a loop; maxAttempts ends it', () => {
+    const { client, errors } = start({ after: 'old:5', reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false, maxAttempts: 2 } });
+    const gap = { type: 'history_gap', threadId: 't', requested: 'x', reason: 'trimmed', message: 'gone' } as const;
+    let socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive(gap); // the first gap: re-subscribe at once, without a cursor
+    expect(socket.sent).toEqual([
+      { type: 'subscribe', threadId: 't', after: 'old:5' },
+      { type: 'subscribe', threadId: 't' },
+    ]);
+    socket.receive(gap); // a gap for a subscribe without a cursor: the attempt failed
+    expect(socket.sent).toHaveLength(2);
+    expect(socket.closedWith).toBeDefined();
+    expect(client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(99);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    socket = FakeWebSocket.last();
+    socket.open();
+    expect(socket.sent).toEqual([{ type: 'subscribe', threadId: 't' }]);
+    socket.receive(gap);
+    vi.advanceTimersByTime(199);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().receive(gap);
+    expect(client.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual(['HISTORY_GAP', 'HISTORY_GAP', 'HISTORY_GAP', 'HISTORY_GAP', 'RECONNECT_FAILED']);
+    expect(errors.at(-1)!.message).toMatch(/gave up reconnecting after 2 attempts \(the last: the server answered 4 subscribes in a row with history_gap\)/);
+  });
+
+  it('a new event between gaps makes the next gap a first one again; with reconnect: false a repeated gap stops the client', () => {
+    const { client } = start({ after: 'old:5' });
+    const gap = { type: 'history_gap', threadId: 't', requested: 'x', reason: 'trimmed', message: 'gone' } as const;
+    const socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive(gap);
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+    socket.receive(eventFrames(runEvents(0).slice(0, 1)));
+    socket.receive(gap);
+    expect(socket.sent).toHaveLength(3);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    client.close();
+
+    const stopped = start({ after: 'old:5', reconnect: false });
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().receive(gap);
+    FakeWebSocket.last().receive(gap);
+    expect(stopped.client.status).toBe('closed');
+    expect(stopped.errors.map((e) => e.code)).toEqual(['HISTORY_GAP', 'HISTORY_GAP', 'RECONNECT_FAILED']);
+  });
+
   it('history_gap with onHistoryGap "stop": emits it, then closes', () => {
     const { client, errors, statuses } = start({ after: 'old:5', onHistoryGap: 'stop' });
     const socket = FakeWebSocket.last();
