@@ -7,7 +7,7 @@ import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HelloFrame, HistoryGa
 /** What a cancel did (`AgentwireClient.cancel`). */
 export type CancelOutcome = CancelAcceptedFrame['outcome'];
 import type { HistoryGapReason } from '../transport/types.js';
-import { checker, given, shown } from '../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { CURSOR_FORMAT, isValidCursor } from '../ids/cursor-format.js';
 import { MAX_THREAD_ID_LENGTH, isValidThreadId } from '../ids/thread-id-format.js';
 import { isValidUserId } from '../ids/user-id-format.js';
@@ -73,6 +73,14 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect schedule, or `false` to stay closed after the first connection ends. Default: see `ReconnectOptions`. */
   reconnect?: ReconnectOptions | false;
+  /**
+   * Longest wait of one connection attempt, from its start (the token function included) until the
+   * gateway confirms the subscription (`subscribed`): a handshake that never completes (a
+   * black-holed load balancer) or a `subscribe` never answered. Then the attempt fails: the client
+   * reconnects with backoff (`maxAttempts` counts it), or with `reconnect: false` stops with
+   * `CONNECT_FAILED`. 0 to 2^31 - 1 ms; 0 disables. Default 10,000.
+   */
+  connectTimeoutMs?: number;
   /** What to do after a `history_gap`. Default `'resubscribe'`. */
   onHistoryGap?: HistoryGapPolicy;
   /** Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default 10,000. */
@@ -166,6 +174,11 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
    */
   private attempts = 0;
   private healthyTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly connectTimeoutMs: number;
+  /** Ends the current attempt when it is not subscribed within `connectTimeoutMs`. */
+  private attemptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Numbers attempts, so a token that arrives after its attempt timed out is not used. */
+  private attemptId = 0;
   /** `history_gap`s since the last new event: past the first, re-subscribing is paced like a reconnect. */
   private gapsInARow = 0;
   /** Why the last attempt failed, when the client knows better than "the socket closed" (quoted by RECONNECT_FAILED). */
@@ -202,6 +215,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     const gapPolicy = given<unknown>(options.onHistoryGap, 'resubscribe');
     if (gapPolicy !== 'resubscribe' && gapPolicy !== 'stop') throw check.fail('onHistoryGap', `must be "resubscribe" or "stop" (got ${shown(gapPolicy)})`);
     const dedupeWindow = check.integer('dedupeWindow', given(options.dedupeWindow, 10_000));
+    this.connectTimeoutMs = check.duration('connectTimeoutMs', given(options.connectTimeoutMs, 10_000), { min: 0, max: MAX_TIMER_MS });
     const checkLifecycle = check.boolean('checkLifecycle', given(options.checkLifecycle, true));
     this.url = checkedUrl(url);
     this.WebSocketClass = resolveWebSocket(options.WebSocket);
@@ -284,6 +298,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
    * reported on a later tick.
    */
   private openSocket(): void {
+    const attempt = ++this.attemptId;
+    this.startAttemptTimer();
     const source = this.token;
     if (typeof source !== 'function') {
       this.openSocketWith(source);
@@ -302,12 +318,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     Promise.resolve(token).then(
       (fresh) => {
-        if (this.currentStatus === 'closed') return;
+        if (this.currentStatus === 'closed' || attempt !== this.attemptId) return;
         if (typeof fresh !== 'string') this.tokenFailed(new TypeError(`the token function resolved to ${typeof fresh}, not a string`));
         else this.openSocketWith(fresh);
       },
       (error: unknown) => {
-        if (this.currentStatus !== 'closed') this.tokenFailed(error);
+        if (this.currentStatus !== 'closed' && attempt === this.attemptId) this.tokenFailed(error);
       },
     );
   }
@@ -315,6 +331,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   /** The token function threw or rejected: that attempt failed; try again with backoff. */
   private tokenFailed(error: unknown): void {
     if (this.currentStatus === 'closed') return;
+    this.clearAttemptTimer();
     this.report(new AuthError(`the token function failed: ${messageOf(error)}`, { code: 'AUTH_FAILED' }));
     this.scheduleReconnect();
   }
@@ -381,6 +398,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         if (frame.threadId !== this.threadId) return;
         // The replay's events come next: runs first seen in it may have begun before it (see RunOrderCheck).
         this.order?.subscribed(frame.replayed);
+        this.clearAttemptTimer();
         this.armHealthy();
         this.setStatus('open');
         return;
@@ -549,6 +567,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
     this.disarmHealthy();
+    this.clearAttemptTimer();
     this.answers.failAll();
     this.cancels.failAll();
     const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
@@ -572,6 +591,34 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       this.fail(new AuthError(`the server refused the connection (HTTP ${httpStatus[1]})`, { code: 'AUTH_FAILED' }));
       return;
     }
+    this.scheduleReconnect();
+  }
+
+  private startAttemptTimer(): void {
+    this.clearAttemptTimer();
+    if (this.connectTimeoutMs === 0) return;
+    this.attemptTimer = setTimeout(() => {
+      this.attemptTimer = undefined;
+      if (this.currentStatus !== 'closed') this.attemptTimedOut();
+    }, this.connectTimeoutMs);
+  }
+
+  private clearAttemptTimer(): void {
+    clearTimeout(this.attemptTimer);
+    this.attemptTimer = undefined;
+  }
+
+  /** No `subscribed` within `connectTimeoutMs`: the attempt failed (a token still coming is not used). */
+  private attemptTimedOut(): void {
+    const opened = this.socket !== undefined && this.socket.readyState === OPEN;
+    const failure = opened ? `no subscription within ${this.connectTimeoutMs} ms` : `no open connection within ${this.connectTimeoutMs} ms`;
+    this.attemptId++;
+    this.dropSocket();
+    if (this.reconnect === false) {
+      this.fail(new TransportError(`could not connect to ${redactUrl(this.url)}: ${failure} (connectTimeoutMs; reconnecting is disabled)`, { code: 'CONNECT_FAILED', retryable: false }));
+      return;
+    }
+    this.lastFailure = `${failure} (connectTimeoutMs)`;
     this.scheduleReconnect();
   }
 
@@ -633,6 +680,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private finish(): void {
     if (this.currentStatus === 'closed') return;
+    this.clearAttemptTimer();
+    this.attemptId++;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.dropSocket();
@@ -645,6 +694,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     const socket = this.socket;
     this.socket = undefined;
     this.disarmHealthy();
+    this.clearAttemptTimer();
     this.answers.failAll();
     this.cancels.failAll();
     if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');

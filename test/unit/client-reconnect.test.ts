@@ -77,6 +77,56 @@ describe('client connection and resume', () => {
     expect(opened.errors.map((e) => e.code)).toEqual(['CONNECTION_LOST']);
   });
 
+  it('connectTimeoutMs: an attempt not subscribed in time fails; with reconnect: false CONNECT_FAILED, else a reconnect with backoff', async () => {
+    const never = start({ reconnect: false, connectTimeoutMs: 500 });
+    vi.advanceTimersByTime(499);
+    expect(never.client.status).toBe('connecting');
+    vi.advanceTimersByTime(1);
+    expect(never.client.status).toBe('closed');
+    expect(never.errors.map((e) => e.code)).toEqual(['CONNECT_FAILED']);
+    expect(never.errors[0]!.message).toMatch(/no open connection within 500 ms/);
+    expect(FakeWebSocket.last().closedWith).toBeDefined();
+
+    // Opened, but the subscribe is never answered.
+    const hung = start({ connectTimeoutMs: 500, reconnect: { initialDelayMs: 100, jitter: false, maxAttempts: 1 } });
+    FakeWebSocket.last().open();
+    vi.advanceTimersByTime(500);
+    expect(hung.client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+    FakeWebSocket.last().open();
+    vi.advanceTimersByTime(500);
+    expect(hung.client.status).toBe('closed');
+    expect(hung.errors.map((e) => [e.code, e.message])).toEqual([['RECONNECT_FAILED', 'gave up reconnecting after 1 attempts (the last: no subscription within 500 ms (connectTimeoutMs))']]);
+
+    // Subscribed in time: the timer is off; 0 disables it; a token arriving after its attempt timed out is not used.
+    const fine = start({ connectTimeoutMs: 500 });
+    subscribe();
+    vi.advanceTimersByTime(10_000);
+    expect(fine.client.status).toBe('open');
+    fine.client.close();
+    const off = start({ connectTimeoutMs: 0, reconnect: false });
+    vi.advanceTimersByTime(60_000);
+    expect(off.client.status).toBe('connecting');
+    off.client.close();
+    let release: (token: string) => void = () => {};
+    const slow = start({ connectTimeoutMs: 500, reconnect: { initialDelayMs: 100, jitter: false }, token: () => new Promise<string>((resolve) => (release = resolve)) });
+    const before = FakeWebSocket.instances.length;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(slow.client.status).toBe('reconnecting');
+    const late = release;
+    await vi.advanceTimersByTimeAsync(100); // the second attempt asks for a token again
+    late('tok-late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(before);
+    release('tok-fresh');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(before + 1);
+    expect(new URL(FakeWebSocket.last().url).searchParams.get('token')).toBe('tok-fresh');
+    slow.client.close();
+    expect(() => start({ connectTimeoutMs: -1 })).toThrow(/connect\(\) option connectTimeoutMs must be/);
+  });
+
   it('reconnects with backoff after a drop and resumes after the last cursor it received', () => {
     const { client, events, statuses } = start();
     const first = subscribe();
