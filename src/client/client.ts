@@ -83,12 +83,18 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** What to do after a `history_gap`. Default `'resubscribe'`. */
   onHistoryGap?: HistoryGapPolicy;
-  /** Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default 10,000. */
+  /**
+   * Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default
+   * 10,000. An event whose ids are outside the event schema's bounds (`id` 1-64 characters) is
+   * refused (`PROTOCOL_ERROR`) before it is kept, so the window is bounded in bytes too.
+   */
   dedupeWindow?: number;
   /**
    * Check each run's order with the `LifecycleChecker` and report violations as `error`s, a boolean.
    * Default true. A run first seen without its `agent_started` in a replay (the retained tail may
    * begin mid-run) is left unchecked, and so is any run joined mid-way after `after` or a history gap.
+   * Bounded: a run with more than 10,000 open tool calls (100,000 across runs) is reported once as
+   * `LIFECYCLE_UNCHECKED` and no longer checked (its events are still delivered).
    */
   checkLifecycle?: boolean;
 }
