@@ -10,7 +10,11 @@ export interface ReconnectOptions {
   factor?: number;
   /** Pick each delay at random in [delay/2, delay], so clients cut off together do not return together. Default true. */
   jitter?: boolean;
-  /** Attempts in a row without getting subscribed before giving up (status `closed`, error `RECONNECT_FAILED`): an integer >= 0 or Infinity. Default Infinity. */
+  /**
+   * Failed attempts in a row before giving up (status `closed`, error `RECONNECT_FAILED`): an
+   * integer >= 0 or Infinity. Default Infinity. The count is reset only by a healthy connection:
+   * one that delivered a new event, or stayed subscribed for `maxDelayMs`.
+   */
   maxAttempts?: number;
 }
 

@@ -2,20 +2,21 @@ import { EventEmitter } from 'eventemitter3';
 import { AgentwireError, AuthError, GatewayError, HistoryGapError, StateError, TransportError, ValidationError, errorFromCode, isErrorCode, type CodeOf } from '../errors/index.js';
 import type { AgentEvent, AnyEventType, EventOfType, EventType } from '../events/schema.js';
 import { CloseCode, PROTOCOL_VERSION } from '../protocol/constants.js';
-import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
+import type { CancelAcceptedFrame, ErrorFrame, EventFrame, HelloFrame, HistoryGapFrame, ServerFrame } from '../protocol/frames.js';
 
 /** What a cancel did (`AgentwireClient.cancel`). */
 export type CancelOutcome = CancelAcceptedFrame['outcome'];
 import type { HistoryGapReason } from '../transport/types.js';
-import { checker, given, shown } from '../errors/options.js';
+import { MAX_TIMER_MS, checker, given, shown } from '../errors/options.js';
 import { CURSOR_FORMAT, isValidCursor } from '../ids/cursor-format.js';
 import { MAX_THREAD_ID_LENGTH, isValidThreadId } from '../ids/thread-id-format.js';
+import { isValidUserId } from '../ids/user-id-format.js';
 import { reconnectDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { EventStream } from './event-stream.js';
 import { RunOrderCheck } from './order-check.js';
 import { PendingReplies, type ClientAnswer } from './pending-replies.js';
 import { RecentSet } from './recent-set.js';
-import { isAgentEvent, parseServerMessage } from './server-messages.js';
+import { isAgentEvent, parseServerMessage, retainedFieldProblem } from './server-messages.js';
 import {
   OPEN,
   resolveWebSocket,
@@ -72,14 +73,28 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect schedule, or `false` to stay closed after the first connection ends. Default: see `ReconnectOptions`. */
   reconnect?: ReconnectOptions | false;
+  /**
+   * Longest wait of one connection attempt, from its start (the token function included) until the
+   * gateway confirms the subscription (`subscribed`): a handshake that never completes (a
+   * black-holed load balancer) or a `subscribe` never answered. Then the attempt fails: the client
+   * reconnects with backoff (`maxAttempts` counts it), or with `reconnect: false` stops with
+   * `CONNECT_FAILED`. 0 to 2^31 - 1 ms; 0 disables. Default 10,000.
+   */
+  connectTimeoutMs?: number;
   /** What to do after a `history_gap`. Default `'resubscribe'`. */
   onHistoryGap?: HistoryGapPolicy;
-  /** Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default 10,000. */
+  /**
+   * Event ids remembered to drop repeats (replays after a reconnect), a positive integer. Default
+   * 10,000. An event whose ids are outside the event schema's bounds (`id` 1-64 characters) is
+   * refused (`PROTOCOL_ERROR`) before it is kept, so the window is bounded in bytes too.
+   */
   dedupeWindow?: number;
   /**
    * Check each run's order with the `LifecycleChecker` and report violations as `error`s, a boolean.
    * Default true. A run first seen without its `agent_started` in a replay (the retained tail may
    * begin mid-run) is left unchecked, and so is any run joined mid-way after `after` or a history gap.
+   * Bounded: a run with more than 10,000 open tool calls (100,000 across runs) is reported once as
+   * `LIFECYCLE_UNCHECKED` and no longer checked (its events are still delivered).
    */
   checkLifecycle?: boolean;
 }
@@ -145,15 +160,35 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private readonly gapPolicy: HistoryGapPolicy;
   private readonly seen: RecentSet;
   private readonly order: RunOrderCheck | undefined;
-  private readonly answers = new PendingReplies<string>('answer');
-  private readonly cancels = new PendingReplies<CancelOutcome>('cancel');
+  private readonly answers = new PendingReplies<string>('answer', (error) => this.redactError(error));
+  private readonly cancels = new PendingReplies<CancelOutcome>('cancel', (error) => this.redactError(error));
   private readonly streams = new Set<EventStream<AgentEvent>>();
   private socket: WebSocketLike | undefined;
   private currentStatus: ClientStatus = 'connecting';
   private lastCursor: string | undefined;
   private userIdFromServer: string | undefined;
-  /** Failed attempts in a row (reset when a subscription is confirmed). */
+  /**
+   * The user the current connection's first `hello` named: the only one whose events it may
+   * deliver. Undefined until that `hello` (events before it are refused); a later `hello` does not change it.
+   */
+  private connectionUser: string | undefined;
+  private helloSeen = false;
+  /**
+   * Failed attempts in a row. Reset only once a connection proved healthy: it delivered a new event,
+   * or stayed subscribed for `reconnect.maxDelayMs` (see `armHealthy`). A server that confirms the
+   * subscription and drops it at once does not reset the backoff nor `maxAttempts`.
+   */
   private attempts = 0;
+  private healthyTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly connectTimeoutMs: number;
+  /** Ends the current attempt when it is not subscribed within `connectTimeoutMs`. */
+  private attemptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Numbers attempts, so a token that arrives after its attempt timed out is not used. */
+  private attemptId = 0;
+  /** `history_gap`s since the last new event: past the first, re-subscribing is paced like a reconnect. */
+  private gapsInARow = 0;
+  /** Why the last attempt failed, when the client knows better than "the socket closed" (quoted by RECONNECT_FAILED). */
+  private lastFailure: string | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSocketError: string | undefined;
   /** Whether a socket of this client ever opened: a first attempt that never did is `CONNECT_FAILED`, not a lost connection. */
@@ -186,6 +221,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     const gapPolicy = given<unknown>(options.onHistoryGap, 'resubscribe');
     if (gapPolicy !== 'resubscribe' && gapPolicy !== 'stop') throw check.fail('onHistoryGap', `must be "resubscribe" or "stop" (got ${shown(gapPolicy)})`);
     const dedupeWindow = check.integer('dedupeWindow', given(options.dedupeWindow, 10_000));
+    this.connectTimeoutMs = check.duration('connectTimeoutMs', given(options.connectTimeoutMs, 10_000), { min: 0, max: MAX_TIMER_MS });
     const checkLifecycle = check.boolean('checkLifecycle', given(options.checkLifecycle, true));
     this.url = checkedUrl(url);
     this.WebSocketClass = resolveWebSocket(options.WebSocket);
@@ -268,6 +304,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
    * reported on a later tick.
    */
   private openSocket(): void {
+    const attempt = ++this.attemptId;
+    this.startAttemptTimer();
     const source = this.token;
     if (typeof source !== 'function') {
       this.openSocketWith(source);
@@ -286,12 +324,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     Promise.resolve(token).then(
       (fresh) => {
-        if (this.currentStatus === 'closed') return;
+        if (this.currentStatus === 'closed' || attempt !== this.attemptId) return;
         if (typeof fresh !== 'string') this.tokenFailed(new TypeError(`the token function resolved to ${typeof fresh}, not a string`));
         else this.openSocketWith(fresh);
       },
       (error: unknown) => {
-        if (this.currentStatus !== 'closed') this.tokenFailed(error);
+        if (this.currentStatus !== 'closed' && attempt === this.attemptId) this.tokenFailed(error);
       },
     );
   }
@@ -299,6 +337,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   /** The token function threw or rejected: that attempt failed; try again with backoff. */
   private tokenFailed(error: unknown): void {
     if (this.currentStatus === 'closed') return;
+    this.clearAttemptTimer();
     this.report(new AuthError(`the token function failed: ${messageOf(error)}`, { code: 'AUTH_FAILED' }));
     this.scheduleReconnect();
   }
@@ -320,6 +359,9 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     this.socket = socket;
     this.lastSocketError = undefined;
+    this.helloSeen = false;
+    this.connectionUser = undefined;
+    this.lastFailure = undefined;
     socket.onopen = () => {
       if (socket !== this.socket) return;
       this.everOpened = true;
@@ -356,19 +398,14 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case 'hello':
-        if (frame.v !== PROTOCOL_VERSION) {
-          this.fail(
-            new TransportError(`the server speaks protocol version ${String(frame.v)}; this client speaks ${PROTOCOL_VERSION}`, { code: 'PROTOCOL_VERSION' }),
-          );
-          return;
-        }
-        this.userIdFromServer = frame.userId;
+        this.onHello(frame);
         return;
       case 'subscribed':
         if (frame.threadId !== this.threadId) return;
         // The replay's events come next: runs first seen in it may have begun before it (see RunOrderCheck).
         this.order?.subscribed(frame.replayed);
-        this.attempts = 0;
+        this.clearAttemptTimer();
+        this.armHealthy();
         this.setStatus('open');
         return;
       case 'event':
@@ -382,6 +419,12 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
         this.onServerError(frame);
         return;
       case 'answered':
+        // A confirmation whose cursor fails the cursor rule is not handed out as a resume point.
+        if (!isValidCursor(frame.cursor)) {
+          const refused = new TransportError(`the server confirmed an answer with a cursor that is not ${CURSOR_FORMAT}`, { code: 'PROTOCOL_ERROR', retryable: false });
+          if (!this.answers.reject(frame.requestId, refused)) this.report(refused);
+          return;
+        }
         this.answers.resolve(frame.requestId, frame.cursor);
         return;
       case 'cancel_accepted':
@@ -393,6 +436,32 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
   }
 
+  /**
+   * Only the first `hello` of a connection counts: it names the user whose events the connection
+   * may deliver. A later one is a `PROTOCOL_ERROR` and changes nothing; a first one without a user
+   * id is a `PROTOCOL_ERROR` that fails the attempt (the connection is dropped and retried with
+   * backoff: no event could be checked on it).
+   */
+  private onHello(frame: HelloFrame): void {
+    if (this.helloSeen) {
+      this.report(new TransportError('the server sent a second hello on one connection (ignored: the first one names the user)', { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    this.helloSeen = true;
+    if (frame.v !== PROTOCOL_VERSION) {
+      this.fail(new TransportError(`the server speaks protocol version ${String(frame.v)}; this client speaks ${PROTOCOL_VERSION}`, { code: 'PROTOCOL_VERSION' }));
+      return;
+    }
+    if (!isValidUserId(frame.userId)) {
+      this.report(new TransportError('the server sent a hello without a valid userId (connection dropped)', { code: 'PROTOCOL_ERROR', retryable: false }));
+      this.dropSocket();
+      this.scheduleReconnect();
+      return;
+    }
+    this.connectionUser = frame.userId;
+    this.userIdFromServer = frame.userId;
+  }
+
   private onEvent(frame: EventFrame): void {
     const replayed = frame.threadId === this.threadId && this.order !== undefined && this.order.frameArrived();
     const event: unknown = frame.event;
@@ -400,8 +469,27 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       this.report(new TransportError('the server sent a malformed event frame', { code: 'PROTOCOL_ERROR', retryable: false }));
       return;
     }
-    const foreignUser = this.userIdFromServer !== undefined && event.userId !== this.userIdFromServer;
-    if (foreignUser || frame.threadId !== this.threadId || event.threadId !== this.threadId) {
+    // Ids outside the schema's bounds are refused before anything keeps them (dedupe, order check).
+    const problem = retainedFieldProblem(event);
+    if (problem !== undefined) {
+      this.report(new TransportError(`the server sent an event whose ${problem} is outside the event schema (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    // The cursor becomes `client.cursor` and the next resume's `after`: it must pass the rule every
+    // side uses (else the gateway would refuse the resume, and connect({ after }) would too). The
+    // event is dropped with its frame, like any malformed frame: delivered without its position, a
+    // saved `client.cursor` would replay it to the next client. Not remembered as seen either, so
+    // the same event with a valid cursor (after a reconnect) is still delivered.
+    if (!isValidCursor(frame.cursor)) {
+      this.report(new TransportError(`the server sent an event frame whose cursor is not ${CURSOR_FORMAT} (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    if (this.connectionUser === undefined) {
+      // `hello` is the first frame: before it, nobody said whose events this connection carries.
+      this.report(new TransportError(`the server sent an event before hello (event dropped)`, { code: 'PROTOCOL_ERROR', retryable: false }));
+      return;
+    }
+    if (event.userId !== this.connectionUser || frame.threadId !== this.threadId || event.threadId !== this.threadId) {
       // Defence in depth: the gateway already filters; never show such an event.
       this.stats.foreign++;
       this.report(new AuthError(`refused an event of another user or thread (event ${event.id})`, { code: 'FOREIGN_EVENT' }));
@@ -412,11 +500,17 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
       return;
     }
     this.seen.add(event.id);
+    this.connectionHealthy();
+    this.gapsInARow = 0;
     this.lastCursor = frame.cursor;
     this.stats.received++;
-    const violation = this.order?.check(event, replayed);
-    if (violation) {
+    const checked = this.order?.check(event, replayed);
+    if (checked?.violation) {
+      const { violation } = checked;
       this.report(new ValidationError(violation.message, { code: 'LIFECYCLE_VIOLATION', details: { violation, eventId: event.id } }));
+    } else if (checked?.stopped) {
+      const { runId, openTools, message } = checked.stopped;
+      this.report(new ValidationError(message, { code: 'LIFECYCLE_UNCHECKED', details: { runId, openTools, eventId: event.id } }));
     }
     this.safeEmit('event', event, frame.cursor);
     this.safeEmit(event.type, event as never, frame.cursor);
@@ -424,18 +518,40 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private onHistoryGap(frame: HistoryGapFrame): void {
-    const gap: HistoryGapInfo = { threadId: frame.threadId, requested: frame.requested, reason: frame.reason, message: frame.message };
+    // What the server wrote is redacted like any message: a server (or proxy) echoing the token does not pass it on.
+    const gap: HistoryGapInfo = {
+      threadId: frame.threadId,
+      requested: this.redactValue(frame.requested) as string,
+      reason: this.redactValue(frame.reason) as HistoryGapReason,
+      message: this.redactValue(frame.message) as string,
+    };
     this.safeEmit('history_gap', gap);
-    const then = this.gapPolicy === 'resubscribe' ? 'resubscribing from the oldest retained event' : 'stopping';
+    // The first gap since the last new event is the normal one (the cursor is gone): re-subscribe
+    // at once, without a cursor. A subscribe without a cursor has nothing to honour, so a gap again
+    // (before any new event) means a broken or hostile server: that attempt failed, and the next
+    // one is a new connection after the backoff delay (maxAttempts counts it), never a tight loop.
+    const repeated = this.gapPolicy === 'resubscribe' && ++this.gapsInARow > 1;
+    const then = this.gapPolicy === 'stop' ? 'stopping' : repeated ? `${this.gapsInARow} in a row, ${this.reconnect === false ? 'stopping' : 'reconnecting with backoff'}` : 'resubscribing from the oldest retained event';
     this.report(new HistoryGapError(`history gap on thread "${gap.threadId}" (${gap.reason}): ${gap.message}; ${then}`, { details: { ...gap } }));
-    if (this.gapPolicy === 'stop') {
+    if (this.gapPolicy === 'stop' || this.currentStatus === 'closed') {
       this.finish();
       return;
     }
     // Until a new event arrives there is no cursor: a reconnect also starts from the oldest retained event.
     this.lastCursor = undefined;
     if (this.order) this.order.joinedMidStream = true;
-    this.subscribe(undefined);
+    if (!repeated) {
+      this.subscribe(undefined);
+      return;
+    }
+    const failure = `the server answered ${this.gapsInARow} subscribes in a row with history_gap`;
+    if (this.reconnect === false) {
+      this.fail(new TransportError(`${failure} (reconnecting is disabled)`, { code: 'RECONNECT_FAILED', retryable: false }));
+      return;
+    }
+    this.dropSocket();
+    this.lastFailure = failure;
+    this.scheduleReconnect();
   }
 
   private onServerError(frame: ErrorFrame): void {
@@ -456,6 +572,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private onSocketClosed(code: number, reason: string): void {
     this.socket = undefined;
+    this.disarmHealthy();
+    this.clearAttemptTimer();
     this.answers.failAll();
     this.cancels.failAll();
     const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
@@ -482,6 +600,59 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     this.scheduleReconnect();
   }
 
+  private startAttemptTimer(): void {
+    this.clearAttemptTimer();
+    if (this.connectTimeoutMs === 0) return;
+    this.attemptTimer = setTimeout(() => {
+      this.attemptTimer = undefined;
+      if (this.currentStatus !== 'closed') this.attemptTimedOut();
+    }, this.connectTimeoutMs);
+  }
+
+  private clearAttemptTimer(): void {
+    clearTimeout(this.attemptTimer);
+    this.attemptTimer = undefined;
+  }
+
+  /** No `subscribed` within `connectTimeoutMs`: the attempt failed (a token still coming is not used). */
+  private attemptTimedOut(): void {
+    const opened = this.socket !== undefined && this.socket.readyState === OPEN;
+    const failure = opened ? `no subscription within ${this.connectTimeoutMs} ms` : `no open connection within ${this.connectTimeoutMs} ms`;
+    this.attemptId++;
+    this.dropSocket();
+    if (this.reconnect === false) {
+      this.fail(new TransportError(`could not connect to ${redactUrl(this.url)}: ${failure} (connectTimeoutMs; reconnecting is disabled)`, { code: 'CONNECT_FAILED', retryable: false }));
+      return;
+    }
+    this.lastFailure = `${failure} (connectTimeoutMs)`;
+    this.scheduleReconnect();
+  }
+
+  /**
+   * A subscription was confirmed: the connection counts as a success (the attempts in a row are
+   * reset) once it delivers a new event, or once it stayed up for `maxDelayMs`, the longest
+   * backoff delay. So a flapping server is reconnected to no faster than the backoff allows, and
+   * `maxAttempts` ends it.
+   */
+  private armHealthy(): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
+    if (this.reconnect === false || this.attempts === 0) return;
+    this.healthyTimer = setTimeout(() => this.connectionHealthy(), this.reconnect.maxDelayMs);
+  }
+
+  private connectionHealthy(): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
+    this.attempts = 0;
+  }
+
+  /** The connection ended before it proved healthy: its attempt stays counted. */
+  private disarmHealthy(): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
+  }
+
   private scheduleReconnect(): void {
     if (this.currentStatus === 'closed' || this.reconnectTimer !== undefined) return;
     if (this.reconnect === false) {
@@ -494,7 +665,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
     }
     this.attempts++;
     if (this.attempts > this.reconnect.maxAttempts) {
-      this.fail(new TransportError(`gave up reconnecting after ${this.attempts - 1} attempts`, { code: 'RECONNECT_FAILED', retryable: false }));
+      const last = this.lastFailure === undefined ? '' : ` (the last: ${this.lastFailure})`;
+      this.fail(new TransportError(`gave up reconnecting after ${this.attempts - 1} attempts${last}`, { code: 'RECONNECT_FAILED', retryable: false }));
       return;
     }
     this.setStatus('reconnecting');
@@ -514,6 +686,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
 
   private finish(): void {
     if (this.currentStatus === 'closed') return;
+    this.clearAttemptTimer();
+    this.attemptId++;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.dropSocket();
@@ -525,6 +699,8 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = undefined;
+    this.disarmHealthy();
+    this.clearAttemptTimer();
     this.answers.failAll();
     this.cancels.failAll();
     if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
@@ -537,10 +713,30 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private report(error: AgentwireError): void {
-    // Whatever produced the message (a socket error, a server frame, a token function), the token does not leave in it.
+    this.safeEmit('error', this.redactError(error));
+  }
+
+  /**
+   * Whatever produced an error (a socket error, a server frame, a token function), the token does
+   * not leave in it: not in its message, its stack, nor any string of its `details`.
+   */
+  private redactError(error: AgentwireError): AgentwireError {
     error.message = this.redact(error.message);
     if (error.stack) error.stack = this.redact(error.stack);
-    this.safeEmit('error', error);
+    if (error.details !== undefined) (error as { details: unknown }).details = this.redactValue(error.details);
+    return error;
+  }
+
+  /** `value` with every string in it (nested in plain objects and arrays) redacted; anything else as it is. */
+  private redactValue(value: unknown, depth = 0): unknown {
+    if (typeof value === 'string') return this.redact(value);
+    if (depth >= 8 || typeof value !== 'object' || value === null) return value;
+    if (Array.isArray(value)) return value.map((item) => this.redactValue(item, depth + 1));
+    const prototype = Object.getPrototypeOf(value) as unknown;
+    if (prototype !== Object.prototype && prototype !== null) return value;
+    const copy: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) copy[key] = this.redactValue(item, depth + 1);
+    return copy;
   }
 
   /** `text` without the current token, nor any `token=` query parameter. */

@@ -6,10 +6,23 @@ import { RecentSet } from './recent-set.js';
 const MAX_TRACKED_RUNS = 10_000;
 /** Runs remembered as not checked (joined mid-way, or already reported). */
 const MAX_SKIPPED_RUNS = 1_000;
+/** Open tool calls (each with its pending request, if any) tracked for one run; past it the run is dropped from checking. */
+export const MAX_OPEN_TOOLS_PER_RUN = 10_000;
+/** Open tool calls tracked across all runs; past it the run that opened one more is dropped from checking. */
+export const MAX_OPEN_TOOLS = 100_000;
+
+/** What checking one event found: a grammar violation, or that the run is no longer checked (too many open tool calls). */
+export type OrderCheckResult =
+  | { violation: LifecycleViolation; stopped?: undefined }
+  | { violation?: undefined; stopped: { runId: string; openTools: number; message: string } }
+  | undefined;
 
 /**
  * Checks each run's event order with the `LifecycleChecker`, with bounded memory: completed runs
- * are forgotten, and a run that broke the grammar is reported once, then left alone.
+ * are forgotten, and a run that broke the grammar is reported once, then left alone. At most
+ * `MAX_TRACKED_RUNS` runs are tracked (the oldest is dropped from checking), and at most
+ * `MAX_OPEN_TOOLS_PER_RUN` open tool calls per run and `MAX_OPEN_TOOLS` in all: a run that opens
+ * one more is reported (`stopped`) and dropped from checking, its state freed.
  *
  * A run first seen after its `agent_started` is not always a violation: nothing before the point a
  * subscription starts from was promised. So such a run is left unchecked instead of reported
@@ -25,6 +38,9 @@ export class RunOrderCheck {
   private readonly checker = new LifecycleChecker();
   private readonly tracked = new Set<string>();
   private readonly skipped = new RecentSet(MAX_SKIPPED_RUNS);
+  /** Open tool calls of each tracked run that has any, and their total. */
+  private readonly openTools = new Map<string, number>();
+  private totalOpen = 0;
   /** Events of the current subscription's replay still to come. */
   private replayLeft = 0;
 
@@ -45,8 +61,8 @@ export class RunOrderCheck {
     return true;
   }
 
-  /** The violation this event causes, if any. `replayed`: it came in a replay (`frameArrived()`). */
-  check(event: AgentEvent, replayed = false): LifecycleViolation | undefined {
+  /** What this event causes, if anything. `replayed`: it came in a replay (`frameArrived()`). */
+  check(event: AgentEvent, replayed = false): OrderCheckResult {
     const { runId } = event;
     if (this.skipped.has(runId)) return undefined;
     if (!this.tracked.has(runId)) {
@@ -60,10 +76,27 @@ export class RunOrderCheck {
     if (violation) {
       this.untrack(runId);
       this.skipped.add(runId);
-    } else if (event.type === 'agent_completed') {
-      this.untrack(runId);
+      return { violation };
     }
-    return violation;
+    if (event.type === 'agent_completed') {
+      this.untrack(runId);
+    } else if (event.type === 'tool_executing') {
+      const open = (this.openTools.get(runId) ?? 0) + 1;
+      this.openTools.set(runId, open);
+      this.totalOpen++;
+      if (open > MAX_OPEN_TOOLS_PER_RUN || this.totalOpen > MAX_OPEN_TOOLS) {
+        this.untrack(runId);
+        this.skipped.add(runId);
+        const bound = open > MAX_OPEN_TOOLS_PER_RUN ? `${MAX_OPEN_TOOLS_PER_RUN} per run` : `${MAX_OPEN_TOOLS} across runs`;
+        return { stopped: { runId, openTools: open, message: `run ${runId} has more open tool calls than the client checks (${bound}): its order is no longer checked` } };
+      }
+    } else if (event.type === 'tool_completed') {
+      const open = (this.openTools.get(runId) ?? 0) - 1;
+      this.totalOpen--;
+      if (open > 0) this.openTools.set(runId, open);
+      else this.openTools.delete(runId);
+    }
+    return undefined;
   }
 
   private track(runId: string): void {
@@ -81,5 +114,10 @@ export class RunOrderCheck {
   private untrack(runId: string): void {
     this.tracked.delete(runId);
     this.checker.forget(runId);
+    const open = this.openTools.get(runId);
+    if (open !== undefined) {
+      this.totalOpen -= open;
+      this.openTools.delete(runId);
+    }
   }
 }

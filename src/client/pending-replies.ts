@@ -23,7 +23,11 @@ interface Waiter<T> {
 export class PendingReplies<T> {
   private readonly waiters = new Map<string, Waiter<T>>();
 
-  constructor(private readonly what: string) {}
+  /** `redact` removes the token from what the gateway wrote before an error reaches the caller. */
+  constructor(
+    private readonly what: string,
+    private readonly redact: (error: AgentwireError) => AgentwireError = (error) => error,
+  ) {}
 
   add(key: string): Promise<T> {
     if (this.waiters.has(key)) return Promise.reject(new TransportError(`a ${this.what} for ${key} is already on its way`, { code: 'PROTOCOL_ERROR', retryable: false }));
@@ -39,13 +43,23 @@ export class PendingReplies<T> {
     return true;
   }
 
+  /** The reply for `key` broke the protocol: rejects with `error`; whether it was one of this client's. */
+  reject(key: unknown, error: AgentwireError): boolean {
+    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    if (!waiter) return false;
+    this.waiters.delete(key as string);
+    waiter.reject(error);
+    return true;
+  }
+
   /** The gateway refused `key` with `frame`; whether it was one of this client's. */
   refuse(key: unknown, frame: ErrorFrame): boolean {
     const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
     if (!waiter) return false;
     this.waiters.delete(key as string);
     const code = isErrorCode(frame.code) ? frame.code : 'SERVER_ERROR';
-    waiter.reject(errorFromCode(code, typeof frame.message === 'string' ? frame.message : `the ${this.what} was refused`, { details: { key } }));
+    const message = typeof frame.message === 'string' ? frame.message : `the ${this.what} was refused`;
+    waiter.reject(this.redact(errorFromCode(code, message, { details: { key } })));
     return true;
   }
 

@@ -29,6 +29,7 @@ export const ERROR_CATALOG = {
   INVALID_INPUT: { owner: 'ValidationError', status: 400, summary: 'A request cannot be turned into the agent input.' },
   INVALID_MESSAGES: { owner: 'ValidationError', status: 400, summary: 'Chat messages are malformed.' },
   LIFECYCLE_VIOLATION: { owner: 'ValidationError', status: 500, summary: 'A run broke the lifecycle grammar (reported by the client and the validator).' },
+  LIFECYCLE_UNCHECKED: { owner: 'ValidationError', status: 500, summary: "The client stopped checking a run's order: it holds more open tool calls than the client tracks (10,000 per run, 100,000 in all); its events are still delivered." },
   ANSWER_INVALID: { owner: 'ValidationError', status: 400, summary: "An answer has the wrong shape (approvals need approved, questions a value), or its value does not match the question's schema." },
 
   // ThreadResolutionError

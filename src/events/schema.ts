@@ -2,6 +2,7 @@ import { z } from 'zod/v4';
 import { discriminatedUnion } from './discriminated-union.js';
 import { runIdSchema, threadIdSchema } from '../ids/thread-id.js';
 import { userIdSchema, wellFormedString } from '../ids/user-id.js';
+import { MAX_AGENT_NAME_LENGTH, MAX_EVENT_ID_LENGTH, MAX_REQUEST_ID_LENGTH, MAX_TOOL_CALL_ID_LENGTH } from './id-format.js';
 
 /** Wire format version carried by every event. */
 export const WIRE_VERSION = 1 as const;
@@ -29,7 +30,7 @@ export const usageSchema = z.object({
 
 const durationMs = z.number().nonnegative();
 /** Id of a request to the user (`tool_executing.data.pending.requestId`, `user_answered.data.requestId`). */
-const requestId = wellFormedString(1, 64, 'request id');
+const requestId = wellFormedString(1, MAX_REQUEST_ID_LENGTH, 'request id');
 
 /**
  * What a `tool_executing` waiting for its user carries: the request to answer (an `approval` of the
@@ -46,7 +47,7 @@ export const pendingInputSchema = z.object({
   /** How long the run waits for the answer, from the event's `ts`. */
   timeoutMs: z.number().int().positive(),
 });
-const toolCallId = z.string().min(1).max(128);
+const toolCallId = z.string().min(1).max(MAX_TOOL_CALL_ID_LENGTH);
 const toolName = z.string().min(1).max(128);
 
 export const agentStartedDataSchema = z.object({
@@ -124,13 +125,13 @@ export const userAnsweredDataSchema = z.object({
 export const envelopeShape = {
   v: z.literal(WIRE_VERSION),
   /** Unique per event: the client's dedupe key. */
-  id: wellFormedString(1, 64, 'event id'),
+  id: wellFormedString(1, MAX_EVENT_ID_LENGTH, 'event id'),
   runId: runIdSchema,
   threadId: threadIdSchema,
   /** 1-256 characters of well-formed UTF-16 (see `userIdProblem`). */
   userId: userIdSchema,
   /** Name of the agent that produced the event. */
-  agent: z.string().min(1).max(128),
+  agent: z.string().min(1).max(MAX_AGENT_NAME_LENGTH),
   /** Per run, starts at 1, gapless. */
   seq: z.number().int().positive(),
   /** Epoch milliseconds when the event was created. */

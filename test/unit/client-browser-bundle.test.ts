@@ -25,6 +25,7 @@ describe('agentwire/client in the browser', () => {
     // The protocol's zod-free constants module, not its zod frame schemas (frames.ts); the id formats without the id schemas
     // (the option checker's well-formed string test is the user id format's).
     expect(ours.filter((path) => !path.startsWith('src/client/') && !path.startsWith('src/errors/')).sort()).toEqual([
+      'src/events/id-format.ts',
       'src/events/lifecycle.ts',
       'src/ids/cursor-format.ts',
       'src/ids/thread-id-format.ts',

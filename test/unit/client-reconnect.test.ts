@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuthError, connect, reconnectDelay, type AgentwireError, type ConnectOptions } from '../../src/client/index.js';
 import { recordClient } from '../helpers/client-recorder.js';
+import type { ServerFrame } from '../../src/protocol/frames.js';
 import { FakeWebSocket, eventFrames, runEvents } from '../helpers/ws-fake-socket.js';
 
 function start(options: Partial<ConnectOptions> = {}) {
@@ -76,6 +77,56 @@ describe('client connection and resume', () => {
     expect(opened.errors.map((e) => e.code)).toEqual(['CONNECTION_LOST']);
   });
 
+  it('connectTimeoutMs: an attempt not subscribed in time fails; with reconnect: false CONNECT_FAILED, else a reconnect with backoff', async () => {
+    const never = start({ reconnect: false, connectTimeoutMs: 500 });
+    vi.advanceTimersByTime(499);
+    expect(never.client.status).toBe('connecting');
+    vi.advanceTimersByTime(1);
+    expect(never.client.status).toBe('closed');
+    expect(never.errors.map((e) => e.code)).toEqual(['CONNECT_FAILED']);
+    expect(never.errors[0]!.message).toMatch(/no open connection within 500 ms/);
+    expect(FakeWebSocket.last().closedWith).toBeDefined();
+
+    // Opened, but the subscribe is never answered.
+    const hung = start({ connectTimeoutMs: 500, reconnect: { initialDelayMs: 100, jitter: false, maxAttempts: 1 } });
+    FakeWebSocket.last().open();
+    vi.advanceTimersByTime(500);
+    expect(hung.client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+    FakeWebSocket.last().open();
+    vi.advanceTimersByTime(500);
+    expect(hung.client.status).toBe('closed');
+    expect(hung.errors.map((e) => [e.code, e.message])).toEqual([['RECONNECT_FAILED', 'gave up reconnecting after 1 attempts (the last: no subscription within 500 ms (connectTimeoutMs))']]);
+
+    // Subscribed in time: the timer is off; 0 disables it; a token arriving after its attempt timed out is not used.
+    const fine = start({ connectTimeoutMs: 500 });
+    subscribe();
+    vi.advanceTimersByTime(10_000);
+    expect(fine.client.status).toBe('open');
+    fine.client.close();
+    const off = start({ connectTimeoutMs: 0, reconnect: false });
+    vi.advanceTimersByTime(60_000);
+    expect(off.client.status).toBe('connecting');
+    off.client.close();
+    let release: (token: string) => void = () => {};
+    const slow = start({ connectTimeoutMs: 500, reconnect: { initialDelayMs: 100, jitter: false }, token: () => new Promise<string>((resolve) => (release = resolve)) });
+    const before = FakeWebSocket.instances.length;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(slow.client.status).toBe('reconnecting');
+    const late = release;
+    await vi.advanceTimersByTimeAsync(100); // the second attempt asks for a token again
+    late('tok-late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(before);
+    release('tok-fresh');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(before + 1);
+    expect(new URL(FakeWebSocket.last().url).searchParams.get('token')).toBe('tok-fresh');
+    slow.client.close();
+    expect(() => start({ connectTimeoutMs: -1 })).toThrow(/connect\(\) option connectTimeoutMs must be/);
+  });
+
   it('reconnects with backoff after a drop and resumes after the last cursor it received', () => {
     const { client, events, statuses } = start();
     const first = subscribe();
@@ -144,6 +195,52 @@ describe('client connection and resume', () => {
       expect(client.status).toBe('closed');
       expect(errors.map((e) => e.code)).toEqual([name]);
     }
+  });
+
+  it('a flapping server (subscribed, then dropped) does not reset the backoff: the delay grows and maxAttempts ends it', () => {
+    const { client, errors } = start({ reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false, maxAttempts: 3 } });
+    const opened: number[] = [];
+    for (const delay of [100, 200, 400]) {
+      subscribe().drop(1011, 'boom');
+      expect(client.status).toBe('reconnecting');
+      vi.advanceTimersByTime(delay - 1);
+      opened.push(FakeWebSocket.instances.length);
+      vi.advanceTimersByTime(1);
+    }
+    expect(opened).toEqual([1, 2, 3]);
+    subscribe().drop(1011, 'boom');
+    expect(client.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual(['RECONNECT_FAILED']);
+    expect(FakeWebSocket.instances).toHaveLength(4);
+  });
+
+  it('a connection counts as healthy (attempts reset) once it delivers a new event or stays subscribed for maxDelayMs', () => {
+    const { client } = start({ reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false } });
+    subscribe().drop();
+    vi.advanceTimersByTime(100);
+    subscribe().drop(); // not healthy: attempt 2 waits 200 ms
+    vi.advanceTimersByTime(199);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    const steady = subscribe();
+    vi.advanceTimersByTime(999);
+    steady.drop(); // 999 ms up is not enough: attempt 3 waits 400 ms
+    vi.advanceTimersByTime(399);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+    vi.advanceTimersByTime(1);
+    const long = subscribe();
+    vi.advanceTimersByTime(1_000);
+    long.drop(); // up for maxDelayMs: healthy, back to the first delay
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(5);
+    subscribe().drop();
+    vi.advanceTimersByTime(200);
+    const eventful = subscribe();
+    eventful.receive(eventFrames(runEvents(0).slice(0, 1)));
+    eventful.drop(); // delivered a new event: healthy
+    vi.advanceTimersByTime(100);
+    expect(FakeWebSocket.instances).toHaveLength(7);
+    client.close();
   });
 
   it('reconnects after server-side closes that a new connection can fix (1001, 1013, 4000, 4008)', () => {
@@ -215,6 +312,27 @@ describe('client construction and tokens', () => {
     socket.receive({ type: 'error', code: 'INVALID_FRAME', message: 'echo tok-abcdef and ws://x/ws?token=tok-abcdef' });
     expect(errors).toHaveLength(1);
     expect(errors[0]!.message).toBe('echo [redacted] and ws://x/ws?token=[redacted]');
+  });
+
+  it('never puts the token in error details, history_gap payloads or refused answers, whatever the server echoes', async () => {
+    const { client, errors } = start({ token: 'tok-abcdef' });
+    const gaps: unknown[] = [];
+    client.on('history_gap', (gap) => gaps.push(gap));
+    const socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive({ type: 'error', code: 'bad auth Bearer tok-abcdef', message: 'm' } as never);
+    socket.receive({ type: 'history_gap', threadId: 't', requested: 'Bearer tok-abcdef', reason: 'trimmed', message: 'for tok-abcdef' });
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+    const refused = client.answer({ runId: 'r', requestId: 'q1', approved: true });
+    socket.receive({ type: 'error', code: 'ANSWER_FORBIDDEN', message: 'not for tok-abcdef', requestId: 'q1' } as never);
+    const rejection = await refused.catch((error: AgentwireError) => error);
+    expect(errors.map((e) => e.code)).toEqual(['SERVER_ERROR', 'HISTORY_GAP']);
+    expect(errors[0]!.details).toEqual({ serverCode: 'bad auth Bearer [redacted]' });
+    expect(errors[1]!.details).toMatchObject({ requested: 'Bearer [redacted]', message: 'for [redacted]' });
+    expect(gaps).toEqual([{ threadId: 't', requested: 'Bearer [redacted]', reason: 'trimmed', message: 'for [redacted]' }]);
+    expect(rejection).toMatchObject({ code: 'ANSWER_FORBIDDEN', message: 'not for [redacted]' });
+    for (const text of [JSON.stringify(errors.map((e) => [e.message, e.stack, e.details])), JSON.stringify(gaps), JSON.stringify(rejection)]) expect(text).not.toContain('tok-abcdef');
+    client.close();
   });
 
   it("tokenIn 'header' sends Authorization: Bearer and keeps the token out of the URL", () => {
@@ -310,6 +428,21 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('a run with more than 10,000 open tool calls is reported once (LIFECYCLE_UNCHECKED) and still delivered', () => {
+    const { client, events, errors } = start();
+    const socket = subscribe();
+    const [started] = runEvents(0);
+    const frames: ServerFrame[] = [{ type: 'event', threadId: 't', cursor: 'e:1', event: started! }];
+    for (let seq = 2; seq <= 10_003; seq++) {
+      const event = { ...started!, id: `tool-${seq}`, seq, type: 'tool_executing', data: { toolCallId: `call-${seq}`, tool: 'x', args: {} } };
+      frames.push({ type: 'event', threadId: 't', cursor: `e:${seq}`, event: event as never });
+    }
+    socket.receive(frames);
+    expect(events).toHaveLength(10_003);
+    expect(errors.map((e) => [e.code, e.details?.openTools])).toEqual([['LIFECYCLE_UNCHECKED', 10_001]]);
+    client.close();
+  });
+
   it('resuming from a saved cursor may join runs mid-way without a violation', () => {
     const { errors, client } = start({ after: 'e:2' });
     const socket = subscribe();
@@ -361,6 +494,57 @@ describe('client checks and surfaces problems', () => {
     client.close();
   });
 
+  it('refuses an event frame whose cursor fails the cursor rule (PROTOCOL_ERROR): not delivered, cursor and resume after unchanged', async () => {
+    const { client, events, errors } = start({ reconnect: { initialDelayMs: 10, jitter: false } });
+    const socket = subscribe();
+    const run = runEvents(1);
+    socket.receive(eventFrames(run.slice(0, 1)));
+    for (const cursor of ['bad cursor', 'x'.repeat(129), 'caf\u00e9', '', 'a\nb']) {
+      socket.receive({ type: 'event', threadId: 't', cursor, event: run[1]! });
+    }
+    expect(events.map((e) => e.seq)).toEqual([1]);
+    expect(errors.map((e) => e.code)).toEqual(Array(5).fill('PROTOCOL_ERROR'));
+    expect(client.cursor).toBe('e:1');
+    // The same event with a valid cursor (e.g. after a reconnect) is still delivered.
+    socket.receive(eventFrames(run.slice(1, 2), 1));
+    expect(events.map((e) => e.seq)).toEqual([1, 2]);
+    socket.drop();
+    vi.advanceTimersByTime(10);
+    FakeWebSocket.last().open();
+    expect(FakeWebSocket.last().sent).toEqual([{ type: 'subscribe', threadId: 't', after: 'e:2' }]);
+    // An answer confirmed with a malformed cursor is rejected, not resolved with it.
+    subscribe(FakeWebSocket.last());
+    const answered = client.answer({ runId: 'r', requestId: 'q1', approved: true });
+    FakeWebSocket.last().receive({ type: 'answered', threadId: 't', runId: 'r', requestId: 'q1', cursor: 'no good' } as never);
+    await expect(answered).rejects.toMatchObject({ code: 'PROTOCOL_ERROR' });
+    client.close();
+  });
+
+  it('refuses events whose ids are outside the event schema bounds (PROTOCOL_ERROR) before keeping them', () => {
+    const { client, events, errors } = start();
+    const socket = subscribe();
+    const [started, thinking] = runEvents(1);
+    const tool = { ...thinking!, type: 'tool_executing', data: { toolCallId: 'c1', tool: 'x', args: {} } } as unknown as typeof started;
+    const bad = [
+      { ...started!, id: 'x'.repeat(65) },
+      { ...started!, id: '' },
+      { ...started!, id: 'ok\ud800' },
+      { ...started!, runId: 'r'.repeat(257) },
+      { ...started!, agent: 'a'.repeat(129) },
+      { ...tool!, data: { toolCallId: 'c'.repeat(129), tool: 'x', args: {} } },
+      { ...tool!, data: { toolCallId: 'c1', tool: 'x', args: {}, pending: { requestId: 'q'.repeat(65), kind: 'approval', timeoutMs: 1 } } },
+    ];
+    socket.receive(bad.map((event, i) => ({ type: 'event', threadId: 't', cursor: `e:${i + 1}`, event }) as never));
+    expect(events).toEqual([]);
+    expect(errors.map((e) => e.code)).toEqual(Array(bad.length).fill('PROTOCOL_ERROR'));
+    expect(errors[0]!.message).toMatch(/whose id \(1-64 characters/);
+    expect(client.cursor).toBeUndefined();
+    // A 64-character id is fine.
+    socket.receive({ type: 'event', threadId: 't', cursor: 'e:9', event: { ...started!, id: 'x'.repeat(64) } });
+    expect(events).toHaveLength(1);
+    client.close();
+  });
+
   it('refuses events of another user or thread (defence in depth) without showing them', () => {
     const { client, events, errors } = start();
     const socket = subscribe();
@@ -369,6 +553,42 @@ describe('client checks and surfaces problems', () => {
     expect(events).toEqual([]);
     expect(errors.map((e) => e.code)).toEqual(['FOREIGN_EVENT', 'FOREIGN_EVENT']);
     expect(client.stats.foreign).toBe(2);
+    client.close();
+  });
+
+  it('only the first hello of a connection counts: a later one (other user or none) is a PROTOCOL_ERROR and delivers no event of another user', () => {
+    for (const second of [{ type: 'hello', v: 1, connectionId: 'c2' }, { type: 'hello', v: 1, userId: 'mallory', connectionId: 'c3' }]) {
+      FakeWebSocket.reset();
+      const { client, events, errors } = start();
+      const socket = subscribe();
+      socket.receive(second as never);
+      socket.receive(eventFrames(runEvents(1, 'mallory').slice(0, 1)));
+      socket.receive(eventFrames(runEvents(1, 'alice').slice(0, 1), 5));
+      expect(events.map((e) => e.userId)).toEqual(['alice']);
+      expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'FOREIGN_EVENT']);
+      expect(client.stats.foreign).toBe(1);
+      expect(client.userId).toBe('alice');
+      client.close();
+    }
+  });
+
+  it('refuses events before any hello (PROTOCOL_ERROR); a first hello without a user id fails the attempt', () => {
+    const { client, events, errors } = start({ reconnect: { initialDelayMs: 10, jitter: false } });
+    const socket = FakeWebSocket.last();
+    socket.readyState = 1;
+    (socket.onopen as unknown as () => void)();
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+    socket.receive(eventFrames(runEvents(1, 'mallory').slice(0, 1)));
+    socket.receive(eventFrames(runEvents(1, 'alice').slice(0, 1), 1));
+    expect(events).toEqual([]);
+    expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'PROTOCOL_ERROR']);
+    expect(client.stats.foreign).toBe(0);
+    socket.receive({ type: 'hello', v: 1, connectionId: 'c' } as never);
+    expect(errors.map((e) => e.code)).toEqual(['PROTOCOL_ERROR', 'PROTOCOL_ERROR', 'PROTOCOL_ERROR']);
+    expect(socket.closedWith).toBeDefined();
+    expect(client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(10);
+    expect(FakeWebSocket.instances).toHaveLength(2);
     client.close();
   });
 
@@ -388,6 +608,58 @@ describe('client checks and surfaces problems', () => {
     expect(client.cursor).toBeUndefined();
     expect(client.status).toBe('connecting');
     client.close();
+  });
+
+  it('a server answering every subscribe with history_gap is re-subscribed to with backoff, not in a loop; maxAttempts ends it', () => {
+    const { client, errors } = start({ after: 'old:5', reconnect: { initialDelayMs: 100, maxDelayMs: 1_000, jitter: false, maxAttempts: 2 } });
+    const gap = { type: 'history_gap', threadId: 't', requested: 'x', reason: 'trimmed', message: 'gone' } as const;
+    let socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive(gap); // the first gap: re-subscribe at once, without a cursor
+    expect(socket.sent).toEqual([
+      { type: 'subscribe', threadId: 't', after: 'old:5' },
+      { type: 'subscribe', threadId: 't' },
+    ]);
+    socket.receive(gap); // a gap for a subscribe without a cursor: the attempt failed
+    expect(socket.sent).toHaveLength(2);
+    expect(socket.closedWith).toBeDefined();
+    expect(client.status).toBe('reconnecting');
+    vi.advanceTimersByTime(99);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    socket = FakeWebSocket.last();
+    socket.open();
+    expect(socket.sent).toEqual([{ type: 'subscribe', threadId: 't' }]);
+    socket.receive(gap);
+    vi.advanceTimersByTime(199);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().receive(gap);
+    expect(client.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual(['HISTORY_GAP', 'HISTORY_GAP', 'HISTORY_GAP', 'HISTORY_GAP', 'RECONNECT_FAILED']);
+    expect(errors.at(-1)!.message).toMatch(/gave up reconnecting after 2 attempts \(the last: the server answered 4 subscribes in a row with history_gap\)/);
+  });
+
+  it('a new event between gaps makes the next gap a first one again; with reconnect: false a repeated gap stops the client', () => {
+    const { client } = start({ after: 'old:5' });
+    const gap = { type: 'history_gap', threadId: 't', requested: 'x', reason: 'trimmed', message: 'gone' } as const;
+    const socket = FakeWebSocket.last();
+    socket.open();
+    socket.receive(gap);
+    socket.receive({ type: 'subscribed', threadId: 't', cursor: null, replayed: 0 });
+    socket.receive(eventFrames(runEvents(0).slice(0, 1)));
+    socket.receive(gap);
+    expect(socket.sent).toHaveLength(3);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    client.close();
+
+    const stopped = start({ after: 'old:5', reconnect: false });
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().receive(gap);
+    FakeWebSocket.last().receive(gap);
+    expect(stopped.client.status).toBe('closed');
+    expect(stopped.errors.map((e) => e.code)).toEqual(['HISTORY_GAP', 'HISTORY_GAP', 'RECONNECT_FAILED']);
   });
 
   it('history_gap with onHistoryGap "stop": emits it, then closes', () => {

@@ -447,6 +447,7 @@ const subjects: Subject[] = [
     build: buildClient,
     options: {
       dedupeWindow: count,
+      connectTimeoutMs: timer0,
       checkLifecycle: { type: 'bool' },
       onHistoryGap: { type: 'enum', values: ['resubscribe', 'stop'] },
       WebSocket: { type: 'fn' },
