@@ -185,7 +185,7 @@ describe('WebSocketGateway: malformed client frames', () => {
       ['{"type":"explode"}', 'UNKNOWN_FRAME_TYPE'],
       ['{"type":"subscribe"}', 'INVALID_FRAME'],
       ['{"type":"subscribe","threadId":"has spaces!"}', 'INVALID_FRAME'],
-      ['{"type":"subscribe","threadId":"t","after":5}', 'INVALID_FRAME'],
+      ['{"type":"subscribe","threadId":"t","after":5}', 'INVALID_CURSOR'],
       [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'BINARY_NOT_SUPPORTED'],
     ];
     for (const [frame] of bad.slice(0, 10)) abuser.send(frame);
