@@ -16,6 +16,8 @@ export interface EventSerializer {
  * send (a concatenation, no re-serialization).
  */
 export function eventFrameJson(entry: LogEntry, eventJson: string): string {
+  // The memory log's entries: the thread's frame prefix (made once per log) and the offset, no cursor string.
+  if (entry.constructor === MemoryLogEntry) return (entry as MemoryLogEntry).eventFrame(eventJson);
   // Read once: a log may build the cursor string on access.
   const cursor = entry.cursor;
   // The memory log's cursors are `<epoch>.<log id>.<thread tag>:<offset>`, base 36 and digits:

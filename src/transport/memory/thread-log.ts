@@ -30,6 +30,8 @@ export interface EntryOrigin {
   readonly threadId: string;
   /** The thread's owner: set by its first event, never changed, and every appended event's `userId` (append refuses others). */
   readonly owner: string | undefined;
+  /** `{"type":"event","threadId":"<thread id>","cursor":"<cursorPrefix>:`: the start of every event frame of its entries (see `eventFrameJson`). */
+  readonly eventFramePrefix: string;
 }
 
 /** `{"v":<n>,"id":"<id>"` at the start of an event's JSON (how `eventJson` writes every event of a `RunEmitter`); ids with escapes are left to the parser. */
@@ -70,6 +72,11 @@ export class MemoryLogEntry implements LogEntry {
 
   get cursor(): string {
     return `${this.origin.cursorPrefix}:${this.offset}`;
+  }
+
+  /** The entry's `event` frame (`{"type":"event","threadId":…,"cursor":…,"event":<json>}`) with `json` as its event: no cursor string made. */
+  eventFrame(json: string): string {
+    return this.origin.eventFramePrefix + this.offset + '","event":' + json + '}';
   }
 
   get userId(): string {
@@ -138,6 +145,8 @@ class ThreadHistory {
   head = 0;
   /** JSON length of the retained entries. */
   bytes = 0;
+  /** `ThreadLog.eventFramePrefix`, made when first asked for (here: only a log that holds entries writes frames). */
+  framePrefix: string | undefined = undefined;
   /** Neighbours in the transport's list of logs holding entries, least recently appended to first (see `ActivityList`). */
   olderActive: ThreadLog | undefined = undefined;
   newerActive: ThreadLog | undefined = undefined;
@@ -191,6 +200,16 @@ export class ThreadLog implements EntryOrigin {
   get cursorPrefix(): string {
     // `join` makes one flat string (a template would keep a rope of its parts).
     return (this.prefix ??= [this.shared.epoch, this.logId.toString(36), threadTag(this.threadId)].join('.'));
+  }
+
+  /** The start of every event frame of this log's entries, up to the cursor's offset (one flat string, kept with the history). */
+  get eventFramePrefix(): string {
+    const history = this.history;
+    if (history !== undefined && history.framePrefix !== undefined) return history.framePrefix;
+    // Thread ids are restricted to [A-Za-z0-9_.:-] (checked before any append) and cursors are base 36 and dots: no escaping.
+    const prefix = ['{"type":"event","threadId":"', this.threadId, '","cursor":"', this.cursorPrefix, ':'].join('');
+    if (history !== undefined) history.framePrefix = prefix;
+    return prefix;
   }
 
   get size(): number {
