@@ -6,8 +6,6 @@
  * process SIGKILLed mid-run) still links both ways. The evidence is what a real follower of the
  * thread's Redis log received.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { nanoid } from 'nanoid';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, MemoryTransport, ValidationError, generateRunId, type AgentEvent } from '../../src/index.js';
@@ -19,6 +17,8 @@ import { RedisEventLog, RedisStreamsTransport } from '../../src/transport/redis/
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis } from '../helpers/redis-env.js';
 import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
+import { spawnRunsWorker } from '../helpers/runs-worker.js';
+import { listenHttp } from '../helpers/http-listen.js';
 import { until, untilAsync } from '../helpers/wait.js';
 
 const availability = await probeRedis();
@@ -142,15 +142,12 @@ describeWithRedis('BullMQRunQueue and POST /runs refuse the reserved metadata ke
       return token ? { userId: token } : null;
     };
     const handler = new RunsHandler({ queue, authenticate, agents: ['steps'] });
-    const server: Server = createServer((req, res) => {
+    closers.push(() => handler.close());
+    const base = `${await listenHttp((req, res) => {
       void handler.handle(req, res).then((handled) => {
         if (!handled) res.writeHead(404).end();
       });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(() => new Promise((resolve) => server.close(resolve)));
-    closers.push(() => handler.close());
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/runs`;
+    }, closers)}/runs`;
     const post = (body: unknown) =>
       fetch(base, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', Authorization: 'Bearer mallory' } });
     const log = await follow(keyPrefix, 'mallory', 'chat-2');
@@ -177,18 +174,7 @@ describeWithRedis('BullMQRunQueue and POST /runs refuse the reserved metadata ke
 
   it('a genuine retry (worker child SIGKILLed mid-run, retryLostRuns) still carries retryOf/attempt in its agent_started, linked both ways', async () => {
     const keyPrefix = newPrefix();
-    const spawnWorker = async (name: string) => {
-      const child = new ExampleProcess(name, '../runs/worker.ts', {
-        REDIS_URL,
-        AGENTWIRE_KEY_PREFIX: keyPrefix,
-        LEASE_MS: String(LEASE_MS),
-        REAP_INTERVAL_MS: String(REAP_MS),
-        CONCURRENCY: '1',
-      });
-      processes.push(child);
-      await child.message('ready');
-      return child;
-    };
+    const spawnWorker = (name: string) => spawnRunsWorker(processes, name, keyPrefix, { leaseMs: LEASE_MS, reapMs: REAP_MS });
     const started = (worker: ExampleProcess, runId: string) => worker.messages.some((message) => message.type === 'run_started' && message.runId === runId);
     const w1 = await spawnWorker('w1');
     const queue = openQueue(keyPrefix, { retryLostRuns: { attempts: 1 } });

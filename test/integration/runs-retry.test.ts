@@ -9,6 +9,7 @@ import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
 import { LogCollector } from '../helpers/runs-agents.js';
+import { spawnRunsWorker } from '../helpers/runs-worker.js';
 import { until } from '../helpers/wait.js';
 
 const availability = await probeRedis();
@@ -31,18 +32,7 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
     await deletePrefix(prefix);
   });
 
-  const spawnWorker = async (name: string) => {
-    const child = new ExampleProcess(name, '../runs/worker.ts', {
-      REDIS_URL,
-      AGENTWIRE_KEY_PREFIX: prefix,
-      LEASE_MS: String(LEASE_MS),
-      REAP_INTERVAL_MS: String(REAP_MS),
-      CONCURRENCY: '1',
-    });
-    processes.push(child);
-    await child.message('ready');
-    return child;
-  };
+  const spawnWorker = (name: string) => spawnRunsWorker(processes, name, prefix, { leaseMs: LEASE_MS, reapMs: REAP_MS });
   const openQueue = (extra: Partial<ConstructorParameters<typeof BullMQRunQueue>[0]> = {}) => {
     const queue = new BullMQRunQueue({ url: REDIS_URL, keyPrefix: prefix, leaseMs: LEASE_MS, reapIntervalMs: REAP_MS, reap: true, ...extra });
     closers.push(() => queue.close());
