@@ -5,8 +5,7 @@ import { DEFAULT_JSON_LIMITS, resolveLimits, type EventLimits } from '../events/
 import type { AgentEvent, AnyEventType, EventData, EventOfType, Usage } from '../events/schema.js';
 import { NEVER_ABORTED, abortErrorFrom } from './abort.js';
 import { containedController } from './contained-signal.js';
-import { messageOf } from '../bridge/run-queue.js';
-import { bound } from './redaction.js';
+import { describeThrown } from './redaction.js';
 import { BridgeAdapter } from './bridge-adapter.js';
 import { checkBridge } from '../bridge/bridge-like.js';
 import { RunDelivery, emitEvent } from './emit.js';
@@ -440,7 +439,7 @@ export abstract class BaseAgent<Input = unknown, Output = unknown> {
    */
   private signalListenerFailed(error: unknown, started: AgentEvent): void {
     this.listenerErrors++;
-    const failure = new StateError('LISTENER_FAILED', `An abort listener of run ${started.runId} threw: ${bound(messageOf(error), 512)}`, { cause: error });
+    const failure = new StateError('LISTENER_FAILED', `An abort listener of run ${started.runId} threw: ${describeThrown(error)}`, { cause: error });
     this.notify('listener_error', failure, started);
   }
 
