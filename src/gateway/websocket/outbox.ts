@@ -1,7 +1,6 @@
 import type { WebSocket } from 'ws';
 import { entryChars } from '../follower.js';
 import type { FlushScheduler } from './flush-scheduler.js';
-import { MemoryLogEntry } from '../../transport/memory/thread-log.js';
 import { outgoingJson, type Outgoing } from './server-frames.js';
 import type { WebSocketStatsRecorder } from './stats.js';
 
@@ -209,17 +208,9 @@ export class Outbox {
     if (first === undefined || this.head >= this.queue.length) return first;
     let message = '[' + first;
     let parts = 1;
-    const queue = this.queue;
-    while (message.length < MAX_BATCH_CHARS && this.head < queue.length) {
-      const item = queue[this.head]!;
-      // A live entry of the memory log (the common case): its frame straight from its thread's prefix.
-      const json = item instanceof MemoryLogEntry ? item.eventFrame(item.json) : outgoingJson(item, scheduler);
-      if (json === undefined) {
-        // Not JSON: skipped (dropped) for everyone.
-        this.advance();
-        continue;
-      }
-      if (message.length + json.length > MAX_BATCH_CHARS) break;
+    while (message.length < MAX_BATCH_CHARS) {
+      const json = this.peek(scheduler);
+      if (json === undefined || message.length + json.length > MAX_BATCH_CHARS) break;
       this.advance();
       message += ',' + json;
       parts++;

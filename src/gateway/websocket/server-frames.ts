@@ -16,14 +16,9 @@ export interface EventSerializer {
  * send (a concatenation, no re-serialization).
  */
 export function eventFrameJson(entry: LogEntry, eventJson: string): string {
-  // The memory log's entries: the thread's frame prefix (made once per log) and the offset, no cursor string.
-  if (entry.constructor === MemoryLogEntry) return (entry as MemoryLogEntry).eventFrame(eventJson);
   // Read once: a log may build the cursor string on access.
   const cursor = entry.cursor;
-  // The memory log's cursors are `<epoch>.<log id>.<thread tag>:<offset>`, base 36 and digits:
-  // no test needed (a regular expression on a freshly built cursor is ~0.1 µs per frame).
-  const quoted =
-    entry.constructor === MemoryLogEntry || (typeof cursor === 'string' && PLAIN_CURSOR.test(cursor)) ? `"${cursor}"` : JSON.stringify(String(cursor));
+  const quoted = typeof cursor === 'string' && PLAIN_CURSOR.test(cursor) ? `"${cursor}"` : JSON.stringify(String(cursor));
   // Thread ids are restricted to [A-Za-z0-9_.:-] by the event schema: safe inside quotes. The
   // entry's own (`LogEntry.threadId`) when the log gives it: a replayed entry is never parsed.
   return `{"type":"event","threadId":"${entry.threadId ?? entry.event.threadId}","cursor":${quoted},"event":${eventJson}}`;
@@ -39,6 +34,12 @@ export type Outgoing = LogEntry | string;
 /** The item's frame as JSON, or undefined when its event is not JSON (the item is skipped). */
 export function outgoingJson(item: Outgoing, serializer: EventSerializer): string | undefined {
   if (typeof item === 'string') return item;
+  // An entry of the memory log (the common case): its JSON was made at append, and its frame is its
+  // thread's frame prefix (made once per log) and the offset: no serializer, no cursor string.
+  if (item.constructor === MemoryLogEntry) {
+    const entry = item as MemoryLogEntry;
+    return entry.eventFrame(entry.json);
+  }
   const json = serializer.eventJson(item);
   return json === undefined ? undefined : eventFrameJson(item, json);
 }
