@@ -11,15 +11,15 @@ export const MAX_RUN_ID_LENGTH = 256;
 /** Thread ids are URL-, header- and Redis-key-safe: letters, digits and `_ - . :`. */
 export const THREAD_ID_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 
+/**
+ * Whether `value` is 1 to `maxLength` characters of `THREAD_ID_PATTERN`'s alphabet. A loop over
+ * the characters rather than the regular expression (about a third cheaper: checked on every
+ * `send()` of a gateway); the zod schemas use the pattern.
+ */
 export function isSafeId(value: unknown, maxLength: number): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && THREAD_ID_PATTERN.test(value);
-}
-
-/** `isSafeId(value, MAX_THREAD_ID_LENGTH)`, by a loop over the characters (about a third cheaper than the regular expression: checked on every `send()` of a gateway). */
-export function isValidThreadId(value: unknown): value is string {
   if (typeof value !== 'string') return false;
   const length = value.length;
-  if (length === 0 || length > MAX_THREAD_ID_LENGTH) return false;
+  if (length === 0 || length > maxLength) return false;
   for (let i = 0; i < length; i++) {
     const c = value.charCodeAt(i);
     // a-z, A-Z, 0-9 and ':' (0x30-0x3a), '_', '.', '-'
@@ -27,4 +27,8 @@ export function isValidThreadId(value: unknown): value is string {
     return false;
   }
   return true;
+}
+
+export function isValidThreadId(value: unknown): value is string {
+  return isSafeId(value, MAX_THREAD_ID_LENGTH);
 }
