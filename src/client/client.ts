@@ -571,11 +571,7 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private onSocketClosed(code: number, reason: string): void {
-    this.socket = undefined;
-    this.disarmHealthy();
-    this.clearAttemptTimer();
-    this.answers.failAll();
-    this.cancels.failAll();
+    this.detachSocket();
     const closedWith = `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`;
     if (code === CloseCode.REVOKED) {
       this.fail(new AuthError(closedWith, { code: 'REVOKED' }));
@@ -635,15 +631,13 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
    * `maxAttempts` ends it.
    */
   private armHealthy(): void {
-    clearTimeout(this.healthyTimer);
-    this.healthyTimer = undefined;
+    this.disarmHealthy();
     if (this.reconnect === false || this.attempts === 0) return;
     this.healthyTimer = setTimeout(() => this.connectionHealthy(), this.reconnect.maxDelayMs);
   }
 
   private connectionHealthy(): void {
-    clearTimeout(this.healthyTimer);
-    this.healthyTimer = undefined;
+    this.disarmHealthy();
     this.attempts = 0;
   }
 
@@ -697,13 +691,19 @@ export class AgentwireClient extends EventEmitter<ClientEvents> implements Async
   }
 
   private dropSocket(): void {
+    const socket = this.detachSocket();
+    if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
+  }
+
+  /** Forgets the current socket (closed by the server, or about to be by `dropSocket`): its timers stop, its pending answers and cancels fail. */
+  private detachSocket(): WebSocketLike | undefined {
     const socket = this.socket;
     this.socket = undefined;
     this.disarmHealthy();
     this.clearAttemptTimer();
     this.answers.failAll();
     this.cancels.failAll();
-    if (socket && socket.readyState <= OPEN) socket.close(CloseCode.NORMAL_CLOSURE, 'client closed');
+    return socket;
   }
 
   private setStatus(status: ClientStatus): void {

@@ -36,31 +36,36 @@ export class PendingReplies<T> {
 
   /** The gateway confirmed `key`; whether it was one of this client's. */
   resolve(key: unknown, value: T): boolean {
-    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    const waiter = this.take(key);
     if (!waiter) return false;
-    this.waiters.delete(key as string);
     waiter.resolve(value);
     return true;
   }
 
   /** The reply for `key` broke the protocol: rejects with `error`; whether it was one of this client's. */
   reject(key: unknown, error: AgentwireError): boolean {
-    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    const waiter = this.take(key);
     if (!waiter) return false;
-    this.waiters.delete(key as string);
     waiter.reject(error);
     return true;
   }
 
   /** The gateway refused `key` with `frame`; whether it was one of this client's. */
   refuse(key: unknown, frame: ErrorFrame): boolean {
-    const waiter = typeof key === 'string' ? this.waiters.get(key) : undefined;
+    const waiter = this.take(key);
     if (!waiter) return false;
-    this.waiters.delete(key as string);
     const code = isErrorCode(frame.code) ? frame.code : 'SERVER_ERROR';
     const message = typeof frame.message === 'string' ? frame.message : `the ${this.what} was refused`;
     waiter.reject(this.redact(errorFromCode(code, message, { details: { key } })));
     return true;
+  }
+
+  /** The waiter for `key` (a string the gateway echoed), removed; undefined when none waits. */
+  private take(key: unknown): Waiter<T> | undefined {
+    if (typeof key !== 'string') return undefined;
+    const waiter = this.waiters.get(key);
+    if (waiter) this.waiters.delete(key);
+    return waiter;
   }
 
   failAll(): void {
