@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgentBridge, BaseAgent, MemoryTransport, generateRunId, tokenFrom, validateLifecycle, type Authenticate } from '../../src/index.js';
 import { RunsHandler } from '../../src/gateway/runs/index.js';
 import { MemoryRunQueue } from '../../src/runs/index.js';
-import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
+import { StepAgent, followThread } from '../helpers/runs-agents.js';
 import { until, untilAsync } from '../helpers/wait.js';
 
 const stops: Array<() => Promise<void> | void> = [];
@@ -27,13 +27,7 @@ function setup(options: { maxFinished?: number; concurrency?: number; serve?: bo
     await queue.close({ timeoutMs: 50 });
     await bridge.close();
   });
-  const follow = async (userId: string, threadId: string) => {
-    const collector = new LogCollector();
-    const result = await transport.subscribe({ userId, threadId }, collector);
-    if (result.status !== 'subscribed') throw new Error('not subscribed');
-    stops.push(() => result.subscription.close());
-    return collector.add(result.replay);
-  };
+  const follow = (userId: string, threadId: string) => followThread(transport, userId, threadId, stops);
   const finished = async (runId: string) => {
     for (let i = 0; i < 300 && (await queue.status(runId))?.state !== 'finished'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     return queue.status(runId);

@@ -6,7 +6,7 @@ import { RedisEventLog, RedisStreamsTransport } from '../../src/transport/redis/
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { OwnedRedisCluster, redisClusterBinaries } from '../helpers/redis-cluster.js';
 import { describeWithRedis, testPrefix } from '../helpers/redis-env.js';
-import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
+import { LogCollector, StepAgent, followThread } from '../helpers/runs-agents.js';
 import { until, untilAsync } from '../helpers/wait.js';
 
 const LEASE_MS = 1_000;
@@ -41,13 +41,7 @@ describeWithRedis('the BullMQ run queue on a real 3-master Redis Cluster', redis
     closers.push(() => log.close());
     return log;
   };
-  const follow = async (log: RedisEventLog, userId: string, threadId: string) => {
-    const collector = new LogCollector();
-    const result = await log.subscribe({ userId, threadId }, collector);
-    if (result.status !== 'subscribed') throw new Error(`not subscribed: ${threadId}`);
-    closers.push(() => result.subscription.close());
-    return collector.add(result.replay);
-  };
+  const follow = (log: RedisEventLog, userId: string, threadId: string) => followThread(log, userId, threadId, closers);
   const inProcessWorker = (queue: BullMQRunQueue, concurrency = 4) => {
     const transport = new RedisStreamsTransport(connection());
     const bridge = new AgentBridge({ transport });

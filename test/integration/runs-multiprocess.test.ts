@@ -4,7 +4,7 @@ import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
-import { LogCollector } from '../helpers/runs-agents.js';
+import { LogCollector, followThread } from '../helpers/runs-agents.js';
 import { until, untilAsync } from '../helpers/wait.js';
 
 const availability = await probeRedis();
@@ -48,13 +48,7 @@ describeWithRedis('run queue across processes: BullMQ workers as child processes
     closers.push(() => log.close());
     return log;
   };
-  const follow = async (log: RedisEventLog, userId: string, threadId: string) => {
-    const collector = new LogCollector();
-    const result = await log.subscribe({ userId, threadId }, collector);
-    if (result.status !== 'subscribed') throw new Error(`not subscribed: ${threadId}`);
-    closers.push(() => result.subscription.close());
-    return collector.add(result.replay);
-  };
+  const follow = (log: RedisEventLog, userId: string, threadId: string) => followThread(log, userId, threadId, closers);
   const runEvents = (events: AgentEvent[], runId: string) => events.filter((event) => event.runId === runId);
 
   it('200 runs from 50 users over 3 workers, one SIGKILLed mid-run: every run ends exactly once, its lost runs with WORKER_LOST', async () => {

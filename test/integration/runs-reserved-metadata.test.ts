@@ -16,7 +16,7 @@ import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisEventLog, RedisStreamsTransport } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis } from '../helpers/redis-env.js';
-import { LogCollector, StepAgent } from '../helpers/runs-agents.js';
+import { StepAgent, followThread } from '../helpers/runs-agents.js';
 import { spawnRunsWorker } from '../helpers/runs-worker.js';
 import { listenHttp } from '../helpers/http-listen.js';
 import { until, untilAsync } from '../helpers/wait.js';
@@ -98,14 +98,10 @@ describeWithRedis('BullMQRunQueue and POST /runs refuse the reserved metadata ke
     );
     queue.serve({ agents: [new StepAgent({ bridge })] });
   };
-  const follow = async (keyPrefix: string, userId: string, threadId: string) => {
+  const follow = (keyPrefix: string, userId: string, threadId: string) => {
     const log = new RedisEventLog({ url: REDIS_URL, keyPrefix, blockMs: 200 });
     closers.push(() => log.close());
-    const collector = new LogCollector();
-    const result = await log.subscribe({ userId, threadId }, collector);
-    if (result.status !== 'subscribed') throw new Error(`not subscribed: ${threadId}`);
-    closers.push(() => result.subscription.close());
-    return collector.add(result.replay);
+    return followThread(log, userId, threadId, closers);
   };
   const startedOf = (events: AgentEvent[]) => events.filter((event) => event.type === 'agent_started');
 

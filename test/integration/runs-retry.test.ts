@@ -8,7 +8,7 @@ import { BullMQRunQueue } from '../../src/runs/bullmq/index.js';
 import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
-import { LogCollector } from '../helpers/runs-agents.js';
+import { followThread } from '../helpers/runs-agents.js';
 import { spawnRunsWorker } from '../helpers/runs-worker.js';
 import { until } from '../helpers/wait.js';
 
@@ -38,14 +38,10 @@ describeWithRedis('run queue: opt-in linked retries of a lost run (worker child 
     closers.push(() => queue.close());
     return queue;
   };
-  const follow = async (userId: string, threadId: string) => {
+  const follow = (userId: string, threadId: string) => {
     const log = new RedisEventLog({ url: REDIS_URL, keyPrefix: prefix, blockMs: 200 });
     closers.push(() => log.close());
-    const collector = new LogCollector();
-    const result = await log.subscribe({ userId, threadId }, collector);
-    if (result.status !== 'subscribed') throw new Error(`not subscribed: ${threadId}`);
-    closers.push(() => result.subscription.close());
-    return collector.add(result.replay);
+    return followThread(log, userId, threadId, closers);
   };
   const started = (worker: ExampleProcess, runId: string) => worker.messages.some((message) => message.type === 'run_started' && message.runId === runId);
   const runIds = (events: AgentEvent[]) => [...new Set(events.map((event) => event.runId))];

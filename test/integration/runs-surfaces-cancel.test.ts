@@ -11,7 +11,7 @@ import { RedisEventLog } from '../../src/transport/redis/index.js';
 import { ExampleProcess } from '../../examples/scale-out/processes.js';
 import { NodeChat } from '../helpers/ai-chat.js';
 import { REDIS_URL, deletePrefix, describeWithRedis, probeRedis, testPrefix } from '../helpers/redis-env.js';
-import { LogCollector } from '../helpers/runs-agents.js';
+import { followThread } from '../helpers/runs-agents.js';
 import { until, untilAsync } from '../helpers/wait.js';
 
 /** The worker finishes a run's status just after the run's agent_completed is in the log. */
@@ -69,13 +69,7 @@ describeWithRedis('AG-UI abort and useChat stop reach a run on a BullMQ worker p
     return { queue, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, watcher };
   };
 
-  const follow = async (log: RedisEventLog, userId: string, threadId: string) => {
-    const collector = new LogCollector();
-    const result = await log.subscribe({ userId, threadId }, collector);
-    if (result.status !== 'subscribed') throw new Error('not subscribed');
-    closers.push(() => result.subscription.close());
-    return collector.add(result.replay);
-  };
+  const follow = (log: RedisEventLog, userId: string, threadId: string) => followThread(log, userId, threadId, closers);
 
   it("useChat stop() cancels the run on the worker process: the subscriber receives agent_completed cancelled", async () => {
     const g = await gateway((queue, log) =>
